@@ -1,0 +1,1 @@
+# Size parser and tmem.conf reader (included from Makefile.am).

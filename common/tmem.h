@@ -1,0 +1,213 @@
+/* tmem: the shared compressed page pool — public API.
+ *
+ * This is the only way into the pool.  The nbdkit plugin (nbd-tmem/), the
+ * FUSE cache (fuse-cache/) and tmemctl all go through it.  The pool lives in
+ * a shared-memory segment (a file under /dev/shm) mapped by every process
+ * that uses it; everything inside is addressed by offsets.
+ *
+ * Error convention: every function returns 0 (or a non-negative value where
+ * stated) on success and -errno on failure.  Nothing here logs through a
+ * front-end; diagnostics go to the optional log callback in tmem_options.
+ *
+ * Thread safety: a struct tmem handle may be used by many threads at once.
+ * put/get/flush allocate no heap memory once tmem_open has returned.
+ */
+#ifndef TMEM_H
+#define TMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TMEM_PAGE_SIZE	       4096
+#define TMEM_PAGE_SHIFT	       12
+#define TMEM_NAME_MAX	       63 /* segment and sub-pool names */
+#define TMEM_DEFAULT_SEGMENT   "tmem"
+#define TMEM_DEFAULT_LEVEL     3
+#define TMEM_DEFAULT_POOL_SIZE (256ULL << 20)
+
+enum tmem_kind {
+	TMEM_PERSISTENT = 0, /* frontswap: never dropped */
+	TMEM_EPHEMERAL = 1,  /* cleancache: may be dropped at any time */
+};
+
+enum tmem_log_level {
+	TMEM_LOG_ERROR = 0,
+	TMEM_LOG_WARNING = 1,
+	TMEM_LOG_INFO = 2,
+	TMEM_LOG_DEBUG = 3,
+};
+
+typedef void (*tmem_log_fn)(void *opaque, enum tmem_log_level level,
+			    const char *msg);
+
+/* How a process opens (creates or attaches to) the segment.
+ * tmem_options_init fills in the defaults. */
+struct tmem_options {
+	const char *name;   /* segment name: /dev/shm/NAME; default "tmem" */
+	uint64_t pool_size; /* ceiling in bytes when this process creates
+			     * the segment; ignored on attach */
+	int level;	    /* zstd level, negative levels allowed */
+	bool dedup;	    /* deduplicate identical pages (default true) */
+	bool create;	    /* create the segment if missing (default true) */
+	bool readonly;	    /* attach read-only (tmemctl); implies !create */
+	bool prefault;	    /* reserve and fault in the whole segment now */
+	bool lock;	    /* lock segment pages on fault (mlock2 ONFAULT) */
+	bool grower;	    /* run the background thread that keeps a reserve
+			     * of pre-faulted chunks (see tmem_start) */
+	unsigned contexts;  /* compression contexts = concurrent put/get
+			     * callers served without waiting (default 16) */
+	tmem_log_fn log;    /* optional */
+	void *log_opaque;
+};
+
+struct tmem; /* one process's handle on a segment */
+
+/* Fill *opts with the defaults.  Cannot fail. */
+void tmem_options_init(struct tmem_options *opts);
+
+/* Create or attach to the segment named opts->name.  Validates magic,
+ * layout version and geometry on attach (-EPROTO for another version or
+ * geometry, -EBADMSG for a corrupt header, -ENOENT if missing and
+ * !opts->create, -ENOSPC if /dev/shm cannot hold a prefaulted segment,
+ * -EINVAL for bad options).  Takes a shared flock held until tmem_close.
+ * Repairs what a process that died while attached left half done. */
+int tmem_open(const struct tmem_options *opts, struct tmem **out);
+
+/* Start the background grower thread (if opts->grower).  Call it in the
+ * process that serves, after any fork (threads do not survive fork). */
+int tmem_start(struct tmem *t);
+
+/* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
+void tmem_close(struct tmem *t);
+
+/* Remove the named segment.  -EBUSY while any process is attached. */
+int tmem_unlink(const char *name);
+
+/* A readable description of a -errno returned by this API. */
+const char *tmem_strerror(int err);
+
+/* The package version, e.g. "0.1.0". */
+const char *tmem_version(void);
+
+/* ---- sub-pools ---------------------------------------------------- */
+
+/* Open the sub-pool called name, creating it if it does not exist.
+ * min_bytes is reserved for it (other pools' ephemeral pages are evicted
+ * to honour it); max_bytes caps it (0 = no cap).  -EEXIST if a pool of
+ * that name exists with another kind; -ENOSPC if the table is full.
+ * On success *pool_id is the id to pass to the calls below. */
+int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
+		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id);
+
+/* Look up a sub-pool by name without creating it: -ENOENT if absent. */
+int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
+
+/* Drop every page of the pool and free its id.  Later calls with the old
+ * id return -ENOENT (ids are generation-tagged, never silently reused). */
+int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
+
+/* ---- pages -------------------------------------------------------- */
+
+/* Store one 4096-byte page under (pool, object, index), replacing what was
+ * there.  -ENOSPC: no room (persistent pools never evict persistent data;
+ * the page is not stored and any older version under the key is gone
+ * — callers of a persistent pool keep their own copy or retry); -ENOENT:
+ * no such pool.  An ephemeral put may also quietly not be kept. */
+int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
+	     const void *page);
+
+/* Copy the page stored under the key into page.  -ENOENT: not there
+ * (a miss); -EIO: stored bytes failed their checksum (counted, and the
+ * entry is dropped). */
+int tmem_get(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
+	     void *page);
+
+/* What is stored under a key, without decompressing. */
+enum tmem_page_state {
+	TMEM_PAGE_ABSENT = 0,
+	TMEM_PAGE_ZERO = 1, /* an all-zero page */
+	TMEM_PAGE_DATA = 2, /* anything else */
+};
+int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
+	       enum tmem_page_state *state);
+
+/* Forget one page / every page of an object.  Absent keys are fine. */
+int tmem_flush_page(struct tmem *t, uint32_t pool, uint64_t object,
+		    uint64_t index);
+int tmem_flush_object(struct tmem *t, uint32_t pool, uint64_t object);
+
+/* ---- statistics --------------------------------------------------- */
+
+enum tmem_reject {
+	TMEM_REJECT_NOSPACE = 0,   /* segment full, nothing evictable */
+	TMEM_REJECT_RESERVE_EMPTY, /* no pre-faulted chunk ready */
+	TMEM_REJECT_POOL_MAX,	   /* the sub-pool's max share reached */
+	TMEM_REJECT_INDEX_FULL,	   /* no free index entry */
+	TMEM_REJECT_LOCK_BUSY,	   /* ephemeral put skipped: lock busy */
+	TMEM_REJECT_COMPRESS_FAIL, /* zstd returned an error */
+	TMEM_REJECT_NR
+};
+extern const char *const tmem_reject_names[TMEM_REJECT_NR];
+
+struct tmem_stats {
+	uint64_t pages_stored;	    /* keys present */
+	uint64_t bytes_represented; /* 4096 * pages_stored */
+	uint64_t bytes_used;	    /* segment bytes taken by data+metadata */
+	uint64_t bytes_resident;    /* segment bytes in memory now */
+	uint64_t bytes_compressed;  /* payload bytes of stored blobs */
+	uint64_t zero_pages;
+	uint64_t same_filled_pages;
+	uint64_t dedup_hits;	    /* puts that found an identical blob */
+	uint64_t raw_pages;	    /* stored uncompressed (compression poor) */
+	uint64_t puts;
+	uint64_t gets;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t flushes;
+	uint64_t evictions;
+	uint64_t checksum_errors;
+	uint64_t rejects[TMEM_REJECT_NR];
+};
+
+struct tmem_pool_info {
+	uint32_t id;
+	char name[TMEM_NAME_MAX + 1];
+	enum tmem_kind kind;
+	uint64_t min_bytes, max_bytes;
+	struct tmem_stats stats;
+};
+
+struct tmem_segment_info {
+	char name[TMEM_NAME_MAX + 1];
+	uint32_t layout_version;
+	uint64_t pool_size;	/* ceiling */
+	uint64_t segment_bytes; /* mapped size */
+	int level;
+	bool dedup;
+	unsigned attached; /* processes attached now (best effort) */
+	unsigned max_pools;
+};
+
+int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info);
+
+/* Whole-segment statistics. */
+int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
+
+/* Per sub-pool: fills up to max entries, returns how many pools exist. */
+int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
+
+/* Walk every structure and check it is consistent (free lists, refcounts,
+ * index, accounting).  0 if sound, -EUCLEAN if not; problems are reported
+ * through the log callback. */
+int tmem_check(struct tmem *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TMEM_H */

@@ -1,0 +1,1 @@
+# ctl tests (included from Makefile.am)

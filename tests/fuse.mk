@@ -1,0 +1,1 @@
+# fuse tests (included from Makefile.am)

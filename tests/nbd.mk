@@ -1,0 +1,1 @@
+# nbd tests (included from Makefile.am)

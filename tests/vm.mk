@@ -1,0 +1,1 @@
+# vm tests (included from Makefile.am)
