@@ -1,0 +1,1 @@
+# swap scripts (included from Makefile.am)

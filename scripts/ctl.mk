@@ -1,0 +1,1 @@
+# ctl scripts (included from Makefile.am)

@@ -1,0 +1,1 @@
+# fuse scripts (included from Makefile.am)

@@ -1,0 +1,1 @@
+# nbd scripts (included from Makefile.am)

@@ -1,0 +1,1 @@
+# pool scripts (included from Makefile.am)
