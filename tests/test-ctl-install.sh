@@ -5,6 +5,8 @@
 . ./functions.sh
 
 requires command -v make
+# Run make afresh, not as a child of the make running the tests.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 tmp=$(mktemp_dir)
 dest="$tmp/dest"
 
@@ -22,7 +24,7 @@ ctl-print-dirs:
 	@echo "have_pod2man='$(POD2MAN)'"
 MK
 ) || fail "cannot read the installation directories"
-eval "$dirs"
+eval "$(echo "$dirs" | grep "^[a-z0-9_]*='[^']*'$")"
 
 make -C "$abs_top_builddir" install DESTDIR="$dest" >"$tmp/install.log" 2>&1 ||
     { cat "$tmp/install.log" >&2; fail "make install failed"; }
