@@ -18,6 +18,9 @@ libtmem_la_SOURCES += \
 # Unit tests: plain programs, exit 0 (pass), 1 (fail) or 77 (skip).
 POOL_TESTS = \
 	test-pool-basic \
+	test-pool-evict \
+	test-pool-badinput \
+	test-pool-procs \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -29,3 +32,15 @@ POOL_TEST_LDADD = libtmem.la
 test_pool_basic_SOURCES = test-pool-basic.c test-pool.h
 test_pool_basic_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_basic_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_evict_SOURCES = test-pool-evict.c test-pool.h
+test_pool_evict_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_evict_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_badinput_SOURCES = test-pool-badinput.c test-pool.h
+test_pool_badinput_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_badinput_LDADD = $(POOL_TEST_LDADD) $(XXHASH_LIBS)
+
+test_pool_procs_SOURCES = test-pool-procs.c test-pool.h
+test_pool_procs_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_procs_LDADD = $(POOL_TEST_LDADD)

@@ -38,21 +38,22 @@
 
 static char test_segment[64];
 
-static void test_log(void *opaque, enum tmem_log_level level, const char *msg)
+static inline void test_log(void *opaque, enum tmem_log_level level,
+			    const char *msg)
 {
 	(void)opaque;
 	if (level <= TMEM_LOG_WARNING || getenv("TMEM_TEST_VERBOSE"))
 		fprintf(stderr, "[%d] tmem: %s\n", (int)getpid(), msg);
 }
 
-static void test_unlink_segment(void)
+static inline void test_unlink_segment(void)
 {
 	if (test_segment[0])
 		tmem_unlink(test_segment);
 }
 
 /* A segment name of our own, removed when the test exits. */
-static const char *test_segment_name(const char *what)
+static inline const char *test_segment_name(const char *what)
 {
 	snprintf(test_segment, sizeof test_segment, "tmem-test-%s-%d", what,
 		 (int)getpid());
@@ -61,8 +62,8 @@ static const char *test_segment_name(const char *what)
 	return test_segment;
 }
 
-static void test_options(struct tmem_options *o, const char *name,
-			 uint64_t size)
+static inline void test_options(struct tmem_options *o, const char *name,
+				uint64_t size)
 {
 	tmem_options_init(o);
 	o->name = name;
@@ -72,7 +73,7 @@ static void test_options(struct tmem_options *o, const char *name,
 }
 
 /* Deterministic pages of several kinds. */
-static uint64_t test_rand(uint64_t *s)
+static inline uint64_t test_rand(uint64_t *s)
 {
 	*s ^= *s << 13;
 	*s ^= *s >> 7;
@@ -80,7 +81,7 @@ static uint64_t test_rand(uint64_t *s)
 	return *s;
 }
 
-static void page_random(void *page, uint64_t seed)
+static inline void page_random(void *page, uint64_t seed)
 {
 	uint64_t s = seed * 2654435761u + 1, *w = page;
 	size_t i;
@@ -89,7 +90,7 @@ static void page_random(void *page, uint64_t seed)
 		w[i] = test_rand(&s);
 }
 
-static void page_text(void *page, uint64_t seed)
+static inline void page_text(void *page, uint64_t seed)
 {
 	static const char *words[] = {
 		"pool ", "page ", "swap ",   "cache ",	    "zstd ",
@@ -110,7 +111,7 @@ static void page_text(void *page, uint64_t seed)
 	snprintf(p, 24, "%llu:", (unsigned long long)seed);
 }
 
-static void page_fill64(void *page, uint64_t v)
+static inline void page_fill64(void *page, uint64_t v)
 {
 	uint64_t *w = page;
 	size_t i;

@@ -81,14 +81,13 @@ static uint32_t list_pop(struct tmem *t, uint32_t *head, uint32_t *count)
 	return c;
 }
 
-/* Caller set the chunk's state to FREEING (or owns it otherwise). */
-void tmem_chunk_free(struct tmem *t, uint32_t c)
+/* Caller holds chunk_lock.  Put a free chunk where it belongs; true if
+ * it must be punched now, outside the lock. */
+static bool chunk_file(struct tmem *t, uint32_t c)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_chunk *k = seg_chunk(t, c);
-	bool punch_now = false;
 
-	tmem_lock(t, &h->chunk_lock);
 	tmem_gauge(t, k->pool, G_CHUNKS, -1);
 	atomic_store(&k->ref, 0);
 	k->fill = 0;
@@ -101,8 +100,60 @@ void tmem_chunk_free(struct tmem *t, uint32_t c)
 	} else {
 		/* Owned while we punch outside the lock. */
 		atomic_store(&k->sl, SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
-		punch_now = true;
+		return true;
 	}
+	return false;
+}
+
+/* Caller holds chunk_lock: file the chunks freed while it was busy. */
+static void orphans_drain(struct tmem *t)
+{
+	uint32_t c = atomic_exchange(&t->hdr->orphan_head, 0), next;
+
+	for (; c; c = next) {
+		next = seg_chunk(t, c)->next;
+		if (chunk_file(t, c)) {
+			/* Rare: punch under the lock. */
+			tmem_chunk_punch(t, c);
+			atomic_store(&seg_chunk(t, c)->sl,
+				     SL_MAKE(CHUNK_HOLE, 0, 0));
+			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
+				  c);
+		}
+	}
+}
+
+/* Take chunk_lock, waiting at most wait_ms (a stopped process might
+ * hold it; -1: as long as it takes).  Drains the orphans on the way in. */
+bool tmem_chunk_lock(struct tmem *t, long wait_ms)
+{
+	if (wait_ms < 0)
+		tmem_lock(t, &t->hdr->chunk_lock);
+	else if (!tmem_timedlock(t, &t->hdr->chunk_lock, wait_ms))
+		return false;
+	if (atomic_load_explicit(&t->hdr->orphan_head, memory_order_relaxed))
+		orphans_drain(t);
+	return true;
+}
+
+/* Caller set the chunk's state to FREEING (or owns it otherwise). */
+void tmem_chunk_free(struct tmem *t, uint32_t c)
+{
+	struct tmem_header *h = t->hdr;
+	struct tmem_chunk *k = seg_chunk(t, c);
+	bool punch_now;
+
+	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
+		uint32_t head = atomic_load(&h->orphan_head);
+
+		atomic_store(&k->sl, SL_MAKE(CHUNK_FREEING, 0, 0));
+		do {
+			k->next = head;
+		} while (!atomic_compare_exchange_weak(&h->orphan_head, &head,
+						       c));
+		return;
+	}
+	punch_now = chunk_file(t, c);
 	tmem_unlock(&h->chunk_lock);
 	if (punch_now) {
 		tmem_chunk_punch(t, c);
@@ -205,7 +256,8 @@ static int chunk_acquire(struct tmem *t, unsigned pool, uint32_t *out)
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
 		    pr->max_bytes)
 		return -EDQUOT;
-	tmem_lock(t, &h->chunk_lock);
+	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
+		return -EAGAIN;
 	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
 	    chunks_owed(t, pool)) {
 		r = -ENOSPC;
@@ -277,7 +329,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			return r;
 		seg_chunk(t, ch)->fill = 0;
 		seg_chunk(t, ch)->pool = (uint8_t)pool;
-		atomic_store(&seg_chunk(t, ch)->ref, 1);
+		atomic_store(&seg_chunk(t, ch)->ref, 0);
 		atomic_store(&seg_chunk(t, ch)->sl, SL_MAKE(CHUNK_OPEN, me, 0));
 		c->open[pool] = ch;
 	}
@@ -332,7 +384,8 @@ bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	uint32_t victim = 0;
 	uint64_t sl;
 
-	tmem_lock(t, &h->chunk_lock);
+	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
+		return false;
 	for (steps = 0; steps < 2 * n && !victim; steps++) {
 		uint32_t c = h->clock_hand;
 		struct tmem_chunk *k;

@@ -122,9 +122,10 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 				}
 			}
 		}
-		if (attempt < 9) {
+		/* Space a dead process left behind comes back by repair. */
+		if (attempt == 0) {
 			tmem_reap_dead(t);
-			return attempt < 8 ? 0 : -ENOSPC;
+			return 0;
 		}
 		return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
 	default:

@@ -384,6 +384,7 @@ static void scan_chunks(struct fsck *f)
 			PROBLEM(f, "free chunk lists disagree with counts");
 	} else {
 		h->reserve_head = h->hole_head = h->punch_head = 0;
+		atomic_store(&h->orphan_head, 0);
 		h->reserve_count = h->hole_count = h->punch_count = 0;
 	}
 	for (c = (uint32_t)t->geo->nr_chunks - 1; c >= 1; c--) {
@@ -571,17 +572,12 @@ int tmem_check(struct tmem *t)
 }
 
 #ifdef TMEM_TEST_HOOKS
+int tmem_crash_at;
+
 /* TMEM_CRASH_POINT=N kills the process at step N (tests). */
 void tmem_crash_point(int n)
 {
-	static int want = -1;
-	const char *s;
-
-	if (want == -1) {
-		s = getenv("TMEM_CRASH_POINT");
-		want = s ? atoi(s) : 0;
-	}
-	if (want == n)
+	if (tmem_crash_at == n)
 		raise(SIGKILL);
 }
 

@@ -72,7 +72,7 @@ static bool grow_one(struct tmem *t)
 	struct tmem_header *h = t->hdr;
 	uint32_t c = 0;
 
-	tmem_lock(t, &h->chunk_lock);
+	tmem_chunk_lock(t, -1);
 	watermarks_update(t);
 	if (h->reserve_count < h->high_wm && h->hole_count) {
 		c = h->hole_head;
@@ -87,7 +87,7 @@ static bool grow_one(struct tmem *t)
 	if (tmem_chunk_fault(t, c) != 0) {
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot fault chunk %u in: is /dev/shm full?", c);
-		tmem_lock(t, &h->chunk_lock);
+		tmem_chunk_lock(t, -1);
 		atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
 		seg_chunk(t, c)->next = h->hole_head;
 		h->hole_head = c;
@@ -95,7 +95,7 @@ static bool grow_one(struct tmem *t)
 		tmem_unlock(&h->chunk_lock);
 		return false;
 	}
-	tmem_lock(t, &h->chunk_lock);
+	tmem_chunk_lock(t, -1);
 	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
 	seg_chunk(t, c)->next = h->reserve_head;
 	h->reserve_head = c;
@@ -110,7 +110,7 @@ static bool punch_one(struct tmem *t)
 	struct tmem_header *h = t->hdr;
 	uint32_t c = 0;
 
-	tmem_lock(t, &h->chunk_lock);
+	tmem_chunk_lock(t, -1);
 	if (h->punch_count) {
 		c = h->punch_head;
 		h->punch_head = seg_chunk(t, c)->next;
@@ -122,7 +122,7 @@ static bool punch_one(struct tmem *t)
 	if (!c)
 		return false;
 	tmem_chunk_punch(t, c);
-	tmem_lock(t, &h->chunk_lock);
+	tmem_chunk_lock(t, -1);
 	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
 	seg_chunk(t, c)->next = h->hole_head;
 	h->hole_head = c;
@@ -224,7 +224,7 @@ static int prefault_segment(struct tmem *t)
 	}
 	if (mlock(t->base, t->map_size) == -1)
 		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
-	tmem_lock(t, &h->chunk_lock);
+	tmem_chunk_lock(t, -1);
 	while (h->hole_count) {
 		uint32_t c = h->hole_head;
 

@@ -57,7 +57,8 @@
 #define TMEM_RAW_THRESHOLD   3584 /* compressed bigger: store raw */
 #define TMEM_MAX_REFS	     (1U << 30)
 #define TMEM_LIVENESS_OFFSET (1ULL << 40) /* OFD lock byte per slot */
-#define TMEM_NONE	     0 /* record 0 of every table is never used */
+#define TMEM_NONE	     0	 /* record 0 of every table is never used */
+#define TMEM_LOCK_WAIT_MS    100 /* longest wait for chunk_lock */
 
 /* ---- records in the segment --------------------------------------- */
 
@@ -228,6 +229,9 @@ struct tmem_header {
 	uint32_t hole_head, hole_count;
 	uint32_t punch_head, punch_count;
 	uint32_t clock_hand;
+	/* Chunks freed while chunk_lock was busy: a lock-free stack drained
+	 * by the next holder (the persistent path never waits for it). */
+	_Atomic uint32_t orphan_head;
 	uint32_t low_wm, high_wm;
 	uint32_t prefaulted;
 	uint32_t growers; /* processes running a grower (atomic) */
@@ -404,6 +408,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc);
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size);
 void tmem_chunk_free(struct tmem *t, uint32_t c);
+bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
@@ -462,8 +467,14 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts);
 
 /* ---- test hooks ---------------------------------------------------- */
 #ifdef TMEM_TEST_HOOKS
+/* Step at which to die (0: none); from TMEM_CRASH_POINT at tmem_open. */
+extern int tmem_crash_at;
 void tmem_crash_point(int n);
-#define CRASH_POINT(n) tmem_crash_point(n)
+#define CRASH_POINT(n)                                         \
+	do {                                                   \
+		if (__builtin_expect(tmem_crash_at == (n), 0)) \
+			tmem_crash_point(n);                   \
+	} while (0)
 /* Corrupt one stored byte of the blob under a key (tests). */
 int tmem_test_corrupt(struct tmem *t, uint32_t pool, uint64_t object,
 		      uint64_t index);

@@ -470,6 +470,10 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->sync_grow = !opts->grower;
 	snprintf(t->name, sizeof t->name, "%s", opts->name);
 	snprintf(t->path, sizeof t->path, SHM_DIR "%s", opts->name);
+#ifdef TMEM_TEST_HOOKS
+	if (getenv("TMEM_CRASH_POINT"))
+		tmem_crash_at = atoi(getenv("TMEM_CRASH_POINT"));
+#endif
 
 	r = segment_attach(t, opts);
 	if (r)
