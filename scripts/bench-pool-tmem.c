@@ -63,18 +63,40 @@ static void log_cb(void *opaque, enum tmem_log_level level, const char *msg)
 		fprintf(stderr, "bench-pool: pool: %s\n", msg);
 }
 
-/* Room for every page stored raw plus generous metadata: the segment is
- * sparse, so a large ceiling costs nothing unless prefaulted. */
-static uint64_t segment_size(size_t pages)
+/* The timed segment: room for every page stored raw plus generous
+ * metadata.  It is sparse, so a large ceiling costs nothing unless
+ * prefaulted. */
+static uint64_t segment_size_generous(size_t pages)
 {
 	uint64_t size = pages * (uint64_t)BENCH_PAGE;
 
-	size += size / 4 + (64ULL << 20);
-	return (size + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
+	return size + size / 4 + (64ULL << 20);
+}
+
+/* The memory segments: sized like a pool in steady use, which its data
+ * fills to about 80% — the pool sizes its index from its ceiling, so a
+ * ceiling far above the data would charge the data for tables it does not
+ * need.  Data = what the codec makes of each unique page (raw when that
+ * saves too little, as the pool does), plus a header each. */
+static uint64_t segment_size_snug(const struct bench_corpus *c,
+				  const size_t *idx, size_t n)
+{
+	uint64_t data = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len = c->csize[idx[i]];
+
+		if (c->kind[idx[i]] != BENCH_UNIQUE)
+			continue;
+		if (len > BENCH_PAGE * 7 / 8)
+			len = BENCH_PAGE;
+		data += (len + 8 + 7) & ~7ULL;
+	}
+	return data + data / 4 + (4ULL << 20);
 }
 
 static struct tmem *segment_open(const char *prefix, const char *what,
-				 int level, bool prefault, size_t pages,
+				 int level, bool prefault, uint64_t size,
 				 char *name)
 {
 	struct tmem_options opts;
@@ -86,7 +108,7 @@ static struct tmem *segment_open(const char *prefix, const char *what,
 	tmem_unlink(name); /* a leftover of an earlier run with our pid */
 	tmem_options_init(&opts);
 	opts.name = name;
-	opts.pool_size = segment_size(pages);
+	opts.pool_size = (size + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
 	opts.level = level;
 	opts.prefault = prefault;
 	opts.grower = true;
@@ -132,8 +154,8 @@ struct bench_pool *bench_pool_open(const struct bench_pool_config *cfg,
 		return NULL;
 	}
 	bp->c = c;
-	bp->t = segment_open(cfg->prefix, what, cfg->level, cfg->prefault, c->n,
-			     bp->name);
+	bp->t = segment_open(cfg->prefix, what, cfg->level, cfg->prefault,
+			     segment_size_generous(c->n), bp->name);
 	if (!bp->t) {
 		free(bp);
 		return NULL;
@@ -284,7 +306,8 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 	int r;
 
 	/* memory follows the data: never prefault here */
-	t = segment_open(cfg->prefix, what, cfg->level, false, n, name);
+	t = segment_open(cfg->prefix, what, cfg->level, false,
+			 segment_size_snug(c, idx, n), name);
 	if (!t)
 		return -1;
 	memset(m, 0, sizeof *m);
@@ -317,6 +340,12 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 	m->same = st.same_filled_pages;
 	m->dedup = st.dedup_hits;
 	m->raw = st.raw_pages;
+	{
+		struct tmem_pool_info pi;
+
+		if (tmem_pool_list(t, &pi, 1) >= 1)
+			m->chunk_bytes = pi.stats.bytes_resident;
+	}
 	if (m->pages != n) {
 		fprintf(stderr,
 			"bench-pool: the pool holds %" PRIu64 " pages, "

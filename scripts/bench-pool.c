@@ -676,6 +676,17 @@ int main(int argc, char **argv)
 				       mm->pool_resident / 1048576.0,
 				       mm->pool_compressed / 1048576.0,
 				       mm->zero, mm->same, mm->dedup, mm->raw);
+				printf("  where it goes: data chunks %.2f MiB "
+				       "(payload %.1f%% of them), everything "
+				       "else %.2f MiB\n",
+				       mm->chunk_bytes / 1048576.0,
+				       mm->chunk_bytes
+					       ? 100.0 * mm->pool_compressed /
+							 mm->chunk_bytes
+					       : 0.0,
+				       ((double)mm->resident -
+					mm->chunk_bytes) /
+					       1048576.0);
 			}
 			printf("codec ratio on the unique pages: %.3f "
 			       "(sum of 4096 / sum of zstd sizes, %.2f MiB)\n",

@@ -89,6 +89,7 @@ struct bench_memory {
 	uint64_t pool_compressed; /* bytes_compressed */
 	uint64_t zero, same, dedup, raw;
 	uint64_t empty_resident; /* st_blocks * 512 before any put */
+	uint64_t chunk_bytes;	 /* data chunks the sub-pool holds */
 };
 
 /* Store idx[0..n) into a fresh segment the way a user would (growing as
