@@ -35,6 +35,7 @@
 #include "bench-pool.h"
 
 #define MAX_SOURCES 16
+#define MAX_REPS    1000
 
 /* Targets from the issue: the pool may cost 15% of the codec's speed,
  * must scale to 1.7x on two threads and waste at most 6% of memory. */
@@ -425,6 +426,27 @@ static void print_target(const char *name, double v, double target,
 		       v >= target ? "met" : "NOT MET");
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median over repetitions of time(a, na) / time(b, nb): each pair was
+ * measured moments apart, so the machine's mood cancels out. */
+static double median_ratio(const double *times, int reps, int a, int na, int b,
+			   int nb)
+{
+	double r[MAX_REPS];
+
+	for (int i = 0; i < reps; i++)
+		r[i] = times[(a * 2 + na - 1) * reps + i] /
+		       times[(b * 2 + nb - 1) * reps + i];
+	qsort(r, reps, sizeof r[0], cmp_double);
+	return reps % 2 ? r[reps / 2] : (r[reps / 2 - 1] + r[reps / 2]) / 2;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench-pool-run [--level N] [--reps N] [--no-pool]\n"
@@ -471,7 +493,7 @@ int main(int argc, char **argv)
 		"zstd compress", "zstd decompress", "pool put",
 		"pool get",	 "zstd compress*",  "pool put*",
 	};
-	double best[NT][2];
+	double best[NT][2], *times = NULL;
 
 	while ((opt = getopt_long(argc, argv, "l:r:nPp:h", longopts, NULL)) !=
 	       -1) {
@@ -489,7 +511,7 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			reps = strtol(optarg, &end, 10);
-			if (*end || reps < 1 || reps > 1000) {
+			if (*end || reps < 1 || reps > MAX_REPS) {
 				fprintf(stderr,
 					"bench-pool: --reps: want 1..1000: "
 					"%s\n",
@@ -536,6 +558,13 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < NT; i++)
 		best[i][0] = best[i][1] = 1e30;
+	/* every repetition's times, for the paired ratios */
+	times = calloc((size_t)NT * 2 * reps, sizeof *times);
+	if (!times) {
+		fprintf(stderr, "bench-pool: out of memory\n");
+		return 1;
+	}
+#define TIME_AT(what, nt, r) times[((what)*2 + (nt)-1) * reps + (r)]
 	if (use_pool) {
 		bp = bench_pool_open(&cfg, &c, "time");
 		if (!bp)
@@ -555,6 +584,7 @@ int main(int argc, char **argv)
 			goto fail;              \
 		if (t < best[what][nt - 1])     \
 			best[what][nt - 1] = t; \
+		TIME_AT(what, nt, r) = t;       \
 	} while (0)
 
 			TAKE(ZC, bench_run_threads(nt, zstd_compress_worker,
@@ -616,8 +646,18 @@ int main(int argc, char **argv)
 			printf("%-22s %12.1f %12s %7s\n", names[i],
 			       mbps(n, best[i][0]), "", "");
 	}
-	printf("(* unique, not same-filled pages only: %zu pages)\n\n",
+	printf("(* unique, not same-filled pages only: %zu pages)\n",
 	       c.n_unique);
+	if (use_pool && reps > 1)
+		printf("cross-check, median over repetitions of the ratio "
+		       "measured side by side: put/compress %.3f, "
+		       "get/decompress %.3f, pool put 2t/1t %.3f, "
+		       "pool get 2t/1t %.3f\n",
+		       median_ratio(times, reps, ZC, 1, PP, 1),
+		       median_ratio(times, reps, ZD, 1, PG, 1),
+		       median_ratio(times, reps, PP, 1, PP, 2),
+		       median_ratio(times, reps, PG, 1, PG, 2));
+	printf("\n");
 
 	if (use_pool) {
 		if (bench_pool_memory(&cfg, &c, c.all, c.n, "mem", &mem_all) <
