@@ -48,6 +48,10 @@ double bench_run_threads(int nthreads, bench_worker_fn fn, void *ctx,
 
 double bench_now(void);
 
+/* After bench_run_threads: the slowest thread's time less the time it
+ * waited for a CPU held by someone else. */
+extern double bench_last_adjusted;
+
 /* ---- the pool side (bench-pool-tmem.c) ---- */
 
 struct bench_pool;
