@@ -95,11 +95,12 @@ static void key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
 static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     enum tmem_kind kind, int err, int attempt)
 {
-	int i;
+	int i, n;
 
 	switch (err) {
 	case -ENOMEM:
-		if (attempt == 0 && atomic_load(&t->hdr->ghosts)) {
+		if (attempt == 0 && kind == TMEM_EPHEMERAL &&
+		    atomic_load(&t->hdr->ghosts)) {
 			tmem_index_sweep_ghosts(t);
 			return 0;
 		}
@@ -108,19 +109,30 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		tmem_grower_wake(t);
 		return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY, -ENOSPC);
 	case -EDQUOT:
-		if (kind == TMEM_EPHEMERAL && attempt < 8 &&
-		    tmem_evict_chunk(t, pool, true))
+		n = kind == TMEM_EPHEMERAL && attempt < 8
+			    ? tmem_evict_chunk(t, pool, true)
+			    : 0;
+		if (n == 1)
 			return 0;
+		if (n == -EAGAIN)
+			return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY,
+				      -ENOSPC);
 		return reject(c, pool, TMEM_REJECT_POOL_MAX, -ENOSPC);
 	case -ENOSPC:
-		if (attempt < 8) {
-			for (i = 0; i < 4; i++) {
-				if (tmem_evict_chunk(t, pool, false)) {
-					if (atomic_load(&t->hdr->ghosts) > 4096)
-						tmem_index_sweep_ghosts(t);
-					return 0;
-				}
+		for (i = 0; i < 4 && attempt < 8; i++) {
+			n = tmem_evict_chunk(t, pool, false);
+			if (n == 1) {
+				if (kind == TMEM_EPHEMERAL &&
+				    atomic_load(&t->hdr->ghosts) > 4096)
+					tmem_index_sweep_ghosts(t);
+				return 0;
 			}
+			/* Never wait twice on a lock a stopped process
+			 * may hold. */
+			if (n == -EAGAIN)
+				return reject(c, pool,
+					      TMEM_REJECT_RESERVE_EMPTY,
+					      -ENOSPC);
 		}
 		/* Space a dead process left behind comes back by repair. */
 		if (attempt == 0) {

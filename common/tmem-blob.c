@@ -105,6 +105,7 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	ah->len = (uint16_t)len;
 	ah->pad = 0;
 	memcpy(ah + 1, data, len);
+	CRASH_POINT(6);
 	b = seg_blob(t, id);
 	b->hash_lo = (uint32_t)hash;
 	b->hash_hi = (uint32_t)(hash >> 32);
@@ -159,6 +160,7 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, -1);
 	record_free(t, id);
+	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }
 

@@ -93,6 +93,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	struct tmem_entry *en = seg_entry(t, e);
 
 	*link = en->next;
+	CRASH_POINT(11);
 	tmem_entry_release(t, en);
 	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
 	en->next = is->free_head;
@@ -107,6 +108,28 @@ static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
 }
 
+/* Caller holds index stripe s.  Remove a ghost entry if its blob stripe
+ * is free right now: sweeps never wait. */
+static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	struct tmem_entry *en = seg_entry(t, e);
+	uint32_t id = (uint32_t)en->value;
+	struct tmem_stripe *ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+
+	if (!tmem_trylock(t, &ds->lock))
+		return false;
+	*link = en->next;
+	tmem_blob_unref_locked(t, id, en->pool);
+	tmem_unlock(&ds->lock);
+	tmem_gauge(t, en->pool, G_PAGES, -1);
+	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	en->next = is->free_head;
+	is->free_head = e;
+	is->used--;
+	return true;
+}
+
 /* Remove the entries a predicate picks from one stripe. */
 static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			    uint64_t object)
@@ -114,7 +137,14 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 	uint64_t nb = t->geo->ibuckets_per_stripe, b, n = 0;
 	struct tmem_stripe *is = seg_istripe(t, s);
 
-	tmem_lock(t, &is->lock);
+	/* Sweeps are opportunistic: never wait for an ephemeral stripe (a
+	 * stopped cache process may hold it). */
+	if (mode == 2) {
+		if (!tmem_trylock(t, &is->lock))
+			return 0;
+	} else {
+		tmem_lock(t, &is->lock);
+	}
 	if (is->used == 0) {
 		tmem_unlock(&is->lock);
 		return 0;
@@ -126,9 +156,14 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			struct tmem_entry *en = seg_entry(t, *link);
 			bool drop;
 
-			if (mode == 2)
-				drop = entry_is_ghost(t, en);
-			else
+			if (mode == 2) {
+				if (entry_is_ghost(t, en) &&
+				    ghost_drop(t, s, link, *link)) {
+					n++;
+					continue;
+				}
+				drop = false;
+			} else
 				drop = en->pool == pool &&
 				       (mode == 0 || en->object == object);
 			if (drop) {

@@ -234,7 +234,7 @@ struct tmem_header {
 	_Atomic uint32_t orphan_head;
 	uint32_t low_wm, high_wm;
 	uint32_t prefaulted;
-	uint32_t growers; /* processes running a grower (atomic) */
+	_Atomic uint32_t growers; /* processes running a grower */
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	_Atomic uint64_t repairs;
@@ -413,7 +413,7 @@ void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
-bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
