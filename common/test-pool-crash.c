@@ -21,7 +21,7 @@ static void child_work(void)
 	unsigned char page[4096];
 	struct tmem *t;
 	uint32_t p, e, tmp;
-	uint64_t i;
+	uint64_t i, n;
 
 	test_options(&o, name, 0);
 	o.create = false;
@@ -45,6 +45,21 @@ static void child_work(void)
 	for (i = 0; i < 1000; i++) {
 		page_random(page, 7000 + i);
 		CHECK_RC(tmem_put(t, e, 600, i, page), 0);
+	}
+	/* Fragment the pool, then make the put path compact. */
+	for (i = 0;; i++) {
+		page_random(page, 9000 + i);
+		if (tmem_put(t, p, 800, i, page) != 0)
+			break;
+	}
+	n = i;
+	for (i = 0; i < n; i++) {
+		if (i % 15)
+			CHECK_RC(tmem_flush_page(t, p, 800, i), 0);
+	}
+	for (i = 0; i < n / 2; i++) {
+		page_random(page, 20000 + i);
+		CHECK_RC(tmem_put(t, p, 801, i, page), 0);
 	}
 	/* Leave data behind for the survivor to flush. */
 	for (i = 0; i < 100; i++) {
@@ -118,6 +133,8 @@ int main(void)
 		/* Flush what the dead one left: back to the baseline. */
 		CHECK_RC(tmem_flush_object(t, p, 500), 0);
 		CHECK_RC(tmem_flush_object(t, p, 700), 0);
+		CHECK_RC(tmem_flush_object(t, p, 800), 0);
+		CHECK_RC(tmem_flush_object(t, p, 801), 0);
 		if (tmem_pool_find(t, "ce", &x) == 0)
 			CHECK_RC(tmem_pool_destroy(t, x), 0);
 		if (tmem_pool_find(t, "tmp", &x) == 0)

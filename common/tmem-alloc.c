@@ -263,7 +263,8 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 /* Take a free chunk for pool.  -EAGAIN: the reserve is empty and a grower
  * will refill it; -ENOSPC: nothing free (or only what other pools are
  * owed); -EDQUOT: the pool is at its maximum. */
-static int chunk_acquire(struct tmem *t, unsigned pool, uint32_t *out)
+static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
+			 uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
@@ -271,14 +272,16 @@ static int chunk_acquire(struct tmem *t, unsigned pool, uint32_t *out)
 	bool low;
 	int r = 0;
 
-	if (pr->max_bytes &&
+	/* Compaction may overshoot a maximum by the chunk it fills, and may
+	 * take the last free chunk, which puts leave to it. */
+	if (!compact && pr->max_bytes &&
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
 		    pr->max_bytes)
 		return -EDQUOT;
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
 	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
-	    chunks_owed(t, pool)) {
+	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
 		r = -ENOSPC;
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
@@ -344,7 +347,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			}
 			c->open[pool] = 0;
 		}
-		r = chunk_acquire(t, pool, &ch);
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
 		if (r)
 			return r;
 		seg_chunk(t, ch)->fill = 0;

@@ -134,6 +134,9 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 					      TMEM_REJECT_RESERVE_EMPTY,
 					      -ENOSPC);
 		}
+		/* Dead space in sparse chunks comes back by compaction. */
+		if (attempt < 8 && tmem_compact(t, 4) > 0)
+			return 0;
 		/* Space a dead process left behind comes back by repair. */
 		if (attempt == 0) {
 			tmem_reap_dead(t);

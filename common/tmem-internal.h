@@ -49,8 +49,9 @@
 #define TMEM_NR_STRIPES	    256 /* per kind: half */
 #define TMEM_MAX_POOLS	    64
 #define TMEM_MAX_SLOTS	    64
-#define TMEM_MAX_CTX	    64 /* contexts per process */
-#define TMEM_STAT_CTX	    8  /* counter blocks per process slot */
+#define TMEM_MAX_CTX	    64		       /* contexts per process */
+#define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
+#define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
 #define TMEM_MAX_POOL_SIZE \
 	(16ULL << 30)		  /* blob locations: 32 bits of 8 bytes */
@@ -274,6 +275,10 @@ struct tmem {
 	tmem_log_fn log;
 	void *log_opaque;
 
+	/* compaction: one compactor per process at a time */
+	pthread_mutex_t compact_mu;
+	struct tmem_ctx compact_ctx;
+
 	/* grower thread */
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
@@ -414,6 +419,9 @@ int tmem_chunk_fault(struct tmem *t, uint32_t c);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+
+/* ---- tmem-compact.c ----------------------------------------------- */
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
