@@ -378,7 +378,7 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 		off += size;
 		if (id == 0 || id >= t->geo->nr_blobs)
 			continue;
-		ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+		ds = seg_dstripe(t, blob_stripe(t, id));
 		if (!tmem_trylock(t, &ds->lock))
 			continue;
 		b = seg_blob(t, id);

@@ -253,10 +253,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en->pool = (uint8_t)pool;
 		en->value = pattern;
 		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
-		en->next = *seg_ibucket(
-			t, s, bucket & (t->geo->ibuckets_per_stripe - 1));
-		*seg_ibucket(t, s, bucket & (t->geo->ibuckets_per_stripe - 1)) =
-			e;
+		tmem_index_link(t, s, bucket, e);
 		tmem_gauge(t, pool, G_PAGES, 1);
 	}
 	CRASH_POINT(4);
@@ -328,7 +325,7 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		return en->type;
 	id = (uint32_t)en->value;
 	b = seg_blob(t, id);
-	ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	ds = seg_dstripe(t, blob_stripe(t, id));
 	stripe_lock(t, ds);
 	if (b->loc == BLOB_LOC_DOOMED) {
 		tmem_unlock(&ds->lock);

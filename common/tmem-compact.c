@@ -61,7 +61,7 @@ static bool chunk_move_blobs(struct tmem *t, uint32_t c)
 		struct tmem_alloc_hdr *ah =
 			(struct tmem_alloc_hdr *)(data + off);
 		uint32_t size = alloc_size(ah->len), id = ah->blob, nloc;
-		unsigned d = id % TMEM_NR_STRIPES;
+		unsigned d = blob_stripe(t, id);
 		struct tmem_stripe *ds;
 		struct tmem_blob *b;
 

@@ -104,8 +104,8 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	g->nr_blobs = round_up(g->pool_size / 128, S);
 	if (g->nr_blobs < S * 64)
 		g->nr_blobs = S * 64;
-	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 4);
-	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 4);
+	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 2);
+	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 2);
 
 	off = round_up(sizeof(struct tmem_header), P);
 	g->off_slots = off;
