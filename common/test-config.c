@@ -239,6 +239,7 @@ static void test_example(void)
 		failures++;
 	}
 	/* ...and every key really came from the file. */
+	free(b);
 	b = dump(&cfg, true);
 	CHECK(strstr(b, "; default") == NULL);
 	free(a);
