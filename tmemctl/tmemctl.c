@@ -414,24 +414,29 @@ static const struct command commands[] = {
 	{"check", cmd_check, "csp"},	      {"config", cmd_config, "csp"},
 };
 
+static void free_ptr(void *p)
+{
+	free(*(void **)p);
+}
+
 int main(int argc, char **argv)
 {
 	static struct ctl ctl;
 	struct ctl *c = &ctl;
 	const struct command *cmd = NULL;
 	char used[64] = "", err[1024], *end, *eq;
-	char **kv = NULL;
-	int nr_kv = 0, opt, i, r;
+	char **adds __attribute__((cleanup(free_ptr))) = NULL;
+	int opt, i, r;
 	size_t k;
 
 	c->prog = prog;
 	tmem_config_init(&c->cfg);
-	c->adds = calloc((size_t)argc, sizeof *c->adds);
-	kv = calloc((size_t)argc, sizeof *kv);
-	if (c->adds == NULL || kv == NULL) {
+	adds = calloc((size_t)argc, sizeof *adds);
+	if (adds == NULL) {
 		ctl_error("out of memory");
 		return EXIT_FAILURE;
 	}
+	c->adds = adds;
 
 	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:hV", long_opts,
 				  NULL)) != -1) {
@@ -537,7 +542,6 @@ int main(int argc, char **argv)
 				  cmd->name, argv[i]);
 			return EXIT_USAGE;
 		}
-		kv[nr_kv++] = argv[i];
 	}
 
 	/* The command line first (it wins over the file whatever the
@@ -549,15 +553,15 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	for (i = 0; i < nr_kv; i++) {
-		eq = strchr(kv[i], '=');
+	for (i = optind + 1; i < argc; i++) {
+		eq = strchr(argv[i], '=');
 		*eq = '\0';
-		if (c->segment && strcmp(kv[i], "pool") == 0)
+		if (c->segment && strcmp(argv[i], "pool") == 0)
 			continue;
-		r = tmem_config_set_option(&c->cfg, kv[i], eq + 1, err,
+		r = tmem_config_set_option(&c->cfg, argv[i], eq + 1, err,
 					   sizeof err);
 		if (r == -ENOENT)
-			snprintf(err, sizeof err, "%s: unknown key", kv[i]);
+			snprintf(err, sizeof err, "%s: unknown key", argv[i]);
 		if (r < 0) {
 			ctl_error("%s", err);
 			return EXIT_USAGE;
@@ -577,8 +581,5 @@ int main(int argc, char **argv)
 	}
 	c->segment = c->cfg.pool_name;
 
-	r = cmd->fn(c);
-	free(c->adds);
-	free(kv);
-	return r;
+	return cmd->fn(c);
 }
