@@ -24,8 +24,7 @@
 
 #include "tmem.h"
 
-static void
-die(const char *what, int r)
+static void die(const char *what, int r)
 {
 	fprintf(stderr, "ctl-put: %s: %s\n", what, tmem_strerror(r));
 	exit(1);
@@ -33,9 +32,8 @@ die(const char *what, int r)
 
 /* A persistent put answers -ENOSPC at once while the grower has not yet
  * made room: give it a moment, as the swap path's caller would retry. */
-static void
-put_retry(struct tmem *t, uint32_t pool, uint64_t obj, uint64_t idx,
-	  const void *page)
+static void put_retry(struct tmem *t, uint32_t pool, uint64_t obj, uint64_t idx,
+		      const void *page)
 {
 	struct timespec ts = {0, 10 * 1000 * 1000};
 	int r, tries;
@@ -50,8 +48,7 @@ put_retry(struct tmem *t, uint32_t pool, uint64_t obj, uint64_t idx,
 		die("put", r);
 }
 
-static void
-text_page(unsigned char *page, unsigned n)
+static void text_page(unsigned char *page, unsigned n)
 {
 	size_t off = 0;
 	int len;
@@ -68,8 +65,7 @@ text_page(unsigned char *page, unsigned n)
 	memset(page + off, '.', TMEM_PAGE_SIZE - off);
 }
 
-static void
-fill(struct tmem *t)
+static void fill(struct tmem *t)
 {
 	unsigned char page[TMEM_PAGE_SIZE], got[TMEM_PAGE_SIZE];
 	uint32_t swap, cache;
@@ -131,8 +127,7 @@ fill(struct tmem *t)
 	}
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct tmem_options opts;
 	struct tmem *t;
