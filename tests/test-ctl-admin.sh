@@ -35,7 +35,8 @@ expect 2 "exclude each other" "$TMEMCTL" stats --json --prometheus
 expect 2 "expected a number of seconds" "$TMEMCTL" stats --watch 0
 expect 2 "expected a number of seconds" "$TMEMCTL" stats --watch soon
 expect 2 "not a valid name" "$TMEMCTL" stats --segment ../etc
-expect 2 "unexpected argument 'x'" "$TMEMCTL" stats x
+expect 2 "unexpected argument 'x'" "$TMEMCTL" stats "$seg" x
+expect 2 "unexpected argument 'x'" "$TMEMCTL" config x
 expect 2 "frob: unknown key" "$TMEMCTL" config frob=1
 expect 2 "size: '1Q' is not a size" "$TMEMCTL" config pool-size=1Q
 
@@ -66,6 +67,7 @@ expect 1 "$tmp/none.conf: No such file or directory" \
 # ---- a missing segment
 expect 1 "segment '$seg' does not exist" "$TMEMCTL" stats --segment "$seg"
 expect 1 "segment '$seg' does not exist" "$TMEMCTL" check --segment "$seg"
+expect 1 "segment '$seg' does not exist" "$TMEMCTL" pools "$seg"
 expect 1 "segment '$seg' does not exist" "$TMEMCTL" destroy --segment "$seg"
 [ ! -e "/dev/shm/$seg" ] || fail "a read created the segment"
 

@@ -12,7 +12,7 @@ tmp=$(mktemp_dir)
 ./ctl-put "$seg" fill || fail "ctl-put fill"
 
 # ---- text
-"$TMEMCTL" stats --segment "$seg" > "$tmp/text" || fail "stats"
+"$TMEMCTL" stats "$seg" > "$tmp/text" || fail "stats"
 cat "$tmp/text"
 grep -q "^segment $seg: layout [0-9]" "$tmp/text" || fail "no segment line"
 # Rows: the segment's figure, then one column per sub-pool.

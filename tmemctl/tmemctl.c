@@ -344,7 +344,7 @@ static int cmd_config(struct ctl *c)
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-		"Usage: %s [OPTIONS] COMMAND [KEY=VALUE...]\n"
+		"Usage: %s [OPTIONS] COMMAND [SEGMENT] [KEY=VALUE...]\n"
 		"\n"
 		"Look at and manage a tmem segment (the shared compressed "
 		"page pool).\n"
@@ -380,6 +380,7 @@ static void usage(FILE *fp)
 		"  -h, --help             this help\n"
 		"  -V, --version          print the version\n"
 		"\n"
+		"SEGMENT, a word after the command, is the same as --segment.\n"
 		"KEY=VALUE sets a configuration key as on the plugin's command "
 		"line\n"
 		"(pool-size=1G, level=1, dedup=no, ...; see tmem.conf(5)); it "
@@ -536,6 +537,13 @@ int main(int argc, char **argv)
 	}
 	for (i = optind + 1; i < argc; i++) {
 		eq = strchr(argv[i], '=');
+		/* One bare word names the segment: "tmemctl stats tmem". */
+		if (eq == NULL && c->segment == NULL && i == optind + 1 &&
+		    strcmp(cmd->name, "config") != 0) {
+			c->segment = argv[i];
+			argv[i] = NULL;
+			continue;
+		}
 		if (eq == NULL || eq == argv[i]) {
 			ctl_error("%s: unexpected argument '%s' (expected "
 				  "KEY=VALUE)",
@@ -554,6 +562,8 @@ int main(int argc, char **argv)
 		}
 	}
 	for (i = optind + 1; i < argc; i++) {
+		if (argv[i] == NULL)
+			continue; /* the segment, taken above */
 		eq = strchr(argv[i], '=');
 		*eq = '\0';
 		if (c->segment && strcmp(argv[i], "pool") == 0)
