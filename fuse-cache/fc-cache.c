@@ -75,7 +75,7 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	struct fc_validator v = {0};
 	struct timespec now;
 	struct stat st;
-	bool stale = false, keep = false, recent;
+	bool stale = false, keep = false, first, recent;
 	long gen = 0;
 
 	*cache = false;
@@ -97,6 +97,7 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 		 fc_ts_age(now, v.ctime) < fc.set.granularity;
 
 	pthread_rwlock_wrlock(&in->cache_lock);
+	first = !in->has_validator;
 	if (in->has_validator && !fc_validator_equal(&in->v, &v)) {
 		stale = true;
 		fc_drop_object(in);
@@ -111,14 +112,15 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	in->cacheable = !recent;
 	pthread_rwlock_unlock(&in->cache_lock);
 
-	if (stale) {
+	if (stale)
 		atomic_fetch_add(&fc.stats.stale_opens, 1);
-		/* Attributes only: data invalidation from inside a request
-		 * for the same inode can deadlock on its page locks; not
-		 * keeping the cache drops the data instead. */
-		if (fc.se)
-			fuse_lowlevel_notify_inval_inode(fc.se, ino, -1, 0);
-	}
+	/* The kernel's attributes (size above all) may predate a change
+	 * made in the source: make it ask again.  Attributes only: data
+	 * invalidation from inside a request for the same inode can
+	 * deadlock on its page locks; not keeping the cache drops the data
+	 * instead. */
+	if ((stale || first) && fc.se)
+		fuse_lowlevel_notify_inval_inode(fc.se, ino, -1, 0);
 	if (recent)
 		atomic_fetch_add(&fc.stats.recent_opens, 1);
 	(void)req;

@@ -331,9 +331,12 @@ static int fc_check_paths(void)
 	}
 	free(fc.set.source);
 	fc.set.source = real;
-	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fc_err("source '%s': %s", real,
-		       errno ? strerror(errno) : "not a directory");
+	if (stat(real, &st) < 0) {
+		fc_err("source '%s': %s", real, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fc_err("source '%s': %s", real, strerror(ENOTDIR));
 		return -1;
 	}
 	if (access(real, R_OK | X_OK) < 0) {
