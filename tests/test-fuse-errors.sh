@@ -17,7 +17,10 @@ expect_error ()
     local pattern=$1; shift
     local out status=0
     out=$("$TMEM_FUSE_CACHE" "$@" 2>&1) || status=$?
-    [ "$status" -ne 0 ] || fail "'$*' succeeded"
+    if [ "$status" -eq 0 ]; then
+        fusermount3 -u "$tmp/mnt" 2>/dev/null
+        fail "'$*' succeeded"
+    fi
     echo "$out" | grep -qi -- "$pattern" ||
         fail "'$*': message '$out' does not mention '$pattern'"
     mountpoint -q "$tmp/mnt" && fail "'$*' left a mount"
