@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <linux/fs.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -221,7 +222,17 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 			memset(page + (n - o), 0, TMEM_PAGE_SIZE - (n - o));
 			src = page;
 		}
-		if (tmem_put(fc.tmem, fc.pool_id, obj, idx, src) == -ENOENT)
+		int r;
+		/* An ephemeral put gives up at once on a busy lock (the swap
+		 * path must never wait on the cache); this daemon can afford
+		 * to try again a few times. */
+		for (int tries = 0; tries < 8; tries++) {
+			r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
+			if (r != -EBUSY)
+				break;
+			sched_yield();
+		}
+		if (r == -ENOENT)
 			break; /* sub-pool gone (destroyed by tmemctl) */
 	}
 	pthread_rwlock_unlock(&in->cache_lock);

@@ -39,29 +39,17 @@
 struct fc_state fc;
 static bool fc_pool_opened;
 
-/* -o keys shared with tmem.conf, applied after the file is read. */
-struct fc_conf_key {
-	const char *opt; /* -o name */
-	const char *section, *key;
-};
-
-static const struct fc_conf_key fc_conf_keys[] = {
-	{"pool", "pool", "name"},
-	{"pool-size", "pool", "size"},
-	{"level", "pool", "level"},
-	{"dedup", "pool", "dedup"},
-	{"prefault", "pool", "prefault"},
-	{"contexts", "pool", "contexts"},
-	{"chunk-size", "cache", "chunk-size"},
-	{"max-share", "cache", "max-share"},
-	{"attr-timeout", "cache", "attr-timeout"},
-	{"entry-timeout", "cache", "entry-timeout"},
-	{"name", "cache", "name"},
+/* -o keys taken from the shared set (tmem-config.h), the same names as
+ * in the plugin and tmemctl; the swap device's keys are not ours. */
+static const char *const fc_conf_keys[] = {
+	"pool",	     "pool-size",    "level",	      "dedup",
+	"lock",	     "prefault",     "contexts",      "chunk-size",
+	"max-share", "attr-timeout", "entry-timeout", "cache-name",
 };
 #define FC_NKEYS (sizeof(fc_conf_keys) / sizeof(fc_conf_keys[0]))
 
 struct fc_cli {
-	char *values[FC_NKEYS];
+	struct tmem_config *cfg;
 	char *config;
 	char *granularity;
 	int no_pool;
@@ -72,7 +60,6 @@ struct fc_cli {
 
 enum {
 	FC_KEY_HELP = 1,
-	FC_KEY_CONF = 100, /* + index into fc_conf_keys */
 };
 
 static const struct fuse_opt fc_opt_spec[] = {
@@ -80,19 +67,19 @@ static const struct fuse_opt fc_opt_spec[] = {
 	{"timestamp-granularity=%s", offsetof(struct fc_cli, granularity), 0},
 	{"no-pool", offsetof(struct fc_cli, no_pool), 1},
 	FUSE_OPT_KEY("help", FC_KEY_HELP),
-	FUSE_OPT_KEY("pool=", FC_KEY_CONF + 0),
-	FUSE_OPT_KEY("pool-size=", FC_KEY_CONF + 1),
-	FUSE_OPT_KEY("level=", FC_KEY_CONF + 2),
-	FUSE_OPT_KEY("dedup=", FC_KEY_CONF + 3),
-	FUSE_OPT_KEY("prefault=", FC_KEY_CONF + 4),
-	FUSE_OPT_KEY("contexts=", FC_KEY_CONF + 5),
-	FUSE_OPT_KEY("chunk-size=", FC_KEY_CONF + 6),
-	FUSE_OPT_KEY("max-share=", FC_KEY_CONF + 7),
-	FUSE_OPT_KEY("attr-timeout=", FC_KEY_CONF + 8),
-	FUSE_OPT_KEY("entry-timeout=", FC_KEY_CONF + 9),
-	FUSE_OPT_KEY("name=", FC_KEY_CONF + 10),
 	FUSE_OPT_END,
 };
+
+/* Whether an -o key=value is one of ours for tmem_config_set_option. */
+static bool fc_conf_key(const char *arg, size_t keylen)
+{
+	for (size_t i = 0; i < FC_NKEYS; i++)
+		if (strlen(fc_conf_keys[i]) == keylen &&
+		    strncmp(arg, fc_conf_keys[i], keylen) == 0)
+			return true;
+	return (keylen > 10 && strncmp(arg, "min-share.", 10) == 0) ||
+	       (keylen > 10 && strncmp(arg, "max-share.", 10) == 0);
+}
 
 static void fc_err(const char *fmt, ...)
 {
@@ -113,10 +100,18 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 		cli->help = 1;
 		return 0;
 	}
-	if (key >= FC_KEY_CONF && key < FC_KEY_CONF + (int)FC_NKEYS) {
-		size_t i = key - FC_KEY_CONF;
-		free(cli->values[i]);
-		cli->values[i] = strdup(strchr(arg, '=') + 1);
+	if (key == FUSE_OPT_KEY_OPT) {
+		const char *eq = strchr(arg, '=');
+		char err[512], keyname[128];
+		if (!eq || !fc_conf_key(arg, eq - arg))
+			return 1; /* a FUSE option, or unknown: libfuse says */
+		snprintf(keyname, sizeof(keyname), "%.*s", (int)(eq - arg),
+			 arg);
+		if (tmem_config_set_option(cli->cfg, keyname, eq + 1, err,
+					   sizeof(err)) < 0) {
+			fc_err("-o %s: %s", arg, err);
+			cli->bad_arg = true;
+		}
 		return 0;
 	}
 	if (key == FUSE_OPT_KEY_NONOPT) {
@@ -153,7 +148,7 @@ static void fc_usage(void)
 	       "    -o attr-timeout=SECS   attribute cache time (default "
 	       "1)\n"
 	       "    -o entry-timeout=SECS  name cache time (default 1)\n"
-	       "    -o name=NAME           sub-pool name (default: from the "
+	       "    -o cache-name=NAME     sub-pool name (default: from the "
 	       "mountpoint)\n"
 	       "    -o timestamp-granularity=SECS\n"
 	       "                           files changed this recently are "
@@ -165,18 +160,20 @@ static void fc_usage(void)
 	       "    -o pool=NAME           segment name (default tmem)\n"
 	       "    -o pool-size=SIZE      segment ceiling when this process "
 	       "creates it\n"
-	       "    -o level=N -o dedup=BOOL -o prefault=BOOL -o contexts=N\n"
+	       "    -o level=N -o dedup=BOOL -o lock=BOOL -o prefault=BOOL\n"
+	       "    -o contexts=N -o max-share.NAME=SIZE -o "
+	       "min-share.NAME=SIZE\n"
 	       "\n");
 }
 
-/* Settings from tmem.conf, then the -o keys; 0 or -1 with a message. */
+/* Settings from tmem.conf under the -o keys already set; 0 or -1 with a
+ * message. */
 static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 {
 	char err[512];
 	const char *path = cli->config ? cli->config : TMEM_DEFAULT_CONFIG;
 	int r;
 
-	tmem_config_init(cfg);
 	r = tmem_config_load(cfg, path, err, sizeof(err));
 	if (r == -ENOENT && !cli->config)
 		r = 0;
@@ -184,18 +181,6 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 		fc_err("config '%s': %s", path,
 		       r == -ENOENT ? strerror(ENOENT) : err);
 		return -1;
-	}
-	for (size_t i = 0; i < FC_NKEYS; i++) {
-		if (!cli->values[i])
-			continue;
-		r = tmem_config_set(cfg, fc_conf_keys[i].section,
-				    fc_conf_keys[i].key, cli->values[i], err,
-				    sizeof(err));
-		if (r < 0) {
-			fc_err("-o %s=%s: %s", fc_conf_keys[i].opt,
-			       cli->values[i], err);
-			return -1;
-		}
 	}
 	if (tmem_config_validate(cfg, err, sizeof(err)) < 0) {
 		fc_err("%s", err);
@@ -215,10 +200,13 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 	}
 	fc.set.chunk_size = cfg->cache_chunk_size ? cfg->cache_chunk_size
 						  : FC_DEFAULT_CHUNK;
-	if (fc.set.chunk_size % TMEM_PAGE_SIZE ||
-	    fc.set.chunk_size > (64u << 20)) {
-		fc_err("chunk-size=%llu: must be a multiple of 4K, at most 64M",
+	if (fc.set.chunk_size % TMEM_PAGE_SIZE) {
+		fc_err("chunk-size: %llu is not a multiple of 4K",
 		       (unsigned long long)fc.set.chunk_size);
+		return -1;
+	}
+	if (fc.set.chunk_size > (64u << 20)) {
+		fc_err("chunk-size: at most 64M");
 		return -1;
 	}
 	fc.set.max_share = cfg->cache_max_share;
@@ -277,6 +265,7 @@ static int fc_pool_setup(struct tmem_config *cfg)
 	struct tmem_options opts;
 	int r;
 
+	tmem_options_init(&opts);
 	tmem_config_to_options(cfg, &opts);
 	opts.lock = true;
 	opts.grower = true;
@@ -295,6 +284,11 @@ static int fc_pool_setup(struct tmem_config *cfg)
 	if (!fc.set.cache_name[0])
 		fc_default_name(fc.set.mountpoint, fc.set.cache_name,
 				sizeof(fc.set.cache_name));
+	/* A [pool] max-share.NAME for this sub-pool wins over [cache]. */
+	uint64_t min_share, max_share;
+	if (tmem_config_share(cfg, fc.set.cache_name, &min_share, &max_share) ==
+	    0)
+		fc.set.max_share = max_share;
 	uint32_t old;
 	if (tmem_pool_find(fc.tmem, fc.set.cache_name, &old) == 0)
 		tmem_pool_destroy(fc.tmem, old);
@@ -476,13 +470,14 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
 	struct tmem_config cfg;
-	struct fc_cli cli = {0};
+	struct fc_cli cli = {.cfg = &cfg};
 	int ready_fd = -1, ret = 1;
 
 	umask(0); /* the kernel already applied the caller's umask */
 	fc.root.fd = -1;
 	fc.set.granularity = FC_DEFAULT_GRANULARITY;
 	atomic_init(&fc.next_obj, 1);
+	tmem_config_init(&cfg);
 
 	if (fuse_opt_parse(&args, &cli, fc_opt_spec, fc_opt_proc) < 0 ||
 	    cli.bad_arg)

@@ -104,6 +104,10 @@ static int do_stats(struct tmem *t, const char *name)
 		       " evictions %" PRIu64 "\n",
 		       s->pages_stored, s->puts, s->gets, s->hits, s->misses,
 		       s->flushes, s->evictions);
+		for (int k = 0; k < TMEM_REJECT_NR; k++)
+			if (s->rejects[k])
+				printf("rejected (%s) %" PRIu64 "\n",
+				       tmem_reject_names[k], s->rejects[k]);
 		return 0;
 	}
 	fprintf(stderr, "fc-pressure: no sub-pool named %s\n", name);

@@ -17,7 +17,7 @@ for i in $(seq 1 12); do
 done
 sleep 0.2
 name="fc-pressure-test-$$"
-fc_mount "$src" "$mnt" -o "$FC_POOL,name=$name,timestamp-granularity=0.05"
+fc_mount "$src" "$mnt" -o "$FC_POOL,cache-name=$name,timestamp-granularity=0.05"
 
 check_all ()
 {

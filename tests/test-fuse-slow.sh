@@ -23,7 +23,7 @@ done
 slowfs_mount "$back" "$slow"
 # Older than the default 2 s granularity, so the pool may keep them.
 sleep 3
-fc_mount "$slow" "$mnt" -o "$FC_POOL"
+fc_mount "$slow" "$mnt" -o "$FC_POOL,cache-name=fc-slow-$$"
 
 check_all () # every file through the mount equals the backing file
 {
@@ -41,6 +41,7 @@ check_all "warm pass"
 echo 3 > /proc/sys/vm/drop_caches
 check_all "pass after drop_caches"
 r2=$(slowfs_reads "$slow")
+"$FC_PRESSURE" "$FC_SEG" stats fc-slow-$$
 echo "source reads: cold pass $((r1 - r0)), after drop_caches $((r2 - r1))"
 [ "$r2" -eq "$r1" ] ||
     fail "the pass after drop_caches read the source $((r2 - r1)) times"
