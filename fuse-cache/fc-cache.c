@@ -81,13 +81,20 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 
 	*cache = false;
 	fi->keep_cache = 0;
-	if (!fc.tmem || in->type != S_IFREG)
+	if (in->type != S_IFREG)
 		return 0;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (ioctl(fd, FS_IOC_GETVERSION, &gen) < 0)
+	/* One round trip less per open on sources without generations
+	 * (FUSE, NFS): ask once per device. */
+	if (st.st_dev != atomic_load(&fc.nogen_dev) &&
+	    ioctl(fd, FS_IOC_GETVERSION, &gen) < 0) {
 		gen = 0;
+		if (errno == ENOTTY || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EINVAL)
+			atomic_store(&fc.nogen_dev, st.st_dev);
+	}
 	v.size = st.st_size;
 	v.mtime = st.st_mtim;
 	v.ctime = st.st_ctim;
@@ -125,8 +132,10 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (recent)
 		atomic_fetch_add(&fc.stats.recent_opens, 1);
 	(void)req;
+	/* Without a pool (no-pool) the validator still decides keep_cache,
+	 * so the kernel's page cache works as well as with one. */
 	fi->keep_cache = keep;
-	*cache = !recent;
+	*cache = fc.tmem && !recent;
 	return 0;
 }
 
@@ -135,7 +144,7 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
  * re-validates the file. */
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
 {
-	if (!fc.tmem || in->type != S_IFREG)
+	if (in->type != S_IFREG)
 		return;
 	pthread_rwlock_wrlock(&in->cache_lock);
 	in->cacheable = false;

@@ -15,6 +15,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fc-internal.h"
@@ -124,6 +126,43 @@ struct fc_inode *fc_inode_find(dev_t dev, ino_t ino)
 	return in;
 }
 
+/* Attributes of a descriptor just opened by name.  The open made the
+ * source look the name up, which brought fresh attributes: on FUSE and
+ * network sources AT_STATX_DONT_SYNC uses them instead of asking again. */
+static int fc_stat_fresh(int fd, struct stat *st)
+{
+	struct statx x;
+	const unsigned need = STATX_BASIC_STATS;
+
+	if (statx(fd, "",
+		  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+		  need, &x) < 0 ||
+	    (x.stx_mask & need) != need) {
+		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+		    0)
+			return -errno;
+		return 0;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+	st->st_size = (off_t)x.stx_size;
+	st->st_blksize = x.stx_blksize;
+	st->st_blocks = (blkcnt_t)x.stx_blocks;
+	st->st_atim.tv_sec = x.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+	return 0;
+}
+
 /* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e)
@@ -139,8 +178,8 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 	fd = openat(p->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		err = -errno;
+	err = fc_stat_fresh(fd, &st);
+	if (err < 0) {
 		close(fd);
 		return err;
 	}

@@ -62,6 +62,7 @@ struct fc_file {
 	int fd;
 	bool cache;  /* opened with the pool in use */
 	bool append; /* O_APPEND: the source picks write offsets */
+	bool rdonly; /* nothing to flush at close */
 };
 
 struct fc_dir {
@@ -104,6 +105,7 @@ struct fc_state {
 	struct fc_inode **table;
 	size_t table_size, table_count;
 	atomic_uint_fast64_t next_obj;
+	_Atomic dev_t nogen_dev; /* a device without FS_IOC_GETVERSION */
 	struct fc_stats stats;
 };
 

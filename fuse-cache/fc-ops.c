@@ -322,6 +322,7 @@ static int fc_file_new(int fd, int flags, struct fuse_file_info *fi)
 		return -ENOMEM;
 	f->fd = fd;
 	f->append = (flags & O_APPEND) != 0;
+	f->rdonly = (flags & O_ACCMODE) == O_RDONLY;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -442,7 +443,12 @@ static void fc_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 static void fc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Like close(2) on the source, so that network file systems report
-	 * delayed write errors here; the descriptor stays open. */
+	 * delayed write errors here; the descriptor stays open.  A read-only
+	 * descriptor has nothing to report: spare the round trip. */
+	if (fc_file_of(fi)->rdonly) {
+		fuse_reply_err(req, 0);
+		return;
+	}
 	int fd = dup(fc_file_of(fi)->fd);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
