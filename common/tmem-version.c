@@ -3,8 +3,7 @@
 
 #include "tmem.h"
 
-const char *
-tmem_version(void)
+const char *tmem_version(void)
 {
 	return PACKAGE_VERSION;
 }

@@ -1,0 +1,130 @@
+/* tmem: round trips of every kind of page, overwrite, flush, probe,
+ * sub-pools and statistics on one segment. */
+#include <config.h>
+
+#include "test-pool.h"
+
+static unsigned char page[4096], back[4096];
+
+static void round_trip(struct tmem *t, uint32_t pool, uint64_t obj,
+		       uint64_t idx)
+{
+	CHECK_RC(tmem_put(t, pool, obj, idx, page), 0);
+	memset(back, 0xee, sizeof back);
+	CHECK_RC(tmem_get(t, pool, obj, idx, back), 0);
+	CHECK(memcmp(page, back, 4096) == 0);
+}
+
+int main(void)
+{
+	const char *name = test_segment_name("basic");
+	struct tmem_options o;
+	struct tmem_stats st, base;
+	struct tmem_pool_info info[4];
+	struct tmem *t;
+	uint32_t p, e, p2, old;
+	enum tmem_page_state ps;
+	uint64_t i;
+
+	test_options(&o, name, 16 << 20);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_check(t), 0);
+	CHECK_RC(tmem_stats_get(t, &base), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p2), 0);
+	CHECK(p2 == p);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_EPHEMERAL, 0, 0, &p2), -EEXIST);
+	CHECK_RC(tmem_pool_find(t, "cache", &p2), 0);
+	CHECK(p2 == e);
+	CHECK_RC(tmem_pool_find(t, "nope", &p2), -ENOENT);
+
+	/* Zero, same-filled, text, random. */
+	memset(page, 0, sizeof page);
+	round_trip(t, p, 1, 0);
+	CHECK_RC(tmem_probe(t, p, 1, 0, &ps), 0);
+	CHECK(ps == TMEM_PAGE_ZERO);
+	page_fill64(page, 0x0123456789abcdefULL);
+	round_trip(t, p, 1, 1);
+	CHECK_RC(tmem_probe(t, p, 1, 1, &ps), 0);
+	CHECK(ps == TMEM_PAGE_DATA);
+	for (i = 0; i < 200; i++) {
+		page_text(page, i);
+		round_trip(t, p, 2, i);
+		page_random(page, i);
+		round_trip(t, e, 3, i);
+	}
+	CHECK_RC(tmem_probe(t, p, 9, 9, &ps), 0);
+	CHECK(ps == TMEM_PAGE_ABSENT);
+	CHECK_RC(tmem_get(t, p, 9, 9, back), -ENOENT);
+	/* Everything is still there afterwards. */
+	for (i = 0; i < 200; i++) {
+		page_text(page, i);
+		CHECK_RC(tmem_get(t, p, 2, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+		page_random(page, i);
+		CHECK_RC(tmem_get(t, e, 3, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.pages_stored == 402);
+	CHECK(st.zero_pages == 1);
+	CHECK(st.same_filled_pages == 1);
+	CHECK(st.raw_pages == 200);
+	CHECK(st.dedup_hits == 0);
+	CHECK(st.bytes_represented == 402 * 4096);
+	CHECK(st.bytes_compressed > 200 * 4096);
+	CHECK(st.bytes_compressed < 200 * 4096 + 200 * 2048);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* Duplicates share a blob. */
+	page_text(page, 5);
+	round_trip(t, p, 4, 0);
+	round_trip(t, p, 4, 1);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.dedup_hits == 2);
+	/* Overwrite: the new content, never the old. */
+	page_text(page, 1000);
+	round_trip(t, p, 2, 7);
+	memset(page, 0, sizeof page);
+	round_trip(t, p, 2, 8);
+	page_text(page, 1001);
+	round_trip(t, p, 2, 8);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* Flush a page, an object, a pool. */
+	CHECK_RC(tmem_flush_page(t, p, 2, 7), 0);
+	CHECK_RC(tmem_get(t, p, 2, 7, back), -ENOENT);
+	CHECK_RC(tmem_flush_page(t, p, 2, 7), 0);
+	CHECK_RC(tmem_flush_object(t, p, 2), 0);
+	for (i = 0; i < 200; i++)
+		CHECK_RC(tmem_get(t, p, 2, i, back), -ENOENT);
+	CHECK_RC(tmem_get(t, p, 4, 1, back), 0);
+	CHECK_RC(tmem_check(t), 0);
+	CHECK(tmem_pool_list(t, info, 4) == 2);
+	CHECK(info[1].stats.pages_stored == 200);
+	CHECK(info[1].kind == TMEM_EPHEMERAL);
+	CHECK(strcmp(info[1].name, "cache") == 0);
+	old = e;
+	CHECK_RC(tmem_pool_destroy(t, e), 0);
+	CHECK_RC(tmem_get(t, old, 3, 0, back), -ENOENT);
+	CHECK_RC(tmem_put(t, old, 3, 0, page), -ENOENT);
+	CHECK_RC(tmem_pool_destroy(t, old), -ENOENT);
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
+	CHECK(e != old);
+	CHECK_RC(tmem_get(t, e, 3, 0, back), -ENOENT);
+	CHECK(tmem_pool_list(t, info, 4) == 2);
+	CHECK(info[1].stats.puts == 0);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* Everything flushed: back to the starting footprint. */
+	CHECK_RC(tmem_flush_object(t, p, 1), 0);
+	CHECK_RC(tmem_flush_object(t, p, 4), 0);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.pages_stored == 0);
+	CHECK(st.bytes_compressed == 0);
+	CHECK(st.bytes_used == base.bytes_used);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	return 0;
+}

@@ -1,0 +1,178 @@
+/* tmem: capacity — CLOCK eviction of ephemeral chunks with a second chance
+ * for pages that were read, persistent pages never evicted, -ENOSPC when
+ * only persistent data is left (and the older version of the key gone),
+ * a sub-pool's maximum and minimum shares. */
+#include <config.h>
+
+#include "test-pool.h"
+
+/* Raw pages take 4104 bytes: 15 per 64 KiB chunk. */
+#define PER_CHUNK 15
+
+static unsigned char page[4096], back[4096];
+
+static bool present(struct tmem *t, uint32_t pool, uint64_t obj, uint64_t i,
+		    bool random)
+{
+	int r = tmem_get(t, pool, obj, i, back);
+
+	if (r == -ENOENT)
+		return false;
+	CHECK_RC(r, 0);
+	if (random)
+		page_random(page, obj * 100000 + i);
+	else
+		page_text(page, obj * 100000 + i);
+	CHECK(memcmp(page, back, 4096) == 0);
+	return true;
+}
+
+static void put_random(struct tmem *t, uint32_t pool, uint64_t obj, uint64_t i,
+		       int want)
+{
+	page_random(page, obj * 100000 + i);
+	CHECK_RC(tmem_put(t, pool, obj, i, page), want);
+}
+
+static void test_clock(void)
+{
+	const char *name = test_segment_name("evict");
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint32_t e, p, q;
+	uint64_t i, n, chunks;
+	int r;
+
+	/* 2 MiB: 31 usable chunks; one context so that chunks fill in
+	 * order. */
+	test_options(&o, name, 2 << 20);
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
+	chunks = 31;
+	n = chunks * PER_CHUNK;
+	for (i = 0; i < n; i++)
+		put_random(t, e, 1, i, 0);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.evictions == 0);
+	CHECK(st.raw_pages == n);
+	/* Read the first chunk's pages: they get a second chance. */
+	for (i = 0; i < PER_CHUNK; i++)
+		CHECK(present(t, e, 1, i, true));
+	put_random(t, e, 1, n, 0);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.evictions == PER_CHUNK);
+	for (i = 0; i < PER_CHUNK; i++)
+		CHECK(present(t, e, 1, i, true));
+	for (i = PER_CHUNK; i < 2 * PER_CHUNK; i++)
+		CHECK(!present(t, e, 1, i, true));
+	for (i = 2 * PER_CHUNK; i <= n; i++)
+		CHECK(present(t, e, 1, i, true));
+	CHECK_RC(tmem_check(t), 0);
+
+	/* Persistent pages push the cache out and are never evicted. */
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0;; i++) {
+		page_random(page, 2 * 100000 + i);
+		r = tmem_put(t, p, 2, i, page);
+		if (r == -ENOSPC)
+			break;
+		CHECK_RC(r, 0);
+		CHECK(i < 10000);
+	}
+	CHECK(i >= (chunks - 1) * PER_CHUNK);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.rejects[TMEM_REJECT_NOSPACE] >= 1);
+	for (n = 0; n < i; n++)
+		CHECK(present(t, p, 2, n, true));
+	/* Only the chunk the cache is still filling (open) may remain. */
+	{
+		uint64_t left = 0;
+
+		for (n = 0; n <= chunks * PER_CHUNK; n++)
+			left += present(t, e, 1, n, true);
+		CHECK(left <= PER_CHUNK);
+	}
+	/* A put that fails leaves no older version behind. */
+	page_random(page, 999999);
+	CHECK_RC(tmem_put(t, p, 2, 0, page), -ENOSPC);
+	CHECK_RC(tmem_get(t, p, 2, 0, back), -ENOENT);
+	/* Ephemeral puts can only evict ephemeral data (their own chunk
+	 * here), never persistent pages. */
+	for (n = 0; n <= 2 * PER_CHUNK; n++) {
+		page_random(page, 1 * 100000 + n);
+		CHECK_RC(tmem_put(t, e, 1, n, page), 0);
+	}
+	CHECK(present(t, e, 1, 2 * PER_CHUNK, true));
+	for (n = 0; n < i; n++)
+		CHECK(present(t, p, 2, n, true) == (n != 0));
+	/* Zero pages need no space. */
+	memset(page, 0, sizeof page);
+	CHECK_RC(tmem_put(t, p, 3, 0, page), 0);
+	CHECK_RC(tmem_check(t), 0);
+	CHECK_RC(tmem_pool_destroy(t, p), 0);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* Maximum share: a capped cache evicts its own chunks only. */
+	CHECK_RC(tmem_pool_open(t, "small", TMEM_EPHEMERAL, 0, 4 << 16, &q), 0);
+	for (i = 0; i < 10 * PER_CHUNK; i++)
+		put_random(t, q, 4, i, 0);
+	CHECK(tmem_pool_list(t, NULL, 0) == 2);
+	{
+		struct tmem_pool_info info[2];
+
+		CHECK(tmem_pool_list(t, info, 2) == 2);
+		CHECK(info[1].stats.bytes_resident <= 4 << 16);
+		CHECK(info[1].stats.evictions > 0);
+	}
+	for (i = 10 * PER_CHUNK - 2 * PER_CHUNK; i < 10 * PER_CHUNK; i++)
+		CHECK(present(t, q, 4, i, true));
+	/* A capped persistent pool says no instead. */
+	CHECK_RC(tmem_pool_open(t, "pcap", TMEM_PERSISTENT, 0, 2 << 16, &p), 0);
+	for (i = 0; i < 3 * PER_CHUNK; i++) {
+		page_random(page, 5 * 100000 + i);
+		r = tmem_put(t, p, 5, i, page);
+		if (r)
+			break;
+	}
+	CHECK_RC(r, -ENOSPC);
+	CHECK(i <= 2 * PER_CHUNK);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.rejects[TMEM_REJECT_POOL_MAX] >= 1);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	tmem_unlink(name);
+}
+
+/* Minimum share: another cache cannot push a pool below its minimum. */
+static void test_min(void)
+{
+	const char *name = test_segment_name("evictmin");
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t a, b;
+	uint64_t i;
+
+	test_options(&o, name, 2 << 20);
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "a", TMEM_EPHEMERAL, 8 << 16, 0, &a), 0);
+	CHECK_RC(tmem_pool_open(t, "b", TMEM_EPHEMERAL, 0, 0, &b), 0);
+	for (i = 0; i < 7 * PER_CHUNK; i++)
+		put_random(t, a, 1, i, 0);
+	for (i = 0; i < 100 * PER_CHUNK; i++)
+		put_random(t, b, 2, i, 0);
+	for (i = 0; i < 7 * PER_CHUNK; i++)
+		CHECK(present(t, a, 1, i, true));
+	CHECK(present(t, b, 2, 100 * PER_CHUNK - 1, true));
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+}
+
+int main(void)
+{
+	test_clock();
+	test_min();
+	return 0;
+}

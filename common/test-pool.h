@@ -1,0 +1,123 @@
+/* tmem: helpers shared by the pool's unit tests.
+ *
+ * Each test makes its own uniquely named segment and removes it at exit;
+ * CHECK prints the failing expression with its line and exits 1.
+ */
+#ifndef TEST_POOL_H
+#define TEST_POOL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tmem.h"
+
+#define CHECK(expr)                                                    \
+	do {                                                           \
+		if (!(expr)) {                                         \
+			fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, \
+				__LINE__, #expr);                      \
+			exit(1);                                       \
+		}                                                      \
+	} while (0)
+
+#define CHECK_RC(call, want)                                            \
+	do {                                                            \
+		int rc_ = (call);                                       \
+		if (rc_ != (want)) {                                    \
+			fprintf(stderr,                                 \
+				"%s:%d: FAIL: %s = %d (%s), want %d\n", \
+				__FILE__, __LINE__, #call, rc_,         \
+				tmem_strerror(rc_), (want));            \
+			exit(1);                                        \
+		}                                                       \
+	} while (0)
+
+static char test_segment[64];
+
+static inline void test_log(void *opaque, enum tmem_log_level level,
+			    const char *msg)
+{
+	(void)opaque;
+	if (level <= TMEM_LOG_WARNING || getenv("TMEM_TEST_VERBOSE"))
+		fprintf(stderr, "[%d] tmem: %s\n", (int)getpid(), msg);
+}
+
+static inline void test_unlink_segment(void)
+{
+	if (test_segment[0])
+		tmem_unlink(test_segment);
+}
+
+/* A segment name of our own, removed when the test exits. */
+static inline const char *test_segment_name(const char *what)
+{
+	snprintf(test_segment, sizeof test_segment, "tmem-test-%s-%d", what,
+		 (int)getpid());
+	tmem_unlink(test_segment);
+	atexit(test_unlink_segment);
+	return test_segment;
+}
+
+static inline void test_options(struct tmem_options *o, const char *name,
+				uint64_t size)
+{
+	tmem_options_init(o);
+	o->name = name;
+	o->pool_size = size;
+	o->log = test_log;
+	o->contexts = 4;
+}
+
+/* Deterministic pages of several kinds. */
+static inline uint64_t test_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static inline void page_random(void *page, uint64_t seed)
+{
+	uint64_t s = seed * 2654435761u + 1, *w = page;
+	size_t i;
+
+	for (i = 0; i < 4096 / 8; i++)
+		w[i] = test_rand(&s);
+}
+
+static inline void page_text(void *page, uint64_t seed)
+{
+	static const char *words[] = {
+		"pool ", "page ", "swap ",   "cache ",	    "zstd ",
+		"the ",	 "of ",	  "memory ", "compressed ", "transcendent "};
+	uint64_t s = seed * 11400714819323198485ull + 7;
+	char *p = page;
+	size_t n = 0;
+
+	while (n < 4096) {
+		const char *w = words[test_rand(&s) % 10];
+		size_t l = strlen(w);
+
+		if (n + l > 4096)
+			l = 4096 - n;
+		memcpy(p + n, w, l);
+		n += l;
+	}
+	snprintf(p, 24, "%llu:", (unsigned long long)seed);
+}
+
+static inline void page_fill64(void *page, uint64_t v)
+{
+	uint64_t *w = page;
+	size_t i;
+
+	for (i = 0; i < 4096 / 8; i++)
+		w[i] = v;
+}
+
+#endif /* TEST_POOL_H */

@@ -1,0 +1,579 @@
+/* tmem: the page API — put, get, probe, flush — and sub-pools.
+ *
+ * A put classifies the page (zero, same-filled, other), then for other
+ * pages hashes it, looks for an identical blob of the same sub-pool, and
+ * otherwise compresses it into the context's scratch, all before taking a
+ * lock.  Only the copy into the segment and the publishing happen under
+ * the blob stripe and then the index stripe.  A put that fails for any
+ * reason removes what was stored under the key before, so no get can
+ * return stale data.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tmem-internal.h"
+
+static int pool_resolve(struct tmem *t, uint32_t id, unsigned *slot)
+{
+	unsigned s = id & 0xff;
+	struct tmem_pool_rec *pr;
+
+	if (s >= TMEM_MAX_POOLS)
+		return -ENOENT;
+	pr = seg_pool(t, s);
+	if (atomic_load_explicit(&pr->state, memory_order_acquire) !=
+		    POOL_ACTIVE ||
+	    __atomic_load_n(&pr->gen, __ATOMIC_RELAXED) != id >> 8)
+		return -ENOENT;
+	*slot = s;
+	return 0;
+}
+
+static bool pool_still(struct tmem *t, unsigned slot, uint32_t id)
+{
+	struct tmem_pool_rec *pr = seg_pool(t, slot);
+
+	return atomic_load(&pr->state) == POOL_ACTIVE &&
+	       __atomic_load_n(&pr->gen, __ATOMIC_RELAXED) == id >> 8;
+}
+
+static int reject(struct tmem_ctx *c, unsigned pool, enum tmem_reject why,
+		  int err)
+{
+	tmem_count(c, pool, CNT_REJECT0 + why, 1);
+	return err;
+}
+
+/* Take a stripe lock; bail out to the repair if one is due. */
+static void stripe_lock(struct tmem *t, struct tmem_stripe *st)
+{
+	for (;;) {
+		tmem_lock(t, &st->lock);
+		if (!tmem_repair_pending(t))
+			return;
+		tmem_unlock(&st->lock);
+		tmem_repair_if_needed(t);
+	}
+}
+
+static bool stripe_trylock(struct tmem *t, struct tmem_stripe *st)
+{
+	if (!tmem_trylock(t, &st->lock))
+		return false;
+	if (!tmem_repair_pending(t))
+		return true;
+	tmem_unlock(&st->lock);
+	tmem_repair_if_needed(t);
+	return tmem_trylock(t, &st->lock);
+}
+
+static void intent_set(struct tmem *t, struct tmem_ctx *c, uint32_t blob)
+{
+	__atomic_store_n(&seg_slot(t, t->slot)->intent_blob[c->id], blob,
+			 __ATOMIC_RELEASE);
+}
+
+/* Remove whatever is stored under a key (a failed put must not leave the
+ * older version behind). */
+static void key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
+		     uint64_t object, uint64_t index)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint32_t *link, e;
+
+	stripe_lock(t, is);
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (e)
+		tmem_index_remove(t, s, link, e);
+	tmem_unlock(&is->lock);
+}
+
+/* Make room after the allocator said no.  Returns 0 to retry. */
+static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		     enum tmem_kind kind, int err, int attempt)
+{
+	int i;
+
+	switch (err) {
+	case -ENOMEM:
+		if (attempt == 0 && atomic_load(&t->hdr->ghosts)) {
+			tmem_index_sweep_ghosts(t);
+			return 0;
+		}
+		return reject(c, pool, TMEM_REJECT_INDEX_FULL, -ENOSPC);
+	case -EAGAIN:
+		tmem_grower_wake(t);
+		return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY, -ENOSPC);
+	case -EDQUOT:
+		if (kind == TMEM_EPHEMERAL && attempt < 8 &&
+		    tmem_evict_chunk(t, pool, true))
+			return 0;
+		return reject(c, pool, TMEM_REJECT_POOL_MAX, -ENOSPC);
+	case -ENOSPC:
+		if (attempt < 8) {
+			for (i = 0; i < 4; i++) {
+				if (tmem_evict_chunk(t, pool, false)) {
+					if (atomic_load(&t->hdr->ghosts) > 4096)
+						tmem_index_sweep_ghosts(t);
+					return 0;
+				}
+			}
+		}
+		/* Space a dead process left behind comes back by repair. */
+		if (attempt == 0) {
+			tmem_reap_dead(t);
+			return 0;
+		}
+		return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
+	default:
+		return err;
+	}
+}
+
+/* Find or make the blob for a page; on success the context holds one
+ * reference on *blob (recorded as its intent). */
+static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		    enum tmem_kind kind, const void *page, uint32_t *blob)
+{
+	uint64_t hash = tmem_page_hash(page);
+	unsigned d = kind_stripe(kind, hash);
+	struct tmem_stripe *ds = seg_dstripe(t, d);
+	const void *data;
+	uint32_t len;
+	int r, attempt;
+
+	if (t->dedup) {
+		if (kind == TMEM_EPHEMERAL) {
+			if (!stripe_trylock(t, ds))
+				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
+					      -EBUSY);
+		} else {
+			stripe_lock(t, ds);
+		}
+		r = tmem_blob_find(t, c, pool, d, hash, page, blob);
+		if (r == 0)
+			intent_set(t, c, *blob);
+		tmem_unlock(&ds->lock);
+		if (r == 0) {
+			tmem_count(c, pool, CNT_DEDUP_HITS, 1);
+			return 0;
+		}
+	}
+	CRASH_POINT(1);
+	r = tmem_page_compress(t, c, page, &len);
+	if (r)
+		return reject(c, pool, TMEM_REJECT_COMPRESS_FAIL, -EIO);
+	data = len == TMEM_PAGE_SIZE ? page : c->cbuf;
+	for (attempt = 0;; attempt++) {
+		if (kind == TMEM_EPHEMERAL) {
+			if (!stripe_trylock(t, ds))
+				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
+					      -EBUSY);
+		} else {
+			stripe_lock(t, ds);
+		}
+		r = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
+		if (r == 0)
+			intent_set(t, c, *blob);
+		tmem_unlock(&ds->lock);
+		if (r == 0)
+			return 0;
+		r = make_room(t, c, pool, kind, r, attempt);
+		if (r)
+			return r;
+	}
+}
+
+static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
+		  unsigned pool, enum tmem_kind kind, uint64_t object,
+		  uint64_t index, const void *page)
+{
+	uint64_t bucket, pattern = 0;
+	unsigned s = tmem_key_stripe(kind, pool, object, index, &bucket);
+	struct tmem_stripe *is = seg_istripe(t, s);
+	enum entry_type type = tmem_page_classify(page, &pattern);
+	struct tmem_entry *en, old = {0};
+	uint32_t blob = 0, e, *link;
+	bool replaced = false;
+	int r;
+
+	tmem_count(c, pool, CNT_PUTS, 1);
+	if (type == ENTRY_BLOB) {
+		r = put_blob(t, c, pool, kind, page, &blob);
+		if (r) {
+			key_drop(t, s, bucket, pool, object, index);
+			return r;
+		}
+		pattern = blob;
+	}
+	CRASH_POINT(2);
+	stripe_lock(t, is);
+	if (!pool_still(t, pool, id)) {
+		r = -ENOENT;
+		goto err_unlock;
+	}
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (e) {
+		en = seg_entry(t, e);
+		old = *en;
+		replaced = true;
+		/* Through a free type, so that a crash never pairs the new
+		 * type with the old value. */
+		__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+		CRASH_POINT(3);
+		en->value = pattern;
+		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+	} else {
+		r = tmem_index_alloc(t, s, &e);
+		if (r) {
+			r = reject(c, pool, TMEM_REJECT_INDEX_FULL, -ENOSPC);
+			goto err_unlock;
+		}
+		en = seg_entry(t, e);
+		en->object = object;
+		en->index = index;
+		en->pool = (uint8_t)pool;
+		en->value = pattern;
+		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+		en->next = *seg_ibucket(
+			t, s, bucket & (t->geo->ibuckets_per_stripe - 1));
+		*seg_ibucket(t, s, bucket & (t->geo->ibuckets_per_stripe - 1)) =
+			e;
+		tmem_gauge(t, pool, G_PAGES, 1);
+	}
+	CRASH_POINT(4);
+	intent_set(t, c, 0);
+	if (type == ENTRY_ZERO)
+		tmem_gauge(t, pool, G_ZERO, 1);
+	else if (type == ENTRY_SAME)
+		tmem_gauge(t, pool, G_SAME, 1);
+	if (replaced && old.type != ENTRY_FREE) {
+		/* The entry stays one page: release what it held. */
+		tmem_gauge(t, pool, G_PAGES, 1);
+		tmem_entry_release(t, &old);
+	}
+	CRASH_POINT(5);
+	tmem_unlock(&is->lock);
+	return 0;
+
+err_unlock:
+	if (blob) {
+		tmem_blob_unref(t, blob, pool);
+		intent_set(t, c, 0);
+	}
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (e)
+		tmem_index_remove(t, s, link, e);
+	tmem_unlock(&is->lock);
+	return r;
+}
+
+int tmem_put(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
+	     const void *page)
+{
+	struct tmem_ctx *c;
+	unsigned pool;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	c = tmem_ctx_get(t);
+	r = do_put(t, c, pool_id, pool, seg_pool(t, pool)->kind, object, index,
+		   page);
+	tmem_ctx_put(c);
+	return r;
+}
+
+/* Look the key up and, for a blob, decompress it into c->dbuf under the
+ * locks.  Returns the entry type, or ENTRY_FREE for a miss. */
+static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
+				  unsigned pool, unsigned s, uint64_t bucket,
+				  uint64_t object, uint64_t index,
+				  uint64_t *value, uint64_t *hash, int *err)
+{
+	struct tmem_entry *en;
+	struct tmem_stripe *ds;
+	struct tmem_blob *b;
+	struct tmem_alloc_hdr *ah;
+	uint32_t e, *link, id;
+
+	*err = 0;
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (!e)
+		return ENTRY_FREE;
+	en = seg_entry(t, e);
+	*value = en->value;
+	if (en->type != ENTRY_BLOB)
+		return en->type;
+	id = (uint32_t)en->value;
+	b = seg_blob(t, id);
+	ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	stripe_lock(t, ds);
+	if (b->loc == BLOB_LOC_DOOMED) {
+		tmem_unlock(&ds->lock);
+		tmem_index_remove(t, s, link, e);
+		if (atomic_load(&t->hdr->ghosts))
+			atomic_fetch_sub(&t->hdr->ghosts, 1);
+		return ENTRY_FREE;
+	}
+	ah = loc_hdr(t, b->loc);
+	*hash = blob_hash(b);
+	*err = tmem_page_decompress(c, ah + 1, ah->len, c->dbuf);
+	atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
+			      memory_order_relaxed);
+	tmem_unlock(&ds->lock);
+	return ENTRY_BLOB;
+}
+
+int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
+	     void *page)
+{
+	uint64_t bucket, value = 0, hash = 0;
+	struct tmem_stripe *is;
+	enum entry_type type;
+	struct tmem_ctx *c;
+	unsigned pool, s;
+	uint32_t e, *link;
+	int r, err;
+
+	if (t->readonly)
+		return -EROFS;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
+			    &bucket);
+	is = seg_istripe(t, s);
+	c = tmem_ctx_get(t);
+	tmem_count(c, pool, CNT_GETS, 1);
+	stripe_lock(t, is);
+	type = get_locked(t, c, pool, s, bucket, object, index, &value, &hash,
+			  &err);
+	tmem_unlock(&is->lock);
+	switch (type) {
+	case ENTRY_FREE:
+		tmem_count(c, pool, CNT_MISSES, 1);
+		r = -ENOENT;
+		break;
+	case ENTRY_ZERO:
+	case ENTRY_SAME:
+		tmem_page_fill(page, type, value);
+		tmem_count(c, pool, CNT_HITS, 1);
+		r = 0;
+		break;
+	default:
+		if (err || tmem_page_hash(c->dbuf) != hash) {
+			tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "pool %u object %llu index %llu: stored page "
+				 "fails its checksum; dropped",
+				 pool, (unsigned long long)object,
+				 (unsigned long long)index);
+			stripe_lock(t, is);
+			e = tmem_index_find(t, s, bucket, pool, object, index,
+					    &link);
+			if (e && seg_entry(t, e)->type == ENTRY_BLOB &&
+			    seg_entry(t, e)->value == value)
+				tmem_index_remove(t, s, link, e);
+			tmem_unlock(&is->lock);
+			r = -EIO;
+			break;
+		}
+		memcpy(page, c->dbuf, TMEM_PAGE_SIZE);
+		tmem_count(c, pool, CNT_HITS, 1);
+		r = 0;
+	}
+	tmem_ctx_put(c);
+	return r;
+}
+
+int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
+	       uint64_t index, enum tmem_page_state *state)
+{
+	struct tmem_stripe *is;
+	uint64_t bucket;
+	unsigned pool, s;
+	uint32_t e, *link;
+	int r;
+
+	*state = TMEM_PAGE_ABSENT;
+	if (t->readonly)
+		return -EROFS;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
+			    &bucket);
+	is = seg_istripe(t, s);
+	stripe_lock(t, is);
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (e) {
+		struct tmem_entry *en = seg_entry(t, e);
+
+		if (en->type == ENTRY_ZERO)
+			*state = TMEM_PAGE_ZERO;
+		else if (en->type == ENTRY_SAME ||
+			 __atomic_load_n(&seg_blob(t, (uint32_t)en->value)->loc,
+					 __ATOMIC_ACQUIRE) != BLOB_LOC_DOOMED)
+			*state = TMEM_PAGE_DATA;
+	}
+	tmem_unlock(&is->lock);
+	return 0;
+}
+
+int tmem_flush_page(struct tmem *t, uint32_t pool_id, uint64_t object,
+		    uint64_t index)
+{
+	struct tmem_ctx *c;
+	uint64_t bucket;
+	unsigned pool, s;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
+			    &bucket);
+	c = tmem_ctx_get(t);
+	tmem_count(c, pool, CNT_FLUSHES, 1);
+	CRASH_POINT(10);
+	key_drop(t, s, bucket, pool, object, index);
+	tmem_ctx_put(c);
+	return 0;
+}
+
+int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
+{
+	struct tmem_ctx *c;
+	unsigned pool;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	c = tmem_ctx_get(t);
+	tmem_count(c, pool, CNT_FLUSHES, 1);
+	tmem_ctx_put(c);
+	tmem_index_drop_where(t, pool, false, object);
+	return 0;
+}
+
+/* ---- sub-pools ---------------------------------------------------- */
+
+static bool pool_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	return n > 0 && n <= TMEM_NAME_MAX;
+}
+
+int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
+		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id)
+{
+	struct tmem_pool_rec *pr;
+	int free_slot = -1;
+	unsigned p;
+	int r = 0;
+
+	if (t->readonly)
+		return -EROFS;
+	if (!pool_name_valid(name) ||
+	    (kind != TMEM_PERSISTENT && kind != TMEM_EPHEMERAL) ||
+	    (max_bytes && min_bytes > max_bytes) ||
+	    min_bytes > t->geo->pool_size)
+		return -EINVAL;
+	tmem_lock(t, &t->hdr->pool_lock);
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		pr = seg_pool(t, p);
+		if (atomic_load(&pr->state) == POOL_FREE) {
+			if (free_slot < 0)
+				free_slot = (int)p;
+			continue;
+		}
+		if (atomic_load(&pr->state) != POOL_ACTIVE ||
+		    strcmp(pr->name, name) != 0)
+			continue;
+		if (pr->kind != (uint32_t)kind) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "sub-pool %s exists with the other kind",
+				 name);
+			r = -EEXIST;
+		} else {
+			*pool_id = pool_id_make(p, pr->gen);
+		}
+		goto out;
+	}
+	if (free_slot < 0) {
+		tmem_log(t, TMEM_LOG_ERROR, "all %u sub-pools are in use",
+			 TMEM_MAX_POOLS);
+		r = -ENOSPC;
+		goto out;
+	}
+	pr = seg_pool(t, (unsigned)free_slot);
+	snprintf(pr->name, sizeof pr->name, "%s", name);
+	pr->kind = kind;
+	pr->min_bytes = min_bytes;
+	pr->max_bytes = max_bytes;
+	pr->gen = (pr->gen + 1) & 0xffffff;
+	if (pr->gen == 0)
+		pr->gen = 1;
+	tmem_counters_sum(t, (unsigned)free_slot, pr->base);
+	atomic_store(&pr->evicted, 0);
+	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
+	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
+out:
+	tmem_unlock(&t->hdr->pool_lock);
+	return r;
+}
+
+int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id)
+{
+	unsigned p;
+
+	if (!pool_name_valid(name))
+		return -EINVAL;
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		struct tmem_pool_rec *pr = seg_pool(t, p);
+
+		if (atomic_load(&pr->state) == POOL_ACTIVE &&
+		    strncmp(pr->name, name, sizeof pr->name) == 0) {
+			*pool_id = pool_id_make(p, pr->gen);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
+{
+	struct tmem_pool_rec *pr;
+	unsigned pool;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	tmem_lock(t, &t->hdr->pool_lock);
+	r = pool_resolve(t, pool_id, &pool);
+	if (r) {
+		tmem_unlock(&t->hdr->pool_lock);
+		return r;
+	}
+	pr = seg_pool(t, pool);
+	atomic_store(&pr->state, POOL_DESTROYING);
+	CRASH_POINT(20);
+	tmem_index_drop_where(t, pool, true, 0);
+	CRASH_POINT(21);
+	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
+	tmem_unlock(&t->hdr->pool_lock);
+	return 0;
+}

@@ -1,0 +1,172 @@
+/* tmem: blobs — stored pages, their dedup chains and reference counts.
+ *
+ * A blob is one stored page (compressed or raw) that any number of index
+ * entries of one sub-pool share.  Blobs are found by the XXH3 of the page;
+ * a hash match is confirmed by comparing the bytes (decompressing the
+ * stored copy into the context's scratch), never trusted alone.  The hash
+ * doubles as the page's checksum, verified on every get.  Blob records of
+ * stripe d are d, d + S, d + 2S, ...: each stripe allocates its own records
+ * under its own lock, and the table's memory grows evenly with use.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "tmem-internal.h"
+
+uint64_t tmem_dbucket_of(struct tmem *t, uint64_t hash)
+{
+	return (hash >> 32) & (t->geo->dbuckets_per_stripe - 1);
+}
+
+/* Caller holds blob stripe d.  Take a reference on a live blob of pool
+ * holding exactly this page.  0 and *id, or -ENOENT. */
+int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		   unsigned d, uint64_t hash, const void *page, uint32_t *id)
+{
+	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, hash));
+
+	for (; b; b = seg_blob(t, b)->next) {
+		struct tmem_blob *bl = seg_blob(t, b);
+		struct tmem_alloc_hdr *ah;
+		const void *stored;
+
+		if (blob_hash(bl) != hash || bl->loc < 2 ||
+		    bl->refs >= TMEM_MAX_REFS)
+			continue;
+		if (seg_chunk(t, loc_chunk(bl->loc))->pool != pool)
+			continue;
+		ah = loc_hdr(t, bl->loc);
+		stored = ah + 1;
+		if (ah->len != TMEM_PAGE_SIZE) {
+			if (tmem_page_decompress(c, stored, ah->len, c->dbuf))
+				continue;
+			stored = c->dbuf;
+		}
+		if (memcmp(stored, page, TMEM_PAGE_SIZE) != 0)
+			continue;
+		bl->refs++;
+		*id = b;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static uint32_t record_alloc(struct tmem *t, unsigned d)
+{
+	struct tmem_stripe *ds = seg_dstripe(t, d);
+	uint32_t id = ds->free_head;
+
+	if (id) {
+		ds->free_head = seg_blob(t, id)->next;
+	} else {
+		if (ds->bump >= t->geo->nr_blobs / TMEM_NR_STRIPES)
+			return 0;
+		id = ds->bump++ * TMEM_NR_STRIPES + d;
+	}
+	ds->used++;
+	return id;
+}
+
+static void record_free(struct tmem *t, uint32_t id)
+{
+	struct tmem_stripe *ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	struct tmem_blob *b = seg_blob(t, id);
+
+	b->loc = BLOB_LOC_FREE;
+	b->refs = 0;
+	b->next = ds->free_head;
+	ds->free_head = id;
+	ds->used--;
+}
+
+/* Caller holds blob stripe d.  Store len bytes of data as a new blob with
+ * one reference.  -ENOMEM: no blob record left (INDEX_FULL); otherwise
+ * what tmem_alloc_space says. */
+int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		     unsigned d, uint64_t hash, const void *data, uint32_t len,
+		     uint32_t *out)
+{
+	uint32_t id = record_alloc(t, d), loc, *head;
+	struct tmem_alloc_hdr *ah;
+	struct tmem_blob *b;
+	int r;
+
+	if (!id)
+		return -ENOMEM;
+	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
+	if (r) {
+		record_free(t, id);
+		return r;
+	}
+	ah = loc_hdr(t, loc);
+	ah->blob = id;
+	ah->len = (uint16_t)len;
+	ah->pad = 0;
+	memcpy(ah + 1, data, len);
+	b = seg_blob(t, id);
+	b->hash_lo = (uint32_t)hash;
+	b->hash_hi = (uint32_t)(hash >> 32);
+	b->refs = 1;
+	head = seg_dbucket(t, d, tmem_dbucket_of(t, hash));
+	b->next = *head;
+	/* The location last: a record with loc set is a blob. */
+	__atomic_store_n(&b->loc, loc, __ATOMIC_RELEASE);
+	*head = id;
+	tmem_gauge(t, pool, G_BLOBS, 1);
+	tmem_gauge(t, pool, G_COMPRESSED, len);
+	if (len == TMEM_PAGE_SIZE)
+		tmem_gauge(t, pool, G_RAW, 1);
+	*out = id;
+	return 0;
+}
+
+/* Caller holds the blob's stripe. */
+void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
+{
+	struct tmem_blob *b = seg_blob(t, id);
+	uint32_t *link = seg_dbucket(t, id % TMEM_NR_STRIPES,
+				     tmem_dbucket_of(t, blob_hash(b)));
+
+	while (*link) {
+		if (*link == id) {
+			*link = b->next;
+			b->next = 0;
+			return;
+		}
+		link = &seg_blob(t, *link)->next;
+	}
+}
+
+/* Caller holds the blob's stripe.  Drop one reference; the last one frees
+ * the blob and its space (a doomed blob has no space left to free). */
+void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
+{
+	struct tmem_blob *b = seg_blob(t, id);
+	uint32_t loc = b->loc, len;
+
+	if (--b->refs)
+		return;
+	if (loc == BLOB_LOC_DOOMED) {
+		record_free(t, id);
+		return;
+	}
+	tmem_blob_unlink_chain(t, id);
+	len = loc_hdr(t, loc)->len;
+	tmem_gauge(t, pool, G_BLOBS, -1);
+	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
+	if (len == TMEM_PAGE_SIZE)
+		tmem_gauge(t, pool, G_RAW, -1);
+	record_free(t, id);
+	tmem_alloc_release(t, loc, alloc_size(len));
+}
+
+void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool)
+{
+	struct tmem_stripe *ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+
+	tmem_lock(t, &ds->lock);
+	tmem_blob_unref_locked(t, id, pool);
+	tmem_unlock(&ds->lock);
+}

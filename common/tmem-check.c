@@ -1,0 +1,609 @@
+/* tmem: consistency check and repair.
+ *
+ * Both stop the world (every lock, in order) and recompute what the
+ * derived structures should be from the primary records: an entry is
+ * stored if its type is set and what it names is sound; a blob is live if
+ * its location is set and the chunk header there names it back; a chunk's
+ * state and owner say whether it is free, open, closed or in someone's
+ * hands.  From those follow refcounts (plus the pending references live
+ * processes hold), bucket chains, free lists, live bytes per chunk and
+ * every gauge.  Check compares and reports each difference (-EUCLEAN);
+ * repair rewrites the derived structures, frees what nobody references
+ * and hands dead processes' chunks back.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "tmem-internal.h"
+
+struct fsck {
+	struct tmem *t;
+	bool repair;
+	unsigned problems;
+	bool alive[TMEM_MAX_SLOTS];
+	uint8_t *bstate; /* per blob: 0 free, 1 doomed, 2 live */
+	uint32_t *brefs; /* references found */
+	uint32_t *clive; /* live bytes found per chunk */
+	int64_t g[TMEM_MAX_POOLS][G_NR];
+	uint64_t ghosts;
+};
+
+#define PROBLEM(f, ...)                                                \
+	do {                                                           \
+		(f)->problems++;                                       \
+		if ((f)->problems <= 20)                               \
+			tmem_log((f)->t, TMEM_LOG_ERROR, __VA_ARGS__); \
+	} while (0)
+
+static bool chunk_in_use(unsigned st)
+{
+	return st == CHUNK_OPEN || st == CHUNK_CLOSED || st == CHUNK_EVICTING ||
+	       st == CHUNK_COMPACTING;
+}
+
+static bool owner_alive(struct fsck *f, unsigned st, unsigned owner)
+{
+	unsigned slot;
+
+	if (owner == 0)
+		return false;
+	slot = st == CHUNK_OPEN ? (owner - 1) / TMEM_MAX_CTX : owner - 1;
+	return slot < TMEM_MAX_SLOTS && f->alive[slot];
+}
+
+/* Pass 1: which blob records hold a sound blob. */
+static void scan_blobs(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint32_t id;
+
+	for (id = 1; id < t->geo->nr_blobs; id++) {
+		struct tmem_blob *b = seg_blob(t, id);
+		unsigned d = id % TMEM_NR_STRIPES;
+		uint32_t c, off;
+		struct tmem_alloc_hdr *ah;
+		struct tmem_chunk *k;
+
+		if (id / TMEM_NR_STRIPES >= seg_dstripe(t, d)->bump)
+			continue;
+		if (b->loc == BLOB_LOC_FREE)
+			continue;
+		if (b->loc == BLOB_LOC_DOOMED) {
+			f->bstate[id] = 1;
+			continue;
+		}
+		c = loc_chunk(b->loc);
+		if (c == 0 || c >= t->geo->nr_chunks)
+			goto bad;
+		k = seg_chunk(t, c);
+		off = (uint32_t)((((uint64_t)(b->loc - 2)) << TMEM_UNIT_SHIFT) &
+				 (TMEM_CHUNK_SIZE - 1));
+		ah = loc_hdr(t, b->loc);
+		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
+		    ah->blob != id || ah->len == 0 ||
+		    ah->len > TMEM_PAGE_SIZE ||
+		    off + alloc_size(ah->len) > k->fill)
+			goto bad;
+		f->bstate[id] = 2;
+		continue;
+	bad:
+		PROBLEM(f, "blob %u: location %u is not sound", id, b->loc);
+		if (f->repair) {
+			b->loc = BLOB_LOC_DOOMED;
+			f->bstate[id] = 1;
+		}
+	}
+}
+
+static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
+{
+	struct tmem_pool_rec *pr;
+
+	if (en->type != ENTRY_ZERO && en->type != ENTRY_SAME &&
+	    en->type != ENTRY_BLOB)
+		return false;
+	if (en->pool >= TMEM_MAX_POOLS)
+		return false;
+	pr = seg_pool(f->t, en->pool);
+	if (atomic_load(&pr->state) != POOL_ACTIVE)
+		return false;
+	if (en->type == ENTRY_BLOB)
+		return en->value > 0 && en->value < f->t->geo->nr_blobs &&
+		       f->bstate[en->value] != 0;
+	return true;
+}
+
+/* Pass 2: entries — chains, free lists, references, page gauges. */
+static void scan_index(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint64_t nb = t->geo->ibuckets_per_stripe, b;
+	unsigned s;
+
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *is = seg_istripe(t, s);
+		uint32_t k, e, chained = 0, nfree = 0, sound = 0, n;
+
+		/* Check: walk what is there. */
+		for (b = 0; b < nb && !f->repair; b++) {
+			n = 0;
+			for (e = *seg_ibucket(t, s, b); e;
+			     e = seg_entry(t, e)->next) {
+				struct tmem_entry *en = seg_entry(t, e);
+				uint64_t bucket = 0;
+				unsigned ks = s;
+
+				if (e % TMEM_NR_STRIPES != s ||
+				    e >= t->geo->nr_entries || ++n > is->bump) {
+					PROBLEM(f, "index stripe %u: bad chain",
+						s);
+					break;
+				}
+				if (entry_sound(f, en))
+					ks = tmem_key_stripe(
+						(enum tmem_kind)seg_pool(
+							t, en->pool)
+							->kind,
+						en->pool, en->object, en->index,
+						&bucket);
+				if (!entry_sound(f, en) || ks != s ||
+				    (bucket & (nb - 1)) != b)
+					PROBLEM(f,
+						"entry %u: unsound or "
+						"misplaced",
+						e);
+				chained++;
+			}
+		}
+		for (e = is->free_head, n = 0; e && !f->repair;
+		     e = seg_entry(t, e)->next) {
+			if (e % TMEM_NR_STRIPES != s || ++n > is->bump ||
+			    seg_entry(t, e)->type != ENTRY_FREE) {
+				PROBLEM(f, "index stripe %u: bad free list", s);
+				break;
+			}
+			nfree++;
+		}
+		if (f->repair) {
+			for (b = 0; b < nb; b++)
+				*seg_ibucket(t, s, b) = 0;
+			is->free_head = 0;
+		}
+		/* Both: account for every record in use. */
+		for (k = is->bump; k-- > (s == 0 ? 1u : 0u);) {
+			struct tmem_entry *en;
+
+			e = k * TMEM_NR_STRIPES + s;
+			en = seg_entry(t, e);
+			if (!entry_sound(f, en)) {
+				if (en->type != ENTRY_FREE) {
+					if (!f->repair)
+						PROBLEM(f, "entry %u unsound",
+							e);
+					else
+						en->type = ENTRY_FREE;
+				}
+				if (f->repair) {
+					en->next = is->free_head;
+					is->free_head = e;
+				}
+				continue;
+			}
+			sound++;
+			f->g[en->pool][G_PAGES]++;
+			if (en->type == ENTRY_ZERO)
+				f->g[en->pool][G_ZERO]++;
+			else if (en->type == ENTRY_SAME)
+				f->g[en->pool][G_SAME]++;
+			else {
+				f->brefs[en->value]++;
+				if (f->bstate[en->value] == 1)
+					f->ghosts++;
+			}
+			if (f->repair) {
+				uint64_t bucket;
+
+				tmem_key_stripe(
+					(enum tmem_kind)seg_pool(t, en->pool)
+						->kind,
+					en->pool, en->object, en->index,
+					&bucket);
+				en->next =
+					*seg_ibucket(t, s, bucket & (nb - 1));
+				*seg_ibucket(t, s, bucket & (nb - 1)) = e;
+			}
+		}
+		if (f->repair) {
+			is->used = sound;
+		} else if (chained != sound || is->used != sound ||
+			   nfree + sound + (s == 0) != is->bump) {
+			PROBLEM(f,
+				"index stripe %u: %u chained, %u sound, %u "
+				"free, used %u, bump %u",
+				s, chained, sound, nfree, is->used, is->bump);
+		}
+	}
+}
+
+/* Pass 3: blobs — references, chains, free lists, chunk live bytes. */
+static void scan_blob_refs(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint64_t nb = t->geo->dbuckets_per_stripe, b;
+	unsigned s, x;
+
+	/* Pending references of live processes count too. */
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		if (!f->alive[s])
+			continue;
+		for (x = 0; x < TMEM_MAX_CTX; x++) {
+			uint32_t id = seg_slot(t, s)->intent_blob[x];
+
+			if (id && id < t->geo->nr_blobs && f->bstate[id])
+				f->brefs[id]++;
+		}
+	}
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *ds = seg_dstripe(t, s);
+		uint32_t k, id, chained = 0, nfree = 0, used = 0, live = 0, n;
+
+		for (b = 0; b < nb && !f->repair; b++) {
+			n = 0;
+			for (id = *seg_dbucket(t, s, b); id;
+			     id = seg_blob(t, id)->next) {
+				if (id % TMEM_NR_STRIPES != s ||
+				    ++n > ds->bump || f->bstate[id] != 2 ||
+				    tmem_dbucket_of(t, blob_hash(seg_blob(
+							       t, id))) != b) {
+					PROBLEM(f, "blob stripe %u: bad chain",
+						s);
+					break;
+				}
+				chained++;
+			}
+		}
+		for (id = ds->free_head, n = 0; id && !f->repair;
+		     id = seg_blob(t, id)->next) {
+			if (id % TMEM_NR_STRIPES != s || ++n > ds->bump ||
+			    f->bstate[id] != 0) {
+				PROBLEM(f, "blob stripe %u: bad free list", s);
+				break;
+			}
+			nfree++;
+		}
+		if (f->repair) {
+			for (b = 0; b < nb; b++)
+				*seg_dbucket(t, s, b) = 0;
+			ds->free_head = 0;
+		}
+		for (k = ds->bump; k-- > (s == 0 ? 1u : 0u);) {
+			struct tmem_blob *bl;
+			struct tmem_alloc_hdr *ah;
+			unsigned pool;
+
+			id = k * TMEM_NR_STRIPES + s;
+			bl = seg_blob(t, id);
+			if (f->bstate[id] && f->brefs[id] == 0) {
+				if (!f->repair) {
+					PROBLEM(f, "blob %u: no references",
+						id);
+				} else {
+					f->bstate[id] = 0;
+					bl->loc = BLOB_LOC_FREE;
+				}
+			}
+			if (f->bstate[id] == 0) {
+				if (f->repair) {
+					bl->loc = BLOB_LOC_FREE;
+					bl->refs = 0;
+					bl->next = ds->free_head;
+					ds->free_head = id;
+				}
+				continue;
+			}
+			used++;
+			if (bl->refs != f->brefs[id]) {
+				if (!f->repair)
+					PROBLEM(f, "blob %u: %u refs, found %u",
+						id, bl->refs, f->brefs[id]);
+				else
+					bl->refs = f->brefs[id];
+			}
+			if (f->bstate[id] != 2)
+				continue;
+			live++;
+			ah = loc_hdr(t, bl->loc);
+			pool = seg_chunk(t, loc_chunk(bl->loc))->pool;
+			f->clive[loc_chunk(bl->loc)] += alloc_size(ah->len);
+			if (pool < TMEM_MAX_POOLS) {
+				f->g[pool][G_BLOBS]++;
+				f->g[pool][G_COMPRESSED] += ah->len;
+				if (ah->len == TMEM_PAGE_SIZE)
+					f->g[pool][G_RAW]++;
+			}
+			if (f->repair) {
+				uint32_t *head = seg_dbucket(
+					t, s,
+					tmem_dbucket_of(t, blob_hash(bl)));
+				bl->next = *head;
+				*head = id;
+			}
+		}
+		if (f->repair) {
+			ds->used = used;
+		} else if (chained != live || ds->used != used ||
+			   nfree + used + (s == 0) != ds->bump) {
+			PROBLEM(f,
+				"blob stripe %u: %u chained, %u live, %u "
+				"free, used %u (found %u), bump %u",
+				s, chained, live, nfree, ds->used, used,
+				ds->bump);
+		}
+	}
+}
+
+static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
+			   const char *what)
+{
+	struct tmem *t = f->t;
+	unsigned n = 0;
+	uint32_t c;
+
+	for (c = head; c; c = seg_chunk(t, c)->next) {
+		uint64_t sl = atomic_load(&seg_chunk(t, c)->sl);
+
+		if (c >= t->geo->nr_chunks || ++n > t->geo->nr_chunks ||
+		    SL_STATE(sl) != want_state || SL_OWNER(sl) != 0) {
+			PROBLEM(f, "%s list: chunk %u does not belong", what,
+				c);
+			break;
+		}
+	}
+	return n;
+}
+
+/* Pass 4: chunks — states, owners, live bytes, free lists. */
+static void scan_chunks(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	struct tmem_header *h = t->hdr;
+	uint32_t c, nres = 0, nhole = 0, npunch = 0;
+
+	if (!f->repair) {
+		if (list_check(f, h->reserve_head, CHUNK_RESERVE, "reserve") !=
+			    h->reserve_count ||
+		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") !=
+			    h->hole_count ||
+		    list_check(f, h->punch_head, CHUNK_PUNCHING, "punch") !=
+			    h->punch_count)
+			PROBLEM(f, "free chunk lists disagree with counts");
+	} else {
+		h->reserve_head = h->hole_head = h->punch_head = 0;
+		atomic_store(&h->orphan_head, 0);
+		h->reserve_count = h->hole_count = h->punch_count = 0;
+	}
+	for (c = (uint32_t)t->geo->nr_chunks - 1; c >= 1; c--) {
+		struct tmem_chunk *k = seg_chunk(t, c);
+		uint64_t sl = atomic_load(&k->sl);
+		unsigned st = SL_STATE(sl), owner = SL_OWNER(sl);
+		bool alive = owner_alive(f, st, owner);
+
+		if (f->repair && !alive) {
+			/* Whatever a dead process was doing with it. */
+			if (st == CHUNK_OPEN || st == CHUNK_EVICTING ||
+			    st == CHUNK_COMPACTING)
+				st = CHUNK_CLOSED;
+			else if (st == CHUNK_FREEING)
+				st = CHUNK_RESERVE;
+			else if (st == CHUNK_GROWING ||
+				 (st == CHUNK_PUNCHING && owner)) {
+				tmem_chunk_punch(t, c);
+				st = CHUNK_HOLE;
+			}
+			if (st == CHUNK_CLOSED && f->clive[c] == 0)
+				st = CHUNK_RESERVE;
+			if (st == CHUNK_RESERVE || st == CHUNK_HOLE ||
+			    st == CHUNK_PUNCHING) {
+				k->fill = 0;
+				owner = 0;
+			}
+			if (st == CHUNK_CLOSED || st == CHUNK_OPEN)
+				owner = st == CHUNK_OPEN ? owner : 0;
+			atomic_store(&k->sl, SL_MAKE(st, owner, f->clive[c]));
+			if (st == CHUNK_RESERVE) {
+				k->next = h->reserve_head;
+				h->reserve_head = c;
+				nres++;
+			} else if (st == CHUNK_HOLE) {
+				k->next = h->hole_head;
+				h->hole_head = c;
+				nhole++;
+			} else if (st == CHUNK_PUNCHING) {
+				k->next = h->punch_head;
+				h->punch_head = c;
+				npunch++;
+			}
+		} else if (f->repair) {
+			atomic_store(&k->sl, SL_MAKE(st, owner, f->clive[c]));
+		} else if (SL_LIVE(sl) != f->clive[c]) {
+			PROBLEM(f,
+				"chunk %u (state %u): %u live bytes, found %u",
+				c, st, SL_LIVE(sl), f->clive[c]);
+		} else if (!chunk_in_use(st) && st != CHUNK_FREEING &&
+			   f->clive[c]) {
+			PROBLEM(f, "free chunk %u holds blobs", c);
+		}
+		if (chunk_in_use(st) || st == CHUNK_FREEING) {
+			if (k->pool < TMEM_MAX_POOLS)
+				f->g[k->pool][G_CHUNKS]++;
+		}
+	}
+	if (f->repair) {
+		h->reserve_count = nres;
+		h->hole_count = nhole;
+		h->punch_count = npunch;
+	}
+}
+
+static void check_gauges(struct fsck *f)
+{
+	static const char *const names[G_NR] = {
+		"pages", "zero", "same", "raw", "blobs", "compressed", "chunks",
+	};
+	struct tmem *t = f->t;
+	unsigned p, i;
+
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		struct tmem_pool_rec *pr = seg_pool(t, p);
+
+		for (i = 0; i < G_NR; i++) {
+			int64_t have = atomic_load(&pr->g[i]);
+
+			if (have == f->g[p][i])
+				continue;
+			if (f->repair)
+				atomic_store(&pr->g[i], f->g[p][i]);
+			else
+				PROBLEM(f,
+					"pool %u: gauge %s is %lld, found "
+					"%lld",
+					p, names[i], (long long)have,
+					(long long)f->g[p][i]);
+		}
+	}
+}
+
+int tmem_fsck(struct tmem *t, bool repair)
+{
+	struct fsck *f;
+	unsigned s;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	f = calloc(1, sizeof *f);
+	if (!f)
+		return -ENOMEM;
+	f->t = t;
+	f->repair = repair;
+	f->bstate = calloc(t->geo->nr_blobs, 1);
+	f->brefs = calloc(t->geo->nr_blobs, sizeof *f->brefs);
+	f->clive = calloc(t->geo->nr_chunks, sizeof *f->clive);
+	if (!f->bstate || !f->brefs || !f->clive) {
+		r = -ENOMEM;
+		goto out;
+	}
+	tmem_world_stop(t);
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		struct tmem_slot *sl = seg_slot(t, s);
+
+		f->alive[s] =
+			sl->state == SLOT_ATTACHED && tmem_slot_alive(t, s);
+		if (sl->state == SLOT_ATTACHED && !f->alive[s] && repair) {
+			tmem_log(t, TMEM_LOG_WARNING,
+				 "repairing after process %d (slot %u) died",
+				 sl->pid, s);
+			sl->state = SLOT_FREE;
+			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
+		}
+	}
+	for (s = 0; s < TMEM_MAX_POOLS; s++) {
+		struct tmem_pool_rec *pr = seg_pool(t, s);
+
+		/* The destroyer died: its pool's entries go below. */
+		if (atomic_load(&pr->state) == POOL_DESTROYING && repair)
+			atomic_store(&pr->state, POOL_FREE);
+	}
+	scan_blobs(f);
+	scan_index(f);
+	scan_blob_refs(f);
+	scan_chunks(f);
+	check_gauges(f);
+	if (repair) {
+		atomic_store(&t->hdr->ghosts, f->ghosts);
+		atomic_store(&t->hdr->needs_repair, 0);
+		atomic_fetch_add(&t->hdr->repairs, 1);
+	}
+	tmem_world_start(t);
+	r = !repair && f->problems ? -EUCLEAN : 0;
+	if (repair && f->problems)
+		tmem_log(t, TMEM_LOG_WARNING, "repair fixed %u problems",
+			 f->problems);
+out:
+	free(f->bstate);
+	free(f->brefs);
+	free(f->clive);
+	free(f);
+	return r;
+}
+
+void tmem_repair_if_needed(struct tmem *t)
+{
+	if (tmem_repair_pending(t))
+		tmem_fsck(t, true);
+}
+
+/* Repair if an attached process has died since. */
+void tmem_reap_dead(struct tmem *t)
+{
+	unsigned s;
+
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		if (seg_slot(t, s)->state == SLOT_ATTACHED &&
+		    !tmem_slot_alive(t, s)) {
+			tmem_fsck(t, true);
+			return;
+		}
+	}
+	tmem_repair_if_needed(t);
+}
+
+int tmem_check(struct tmem *t)
+{
+	if (t->readonly)
+		return -EROFS;
+	tmem_reap_dead(t);
+	return tmem_fsck(t, false);
+}
+
+#ifdef TMEM_TEST_HOOKS
+int tmem_crash_at;
+
+/* TMEM_CRASH_POINT=N kills the process at step N (tests). */
+void tmem_crash_point(int n)
+{
+	if (tmem_crash_at == n)
+		raise(SIGKILL);
+}
+
+int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,
+		      uint64_t index)
+{
+	unsigned pool = pool_id & 0xff, s;
+	uint64_t bucket;
+	uint32_t e, *link;
+	int r = -ENOENT;
+
+	s = tmem_key_stripe((enum tmem_kind)seg_pool(t, pool)->kind, pool,
+			    object, index, &bucket);
+	tmem_lock(t, &seg_istripe(t, s)->lock);
+	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	if (e && seg_entry(t, e)->type == ENTRY_BLOB) {
+		struct tmem_blob *b =
+			seg_blob(t, (uint32_t)seg_entry(t, e)->value);
+
+		if (b->loc >= 2) {
+			struct tmem_alloc_hdr *ah = loc_hdr(t, b->loc);
+			((unsigned char *)(ah + 1))[ah->len / 2] ^= 0x5a;
+			r = 0;
+		}
+	}
+	tmem_unlock(&seg_istripe(t, s)->lock);
+	return r;
+}
+#endif

@@ -1,0 +1,183 @@
+/* tmem: per-handle compression contexts and what a page is made of.
+ *
+ * A handle owns a fixed array of contexts made in tmem_open: a static zstd
+ * compression and decompression context each (ZSTD_initStaticCCtx/DCtx in
+ * workspaces sized for 4 KiB inputs at the handle's level) and scratch
+ * buffers.  put/get borrow one for the length of a call, so the hot path
+ * never allocates, and all compression, hashing and copying work happens in
+ * the context's buffers, outside any segment lock.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+#include <zstd_errors.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "tmem-internal.h"
+
+static size_t cctx_workspace_size(int level)
+{
+	ZSTD_compressionParameters cp =
+		ZSTD_getCParams(level, TMEM_PAGE_SIZE, 0);
+
+	return ZSTD_estimateCCtxSize_usingCParams(cp);
+}
+
+int tmem_ctx_init_all(struct tmem *t)
+{
+	size_t csize = cctx_workspace_size(t->level);
+	size_t dsize = ZSTD_estimateDCtxSize();
+	unsigned i;
+
+	t->ctx = aligned_alloc(64, t->nr_ctx * sizeof *t->ctx);
+	if (!t->ctx)
+		return -ENOMEM;
+	memset(t->ctx, 0, t->nr_ctx * sizeof *t->ctx);
+	for (i = 0; i < t->nr_ctx; i++) {
+		struct tmem_ctx *c = &t->ctx[i];
+
+		c->id = i;
+		c->cbuf_size = ZSTD_compressBound(TMEM_PAGE_SIZE);
+		c->cwork = aligned_alloc(64, (csize + 63) & ~(size_t)63);
+		c->dwork = aligned_alloc(64, (dsize + 63) & ~(size_t)63);
+		c->cbuf = aligned_alloc(64, (c->cbuf_size + 63) & ~(size_t)63);
+		c->dbuf = aligned_alloc(64, TMEM_PAGE_SIZE);
+		if (!c->cwork || !c->dwork || !c->cbuf || !c->dbuf)
+			return -ENOMEM;
+		c->cctx = ZSTD_initStaticCCtx(c->cwork, csize);
+		c->dctx = ZSTD_initStaticDCtx(c->dwork, dsize);
+		if (!c->cctx || !c->dctx)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void tmem_ctx_free_all(struct tmem *t)
+{
+	unsigned i;
+
+	if (!t->ctx)
+		return;
+	for (i = 0; i < t->nr_ctx; i++) {
+		free(t->ctx[i].cwork);
+		free(t->ctx[i].dwork);
+		free(t->ctx[i].cbuf);
+		free(t->ctx[i].dbuf);
+	}
+	free(t->ctx);
+	t->ctx = NULL;
+}
+
+/* Each thread remembers the context it used last, so that two threads
+ * settle on different contexts and do not share cache lines. */
+static __thread unsigned ctx_hint;
+
+struct tmem_ctx *tmem_ctx_get(struct tmem *t)
+{
+	unsigned n = t->nr_ctx, i, start = ctx_hint % n;
+	int zero;
+
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			struct tmem_ctx *c = &t->ctx[(start + i) % n];
+
+			zero = 0;
+			if (atomic_load_explicit(&c->busy,
+						 memory_order_relaxed) == 0 &&
+			    atomic_compare_exchange_strong_explicit(
+				    &c->busy, &zero, 1, memory_order_acquire,
+				    memory_order_relaxed)) {
+				ctx_hint = c->id;
+				if (!c->cnt)
+					c->cnt = seg_counters(
+						t, (unsigned)t->slot,
+						c->id % TMEM_STAT_CTX, 0);
+				return c;
+			}
+		}
+		sched_yield();
+	}
+}
+
+void tmem_ctx_put(struct tmem_ctx *c)
+{
+	atomic_store_explicit(&c->busy, 0, memory_order_release);
+}
+
+/* Zero and same-filled pages (zram's same_filled check on 64-bit words)
+ * are stored as a pattern in the index entry. */
+enum entry_type tmem_page_classify(const void *page, uint64_t *pattern)
+{
+	const uint64_t *w = page;
+	uint64_t v = w[0];
+	size_t i;
+
+	for (i = 1; i < TMEM_PAGE_SIZE / 8; i++) {
+		if (w[i] != v)
+			return ENTRY_BLOB;
+	}
+	*pattern = v;
+	return v == 0 ? ENTRY_ZERO : ENTRY_SAME;
+}
+
+void tmem_page_fill(void *page, enum entry_type type, uint64_t pattern)
+{
+	uint64_t *w = page;
+	size_t i;
+
+	if (type == ENTRY_ZERO) {
+		memset(page, 0, TMEM_PAGE_SIZE);
+		return;
+	}
+	for (i = 0; i < TMEM_PAGE_SIZE / 8; i++)
+		w[i] = pattern;
+}
+
+uint64_t tmem_page_hash(const void *page)
+{
+	return XXH3_64bits(page, TMEM_PAGE_SIZE);
+}
+
+/* Compress into c->cbuf.  A page that does not shrink below the raw
+ * threshold is stored as is (zram's huge class): *len = 4096 and the data
+ * is the caller's page. */
+int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
+		       uint32_t *len)
+{
+	size_t n = ZSTD_compressCCtx(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
+				     TMEM_PAGE_SIZE, t->level);
+
+	if (ZSTD_isError(n)) {
+		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
+			*len = TMEM_PAGE_SIZE;
+			return 0;
+		}
+		tmem_log(t, TMEM_LOG_ERROR, "zstd compression failed: %s",
+			 ZSTD_getErrorName(n));
+		return -EIO;
+	}
+	*len = (uint32_t)n;
+	return 0;
+}
+
+int tmem_page_decompress(struct tmem_ctx *c, const void *src, uint32_t len,
+			 void *page)
+{
+	size_t n;
+
+	if (len == TMEM_PAGE_SIZE) {
+		memcpy(page, src, TMEM_PAGE_SIZE);
+		return 0;
+	}
+	n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src, len);
+	if (ZSTD_isError(n) || n != TMEM_PAGE_SIZE)
+		return -EIO;
+	return 0;
+}

@@ -1,0 +1,285 @@
+/* tmem: memory that follows the data — the grower, prefault and locking.
+ *
+ * The serving process runs a grower thread (tmem_start): it keeps between
+ * a low and a high watermark of free chunks faulted in (the reserve) so
+ * that the put path never faults a page in, gives emptied chunks back to
+ * the kernel by punching holes, sweeps index entries left on evicted blobs
+ * and repairs after processes that died.  Puts wake it through a futex in
+ * the segment, so a grower in one process serves puts from all of them.
+ *
+ * prefault reserves the whole segment at open (posix_fallocate after
+ * checking /dev/shm has room, then MADV_POPULATE_WRITE and mlock); lock
+ * locks the mapping on fault (mlock2 MLOCK_ONFAULT) and the contexts'
+ * scratch, so nothing the pool touches can be swapped out.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tmem-internal.h"
+
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 1
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+void tmem_grower_wake(struct tmem *t)
+{
+	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) == 0)
+		return;
+	atomic_fetch_add(&t->hdr->grow_futex, 1);
+	syscall(SYS_futex, &t->hdr->grow_futex, FUTEX_WAKE, INT_MAX, NULL, NULL,
+		0);
+}
+
+/* Keep the watermarks in proportion to what is in use: a busy pool needs a
+ * deeper reserve to absorb bursts between two wake-ups. */
+static void watermarks_update(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint64_t free_chunks =
+		h->reserve_count + h->hole_count + h->punch_count;
+	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
+
+	high = used / 32;
+	if (high < 8)
+		high = 8;
+	if (high > 256)
+		high = 256;
+	h->high_wm = (uint32_t)high;
+	h->low_wm = (uint32_t)(high / 2);
+}
+
+/* Fault one hole in and add it to the reserve.  false: nothing to do. */
+static bool grow_one(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c = 0;
+
+	tmem_chunk_lock(t, -1);
+	watermarks_update(t);
+	if (h->reserve_count < h->high_wm && h->hole_count) {
+		c = h->hole_head;
+		h->hole_head = seg_chunk(t, c)->next;
+		h->hole_count--;
+		atomic_store(&seg_chunk(t, c)->sl,
+			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
+	}
+	tmem_unlock(&h->chunk_lock);
+	if (!c)
+		return false;
+	if (tmem_chunk_fault(t, c) != 0) {
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot fault chunk %u in: is /dev/shm full?", c);
+		tmem_chunk_lock(t, -1);
+		atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
+		seg_chunk(t, c)->next = h->hole_head;
+		h->hole_head = c;
+		h->hole_count++;
+		tmem_unlock(&h->chunk_lock);
+		return false;
+	}
+	tmem_chunk_lock(t, -1);
+	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
+	seg_chunk(t, c)->next = h->reserve_head;
+	h->reserve_head = c;
+	h->reserve_count++;
+	tmem_unlock(&h->chunk_lock);
+	return true;
+}
+
+/* Punch one chunk from the punch list. */
+static bool punch_one(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c = 0;
+
+	tmem_chunk_lock(t, -1);
+	if (h->punch_count) {
+		c = h->punch_head;
+		h->punch_head = seg_chunk(t, c)->next;
+		h->punch_count--;
+		atomic_store(&seg_chunk(t, c)->sl,
+			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
+	}
+	tmem_unlock(&h->chunk_lock);
+	if (!c)
+		return false;
+	tmem_chunk_punch(t, c);
+	tmem_chunk_lock(t, -1);
+	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
+	seg_chunk(t, c)->next = h->hole_head;
+	h->hole_head = c;
+	h->hole_count++;
+	tmem_unlock(&h->chunk_lock);
+	return true;
+}
+
+/* Fill the reserve up to the high watermark now. */
+static void grow_reserve(struct tmem *t)
+{
+	while (grow_one(t))
+		;
+}
+
+static void *grower_main(void *arg)
+{
+	struct tmem *t = arg;
+	struct timespec last_reap = {0}, now, ts = {0, 100 * 1000000L};
+
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
+		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
+	while (!atomic_load(&t->grower_stop)) {
+		uint32_t seen = atomic_load(&t->hdr->grow_futex);
+		bool work = false;
+
+		work |= grow_one(t);
+		work |= punch_one(t);
+		if (atomic_load(&t->hdr->ghosts) > 1024)
+			tmem_index_sweep_ghosts(t);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec != last_reap.tv_sec) {
+			last_reap = now;
+			tmem_reap_dead(t);
+		}
+		if (!work)
+			syscall(SYS_futex, &t->hdr->grow_futex, FUTEX_WAIT,
+				seen, &ts, NULL, 0);
+	}
+	return NULL;
+}
+
+int tmem_start(struct tmem *t)
+{
+	int r;
+
+	if (!t || t->readonly)
+		return -EINVAL;
+	if (!t->grower_wanted || t->grower_running)
+		return 0;
+	atomic_store(&t->grower_stop, false);
+	atomic_fetch_add(&t->hdr->growers, 1);
+	r = pthread_create(&t->grower, NULL, grower_main, t);
+	if (r) {
+		atomic_fetch_sub(&t->hdr->growers, 1);
+		return -r;
+	}
+	t->grower_running = true;
+	return 0;
+}
+
+static int prefault_segment(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	struct statvfs vfs;
+	struct stat st;
+	uint64_t have, need, avail;
+
+	if (fstat(t->fd, &st) == -1)
+		return -errno;
+	have = (uint64_t)st.st_blocks * 512;
+	need = t->map_size > have ? t->map_size - have : 0;
+	if (fstatvfs(t->fd, &vfs) == 0) {
+		avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (avail < need) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "/dev/shm is too small to prefault %s: it "
+				 "needs %llu more MiB (%llu MiB free); make "
+				 "the pool smaller or remount /dev/shm with "
+				 "a larger size=",
+				 t->name,
+				 (unsigned long long)((need - avail +
+						       (1 << 20) - 1) >>
+						      20),
+				 (unsigned long long)(avail >> 20));
+			return -ENOSPC;
+		}
+	}
+	errno = posix_fallocate(t->fd, 0, (off_t)t->map_size);
+	if (errno) {
+		tmem_log(t, TMEM_LOG_ERROR, "posix_fallocate %s: %m", t->path);
+		return errno == ENOSPC ? -ENOSPC : -errno;
+	}
+	if (madvise(t->base, t->map_size, MADV_POPULATE_WRITE) == -1) {
+		uint64_t i;
+
+		for (i = 0; i < t->map_size; i += 4096)
+			((volatile unsigned char *)t->base)[i] |= 0;
+	}
+	if (mlock(t->base, t->map_size) == -1)
+		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
+	tmem_chunk_lock(t, -1);
+	while (h->hole_count) {
+		uint32_t c = h->hole_head;
+
+		h->hole_head = seg_chunk(t, c)->next;
+		h->hole_count--;
+		atomic_store(&seg_chunk(t, c)->sl,
+			     SL_MAKE(CHUNK_RESERVE, 0, 0));
+		seg_chunk(t, c)->next = h->reserve_head;
+		h->reserve_head = c;
+		h->reserve_count++;
+	}
+	h->prefaulted = 1;
+	tmem_unlock(&h->chunk_lock);
+	return 0;
+}
+
+static int lock_memory(struct tmem *t)
+{
+	unsigned i;
+
+	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "locking the segment on fault: %m (RLIMIT_MEMLOCK "
+			 "too low?)");
+		return -errno;
+	}
+	for (i = 0; i < t->nr_ctx; i++) {
+		struct tmem_ctx *c = &t->ctx[i];
+
+		if (mlock(c->cbuf, c->cbuf_size) == -1 ||
+		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1)
+			return -errno;
+	}
+	t->locked = true;
+	return 0;
+}
+
+/* After attach: what the options ask of memory. */
+int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
+{
+	int r;
+
+	if (opts->lock) {
+		r = lock_memory(t);
+		if (r)
+			return r;
+	}
+	if (opts->prefault) {
+		r = prefault_segment(t);
+		if (r)
+			return r;
+	}
+	/* With a grower to come, start with a full reserve: until it runs,
+	 * puts cannot fault chunks in themselves. */
+	if (opts->grower)
+		grow_reserve(t);
+	return 0;
+}

@@ -1,0 +1,567 @@
+/* tmem: the shared-memory segment — geometry, create, attach, validate.
+ *
+ * The segment is /dev/shm/NAME, sparse, mapped MAP_SHARED by every user.
+ * Creation is serialised by an exclusive flock; the magic number is written
+ * last, so a creator that dies mid-format leaves a segment the next opener
+ * sees as unformatted and formats again.  Every read-write attacher then
+ * holds a shared flock (tmem_unlink needs the exclusive one) and an OFD
+ * lock on one byte per process slot far past the end of the file: the
+ * kernel drops it when the process dies, which is how others tell a dead
+ * attacher from a live one without trusting pids.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "cleanup.h"
+#include "tmem-internal.h"
+
+#define SHM_DIR "/dev/shm/"
+
+void tmem_log(struct tmem *t, enum tmem_log_level lvl, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!t || !t->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	t->log(t->log_opaque, lvl, msg);
+}
+
+void tmem_options_init(struct tmem_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->name = TMEM_DEFAULT_SEGMENT;
+	opts->pool_size = TMEM_DEFAULT_POOL_SIZE;
+	opts->level = TMEM_DEFAULT_LEVEL;
+	opts->dedup = true;
+	opts->create = true;
+	opts->contexts = 16;
+}
+
+static uint64_t round_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static uint64_t pow2_at_least(uint64_t x)
+{
+	uint64_t p = 1;
+
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+/* Everything about the layout follows from the pool size, so two
+ * processes that compute the same geometry agree on every offset. */
+int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
+{
+	const uint64_t S = TMEM_NR_STRIPES, P = 4096;
+	uint64_t off;
+
+	memset(g, 0, sizeof *g);
+	if (pool_size > TMEM_MAX_POOL_SIZE)
+		return -EFBIG;
+	g->nr_chunks = pool_size >> TMEM_CHUNK_SHIFT;
+	if (g->nr_chunks < TMEM_MIN_CHUNKS)
+		return -EINVAL;
+	g->page_size = TMEM_PAGE_SIZE;
+	g->chunk_size = TMEM_CHUNK_SIZE;
+	g->unit = TMEM_UNIT;
+	g->nr_stripes = TMEM_NR_STRIPES;
+	g->max_pools = TMEM_MAX_POOLS;
+	g->max_slots = TMEM_MAX_SLOTS;
+	g->max_ctx = TMEM_MAX_CTX;
+	g->stat_ctx = TMEM_STAT_CTX;
+	g->entry_size = sizeof(struct tmem_entry);
+	g->blob_size = sizeof(struct tmem_blob);
+	g->chunk_rec_size = sizeof(struct tmem_chunk);
+	g->stripe_size = sizeof(struct tmem_stripe);
+	g->pool_rec_size = sizeof(struct tmem_pool_rec);
+	g->slot_size = sizeof(struct tmem_slot);
+	g->counters_size = sizeof(struct tmem_counters);
+	g->mutex_size = sizeof(pthread_mutex_t);
+	g->pool_size = g->nr_chunks << TMEM_CHUNK_SHIFT;
+	/* Up to 8 keys per 4 KiB of pool for each kind (zero pages take no
+	 * data space), and blobs down to 256 bytes on average. */
+	g->nr_entries = round_up(g->pool_size / 256, S);
+	if (g->nr_entries < S * 64)
+		g->nr_entries = S * 64;
+	g->nr_blobs = round_up(g->pool_size / 128, S);
+	if (g->nr_blobs < S * 64)
+		g->nr_blobs = S * 64;
+	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 4);
+	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 4);
+
+	off = round_up(sizeof(struct tmem_header), P);
+	g->off_slots = off;
+	off = round_up(off + TMEM_MAX_SLOTS * sizeof(struct tmem_slot), P);
+	g->off_pools = off;
+	off = round_up(off + TMEM_MAX_POOLS * sizeof(struct tmem_pool_rec), P);
+	g->off_istripes = off;
+	off = round_up(off + S * sizeof(struct tmem_stripe), P);
+	g->off_dstripes = off;
+	off = round_up(off + S * sizeof(struct tmem_stripe), P);
+	g->off_ibuckets = off;
+	off = round_up(off + S * g->ibuckets_per_stripe * 4, P);
+	g->off_dbuckets = off;
+	off = round_up(off + S * g->dbuckets_per_stripe * 4, P);
+	g->off_entries = off;
+	off = round_up(off + g->nr_entries * sizeof(struct tmem_entry), P);
+	g->off_blobs = off;
+	off = round_up(off + g->nr_blobs * sizeof(struct tmem_blob), P);
+	g->off_chunks = off;
+	off = round_up(off + g->nr_chunks * sizeof(struct tmem_chunk), P);
+	g->off_counters = off;
+	off = round_up(off + (uint64_t)TMEM_MAX_SLOTS * TMEM_STAT_CTX *
+				       TMEM_MAX_POOLS *
+				       sizeof(struct tmem_counters),
+		       P);
+	g->meta_end = off;
+	g->off_data = round_up(off, TMEM_CHUNK_SIZE);
+	g->segment_bytes = g->off_data + g->pool_size;
+	return 0;
+}
+
+static uint64_t geometry_hash(const struct tmem_geometry *g)
+{
+	return XXH64(g, sizeof *g, TMEM_LAYOUT_VERSION);
+}
+
+static bool name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > TMEM_NAME_MAX || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return false;
+	return strchr(name, '/') == NULL;
+}
+
+static int format_segment(struct tmem *t, int fd,
+			  const struct tmem_options *opts)
+{
+	struct tmem_geometry g;
+	struct tmem_header *h;
+	unsigned char *base;
+	uint32_t c;
+	unsigned i;
+	int r;
+
+	r = tmem_geometry_compute(opts->pool_size, &g);
+	if (r == -EINVAL) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "pool size %llu is too small: at least %u KiB",
+			 (unsigned long long)opts->pool_size,
+			 (TMEM_MIN_CHUNKS * TMEM_CHUNK_SIZE) >> 10);
+		return r;
+	}
+	if (r == -EFBIG) {
+		tmem_log(t, TMEM_LOG_ERROR, "pool size %llu is above %llu GiB",
+			 (unsigned long long)opts->pool_size,
+			 TMEM_MAX_POOL_SIZE >> 30);
+		return -EINVAL;
+	}
+	/* Start from an all-zero file: every list is empty when zeroed. */
+	if (ftruncate(fd, 0) == -1 || ftruncate(fd, g.segment_bytes) == -1)
+		return -errno;
+	base = mmap(NULL, g.off_data, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		    0);
+	if (base == MAP_FAILED)
+		return -errno;
+	h = (struct tmem_header *)base;
+	h->layout_version = TMEM_LAYOUT_VERSION;
+	h->header_size = sizeof *h;
+	h->geo = g;
+	h->geo_hash = geometry_hash(&g);
+	h->level = opts->level;
+	h->dedup = opts->dedup;
+	snprintf(h->name, sizeof h->name, "%s", opts->name);
+	r = tmem_mutex_init(&h->slots_lock);
+	if (!r)
+		r = tmem_mutex_init(&h->pool_lock);
+	if (!r)
+		r = tmem_mutex_init(&h->chunk_lock);
+	for (i = 0; !r && i < TMEM_NR_STRIPES; i++) {
+		struct tmem_stripe *is =
+			(struct tmem_stripe *)(base + g.off_istripes) + i;
+		struct tmem_stripe *ds =
+			(struct tmem_stripe *)(base + g.off_dstripes) + i;
+		r = tmem_mutex_init(&is->lock);
+		if (!r)
+			r = tmem_mutex_init(&ds->lock);
+		/* Record 0 stands for "none". */
+		is->bump = ds->bump = i == 0;
+	}
+	if (r) {
+		munmap(base, g.off_data);
+		return r;
+	}
+	/* Chunk 0 is never used either; holes are taken lowest first. */
+	for (c = (uint32_t)g.nr_chunks - 1; c >= 1; c--) {
+		struct tmem_chunk *ch =
+			(struct tmem_chunk *)(base + g.off_chunks) + c;
+		ch->next = h->hole_head;
+		h->hole_head = c;
+	}
+	h->hole_count = (uint32_t)g.nr_chunks - 1;
+	h->low_wm = 4;
+	h->high_wm = 8;
+	atomic_store_explicit(&h->magic, TMEM_MAGIC, memory_order_release);
+	munmap(base, g.off_data);
+	tmem_log(t, TMEM_LOG_INFO, "formatted segment %s: %llu bytes of pool",
+		 opts->name, (unsigned long long)g.pool_size);
+	return 0;
+}
+
+/* Check the header read from the file before trusting any offset. */
+static int validate_header(struct tmem *t, const struct tmem_header *h,
+			   uint64_t st_size)
+{
+	struct tmem_geometry want;
+
+	if (h->magic != TMEM_MAGIC) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: not a tmem segment (bad magic)", t->path);
+		return -EBADMSG;
+	}
+	if (h->layout_version != TMEM_LAYOUT_VERSION) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: layout version %u, this build knows %u", t->path,
+			 h->layout_version, TMEM_LAYOUT_VERSION);
+		return -EPROTO;
+	}
+	if (h->geo_hash != geometry_hash(&h->geo)) {
+		tmem_log(t, TMEM_LOG_ERROR, "%s: header checksum mismatch",
+			 t->path);
+		return -EBADMSG;
+	}
+	if (h->header_size != sizeof *h ||
+	    tmem_geometry_compute(h->geo.pool_size, &want) != 0 ||
+	    memcmp(&want, &h->geo, sizeof want) != 0) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: geometry differs from this build's", t->path);
+		return -EPROTO;
+	}
+	if (st_size < h->geo.segment_bytes) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: truncated: %llu bytes, header says %llu", t->path,
+			 (unsigned long long)st_size,
+			 (unsigned long long)h->geo.segment_bytes);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+bool tmem_slot_alive(struct tmem *t, unsigned slot)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(TMEM_LIVENESS_OFFSET + slot),
+		.l_len = 1,
+	};
+
+	if ((int)slot == t->slot)
+		return true;
+	if (fcntl(t->fd, F_OFD_GETLK, &fl) == -1)
+		return true; /* cannot tell: assume alive */
+	return fl.l_type != F_UNLCK;
+}
+
+static bool slot_try_claim(struct tmem *t, unsigned slot)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(TMEM_LIVENESS_OFFSET + slot),
+		.l_len = 1,
+	};
+
+	return fcntl(t->fd, F_OFD_SETLK, &fl) == 0;
+}
+
+static void slot_release_lock(struct tmem *t, unsigned slot)
+{
+	struct flock fl = {
+		.l_type = F_UNLCK,
+		.l_whence = SEEK_SET,
+		.l_start = (off_t)(TMEM_LIVENESS_OFFSET + slot),
+		.l_len = 1,
+	};
+
+	fcntl(t->fd, F_OFD_SETLK, &fl);
+}
+
+/* Claim a process slot.  Slots of dead processes are reclaimed by the
+ * repair this triggers, not here. */
+static int slot_claim(struct tmem *t)
+{
+	bool dead = false;
+	unsigned i;
+	int tries;
+
+	for (tries = 0; tries < 2; tries++) {
+		tmem_lock(t, &t->hdr->slots_lock);
+		for (i = 0; i < TMEM_MAX_SLOTS; i++) {
+			struct tmem_slot *s = seg_slot(t, i);
+
+			if (s->state == SLOT_ATTACHED) {
+				if (!tmem_slot_alive(t, i))
+					dead = true;
+				continue;
+			}
+			if (!slot_try_claim(t, i))
+				continue;
+			memset(s->intent_blob, 0, sizeof s->intent_blob);
+			s->pid = getpid();
+			s->attach_count++;
+			s->state = SLOT_ATTACHED;
+			t->slot = (int)i;
+			break;
+		}
+		tmem_unlock(&t->hdr->slots_lock);
+		if (dead || tmem_repair_pending(t)) {
+			tmem_fsck(t, true);
+			dead = false;
+		}
+		if (t->slot >= 0)
+			return 0;
+	}
+	tmem_log(t, TMEM_LOG_ERROR, "%s: all %u process slots are in use",
+		 t->path, TMEM_MAX_SLOTS);
+	return -EUSERS;
+}
+
+static int open_locked_fd(struct tmem *t, const struct tmem_options *opts)
+{
+	struct stat a, b;
+	int flags = opts->readonly ? O_RDONLY : O_RDWR;
+	int fd;
+
+	if (opts->create && !opts->readonly)
+		flags |= O_CREAT;
+	for (;;) {
+		fd = open(t->path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd == -1)
+			return -errno;
+		if (flock(fd, LOCK_SH) == -1) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		/* tmem_unlink may have removed it before we locked it. */
+		if (fstat(fd, &a) == 0 && stat(t->path, &b) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return fd;
+		close(fd);
+	}
+}
+
+static int read_header(int fd, struct tmem_header *h, uint64_t *size)
+{
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) == -1)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	memset(h, 0, sizeof *h);
+	n = pread(fd, h, sizeof *h, 0);
+	if (n < 0)
+		return -errno;
+	return 0;
+}
+
+/* Map the segment, formatting it first if nobody has. */
+static int segment_attach(struct tmem *t, const struct tmem_options *opts)
+{
+	struct tmem_header h;
+	uint64_t size;
+	int prot, r;
+
+	t->fd = open_locked_fd(t, opts);
+	if (t->fd < 0) {
+		r = t->fd;
+		t->fd = -1;
+		if (r == -ENOENT)
+			tmem_log(t, TMEM_LOG_ERROR, "%s: no such segment",
+				 t->path);
+		return r;
+	}
+	r = read_header(t->fd, &h, &size);
+	if (r)
+		return r;
+	if (atomic_load(&h.magic) == 0) {
+		if (!opts->create || opts->readonly) {
+			tmem_log(t, TMEM_LOG_ERROR, "%s: segment not formatted",
+				 t->path);
+			return -ENOENT;
+		}
+		/* Nobody else is attached once we hold LOCK_EX. */
+		if (flock(t->fd, LOCK_EX) == -1)
+			return -errno;
+		r = read_header(t->fd, &h, &size);
+		if (!r && atomic_load(&h.magic) == 0) {
+			r = format_segment(t, t->fd, opts);
+			if (r && size == 0)
+				unlink(t->path);
+		}
+		if (flock(t->fd, LOCK_SH) == -1 && !r)
+			r = -errno;
+		if (!r)
+			r = read_header(t->fd, &h, &size);
+		if (r)
+			return r;
+	}
+	r = validate_header(t, &h, size);
+	if (r)
+		return r;
+	prot = PROT_READ | (opts->readonly ? 0 : PROT_WRITE);
+	t->map_size = h.geo.segment_bytes;
+	t->base = mmap(NULL, t->map_size, prot, MAP_SHARED, t->fd, 0);
+	if (t->base == MAP_FAILED) {
+		t->base = NULL;
+		return -errno;
+	}
+	t->hdr = (struct tmem_header *)t->base;
+	t->geo = &t->hdr->geo;
+	return 0;
+}
+
+int tmem_open(const struct tmem_options *opts, struct tmem **out)
+{
+	struct tmem *t;
+	int r;
+
+	*out = NULL;
+	if (!opts || !name_valid(opts->name) || opts->contexts == 0 ||
+	    opts->contexts > TMEM_MAX_CTX || opts->level < ZSTD_minCLevel() ||
+	    opts->level > ZSTD_maxCLevel())
+		return -EINVAL;
+	if (opts->readonly && (opts->prefault || opts->grower))
+		return -EINVAL;
+	t = calloc(1, sizeof *t);
+	if (!t)
+		return -ENOMEM;
+	t->fd = -1;
+	t->slot = -1;
+	t->log = opts->log;
+	t->log_opaque = opts->log_opaque;
+	t->readonly = opts->readonly;
+	t->level = opts->level;
+	t->dedup = opts->dedup;
+	t->nr_ctx = opts->contexts;
+	t->grower_wanted = opts->grower;
+	t->sync_grow = !opts->grower;
+	snprintf(t->name, sizeof t->name, "%s", opts->name);
+	snprintf(t->path, sizeof t->path, SHM_DIR "%s", opts->name);
+#ifdef TMEM_TEST_HOOKS
+	if (getenv("TMEM_CRASH_POINT"))
+		tmem_crash_at = atoi(getenv("TMEM_CRASH_POINT"));
+#endif
+
+	r = segment_attach(t, opts);
+	if (r)
+		goto err;
+	if (!t->readonly) {
+		r = tmem_ctx_init_all(t);
+		if (r)
+			goto err;
+		r = slot_claim(t);
+		if (r)
+			goto err;
+		r = tmem_segment_prepare(t, opts);
+		if (r)
+			goto err;
+	}
+	*out = t;
+	return 0;
+
+err:
+	tmem_close(t);
+	return r;
+}
+
+void tmem_close(struct tmem *t)
+{
+	unsigned i;
+
+	if (!t)
+		return;
+	if (t->grower_running) {
+		atomic_store(&t->grower_stop, true);
+		tmem_grower_wake(t);
+		pthread_join(t->grower, NULL);
+		atomic_fetch_sub(&t->hdr->growers, 1);
+	}
+	if (t->hdr && t->slot >= 0) {
+		for (i = 0; i < t->nr_ctx && t->ctx; i++)
+			tmem_ctx_close_chunks(t, &t->ctx[i]);
+		tmem_lock(t, &t->hdr->slots_lock);
+		memset(seg_slot(t, t->slot)->intent_blob, 0,
+		       sizeof seg_slot(t, t->slot)->intent_blob);
+		seg_slot(t, t->slot)->state = SLOT_FREE;
+		tmem_unlock(&t->hdr->slots_lock);
+		slot_release_lock(t, t->slot);
+	}
+	tmem_ctx_free_all(t);
+	if (t->base)
+		munmap(t->base, t->map_size);
+	if (t->fd >= 0)
+		close(t->fd);
+	free(t);
+}
+
+int tmem_unlink(const char *name)
+{
+	char path[TMEM_NAME_MAX + 16];
+	CLEANUP_CLOSE int fd = -1;
+
+	if (!name_valid(name))
+		return -EINVAL;
+	snprintf(path, sizeof path, SHM_DIR "%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if (unlink(path) == -1)
+		return -errno;
+	return 0;
+}
+
+int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info)
+{
+	unsigned i, n = 0;
+
+	memset(info, 0, sizeof *info);
+	snprintf(info->name, sizeof info->name, "%s", t->name);
+	info->layout_version = t->hdr->layout_version;
+	info->pool_size = t->geo->pool_size;
+	info->segment_bytes = t->geo->segment_bytes;
+	info->level = t->hdr->level;
+	info->dedup = t->hdr->dedup;
+	info->max_pools = TMEM_MAX_POOLS;
+	for (i = 0; i < TMEM_MAX_SLOTS; i++) {
+		if (seg_slot(t, i)->state == SLOT_ATTACHED &&
+		    tmem_slot_alive(t, i))
+			n++;
+	}
+	info->attached = n;
+	return 0;
+}
