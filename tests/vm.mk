@@ -24,11 +24,15 @@ vm_lock_on_fault_so_LINK = $(CCLD) $(vm_lock_on_fault_so_CFLAGS) $(CFLAGS) -shar
 TESTS += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-cache-args.sh \
+	test-swap-units.sh \
 	$(NULL)
 
 EXTRA_DIST += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-cache-args.sh \
+	test-swap-units.sh \
 	vm/fetch-kernel \
 	vm/mkinitramfs \
 	vm/init \
