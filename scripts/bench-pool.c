@@ -622,7 +622,7 @@ int main(int argc, char **argv)
 				if (bench_pool_reset(bp) < 0)
 					goto fail;
 				TAKE(PP, bench_pool_put(bp, nt, c.all, c.n));
-				if (r == 0 && nt == 1 &&
+				if (r == 0 &&
 				    bench_pool_verify(bp, c.all, c.n) != 0) {
 					fprintf(stderr,
 						"bench-pool: the pool returned "
