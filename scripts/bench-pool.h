@@ -1,5 +1,5 @@
 /* bench-pool: shared definitions of the pool benchmark's two halves —
- * bench-pool.c (corpus, raw zstd, report) and bench-pool-tmem.c (the pool
+ * bench-pool-run.c (corpus, raw zstd, report) and bench-pool-tmem.c (the pool
  * measured on the same pages).
  */
 #ifndef BENCH_POOL_H
