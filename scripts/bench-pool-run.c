@@ -608,7 +608,7 @@ int main(int argc, char **argv)
 	do {                                                     \
 		t = (expr);                                      \
 		if (t < 0)                                       \
-			goto fail;                               \
+			goto err_close_pool;                     \
 		if (t < best[what][nt - 1])                      \
 			best[what][nt - 1] = t;                  \
 		TIME_AT(what, nt, r) = t;                        \
@@ -620,14 +620,14 @@ int main(int argc, char **argv)
 						   &zb, c.all, c.n));
 			if (bp) {
 				if (bench_pool_reset(bp) < 0)
-					goto fail;
+					goto err_close_pool;
 				TAKE(PP, bench_pool_put(bp, nt, c.all, c.n));
 				if (r == 0 &&
 				    bench_pool_verify(bp, c.all, c.n) != 0) {
 					fprintf(stderr,
 						"bench-pool: the pool returned "
 						"wrong or missing pages\n");
-					goto fail;
+					goto err_close_pool;
 				}
 			}
 			TAKE(ZD, bench_run_threads(nt, zstd_decompress_worker,
@@ -640,7 +640,7 @@ int main(int argc, char **argv)
 						  c.unique, c.n_unique));
 				if (bp) {
 					if (bench_pool_reset(bp) < 0)
-						goto fail;
+						goto err_close_pool;
 					TAKE(PPU,
 					     bench_pool_put(bp, 1, c.unique,
 							    c.n_unique));
@@ -702,7 +702,7 @@ int main(int argc, char **argv)
 			    0 ||
 		    bench_pool_memory(&cfg, &c, c.unique, c.n_unique, "uniq",
 				      &mem_u) < 0)
-			goto fail;
+			goto err_close_pool;
 	}
 
 	{
@@ -798,7 +798,7 @@ int main(int argc, char **argv)
 	}
 	return 0;
 
-fail:
+err_close_pool:
 	if (bp)
 		bench_pool_close(bp);
 	bench_pool_unlink_all();

@@ -224,7 +224,7 @@ static int capture_process(pid_t pid, FILE *out, struct capture_stats *st)
 		fprintf(stderr, "capture-pages: cannot open /proc/%d: %m\n",
 			(int)pid);
 		err = -1;
-		goto out;
+		goto close_files;
 	}
 	while (fgets(line, sizeof line, maps)) {
 		unsigned long long start, end;
@@ -249,7 +249,7 @@ static int capture_process(pid_t pid, FILE *out, struct capture_stats *st)
 			break;
 		}
 	}
-out:
+close_files:
 	if (maps)
 		fclose(maps);
 	if (memfd >= 0)
