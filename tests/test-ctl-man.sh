@@ -3,7 +3,7 @@
 # and groff must render every generated page without a single warning
 # (groff exits 0 even on an undefined macro, so its stderr is what counts).
 # The pages must also document every key of the example tmem.conf and
-# every option tmemctl --help lists.
+# every option the programs' --help lists.
 . ./functions.sh
 
 requires command -v podchecker
