@@ -55,6 +55,13 @@ grep -q "^threads = 4 ; $tmp/a.conf:5$" "$tmp/out" || fail "threads"
 sed 's/ ;.*//' "$tmp/out" > "$tmp/b.conf"
 "$TMEMCTL" --config "$tmp/b.conf" config | sed 's/ ;.*//' > "$tmp/b.out"
 sed 's/ ;.*//' "$tmp/out" | cmp - "$tmp/b.out" || fail "config round trip"
+# --get: one bare value for scripts, sizes in bytes.
+[ "$("$TMEMCTL" --config "$tmp/a.conf" config --get pool.size --get swap.threads \
+      --get swap.socket --get pool.min-share.x threads=8)" = \
+  "$(printf '2147483648\n8\n/run/tmem.sock\n0')" ] || fail "config --get"
+expect 2 "expected SECTION.KEY" "$TMEMCTL" config --get size
+expect 2 "--get swap.colour: no such key" "$TMEMCTL" config --get swap.colour
+expect 2 "stats: --get does not apply" "$TMEMCTL" stats --get pool.size
 printf '[pool]\nsize = 1G\n\n[swap]\nsize = 5000\n' > "$tmp/bad.conf"
 expect 1 "^tmemctl: $tmp/bad.conf:5: size: '5000' is not a multiple of the page size (4096)$" \
     "$TMEMCTL" --config "$tmp/bad.conf" stats
