@@ -109,7 +109,8 @@ expect 1 "no such sub-pool" "$TMEMCTL" destroy --segment "$seg" --subpool c1
 holder=$!
 cleanup_fn "kill $holder 2>/dev/null"
 wait_for 10 grep -q attached "$tmp/hold" || fail "ctl-put hold did not attach"
-expect 1 "segment '$seg' is in use" "$TMEMCTL" destroy --segment "$seg"
+expect 1 "segment '$seg' is in use by 1 process: stop them first" \
+    "$TMEMCTL" destroy --segment "$seg"
 [ -e "/dev/shm/$seg" ] || fail "destroy removed a segment in use"
 kill "$holder"; wait "$holder" 2>/dev/null || true
 expect 0 "" "$TMEMCTL" destroy --segment "$seg"

@@ -275,11 +275,11 @@ static int cmd_destroy(struct ctl *c)
 	if (r == -EBUSY) {
 		unsigned n = 0;
 
-		/* How many: best effort, and without us attached. */
+		/* How many: best effort (a read-only attach, as ours, is
+		 * not counted). */
 		if (ctl_attach(c, true, &t) == 0) {
-			if (tmem_segment_info(t, &info) == 0 &&
-			    info.attached > 0)
-				n = info.attached - 1;
+			if (tmem_segment_info(t, &info) == 0)
+				n = info.attached;
 			tmem_close(t);
 		}
 		if (n)
