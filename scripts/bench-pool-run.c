@@ -51,6 +51,8 @@ struct source {
 
 static struct source sources[MAX_SOURCES];
 static int nsources;
+/* --wall: judge by wall-clock times alone (for a quiet machine) */
+static bool wall_only;
 
 double bench_now(void)
 {
@@ -443,16 +445,25 @@ static void print_mix(const struct bench_corpus *c)
 }
 
 static void print_target(const char *name, double v, double target,
-			 bool measured)
+			 bool measured, double wall)
 {
-	if (!measured)
+	if (!measured) {
 		printf("  %-14s %8s   >= %.2f   not measured\n", name, "-",
 		       target);
+		return;
+	}
+	printf("  %-14s %8.3f   >= %.2f   ", name, v, target);
+	if (wall >= 0 && !wall_only)
+		printf("%-7s   wall-clock %.3f\n",
+		       v >= target ? "met" : "NOT MET", wall);
 	else
-		printf("  %-14s %8.3f   >= %.2f   %s\n", name, v, target,
-		       v >= target ? "met" : "NOT MET");
+		printf("%s\n", v >= target ? "met" : "NOT MET");
 }
 
+static double min2(double a, double b)
+{
+	return a < b ? a : b;
+}
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -499,6 +510,7 @@ int main(int argc, char **argv)
 		{"no-pool", no_argument, NULL, 'n'},
 		{"prefault", no_argument, NULL, 'P'},
 		{"prefix", required_argument, NULL, 'p'},
+		{"wall", no_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -522,7 +534,7 @@ int main(int argc, char **argv)
 	};
 	double best[NT][2], adj[NT][2], *times = NULL;
 
-	while ((opt = getopt_long(argc, argv, "l:r:nPp:h", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "l:r:nPp:wh", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 'l':
@@ -555,6 +567,9 @@ int main(int argc, char **argv)
 		case 'p':
 			cfg.prefix = optarg;
 			break;
+		case 'w':
+			wall_only = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -570,6 +585,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	if (run_delay_seconds() < 0)
+		wall_only = true; /* no schedstat: nothing to subtract */
 
 	if (corpus_load(&c, argc - optind, argv + optind) < 0)
 		return 1;
@@ -707,7 +724,8 @@ int main(int argc, char **argv)
 
 	{
 		double put_vs = 0, get_vs = 0, scale = 0, eff_codec = 0,
-		       eff_ratio = 0, codec_ratio;
+		       eff_ratio = 0, codec_ratio, put_wall = 0, get_wall = 0,
+		       scale_wall = 0;
 		bool m = use_pool;
 
 		codec_ratio = c.unique_compressed
@@ -715,12 +733,17 @@ int main(int argc, char **argv)
 						c.unique_compressed
 				      : 0;
 		if (m) {
-			double sp = best[PP][0] / best[PP][1];
-			double sg = best[PG][0] / best[PG][1];
+			/* the headline: times less the waits for a CPU, unless
+			 * --wall or the kernel does not say */
+			double(*h)[2] = wall_only ? best : adj;
 
-			put_vs = best[ZC][0] / best[PP][0];
-			get_vs = best[ZD][0] / best[PG][0];
-			scale = sp < sg ? sp : sg;
+			put_vs = h[ZC][0] / h[PP][0];
+			get_vs = h[ZD][0] / h[PG][0];
+			scale = min2(h[PP][0] / h[PP][1], h[PG][0] / h[PG][1]);
+			put_wall = best[ZC][0] / best[PP][0];
+			get_wall = best[ZD][0] / best[PG][0];
+			scale_wall = min2(best[PP][0] / best[PP][1],
+					  best[PG][0] / best[PG][1]);
 			eff_ratio = mem_all.resident
 					    ? mem_all.represented /
 						      (double)mem_all.resident
@@ -774,11 +797,15 @@ int main(int argc, char **argv)
 			       best[ZC][0] / best[ZC][1],
 			       best[ZD][0] / best[ZD][1]);
 		}
-		printf("figure           measured   target    verdict\n");
-		print_target("put_vs_zstd", put_vs, TARGET_PUT, m);
-		print_target("get_vs_zstd", get_vs, TARGET_GET, m);
-		print_target("scale_2t", scale, TARGET_SCALE, m);
-		print_target("eff_vs_codec", eff_codec, TARGET_EFF, m);
+		printf("figure           measured   target    verdict   "
+		       "(%s)\n",
+		       wall_only ? "wall-clock times"
+				 : "times less waits for a CPU; wall-clock "
+				   "beside");
+		print_target("put_vs_zstd", put_vs, TARGET_PUT, m, put_wall);
+		print_target("get_vs_zstd", get_vs, TARGET_GET, m, get_wall);
+		print_target("scale_2t", scale, TARGET_SCALE, m, scale_wall);
+		print_target("eff_vs_codec", eff_codec, TARGET_EFF, m, -1);
 		if (m)
 			printf("  %-14s %8.3f", "eff_ratio", eff_ratio);
 		else
