@@ -81,6 +81,29 @@ static uint32_t list_pop(struct tmem *t, uint32_t *head, uint32_t *count)
 	return c;
 }
 
+/* Caller holds chunk_lock.  A hole: a punched one, else one never used
+ * (so the chunk table is touched only as far as the pool ever grew). */
+uint32_t tmem_hole_pop(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c;
+
+	if (h->hole_head)
+		return list_pop(t, &h->hole_head, &h->hole_count);
+	if (h->hole_bump >= t->geo->nr_chunks)
+		return 0;
+	c = h->hole_bump++;
+	h->hole_count--;
+	return c;
+}
+
+/* Caller holds chunk_lock. */
+void tmem_hole_push(struct tmem *t, uint32_t c)
+{
+	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
+	list_push(t, &t->hdr->hole_head, &t->hdr->hole_count, c);
+}
+
 /* Caller holds chunk_lock.  Put a free chunk where it belongs; true if
  * it must be punched now, outside the lock. */
 static bool chunk_file(struct tmem *t, uint32_t c)
@@ -113,17 +136,13 @@ static void orphans_drain(struct tmem *t)
 	for (; c; c = next) {
 		next = seg_chunk(t, c)->next;
 		if (SL_STATE(atomic_load(&seg_chunk(t, c)->sl)) == CHUNK_HOLE) {
-			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
-				  c);
+			tmem_hole_push(t, c);
 			continue;
 		}
 		if (chunk_file(t, c)) {
 			/* Rare: punch under the lock. */
 			tmem_chunk_punch(t, c);
-			atomic_store(&seg_chunk(t, c)->sl,
-				     SL_MAKE(CHUNK_HOLE, 0, 0));
-			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
-				  c);
+			tmem_hole_push(t, c);
 		}
 	}
 }
@@ -158,7 +177,6 @@ static void orphan_push(struct tmem *t, uint32_t c, unsigned state)
 void tmem_chunk_free(struct tmem *t, uint32_t c)
 {
 	struct tmem_header *h = t->hdr;
-	struct tmem_chunk *k = seg_chunk(t, c);
 	bool punch_now, punch_list;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
@@ -174,8 +192,7 @@ void tmem_chunk_free(struct tmem *t, uint32_t c)
 			orphan_push(t, c, CHUNK_HOLE);
 			return;
 		}
-		atomic_store(&k->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-		list_push(t, &h->hole_head, &h->hole_count, c);
+		tmem_hole_push(t, c);
 		tmem_unlock(&h->chunk_lock);
 	} else if (punch_list) {
 		tmem_grower_wake(t);
@@ -229,12 +246,17 @@ void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c)
 	unsigned p;
 
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
-		uint32_t ch = c->open[p];
+		unsigned i;
 
-		c->open[p] = 0;
-		if (ch && SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) ==
-				  ctx_owner(t, c))
-			tmem_chunk_close(t, ch);
+		for (i = 0; i < 2; i++) {
+			uint32_t ch = c->open[i][p];
+
+			c->open[i][p] = 0;
+			if (ch &&
+			    SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) ==
+				    ctx_owner(t, c))
+				tmem_chunk_close(t, ch);
+		}
 	}
 }
 
@@ -286,7 +308,7 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
 	} else if (h->hole_count && t->sync_grow) {
-		c = list_pop(t, &h->hole_head, &h->hole_count);
+		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	} else {
@@ -305,9 +327,7 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 		if (r) {
 			tmem_lock(t, &h->chunk_lock);
 			tmem_gauge(t, pool, G_CHUNKS, -1);
-			atomic_store(&seg_chunk(t, c)->sl,
-				     SL_MAKE(CHUNK_HOLE, 0, 0));
-			list_push(t, &h->hole_head, &h->hole_count, c);
+			tmem_hole_push(t, c);
 			tmem_unlock(&h->chunk_lock);
 			return -ENOSPC;
 		}
@@ -321,31 +341,53 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc)
 {
-	unsigned me = ctx_owner(t, c);
+	unsigned me = ctx_owner(t, c), i, worst;
+	uint32_t room[2], ch;
 	int r;
 
+	/* Two open chunks per sub-pool: a blob that does not fit the end
+	 * of one may fit the other, so a closed chunk wastes little. */
 	for (;;) {
-		uint32_t ch = c->open[pool];
+		for (i = 0; i < 2; i++) {
+			struct tmem_chunk *k;
+			uint64_t sl;
+			uint32_t off;
 
-		if (ch) {
-			struct tmem_chunk *k = seg_chunk(t, ch);
-			uint64_t sl = atomic_load(&k->sl);
-
-			if (SL_STATE(sl) == CHUNK_OPEN && SL_OWNER(sl) == me &&
-			    k->pool == pool) {
-				uint32_t off = k->fill;
-
-				if (off + size <= TMEM_CHUNK_SIZE) {
-					if (!atomic_compare_exchange_strong(
-						    &k->sl, &sl, sl + size))
-						continue;
-					k->fill = off + size;
-					*loc = loc_make(ch, off);
-					return 0;
-				}
-				tmem_chunk_close(t, ch);
+			room[i] = 0;
+			ch = c->open[i][pool];
+			if (!ch)
+				continue;
+			k = seg_chunk(t, ch);
+			sl = atomic_load(&k->sl);
+			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
+			    k->pool != pool) {
+				c->open[i][pool] = 0; /* freed under us */
+				continue;
 			}
-			c->open[pool] = 0;
+			off = k->fill;
+			room[i] = TMEM_CHUNK_SIZE - off + 1;
+			if (off + size > TMEM_CHUNK_SIZE)
+				continue;
+			if (!atomic_compare_exchange_strong(&k->sl, &sl,
+							    sl + size)) {
+				i--; /* emptied and freed meanwhile? */
+				continue;
+			}
+			k->fill = off + size;
+			*loc = loc_make(ch, off);
+			return 0;
+		}
+		/* Replace the fuller (or the missing) one; on a tie the older,
+		 * so that chunks close in the order they were filled. */
+		if (room[0] != room[1])
+			worst = room[0] < room[1] ? 0 : 1;
+		else
+			worst = c->open_seq[0][pool] <= c->open_seq[1][pool]
+					? 0
+					: 1;
+		if (c->open[worst][pool]) {
+			tmem_chunk_close(t, c->open[worst][pool]);
+			c->open[worst][pool] = 0;
 		}
 		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
 		if (r)
@@ -354,7 +396,8 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		seg_chunk(t, ch)->pool = (uint8_t)pool;
 		atomic_store(&seg_chunk(t, ch)->ref, 0);
 		atomic_store(&seg_chunk(t, ch)->sl, SL_MAKE(CHUNK_OPEN, me, 0));
-		c->open[pool] = ch;
+		c->open[worst][pool] = ch;
+		c->open_seq[worst][pool] = ++c->seq;
 	}
 }
 
@@ -404,12 +447,13 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 {
 	struct tmem_header *h = t->hdr;
-	uint64_t n = t->geo->nr_chunks, steps;
+	uint64_t n, steps;
 	uint32_t victim = 0;
 	uint64_t sl;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
+	n = h->hole_bump;
 	for (steps = 0; steps < 2 * n && !victim; steps++) {
 		uint32_t c = h->clock_hand;
 		struct tmem_chunk *k;

@@ -78,7 +78,7 @@ static void scan_blobs(struct fsck *f)
 			continue;
 		}
 		c = loc_chunk(b->loc);
-		if (c == 0 || c >= t->geo->nr_chunks)
+		if (c == 0 || c >= t->hdr->hole_bump)
 			goto bad;
 		k = seg_chunk(t, c);
 		off = (uint32_t)((((uint64_t)(b->loc - 2)) << TMEM_UNIT_SHIFT) &
@@ -402,7 +402,8 @@ static void scan_chunks(struct fsck *f)
 	if (!f->repair) {
 		if (list_check(f, h->reserve_head, CHUNK_RESERVE, "reserve") !=
 			    h->reserve_count ||
-		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") !=
+		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") +
+				    (t->geo->nr_chunks - h->hole_bump) !=
 			    h->hole_count ||
 		    list_check(f, h->punch_head, CHUNK_PUNCHING, "punch") !=
 			    h->punch_count)
@@ -412,7 +413,13 @@ static void scan_chunks(struct fsck *f)
 		atomic_store(&h->orphan_head, 0);
 		h->reserve_count = h->hole_count = h->punch_count = 0;
 	}
-	for (c = (uint32_t)t->geo->nr_chunks - 1; c >= 1; c--) {
+	if (h->hole_bump == 0 || h->hole_bump > t->geo->nr_chunks) {
+		PROBLEM(f, "chunk bump %u out of range", h->hole_bump);
+		if (!f->repair)
+			return;
+		h->hole_bump = (uint32_t)t->geo->nr_chunks;
+	}
+	for (c = h->hole_bump - 1; c >= 1; c--) {
 		struct tmem_chunk *k = seg_chunk(t, c);
 		uint64_t sl = atomic_load(&k->sl);
 		unsigned st = SL_STATE(sl), owner = SL_OWNER(sl);
@@ -470,7 +477,8 @@ static void scan_chunks(struct fsck *f)
 	}
 	if (f->repair) {
 		h->reserve_count = nres;
-		h->hole_count = nhole;
+		h->hole_count =
+			nhole + (uint32_t)(t->geo->nr_chunks - h->hole_bump);
 		h->punch_count = npunch;
 	}
 }

@@ -26,7 +26,7 @@ static uint32_t victim_pick(struct tmem *t)
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return 0;
-	for (c = 1; c < t->geo->nr_chunks; c++) {
+	for (c = 1; c < h->hole_bump; c++) {
 		sl = atomic_load(&seg_chunk(t, c)->sl);
 		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live) {
 			best = c;

@@ -75,9 +75,7 @@ static bool grow_one(struct tmem *t)
 	tmem_chunk_lock(t, -1);
 	watermarks_update(t);
 	if (h->reserve_count < h->high_wm && h->hole_count) {
-		c = h->hole_head;
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
+		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	}
@@ -88,10 +86,7 @@ static bool grow_one(struct tmem *t)
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot fault chunk %u in: is /dev/shm full?", c);
 		tmem_chunk_lock(t, -1);
-		atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-		seg_chunk(t, c)->next = h->hole_head;
-		h->hole_head = c;
-		h->hole_count++;
+		tmem_hole_push(t, c);
 		tmem_unlock(&h->chunk_lock);
 		return false;
 	}
@@ -123,10 +118,7 @@ static bool punch_one(struct tmem *t)
 		return false;
 	tmem_chunk_punch(t, c);
 	tmem_chunk_lock(t, -1);
-	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-	seg_chunk(t, c)->next = h->hole_head;
-	h->hole_head = c;
-	h->hole_count++;
+	tmem_hole_push(t, c);
 	tmem_unlock(&h->chunk_lock);
 	return true;
 }
@@ -240,10 +232,8 @@ static int prefault_segment(struct tmem *t)
 		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
 	tmem_chunk_lock(t, -1);
 	while (h->hole_count) {
-		uint32_t c = h->hole_head;
+		uint32_t c = tmem_hole_pop(t);
 
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_RESERVE, 0, 0));
 		seg_chunk(t, c)->next = h->reserve_head;

@@ -162,7 +162,7 @@ enum {
 };
 struct tmem_counters {
 	_Atomic uint64_t c[CNT_NR];
-};
+} __attribute__((aligned(128))); /* no false sharing between contexts */
 
 /* Gauges of a sub-pool: recomputed by repair, checked by tmem_check. */
 enum {
@@ -234,7 +234,8 @@ struct tmem_header {
 	pthread_mutex_t chunk_lock __attribute__((aligned(64)));
 	/* chunk_lock: */
 	uint32_t reserve_head, reserve_count;
-	uint32_t hole_head, hole_count;
+	uint32_t hole_head, hole_count; /* count includes [hole_bump, n) */
+	uint32_t hole_bump; /* chunks from here on were never used */
 	uint32_t punch_head, punch_count;
 	uint32_t clock_hand;
 	/* Chunks freed while chunk_lock was busy: a lock-free stack drained
@@ -259,8 +260,9 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
-	uint32_t open[TMEM_MAX_POOLS]; /* open chunk per pool slot */
-	struct tmem_counters *cnt;     /* this slot's counter blocks */
+	uint32_t open[2][TMEM_MAX_POOLS]; /* open chunks per pool slot */
+	uint64_t open_seq[2][TMEM_MAX_POOLS], seq; /* which opened first */
+	struct tmem_counters *cnt; /* this slot's counter blocks */
 };
 
 struct tmem {
@@ -368,8 +370,9 @@ static inline unsigned char *seg_chunk_data(struct tmem *t, uint32_t c)
 static inline struct tmem_counters *seg_counters(struct tmem *t, unsigned slot,
 						 unsigned sctx, unsigned pool)
 {
+	/* Pool-major: a pool's blocks are together, touched as used. */
 	return SEG_AT(t, t->geo->off_counters, struct tmem_counters) +
-	       ((uint64_t)slot * TMEM_STAT_CTX + sctx) * TMEM_MAX_POOLS + pool;
+	       ((uint64_t)pool * TMEM_MAX_SLOTS + slot) * TMEM_STAT_CTX + sctx;
 }
 static inline uint32_t loc_make(uint32_t chunk, uint32_t off)
 {
@@ -445,6 +448,8 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc);
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size);
 void tmem_chunk_free(struct tmem *t, uint32_t c);
+uint32_t tmem_hole_pop(struct tmem *t);
+void tmem_hole_push(struct tmem *t, uint32_t c);
 bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
@@ -488,8 +493,9 @@ unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
 static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,
 			      uint64_t n)
 {
-	atomic_fetch_add_explicit(&c->cnt[pool].c[which], n,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(
+		&c->cnt[(size_t)pool * TMEM_MAX_SLOTS * TMEM_STAT_CTX].c[which],
+		n, memory_order_relaxed);
 }
 static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
 			      int64_t n)

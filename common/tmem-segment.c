@@ -158,7 +158,6 @@ static int format_segment(struct tmem *t, int fd,
 	struct tmem_geometry g;
 	struct tmem_header *h;
 	unsigned char *base;
-	uint32_t c;
 	unsigned i;
 	int r;
 
@@ -211,13 +210,9 @@ static int format_segment(struct tmem *t, int fd,
 		munmap(base, g.off_data);
 		return r;
 	}
-	/* Chunk 0 is never used either; holes are taken lowest first. */
-	for (c = (uint32_t)g.nr_chunks - 1; c >= 1; c--) {
-		struct tmem_chunk *ch =
-			(struct tmem_chunk *)(base + g.off_chunks) + c;
-		ch->next = h->hole_head;
-		h->hole_head = c;
-	}
+	/* Chunk 0 is never used either; the others are holes, taken
+	 * lowest first. */
+	h->hole_bump = 1;
 	h->hole_count = (uint32_t)g.nr_chunks - 1;
 	h->low_wm = 4;
 	h->high_wm = 8;

@@ -142,8 +142,12 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st)
 	unsigned p;
 
 	memset(st, 0, sizeof *st);
-	for (p = 0; p < TMEM_MAX_POOLS; p++)
-		fill_pool(t, p, false, st);
+	/* Pools never created have nothing to add (and reading their
+	 * counter blocks would fault them in). */
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		if (__atomic_load_n(&seg_pool(t, p)->gen, __ATOMIC_RELAXED))
+			fill_pool(t, p, false, st);
+	}
 	st->bytes_used += tmem_fixed_bytes(t);
 	if (fstat(t->fd, &sb) == 0)
 		st->bytes_resident = (uint64_t)sb.st_blocks * 512;
