@@ -14,10 +14,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tmem.h"
 
 #define TMEM_DEFAULT_CONFIG "/etc/tmem.conf"
+
+/* How many [pool] min-share.NAME / max-share.NAME sub-pools a file may
+ * name, and how many keys the file knows (sizes origin[] below). */
+#define TMEM_CONFIG_SHARES_MAX 32
+#define TMEM_CONFIG_KEYS_MAX   32
 
 /* Parse a size: decimal digits with an optional K, M, G or T suffix
  * (powers of 1024, any case, an optional trailing "B" or "iB"), or, when
@@ -25,8 +31,18 @@
  * -ERANGE on overflow.  "0" is valid; callers reject it where it is not. */
 int tmem_parse_size(const char *str, bool allow_percent, uint64_t *out);
 
-/* Parse a boolean: 1/0, true/false, yes/no, on/off (any case). */
+/* Parse a boolean: 1/0, true/false, yes/no, on/off (any case).
+ * -EINVAL for anything else. */
 int tmem_parse_bool(const char *str, bool *out);
+
+/* Limits a sub-pool's share of the pool: [pool] min-share.NAME = SIZE and
+ * max-share.NAME = SIZE.  0 means "none" / "no cap". */
+struct tmem_config_share {
+	char name[TMEM_NAME_MAX + 1];
+	uint64_t min_bytes;
+	uint64_t max_bytes;
+	int min_origin, max_origin; /* as origin[] below */
+};
 
 struct tmem_config {
 	/* [pool] */
@@ -39,13 +55,13 @@ struct tmem_config {
 	unsigned contexts;		   /* contexts = */
 
 	/* [swap] */
-	uint64_t swap_size;	    /* size = device size */
-	char swap_overflow[4096];   /* overflow = file path, "" = none */
+	uint64_t swap_size;	  /* size = device size */
+	char swap_overflow[4096]; /* overflow = file path, "" = none */
 	char swap_export[TMEM_NAME_MAX + 1]; /* export = sub-pool name */
-	char swap_socket[4096];	    /* socket = unix socket path */
-	uint64_t swap_min_share;    /* min-share = reserved for swap */
-	unsigned swap_threads;	    /* threads = nbdkit -t */
-	int swap_priority;	    /* priority = swapon -p */
+	char swap_socket[4096];		     /* socket = unix socket path */
+	uint64_t swap_min_share;	     /* min-share = reserved for swap */
+	unsigned swap_threads;		     /* threads = nbdkit -t */
+	int swap_priority;		     /* priority = swapon -p */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */
@@ -54,16 +70,35 @@ struct tmem_config {
 	double cache_entry_timeout; /* entry-timeout = seconds */
 	char cache_name[TMEM_NAME_MAX + 1]; /* name = sub-pool name, "" = from
 					     * the mountpoint */
+
+	/* [pool] min-share.NAME, max-share.NAME */
+	struct tmem_config_share shares[TMEM_CONFIG_SHARES_MAX];
+	unsigned nr_shares;
+
+	/* Where each value came from, for messages and precedence: 0 = the
+	 * default, -1 = the command line, N > 0 = line N of file[].  Indexed
+	 * by tmem-config.c's key table; read it through the functions. */
+	int origin[TMEM_CONFIG_KEYS_MAX];
+	char file[4096];
 };
 
 /* Defaults for every key. */
 void tmem_config_init(struct tmem_config *cfg);
 
 /* Read an INI file into cfg (keys not in the file keep their value).
+ * Keys already set by tmem_config_set keep the command line's value
+ * whatever the order of the calls, but the file's value is still checked.
  * -ENOENT if the file is missing (callers ignore that for the default
- * path), -EINVAL with "FILE:LINE: key: ..." in err for a bad file. */
+ * path), another -errno if it cannot be read (err says why), -EINVAL
+ * with "FILE:LINE: key: ..." in err for a bad file. */
 int tmem_config_load(struct tmem_config *cfg, const char *path, char *err,
 		     size_t errlen);
+
+/* The same on a file already in memory (tests, the fuzzer); filename is
+ * only used in messages.  buf need not be NUL-terminated. */
+int tmem_config_load_buffer(struct tmem_config *cfg, const char *filename,
+			    const char *buf, size_t len, char *err,
+			    size_t errlen);
 
 /* Set one key as given on a command line.  section is "pool", "swap" or
  * "cache"; key is the INI key.  -ENOENT for an unknown key, -EINVAL or
@@ -72,12 +107,41 @@ int tmem_config_set(struct tmem_config *cfg, const char *section,
 		    const char *key, const char *value, char *err,
 		    size_t errlen);
 
-/* Check for conflicting settings after everything is set. */
+/* Set one key by its command-line name, the same in every front-end:
+ * pool (= [pool] name), pool-size (= [pool] size), level, dedup, lock,
+ * prefault, contexts, min-share.NAME, max-share.NAME; size (= [swap]
+ * size), overflow, export, socket, min-share, threads, priority;
+ * chunk-size, max-share, attr-timeout, entry-timeout, cache-name (=
+ * [cache] name).  -ENOENT if key is none of these (err untouched: the
+ * caller may know it), else as tmem_config_set. */
+int tmem_config_set_option(struct tmem_config *cfg, const char *key,
+			   const char *value, char *err, size_t errlen);
+
+/* Check for conflicting settings after everything is set: shares larger
+ * than the pool or than each other, reserved shares adding up to more
+ * than the pool, the cache and the swap device on one sub-pool.  -EINVAL
+ * with "FILE:LINE: key: ..." (or "key: ..." for the command line). */
 int tmem_config_validate(const struct tmem_config *cfg, char *err,
 			 size_t errlen);
 
-/* The pool options the config implies. */
+/* The [pool] min-share.NAME / max-share.NAME of sub-pool name: 0 and the
+ * values if the config names it, -ENOENT if not (then the caller uses
+ * its own default, e.g. [swap] min-share or [cache] max-share). */
+int tmem_config_share(const struct tmem_config *cfg, const char *name,
+		      uint64_t *min_bytes, uint64_t *max_bytes);
+
+/* Whether name is a valid segment or sub-pool name: 1 to TMEM_NAME_MAX
+ * letters, digits, '.', '_' or '-', not starting with '.' or '-'. */
+bool tmem_config_name_ok(const char *name);
+
+/* Fill the fields of opts that the config decides (name, pool_size,
+ * level, dedup, lock, prefault, contexts); the others are left alone, so
+ * call tmem_options_init first.  opts->name points into cfg. */
 void tmem_config_to_options(const struct tmem_config *cfg,
 			    struct tmem_options *opts);
+
+/* Write the effective configuration as a tmem.conf (every key, with
+ * where it came from as a comment).  Returns 0 or -errno. */
+int tmem_config_print(const struct tmem_config *cfg, FILE *fp);
 
 #endif /* TMEM_CONFIG_H */

@@ -1,1 +1,4 @@
 # ctl scripts (included from Makefile.am)
+EXTRA_DIST += \
+	packages-ctl.txt \
+	$(NULL)
