@@ -540,7 +540,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	if (pr->gen == 0)
 		pr->gen = 1;
 	tmem_counters_sum(t, (unsigned)free_slot, pr->base);
-	atomic_store(&pr->evicted, 0);
+	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
 out:

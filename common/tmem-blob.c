@@ -121,7 +121,7 @@ static void record_free(struct tmem *t, uint32_t id)
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
-	if (ds->bits && ds->used < (1ULL << ds->bits) / 8)
+	if (ds->bits && ds->used * 8 < (1ULL << ds->bits))
 		tmem_blob_resize(t, blob_stripe(t, id),
 				 tmem_bits_for(ds->used, ~0ULL));
 }

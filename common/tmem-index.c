@@ -157,7 +157,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	is->used--;
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
-	if (is->bits && is->used < (1ULL << is->bits) / 8)
+	if (is->bits && is->used * 8 < (1ULL << is->bits))
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 
@@ -206,6 +206,7 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 		tmem_lock(t, &is->lock);
 	}
 	if (is->used == 0) {
+		tmem_index_resize(t, s, 0);
 		tmem_unlock(&is->lock);
 		return 0;
 	}

@@ -189,7 +189,8 @@ struct tmem_pool_rec {
 	uint64_t min_bytes, max_bytes;
 	char name[TMEM_NAME_MAX + 1];
 	_Atomic int64_t g[G_NR];
-	_Atomic uint64_t evicted; /* pages lost to eviction since created */
+	_Atomic uint64_t evicted; /* pages lost to eviction, ever */
+	uint64_t evicted_base;	  /* evicted when created */
 	uint64_t base[CNT_NR];	  /* counter sums when created */
 } __attribute__((aligned(64)));
 

@@ -129,7 +129,8 @@ static void fill_pool(struct tmem *t, unsigned p, bool relative,
 	st->hits += sum[CNT_HITS];
 	st->misses += sum[CNT_MISSES];
 	st->flushes += sum[CNT_FLUSHES];
-	st->evictions += sum[CNT_EVICTIONS] + atomic_load(&pr->evicted);
+	st->evictions += sum[CNT_EVICTIONS] + atomic_load(&pr->evicted) -
+			 (relative ? pr->evicted_base : 0);
 	st->dedup_hits += sum[CNT_DEDUP_HITS];
 	st->checksum_errors += sum[CNT_CHECKSUM_ERRORS];
 	for (i = 0; i < TMEM_REJECT_NR; i++)
