@@ -314,8 +314,12 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 	} else {
 		r = h->hole_count || h->punch_count ? -EAGAIN : -ENOSPC;
 	}
-	if (c)
+	if (c) {
 		tmem_gauge(t, pool, G_CHUNKS, 1);
+		__atomic_fetch_add(&h->acquires, 1, __ATOMIC_RELAXED);
+		if (atomic_load_explicit(&h->idle, memory_order_relaxed))
+			atomic_store(&h->idle, 0);
+	}
 	low = h->reserve_count < h->low_wm;
 	tmem_unlock(&h->chunk_lock);
 	if (low && !t->sync_grow)

@@ -48,8 +48,10 @@ void tmem_grower_wake(struct tmem *t)
 		0);
 }
 
-/* Keep the watermarks in proportion to what is in use: a busy pool needs a
- * deeper reserve to absorb bursts between two wake-ups. */
+/* Caller holds chunk_lock.  While chunks are being taken, keep the
+ * reserve in proportion to what is in use (a busy pool needs a deeper one
+ * to absorb bursts between two wake-ups); once idle, only a couple: the
+ * rest is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
@@ -57,6 +59,11 @@ static void watermarks_update(struct tmem *t)
 		h->reserve_count + h->hole_count + h->punch_count;
 	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
 
+	if (atomic_load(&h->idle)) {
+		h->high_wm = 2;
+		h->low_wm = 1;
+		return;
+	}
 	high = used / 32;
 	if (high < 8)
 		high = 8;
@@ -64,6 +71,31 @@ static void watermarks_update(struct tmem *t)
 		high = 256;
 	h->high_wm = (uint32_t)high;
 	h->low_wm = (uint32_t)(high / 2);
+}
+
+/* Punch one reserve chunk beyond the high watermark. */
+static bool trim_one(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c = 0;
+
+	tmem_chunk_lock(t, -1);
+	watermarks_update(t);
+	if (!h->prefaulted && h->reserve_count > h->high_wm) {
+		c = h->reserve_head;
+		h->reserve_head = seg_chunk(t, c)->next;
+		h->reserve_count--;
+		atomic_store(&seg_chunk(t, c)->sl,
+			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
+	}
+	tmem_unlock(&h->chunk_lock);
+	if (!c)
+		return false;
+	tmem_chunk_punch(t, c);
+	tmem_chunk_lock(t, -1);
+	tmem_hole_push(t, c);
+	tmem_unlock(&h->chunk_lock);
+	return true;
 }
 
 /* Fault one hole in and add it to the reserve.  false: nothing to do. */
@@ -146,6 +178,8 @@ static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
 	struct timespec last_reap = {0}, now, ts = {0, 100 * 1000000L};
+	double last_tick = 0, tick;
+	uint64_t last_acquires = 0;
 
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
@@ -155,11 +189,23 @@ static void *grower_main(void *arg)
 
 		work |= grow_one(t);
 		work |= punch_one(t);
-		if (free_chunks_low(t))
-			work |= tmem_compact(t, 4) > 0;
-		if (atomic_load(&t->hdr->ghosts) > 1024)
-			tmem_index_sweep_ghosts(t);
+		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		tick = now.tv_sec + now.tv_nsec / 1e9;
+		if (tick - last_tick >= 0.1) {
+			/* Every 100 ms: idle if no chunk was taken since. */
+			uint64_t a = __atomic_load_n(&t->hdr->acquires,
+						     __ATOMIC_RELAXED);
+
+			last_tick = tick;
+			if (a == last_acquires)
+				atomic_store(&t->hdr->idle, 1);
+			last_acquires = a;
+			if (free_chunks_low(t))
+				work |= tmem_compact(t, 4) > 0;
+			if (atomic_load(&t->hdr->ghosts) > 1024)
+				tmem_index_sweep_ghosts(t);
+		}
 		if (now.tv_sec != last_reap.tv_sec) {
 			last_reap = now;
 			tmem_reap_dead(t);

@@ -246,6 +246,8 @@ struct tmem_header {
 	uint32_t prefaulted;
 	_Atomic uint32_t growers; /* processes running a grower */
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
+	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
+	uint64_t acquires;     /* chunks taken (chunk_lock) */
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	_Atomic uint64_t repairs;
 	_Atomic uint64_t ghosts; /* entries on doomed blobs, to sweep */
