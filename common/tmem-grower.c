@@ -177,7 +177,7 @@ static bool free_chunks_low(struct tmem *t)
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
-	struct timespec last_reap = {0}, now, ts = {0, 100 * 1000000L};
+	struct timespec last_reap = {0}, now, ts = {0, 50 * 1000000L};
 	double last_tick = 0, tick;
 	uint64_t last_acquires = 0;
 
@@ -192,8 +192,8 @@ static void *grower_main(void *arg)
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		tick = now.tv_sec + now.tv_nsec / 1e9;
-		if (tick - last_tick >= 0.1) {
-			/* Every 100 ms: idle if no chunk was taken since. */
+		if (tick - last_tick >= 0.05) {
+			/* Every 50 ms: idle if no chunk was taken since. */
 			uint64_t a = __atomic_load_n(&t->hdr->acquires,
 						     __ATOMIC_RELAXED);
 
