@@ -429,7 +429,8 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 		if (!tmem_trylock(t, &ds->lock))
 			continue;
 		b = seg_blob(t, id);
-		if (b->loc == loc_make(c, off - size)) {
+		if (__atomic_load_n(&b->loc, __ATOMIC_ACQUIRE) ==
+		    loc_make(c, off - size)) {
 			tmem_blob_unlink_chain(t, id);
 			b->loc = BLOB_LOC_DOOMED;
 			CRASH_POINT(32);

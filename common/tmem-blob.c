@@ -100,20 +100,20 @@ static uint32_t record_alloc(struct tmem *t, unsigned d)
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	uint32_t id = ds->free_head;
 
-	if (id) {
+	if (id)
 		ds->free_head = seg_blob(t, id)->next;
-	} else {
-		if (ds->bump >= t->geo->nr_blobs / TMEM_NR_STRIPES)
-			return 0;
-		id = rec_id(t->geo->nr_blobs, d, ds->bump++);
-	}
+	else
+		id = tmem_record_new(t, true, d);
+	if (!id)
+		return 0;
 	ds->used++;
 	return id;
 }
 
-static void record_free(struct tmem *t, uint32_t id)
+/* Caller holds blob stripe d, which the record goes back to. */
+static void record_free(struct tmem *t, unsigned d, uint32_t id)
 {
-	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
+	struct tmem_stripe *ds = seg_dstripe(t, d);
 	struct tmem_blob *b = seg_blob(t, id);
 
 	b->loc = BLOB_LOC_FREE;
@@ -122,8 +122,7 @@ static void record_free(struct tmem *t, uint32_t id)
 	ds->free_head = id;
 	ds->used--;
 	if (ds->bits && ds->used * 8 < (1ULL << ds->bits))
-		tmem_blob_resize(t, blob_stripe(t, id),
-				 tmem_bits_for(ds->used, ~0ULL));
+		tmem_blob_resize(t, d, tmem_bits_for(ds->used, ~0ULL));
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
@@ -142,7 +141,7 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		return -ENOMEM;
 	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
 	if (r) {
-		record_free(t, id);
+		record_free(t, d, id);
 		return r;
 	}
 	ah = loc_hdr(t, loc);
@@ -197,7 +196,7 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 	if (--b->refs)
 		return;
 	if (loc == BLOB_LOC_DOOMED) {
-		record_free(t, id);
+		record_free(t, blob_stripe(t, id), id);
 		return;
 	}
 	tmem_blob_unlink_chain(t, id);
@@ -206,7 +205,7 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, -1);
-	record_free(t, id);
+	record_free(t, blob_stripe(t, id), id);
 	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }

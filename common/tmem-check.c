@@ -56,46 +56,64 @@ static bool owner_alive(struct fsck *f, unsigned st, unsigned owner)
 	return slot < TMEM_MAX_SLOTS && f->alive[slot];
 }
 
+/* Records [first, first + count) of a kind's half were ever handed out. */
+static void kind_range(struct tmem *t, bool blobs, unsigned kind,
+		       uint32_t *first, uint32_t *end)
+{
+	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
+	uint32_t n = blobs ? atomic_load(&t->hdr->bbump[kind])
+			   : atomic_load(&t->hdr->ebump[kind]);
+
+	if (n > half)
+		n = (uint32_t)half;
+	*first = (uint32_t)(kind * half) + (kind == 0);
+	*end = (uint32_t)(kind * half) + n;
+}
+
 /* Pass 1: which blob records hold a sound blob. */
 static void scan_blobs(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint32_t id;
+	uint32_t id, first, end;
+	unsigned kind;
 
-	for (id = 1; id < t->geo->nr_blobs; id++) {
-		struct tmem_blob *b = seg_blob(t, id);
-		unsigned d = blob_stripe(t, id);
-		uint32_t c, off;
-		struct tmem_alloc_hdr *ah;
-		struct tmem_chunk *k;
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, true, kind, &first, &end);
+		for (id = first; id < end; id++) {
+			struct tmem_blob *b = seg_blob(t, id);
+			uint32_t c, off;
+			struct tmem_alloc_hdr *ah;
+			struct tmem_chunk *k;
 
-		if (rec_k(t->geo->nr_blobs, id) >= seg_dstripe(t, d)->bump)
+			if (b->loc == BLOB_LOC_FREE)
+				continue;
+			if (b->loc == BLOB_LOC_DOOMED) {
+				f->bstate[id] = 1;
+				continue;
+			}
+			c = loc_chunk(b->loc);
+			if (c == 0 || c >= t->hdr->hole_bump)
+				goto bad;
+			k = seg_chunk(t, c);
+			off = (uint32_t)((((uint64_t)(b->loc - 2))
+					  << TMEM_UNIT_SHIFT) &
+					 (TMEM_CHUNK_SIZE - 1));
+			ah = loc_hdr(t, b->loc);
+			if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
+			    ah->blob != id || ah->len == 0 ||
+			    ah->len > TMEM_PAGE_SIZE ||
+			    off + alloc_size(ah->len) > k->fill ||
+			    seg_pool(t, k->pool)->kind != kind)
+				goto bad;
+			f->bstate[id] = 2;
 			continue;
-		if (b->loc == BLOB_LOC_FREE)
-			continue;
-		if (b->loc == BLOB_LOC_DOOMED) {
-			f->bstate[id] = 1;
-			continue;
-		}
-		c = loc_chunk(b->loc);
-		if (c == 0 || c >= t->hdr->hole_bump)
-			goto bad;
-		k = seg_chunk(t, c);
-		off = (uint32_t)((((uint64_t)(b->loc - 2)) << TMEM_UNIT_SHIFT) &
-				 (TMEM_CHUNK_SIZE - 1));
-		ah = loc_hdr(t, b->loc);
-		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
-		    ah->blob != id || ah->len == 0 ||
-		    ah->len > TMEM_PAGE_SIZE ||
-		    off + alloc_size(ah->len) > k->fill)
-			goto bad;
-		f->bstate[id] = 2;
-		continue;
-	bad:
-		PROBLEM(f, "blob %u: location %u is not sound", id, b->loc);
-		if (f->repair) {
-			b->loc = BLOB_LOC_DOOMED;
-			f->bstate[id] = 1;
+		bad:
+			PROBLEM(f, "blob %u: location %u is not sound", id,
+				b->loc);
+			if (f->repair) {
+				b->loc = BLOB_LOC_DOOMED;
+				f->bstate[id] = 1;
+			}
 		}
 	}
 }
@@ -122,12 +140,13 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 static void scan_index(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb, b;
-	unsigned s;
+	uint32_t chained[TMEM_NR_STRIPES] = {0}, sound[TMEM_NR_STRIPES] = {0};
+	uint32_t e, n, first, end;
+	uint64_t total_free[2] = {0}, nb, b;
+	unsigned s, kind;
 
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *is = seg_istripe(t, s);
-		uint32_t k, e, chained = 0, nfree = 0, sound = 0, n;
 
 		nb = stripe_mask(is) + 1;
 		if (nb > t->geo->ibuckets_per_stripe) {
@@ -136,18 +155,25 @@ static void scan_index(struct fsck *f)
 			is->bits = 0;
 			nb = 1;
 		}
-
-		/* Check: walk what is there. */
-		for (b = 0; b < nb && !f->repair; b++) {
+		if (f->repair) {
+			/* Rebuilt below from the records. */
+			for (b = 0; b < nb; b++)
+				*seg_ibucket(t, s, b) = 0;
+			is->bits = 0;
+			is->free_head = 0;
+			is->used = 0;
+			continue;
+		}
+		for (b = 0; b < nb; b++) {
 			n = 0;
 			for (e = *seg_ibucket(t, s, b); e;
 			     e = seg_entry(t, e)->next) {
 				struct tmem_entry *en = seg_entry(t, e);
 				uint64_t bucket = 0;
-				unsigned ks = s;
+				unsigned ks = TMEM_NR_STRIPES;
 
-				if (entry_stripe(t, e) != s ||
-				    e >= t->geo->nr_entries || ++n > is->bump) {
+				if (e >= t->geo->nr_entries ||
+				    ++n > t->geo->nr_entries) {
 					PROBLEM(f, "index stripe %u: bad chain",
 						s);
 					break;
@@ -159,39 +185,39 @@ static void scan_index(struct fsck *f)
 							->kind,
 						en->pool, en->object, en->index,
 						&bucket);
-				if (!entry_sound(f, en) || ks != s ||
-				    (bucket & (nb - 1)) != b)
+				if (ks != s || (bucket & (nb - 1)) != b)
 					PROBLEM(f,
 						"entry %u: unsound or "
 						"misplaced",
 						e);
-				chained++;
+				chained[s]++;
 			}
 		}
-		for (e = is->free_head, n = 0; e && !f->repair;
-		     e = seg_entry(t, e)->next) {
-			if (entry_stripe(t, e) != s || ++n > is->bump ||
+		for (e = is->free_head, n = 0; e; e = seg_entry(t, e)->next) {
+			if (e >= t->geo->nr_entries ||
+			    ++n > t->geo->nr_entries ||
 			    seg_entry(t, e)->type != ENTRY_FREE) {
 				PROBLEM(f, "index stripe %u: bad free list", s);
 				break;
 			}
-			nfree++;
+			total_free[s / TMEM_HALF]++;
 		}
-		if (f->repair) {
-			is->bits = tmem_bits_for(is->bump,
-						 t->geo->ibuckets_per_stripe);
-			nb = stripe_mask(is) + 1;
-			for (b = 0; b < nb; b++)
-				*seg_ibucket(t, s, b) = 0;
-			is->free_head = 0;
-		}
-		/* Both: account for every record in use. */
-		for (k = is->bump; k-- > (s == 0 ? 1u : 0u);) {
-			struct tmem_entry *en;
+	}
+	/* Every record ever handed out is in use or free. */
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, false, kind, &first, &end);
+		for (e = first; e < end; e++) {
+			struct tmem_entry *en = seg_entry(t, e);
+			uint64_t bucket = 0;
 
-			e = rec_id(t->geo->nr_entries, s, k);
-			en = seg_entry(t, e);
-			if (!entry_sound(f, en)) {
+			s = TMEM_NR_STRIPES;
+			if (entry_sound(f, en))
+				s = tmem_key_stripe(
+					(enum tmem_kind)seg_pool(t, en->pool)
+						->kind,
+					en->pool, en->object, en->index,
+					&bucket);
+			if (s / TMEM_HALF != kind) {
 				if (en->type != ENTRY_FREE) {
 					if (!f->repair)
 						PROBLEM(f, "entry %u unsound",
@@ -200,12 +226,16 @@ static void scan_index(struct fsck *f)
 						en->type = ENTRY_FREE;
 				}
 				if (f->repair) {
-					en->next = is->free_head;
-					is->free_head = e;
+					struct tmem_stripe *fs = seg_istripe(
+						t, kind * TMEM_HALF +
+							   e % TMEM_HALF);
+
+					en->next = fs->free_head;
+					fs->free_head = e;
 				}
 				continue;
 			}
-			sound++;
+			sound[s]++;
 			f->g[en->pool][G_PAGES]++;
 			if (en->type == ENTRY_ZERO)
 				f->g[en->pool][G_ZERO]++;
@@ -217,28 +247,35 @@ static void scan_index(struct fsck *f)
 					f->ghosts++;
 			}
 			if (f->repair) {
-				uint64_t bucket;
-
-				tmem_key_stripe(
-					(enum tmem_kind)seg_pool(t, en->pool)
-						->kind,
-					en->pool, en->object, en->index,
-					&bucket);
-				en->next =
-					*seg_ibucket(t, s, bucket & (nb - 1));
-				*seg_ibucket(t, s, bucket & (nb - 1)) = e;
+				seg_istripe(t, s)->used++;
+				tmem_index_link(t, s, bucket, e);
 			}
 		}
-		if (f->repair) {
-			is->used = sound;
-			tmem_index_resize(t, s, tmem_bits_for(sound, ~0ULL));
-		} else if (chained != sound || is->used != sound ||
-			   nfree + sound + (s == 0) != is->bump) {
-			PROBLEM(f,
-				"index stripe %u: %u chained, %u sound, %u "
-				"free, used %u, bump %u",
-				s, chained, sound, nfree, is->used, is->bump);
+		if (!f->repair) {
+			uint64_t in_use = 0;
+
+			for (s = kind * TMEM_HALF; s < (kind + 1) * TMEM_HALF;
+			     s++)
+				in_use += sound[s];
+			if (in_use + total_free[kind] != end - first)
+				PROBLEM(f,
+					"index kind %u: %llu in use + %llu "
+					"free, %u handed out",
+					kind, (unsigned long long)in_use,
+					(unsigned long long)total_free[kind],
+					end - first);
 		}
+	}
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *is = seg_istripe(t, s);
+
+		if (f->repair)
+			tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
+		else if (chained[s] != sound[s] || is->used != sound[s])
+			PROBLEM(f,
+				"index stripe %u: %u chained, %u sound, "
+				"used %u",
+				s, chained[s], sound[s], is->used);
 	}
 }
 
@@ -246,23 +283,24 @@ static void scan_index(struct fsck *f)
 static void scan_blob_refs(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb, b;
-	unsigned s, x;
+	uint32_t chained[TMEM_NR_STRIPES] = {0}, used[TMEM_NR_STRIPES] = {0};
+	uint32_t live[TMEM_NR_STRIPES] = {0};
+	uint32_t id, n, first, end;
+	uint64_t total_free[2] = {0}, nb, b;
+	unsigned s, x, kind;
 
 	/* Pending references of live processes count too. */
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		if (!f->alive[s])
 			continue;
 		for (x = 0; x < TMEM_MAX_CTX; x++) {
-			uint32_t id = seg_slot(t, s)->intent_blob[x];
-
+			id = seg_slot(t, s)->intent_blob[x];
 			if (id && id < t->geo->nr_blobs && f->bstate[id])
 				f->brefs[id]++;
 		}
 	}
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *ds = seg_dstripe(t, s);
-		uint32_t k, id, chained = 0, nfree = 0, used = 0, live = 0, n;
 
 		nb = stripe_mask(ds) + 1;
 		if (nb > t->geo->dbuckets_per_stripe) {
@@ -271,13 +309,22 @@ static void scan_blob_refs(struct fsck *f)
 			ds->bits = 0;
 			nb = 1;
 		}
-
-		for (b = 0; b < nb && !f->repair; b++) {
+		if (f->repair) {
+			for (b = 0; b < nb; b++)
+				*seg_dbucket(t, s, b) = 0;
+			ds->bits = 0;
+			ds->free_head = 0;
+			ds->used = 0;
+			continue;
+		}
+		for (b = 0; b < nb; b++) {
 			n = 0;
 			for (id = *seg_dbucket(t, s, b); id;
 			     id = seg_blob(t, id)->next) {
-				if (blob_stripe(t, id) != s || ++n > ds->bump ||
+				if (id >= t->geo->nr_blobs ||
+				    ++n > t->geo->nr_blobs ||
 				    f->bstate[id] != 2 ||
+				    blob_stripe(t, id) != s ||
 				    tmem_dbucket_of(
 					    t, s, blob_hash(seg_blob(t, id))) !=
 					    b) {
@@ -285,33 +332,26 @@ static void scan_blob_refs(struct fsck *f)
 						s);
 					break;
 				}
-				chained++;
+				chained[s]++;
 			}
 		}
-		for (id = ds->free_head, n = 0; id && !f->repair;
+		for (id = ds->free_head, n = 0; id;
 		     id = seg_blob(t, id)->next) {
-			if (blob_stripe(t, id) != s || ++n > ds->bump ||
+			if (id >= t->geo->nr_blobs || ++n > t->geo->nr_blobs ||
 			    f->bstate[id] != 0) {
 				PROBLEM(f, "blob stripe %u: bad free list", s);
 				break;
 			}
-			nfree++;
+			total_free[s / TMEM_HALF]++;
 		}
-		if (f->repair) {
-			ds->bits = tmem_bits_for(ds->bump,
-						 t->geo->dbuckets_per_stripe);
-			nb = stripe_mask(ds) + 1;
-			for (b = 0; b < nb; b++)
-				*seg_dbucket(t, s, b) = 0;
-			ds->free_head = 0;
-		}
-		for (k = ds->bump; k-- > (s == 0 ? 1u : 0u);) {
-			struct tmem_blob *bl;
+	}
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, true, kind, &first, &end);
+		for (id = first; id < end; id++) {
+			struct tmem_blob *bl = seg_blob(t, id);
 			struct tmem_alloc_hdr *ah;
 			unsigned pool;
 
-			id = rec_id(t->geo->nr_blobs, s, k);
-			bl = seg_blob(t, id);
 			if (f->bstate[id] && f->brefs[id] == 0) {
 				if (!f->repair) {
 					PROBLEM(f, "blob %u: no references",
@@ -323,14 +363,19 @@ static void scan_blob_refs(struct fsck *f)
 			}
 			if (f->bstate[id] == 0) {
 				if (f->repair) {
+					struct tmem_stripe *fs = seg_dstripe(
+						t, kind * TMEM_HALF +
+							   id % TMEM_HALF);
+
 					bl->loc = BLOB_LOC_FREE;
 					bl->refs = 0;
-					bl->next = ds->free_head;
-					ds->free_head = id;
+					bl->next = fs->free_head;
+					fs->free_head = id;
 				}
 				continue;
 			}
-			used++;
+			s = blob_stripe(t, id);
+			used[s]++;
 			if (bl->refs != f->brefs[id]) {
 				if (!f->repair)
 					PROBLEM(f, "blob %u: %u refs, found %u",
@@ -338,9 +383,11 @@ static void scan_blob_refs(struct fsck *f)
 				else
 					bl->refs = f->brefs[id];
 			}
+			if (f->repair)
+				seg_dstripe(t, s)->used++;
 			if (f->bstate[id] != 2)
 				continue;
-			live++;
+			live[s]++;
 			ah = loc_hdr(t, bl->loc);
 			pool = seg_chunk(t, loc_chunk(bl->loc))->pool;
 			f->clive[loc_chunk(bl->loc)] += alloc_size(ah->len);
@@ -356,19 +403,38 @@ static void scan_blob_refs(struct fsck *f)
 					tmem_dbucket_of(t, s, blob_hash(bl)));
 				bl->next = *head;
 				*head = id;
+				if (seg_dstripe(t, s)->used >
+				    (2ULL << seg_dstripe(t, s)->bits))
+					tmem_blob_resize(
+						t, s,
+						seg_dstripe(t, s)->bits + 1);
 			}
 		}
-		if (f->repair) {
-			ds->used = used;
-			tmem_blob_resize(t, s, tmem_bits_for(used, ~0ULL));
-		} else if (chained != live || ds->used != used ||
-			   nfree + used + (s == 0) != ds->bump) {
-			PROBLEM(f,
-				"blob stripe %u: %u chained, %u live, %u "
-				"free, used %u (found %u), bump %u",
-				s, chained, live, nfree, ds->used, used,
-				ds->bump);
+		if (!f->repair) {
+			uint64_t in_use = 0;
+
+			for (s = kind * TMEM_HALF; s < (kind + 1) * TMEM_HALF;
+			     s++)
+				in_use += used[s];
+			if (in_use + total_free[kind] != end - first)
+				PROBLEM(f,
+					"blob kind %u: %llu in use + %llu "
+					"free, %u handed out",
+					kind, (unsigned long long)in_use,
+					(unsigned long long)total_free[kind],
+					end - first);
 		}
+	}
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *ds = seg_dstripe(t, s);
+
+		if (f->repair)
+			tmem_blob_resize(t, s, tmem_bits_for(ds->used, ~0ULL));
+		else if (chained[s] != live[s] || ds->used != used[s])
+			PROBLEM(f,
+				"blob stripe %u: %u chained, %u live, used "
+				"%u (found %u)",
+				s, chained[s], live[s], ds->used, used[s]);
 	}
 }
 

@@ -82,7 +82,8 @@ static bool chunk_move_blobs(struct tmem *t, uint32_t c)
 			tmem_lock(t, &ds->lock);
 		}
 		b = seg_blob(t, id);
-		if (b->loc == loc_make(c, off - size)) {
+		if (__atomic_load_n(&b->loc, __ATOMIC_ACQUIRE) ==
+		    loc_make(c, off - size)) {
 			if (tmem_alloc_space(t, &t->compact_ctx, k->pool, size,
 					     &nloc) != 0) {
 				tmem_unlock(&ds->lock);

@@ -105,19 +105,48 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
+/* Caller holds stripe s.  A new record of s's kind from the shared count,
+ * or, when none is left, one another stripe has free (only tried). */
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
+{
+	unsigned kind = s / TMEM_HALF, i;
+	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
+	_Atomic uint32_t *bump =
+		blobs ? &t->hdr->bbump[kind] : &t->hdr->ebump[kind];
+	uint32_t n = atomic_load(bump), id = 0;
+
+	while (n < half) {
+		if (atomic_compare_exchange_weak(bump, &n, n + 1))
+			return (uint32_t)(kind * half) + n;
+	}
+	for (i = 1; i < TMEM_HALF && !id; i++) {
+		unsigned o = kind * TMEM_HALF + (s % TMEM_HALF + i) % TMEM_HALF;
+		struct tmem_stripe *os =
+			blobs ? seg_dstripe(t, o) : seg_istripe(t, o);
+
+		if (!tmem_trylock(t, &os->lock))
+			continue;
+		id = os->free_head;
+		if (id)
+			os->free_head = blobs ? seg_blob(t, id)->next
+					      : seg_entry(t, id)->next;
+		tmem_unlock(&os->lock);
+	}
+	return id;
+}
+
 /* Caller holds index stripe s. */
 int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint32_t e = is->free_head;
 
-	if (e) {
+	if (e)
 		is->free_head = seg_entry(t, e)->next;
-	} else {
-		if (is->bump >= t->geo->nr_entries / TMEM_NR_STRIPES)
-			return -ENOMEM;
-		e = rec_id(t->geo->nr_entries, s, is->bump++);
-	}
+	else
+		e = tmem_record_new(t, false, s);
+	if (!e)
+		return -ENOMEM;
 	seg_entry(t, e)->next = 0;
 	is->used++;
 	*out = e;

@@ -135,11 +135,11 @@ struct tmem_chunk {
 struct tmem_stripe {
 	pthread_mutex_t lock;
 	uint32_t free_head; /* free entry/blob list */
-	uint32_t bump;	    /* records [0, bump) of this stripe used */
-	uint32_t used;	    /* live records */
-	uint32_t bits;	    /* 1 << bits buckets in use; doubles as the
-			     * stripe fills so that buckets cost memory only
-			     * in proportion to use */
+	uint32_t spare;
+	uint32_t used; /* live records */
+	uint32_t bits; /* 1 << bits buckets in use; doubles as the
+			* stripe fills so that buckets cost memory only
+			* in proportion to use */
 } __attribute__((aligned(64)));
 
 static inline uint64_t stripe_mask(const struct tmem_stripe *st)
@@ -250,6 +250,10 @@ struct tmem_header {
 	uint64_t acquires;     /* chunks taken (chunk_lock) */
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	_Atomic uint64_t repairs;
+	/* Entry and blob records handed out per kind (persistent from 1:
+	 * record 0 means none).  A stripe reuses its own freed records
+	 * first, so records are dense whatever the stripe balance. */
+	_Atomic uint32_t ebump[2], bbump[2];
 	_Atomic uint64_t ghosts; /* entries on doomed blobs, to sweep */
 };
 
@@ -327,15 +331,6 @@ static inline uint32_t rec_id(uint64_t nr, unsigned s, uint64_t k)
 	return (uint32_t)((s / TMEM_HALF) * (nr / 2) + k * TMEM_HALF +
 			  s % TMEM_HALF);
 }
-static inline unsigned rec_stripe(uint64_t nr, uint32_t id)
-{
-	return (unsigned)((id / (nr / 2)) * TMEM_HALF +
-			  (id % (nr / 2)) % TMEM_HALF);
-}
-static inline uint32_t rec_k(uint64_t nr, uint32_t id)
-{
-	return (uint32_t)((id % (nr / 2)) / TMEM_HALF);
-}
 static inline uint32_t *seg_ibucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
 	return SEG_AT(t, t->geo->off_ibuckets, uint32_t) +
@@ -345,14 +340,6 @@ static inline uint32_t *seg_dbucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
 	return SEG_AT(t, t->geo->off_dbuckets, uint32_t) +
 	       rec_id(t->geo->dbuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
-}
-static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
-{
-	return rec_stripe(t->geo->nr_blobs, id);
-}
-static inline unsigned entry_stripe(struct tmem *t, uint32_t e)
-{
-	return rec_stripe(t->geo->nr_entries, e);
 }
 static inline struct tmem_entry *seg_entry(struct tmem *t, uint32_t e)
 {
@@ -403,6 +390,21 @@ static inline unsigned kind_stripe(enum tmem_kind kind, uint64_t h)
 {
 	unsigned half = TMEM_NR_STRIPES / 2;
 	return (kind == TMEM_EPHEMERAL ? half : 0) + (unsigned)(h % half);
+}
+/* The stripe that owns a blob follows from its kind (which half of the
+ * table it is in) and its hash, stable while anyone holds a reference.
+ * Walkers that hold none must check under the lock that the blob is still
+ * the one they meant. */
+static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
+{
+	struct tmem_blob *b = seg_blob(t, id);
+	uint64_t h = ((uint64_t)__atomic_load_n(&b->hash_hi, __ATOMIC_RELAXED)
+		      << 32) |
+		     __atomic_load_n(&b->hash_lo, __ATOMIC_RELAXED);
+
+	return kind_stripe(id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL
+						      : TMEM_PERSISTENT,
+			   h);
 }
 
 /* Pool ids given out: generation << 8 | slot. */
@@ -491,6 +493,7 @@ void tmem_index_sweep_ghosts(struct tmem *t);
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits);
 unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s);
 
 /* ---- tmem-stats.c ------------------------------------------------- */
 static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,

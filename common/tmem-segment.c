@@ -203,8 +203,6 @@ static int format_segment(struct tmem *t, int fd,
 		r = tmem_mutex_init(&is->lock);
 		if (!r)
 			r = tmem_mutex_init(&ds->lock);
-		/* Record 0 stands for "none". */
-		is->bump = ds->bump = i == 0;
 	}
 	if (r) {
 		munmap(base, g.off_data);
@@ -213,6 +211,8 @@ static int format_segment(struct tmem *t, int fd,
 	/* Chunk 0 is never used either; the others are holes, taken
 	 * lowest first. */
 	h->hole_bump = 1;
+	/* Record 0 of the entry and blob tables stands for "none". */
+	h->ebump[0] = h->bbump[0] = 1;
 	h->hole_count = (uint32_t)g.nr_chunks - 1;
 	h->low_wm = 4;
 	h->high_wm = 8;
