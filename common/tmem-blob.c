@@ -121,7 +121,7 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
-	if (ds->bits && ds->used * 8 < (1ULL << ds->bits))
+	if (ds->bits && ds->used * 16 < (1ULL << ds->bits))
 		tmem_blob_resize(t, d, tmem_bits_for(ds->used, ~0ULL));
 }
 
@@ -163,7 +163,7 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	tmem_gauge(t, pool, G_COMPRESSED, len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, 1);
-	if (seg_dstripe(t, d)->used > (2ULL << seg_dstripe(t, d)->bits))
+	if (seg_dstripe(t, d)->used > (TMEM_LOAD << seg_dstripe(t, d)->bits))
 		tmem_blob_resize(t, d, seg_dstripe(t, d)->bits + 1);
 	*out = id;
 	return 0;

@@ -404,7 +404,7 @@ static void scan_blob_refs(struct fsck *f)
 				bl->next = *head;
 				*head = id;
 				if (seg_dstripe(t, s)->used >
-				    (2ULL << seg_dstripe(t, s)->bits))
+				    (TMEM_LOAD << seg_dstripe(t, s)->bits))
 					tmem_blob_resize(
 						t, s,
 						seg_dstripe(t, s)->bits + 1);

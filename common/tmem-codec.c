@@ -55,6 +55,18 @@ int tmem_ctx_init_all(struct tmem *t)
 		c->dctx = ZSTD_initStaticDCtx(c->dwork, dsize);
 		if (!c->cctx || !c->dctx)
 			return -ENOMEM;
+		/* Every blob is one 4 KiB page whose size we know: frames
+		 * need neither the magic number nor the content size (5 bytes
+		 * a page, half a percent of a typical blob). */
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_compressionLevel, t->level)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_format, ZSTD_f_zstd1_magicless)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_contentSizeFlag, 0)) ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(
+			    c->dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless)))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -151,8 +163,8 @@ uint64_t tmem_page_hash(const void *page)
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
-	size_t n = ZSTD_compressCCtx(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
-				     TMEM_PAGE_SIZE, t->level);
+	size_t n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
+				  TMEM_PAGE_SIZE);
 
 	if (ZSTD_isError(n)) {
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {

@@ -54,7 +54,7 @@ unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
 {
 	unsigned bits = 0;
 
-	while ((2ULL << bits) < used && (1ULL << bits) < max_buckets)
+	while ((TMEM_LOAD << bits) < used && (1ULL << bits) < max_buckets)
 		bits++;
 	return bits;
 }
@@ -101,7 +101,7 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 
 	seg_entry(t, e)->next = *head;
 	*head = e;
-	if (is->used > (2ULL << is->bits))
+	if (is->used > (TMEM_LOAD << is->bits))
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
@@ -186,7 +186,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	is->used--;
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
-	if (is->bits && is->used * 8 < (1ULL << is->bits))
+	if (is->bits && is->used * 16 < (1ULL << is->bits))
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 

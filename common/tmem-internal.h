@@ -58,8 +58,9 @@
 #define TMEM_RAW_THRESHOLD   3584 /* compressed bigger: store raw */
 #define TMEM_MAX_REFS	     (1U << 30)
 #define TMEM_LIVENESS_OFFSET (1ULL << 40) /* OFD lock byte per slot */
-#define TMEM_NONE	     0	 /* record 0 of every table is never used */
-#define TMEM_LOCK_WAIT_MS    100 /* longest wait for chunk_lock */
+#define TMEM_NONE	     0	  /* record 0 of every table is never used */
+#define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
+#define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
 
 /* ---- records in the segment --------------------------------------- */
 
