@@ -304,7 +304,10 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 		return -EAGAIN;
 	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
 	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
-		r = -ENOSPC;
+		/* With holes left, the grower will make room. */
+		r = !t->sync_grow && (h->hole_count || h->punch_count)
+			    ? -EAGAIN
+			    : -ENOSPC;
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
 	} else if (h->hole_count && t->sync_grow) {
@@ -320,7 +323,9 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 		if (atomic_load_explicit(&h->idle, memory_order_relaxed))
 			atomic_store(&h->idle, 0);
 	}
-	low = h->reserve_count < h->low_wm;
+	low = h->reserve_count < h->low_wm || r == -EAGAIN;
+	if (r == -EAGAIN)
+		atomic_store(&h->idle, 0);
 	tmem_unlock(&h->chunk_lock);
 	if (low && !t->sync_grow)
 		tmem_grower_wake(t);
