@@ -248,7 +248,7 @@ void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c)
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
 		unsigned i;
 
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < TMEM_OPEN; i++) {
 			uint32_t ch = c->open[i][p];
 
 			c->open[i][p] = 0;
@@ -302,12 +302,11 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 		return -EDQUOT;
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
-	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
+	/* Puts leave one free chunk to compaction (it needs somewhere to
+	 * move blobs to); holes count as free, the grower fills them. */
+	if ((uint64_t)h->reserve_count + h->hole_count + h->punch_count <=
 	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
-		/* With holes left, the grower will make room. */
-		r = !t->sync_grow && (h->hole_count || h->punch_count)
-			    ? -EAGAIN
-			    : -ENOSPC;
+		r = -ENOSPC;
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
 	} else if (h->hole_count && t->sync_grow) {
@@ -350,17 +349,18 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc)
 {
-	unsigned me = ctx_owner(t, c), i, worst;
-	uint32_t room[2], ch;
+	unsigned me = ctx_owner(t, c), i, best, worst;
+	uint32_t room[TMEM_OPEN], ch;
 	int r;
 
-	/* Two open chunks per sub-pool: a blob that does not fit the end
-	 * of one may fit the other, so a closed chunk wastes little. */
+	/* A few open chunks per sub-pool, filled best fit: a blob goes to
+	 * the fullest chunk it fits in, so that the end of a chunk is
+	 * rarely wasted when it closes. */
 	for (;;) {
-		for (i = 0; i < 2; i++) {
+		best = TMEM_OPEN;
+		for (i = 0; i < TMEM_OPEN; i++) {
 			struct tmem_chunk *k;
 			uint64_t sl;
-			uint32_t off;
 
 			room[i] = 0;
 			ch = c->open[i][pool];
@@ -370,30 +370,52 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			sl = atomic_load(&k->sl);
 			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
 			    k->pool != pool) {
-				c->open[i][pool] = 0; /* freed under us */
+				c->open[i][pool] = 0; /* emptied and freed */
 				continue;
 			}
+			room[i] = TMEM_CHUNK_SIZE - k->fill;
+			if (room[i] >= size &&
+			    (best == TMEM_OPEN || room[i] < room[best]))
+				best = i;
+		}
+		if (best < TMEM_OPEN) {
+			struct tmem_chunk *k;
+			uint64_t sl;
+			uint32_t off;
+
+			ch = c->open[best][pool];
+			k = seg_chunk(t, ch);
+			sl = atomic_load(&k->sl);
+			/* Counts as live at once: nobody frees it under us. */
+			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
+			    !atomic_compare_exchange_strong(&k->sl, &sl,
+							    sl + size))
+				continue;
 			off = k->fill;
-			room[i] = TMEM_CHUNK_SIZE - off + 1;
-			if (off + size > TMEM_CHUNK_SIZE)
-				continue;
-			if (!atomic_compare_exchange_strong(&k->sl, &sl,
-							    sl + size)) {
-				i--; /* emptied and freed meanwhile? */
-				continue;
-			}
 			k->fill = off + size;
 			*loc = loc_make(ch, off);
 			return 0;
 		}
-		/* Replace the fuller (or the missing) one; on a tie the older,
-		 * so that chunks close in the order they were filled. */
-		if (room[0] != room[1])
-			worst = room[0] < room[1] ? 0 : 1;
-		else
-			worst = c->open_seq[0][pool] <= c->open_seq[1][pool]
-					? 0
-					: 1;
+		/* Nothing fits: take an empty slot, or close the fullest (on
+		 * a tie the oldest, so chunks close in the order they were
+		 * filled). */
+		worst = TMEM_OPEN;
+		for (i = 0; i < TMEM_OPEN && worst == TMEM_OPEN; i++) {
+			if (!c->open[i][pool])
+				worst = i;
+		}
+		for (i = 0; i < TMEM_OPEN && worst == TMEM_OPEN; i++) {
+			unsigned j, w = i;
+
+			for (j = 0; j < TMEM_OPEN; j++) {
+				if (room[j] < room[w] ||
+				    (room[j] == room[w] &&
+				     c->open_seq[j][pool] <
+					     c->open_seq[w][pool]))
+					w = j;
+			}
+			worst = w;
+		}
 		if (c->open[worst][pool]) {
 			tmem_chunk_close(t, c->open[worst][pool]);
 			c->open[worst][pool] = 0;

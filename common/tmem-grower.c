@@ -50,7 +50,7 @@ void tmem_grower_wake(struct tmem *t)
 
 /* Caller holds chunk_lock.  While chunks are being taken, keep the
  * reserve in proportion to what is in use (a busy pool needs a deeper one
- * to absorb bursts between two wake-ups); once idle, only two: the
+ * to absorb bursts between two wake-ups); once idle, only one: the
  * rest is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
@@ -60,9 +60,8 @@ static void watermarks_update(struct tmem *t)
 	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
 
 	if (atomic_load(&h->idle)) {
-		/* One for puts, one kept for compaction. */
-		h->high_wm = 2;
-		h->low_wm = 2;
+		h->high_wm = 1;
+		h->low_wm = 1;
 		return;
 	}
 	high = used / 32;

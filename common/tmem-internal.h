@@ -59,6 +59,7 @@
 #define TMEM_MAX_REFS	     (1U << 30)
 #define TMEM_LIVENESS_OFFSET (1ULL << 40) /* OFD lock byte per slot */
 #define TMEM_NONE	     0	  /* record 0 of every table is never used */
+#define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
 #define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
 #define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
 
@@ -268,8 +269,8 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
-	uint32_t open[2][TMEM_MAX_POOLS]; /* open chunks per pool slot */
-	uint64_t open_seq[2][TMEM_MAX_POOLS], seq; /* which opened first */
+	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
+	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
 	struct tmem_counters *cnt; /* this slot's counter blocks */
 };
 
