@@ -432,46 +432,84 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	}
 }
 
-/* Doom every live blob of a claimed chunk.  Blob stripes are only tried:
- * a stalled process must not stall the evictor. */
-static void chunk_doom_blobs(struct tmem *t, uint32_t c)
+/* Walk the allocations of a chunk we claimed (evicting or compacting):
+ * fn is called for every live blob with the blob's stripe held, and may
+ * mark the space dead.  Stripes of ephemeral blobs are only tried when
+ * try_only (a stopped cache process may hold one).  Returns false when
+ * the walk had to stop early: a busy stripe, fn said so, or a header that
+ * does not make sense (repair rewrites those). */
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
+		     void *arg)
 {
-	struct tmem_chunk *k = seg_chunk(t, c);
-	unsigned char *data = seg_chunk_data(t, c);
-	uint32_t off = 0, fill = k->fill;
+	uint32_t off = 0, fill = seg_chunk(t, c)->fill;
 
-	while (off + sizeof(struct tmem_alloc_hdr) <= fill) {
-		struct tmem_alloc_hdr *ah =
-			(struct tmem_alloc_hdr *)(data + off);
-		uint32_t size = alloc_size(ah->len), id = ah->blob;
+	while (off + 4 <= fill) {
+		uint32_t loc = loc_make(c, off), *hp = loc_hdr(t, loc);
+		uint32_t h = __atomic_load_n(hp, __ATOMIC_ACQUIRE), size, id;
 		struct tmem_stripe *ds;
 		struct tmem_blob *b;
+		unsigned d;
+		bool go;
 
-		if (ah->len == 0 || ah->len > TMEM_PAGE_SIZE)
-			break;
-		off += size;
-		if (id == 0 || id >= t->geo->nr_blobs)
+		if (h & HDR_DEAD) {
+			size = h & ~HDR_DEAD;
+			if (size < 4 || off + size > fill)
+				return false;
+			off += size;
 			continue;
-		ds = seg_dstripe(t, blob_stripe(t, id));
-		if (!tmem_trylock(t, &ds->lock))
-			continue;
-		b = seg_blob(t, id);
-		if (__atomic_load_n(&b->loc, __ATOMIC_ACQUIRE) ==
-		    loc_make(c, off - size)) {
-			tmem_blob_unlink_chain(t, id);
-			b->loc = BLOB_LOC_DOOMED;
-			CRASH_POINT(32);
-			atomic_fetch_add(&t->hdr->ghosts, b->refs);
-			atomic_fetch_add(&seg_pool(t, k->pool)->evicted,
-					 b->refs);
-			tmem_gauge(t, k->pool, G_BLOBS, -1);
-			tmem_gauge(t, k->pool, G_COMPRESSED, -(int64_t)ah->len);
-			if (ah->len == TMEM_PAGE_SIZE)
-				tmem_gauge(t, k->pool, G_RAW, -1);
-			atomic_fetch_sub(&k->sl, size);
 		}
+		id = h;
+		if (id == 0 || id >= t->geo->nr_blobs)
+			return false;
+		d = blob_stripe(t, id);
+		ds = seg_dstripe(t, d);
+		if (try_only || d >= TMEM_HALF) {
+			if (!tmem_trylock(t, &ds->lock))
+				return false;
+		} else {
+			tmem_lock(t, &ds->lock);
+		}
+		b = seg_blob(t, id);
+		if (__atomic_load_n(hp, __ATOMIC_ACQUIRE) != h) {
+			tmem_unlock(&ds->lock);
+			continue; /* died meanwhile: read its marker */
+		}
+		if (__atomic_load_n(&b->loc, __ATOMIC_ACQUIRE) != loc) {
+			tmem_unlock(&ds->lock);
+			return false;
+		}
+		size = alloc_size(blob_len(b));
+		go = fn(t, c, id, loc, size, arg);
 		tmem_unlock(&ds->lock);
+		if (!go)
+			return false;
+		off += size;
 	}
+	return true;
+}
+
+/* Caller holds the blob's stripe: evict it.  Entries naming it become
+ * misses, swept later. */
+static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
+		     uint32_t size, void *arg)
+{
+	struct tmem_chunk *k = seg_chunk(t, c);
+	struct tmem_blob *b = seg_blob(t, id);
+	uint32_t len = blob_len(b);
+
+	(void)arg;
+	tmem_blob_unlink_chain(t, id);
+	b->loc = BLOB_LOC_DOOMED;
+	CRASH_POINT(32);
+	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | size, __ATOMIC_RELEASE);
+	atomic_fetch_add(&t->hdr->ghosts, blob_refs(b));
+	atomic_fetch_add(&seg_pool(t, k->pool)->evicted, blob_refs(b));
+	tmem_gauge(t, k->pool, G_BLOBS, -1);
+	tmem_gauge(t, k->pool, G_COMPRESSED, -(int64_t)len);
+	if (len == TMEM_PAGE_SIZE)
+		tmem_gauge(t, k->pool, G_RAW, -1);
+	atomic_fetch_sub(&k->sl, size);
+	return true;
 }
 
 /* Evict one chunk of an ephemeral sub-pool (own_only: of for_pool).
@@ -518,7 +556,7 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	if (!victim)
 		return 0;
 	CRASH_POINT(30);
-	chunk_doom_blobs(t, victim);
+	tmem_chunk_walk(t, victim, true, doom_one, NULL);
 	CRASH_POINT(31);
 	sl = atomic_load(&seg_chunk(t, victim)->sl);
 	for (;;) {

@@ -153,7 +153,7 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		    enum tmem_kind kind, const void *page, uint32_t *blob)
 {
-	uint64_t hash = tmem_page_hash(page);
+	uint32_t hash = (uint32_t)tmem_page_hash(page);
 	unsigned d = kind_stripe(kind, hash);
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	const void *data;
@@ -312,7 +312,6 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	struct tmem_entry *en;
 	struct tmem_stripe *ds;
 	struct tmem_blob *b;
-	struct tmem_alloc_hdr *ah;
 	uint32_t e, *link, id;
 
 	*err = 0;
@@ -334,9 +333,9 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 			atomic_fetch_sub(&t->hdr->ghosts, 1);
 		return ENTRY_FREE;
 	}
-	ah = loc_hdr(t, b->loc);
 	*hash = blob_hash(b);
-	*err = tmem_page_decompress(c, ah + 1, ah->len, c->dbuf);
+	*err = tmem_page_decompress(c, loc_data(t, b->loc), blob_len(b),
+				    c->dbuf);
 	atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
 			      memory_order_relaxed);
 	tmem_unlock(&ds->lock);
@@ -380,7 +379,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 		r = 0;
 		break;
 	default:
-		if (err || tmem_page_hash(c->dbuf) != hash) {
+		if (err || (uint32_t)tmem_page_hash(c->dbuf) != hash) {
 			tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
 			tmem_log(t, TMEM_LOG_ERROR,
 				 "pool %u object %llu index %llu: stored page "

@@ -15,9 +15,11 @@
 
 #include "tmem-internal.h"
 
-uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash)
+/* The low bits of the hash chose the stripe; the bucket comes from the
+ * bits above them. */
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash)
 {
-	return (hash >> 32) & stripe_mask(seg_dstripe(t, d));
+	return (hash >> 7) & stripe_mask(seg_dstripe(t, d));
 }
 
 /* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
@@ -65,30 +67,29 @@ void tmem_blob_stripe_fit(struct tmem *t, unsigned d)
 /* Caller holds blob stripe d.  Take a reference on a live blob of pool
  * holding exactly this page.  0 and *id, or -ENOENT. */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		   unsigned d, uint64_t hash, const void *page, uint32_t *id)
+		   unsigned d, uint32_t hash, const void *page, uint32_t *id)
 {
 	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 
 	for (; b; b = seg_blob(t, b)->next) {
 		struct tmem_blob *bl = seg_blob(t, b);
-		struct tmem_alloc_hdr *ah;
 		const void *stored;
 
 		if (blob_hash(bl) != hash || bl->loc < 2 ||
-		    bl->refs >= TMEM_MAX_REFS)
+		    blob_refs(bl) >= TMEM_MAX_REFS)
 			continue;
 		if (seg_chunk(t, loc_chunk(bl->loc))->pool != pool)
 			continue;
-		ah = loc_hdr(t, bl->loc);
-		stored = ah + 1;
-		if (ah->len != TMEM_PAGE_SIZE) {
-			if (tmem_page_decompress(c, stored, ah->len, c->dbuf))
+		stored = loc_data(t, bl->loc);
+		if (blob_len(bl) != TMEM_PAGE_SIZE) {
+			if (tmem_page_decompress(c, stored, blob_len(bl),
+						 c->dbuf))
 				continue;
 			stored = c->dbuf;
 		}
 		if (memcmp(stored, page, TMEM_PAGE_SIZE) != 0)
 			continue;
-		bl->refs++;
+		bl->rl++;
 		*id = b;
 		return 0;
 	}
@@ -117,7 +118,7 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 	struct tmem_blob *b = seg_blob(t, id);
 
 	b->loc = BLOB_LOC_FREE;
-	b->refs = 0;
+	b->rl = 0;
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
@@ -129,11 +130,10 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
  * one reference.  -ENOMEM: no blob record left (INDEX_FULL); otherwise
  * what tmem_alloc_space says. */
 int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint64_t hash, const void *data, uint32_t len,
+		     unsigned d, uint32_t hash, const void *data, uint32_t len,
 		     uint32_t *out)
 {
 	uint32_t id = record_alloc(t, d), loc, *head;
-	struct tmem_alloc_hdr *ah;
 	struct tmem_blob *b;
 	int r;
 
@@ -144,16 +144,12 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		record_free(t, d, id);
 		return r;
 	}
-	ah = loc_hdr(t, loc);
-	ah->blob = id;
-	ah->len = (uint16_t)len;
-	ah->pad = 0;
-	memcpy(ah + 1, data, len);
+	memcpy(loc_data(t, loc), data, len);
 	CRASH_POINT(6);
 	b = seg_blob(t, id);
-	b->hash_lo = (uint32_t)hash;
-	b->hash_hi = (uint32_t)(hash >> 32);
-	b->refs = 1;
+	__atomic_store_n(&b->hash, hash, __ATOMIC_RELAXED);
+	b->rl = ((len - 1) << 20) | 1;
+	__atomic_store_n(loc_hdr(t, loc), id, __ATOMIC_RELEASE);
 	head = seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 	b->next = *head;
 	/* The location last: a record with loc set is a blob. */
@@ -191,16 +187,18 @@ void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 {
 	struct tmem_blob *b = seg_blob(t, id);
-	uint32_t loc = b->loc, len;
+	uint32_t loc = b->loc, len = blob_len(b);
 
-	if (--b->refs)
+	if (--b->rl & BLOB_REFS_MASK)
 		return;
 	if (loc == BLOB_LOC_DOOMED) {
 		record_free(t, blob_stripe(t, id), id);
 		return;
 	}
 	tmem_blob_unlink_chain(t, id);
-	len = loc_hdr(t, loc)->len;
+	/* Mark the space dead so that walkers can step over it. */
+	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | alloc_size(len),
+			 __ATOMIC_RELEASE);
 	tmem_gauge(t, pool, G_BLOBS, -1);
 	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)

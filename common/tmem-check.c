@@ -82,7 +82,6 @@ static void scan_blobs(struct fsck *f)
 		for (id = first; id < end; id++) {
 			struct tmem_blob *b = seg_blob(t, id);
 			uint32_t c, off;
-			struct tmem_alloc_hdr *ah;
 			struct tmem_chunk *k;
 
 			if (b->loc == BLOB_LOC_FREE)
@@ -98,11 +97,9 @@ static void scan_blobs(struct fsck *f)
 			off = (uint32_t)((((uint64_t)(b->loc - 2))
 					  << TMEM_UNIT_SHIFT) &
 					 (TMEM_CHUNK_SIZE - 1));
-			ah = loc_hdr(t, b->loc);
 			if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
-			    ah->blob != id || ah->len == 0 ||
-			    ah->len > TMEM_PAGE_SIZE ||
-			    off + alloc_size(ah->len) > k->fill ||
+			    *loc_hdr(t, b->loc) != id ||
+			    off + alloc_size(blob_len(b)) > k->fill ||
 			    seg_pool(t, k->pool)->kind != kind)
 				goto bad;
 			f->bstate[id] = 2;
@@ -349,8 +346,7 @@ static void scan_blob_refs(struct fsck *f)
 		kind_range(t, true, kind, &first, &end);
 		for (id = first; id < end; id++) {
 			struct tmem_blob *bl = seg_blob(t, id);
-			struct tmem_alloc_hdr *ah;
-			unsigned pool;
+			unsigned pool, len;
 
 			if (f->bstate[id] && f->brefs[id] == 0) {
 				if (!f->repair) {
@@ -368,7 +364,7 @@ static void scan_blob_refs(struct fsck *f)
 							   id % TMEM_HALF);
 
 					bl->loc = BLOB_LOC_FREE;
-					bl->refs = 0;
+					bl->rl = 0;
 					bl->next = fs->free_head;
 					fs->free_head = id;
 				}
@@ -376,25 +372,27 @@ static void scan_blob_refs(struct fsck *f)
 			}
 			s = blob_stripe(t, id);
 			used[s]++;
-			if (bl->refs != f->brefs[id]) {
+			if (blob_refs(bl) != f->brefs[id]) {
 				if (!f->repair)
 					PROBLEM(f, "blob %u: %u refs, found %u",
-						id, bl->refs, f->brefs[id]);
+						id, blob_refs(bl),
+						f->brefs[id]);
 				else
-					bl->refs = f->brefs[id];
+					bl->rl = (bl->rl & ~BLOB_REFS_MASK) |
+						 f->brefs[id];
 			}
 			if (f->repair)
 				seg_dstripe(t, s)->used++;
 			if (f->bstate[id] != 2)
 				continue;
 			live[s]++;
-			ah = loc_hdr(t, bl->loc);
+			len = blob_len(bl);
 			pool = seg_chunk(t, loc_chunk(bl->loc))->pool;
-			f->clive[loc_chunk(bl->loc)] += alloc_size(ah->len);
+			f->clive[loc_chunk(bl->loc)] += alloc_size(len);
 			if (pool < TMEM_MAX_POOLS) {
 				f->g[pool][G_BLOBS]++;
-				f->g[pool][G_COMPRESSED] += ah->len;
-				if (ah->len == TMEM_PAGE_SIZE)
+				f->g[pool][G_COMPRESSED] += len;
+				if (len == TMEM_PAGE_SIZE)
 					f->g[pool][G_RAW]++;
 			}
 			if (f->repair) {
@@ -436,6 +434,85 @@ static void scan_blob_refs(struct fsck *f)
 				"%u (found %u)",
 				s, chained[s], live[s], ds->used, used[s]);
 	}
+}
+
+static int loc_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void mark_dead(struct tmem *t, uint32_t c, uint32_t off, uint32_t size)
+{
+	*loc_hdr(t, loc_make(c, off)) = HDR_DEAD | size;
+}
+
+/* Pass 3b: chunks in use must be walkable (eviction and compaction walk
+ * them): allocations back to back up to the fill mark, each a live blob
+ * or a dead marker.  Repair rewrites every marker from the live blobs. */
+static void scan_layout(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint32_t *locs = NULL, n = 0, i = 0, id, c;
+
+	if (f->repair) {
+		for (id = 1; id < t->geo->nr_blobs; id++)
+			n += f->bstate[id] == 2;
+		locs = malloc((n ? n : 1) * sizeof *locs);
+		if (!locs)
+			return;
+		n = 0;
+		for (id = 1; id < t->geo->nr_blobs; id++)
+			if (f->bstate[id] == 2)
+				locs[n++] = seg_blob(t, id)->loc;
+		qsort(locs, n, sizeof *locs, loc_cmp);
+	}
+	for (c = 1; c < t->hdr->hole_bump; c++) {
+		struct tmem_chunk *k = seg_chunk(t, c);
+		uint32_t fill = k->fill, off = 0;
+
+		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))))
+			continue;
+		if (f->repair) {
+			for (; i < n && loc_chunk(locs[i]) < c; i++)
+				;
+			for (; i < n && loc_chunk(locs[i]) == c; i++) {
+				struct tmem_blob *b =
+					seg_blob(t, *loc_hdr(t, locs[i]));
+				uint32_t at = loc_make(c, 0), o;
+
+				o = (locs[i] - at) << TMEM_UNIT_SHIFT;
+				if (o > off)
+					mark_dead(t, c, off, o - off);
+				off = o + alloc_size(blob_len(b));
+			}
+			if (fill > off)
+				mark_dead(t, c, off, fill - off);
+			continue;
+		}
+		while (off + 4 <= fill) {
+			uint32_t h = *loc_hdr(t, loc_make(c, off)), size;
+
+			if (h & HDR_DEAD) {
+				size = h & ~HDR_DEAD;
+			} else if (h && h < t->geo->nr_blobs &&
+				   f->bstate[h] == 2 &&
+				   seg_blob(t, h)->loc == loc_make(c, off)) {
+				size = alloc_size(blob_len(seg_blob(t, h)));
+			} else {
+				break;
+			}
+			if (size < 4)
+				break;
+			off += size;
+		}
+		if (off != fill)
+			PROBLEM(f,
+				"chunk %u: allocations unreadable at %u of %u",
+				c, off, fill);
+	}
+	free(locs);
 }
 
 static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
@@ -621,6 +698,7 @@ int tmem_fsck(struct tmem *t, bool repair)
 	scan_blobs(f);
 	scan_index(f);
 	scan_blob_refs(f);
+	scan_layout(f);
 	scan_chunks(f);
 	check_gauges(f);
 	if (repair) {
@@ -697,8 +775,7 @@ int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,
 			seg_blob(t, (uint32_t)seg_entry(t, e)->value);
 
 		if (b->loc >= 2) {
-			struct tmem_alloc_hdr *ah = loc_hdr(t, b->loc);
-			((unsigned char *)(ah + 1))[ah->len / 2] ^= 0x5a;
+			loc_data(t, b->loc)[blob_len(b) / 2] ^= 0x5a;
 			r = 0;
 		}
 	}

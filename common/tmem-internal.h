@@ -44,8 +44,8 @@
 #define TMEM_LAYOUT_VERSION 1
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
-#define TMEM_UNIT	    8 /* allocation unit inside chunks */
-#define TMEM_UNIT_SHIFT	    3
+#define TMEM_UNIT	    4 /* allocation unit inside chunks */
+#define TMEM_UNIT_SHIFT	    2
 #define TMEM_NR_STRIPES	    256 /* per kind: half */
 #define TMEM_MAX_POOLS	    64
 #define TMEM_MAX_SLOTS	    64
@@ -53,11 +53,11 @@
 #define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
 #define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
-#define TMEM_MAX_POOL_SIZE \
-	(16ULL << 30)		  /* blob locations: 32 bits of 8 bytes */
-#define TMEM_RAW_THRESHOLD   3584 /* compressed bigger: store raw */
-#define TMEM_MAX_REFS	     (1U << 30)
-#define TMEM_LIVENESS_OFFSET (1ULL << 40) /* OFD lock byte per slot */
+/* Blob locations are 32 bits of 4-byte units. */
+#define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - TMEM_CHUNK_SIZE)
+#define TMEM_RAW_THRESHOLD   3584	      /* compressed bigger: store raw */
+#define TMEM_MAX_REFS	     ((1U << 20) - 1) /* then a new blob */
+#define TMEM_LIVENESS_OFFSET (1ULL << 40)     /* OFD lock byte per slot */
 #define TMEM_NONE	     0	  /* record 0 of every table is never used */
 #define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
 #define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
@@ -88,23 +88,30 @@ struct tmem_entry {
 #define BLOB_LOC_FREE	0
 #define BLOB_LOC_DOOMED 1
 struct tmem_blob {
-	uint32_t hash_lo, hash_hi; /* XXH3 of the page; 4-byte aligned so
-				    * that a record is 20 bytes */
+	uint32_t hash; /* low 32 bits of the page's XXH3: dedup key, checksum */
 	uint32_t loc;
 	uint32_t next; /* dedup chain / free list (blob stripe) */
-	uint32_t refs; /* entries + pending puts (blob stripe) */
+	uint32_t rl;   /* references (entries + pending puts) in the low 20
+			* bits, payload length - 1 above (blob stripe) */
 };
-static inline uint64_t blob_hash(const struct tmem_blob *b)
+#define BLOB_REFS_MASK 0xfffffU
+static inline uint32_t blob_hash(const struct tmem_blob *b)
 {
-	return ((uint64_t)b->hash_hi << 32) | b->hash_lo;
+	return b->hash;
+}
+static inline uint32_t blob_refs(const struct tmem_blob *b)
+{
+	return b->rl & BLOB_REFS_MASK;
+}
+static inline uint32_t blob_len(const struct tmem_blob *b)
+{
+	return (b->rl >> 20) + 1; /* 4096: stored raw */
 }
 
-/* Header in front of each allocation in a chunk. */
-struct tmem_alloc_hdr {
-	uint32_t blob; /* owner blob id (stale once the blob moves/dies) */
-	uint16_t len;  /* payload bytes; 4096 = raw */
-	uint16_t pad;
-};
+/* Each allocation in a chunk starts with a 32-bit header: the id of the
+ * blob stored there, or, once it is dead, HDR_DEAD | its size, so that
+ * eviction and compaction can walk a chunk. */
+#define HDR_DEAD 0x80000000U
 
 /* Chunk states (chunk.sl bits 32..35). */
 enum chunk_state {
@@ -377,18 +384,20 @@ static inline uint32_t loc_chunk(uint32_t loc)
 	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) >>
 			  TMEM_CHUNK_SHIFT);
 }
-static inline struct tmem_alloc_hdr *loc_hdr(struct tmem *t, uint32_t loc)
+static inline uint32_t *loc_hdr(struct tmem *t, uint32_t loc)
 {
-	return (struct tmem_alloc_hdr *)(t->base + t->geo->off_data +
-					 ((uint64_t)(loc - 2)
-					  << TMEM_UNIT_SHIFT));
+	return (uint32_t *)(t->base + t->geo->off_data +
+			    ((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT));
+}
+static inline unsigned char *loc_data(struct tmem *t, uint32_t loc)
+{
+	return (unsigned char *)(loc_hdr(t, loc) + 1);
 }
 static inline uint32_t alloc_size(uint32_t len)
 {
-	return (uint32_t)(sizeof(struct tmem_alloc_hdr) + len + TMEM_UNIT - 1) &
-	       ~(uint32_t)(TMEM_UNIT - 1);
+	return (uint32_t)(4 + len + TMEM_UNIT - 1) & ~(uint32_t)(TMEM_UNIT - 1);
 }
-static inline unsigned kind_stripe(enum tmem_kind kind, uint64_t h)
+static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
 {
 	unsigned half = TMEM_NR_STRIPES / 2;
 	return (kind == TMEM_EPHEMERAL ? half : 0) + (unsigned)(h % half);
@@ -399,10 +408,7 @@ static inline unsigned kind_stripe(enum tmem_kind kind, uint64_t h)
  * the one they meant. */
 static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
 {
-	struct tmem_blob *b = seg_blob(t, id);
-	uint64_t h = ((uint64_t)__atomic_load_n(&b->hash_hi, __ATOMIC_RELAXED)
-		      << 32) |
-		     __atomic_load_n(&b->hash_lo, __ATOMIC_RELAXED);
+	uint32_t h = __atomic_load_n(&seg_blob(t, id)->hash, __ATOMIC_RELAXED);
 
 	return kind_stripe(id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL
 						      : TMEM_PERSISTENT,
@@ -463,20 +469,24 @@ int tmem_chunk_fault(struct tmem *t, uint32_t c);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+typedef bool (*tmem_walk_fn)(struct tmem *t, uint32_t c, uint32_t id,
+			     uint32_t loc, uint32_t size, void *arg);
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
+		     void *arg);
 
 /* ---- tmem-compact.c ----------------------------------------------- */
 unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		   unsigned d, uint64_t hash, const void *page, uint32_t *id);
+		   unsigned d, uint32_t hash, const void *page, uint32_t *id);
 int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint64_t hash, const void *data, uint32_t len,
+		     unsigned d, uint32_t hash, const void *data, uint32_t len,
 		     uint32_t *id);
 void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unlink_chain(struct tmem *t, uint32_t id);
-uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash);
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash);
 void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits);
 void tmem_blob_stripe_fit(struct tmem *t, unsigned d);
 
