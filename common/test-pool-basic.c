@@ -73,10 +73,14 @@ int main(void)
 	round_trip(t, p, 1, 0);
 	CHECK_RC(tmem_probe(t, p, 1, 0, &ps), 0);
 	CHECK(ps == TMEM_PAGE_ZERO);
-	page_fill64(page, 0x0123456789abcdefULL);
+	page_fill64(page, 0xbeefbeefbeefbeefULL);
 	round_trip(t, p, 1, 1);
 	CHECK_RC(tmem_probe(t, p, 1, 1, &ps), 0);
 	CHECK(ps == TMEM_PAGE_DATA);
+	/* A wider pattern is stored compressed, and round-trips too. */
+	page_fill64(page, 0x0123456789abcdefULL);
+	round_trip(t, p, 1, 2);
+	CHECK_RC(tmem_flush_page(t, p, 1, 2), 0);
 	for (i = 0; i < 200; i++) {
 		page_text(page, i);
 		round_trip(t, p, 2, i);

@@ -235,12 +235,10 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en = seg_entry(t, e);
 		old = *en;
 		replaced = true;
-		/* Through a free type, so that a crash never pairs the new
-		 * type with the old value. */
-		__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
 		CRASH_POINT(3);
-		en->value = pattern;
-		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+		__atomic_store_n(&en->value,
+				 entry_make(type, pool, (uint32_t)pattern),
+				 __ATOMIC_RELEASE);
 	} else {
 		r = tmem_index_alloc(t, s, &e);
 		if (r) {
@@ -250,9 +248,9 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en = seg_entry(t, e);
 		en->object = object;
 		en->index = index;
-		en->pool = (uint8_t)pool;
-		en->value = pattern;
-		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+		__atomic_store_n(&en->value,
+				 entry_make(type, pool, (uint32_t)pattern),
+				 __ATOMIC_RELEASE);
 		tmem_index_link(t, s, bucket, e);
 		tmem_gauge(t, pool, G_PAGES, 1);
 	}
@@ -262,7 +260,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		tmem_gauge(t, pool, G_ZERO, 1);
 	else if (type == ENTRY_SAME)
 		tmem_gauge(t, pool, G_SAME, 1);
-	if (replaced && old.type != ENTRY_FREE) {
+	if (replaced && entry_type(&old) != ENTRY_FREE) {
 		/* The entry stays one page: release what it held. */
 		tmem_gauge(t, pool, G_PAGES, 1);
 		tmem_entry_release(t, &old);
@@ -320,9 +318,9 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		return ENTRY_FREE;
 	en = seg_entry(t, e);
 	*value = en->value;
-	if (en->type != ENTRY_BLOB)
-		return en->type;
-	id = (uint32_t)en->value;
+	if (entry_type(en) != ENTRY_BLOB)
+		return entry_type(en);
+	id = entry_payload(en);
 	b = seg_blob(t, id);
 	ds = seg_dstripe(t, blob_stripe(t, id));
 	stripe_lock(t, ds);
@@ -389,8 +387,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 			stripe_lock(t, is);
 			e = tmem_index_find(t, s, bucket, pool, object, index,
 					    &link);
-			if (e && seg_entry(t, e)->type == ENTRY_BLOB &&
-			    seg_entry(t, e)->value == value)
+			if (e && seg_entry(t, e)->value == value)
 				tmem_index_remove(t, s, link, e);
 			tmem_unlock(&is->lock);
 			r = -EIO;
@@ -427,10 +424,10 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 	if (e) {
 		struct tmem_entry *en = seg_entry(t, e);
 
-		if (en->type == ENTRY_ZERO)
+		if (entry_type(en) == ENTRY_ZERO)
 			*state = TMEM_PAGE_ZERO;
-		else if (en->type == ENTRY_SAME ||
-			 __atomic_load_n(&seg_blob(t, (uint32_t)en->value)->loc,
+		else if (entry_type(en) == ENTRY_SAME ||
+			 __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
 					 __ATOMIC_ACQUIRE) != BLOB_LOC_DOOMED)
 			*state = TMEM_PAGE_DATA;
 	}

@@ -119,17 +119,15 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 {
 	struct tmem_pool_rec *pr;
 
-	if (en->type != ENTRY_ZERO && en->type != ENTRY_SAME &&
-	    en->type != ENTRY_BLOB)
+	if (entry_type(en) == ENTRY_FREE)
 		return false;
-	if (en->pool >= TMEM_MAX_POOLS)
-		return false;
-	pr = seg_pool(f->t, en->pool);
+	pr = seg_pool(f->t, entry_pool(en));
 	if (atomic_load(&pr->state) != POOL_ACTIVE)
 		return false;
-	if (en->type == ENTRY_BLOB)
-		return en->value > 0 && en->value < f->t->geo->nr_blobs &&
-		       f->bstate[en->value] != 0;
+	if (entry_type(en) == ENTRY_BLOB)
+		return entry_payload(en) > 0 &&
+		       entry_payload(en) < f->t->geo->nr_blobs &&
+		       f->bstate[entry_payload(en)] != 0;
 	return true;
 }
 
@@ -178,10 +176,10 @@ static void scan_index(struct fsck *f)
 				if (entry_sound(f, en))
 					ks = tmem_key_stripe(
 						(enum tmem_kind)seg_pool(
-							t, en->pool)
+							t, entry_pool(en))
 							->kind,
-						en->pool, en->object, en->index,
-						&bucket);
+						entry_pool(en), en->object,
+						en->index, &bucket);
 				if (ks != s || (bucket & (nb - 1)) != b)
 					PROBLEM(f,
 						"entry %u: unsound or "
@@ -193,7 +191,7 @@ static void scan_index(struct fsck *f)
 		for (e = is->free_head, n = 0; e; e = seg_entry(t, e)->next) {
 			if (e >= t->geo->nr_entries ||
 			    ++n > t->geo->nr_entries ||
-			    seg_entry(t, e)->type != ENTRY_FREE) {
+			    seg_entry(t, e)->value != 0) {
 				PROBLEM(f, "index stripe %u: bad free list", s);
 				break;
 			}
@@ -209,18 +207,18 @@ static void scan_index(struct fsck *f)
 
 			s = TMEM_NR_STRIPES;
 			if (entry_sound(f, en))
-				s = tmem_key_stripe(
-					(enum tmem_kind)seg_pool(t, en->pool)
-						->kind,
-					en->pool, en->object, en->index,
-					&bucket);
+				s = tmem_key_stripe((enum tmem_kind)seg_pool(
+							    t, entry_pool(en))
+							    ->kind,
+						    entry_pool(en), en->object,
+						    en->index, &bucket);
 			if (s / TMEM_HALF != kind) {
-				if (en->type != ENTRY_FREE) {
+				if (en->value != 0) {
 					if (!f->repair)
 						PROBLEM(f, "entry %u unsound",
 							e);
 					else
-						en->type = ENTRY_FREE;
+						en->value = 0;
 				}
 				if (f->repair) {
 					struct tmem_stripe *fs = seg_istripe(
@@ -233,14 +231,14 @@ static void scan_index(struct fsck *f)
 				continue;
 			}
 			sound[s]++;
-			f->g[en->pool][G_PAGES]++;
-			if (en->type == ENTRY_ZERO)
-				f->g[en->pool][G_ZERO]++;
-			else if (en->type == ENTRY_SAME)
-				f->g[en->pool][G_SAME]++;
+			f->g[entry_pool(en)][G_PAGES]++;
+			if (entry_type(en) == ENTRY_ZERO)
+				f->g[entry_pool(en)][G_ZERO]++;
+			else if (entry_type(en) == ENTRY_SAME)
+				f->g[entry_pool(en)][G_SAME]++;
 			else {
-				f->brefs[en->value]++;
-				if (f->bstate[en->value] == 1)
+				f->brefs[entry_payload(en)]++;
+				if (f->bstate[entry_payload(en)] == 1)
 					f->ghosts++;
 			}
 			if (f->repair) {
@@ -770,9 +768,9 @@ int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,
 			    object, index, &bucket);
 	tmem_lock(t, &seg_istripe(t, s)->lock);
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
-	if (e && seg_entry(t, e)->type == ENTRY_BLOB) {
+	if (e && entry_type(seg_entry(t, e)) == ENTRY_BLOB) {
 		struct tmem_blob *b =
-			seg_blob(t, (uint32_t)seg_entry(t, e)->value);
+			seg_blob(t, entry_payload(seg_entry(t, e)));
 
 		if (b->loc >= 2) {
 			loc_data(t, b->loc)[blob_len(b) / 2] ^= 0x5a;

@@ -135,7 +135,11 @@ enum entry_type tmem_page_classify(const void *page, uint64_t *pattern)
 		if (w[i] != v)
 			return ENTRY_BLOB;
 	}
-	*pattern = v;
+	/* The entry has room for a 16-bit pattern (byte fills and the like);
+	 * other same-filled pages compress to a few bytes anyway. */
+	if (v != (v & 0xffff) * 0x0001000100010001ULL)
+		return ENTRY_BLOB;
+	*pattern = v & 0xffff;
 	return v == 0 ? ENTRY_ZERO : ENTRY_SAME;
 }
 
@@ -148,6 +152,7 @@ void tmem_page_fill(void *page, enum entry_type type, uint64_t pattern)
 		memset(page, 0, TMEM_PAGE_SIZE);
 		return;
 	}
+	pattern = (pattern & 0xffff) * 0x0001000100010001ULL;
 	for (i = 0; i < TMEM_PAGE_SIZE / 8; i++)
 		w[i] = pattern;
 }

@@ -40,7 +40,7 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 		struct tmem_entry *en = seg_entry(t, *link);
 
 		if (en->index == index && en->object == object &&
-		    en->pool == pool) {
+		    entry_pool(en) == pool) {
 			*linkp = link;
 			return *link;
 		}
@@ -85,8 +85,9 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 		uint32_t *head;
 
 		next = en->next;
-		tmem_key_stripe((enum tmem_kind)seg_pool(t, en->pool)->kind,
-				en->pool, en->object, en->index, &bucket);
+		tmem_key_stripe(
+			(enum tmem_kind)seg_pool(t, entry_pool(en))->kind,
+			entry_pool(en), en->object, en->index, &bucket);
 		head = seg_ibucket(t, s, bucket & stripe_mask(is));
 		en->next = *head;
 		*head = e;
@@ -156,19 +157,21 @@ int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 /* Caller holds the entry's index stripe.  Give up what the entry holds. */
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 {
-	switch (en->type) {
+	unsigned pool = entry_pool(en);
+
+	switch (entry_type(en)) {
 	case ENTRY_ZERO:
-		tmem_gauge(t, en->pool, G_ZERO, -1);
+		tmem_gauge(t, pool, G_ZERO, -1);
 		break;
 	case ENTRY_SAME:
-		tmem_gauge(t, en->pool, G_SAME, -1);
+		tmem_gauge(t, pool, G_SAME, -1);
 		break;
 	case ENTRY_BLOB:
-		tmem_blob_unref(t, (uint32_t)en->value, en->pool);
+		tmem_blob_unref(t, entry_payload(en), pool);
 		break;
 	}
-	if (en->type != ENTRY_FREE)
-		tmem_gauge(t, en->pool, G_PAGES, -1);
+	if (entry_type(en) != ENTRY_FREE)
+		tmem_gauge(t, pool, G_PAGES, -1);
 }
 
 /* Caller holds index stripe s; *link points at e. */
@@ -180,7 +183,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	*link = en->next;
 	CRASH_POINT(11);
 	tmem_entry_release(t, en);
-	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
@@ -192,8 +195,8 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 
 static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 {
-	return en->type == ENTRY_BLOB &&
-	       __atomic_load_n(&seg_blob(t, (uint32_t)en->value)->loc,
+	return entry_type(en) == ENTRY_BLOB &&
+	       __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
 			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
 }
 
@@ -203,16 +206,16 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
-	uint32_t id = (uint32_t)en->value;
+	uint32_t id = entry_payload(en);
 	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
 
 	if (!tmem_trylock(t, &ds->lock))
 		return false;
 	*link = en->next;
-	tmem_blob_unref_locked(t, id, en->pool);
+	tmem_blob_unref_locked(t, id, entry_pool(en));
 	tmem_unlock(&ds->lock);
-	tmem_gauge(t, en->pool, G_PAGES, -1);
-	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	tmem_gauge(t, entry_pool(en), G_PAGES, -1);
+	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
@@ -255,7 +258,7 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 				}
 				drop = false;
 			} else
-				drop = en->pool == pool &&
+				drop = entry_pool(en) == pool &&
 				       (mode == 0 || en->object == object);
 			if (drop) {
 				tmem_index_remove(t, s, link, *link);

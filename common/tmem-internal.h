@@ -72,15 +72,33 @@ enum entry_type {
 	ENTRY_SAME = 2, /* value = 64-bit fill pattern */
 	ENTRY_BLOB = 3, /* value = blob id */
 };
+/* value: type (2 bits) | pool slot (6) | payload (24): the blob id, or a
+ * 16-bit fill pattern.  One 32-bit store changes what a key holds, so a
+ * crash never pairs a new type with an old payload. */
 struct tmem_entry {
 	uint64_t object;
 	uint64_t index;
-	uint64_t value;
+	uint32_t value;
 	uint32_t next; /* bucket chain / free list (stripe lock) */
-	uint8_t type;  /* enum entry_type */
-	uint8_t pool;  /* pool slot */
-	uint16_t pad;
 };
+#define ENTRY_PAYLOAD_MAX 0xffffffU
+static inline uint32_t entry_make(unsigned type, unsigned pool,
+				  uint32_t payload)
+{
+	return ((uint32_t)type << 30) | ((uint32_t)pool << 24) | payload;
+}
+static inline unsigned entry_type(const struct tmem_entry *en)
+{
+	return en->value >> 30;
+}
+static inline unsigned entry_pool(const struct tmem_entry *en)
+{
+	return (en->value >> 24) & 0x3f;
+}
+static inline uint32_t entry_payload(const struct tmem_entry *en)
+{
+	return en->value & ENTRY_PAYLOAD_MAX;
+}
 
 /* Blob: one stored compressed (or raw) page, shared by dedup.
  * loc: 0 = free record, 1 = doomed (evicted, entries still point at it),

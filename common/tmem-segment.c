@@ -104,6 +104,9 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	g->nr_blobs = round_up(g->pool_size / 128, S);
 	if (g->nr_blobs < S * 64)
 		g->nr_blobs = S * 64;
+	/* Entries name blobs in 24 bits. */
+	if (g->nr_blobs > ENTRY_PAYLOAD_MAX + 1 - S)
+		g->nr_blobs = ENTRY_PAYLOAD_MAX + 1 - S;
 	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 2);
 	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 2);
 
