@@ -499,7 +499,7 @@ static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 
 	(void)arg;
 	tmem_blob_unlink_chain(t, id);
-	b->loc = BLOB_LOC_DOOMED;
+	__atomic_store_n(&b->loc, BLOB_LOC_DOOMED, __ATOMIC_RELEASE);
 	CRASH_POINT(32);
 	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | size, __ATOMIC_RELEASE);
 	atomic_fetch_add(&t->hdr->ghosts, blob_refs(b));

@@ -117,7 +117,7 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	struct tmem_blob *b = seg_blob(t, id);
 
-	b->loc = BLOB_LOC_FREE;
+	__atomic_store_n(&b->loc, BLOB_LOC_FREE, __ATOMIC_RELEASE);
 	b->rl = 0;
 	b->next = ds->free_head;
 	ds->free_head = id;
