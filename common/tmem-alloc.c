@@ -114,6 +114,7 @@ static bool chunk_file(struct tmem *t, uint32_t c)
 	tmem_gauge(t, k->pool, G_CHUNKS, -1);
 	atomic_store(&k->ref, 0);
 	k->fill = 0;
+	k->raw = 0;
 	if (h->prefaulted || h->reserve_count < h->high_wm) {
 		atomic_store(&k->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
 		list_push(t, &h->reserve_head, &h->reserve_count, c);
@@ -248,10 +249,12 @@ void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c)
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
 		unsigned i;
 
-		for (i = 0; i < TMEM_OPEN; i++) {
-			uint32_t ch = c->open[i][p];
+		for (i = 0; i <= TMEM_OPEN; i++) {
+			uint32_t *slot = i < TMEM_OPEN ? &c->open[i][p]
+						       : &c->open_raw[p];
+			uint32_t ch = *slot;
 
-			c->open[i][p] = 0;
+			*slot = 0;
 			if (ch &&
 			    SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) ==
 				    ctx_owner(t, c))
@@ -346,12 +349,74 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 
 /* Caller holds the blob stripe lock of the blob the space is for; the
  * space counts as live at once, so nobody frees the chunk under us. */
+/* Make chunk ch, just taken, the context's open chunk. */
+static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
+		       bool raw)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+
+	k->fill = 0;
+	k->pool = (uint8_t)pool;
+	k->raw = raw;
+	atomic_store(&k->ref, 0);
+	atomic_store(&k->sl, SL_MAKE(CHUNK_OPEN, me, 0));
+}
+
+/* Take size bytes at the end of ch if it is still ours and has room. */
+static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
+		       bool raw, uint32_t size, uint32_t *loc)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+	uint64_t sl = atomic_load(&k->sl);
+	uint32_t off;
+
+	/* Counts as live at once: nobody frees it under us. */
+	if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
+	    k->pool != pool || k->raw != raw ||
+	    k->fill + size > TMEM_CHUNK_SIZE ||
+	    !atomic_compare_exchange_strong(&k->sl, &sl, sl + size))
+		return false;
+	off = k->fill;
+	k->fill = off + size;
+	*loc = loc_make(ch, off);
+	return true;
+}
+
+static int alloc_raw(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		     uint32_t *loc)
+{
+	unsigned me = ctx_owner(t, c);
+	uint32_t ch;
+	int r;
+
+	for (;;) {
+		ch = c->open_raw[pool];
+		if (ch &&
+		    chunk_take(t, ch, me, pool, true, TMEM_PAGE_SIZE, loc))
+			return 0;
+		if (ch) {
+			/* Full (or emptied and freed under us). */
+			if (SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) == me)
+				tmem_chunk_close(t, ch);
+			c->open_raw[pool] = 0;
+		}
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
+		if (r)
+			return r;
+		chunk_open(t, ch, me, pool, true);
+		c->open_raw[pool] = ch;
+	}
+}
+
 int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc)
 {
 	unsigned me = ctx_owner(t, c), i, best, worst;
 	uint32_t room[TMEM_OPEN], ch;
 	int r;
+
+	if (size == TMEM_PAGE_SIZE)
+		return alloc_raw(t, c, pool, loc);
 
 	/* A few open chunks per sub-pool, filled best fit: a blob goes to
 	 * the fullest chunk it fits in, so that the end of a chunk is
@@ -369,7 +434,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			k = seg_chunk(t, ch);
 			sl = atomic_load(&k->sl);
 			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
-			    k->pool != pool) {
+			    k->pool != pool || k->raw) {
 				c->open[i][pool] = 0; /* emptied and freed */
 				continue;
 			}
@@ -379,22 +444,10 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 				best = i;
 		}
 		if (best < TMEM_OPEN) {
-			struct tmem_chunk *k;
-			uint64_t sl;
-			uint32_t off;
-
-			ch = c->open[best][pool];
-			k = seg_chunk(t, ch);
-			sl = atomic_load(&k->sl);
-			/* Counts as live at once: nobody frees it under us. */
-			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
-			    !atomic_compare_exchange_strong(&k->sl, &sl,
-							    sl + size))
-				continue;
-			off = k->fill;
-			k->fill = off + size;
-			*loc = loc_make(ch, off);
-			return 0;
+			if (chunk_take(t, c->open[best][pool], me, pool, false,
+				       size, loc))
+				return 0;
+			continue;
 		}
 		/* Nothing fits: take an empty slot, or close the fullest (on
 		 * a tie the oldest, so chunks close in the order they were
@@ -423,10 +476,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
 		if (r)
 			return r;
-		seg_chunk(t, ch)->fill = 0;
-		seg_chunk(t, ch)->pool = (uint8_t)pool;
-		atomic_store(&seg_chunk(t, ch)->ref, 0);
-		atomic_store(&seg_chunk(t, ch)->sl, SL_MAKE(CHUNK_OPEN, me, 0));
+		chunk_open(t, ch, me, pool, false);
 		c->open[worst][pool] = ch;
 		c->open_seq[worst][pool] = ++c->seq;
 	}
@@ -442,10 +492,18 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 		     void *arg)
 {
 	uint32_t off = 0, fill = seg_chunk(t, c)->fill;
+	bool raw = seg_chunk(t, c)->raw;
 
 	while (off + 4 <= fill) {
-		uint32_t loc = loc_make(c, off), *hp = loc_hdr(t, loc);
+		uint32_t loc = loc_make(c, off);
+		uint32_t *hp = raw ? seg_rawid(t, c, off / TMEM_PAGE_SIZE)
+				   : loc_hdr(t, loc);
 		uint32_t h = __atomic_load_n(hp, __ATOMIC_ACQUIRE), size, id;
+
+		if (raw && h == 0) {
+			off += TMEM_PAGE_SIZE;
+			continue;
+		}
 		struct tmem_stripe *ds;
 		struct tmem_blob *b;
 		unsigned d;
@@ -501,7 +559,7 @@ static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 	tmem_blob_unlink_chain(t, id);
 	__atomic_store_n(&b->loc, BLOB_LOC_DOOMED, __ATOMIC_RELEASE);
 	CRASH_POINT(32);
-	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | size, __ATOMIC_RELEASE);
+	alloc_mark(t, loc, len, 0);
 	atomic_fetch_add(&t->hdr->ghosts, blob_refs(b));
 	atomic_fetch_add(&seg_pool(t, k->pool)->evicted, blob_refs(b));
 	tmem_gauge(t, k->pool, G_BLOBS, -1);

@@ -80,7 +80,7 @@ int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			continue;
 		if (seg_chunk(t, loc_chunk(bl->loc))->pool != pool)
 			continue;
-		stored = loc_data(t, bl->loc);
+		stored = loc_data(t, bl->loc, blob_len(bl));
 		if (blob_len(bl) != TMEM_PAGE_SIZE) {
 			if (tmem_page_decompress(c, stored, blob_len(bl),
 						 c->dbuf))
@@ -144,12 +144,12 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		record_free(t, d, id);
 		return r;
 	}
-	memcpy(loc_data(t, loc), data, len);
+	memcpy(loc_data(t, loc, len), data, len);
 	CRASH_POINT(6);
 	b = seg_blob(t, id);
 	__atomic_store_n(&b->hash, hash, __ATOMIC_RELAXED);
 	b->rl = ((len - 1) << 20) | 1;
-	__atomic_store_n(loc_hdr(t, loc), id, __ATOMIC_RELEASE);
+	alloc_mark(t, loc, len, id);
 	head = seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 	b->next = *head;
 	/* The location last: a record with loc set is a blob. */
@@ -197,8 +197,7 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 	}
 	tmem_blob_unlink_chain(t, id);
 	/* Mark the space dead so that walkers can step over it. */
-	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | alloc_size(len),
-			 __ATOMIC_RELEASE);
+	alloc_mark(t, loc, len, 0);
 	tmem_gauge(t, pool, G_BLOBS, -1);
 	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)

@@ -98,7 +98,13 @@ static void scan_blobs(struct fsck *f)
 					  << TMEM_UNIT_SHIFT) &
 					 (TMEM_CHUNK_SIZE - 1));
 			if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
-			    *loc_hdr(t, b->loc) != id ||
+			    (blob_len(b) == TMEM_PAGE_SIZE
+				     ? !k->raw || off % TMEM_PAGE_SIZE ||
+					       *seg_rawid(
+						       t, c,
+						       off / TMEM_PAGE_SIZE) !=
+						       id
+				     : k->raw || *loc_hdr(t, b->loc) != id) ||
 			    off + alloc_size(blob_len(b)) > k->fill ||
 			    seg_pool(t, k->pool)->kind != kind)
 				goto bad;
@@ -436,7 +442,7 @@ static void scan_blob_refs(struct fsck *f)
 
 static int loc_cmp(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
@@ -452,7 +458,8 @@ static void mark_dead(struct tmem *t, uint32_t c, uint32_t off, uint32_t size)
 static void scan_layout(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint32_t *locs = NULL, n = 0, i = 0, id, c;
+	uint64_t *locs = NULL; /* loc << 32 | id of every live blob */
+	uint32_t n = 0, i = 0, id, c;
 
 	if (f->repair) {
 		for (id = 1; id < t->geo->nr_blobs; id++)
@@ -463,7 +470,9 @@ static void scan_layout(struct fsck *f)
 		n = 0;
 		for (id = 1; id < t->geo->nr_blobs; id++)
 			if (f->bstate[id] == 2)
-				locs[n++] = seg_blob(t, id)->loc;
+				locs[n++] = (uint64_t)seg_blob(t, id)->loc
+						    << 32 |
+					    id;
 		qsort(locs, n, sizeof *locs, loc_cmp);
 	}
 	for (c = 1; c < t->hdr->hole_bump; c++) {
@@ -473,23 +482,42 @@ static void scan_layout(struct fsck *f)
 		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))))
 			continue;
 		if (f->repair) {
-			for (; i < n && loc_chunk(locs[i]) < c; i++)
-				;
-			for (; i < n && loc_chunk(locs[i]) == c; i++) {
-				struct tmem_blob *b =
-					seg_blob(t, *loc_hdr(t, locs[i]));
-				uint32_t at = loc_make(c, 0), o;
+			unsigned r;
 
-				o = (locs[i] - at) << TMEM_UNIT_SHIFT;
-				if (o > off)
+			for (; i < n && loc_chunk(locs[i] >> 32) < c; i++)
+				;
+			if (k->raw)
+				for (r = 0; r < TMEM_RAW_SLOTS; r++)
+					*seg_rawid(t, c, r) = 0;
+			for (; i < n && loc_chunk(locs[i] >> 32) == c; i++) {
+				uint32_t loc = (uint32_t)(locs[i] >> 32);
+				uint32_t bid = (uint32_t)locs[i], o;
+				struct tmem_blob *b = seg_blob(t, bid);
+
+				o = loc_off(loc);
+				if (o > off && !k->raw)
 					mark_dead(t, c, off, o - off);
+				alloc_mark(t, loc, blob_len(b), bid);
 				off = o + alloc_size(blob_len(b));
 			}
-			if (fill > off)
+			if (fill > off && !k->raw)
 				mark_dead(t, c, off, fill - off);
 			continue;
 		}
-		while (off + 4 <= fill) {
+		if (k->raw) {
+			for (off = 0; off + TMEM_PAGE_SIZE <= fill;
+			     off += TMEM_PAGE_SIZE) {
+				uint32_t h =
+					*seg_rawid(t, c, off / TMEM_PAGE_SIZE);
+
+				if (h &&
+				    (h >= t->geo->nr_blobs ||
+				     f->bstate[h] != 2 ||
+				     seg_blob(t, h)->loc != loc_make(c, off)))
+					break;
+			}
+		}
+		while (!k->raw && off + 4 <= fill) {
 			uint32_t h = *loc_hdr(t, loc_make(c, off)), size;
 
 			if (h & HDR_DEAD) {
@@ -773,7 +801,8 @@ int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,
 			seg_blob(t, entry_payload(seg_entry(t, e)));
 
 		if (b->loc >= 2) {
-			loc_data(t, b->loc)[blob_len(b) / 2] ^= 0x5a;
+			loc_data(t, b->loc, blob_len(b))[blob_len(b) / 2] ^=
+				0x5a;
 			r = 0;
 		}
 	}

@@ -55,15 +55,16 @@ static bool move_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 		     uint32_t size, void *arg)
 {
 	struct tmem_chunk *k = seg_chunk(t, c);
-	uint32_t nloc;
+	uint32_t nloc, len = blob_len(seg_blob(t, id));
 
 	(void)arg;
 	if (tmem_alloc_space(t, &t->compact_ctx, k->pool, size, &nloc) != 0)
 		return false;
-	memcpy(loc_hdr(t, nloc), loc_hdr(t, loc), size);
+	memcpy(loc_data(t, nloc, len), loc_data(t, loc, len), len);
+	alloc_mark(t, nloc, len, id);
 	CRASH_POINT(35);
 	__atomic_store_n(&seg_blob(t, id)->loc, nloc, __ATOMIC_RELEASE);
-	__atomic_store_n(loc_hdr(t, loc), HDR_DEAD | size, __ATOMIC_RELEASE);
+	alloc_mark(t, loc, len, 0);
 	atomic_fetch_sub(&k->sl, size);
 	return true;
 }

@@ -156,8 +156,14 @@ struct tmem_chunk {
 	uint32_t next;	     /* free lists (chunk_lock) */
 	uint8_t pool;	     /* pool slot while OPEN/CLOSED/... */
 	_Atomic uint8_t ref; /* CLOCK: set by get */
-	uint8_t pad[6];
+	uint8_t raw;	     /* holds raw pages only (see seg_rawid) */
+	uint8_t pad[5];
 };
+
+/* Raw (incompressible) pages go to chunks of their own, 16 to a chunk with
+ * no header (a header would leave room for only 15), their blob ids in a
+ * side table: 0 marks a free slot. */
+#define TMEM_RAW_SLOTS (TMEM_CHUNK_SIZE / TMEM_PAGE_SIZE)
 
 struct tmem_stripe {
 	pthread_mutex_t lock;
@@ -244,6 +250,7 @@ struct tmem_geometry {
 	uint64_t off_slots, off_pools, off_istripes, off_dstripes;
 	uint64_t off_ibuckets, off_dbuckets, off_entries, off_blobs;
 	uint64_t off_chunks, off_counters, off_data, meta_end;
+	uint64_t off_rawids;
 };
 
 struct tmem_header {
@@ -295,6 +302,7 @@ struct tmem_ctx {
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
 	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
+	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
 	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
 	struct tmem_counters *cnt; /* this slot's counter blocks */
 };
@@ -407,13 +415,42 @@ static inline uint32_t *loc_hdr(struct tmem *t, uint32_t loc)
 	return (uint32_t *)(t->base + t->geo->off_data +
 			    ((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT));
 }
-static inline unsigned char *loc_data(struct tmem *t, uint32_t loc)
+static inline uint32_t loc_off(uint32_t loc)
 {
-	return (unsigned char *)(loc_hdr(t, loc) + 1);
+	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) &
+			  (TMEM_CHUNK_SIZE - 1));
+}
+static inline uint32_t *seg_rawid(struct tmem *t, uint32_t c, unsigned slot)
+{
+	return SEG_AT(t, t->geo->off_rawids, uint32_t) +
+	       (uint64_t)c * TMEM_RAW_SLOTS + slot;
+}
+/* A raw page is its own 4096 bytes; anything else has a header. */
+static inline unsigned char *loc_data(struct tmem *t, uint32_t loc,
+				      uint32_t len)
+{
+	return (unsigned char *)(loc_hdr(t, loc) +
+				 (len == TMEM_PAGE_SIZE ? 0 : 1));
 }
 static inline uint32_t alloc_size(uint32_t len)
 {
+	if (len == TMEM_PAGE_SIZE)
+		return TMEM_PAGE_SIZE;
 	return (uint32_t)(4 + len + TMEM_UNIT - 1) & ~(uint32_t)(TMEM_UNIT - 1);
+}
+/* Caller holds the blob's stripe: say who lives at loc (id), or that
+ * nobody does any more (id 0), so that walkers can step over it. */
+static inline void alloc_mark(struct tmem *t, uint32_t loc, uint32_t len,
+			      uint32_t id)
+{
+	if (len == TMEM_PAGE_SIZE)
+		__atomic_store_n(seg_rawid(t, loc_chunk(loc),
+					   loc_off(loc) / TMEM_PAGE_SIZE),
+				 id, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(loc_hdr(t, loc),
+				 id ? id : HDR_DEAD | alloc_size(len),
+				 __ATOMIC_RELEASE);
 }
 static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
 {

@@ -129,6 +129,8 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	off = round_up(off + g->nr_blobs * sizeof(struct tmem_blob), P);
 	g->off_chunks = off;
 	off = round_up(off + g->nr_chunks * sizeof(struct tmem_chunk), P);
+	g->off_rawids = off;
+	off = round_up(off + g->nr_chunks * TMEM_RAW_SLOTS * 4, P);
 	g->off_counters = off;
 	off = round_up(off + (uint64_t)TMEM_MAX_SLOTS * TMEM_STAT_CTX *
 				       TMEM_MAX_POOLS *
