@@ -334,8 +334,11 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	*hash = blob_hash(b);
 	*err = tmem_page_decompress(c, loc_data(t, b->loc, blob_len(b)),
 				    blob_len(b), c->dbuf);
-	atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
-			      memory_order_relaxed);
+	/* Only when not set: two readers must not bounce the line. */
+	if (!atomic_load_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref,
+				  memory_order_relaxed))
+		atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
+				      memory_order_relaxed);
 	tmem_unlock(&ds->lock);
 	return ENTRY_BLOB;
 }

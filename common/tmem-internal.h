@@ -282,13 +282,15 @@ struct tmem_header {
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
 	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
 	uint64_t acquires;     /* chunks taken (chunk_lock) */
-	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	_Atomic uint64_t repairs;
+	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	/* Entry and blob records handed out per kind (persistent from 1:
 	 * record 0 means none).  A stripe reuses its own freed records
 	 * first, so records are dense whatever the stripe balance. */
-	_Atomic uint32_t ebump[2], bbump[2];
-	_Atomic uint64_t ghosts; /* entries on doomed blobs, to sweep */
+	_Atomic uint32_t ebump[2] __attribute__((aligned(64)));
+	_Atomic uint32_t bbump[2];
+	/* Read on every lock taken: a line of its own. */
+	_Atomic uint64_t ghosts __attribute__((aligned(64)));
 };
 
 /* ---- process-local handle ----------------------------------------- */
