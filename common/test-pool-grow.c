@@ -120,6 +120,7 @@ static void test_prefault(const char *name)
 	}
 }
 
+#ifndef TMEM_SANITIZED
 static long vm_locked_kb(void)
 {
 	char line[256];
@@ -134,6 +135,7 @@ static long vm_locked_kb(void)
 	fclose(f);
 	return kb;
 }
+#endif
 
 static void test_lock(const char *name)
 {
