@@ -274,11 +274,13 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 		struct tmem_pool_rec *pr = seg_pool(t, p);
 		uint64_t have, want;
 
-		if (p == except || pr->min_bytes == 0 ||
+		if (p == except ||
+		    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) == 0 ||
 		    atomic_load(&pr->state) != POOL_ACTIVE)
 			continue;
 		have = (uint64_t)atomic_load(&pr->g[G_CHUNKS]);
-		want = pr->min_bytes >> TMEM_CHUNK_SHIFT;
+		want = __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) >>
+		       TMEM_CHUNK_SHIFT;
 		if (want > have)
 			owed += want - have;
 	}
@@ -299,9 +301,9 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 
 	/* Compaction may overshoot a maximum by the chunk it fills, and may
 	 * take the last free chunk, which puts leave to it. */
-	if (!compact && pr->max_bytes &&
+	if (!compact && __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED) &&
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
-		    pr->max_bytes)
+		    __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED))
 		return -EDQUOT;
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
@@ -595,13 +597,15 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 		if (SL_STATE(sl) != CHUNK_CLOSED)
 			continue;
 		pr = seg_pool(t, k->pool);
-		if (pr->kind != TMEM_EPHEMERAL)
+		if (__atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
+		    TMEM_EPHEMERAL)
 			continue;
 		if (own_only && k->pool != for_pool)
 			continue;
-		if (k->pool != for_pool && pr->min_bytes &&
+		if (k->pool != for_pool &&
+		    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) &&
 		    (uint64_t)atomic_load(&pr->g[G_CHUNKS]) * TMEM_CHUNK_SIZE <=
-			    pr->min_bytes)
+			    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED))
 			continue;
 		if (atomic_exchange(&k->ref, 0))
 			continue;

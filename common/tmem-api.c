@@ -532,12 +532,13 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	}
 	pr = seg_pool(t, (unsigned)free_slot);
 	snprintf(pr->name, sizeof pr->name, "%s", name);
-	pr->kind = kind;
-	pr->min_bytes = min_bytes;
-	pr->max_bytes = max_bytes;
-	pr->gen = (pr->gen + 1) & 0xffffff;
+	/* Read without pool_lock by the allocator and the evictor. */
+	__atomic_store_n(&pr->kind, kind, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->min_bytes, min_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->max_bytes, max_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->gen, (pr->gen + 1) & 0xffffff, __ATOMIC_RELAXED);
 	if (pr->gen == 0)
-		pr->gen = 1;
+		__atomic_store_n(&pr->gen, 1, __ATOMIC_RELAXED);
 	tmem_counters_sum(t, (unsigned)free_slot, pr->base);
 	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
