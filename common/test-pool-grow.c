@@ -165,7 +165,14 @@ static void test_lock(const char *name)
 		page_random(page, i);
 		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
 	}
-	/* Locked on fault: what was touched, not the whole segment. */
+	/* Locked on fault: what was touched, not the whole segment.  Only
+	 * root is sure to be allowed to (tmem_open warns and goes on). */
+	if (geteuid() != 0 && vm_locked_kb() == before) {
+		fprintf(stderr, "could not lock memory here: not checked\n");
+		tmem_close(t);
+		CHECK_RC(tmem_unlink(name), 0);
+		return;
+	}
 	CHECK(vm_locked_kb() - before >= 200 * 4);
 	CHECK(vm_locked_kb() - before < (8 << 10) * 2);
 	tmem_close(t);

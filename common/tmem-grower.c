@@ -50,7 +50,7 @@ void tmem_grower_wake(struct tmem *t)
 
 /* Caller holds chunk_lock.  While chunks are being taken, keep the
  * reserve in proportion to what is in use (a busy pool needs a deeper one
- * to absorb bursts between two wake-ups); once idle, only one: the
+ * to absorb bursts between two wake-ups); once idle, only three: the
  * rest is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
@@ -60,8 +60,9 @@ static void watermarks_update(struct tmem *t)
 	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
 
 	if (atomic_load(&h->idle)) {
-		h->high_wm = 1;
-		h->low_wm = 1;
+		/* A few, for contexts that start writing again at once. */
+		h->high_wm = 3;
+		h->low_wm = 2;
 		return;
 	}
 	high = used / 32;
@@ -291,25 +292,31 @@ static int prefault_segment(struct tmem *t)
 	return 0;
 }
 
-static int lock_memory(struct tmem *t)
+/* Lock the mapping on fault, and the contexts' scratch.  Without the
+ * privilege or the RLIMIT_MEMLOCK for it, say so and go on unlocked: the
+ * pool works, only without the guarantee. */
+static void lock_memory(struct tmem *t)
 {
 	unsigned i;
 
 	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "locking the segment on fault: %m (RLIMIT_MEMLOCK "
-			 "too low?)");
-		return -errno;
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot lock the segment on fault (%m): raise "
+			 "RLIMIT_MEMLOCK or give CAP_IPC_LOCK; going on "
+			 "unlocked");
+		return;
 	}
 	for (i = 0; i < t->nr_ctx; i++) {
 		struct tmem_ctx *c = &t->ctx[i];
 
 		if (mlock(c->cbuf, c->cbuf_size) == -1 ||
-		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1)
-			return -errno;
+		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1) {
+			tmem_log(t, TMEM_LOG_WARNING,
+				 "cannot lock the compression scratch: %m");
+			break;
+		}
 	}
 	t->locked = true;
-	return 0;
 }
 
 /* After attach: what the options ask of memory. */
@@ -317,11 +324,8 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 {
 	int r;
 
-	if (opts->lock) {
-		r = lock_memory(t);
-		if (r)
-			return r;
-	}
+	if (opts->lock)
+		lock_memory(t);
 	if (opts->prefault) {
 		r = prefault_segment(t);
 		if (r)
