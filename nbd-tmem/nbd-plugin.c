@@ -316,7 +316,7 @@ struct nt_label {
 };
 #define NT_LABEL_MAGIC "TMEMNBD1"
 
-static int label_check(struct tmem *t)
+static int label_check(struct tmem *t, bool *fresh)
 {
 	static unsigned char page[TMEM_PAGE_SIZE];
 	struct nt_label l;
@@ -366,6 +366,7 @@ static int label_check(struct tmem *t)
 		return -1;
 	}
 	label = l.id;
+	*fresh = true;
 	return 0;
 }
 
@@ -418,9 +419,44 @@ static void swap_safety(void)
 	}
 }
 
+/* reset=true: drop the export's pages, label and overflow map. */
+static int export_reset(struct tmem *t)
+{
+	uint64_t page, pages = cfg.swap_size / TMEM_PAGE_SIZE;
+	int r;
+
+	r = tmem_pool_destroy(t, dev.pool_id);
+	if (r == 0)
+		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT,
+				   cfg.swap_min_share, 0, &dev.pool_id);
+	if (r < 0) {
+		nbdkit_error("reset: export %s: %s", export_name,
+			     tmem_strerror(r));
+		return -1;
+	}
+	/* Belt and braces: a destroyed pool must hold nothing, and a page
+	 * that survived would be served as this device's data. */
+	for (page = 0; page < pages; page++) {
+		enum tmem_page_state st;
+
+		if (tmem_probe(t, dev.pool_id, NT_DATA_OBJECT, page, &st) ==
+			    0 &&
+		    st != TMEM_PAGE_ABSENT) {
+			nbdkit_debug("reset: page %" PRIu64 " outlived "
+				     "tmem_pool_destroy",
+				     page);
+			tmem_flush_page(t, dev.pool_id, NT_DATA_OBJECT, page);
+		}
+	}
+	tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
+	nt_ov_unlink_map(map_name);
+	return 0;
+}
+
 static int nt_get_ready(void)
 {
 	struct tmem *t = NULL;
+	bool fresh = false;
 	char err[512];
 	int r;
 
@@ -437,23 +473,10 @@ static int nt_get_ready(void)
 	 * serving process attaches again after the fork. */
 	if (pool_attach(&t) < 0)
 		goto err_close;
-	if (reset) {
-		r = tmem_pool_destroy(t, dev.pool_id);
-		if (r < 0) {
-			nbdkit_error("reset: %s", tmem_strerror(r));
-			goto err_close;
-		}
-		nt_ov_unlink_map(map_name);
-		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT,
-				   cfg.swap_min_share, 0, &dev.pool_id);
-		if (r < 0) {
-			nbdkit_error("reset: %s", tmem_strerror(r));
-			goto err_close;
-		}
-	}
-	if (label_check(t) < 0)
+	if (reset && export_reset(t) < 0)
 		goto err_close;
-	tmem_close(t);
+	if (label_check(t, &fresh) < 0)
+		goto err_close;
 
 	dev.size = cfg.swap_size;
 	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
@@ -463,15 +486,20 @@ static int nt_get_ready(void)
 			       map_name, label, &dev.ov, err, sizeof(err));
 		if (r < 0) {
 			nbdkit_error("%s", err);
-			return -1;
+			goto err_unlabel;
 		}
 		nbdkit_debug("overflow %s: %" PRIu64 " slots, %" PRIu64
 			     " in use",
 			     cfg.swap_overflow, nt_ov_slots(dev.ov),
 			     nt_ov_slots_used(dev.ov));
 	}
+	tmem_close(t);
 	return 0;
 
+err_unlabel:
+	/* A start that failed leaves no new device behind. */
+	if (fresh)
+		tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
 err_close:
 	tmem_close(t);
 	return -1;
