@@ -95,6 +95,7 @@ static char lock_name[2 * TMEM_NAME_MAX + 32];
 static char map_name[2 * TMEM_NAME_MAX + 32];
 static int lock_fd = -1;
 static uint64_t label;
+static uint64_t share_min, share_max; /* the export's share of the pool */
 static struct nt_device dev;
 
 static const struct nt_key *key_find(const char *key)
@@ -242,6 +243,12 @@ static int nt_config_complete(void)
 		return -1;
 	}
 	export_name = cfg.swap_export[0] ? cfg.swap_export : "swap";
+	/* [pool] min-share.EXPORT / max-share.EXPORT win over [swap]
+	 * min-share, which applies to whatever the export is called. */
+	if (tmem_config_share(&cfg, export_name, &share_min, &share_max) < 0) {
+		share_min = cfg.swap_min_share;
+		share_max = 0;
+	}
 	if (cfg.swap_overflow[0] && overflow_size == 0)
 		overflow_size = cfg.swap_size;
 	return 0;
@@ -289,15 +296,18 @@ static int pool_attach(struct tmem **out)
 	opts.log = pool_log;
 	r = tmem_open(&opts, out);
 	if (r < 0) {
-		nbdkit_error("pool=%s: %s%s", opts.name, tmem_strerror(r),
-			     r == -EPROTO ? " (the segment was made with "
-					    "another layout or geometry; use "
-					    "another pool= or remove it)"
-					  : "");
+		if (r == -EPROTO || r == -EBADMSG)
+			nbdkit_error(
+				"pool=%s: %s: use another pool= or "
+				"remove /dev/shm/%s (with tmemctl destroy)",
+				opts.name, tmem_strerror(r), opts.name);
+		else
+			nbdkit_error("pool=%s: %s", opts.name,
+				     tmem_strerror(r));
 		return -1;
 	}
-	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT,
-			   cfg.swap_min_share, 0, &dev.pool_id);
+	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT, share_min,
+			   share_max, &dev.pool_id);
 	if (r < 0) {
 		nbdkit_error("export=%s: cannot open the sub-pool in pool "
 			     "%s: %s",
@@ -427,8 +437,8 @@ static int export_reset(struct tmem *t)
 
 	r = tmem_pool_destroy(t, dev.pool_id);
 	if (r == 0)
-		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT,
-				   cfg.swap_min_share, 0, &dev.pool_id);
+		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT, share_min,
+				   share_max, &dev.pool_id);
 	if (r < 0) {
 		nbdkit_error("reset: export %s: %s", export_name,
 			     tmem_strerror(r));
