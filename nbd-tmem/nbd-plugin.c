@@ -432,7 +432,7 @@ static void swap_safety(void)
 /* reset=true: drop the export's pages, label and overflow map. */
 static int export_reset(struct tmem *t)
 {
-	uint64_t page, pages = cfg.swap_size / TMEM_PAGE_SIZE;
+	uint64_t page, pages = cfg.swap_size / TMEM_PAGE_SIZE, survivors = 0;
 	int r;
 
 	r = tmem_pool_destroy(t, dev.pool_id);
@@ -452,12 +452,14 @@ static int export_reset(struct tmem *t)
 		if (tmem_probe(t, dev.pool_id, NT_DATA_OBJECT, page, &st) ==
 			    0 &&
 		    st != TMEM_PAGE_ABSENT) {
-			nbdkit_debug("reset: page %" PRIu64 " outlived "
-				     "tmem_pool_destroy",
-				     page);
 			tmem_flush_page(t, dev.pool_id, NT_DATA_OBJECT, page);
+			survivors++;
 		}
 	}
+	if (survivors)
+		nbdkit_debug("reset: %" PRIu64 " pages outlived "
+			     "tmem_pool_destroy; flushed one by one",
+			     survivors);
 	tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
 	nt_ov_unlink_map(map_name);
 	return 0;

@@ -36,12 +36,27 @@ used=$(sed -n 's/.*overflow: \([0-9]*\) of.*/\1/p' "$tmp/log1" | tail -1)
 [ "$(stat -c %s "$ovdir/ov")" -eq 67108864 ] ||
     fail "the overflow file was not allocated in full"
 
-# A restart finds every page again, those in the file included; trimming
-# everything then gives every slot back.
+# A restart finds every page again, those in the file included.  Then
+# unaligned writes (read-modify-write of pages that may be in the file),
+# replayed on a local copy to compare with; trimming everything at last
+# gives every slot back.
+cmds=(
+    -c "write -P 0x11 100 5000"
+    -c "write -P 0x22 20000001 9000"
+    -c "write -P 0x33 33554431 2"
+    -c "write -P 0x44 41943000 200"
+    -c "write -z 12345 8192"
+)
+cp "$tmp/data" "$tmp/mirror"
+truncate -s 64M "$tmp/mirror"
+qemu-io -f raw "${cmds[@]}" "$tmp/mirror" >/dev/null
 nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
-    nbdcopy \"\$uri\" '$tmp/back2' &&
+    set -e
+    nbdcopy \"\$uri\" '$tmp/back2'
+    qemu-io -f raw $(printf '%q ' "${cmds[@]}") \"\$uri\" >/dev/null
+    qemu-img compare -q -f raw -F raw '$tmp/mirror' \"\$uri\"
     qemu-io -f raw -c 'discard 0 64M' \"\$uri\" >/dev/null
-" 2> "$tmp/log2"
+" 2> "$tmp/log2" || { grep -v debug "$tmp/log2"; fail "restart, unaligned writes or trim failed"; }
 cmp -n 41943040 "$tmp/data" "$tmp/back2"
 grep -q "overflow: 0 of 16384 slots in use" "$tmp/log2" ||
     fail "trim did not free the overflow slots: $(grep 'overflow:' "$tmp/log2")"
