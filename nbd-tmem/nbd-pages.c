@@ -144,6 +144,13 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 	}
 
 	r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, data);
+	if (r == -ENOSPC) {
+		/* One more try before the slow tier: a refusal can be
+		 * momentary (another thread held the chunk being filled). */
+		NT_COUNT(nospace_retries);
+		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
+			     data);
+	}
 	if (r == 0) {
 		nt_ov_release(dev->ov, page);
 		return 0;
