@@ -36,6 +36,13 @@ used=$(sed -n 's/.*overflow: \([0-9]*\) of.*/\1/p' "$tmp/log1" | tail -1)
 [ "$(stat -c %s "$ovdir/ov")" -eq 67108864 ] ||
     fail "the overflow file was not allocated in full"
 
+# The file holds pages now: another overflow-size would lose them.
+if nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" overflow-size=32M --run true \
+        2> "$tmp/err"; then
+    fail "started with another overflow-size over spilled pages"
+fi
+grep -q "overflow-size" "$tmp/err" || fail "no message naming overflow-size: $(cat "$tmp/err")"
+
 # A restart finds every page again, those in the file included.  Then
 # unaligned writes (read-modify-write of pages that may be in the file),
 # replayed on a local copy to compare with; trimming everything at last
