@@ -537,6 +537,8 @@ static int nt_after_fork(void)
 			     pool_name(), tmem_strerror(r));
 		return -1;
 	}
+	if (dev.ov)
+		nt_ov_touch(dev.ov);
 	if (nt_pages_init(&dev) < 0) {
 		nbdkit_error("scratch pages: %m");
 		return -1;
