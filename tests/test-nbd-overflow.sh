@@ -76,6 +76,28 @@ nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
 grep -q "overflow: 0 of 16384 slots in use" "$tmp/log3" ||
     fail "overwrites did not free the overflow slots: $(grep 'overflow:' "$tmp/log3")"
 
+# NBD_CMD_CACHE brings spilled pages back into the pool once it has room:
+# fill, trim the first 24 MiB (pool pages), cache everything, read back.
+py=
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import nbd' 2>/dev/null; then py=$p; break; fi
+done
+if [ -n "$py" ]; then
+    nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
+        set -e
+        nbdcopy '$tmp/data' \"\$uri\"
+        '$py' -c 'import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+h.trim(24 << 20, 0)
+h.cache(64 << 20, 0)' \"\$uri\"
+        nbdcopy \"\$uri\" '$tmp/back5'
+    " 2> "$tmp/log5"
+    cmp -i 25165824 -n 16777216 "$tmp/data" "$tmp/back5"
+    grep -Eq "promoted [1-9]" "$tmp/log5" ||
+        fail "cache promoted nothing: $(grep 'promoted' "$tmp/log5")"
+fi
+
 # No overflow file: the write fails, and the message names the cause.
 pool2=$(unique_segment)-2; cleanup_fn "rm -f /dev/shm/$pool2 /dev/shm/$pool2.*"
 if nbdkit -U - "$TMEM_PLUGIN" size=64M pool=$pool2 pool-size=16M \
