@@ -62,7 +62,12 @@ struct nt_device {
 	uint64_t pages;
 	struct nt_overflow *ov;	  /* NULL without overflow= */
 	unsigned nospace_wait_ms; /* retry a put answered -ENOSPC this long */
+	uint64_t pool_ceiling;	  /* the segment's pool-size */
 };
+
+/* A pool whose resident bytes are this far below its ceiling can still
+ * grow (a few chunks, and the metadata that grows with the data). */
+#define NT_GROW_SLACK (4ULL << 20)
 
 /* Allocate the stripe locks and their scratch pages (and touch them, so
  * that a locked process already has them in RAM).  -ENOMEM. */

@@ -110,9 +110,23 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	return r;
 }
 
+/* Whether the pool is below its ceiling, so that a refusal means its
+ * grower has not caught up yet rather than that it is full.  Only called
+ * after a refusal: it reads the segment's size with fstat. */
+static bool pool_can_grow(void)
+{
+	struct tmem_stats st;
+
+	if (tmem_stats_get(dev->pool, &st) < 0)
+		return false;
+	return st.bytes_resident + NT_GROW_SLACK < dev->pool_ceiling;
+}
+
 /* A put refused for want of room may only be waiting for the pool's grower
  * to refill its reserve of ready chunks: without an overflow file to take
- * the page, give it a little time.  Sleeping allocates nothing. */
+ * the page, give it time while the pool can still grow, and none when it
+ * is full (a swap device's writes then fail at once and the kernel keeps
+ * those pages in RAM).  Sleeping allocates nothing. */
 static int put_waiting(uint64_t page, const void *data)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
@@ -123,6 +137,8 @@ static int put_waiting(uint64_t page, const void *data)
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
 		if (r != -ENOSPC || waited >= dev->nospace_wait_ms)
+			return r;
+		if (waited % 10 == 0 && !pool_can_grow())
 			return r;
 		NT_COUNT(nospace_retries);
 		nanosleep(&ms, NULL);

@@ -46,8 +46,8 @@
 #define NT_STACK_SIZE (512 * 1024)
 
 /* How long a put answered -ENOSPC is retried when there is no overflow
- * file (the pool's reserve may just be refilling). */
-#define NT_NOSPACE_WAIT_MS 50
+ * file and the pool is below its ceiling (its reserve is refilling). */
+#define NT_NOSPACE_WAIT_MS 1000
 
 /* -D tmem.pool=1: the pool's own debug messages.
  * -D tmem.requests=1: one line per request (slow; not for real swap). */
@@ -519,6 +519,7 @@ err_close:
 
 static int nt_after_fork(void)
 {
+	struct tmem_segment_info info;
 	int r;
 
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon
@@ -531,6 +532,8 @@ static int nt_after_fork(void)
 
 	if (pool_attach(&dev.pool) < 0)
 		return -1;
+	if (tmem_segment_info(dev.pool, &info) == 0)
+		dev.pool_ceiling = info.pool_size;
 	r = tmem_start(dev.pool);
 	if (r < 0) {
 		nbdkit_error("pool=%s: starting its grower thread: %s",
