@@ -69,6 +69,10 @@ struct nt_device {
  * grow (a few chunks, and the metadata that grows with the data). */
 #define NT_GROW_SLACK (4ULL << 20)
 
+/* With an overflow file, how long a refused put waits for a growing pool
+ * before the page is spilled. */
+#define NT_SPILL_WAIT_MS 5
+
 /* Allocate the stripe locks and their scratch pages (and touch them, so
  * that a locked process already has them in RAM).  -ENOMEM. */
 int nt_pages_init(struct nt_device *dev);
