@@ -47,7 +47,7 @@
 
 /* How long a put answered -ENOSPC is retried when there is no overflow
  * file and the pool is below its ceiling (its reserve is refilling). */
-#define NT_NOSPACE_WAIT_MS 1000
+#define NT_NOSPACE_WAIT_MS 200
 
 /* -D tmem.pool=1: the pool's own debug messages.
  * -D tmem.requests=1: one line per request (slow; not for real swap). */
