@@ -176,11 +176,17 @@ static int corpus_load(struct bench_corpus *c, int nargs, char **args)
 				MAX_SOURCES);
 			return -1;
 		}
-		src->label = args[i];
+		src->label = strrchr(args[i], '/') ? strrchr(args[i], '/') + 1
+						   : args[i];
 		src->path = args[i];
 		if (eq) {
-			*eq = '\0';
+			/* a copy: argv stays as ps shows it */
+			src->label = strndup(args[i], (size_t)(eq - args[i]));
 			src->path = eq + 1;
+			if (!src->label) {
+				fprintf(stderr, "bench-pool: out of memory\n");
+				return -1;
+			}
 		}
 		if (stat(src->path, &sb) < 0) {
 			fprintf(stderr, "bench-pool: %s: %m\n", src->path);
