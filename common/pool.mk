@@ -26,6 +26,7 @@ POOL_TESTS = \
 	test-pool-stop \
 	test-pool-compact \
 	test-pool-grow \
+	test-pool-destroy \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -65,3 +66,7 @@ test_pool_compact_LDADD = $(POOL_TEST_LDADD)
 test_pool_grow_SOURCES = test-pool-grow.c test-pool.h
 test_pool_grow_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_grow_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_destroy_SOURCES = test-pool-destroy.c test-pool.h
+test_pool_destroy_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_destroy_LDADD = $(POOL_TEST_LDADD) $(PTHREAD_LIBS)
