@@ -27,6 +27,7 @@ POOL_TESTS = \
 	test-pool-compact \
 	test-pool-grow \
 	test-pool-destroy \
+	test-pool-nospace \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -70,3 +71,7 @@ test_pool_grow_LDADD = $(POOL_TEST_LDADD)
 test_pool_destroy_SOURCES = test-pool-destroy.c test-pool.h
 test_pool_destroy_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_destroy_LDADD = $(POOL_TEST_LDADD) $(PTHREAD_LIBS)
+
+test_pool_nospace_SOURCES = test-pool-nospace.c test-pool.h
+test_pool_nospace_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_nospace_LDADD = $(POOL_TEST_LDADD)
