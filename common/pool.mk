@@ -75,3 +75,9 @@ test_pool_destroy_LDADD = $(POOL_TEST_LDADD) $(PTHREAD_LIBS)
 test_pool_nospace_SOURCES = test-pool-nospace.c test-pool.h
 test_pool_nospace_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_nospace_LDADD = $(POOL_TEST_LDADD)
+
+# Not a test: how well the grower keeps ahead of a writer (see its header).
+noinst_PROGRAMS += bench-pool-grow
+bench_pool_grow_SOURCES = bench-pool-grow.c test-pool.h
+bench_pool_grow_CFLAGS = $(POOL_TEST_CFLAGS)
+bench_pool_grow_LDADD = $(POOL_TEST_LDADD)

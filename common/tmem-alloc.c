@@ -7,8 +7,9 @@
  * live byte count form one atomic word: whoever brings the live count of a
  * closed (or open) chunk to zero frees it.  Free chunks are either in the
  * reserve (faulted in, ready) or holes (not in memory).  Without a grower
- * thread the put path faults a hole in itself; with one it never does and
- * answers RESERVE_EMPTY instead.  Freed chunks beyond the high watermark
+ * thread the put path faults a hole in itself; with one it does so only
+ * when the handle allows it (put_may_grow) and otherwise answers
+ * RESERVE_EMPTY.  Freed chunks beyond the high watermark
  * are given back with FALLOC_FL_PUNCH_HOLE.
  *
  * Eviction works on whole chunks of ephemeral sub-pools in CLOCK order (a
@@ -36,20 +37,25 @@ static unsigned ctx_owner(struct tmem *t, struct tmem_ctx *c)
 	return (unsigned)t->slot * TMEM_MAX_CTX + c->id + 1;
 }
 
-/* Fault a chunk in ahead of need. */
-int tmem_chunk_fault(struct tmem *t, uint32_t c)
+/* Fault n neighbouring chunks in ahead of need. */
+int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n)
 {
 	unsigned char *p = seg_chunk_data(t, c);
-	size_t i;
+	size_t i, len = (size_t)n << TMEM_CHUNK_SHIFT;
 
-	if (madvise(p, TMEM_CHUNK_SIZE, MADV_POPULATE_WRITE) == 0)
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return -errno;
 	/* Kernels before 5.14: touch every page. */
-	for (i = 0; i < TMEM_CHUNK_SIZE; i += 4096)
+	for (i = 0; i < len; i += 4096)
 		((volatile unsigned char *)p)[i] = 0;
 	return 0;
+}
+
+int tmem_chunk_fault(struct tmem *t, uint32_t c)
+{
+	return tmem_chunk_fault_range(t, c, 1);
 }
 
 void tmem_chunk_punch(struct tmem *t, uint32_t c)
@@ -350,7 +356,9 @@ again:
 		}
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
-	} else if (h->hole_count && t->sync_grow) {
+	} else if (h->hole_count && (t->sync_grow || t->may_grow)) {
+		/* No grower, or a caller that may wait for a fault: fault
+		 * one in ourselves (outside the lock). */
 		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
