@@ -298,9 +298,13 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 
 		if (pend > end)
 			pend = end;
-		if (tmem_get(fc.tmem, fc.pool_id, obj, idx, page) == 0) {
-			memcpy(fc_out + (pos - off), page + (pos - pstart),
-			       pend - pos);
+		/* A whole page of the reply is fetched in place. */
+		bool whole = pos == pstart && pend == pstart + TMEM_PAGE_SIZE;
+		char *dst = whole ? fc_out + (pos - off) : page;
+		if (tmem_get(fc.tmem, fc.pool_id, obj, idx, dst) == 0) {
+			if (!whole)
+				memcpy(fc_out + (pos - off),
+				       page + (pos - pstart), pend - pos);
 			pos = pend;
 			atomic_fetch_add(&fc.stats.pool_hits, 1);
 			continue;

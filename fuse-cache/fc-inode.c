@@ -118,10 +118,15 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino)
 	return (struct fc_inode *)(uintptr_t)ino;
 }
 
-struct fc_inode *fc_inode_find(dev_t dev, ino_t ino)
+/* The entry for (dev, ino) with one more reference, or NULL; drop the
+ * reference with fc_forget_one(..., 1).  The reference keeps the entry
+ * alive should the kernel forget the inode meanwhile. */
+struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino)
 {
 	pthread_mutex_lock(&fc.table_lock);
 	struct fc_inode *in = fc_table_find(dev, ino);
+	if (in)
+		in->nlookup++;
 	pthread_mutex_unlock(&fc.table_lock);
 	return in;
 }
@@ -231,11 +236,12 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 	pthread_mutex_lock(&fc.table_lock);
 	in->nlookup = n > in->nlookup ? 0 : in->nlookup - n;
 	if (in->nlookup == 0) {
-		close(in->fd);
+		if (in->fd >= 0)
+			close(in->fd);
 		in->fd = -1;
 		/* No request can hold in now (the kernel forgot it), and
 		 * lookups find it only under the table lock. */
-		if (!in->has_validator) {
+		if (!atomic_load(&in->pooled)) {
 			fc_table_remove(in);
 			free_it = true;
 		}

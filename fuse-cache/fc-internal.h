@@ -118,7 +118,7 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
-struct fc_inode *fc_inode_find(dev_t dev, ino_t ino);
+struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change
  * something, when the daemon runs as root. */

@@ -248,7 +248,8 @@ static void fc_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fc_reply_made(req, newparent, newname, r, err);
 }
 
-/* The inode a name in a directory refers to, if the table has it. */
+/* The regular file a name in a directory refers to, if the table has
+ * it, with a reference: drop it with fc_victim_done. */
 static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 {
 	struct stat st;
@@ -257,7 +258,18 @@ static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 		return NULL;
 	if (!S_ISREG(st.st_mode))
 		return NULL;
-	return fc_inode_find(st.st_dev, st.st_ino);
+	return fc_inode_find_ref(st.st_dev, st.st_ino);
+}
+
+/* After unlink or rename-over: the file's pooled pages go if the call
+ * succeeded; the reference from fc_inode_at is dropped either way. */
+static void fc_victim_done(struct fc_inode *victim, int err)
+{
+	if (!victim)
+		return;
+	if (err == 0)
+		fc_cache_invalidate(victim, 0, -1);
+	fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
 }
 
 static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -276,8 +288,7 @@ static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (unlinkat(fc_inode_of(parent)->fd, name, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	if (victim && err == 0)
-		fc_cache_invalidate(victim, 0, -1);
+	fc_victim_done(victim, err);
 	fuse_reply_err(req, -err);
 }
 
@@ -310,8 +321,7 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      newname, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	if (victim && err == 0)
-		fc_cache_invalidate(victim, 0, -1);
+	fc_victim_done(victim, err);
 	fuse_reply_err(req, -err);
 }
 
