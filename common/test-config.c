@@ -239,6 +239,7 @@ static void test_example(void)
 		failures++;
 	}
 	/* ...and every key really came from the file. */
+	free(b);
 	b = dump(&cfg, true);
 	CHECK(strstr(b, "; default") == NULL);
 	free(a);
@@ -636,6 +637,11 @@ static void test_conflicts(void)
 		       "[swap]\nmin-share = 100M\n",
 		       "t.conf:3: min-share.b: the reserved shares add up to "
 		       "300M, more than the pool's size (256M)");
+	check_conflict("[pool]\nsize = 16777215T\nmin-share.a = 16777215T\n"
+		       "min-share.b = 16777215T\n",
+		       "t.conf:4: min-share.b: the reserved shares add up to "
+		       "18446744073709551615, more than the pool's size "
+		       "(16777215T)");
 	check_conflict("[swap]\nexport = x\n[cache]\nname = x\n",
 		       "t.conf:4: name: the cache cannot use 'x', the swap "
 		       "device's sub-pool");

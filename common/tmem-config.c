@@ -826,7 +826,9 @@ int tmem_config_validate(const struct tmem_config *cfg, char *err,
 		/* The swap device's own entry replaces [swap] min-share. */
 		if (strcmp(sh->name, cfg->swap_export) == 0)
 			reserved -= cfg->swap_min_share;
-		reserved += sh->min_bytes;
+		/* Saturate: two shares near 2^64 must not wrap to little. */
+		if (__builtin_add_overflow(reserved, sh->min_bytes, &reserved))
+			reserved = UINT64_MAX;
 		if (reserved > pool) {
 			set_err(err, errlen,
 				"%smin-share.%s: the reserved shares add up to "

@@ -1,1 +1,63 @@
-# vm tests (included from Makefile.am)
+# vm: real swap in a guest, the swap workload, the set-up scripts (included
+# from Makefile.am).
+#
+#   make check            the workload's self-test, the scripts' argument
+#                         checks, systemd-analyze verify of the units
+#   make check-vm         boots a guest once per case (tests/vm/): swap over
+#                         NBD on stock `nbdkit memory` (the harness
+#                         baseline), then on tmem.so: the workload, stress-ng,
+#                         and a small pool with an overflow file
+#   make check-vm-soak    the check-vm cases five boots in a row
+
+# The workload: verifiable pages, 1.5 x RAM (tests/swap-workload.c).
+noinst_PROGRAMS += swap-workload
+swap_workload_SOURCES = swap-workload.c
+swap_workload_CFLAGS = $(WARNINGS_CFLAGS)
+
+# An LD_PRELOAD shim for stock nbdkit in the baseline run only: built as a
+# "program" linked -shared, which spares a libtool library.
+noinst_PROGRAMS += vm-lock-on-fault.so
+vm_lock_on_fault_so_SOURCES = vm/lock-on-fault.c
+vm_lock_on_fault_so_CFLAGS = $(WARNINGS_CFLAGS) -fPIC
+vm_lock_on_fault_so_LINK = $(CCLD) $(vm_lock_on_fault_so_CFLAGS) $(CFLAGS) -shared $(LDFLAGS) -o $@
+
+TESTS += \
+	test-swap-workload.sh \
+	test-tmem-swap-args.sh \
+	test-tmem-cache-args.sh \
+	test-swap-units.sh \
+	$(NULL)
+
+EXTRA_DIST += \
+	test-swap-workload.sh \
+	test-tmem-swap-args.sh \
+	test-tmem-cache-args.sh \
+	test-swap-units.sh \
+	vm/fetch-kernel \
+	vm/mkinitramfs \
+	vm/init \
+	vm/run-guest \
+	vm/guest-swap \
+	vm/check-vm-case \
+	$(VM_TESTS) \
+	$(NULL)
+
+# One boot per case; they run one after another (-j1): two TCG guests on
+# a small machine would only slow each other down.
+VM_TESTS = \
+	vm/check-vm-memory.test \
+	vm/check-vm-workload.test \
+	vm/check-vm-stress.test \
+	vm/check-vm-overflow.test \
+	$(NULL)
+
+check-vm: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
+	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS)"
+
+check-vm-soak: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
+	for i in 1 2 3 4 5; do \
+	  echo "check-vm-soak: round $$i of 5"; \
+	  $(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS)" || exit 1; \
+	done
+
+.PHONY: check-vm check-vm-soak
