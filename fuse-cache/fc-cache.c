@@ -163,13 +163,37 @@ void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
 	pthread_rwlock_unlock(&in->cache_lock);
 }
 
-/* Per-thread buffers: the reply and one chunk of the source. */
+/* Per-thread buffers: the reply and one chunk of the source, freed when
+ * the worker thread ends. */
 static __thread char *fc_out;
 static __thread size_t fc_out_cap;
 static __thread char *fc_chunk;
+static pthread_key_t fc_buf_key;
+static pthread_once_t fc_buf_once = PTHREAD_ONCE_INIT;
+
+static void fc_buffers_free(void *unused)
+{
+	free(fc_out);
+	free(fc_chunk);
+	fc_out = fc_chunk = NULL;
+	fc_out_cap = 0;
+}
+
+static void fc_buffers_key(void)
+{
+	pthread_key_create(&fc_buf_key, fc_buffers_free);
+}
 
 static int fc_buffers(size_t size)
 {
+	if (!fc_chunk) {
+		void *p;
+		if (posix_memalign(&p, TMEM_PAGE_SIZE, fc.set.chunk_size) != 0)
+			return -ENOMEM;
+		fc_chunk = p;
+		pthread_once(&fc_buf_once, fc_buffers_key);
+		pthread_setspecific(fc_buf_key, fc_chunk);
+	}
 	if (size > fc_out_cap) {
 		void *p;
 		if (posix_memalign(&p, TMEM_PAGE_SIZE, size) != 0)
@@ -177,12 +201,6 @@ static int fc_buffers(size_t size)
 		free(fc_out);
 		fc_out = p;
 		fc_out_cap = size;
-	}
-	if (!fc_chunk) {
-		void *p;
-		if (posix_memalign(&p, TMEM_PAGE_SIZE, fc.set.chunk_size) != 0)
-			return -ENOMEM;
-		fc_chunk = p;
 	}
 	return 0;
 }

@@ -468,7 +468,7 @@ static char *fc_escape_opt(const char *s)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts opts;
+	struct fuse_cmdline_opts opts = {0};
 	struct tmem_config cfg;
 	struct fc_cli cli = {.cfg = &cfg};
 	int ready_fd = -1, ret = 1;
@@ -481,29 +481,31 @@ int main(int argc, char *argv[])
 
 	if (fuse_opt_parse(&args, &cli, fc_opt_spec, fc_opt_proc) < 0 ||
 	    cli.bad_arg)
-		return 1;
+		goto err_ready;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
-		return 1;
+		goto err_ready;
 	if (opts.show_help || cli.help) {
 		fc_usage();
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		return 0;
+		ret = 0;
+		goto err_ready;
 	}
 	if (opts.show_version) {
 		printf(FC_PROG " %s, libfuse %s\n", tmem_version(),
 		       fuse_pkgversion());
-		return 0;
+		ret = 0;
+		goto err_ready;
 	}
 	if (!fc.set.source || !opts.mountpoint) {
 		fc_err("missing %s (usage: " FC_PROG
 		       " [options] SOURCE MOUNTPOINT; -o help lists options)",
 		       fc.set.source ? "MOUNTPOINT" : "SOURCE and MOUNTPOINT");
-		return 1;
+		goto err_ready;
 	}
 	fc.set.mountpoint = strdup(opts.mountpoint);
 	if (fc_check_paths() < 0 || fc_configure(&cli, &cfg) < 0)
-		return 1;
+		goto err_ready;
 
 	/* The source decides who may do what; a root daemon serves every
 	 * user and acts as each of them. */
@@ -567,5 +569,9 @@ err_ready:
 		close(fc.root.fd);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
+	free(cli.config);
+	free(cli.granularity);
+	free(fc.set.source);
+	free(fc.set.mountpoint);
 	return ret ? 1 : 0;
 }
