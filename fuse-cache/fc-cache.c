@@ -21,6 +21,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -84,11 +85,12 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (in->type != S_IFREG)
 		return 0;
 
-	if (fstat(fd, &st) < 0)
+	if ((fd >= 0 ? fstat(fd, &st)
+		     : fstatat(in->fd, "", &st, AT_EMPTY_PATH)) < 0)
 		return -errno;
 	/* One round trip less per open on sources without generations
 	 * (FUSE, NFS): ask once per device. */
-	if (st.st_dev != atomic_load(&fc.nogen_dev) &&
+	if (fd >= 0 && st.st_dev != atomic_load(&fc.nogen_dev) &&
 	    ioctl(fd, FS_IOC_GETVERSION, &gen) < 0) {
 		gen = 0;
 		if (errno == ENOTTY || errno == ENOSYS || errno == EOPNOTSUPP ||
@@ -268,7 +270,12 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 static void fc_read_direct(fuse_req_t req, struct fc_file *f, size_t size,
 			   off_t off)
 {
-	ssize_t n = fc_pread_full(f->fd, fc_out, size, off);
+	int fd = fc_file_fd(f);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ssize_t n = fc_pread_full(fd, fc_out, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -336,7 +343,9 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		snap = in->inval;
 		pthread_rwlock_unlock(&in->cache_lock);
 
-		ssize_t n = fc_pread_full(f->fd, fc_chunk, clen, cstart);
+		int fd = fc_file_fd(f);
+		ssize_t n =
+			fd < 0 ? fd : fc_pread_full(fd, fc_chunk, clen, cstart);
 		if (n < 0) {
 			if (pos > off)
 				break; /* return what we have */
