@@ -142,8 +142,10 @@ void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 		tmem_gauge(t, en->pool, G_PAGES, -1);
 }
 
-/* Caller holds index stripe s; *link points at e. */
-void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+/* Caller holds index stripe s; *link points at e.  Never rehashes, so
+ * a walk over the buckets may go on after it. */
+static void index_unlink(struct tmem *t, unsigned s, uint32_t *link,
+			 uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
@@ -155,6 +157,14 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
+}
+
+/* Caller holds index stripe s; *link points at e. */
+void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+
+	index_unlink(t, s, link, e);
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
 	if (is->bits && is->used < (1ULL << is->bits) / 8)
@@ -228,7 +238,10 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 				drop = en->pool == pool &&
 				       (mode == 0 || en->object == object);
 			if (drop) {
-				tmem_index_remove(t, s, link, *link);
+				/* not tmem_index_remove: a shrink would
+				 * rehash the buckets under this walk and
+				 * entries would be skipped */
+				index_unlink(t, s, link, *link);
 				n++;
 			} else {
 				link = &en->next;
