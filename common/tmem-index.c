@@ -144,8 +144,7 @@ void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 
 /* Caller holds index stripe s; *link points at e.  Never rehashes, so
  * a walk over the buckets may go on after it. */
-static void index_unlink(struct tmem *t, unsigned s, uint32_t *link,
-			 uint32_t e)
+static void index_unlink(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
