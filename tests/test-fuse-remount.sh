@@ -13,8 +13,8 @@ fc_use_pool 64M
 tmp=$(mktemp_dir)
 mkdir "$tmp/a" "$tmp/b" "$tmp/mnt"
 for i in $(seq 1 20); do
-    head -c $(( 40000 + i * 4096 )) /dev/urandom > "$tmp/a/f$i"
-    head -c $(( 40000 + i * 4096 )) /dev/urandom > "$tmp/b/f$i"
+    head -c $(( 1500000 + i * 4096 )) /dev/urandom > "$tmp/a/f$i"
+    head -c $(( 1500000 + i * 4096 )) /dev/urandom > "$tmp/b/f$i"
 done
 sleep 0.2
 opts="$FC_POOL,cache-name=remount-$$,timestamp-granularity=0.05"
