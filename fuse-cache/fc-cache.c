@@ -65,6 +65,9 @@ static void fc_drop_object(struct fc_inode *in)
 	if (fc.tmem && in->pooled) {
 		tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
 		in->pooled = false;
+		/* Later pages go under a new id: what a flush might miss can
+		 * never be found again. */
+		in->obj = fc_new_object();
 	}
 }
 
@@ -111,7 +114,6 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (in->has_validator && !fc_validator_equal(&in->v, &v)) {
 		stale = true;
 		fc_drop_object(in);
-		in->obj = fc_new_object();
 	}
 	/* The kernel's pages were read under the old validator: keep them
 	 * only if it held then (stable) and still holds. */

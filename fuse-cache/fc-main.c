@@ -23,8 +23,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fc-internal.h"
@@ -249,6 +251,17 @@ static void fc_default_name(const char *mnt, char *out, size_t outlen)
 	/* keep the tail: it is what tells mounts apart */
 	snprintf(out, outlen, "fc%016llx-%.40s", (unsigned long long)h,
 		 buf + n - 40);
+}
+
+/* Object ids start at a random epoch in the high half: the sub-pool is
+ * emptied at mount, and even a page a flush missed could never be found
+ * by a later run's ids. */
+static void fc_object_ids_init(void)
+{
+	uint32_t epoch = 0;
+	if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch))
+		epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+	atomic_init(&fc.next_obj, ((uint64_t)epoch << 32) | 1);
 }
 
 static void fc_log(void *opaque, enum tmem_log_level level, const char *msg)
@@ -476,7 +489,7 @@ int main(int argc, char *argv[])
 	umask(0); /* the kernel already applied the caller's umask */
 	fc.root.fd = -1;
 	fc.set.granularity = FC_DEFAULT_GRANULARITY;
-	atomic_init(&fc.next_obj, 1);
+	fc_object_ids_init();
 	tmem_config_init(&cfg);
 
 	if (fuse_opt_parse(&args, &cli, fc_opt_spec, fc_opt_proc) < 0 ||
