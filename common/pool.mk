@@ -25,6 +25,7 @@ POOL_TESTS = \
 	test-pool-crash \
 	test-pool-stop \
 	test-pool-compact \
+	test-pool-grow \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -60,3 +61,7 @@ test_pool_stop_LDADD = $(POOL_TEST_LDADD)
 test_pool_compact_SOURCES = test-pool-compact.c test-pool.h
 test_pool_compact_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_compact_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_grow_SOURCES = test-pool-grow.c test-pool.h
+test_pool_grow_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_grow_LDADD = $(POOL_TEST_LDADD)

@@ -331,6 +331,47 @@ static void test_every_key(void)
 	CHECK(opts.level == -5 && !opts.dedup && !opts.lock && opts.prefault);
 	CHECK(opts.contexts == 4);
 
+	/* One key at a time, for scripts: sizes in bytes. */
+	{
+		static const char *const get[][3] = {
+			{"pool", "size", "1073741824"},
+			{"pool", "name", "other.pool_1"},
+			{"pool", "level", "-5"},
+			{"pool", "dedup", "no"},
+			{"pool", "prefault", "yes"},
+			{"pool", "min-share.swap0", "134217728"},
+			{"pool", "max-share.cache-a", "67108864"},
+			{"pool", "min-share.nope", "0"},
+			{"swap", "overflow", "/var/tmp/tmem overflow"},
+			{"swap", "priority", "-1"},
+			{"cache", "attr-timeout", "0.5"},
+			{"cache", "chunk-size", "1048576"},
+			{"cache", "name", "srv"},
+		};
+		char v[4200];
+		size_t k;
+
+		for (k = 0; k < sizeof get / sizeof get[0]; k++) {
+			if (tmem_config_get(&cfg, get[k][0], get[k][1], v,
+					    sizeof v) != 0 ||
+			    strcmp(v, get[k][2]) != 0) {
+				fprintf(stderr,
+					"get %s.%s = '%s', expected "
+					"'%s'\n",
+					get[k][0], get[k][1], v, get[k][2]);
+				failures++;
+			}
+		}
+		CHECK(tmem_config_get(&cfg, "pool", "colour", v, sizeof v) ==
+		      -ENOENT);
+		CHECK(tmem_config_get(&cfg, "swap", "min-share.x", v,
+				      sizeof v) == -ENOENT);
+		CHECK(tmem_config_get(&cfg, "pool", "min-share.a/b", v,
+				      sizeof v) == -ENOENT);
+		CHECK(tmem_config_get(&cfg, "disk", "size", v, sizeof v) ==
+		      -ENOENT);
+	}
+
 	/* What tmem_config_print writes reads back the same. */
 	a = dump(&cfg, true);
 	CHECK(strstr(a, "size = 1G ; t.conf:4\n") != NULL);

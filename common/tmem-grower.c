@@ -48,8 +48,10 @@ void tmem_grower_wake(struct tmem *t)
 		0);
 }
 
-/* Keep the watermarks in proportion to what is in use: a busy pool needs a
- * deeper reserve to absorb bursts between two wake-ups. */
+/* Caller holds chunk_lock.  While chunks are being taken, keep the
+ * reserve in proportion to what is in use (a busy pool needs a deeper one
+ * to absorb bursts between two wake-ups); once idle, only three: the
+ * rest is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
@@ -57,6 +59,12 @@ static void watermarks_update(struct tmem *t)
 		h->reserve_count + h->hole_count + h->punch_count;
 	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
 
+	if (atomic_load(&h->idle)) {
+		/* A few, for contexts that start writing again at once. */
+		h->high_wm = 3;
+		h->low_wm = 2;
+		return;
+	}
 	high = used / 32;
 	if (high < 8)
 		high = 8;
@@ -64,6 +72,31 @@ static void watermarks_update(struct tmem *t)
 		high = 256;
 	h->high_wm = (uint32_t)high;
 	h->low_wm = (uint32_t)(high / 2);
+}
+
+/* Punch one reserve chunk beyond the high watermark. */
+static bool trim_one(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c = 0;
+
+	tmem_chunk_lock(t, -1);
+	watermarks_update(t);
+	if (!h->prefaulted && h->reserve_count > h->high_wm) {
+		c = h->reserve_head;
+		h->reserve_head = seg_chunk(t, c)->next;
+		h->reserve_count--;
+		atomic_store(&seg_chunk(t, c)->sl,
+			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
+	}
+	tmem_unlock(&h->chunk_lock);
+	if (!c)
+		return false;
+	tmem_chunk_punch(t, c);
+	tmem_chunk_lock(t, -1);
+	tmem_hole_push(t, c);
+	tmem_unlock(&h->chunk_lock);
+	return true;
 }
 
 /* Fault one hole in and add it to the reserve.  false: nothing to do. */
@@ -75,9 +108,7 @@ static bool grow_one(struct tmem *t)
 	tmem_chunk_lock(t, -1);
 	watermarks_update(t);
 	if (h->reserve_count < h->high_wm && h->hole_count) {
-		c = h->hole_head;
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
+		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	}
@@ -88,10 +119,7 @@ static bool grow_one(struct tmem *t)
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot fault chunk %u in: is /dev/shm full?", c);
 		tmem_chunk_lock(t, -1);
-		atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-		seg_chunk(t, c)->next = h->hole_head;
-		h->hole_head = c;
-		h->hole_count++;
+		tmem_hole_push(t, c);
 		tmem_unlock(&h->chunk_lock);
 		return false;
 	}
@@ -123,10 +151,7 @@ static bool punch_one(struct tmem *t)
 		return false;
 	tmem_chunk_punch(t, c);
 	tmem_chunk_lock(t, -1);
-	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-	seg_chunk(t, c)->next = h->hole_head;
-	h->hole_head = c;
-	h->hole_count++;
+	tmem_hole_push(t, c);
 	tmem_unlock(&h->chunk_lock);
 	return true;
 }
@@ -153,7 +178,9 @@ static bool free_chunks_low(struct tmem *t)
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
-	struct timespec last_reap = {0}, now, ts = {0, 100 * 1000000L};
+	struct timespec last_reap = {0}, now, ts = {0, 50 * 1000000L};
+	double last_tick = 0, tick;
+	uint64_t last_acquires = 0;
 
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
@@ -163,11 +190,23 @@ static void *grower_main(void *arg)
 
 		work |= grow_one(t);
 		work |= punch_one(t);
-		if (free_chunks_low(t))
-			work |= tmem_compact(t, 4) > 0;
-		if (atomic_load(&t->hdr->ghosts) > 1024)
-			tmem_index_sweep_ghosts(t);
+		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		tick = now.tv_sec + now.tv_nsec / 1e9;
+		if (tick - last_tick >= 0.05) {
+			/* Every 50 ms: idle if no chunk was taken since. */
+			uint64_t a = __atomic_load_n(&t->hdr->acquires,
+						     __ATOMIC_RELAXED);
+
+			last_tick = tick;
+			if (a == last_acquires)
+				atomic_store(&t->hdr->idle, 1);
+			last_acquires = a;
+			if (free_chunks_low(t))
+				work |= tmem_compact(t, 4) > 0;
+			if (atomic_load(&t->hdr->ghosts) > 1024)
+				tmem_index_sweep_ghosts(t);
+		}
 		if (now.tv_sec != last_reap.tv_sec) {
 			last_reap = now;
 			tmem_reap_dead(t);
@@ -240,10 +279,8 @@ static int prefault_segment(struct tmem *t)
 		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
 	tmem_chunk_lock(t, -1);
 	while (h->hole_count) {
-		uint32_t c = h->hole_head;
+		uint32_t c = tmem_hole_pop(t);
 
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_RESERVE, 0, 0));
 		seg_chunk(t, c)->next = h->reserve_head;
@@ -255,25 +292,31 @@ static int prefault_segment(struct tmem *t)
 	return 0;
 }
 
-static int lock_memory(struct tmem *t)
+/* Lock the mapping on fault, and the contexts' scratch.  Without the
+ * privilege or the RLIMIT_MEMLOCK for it, say so and go on unlocked: the
+ * pool works, only without the guarantee. */
+static void lock_memory(struct tmem *t)
 {
 	unsigned i;
 
 	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "locking the segment on fault: %m (RLIMIT_MEMLOCK "
-			 "too low?)");
-		return -errno;
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot lock the segment on fault (%m): raise "
+			 "RLIMIT_MEMLOCK or give CAP_IPC_LOCK; going on "
+			 "unlocked");
+		return;
 	}
 	for (i = 0; i < t->nr_ctx; i++) {
 		struct tmem_ctx *c = &t->ctx[i];
 
 		if (mlock(c->cbuf, c->cbuf_size) == -1 ||
-		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1)
-			return -errno;
+		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1) {
+			tmem_log(t, TMEM_LOG_WARNING,
+				 "cannot lock the compression scratch: %m");
+			break;
+		}
 	}
 	t->locked = true;
-	return 0;
 }
 
 /* After attach: what the options ask of memory. */
@@ -281,11 +324,8 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 {
 	int r;
 
-	if (opts->lock) {
-		r = lock_memory(t);
-		if (r)
-			return r;
-	}
+	if (opts->lock)
+		lock_memory(t);
 	if (opts->prefault) {
 		r = prefault_segment(t);
 		if (r)

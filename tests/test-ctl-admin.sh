@@ -55,6 +55,13 @@ grep -q "^threads = 4 ; $tmp/a.conf:5$" "$tmp/out" || fail "threads"
 sed 's/ ;.*//' "$tmp/out" > "$tmp/b.conf"
 "$TMEMCTL" --config "$tmp/b.conf" config | sed 's/ ;.*//' > "$tmp/b.out"
 sed 's/ ;.*//' "$tmp/out" | cmp - "$tmp/b.out" || fail "config round trip"
+# --get: one bare value for scripts, sizes in bytes.
+[ "$("$TMEMCTL" --config "$tmp/a.conf" config --get pool.size --get swap.threads \
+      --get swap.socket --get pool.min-share.x threads=8)" = \
+  "$(printf '2147483648\n8\n/run/tmem.sock\n0')" ] || fail "config --get"
+expect 2 "expected SECTION.KEY" "$TMEMCTL" config --get size
+expect 2 "--get swap.colour: no such key" "$TMEMCTL" config --get swap.colour
+expect 2 "stats: --get does not apply" "$TMEMCTL" stats --get pool.size
 printf '[pool]\nsize = 1G\n\n[swap]\nsize = 5000\n' > "$tmp/bad.conf"
 expect 1 "^tmemctl: $tmp/bad.conf:5: size: '5000' is not a multiple of the page size (4096)$" \
     "$TMEMCTL" --config "$tmp/bad.conf" stats
@@ -102,7 +109,8 @@ expect 1 "no such sub-pool" "$TMEMCTL" destroy --segment "$seg" --subpool c1
 holder=$!
 cleanup_fn "kill $holder 2>/dev/null"
 wait_for 10 grep -q attached "$tmp/hold" || fail "ctl-put hold did not attach"
-expect 1 "segment '$seg' is in use" "$TMEMCTL" destroy --segment "$seg"
+expect 1 "segment '$seg' is in use by 1 process: stop them first" \
+    "$TMEMCTL" destroy --segment "$seg"
 [ -e "/dev/shm/$seg" ] || fail "destroy removed a segment in use"
 kill "$holder"; wait "$holder" 2>/dev/null || true
 expect 0 "" "$TMEMCTL" destroy --segment "$seg"

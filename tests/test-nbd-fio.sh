@@ -14,7 +14,7 @@ nbdkit -U - "$TMEM_PLUGIN" size=64M pool=$pool pool-size=128M --run "
     fio --name=tmem --ioengine=nbd --uri=\"\$uri\" --numjobs=4 \
         --rw=randwrite --bs=4k --iodepth=8 --size=16M \
         --offset_increment=16M --verify=crc32c --do_verify=1 \
-        --verify_fatal=1 --group_reporting --output='$tmp/fio.txt'
+        --verify_fatal=1 --verify_state_save=0 --group_reporting --output='$tmp/fio.txt'
 "
 grep -q 'err= 0' "$tmp/fio.txt" || { cat "$tmp/fio.txt"; fail "fio reported errors"; }
 grep -E 'WRITE:|READ:' "$tmp/fio.txt"

@@ -275,11 +275,11 @@ static int cmd_destroy(struct ctl *c)
 	if (r == -EBUSY) {
 		unsigned n = 0;
 
-		/* How many: best effort, and without us attached. */
+		/* How many: best effort (a read-only attach, as ours, is
+		 * not counted). */
 		if (ctl_attach(c, true, &t) == 0) {
-			if (tmem_segment_info(t, &info) == 0 &&
-			    info.attached > 0)
-				n = info.attached - 1;
+			if (tmem_segment_info(t, &info) == 0)
+				n = info.attached;
 			tmem_close(t);
 		}
 		if (n)
@@ -332,6 +332,29 @@ static int cmd_check(struct ctl *c)
 
 static int cmd_config(struct ctl *c)
 {
+	char val[4200], sect[16], *dot;
+	int i;
+
+	/* --get SECTION.KEY: the bare value, for scripts. */
+	for (i = 0; i < c->nr_gets; i++) {
+		dot = strchr(c->gets[i], '.');
+		if (dot == NULL || (size_t)(dot - c->gets[i]) >= sizeof sect) {
+			ctl_error("--get %s: expected SECTION.KEY, e.g. "
+				  "swap.socket",
+				  c->gets[i]);
+			return EXIT_USAGE;
+		}
+		snprintf(sect, sizeof sect, "%.*s", (int)(dot - c->gets[i]),
+			 c->gets[i]);
+		if (tmem_config_get(&c->cfg, sect, dot + 1, val, sizeof val) <
+		    0) {
+			ctl_error("--get %s: no such key", c->gets[i]);
+			return EXIT_USAGE;
+		}
+		printf("%s\n", val);
+	}
+	if (c->nr_gets)
+		return EXIT_SUCCESS;
 	if (tmem_config_print(&c->cfg, stdout) < 0) {
 		ctl_error("cannot write the configuration");
 		return EXIT_FAILURE;
@@ -377,6 +400,8 @@ static void usage(FILE *fp)
 		"  -o, --output FILE      stats: write FILE atomically (for "
 		"node_exporter's\n"
 		"                         textfile collector)\n"
+		"  -g, --get SECTION.KEY  config: print one value (sizes in "
+		"bytes), for scripts\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          print the version\n"
 		"\n"
@@ -398,6 +423,7 @@ static const struct option long_opts[] = {
 	{"prometheus", no_argument, NULL, 'P'},
 	{"watch", required_argument, NULL, 'w'},
 	{"output", required_argument, NULL, 'o'},
+	{"get", required_argument, NULL, 'g'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -412,7 +438,7 @@ struct command {
 static const struct command commands[] = {
 	{"stats", ctl_cmd_stats, "cspSjPwo"}, {"pools", ctl_cmd_pools, "cspj"},
 	{"create", cmd_create, "cspS"},	      {"destroy", cmd_destroy, "cspS"},
-	{"check", cmd_check, "csp"},	      {"config", cmd_config, "csp"},
+	{"check", cmd_check, "csp"},	      {"config", cmd_config, "cspg"},
 };
 
 static void free_ptr(void *p)
@@ -427,19 +453,22 @@ int main(int argc, char **argv)
 	const struct command *cmd = NULL;
 	char used[64] = "", err[1024], *end, *eq;
 	char **adds __attribute__((cleanup(free_ptr))) = NULL;
+	char **gets __attribute__((cleanup(free_ptr))) = NULL;
 	int opt, i, r;
 	size_t k;
 
 	c->prog = prog;
 	tmem_config_init(&c->cfg);
 	adds = calloc((size_t)argc, sizeof *adds);
-	if (adds == NULL) {
+	gets = calloc((size_t)argc, sizeof *gets);
+	if (adds == NULL || gets == NULL) {
 		ctl_error("out of memory");
 		return EXIT_FAILURE;
 	}
 	c->adds = adds;
+	c->gets = gets;
 
-	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:hV", long_opts,
+	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:hV", long_opts,
 				  NULL)) != -1) {
 		if (opt != '?' && strchr(used, opt) == NULL &&
 		    strlen(used) < sizeof used - 1) {
@@ -489,6 +518,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			c->output = optarg;
+			break;
+		case 'g':
+			c->gets[c->nr_gets++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -33,6 +33,9 @@ struct ctl {
 	/* create: --subpool-add NAME:KIND[:MIN[:MAX]] */
 	char **adds;
 	int nr_adds;
+	/* config: --get SECTION.KEY */
+	char **gets;
+	int nr_gets;
 };
 
 /* Print "tmemctl: msg" to stderr. */
