@@ -229,6 +229,47 @@ static ssize_t fc_pread_full(int fd, char *buf, size_t len, off_t off)
 	return done;
 }
 
+static uint64_t fc_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until when puts that found no room are not retried (monotonic ns). */
+static _Atomic uint64_t fc_nospace_until;
+
+/* One put, retried a little where waiting can help.  An ephemeral put
+ * gives up at once on a busy lock (the swap path must never wait on the
+ * cache) and when the pool's reserve of ready chunks is empty (its grower
+ * refills it in the background); this daemon has just waited for the
+ * source and can afford a short wait.  When retries do not help (the pool
+ * is full of pages that may not be evicted), it stops retrying for a
+ * second.  0 or -errno. */
+static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
+{
+	int r;
+	for (int tries = 0;; tries++) {
+		r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
+		if (r == -EBUSY && tries < 16) {
+			if (tries < 8)
+				sched_yield();
+			else
+				usleep(100);
+			continue;
+		}
+		if (r == -ENOSPC && tries < 4 &&
+		    fc_now_ns() >= atomic_load(&fc_nospace_until)) {
+			usleep(1000);
+			continue;
+		}
+		break;
+	}
+	if (r == -ENOSPC)
+		atomic_store(&fc_nospace_until, fc_now_ns() + 1000000000u);
+	return r;
+}
+
 /* Put the pages of a chunk just read from the source, unless an
  * invalidation happened since snap was taken.  n is what the read
  * returned; a final partial page is stored zero-padded (its length follows
@@ -253,16 +294,7 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 			memset(page + (n - o), 0, TMEM_PAGE_SIZE - (n - o));
 			src = page;
 		}
-		int r;
-		/* An ephemeral put gives up at once on a busy lock (the swap
-		 * path must never wait on the cache); this daemon can afford
-		 * to try again a few times. */
-		for (int tries = 0; tries < 8; tries++) {
-			r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
-			if (r != -EBUSY)
-				break;
-			sched_yield();
-		}
+		int r = fc_put_page(obj, idx, src);
 		if (r == -ENOENT)
 			break; /* sub-pool gone (destroyed by tmemctl) */
 	}
