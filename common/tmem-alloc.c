@@ -7,8 +7,9 @@
  * live byte count form one atomic word: whoever brings the live count of a
  * closed (or open) chunk to zero frees it.  Free chunks are either in the
  * reserve (faulted in, ready) or holes (not in memory).  Without a grower
- * thread the put path faults a hole in itself; with one it never does and
- * answers RESERVE_EMPTY instead.  Freed chunks beyond the high watermark
+ * thread the put path faults a hole in itself; with one it does so only
+ * when the handle allows it (put_may_grow) and otherwise answers
+ * RESERVE_EMPTY.  Freed chunks beyond the high watermark
  * are given back with FALLOC_FL_PUNCH_HOLE.
  *
  * Eviction works on whole chunks of ephemeral sub-pools in CLOCK order (a
@@ -20,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,20 +37,25 @@ static unsigned ctx_owner(struct tmem *t, struct tmem_ctx *c)
 	return (unsigned)t->slot * TMEM_MAX_CTX + c->id + 1;
 }
 
-/* Fault a chunk in ahead of need. */
-int tmem_chunk_fault(struct tmem *t, uint32_t c)
+/* Fault n neighbouring chunks in ahead of need. */
+int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n)
 {
 	unsigned char *p = seg_chunk_data(t, c);
-	size_t i;
+	size_t i, len = (size_t)n << TMEM_CHUNK_SHIFT;
 
-	if (madvise(p, TMEM_CHUNK_SIZE, MADV_POPULATE_WRITE) == 0)
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return -errno;
 	/* Kernels before 5.14: touch every page. */
-	for (i = 0; i < TMEM_CHUNK_SIZE; i += 4096)
+	for (i = 0; i < len; i += 4096)
 		((volatile unsigned char *)p)[i] = 0;
 	return 0;
+}
+
+int tmem_chunk_fault(struct tmem *t, uint32_t c)
+{
+	return tmem_chunk_fault_range(t, c, 1);
 }
 
 void tmem_chunk_punch(struct tmem *t, uint32_t c)
@@ -287,15 +294,41 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 	return owed;
 }
 
-/* Take a free chunk for pool.  -EAGAIN: the reserve is empty and a grower
- * will refill it; -ENOSPC: nothing free (or only what other pools are
- * owed); -EDQUOT: the pool is at its maximum. */
+/* Free chunks someone has in hand: the grower faulting one in or trimming
+ * the reserve, anyone punching one.  They are on no list for a moment and
+ * come back free, so they do not make the segment full.  Caller holds
+ * chunk_lock, under which every change of a pool's G_CHUNKS is made. */
+static uint64_t chunks_in_hand(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint64_t listed = (uint64_t)h->reserve_count + h->hole_count +
+			  h->punch_count,
+		 held = 0;
+	unsigned p;
+
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		int64_t g = atomic_load_explicit(&seg_pool(t, p)->g[G_CHUNKS],
+						 memory_order_relaxed);
+
+		held += g > 0 ? (uint64_t)g : 0;
+	}
+	return t->geo->nr_chunks - 1 > listed + held
+		       ? t->geo->nr_chunks - 1 - listed - held
+		       : 0;
+}
+
+/* Take a free chunk for pool.  -EAGAIN: no chunk is ready but some will be
+ * (the grower refills the reserve, or a chunk in hand comes back);
+ * -ENOSPC: nothing free (or only what other pools are owed, or the
+ * compaction spare); -EDQUOT: the pool is at its maximum. */
 static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 			 uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
+	uint64_t need, listed;
 	uint32_t c = 0;
+	unsigned waits = 0;
 	bool low;
 	int r = 0;
 
@@ -305,16 +338,27 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
 		    __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED))
 		return -EDQUOT;
+again:
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
 	/* Puts leave one free chunk to compaction (it needs somewhere to
 	 * move blobs to); holes count as free, the grower fills them. */
-	if ((uint64_t)h->reserve_count + h->hole_count + h->punch_count <=
-	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
-		r = -ENOSPC;
+	need = chunks_owed(t, pool) + (compact ? 0 : 1);
+	listed = (uint64_t)h->reserve_count + h->hole_count + h->punch_count;
+	if (listed <= need) {
+		r = listed + chunks_in_hand(t) > need ? -EAGAIN : -ENOSPC;
+		/* Without a grower nobody holds a chunk for long (a
+		 * punch): wait for it rather than refuse. */
+		if (r == -EAGAIN && t->sync_grow && ++waits < 1000) {
+			tmem_unlock(&h->chunk_lock);
+			sched_yield();
+			goto again;
+		}
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
-	} else if (h->hole_count && t->sync_grow) {
+	} else if (h->hole_count && (t->sync_grow || t->may_grow)) {
+		/* No grower, or a caller that may wait for a fault: fault
+		 * one in ourselves (outside the lock). */
 		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));

@@ -39,6 +39,11 @@
 #define PR_SET_IO_FLUSHER 57
 #endif
 
+#define TMEM_GROW_PERIODS 8    /* reserve: chunks taken in 8 periods */
+#define TMEM_GROW_MAX	  4096 /* chunks (256 MiB) at most in reserve */
+#define TMEM_GROW_BATCH	  16   /* chunks faulted in per trip */
+#define TMEM_IDLE_PERIODS 20   /* a second without a chunk taken: idle */
+
 void tmem_grower_wake(struct tmem *t)
 {
 	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) == 0)
@@ -49,15 +54,18 @@ void tmem_grower_wake(struct tmem *t)
 }
 
 /* Caller holds chunk_lock.  While chunks are being taken, keep the
- * reserve in proportion to what is in use (a busy pool needs a deeper one
- * to absorb bursts between two wake-ups); once idle, only three: the
- * rest is memory nobody uses, and is punched. */
+ * reserve deep enough to absorb what writers take between two runs of the
+ * grower: in proportion to what is in use, and to the rate at which chunks
+ * were taken lately (several grower periods' worth, for a grower that
+ * does not get the CPU at once on a loaded or slow machine), but never
+ * more than a quarter of the room left.  Once idle, only three: the rest
+ * is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
 	uint64_t free_chunks =
 		h->reserve_count + h->hole_count + h->punch_count;
-	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
+	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high, cap;
 
 	if (atomic_load(&h->idle)) {
 		/* A few, for contexts that start writing again at once. */
@@ -66,10 +74,15 @@ static void watermarks_update(struct tmem *t)
 		return;
 	}
 	high = used / 32;
+	if (high < (uint64_t)t->grow_rate * TMEM_GROW_PERIODS)
+		high = (uint64_t)t->grow_rate * TMEM_GROW_PERIODS;
+	if (high > TMEM_GROW_MAX)
+		high = TMEM_GROW_MAX;
+	cap = free_chunks / 4;
+	if (high > cap)
+		high = cap;
 	if (high < 8)
 		high = 8;
-	if (high > 256)
-		high = 256;
 	h->high_wm = (uint32_t)high;
 	h->low_wm = (uint32_t)(high / 2);
 }
@@ -99,36 +112,59 @@ static bool trim_one(struct tmem *t)
 	return true;
 }
 
-/* Fault one hole in and add it to the reserve.  false: nothing to do. */
+/* Fault holes in and add them to the reserve, a few at a time (holes
+ * never used before are neighbours: one madvise for the lot).  false:
+ * nothing to do. */
 static bool grow_one(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
-	uint32_t c = 0;
+	uint32_t got[TMEM_GROW_BATCH], n = 0, want, i, j;
 
 	tmem_chunk_lock(t, -1);
 	watermarks_update(t);
-	if (h->reserve_count < h->high_wm && h->hole_count) {
-		c = tmem_hole_pop(t);
-		atomic_store(&seg_chunk(t, c)->sl,
+	want = h->reserve_count < h->high_wm ? h->high_wm - h->reserve_count
+					     : 0;
+	/* With the reserve empty a writer is waiting: the first chunk
+	 * alone, so that it is ready at once. */
+	if (want > TMEM_GROW_BATCH)
+		want = TMEM_GROW_BATCH;
+	if (h->reserve_count == 0 && want > 1)
+		want = 1;
+	while (n < want && h->hole_count) {
+		got[n] = tmem_hole_pop(t);
+		atomic_store(&seg_chunk(t, got[n])->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
+		n++;
 	}
 	tmem_unlock(&h->chunk_lock);
-	if (!c)
+	if (n == 0)
 		return false;
-	if (tmem_chunk_fault(t, c) != 0) {
-		tmem_log(t, TMEM_LOG_WARNING,
-			 "cannot fault chunk %u in: is /dev/shm full?", c);
-		tmem_chunk_lock(t, -1);
-		tmem_hole_push(t, c);
-		tmem_unlock(&h->chunk_lock);
-		return false;
+	for (i = 0; i < n; i = j) {
+		/* A run of neighbours in one call. */
+		for (j = i + 1; j < n && got[j] == got[j - 1] + 1; j++)
+			;
+		if (tmem_chunk_fault_range(t, got[i], j - i) != 0)
+			break;
 	}
 	tmem_chunk_lock(t, -1);
-	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
-	seg_chunk(t, c)->next = h->reserve_head;
-	h->reserve_head = c;
-	h->reserve_count++;
+	for (j = 0; j < n; j++) {
+		if (j >= i) {
+			/* Not faulted in: back to the holes. */
+			tmem_hole_push(t, got[j]);
+			continue;
+		}
+		atomic_store(&seg_chunk(t, got[j])->sl,
+			     SL_MAKE(CHUNK_RESERVE, 0, 0));
+		seg_chunk(t, got[j])->next = h->reserve_head;
+		h->reserve_head = got[j];
+		h->reserve_count++;
+	}
 	tmem_unlock(&h->chunk_lock);
+	if (i < n) {
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot fault chunk %u in: is /dev/shm full?", got[i]);
+		return false;
+	}
 	return true;
 }
 
@@ -181,6 +217,7 @@ static void *grower_main(void *arg)
 	struct timespec last_reap = {0}, now, ts = {0, 50 * 1000000L};
 	double last_tick = 0, tick;
 	uint64_t last_acquires = 0;
+	unsigned quiet = 0;
 
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
@@ -194,12 +231,24 @@ static void *grower_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		tick = now.tv_sec + now.tv_nsec / 1e9;
 		if (tick - last_tick >= 0.05) {
-			/* Every 50 ms: idle if no chunk was taken since. */
+			/* Every 50 ms: how many chunks were taken since (the
+			 * peak, decaying by an eighth a period), and idle
+			 * after a second without any. */
 			uint64_t a = __atomic_load_n(&t->hdr->acquires,
 						     __ATOMIC_RELAXED);
+			uint64_t d = a - last_acquires;
 
 			last_tick = tick;
-			if (a == last_acquires)
+			if (d > UINT32_MAX)
+				d = UINT32_MAX;
+			if (d >= t->grow_rate)
+				t->grow_rate = (uint32_t)d;
+			else
+				t->grow_rate -=
+					(t->grow_rate - (uint32_t)d + 7) / 8;
+			quiet = d ? 0 : quiet + 1;
+			if (quiet >= TMEM_IDLE_PERIODS &&
+			    !atomic_load(&t->hdr->idle))
 				atomic_store(&t->hdr->idle, 1);
 			last_acquires = a;
 			if (free_chunks_low(t))

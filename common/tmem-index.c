@@ -174,8 +174,9 @@ void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 		tmem_gauge(t, pool, G_PAGES, -1);
 }
 
-/* Caller holds index stripe s; *link points at e. */
-void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+/* Caller holds index stripe s; *link points at e.  Never rehashes, so
+ * that a walk over the buckets can go on from link. */
+static void index_unlink(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
@@ -187,6 +188,15 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
+}
+
+/* Caller holds index stripe s; *link points at e.  May rehash the stripe:
+ * links into it are stale afterwards. */
+void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+
+	index_unlink(t, s, link, e);
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
 	if (is->bits && is->used * 16 < (1ULL << is->bits))
@@ -260,8 +270,11 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			} else
 				drop = entry_pool(en) == pool &&
 				       (mode == 0 || en->object == object);
+			/* Not tmem_index_remove: a shrink would rehash
+			 * entries into buckets already walked, and they
+			 * would survive the sweep. */
 			if (drop) {
-				tmem_index_remove(t, s, link, *link);
+				index_unlink(t, s, link, *link);
 				n++;
 			} else {
 				link = &en->next;

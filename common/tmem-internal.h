@@ -315,6 +315,8 @@ struct tmem {
 	int fd;
 	bool readonly;
 	bool sync_grow; /* no grower: puts fault chunks in themselves */
+	bool may_grow;	/* with one, a put may fault a chunk in when the
+			 * reserve is empty (opts.put_may_grow) */
 	bool locked;
 	int level;
 	bool dedup;
@@ -336,6 +338,8 @@ struct tmem {
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
 	pthread_t grower;
+	uint32_t grow_rate; /* chunks taken per grower period, peak held and
+			     * decaying (grower thread only) */
 };
 
 /* ---- address helpers ---------------------------------------------- */
@@ -523,6 +527,7 @@ void tmem_hole_push(struct tmem *t, uint32_t c);
 bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
+int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);

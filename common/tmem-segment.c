@@ -470,6 +470,7 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->nr_ctx = opts->contexts;
 	t->grower_wanted = opts->grower;
 	t->sync_grow = !opts->grower;
+	t->may_grow = opts->grower && opts->put_may_grow;
 	snprintf(t->name, sizeof t->name, "%s", opts->name);
 	snprintf(t->path, sizeof t->path, SHM_DIR "%s", opts->name);
 #ifdef TMEM_TEST_HOOKS

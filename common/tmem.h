@@ -59,6 +59,10 @@ struct tmem_options {
 	bool lock;	    /* lock segment pages on fault (mlock2 ONFAULT) */
 	bool grower;	    /* run the background thread that keeps a reserve
 			     * of pre-faulted chunks (see tmem_start) */
+	bool put_may_grow;  /* with the grower: a put that finds the reserve
+			     * empty may fault one chunk in itself instead of
+			     * failing (default false; never on a swap path,
+			     * where a put must not fault memory in) */
 	unsigned contexts;  /* compression contexts = concurrent put/get
 			     * callers served without waiting (default 16,
 			     * at most 62) */
@@ -83,8 +87,10 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out);
  * process that serves, after any fork (threads do not survive fork).
  * With opts->grower a put never faults segment memory in: when the reserve
  * of pre-faulted chunks is empty it fails at once with -ENOSPC (reject
- * RESERVE_EMPTY) and the grower refills it; retry.  Without it, puts fault
- * chunks in themselves (tests, tools). */
+ * RESERVE_EMPTY) and the grower refills it; retry.  With put_may_grow too,
+ * such a put faults one chunk in itself instead.  Without a grower, puts
+ * fault chunks in themselves (tests, tools).  The reserve grows with the
+ * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
 
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
