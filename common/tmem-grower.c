@@ -230,6 +230,17 @@ static void *grower_main(void *arg)
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		tick = now.tv_sec + now.tv_nsec / 1e9;
+		if (tick - last_tick >= 0.005 && tick - last_tick < 0.05) {
+			/* A writer that starts: do not wait for the period
+			 * to end to see the rate go up. */
+			double r = (double)(__atomic_load_n(&t->hdr->acquires,
+							    __ATOMIC_RELAXED) -
+					    last_acquires) *
+				   0.05 / (tick - last_tick);
+
+			if (r > t->grow_rate && r < UINT32_MAX)
+				t->grow_rate = (uint32_t)r;
+		}
 		if (tick - last_tick >= 0.05) {
 			/* Every 50 ms: how many chunks were taken since (the
 			 * peak, decaying by an eighth a period), and idle
