@@ -172,9 +172,63 @@ static void test_min(void)
 	tmem_close(t);
 }
 
+static uint64_t evictions(struct tmem *t)
+{
+	struct tmem_stats st;
+
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	return st.evictions;
+}
+
+/* The segment's evictions counter never goes down: not when the pool
+ * that evicted is destroyed, nor when its slot is reused, nor across
+ * processes attaching anew.  A reused slot's pool starts from zero. */
+static void test_evictions_monotonic(void)
+{
+	const char *name = test_segment_name("evictmono");
+	struct tmem_pool_info info[2];
+	struct tmem_options o;
+	struct tmem *t;
+	uint64_t i, e1, e2;
+	uint32_t c, c2;
+
+	test_options(&o, name, 2 << 20);
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "c", TMEM_EPHEMERAL, 0, 0, &c), 0);
+	for (i = 0; i < 60 * PER_CHUNK; i++)
+		put_random(t, c, 1, i, 0);
+	e1 = evictions(t);
+	CHECK(e1 >= 20 * PER_CHUNK);
+	CHECK_RC(tmem_pool_destroy(t, c), 0);
+	CHECK(evictions(t) == e1);
+	CHECK_RC(tmem_pool_open(t, "d", TMEM_EPHEMERAL, 0, 0, &c2), 0);
+	CHECK((c2 & 0xff) == (c & 0xff)); /* the same slot, reused */
+	CHECK(evictions(t) == e1);
+	CHECK_RC(tmem_pool_list(t, info, 2), 1);
+	CHECK(info[0].stats.evictions == 0);
+	tmem_close(t);
+	/* Another process slot, and a pool that evicts again. */
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK(evictions(t) == e1);
+	for (i = 0; i < 60 * PER_CHUNK; i++)
+		put_random(t, c2, 2, i, 0);
+	e2 = evictions(t);
+	CHECK(e2 >= e1 + 20 * PER_CHUNK);
+	CHECK_RC(tmem_pool_list(t, info, 2), 1);
+	CHECK(info[0].stats.evictions == e2 - e1);
+	CHECK_RC(tmem_pool_destroy(t, c2), 0);
+	CHECK(evictions(t) == e2);
+	CHECK_RC(tmem_check(t), 0);
+	CHECK(evictions(t) == e2);
+	tmem_close(t);
+	tmem_unlink(name);
+}
+
 int main(void)
 {
 	test_clock();
 	test_min();
+	test_evictions_monotonic();
 	return 0;
 }

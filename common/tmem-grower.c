@@ -39,10 +39,12 @@
 #define PR_SET_IO_FLUSHER 57
 #endif
 
-#define TMEM_GROW_PERIODS 8    /* reserve: chunks taken in 8 periods */
-#define TMEM_GROW_MAX	  4096 /* chunks (256 MiB) at most in reserve */
-#define TMEM_GROW_BATCH	  16   /* chunks faulted in per trip */
-#define TMEM_IDLE_PERIODS 20   /* a second without a chunk taken: idle */
+#define TMEM_GROW_PERIODS   8	 /* reserve: chunks taken in 8 periods */
+#define TMEM_GROW_MAX	    4096 /* chunks (256 MiB) at most in reserve */
+#define TMEM_GROW_BATCH	    16	 /* chunks faulted in per trip */
+#define TMEM_IDLE_PERIODS   20	 /* a second without a chunk taken: idle */
+#define TMEM_GROW_BOOST_MAX 3	 /* up to 8 << 3 periods in reserve */
+#define TMEM_GROW_MIN_CAP   64	 /* chunks the reserve may always reach */
 
 void tmem_grower_wake(struct tmem *t)
 {
@@ -57,9 +59,9 @@ void tmem_grower_wake(struct tmem *t)
  * reserve deep enough to absorb what writers take between two runs of the
  * grower: in proportion to what is in use, and to the rate at which chunks
  * were taken lately (several grower periods' worth, for a grower that
- * does not get the CPU at once on a loaded or slow machine), but never
- * more than a quarter of the room left.  Once idle, only three: the rest
- * is memory nobody uses, and is punched. */
+ * does not get the CPU at once on a loaded or slow machine; more periods
+ * each time it fell behind), within bounds (see below).  Once idle, only
+ * three: the rest is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
@@ -74,11 +76,18 @@ static void watermarks_update(struct tmem *t)
 		return;
 	}
 	high = used / 32;
-	if (high < (uint64_t)t->grow_rate * TMEM_GROW_PERIODS)
-		high = (uint64_t)t->grow_rate * TMEM_GROW_PERIODS;
+	if (high <
+	    ((uint64_t)t->grow_rate * TMEM_GROW_PERIODS << t->grow_boost))
+		high = (uint64_t)t->grow_rate * TMEM_GROW_PERIODS
+		       << t->grow_boost;
 	if (high > TMEM_GROW_MAX)
 		high = TMEM_GROW_MAX;
-	cap = free_chunks / 4;
+	/* Memory held ready is memory the system does not have: no more
+	 * than a quarter of the room left, nor than half of what is in use
+	 * (4 MiB at least). */
+	cap = used / 2 > TMEM_GROW_MIN_CAP ? used / 2 : TMEM_GROW_MIN_CAP;
+	if (cap > free_chunks / 4)
+		cap = free_chunks / 4;
 	if (high > cap)
 		high = cap;
 	if (high < 8)
@@ -121,6 +130,11 @@ static bool grow_one(struct tmem *t)
 	uint32_t got[TMEM_GROW_BATCH], n = 0, want, i, j;
 
 	tmem_chunk_lock(t, -1);
+	/* Writers ran it dry: this machine does not give the grower the CPU
+	 * soon enough for the reserve it keeps. */
+	if (h->reserve_count == 0 && h->hole_count && t->grower_running &&
+	    !atomic_load(&h->idle))
+		t->grow_behind = true;
 	watermarks_update(t);
 	want = h->reserve_count < h->high_wm ? h->high_wm - h->reserve_count
 					     : 0;
@@ -217,7 +231,7 @@ static void *grower_main(void *arg)
 	struct timespec last_reap = {0}, now, ts = {0, 50 * 1000000L};
 	double last_tick = 0, tick;
 	uint64_t last_acquires = 0;
-	unsigned quiet = 0;
+	unsigned quiet = 0, calm = 0;
 
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
@@ -230,6 +244,18 @@ static void *grower_main(void *arg)
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		tick = now.tv_sec + now.tv_nsec / 1e9;
+		if (tick - last_tick >= 0.02 && tick - last_tick < 0.05) {
+			/* A writer that starts: do not wait for the period
+			 * to end to see the rate go up (20 ms at least: a
+			 * shorter burst says little). */
+			double r = (double)(__atomic_load_n(&t->hdr->acquires,
+							    __ATOMIC_RELAXED) -
+					    last_acquires) *
+				   0.05 / (tick - last_tick);
+
+			if (r > t->grow_rate && r < UINT32_MAX)
+				t->grow_rate = (uint32_t)r;
+		}
 		if (tick - last_tick >= 0.05) {
 			/* Every 50 ms: how many chunks were taken since (the
 			 * peak, decaying by an eighth a period), and idle
@@ -246,6 +272,17 @@ static void *grower_main(void *arg)
 			else
 				t->grow_rate -=
 					(t->grow_rate - (uint32_t)d + 7) / 8;
+			/* Fell behind: a deeper reserve (up to 64 periods'
+			 * worth); two seconds without: one step back. */
+			if (t->grow_behind) {
+				if (t->grow_boost < TMEM_GROW_BOOST_MAX)
+					t->grow_boost++;
+				t->grow_behind = false;
+				calm = 0;
+			} else if (t->grow_boost && ++calm >= 40) {
+				t->grow_boost--;
+				calm = 0;
+			}
 			quiet = d ? 0 : quiet + 1;
 			if (quiet >= TMEM_IDLE_PERIODS &&
 			    !atomic_load(&t->hdr->idle))

@@ -338,8 +338,11 @@ struct tmem {
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
 	pthread_t grower;
-	uint32_t grow_rate; /* chunks taken per grower period, peak held and
-			     * decaying (grower thread only) */
+	uint32_t grow_rate;  /* chunks taken per grower period, peak held and
+			      * decaying (grower thread only) */
+	unsigned grow_boost; /* the reserve covers 8 << boost periods: one
+			      * more each period the grower fell behind */
+	bool grow_behind;    /* it found the reserve empty this period */
 };
 
 /* ---- address helpers ---------------------------------------------- */
