@@ -38,6 +38,7 @@ EXTRA_DIST += \
 	vm/init \
 	vm/run-guest \
 	vm/guest-swap \
+	vm/monitor \
 	vm/check-vm-case \
 	$(VM_TESTS) \
 	$(NULL)
