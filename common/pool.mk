@@ -7,6 +7,7 @@ libtmem_la_SOURCES += \
 	tmem-blob.c \
 	tmem-check.c \
 	tmem-codec.c \
+	tmem-compact.c \
 	tmem-grower.c \
 	tmem-index.c \
 	tmem-lock.c \
@@ -21,6 +22,9 @@ POOL_TESTS = \
 	test-pool-evict \
 	test-pool-badinput \
 	test-pool-procs \
+	test-pool-crash \
+	test-pool-stop \
+	test-pool-compact \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -44,3 +48,15 @@ test_pool_badinput_LDADD = $(POOL_TEST_LDADD) $(XXHASH_LIBS)
 test_pool_procs_SOURCES = test-pool-procs.c test-pool.h
 test_pool_procs_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_procs_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_crash_SOURCES = test-pool-crash.c test-pool.h
+test_pool_crash_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_crash_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_stop_SOURCES = test-pool-stop.c test-pool.h
+test_pool_stop_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_stop_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_compact_SOURCES = test-pool-compact.c test-pool.h
+test_pool_compact_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_compact_LDADD = $(POOL_TEST_LDADD)

@@ -239,6 +239,7 @@ static void test_example(void)
 		failures++;
 	}
 	/* ...and every key really came from the file. */
+	free(b);
 	b = dump(&cfg, true);
 	CHECK(strstr(b, "; default") == NULL);
 	free(a);
@@ -329,6 +330,47 @@ static void test_every_key(void)
 	CHECK(opts.pool_size == 1ULL << 30);
 	CHECK(opts.level == -5 && !opts.dedup && !opts.lock && opts.prefault);
 	CHECK(opts.contexts == 4);
+
+	/* One key at a time, for scripts: sizes in bytes. */
+	{
+		static const char *const get[][3] = {
+			{"pool", "size", "1073741824"},
+			{"pool", "name", "other.pool_1"},
+			{"pool", "level", "-5"},
+			{"pool", "dedup", "no"},
+			{"pool", "prefault", "yes"},
+			{"pool", "min-share.swap0", "134217728"},
+			{"pool", "max-share.cache-a", "67108864"},
+			{"pool", "min-share.nope", "0"},
+			{"swap", "overflow", "/var/tmp/tmem overflow"},
+			{"swap", "priority", "-1"},
+			{"cache", "attr-timeout", "0.5"},
+			{"cache", "chunk-size", "1048576"},
+			{"cache", "name", "srv"},
+		};
+		char v[4200];
+		size_t k;
+
+		for (k = 0; k < sizeof get / sizeof get[0]; k++) {
+			if (tmem_config_get(&cfg, get[k][0], get[k][1], v,
+					    sizeof v) != 0 ||
+			    strcmp(v, get[k][2]) != 0) {
+				fprintf(stderr,
+					"get %s.%s = '%s', expected "
+					"'%s'\n",
+					get[k][0], get[k][1], v, get[k][2]);
+				failures++;
+			}
+		}
+		CHECK(tmem_config_get(&cfg, "pool", "colour", v, sizeof v) ==
+		      -ENOENT);
+		CHECK(tmem_config_get(&cfg, "swap", "min-share.x", v,
+				      sizeof v) == -ENOENT);
+		CHECK(tmem_config_get(&cfg, "pool", "min-share.a/b", v,
+				      sizeof v) == -ENOENT);
+		CHECK(tmem_config_get(&cfg, "disk", "size", v, sizeof v) ==
+		      -ENOENT);
+	}
 
 	/* What tmem_config_print writes reads back the same. */
 	a = dump(&cfg, true);
@@ -636,6 +678,11 @@ static void test_conflicts(void)
 		       "[swap]\nmin-share = 100M\n",
 		       "t.conf:3: min-share.b: the reserved shares add up to "
 		       "300M, more than the pool's size (256M)");
+	check_conflict("[pool]\nsize = 16777215T\nmin-share.a = 16777215T\n"
+		       "min-share.b = 16777215T\n",
+		       "t.conf:4: min-share.b: the reserved shares add up to "
+		       "18446744073709551615, more than the pool's size "
+		       "(16777215T)");
 	check_conflict("[swap]\nexport = x\n[cache]\nname = x\n",
 		       "t.conf:4: name: the cache cannot use 'x', the swap "
 		       "device's sub-pool");

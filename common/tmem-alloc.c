@@ -112,6 +112,11 @@ static void orphans_drain(struct tmem *t)
 
 	for (; c; c = next) {
 		next = seg_chunk(t, c)->next;
+		if (SL_STATE(atomic_load(&seg_chunk(t, c)->sl)) == CHUNK_HOLE) {
+			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
+				  c);
+			continue;
+		}
 		if (chunk_file(t, c)) {
 			/* Rare: punch under the lock. */
 			tmem_chunk_punch(t, c);
@@ -136,32 +141,43 @@ bool tmem_chunk_lock(struct tmem *t, long wait_ms)
 	return true;
 }
 
+/* Leave a free chunk for the next chunk_lock holder to file: FREEING (not
+ * filed yet) or HOLE (punched, only its list is missing). */
+static void orphan_push(struct tmem *t, uint32_t c, unsigned state)
+{
+	struct tmem_chunk *k = seg_chunk(t, c);
+	uint32_t head = atomic_load(&t->hdr->orphan_head);
+
+	atomic_store(&k->sl, SL_MAKE(state, 0, 0));
+	do {
+		k->next = head;
+	} while (!atomic_compare_exchange_weak(&t->hdr->orphan_head, &head, c));
+}
+
 /* Caller set the chunk's state to FREEING (or owns it otherwise). */
 void tmem_chunk_free(struct tmem *t, uint32_t c)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_chunk *k = seg_chunk(t, c);
-	bool punch_now;
+	bool punch_now, punch_list;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
-		uint32_t head = atomic_load(&h->orphan_head);
-
-		atomic_store(&k->sl, SL_MAKE(CHUNK_FREEING, 0, 0));
-		do {
-			k->next = head;
-		} while (!atomic_compare_exchange_weak(&h->orphan_head, &head,
-						       c));
+		orphan_push(t, c, CHUNK_FREEING);
 		return;
 	}
 	punch_now = chunk_file(t, c);
+	punch_list = h->punch_count != 0;
 	tmem_unlock(&h->chunk_lock);
 	if (punch_now) {
 		tmem_chunk_punch(t, c);
-		tmem_lock(t, &h->chunk_lock);
+		if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
+			orphan_push(t, c, CHUNK_HOLE);
+			return;
+		}
 		atomic_store(&k->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
 		list_push(t, &h->hole_head, &h->hole_count, c);
 		tmem_unlock(&h->chunk_lock);
-	} else if (h->punch_count) {
+	} else if (punch_list) {
 		tmem_grower_wake(t);
 	}
 }
@@ -180,8 +196,10 @@ static void chunk_sub_live(struct tmem *t, uint32_t c, uint32_t size)
 		    (st == CHUNK_CLOSED || st == CHUNK_OPEN))
 			nsl = SL_MAKE(CHUNK_FREEING, t->slot + 1, 0);
 	} while (!atomic_compare_exchange_weak(&k->sl, &sl, nsl));
-	if (SL_STATE(nsl) == CHUNK_FREEING)
+	if (SL_STATE(nsl) == CHUNK_FREEING) {
+		CRASH_POINT(40);
 		tmem_chunk_free(t, c);
+	}
 }
 
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size)
@@ -245,21 +263,25 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 /* Take a free chunk for pool.  -EAGAIN: the reserve is empty and a grower
  * will refill it; -ENOSPC: nothing free (or only what other pools are
  * owed); -EDQUOT: the pool is at its maximum. */
-static int chunk_acquire(struct tmem *t, unsigned pool, uint32_t *out)
+static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
+			 uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
 	uint32_t c = 0;
+	bool low;
 	int r = 0;
 
-	if (pr->max_bytes &&
+	/* Compaction may overshoot a maximum by the chunk it fills, and may
+	 * take the last free chunk, which puts leave to it. */
+	if (!compact && pr->max_bytes &&
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
 		    pr->max_bytes)
 		return -EDQUOT;
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
 	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
-	    chunks_owed(t, pool)) {
+	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
 		r = -ENOSPC;
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
@@ -272,8 +294,9 @@ static int chunk_acquire(struct tmem *t, unsigned pool, uint32_t *out)
 	}
 	if (c)
 		tmem_gauge(t, pool, G_CHUNKS, 1);
+	low = h->reserve_count < h->low_wm;
 	tmem_unlock(&h->chunk_lock);
-	if (h->reserve_count < h->low_wm && !t->sync_grow)
+	if (low && !t->sync_grow)
 		tmem_grower_wake(t);
 	if (r)
 		return r;
@@ -324,7 +347,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			}
 			c->open[pool] = 0;
 		}
-		r = chunk_acquire(t, pool, &ch);
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
 		if (r)
 			return r;
 		seg_chunk(t, ch)->fill = 0;
@@ -355,13 +378,14 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 		off += size;
 		if (id == 0 || id >= t->geo->nr_blobs)
 			continue;
-		ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+		ds = seg_dstripe(t, blob_stripe(t, id));
 		if (!tmem_trylock(t, &ds->lock))
 			continue;
 		b = seg_blob(t, id);
 		if (b->loc == loc_make(c, off - size)) {
 			tmem_blob_unlink_chain(t, id);
 			b->loc = BLOB_LOC_DOOMED;
+			CRASH_POINT(32);
 			atomic_fetch_add(&t->hdr->ghosts, b->refs);
 			atomic_fetch_add(&seg_pool(t, k->pool)->evicted,
 					 b->refs);
@@ -376,8 +400,8 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 }
 
 /* Evict one chunk of an ephemeral sub-pool (own_only: of for_pool).
- * Returns true if a chunk became free. */
-bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
+ * 1: a chunk became free; 0: none could be; -EAGAIN: chunk_lock busy. */
+int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 {
 	struct tmem_header *h = t->hdr;
 	uint64_t n = t->geo->nr_chunks, steps;
@@ -385,7 +409,7 @@ bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	uint64_t sl;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
-		return false;
+		return -EAGAIN;
 	for (steps = 0; steps < 2 * n && !victim; steps++) {
 		uint32_t c = h->clock_hand;
 		struct tmem_chunk *k;
@@ -416,7 +440,7 @@ bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	}
 	tmem_unlock(&h->chunk_lock);
 	if (!victim)
-		return false;
+		return 0;
 	CRASH_POINT(30);
 	chunk_doom_blobs(t, victim);
 	CRASH_POINT(31);
@@ -429,9 +453,9 @@ bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 						 nsl)) {
 			if (SL_STATE(nsl) == CHUNK_FREEING) {
 				tmem_chunk_free(t, victim);
-				return true;
+				return 1;
 			}
-			return false;
+			return 0;
 		}
 	}
 }

@@ -95,11 +95,12 @@ static void key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
 static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     enum tmem_kind kind, int err, int attempt)
 {
-	int i;
+	int i, n;
 
 	switch (err) {
 	case -ENOMEM:
-		if (attempt == 0 && atomic_load(&t->hdr->ghosts)) {
+		if (attempt == 0 && kind == TMEM_EPHEMERAL &&
+		    atomic_load(&t->hdr->ghosts)) {
 			tmem_index_sweep_ghosts(t);
 			return 0;
 		}
@@ -108,20 +109,34 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		tmem_grower_wake(t);
 		return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY, -ENOSPC);
 	case -EDQUOT:
-		if (kind == TMEM_EPHEMERAL && attempt < 8 &&
-		    tmem_evict_chunk(t, pool, true))
+		n = kind == TMEM_EPHEMERAL && attempt < 8
+			    ? tmem_evict_chunk(t, pool, true)
+			    : 0;
+		if (n == 1)
 			return 0;
+		if (n == -EAGAIN)
+			return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY,
+				      -ENOSPC);
 		return reject(c, pool, TMEM_REJECT_POOL_MAX, -ENOSPC);
 	case -ENOSPC:
-		if (attempt < 8) {
-			for (i = 0; i < 4; i++) {
-				if (tmem_evict_chunk(t, pool, false)) {
-					if (atomic_load(&t->hdr->ghosts) > 4096)
-						tmem_index_sweep_ghosts(t);
-					return 0;
-				}
+		for (i = 0; i < 4 && attempt < 8; i++) {
+			n = tmem_evict_chunk(t, pool, false);
+			if (n == 1) {
+				if (kind == TMEM_EPHEMERAL &&
+				    atomic_load(&t->hdr->ghosts) > 4096)
+					tmem_index_sweep_ghosts(t);
+				return 0;
 			}
+			/* Never wait twice on a lock a stopped process
+			 * may hold. */
+			if (n == -EAGAIN)
+				return reject(c, pool,
+					      TMEM_REJECT_RESERVE_EMPTY,
+					      -ENOSPC);
 		}
+		/* Dead space in sparse chunks comes back by compaction. */
+		if (attempt < 8 && tmem_compact(t, 4) > 0)
+			return 0;
 		/* Space a dead process left behind comes back by repair. */
 		if (attempt == 0) {
 			tmem_reap_dead(t);
@@ -238,10 +253,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en->pool = (uint8_t)pool;
 		en->value = pattern;
 		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
-		en->next = *seg_ibucket(
-			t, s, bucket & (t->geo->ibuckets_per_stripe - 1));
-		*seg_ibucket(t, s, bucket & (t->geo->ibuckets_per_stripe - 1)) =
-			e;
+		tmem_index_link(t, s, bucket, e);
 		tmem_gauge(t, pool, G_PAGES, 1);
 	}
 	CRASH_POINT(4);
@@ -313,7 +325,7 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		return en->type;
 	id = (uint32_t)en->value;
 	b = seg_blob(t, id);
-	ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	ds = seg_dstripe(t, blob_stripe(t, id));
 	stripe_lock(t, ds);
 	if (b->loc == BLOB_LOC_DOOMED) {
 		tmem_unlock(&ds->lock);

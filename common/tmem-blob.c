@@ -15,9 +15,51 @@
 
 #include "tmem-internal.h"
 
-uint64_t tmem_dbucket_of(struct tmem *t, uint64_t hash)
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash)
 {
-	return (hash >> 32) & (t->geo->dbuckets_per_stripe - 1);
+	return (hash >> 32) & stripe_mask(seg_dstripe(t, d));
+}
+
+/* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
+void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
+{
+	struct tmem_stripe *ds = seg_dstripe(t, d);
+	uint64_t old = stripe_mask(ds) + 1, nb = 1ULL << bits, b;
+	uint32_t all = 0, id, next;
+
+	if (bits == ds->bits || nb > t->geo->dbuckets_per_stripe)
+		return;
+	for (b = 0; b < old; b++) {
+		for (id = *seg_dbucket(t, d, b); id; id = next) {
+			next = seg_blob(t, id)->next;
+			seg_blob(t, id)->next = all;
+			all = id;
+		}
+		*seg_dbucket(t, d, b) = 0;
+	}
+	for (b = old; b < nb; b++)
+		*seg_dbucket(t, d, b) = 0;
+	ds->bits = bits;
+	for (id = all; id; id = next) {
+		struct tmem_blob *bl = seg_blob(t, id);
+		uint32_t *head =
+			seg_dbucket(t, d, tmem_dbucket_of(t, d, blob_hash(bl)));
+
+		next = bl->next;
+		bl->next = *head;
+		*head = id;
+	}
+}
+
+/* Size a blob stripe's buckets to what it holds (after bulk removals). */
+void tmem_blob_stripe_fit(struct tmem *t, unsigned d)
+{
+	struct tmem_stripe *ds = seg_dstripe(t, d);
+
+	if (!tmem_trylock(t, &ds->lock))
+		return;
+	tmem_blob_resize(t, d, tmem_bits_for(ds->used, ~0ULL));
+	tmem_unlock(&ds->lock);
 }
 
 /* Caller holds blob stripe d.  Take a reference on a live blob of pool
@@ -25,7 +67,7 @@ uint64_t tmem_dbucket_of(struct tmem *t, uint64_t hash)
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		   unsigned d, uint64_t hash, const void *page, uint32_t *id)
 {
-	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, hash));
+	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 
 	for (; b; b = seg_blob(t, b)->next) {
 		struct tmem_blob *bl = seg_blob(t, b);
@@ -63,7 +105,7 @@ static uint32_t record_alloc(struct tmem *t, unsigned d)
 	} else {
 		if (ds->bump >= t->geo->nr_blobs / TMEM_NR_STRIPES)
 			return 0;
-		id = ds->bump++ * TMEM_NR_STRIPES + d;
+		id = rec_id(t->geo->nr_blobs, d, ds->bump++);
 	}
 	ds->used++;
 	return id;
@@ -71,7 +113,7 @@ static uint32_t record_alloc(struct tmem *t, unsigned d)
 
 static void record_free(struct tmem *t, uint32_t id)
 {
-	struct tmem_stripe *ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
 	struct tmem_blob *b = seg_blob(t, id);
 
 	b->loc = BLOB_LOC_FREE;
@@ -79,6 +121,9 @@ static void record_free(struct tmem *t, uint32_t id)
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
+	if (ds->bits && ds->used < (1ULL << ds->bits) / 8)
+		tmem_blob_resize(t, blob_stripe(t, id),
+				 tmem_bits_for(ds->used, ~0ULL));
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
@@ -105,11 +150,12 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	ah->len = (uint16_t)len;
 	ah->pad = 0;
 	memcpy(ah + 1, data, len);
+	CRASH_POINT(6);
 	b = seg_blob(t, id);
 	b->hash_lo = (uint32_t)hash;
 	b->hash_hi = (uint32_t)(hash >> 32);
 	b->refs = 1;
-	head = seg_dbucket(t, d, tmem_dbucket_of(t, hash));
+	head = seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 	b->next = *head;
 	/* The location last: a record with loc set is a blob. */
 	__atomic_store_n(&b->loc, loc, __ATOMIC_RELEASE);
@@ -118,6 +164,8 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	tmem_gauge(t, pool, G_COMPRESSED, len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, 1);
+	if (seg_dstripe(t, d)->used > (2ULL << seg_dstripe(t, d)->bits))
+		tmem_blob_resize(t, d, seg_dstripe(t, d)->bits + 1);
 	*out = id;
 	return 0;
 }
@@ -126,8 +174,8 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
 {
 	struct tmem_blob *b = seg_blob(t, id);
-	uint32_t *link = seg_dbucket(t, id % TMEM_NR_STRIPES,
-				     tmem_dbucket_of(t, blob_hash(b)));
+	unsigned d = blob_stripe(t, id);
+	uint32_t *link = seg_dbucket(t, d, tmem_dbucket_of(t, d, blob_hash(b)));
 
 	while (*link) {
 		if (*link == id) {
@@ -159,12 +207,13 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, -1);
 	record_free(t, id);
+	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }
 
 void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool)
 {
-	struct tmem_stripe *ds = seg_dstripe(t, id % TMEM_NR_STRIPES);
+	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
 
 	tmem_lock(t, &ds->lock);
 	tmem_blob_unref_locked(t, id, pool);

@@ -64,12 +64,12 @@ static void scan_blobs(struct fsck *f)
 
 	for (id = 1; id < t->geo->nr_blobs; id++) {
 		struct tmem_blob *b = seg_blob(t, id);
-		unsigned d = id % TMEM_NR_STRIPES;
+		unsigned d = blob_stripe(t, id);
 		uint32_t c, off;
 		struct tmem_alloc_hdr *ah;
 		struct tmem_chunk *k;
 
-		if (id / TMEM_NR_STRIPES >= seg_dstripe(t, d)->bump)
+		if (rec_k(t->geo->nr_blobs, id) >= seg_dstripe(t, d)->bump)
 			continue;
 		if (b->loc == BLOB_LOC_FREE)
 			continue;
@@ -122,12 +122,20 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 static void scan_index(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb = t->geo->ibuckets_per_stripe, b;
+	uint64_t nb, b;
 	unsigned s;
 
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *is = seg_istripe(t, s);
 		uint32_t k, e, chained = 0, nfree = 0, sound = 0, n;
+
+		nb = stripe_mask(is) + 1;
+		if (nb > t->geo->ibuckets_per_stripe) {
+			PROBLEM(f, "index stripe %u: %u bucket bits", s,
+				is->bits);
+			is->bits = 0;
+			nb = 1;
+		}
 
 		/* Check: walk what is there. */
 		for (b = 0; b < nb && !f->repair; b++) {
@@ -138,7 +146,7 @@ static void scan_index(struct fsck *f)
 				uint64_t bucket = 0;
 				unsigned ks = s;
 
-				if (e % TMEM_NR_STRIPES != s ||
+				if (entry_stripe(t, e) != s ||
 				    e >= t->geo->nr_entries || ++n > is->bump) {
 					PROBLEM(f, "index stripe %u: bad chain",
 						s);
@@ -162,7 +170,7 @@ static void scan_index(struct fsck *f)
 		}
 		for (e = is->free_head, n = 0; e && !f->repair;
 		     e = seg_entry(t, e)->next) {
-			if (e % TMEM_NR_STRIPES != s || ++n > is->bump ||
+			if (entry_stripe(t, e) != s || ++n > is->bump ||
 			    seg_entry(t, e)->type != ENTRY_FREE) {
 				PROBLEM(f, "index stripe %u: bad free list", s);
 				break;
@@ -170,6 +178,9 @@ static void scan_index(struct fsck *f)
 			nfree++;
 		}
 		if (f->repair) {
+			is->bits = tmem_bits_for(is->bump,
+						 t->geo->ibuckets_per_stripe);
+			nb = stripe_mask(is) + 1;
 			for (b = 0; b < nb; b++)
 				*seg_ibucket(t, s, b) = 0;
 			is->free_head = 0;
@@ -178,7 +189,7 @@ static void scan_index(struct fsck *f)
 		for (k = is->bump; k-- > (s == 0 ? 1u : 0u);) {
 			struct tmem_entry *en;
 
-			e = k * TMEM_NR_STRIPES + s;
+			e = rec_id(t->geo->nr_entries, s, k);
 			en = seg_entry(t, e);
 			if (!entry_sound(f, en)) {
 				if (en->type != ENTRY_FREE) {
@@ -220,6 +231,7 @@ static void scan_index(struct fsck *f)
 		}
 		if (f->repair) {
 			is->used = sound;
+			tmem_index_resize(t, s, tmem_bits_for(sound, ~0ULL));
 		} else if (chained != sound || is->used != sound ||
 			   nfree + sound + (s == 0) != is->bump) {
 			PROBLEM(f,
@@ -234,7 +246,7 @@ static void scan_index(struct fsck *f)
 static void scan_blob_refs(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb = t->geo->dbuckets_per_stripe, b;
+	uint64_t nb, b;
 	unsigned s, x;
 
 	/* Pending references of live processes count too. */
@@ -252,14 +264,23 @@ static void scan_blob_refs(struct fsck *f)
 		struct tmem_stripe *ds = seg_dstripe(t, s);
 		uint32_t k, id, chained = 0, nfree = 0, used = 0, live = 0, n;
 
+		nb = stripe_mask(ds) + 1;
+		if (nb > t->geo->dbuckets_per_stripe) {
+			PROBLEM(f, "blob stripe %u: %u bucket bits", s,
+				ds->bits);
+			ds->bits = 0;
+			nb = 1;
+		}
+
 		for (b = 0; b < nb && !f->repair; b++) {
 			n = 0;
 			for (id = *seg_dbucket(t, s, b); id;
 			     id = seg_blob(t, id)->next) {
-				if (id % TMEM_NR_STRIPES != s ||
-				    ++n > ds->bump || f->bstate[id] != 2 ||
-				    tmem_dbucket_of(t, blob_hash(seg_blob(
-							       t, id))) != b) {
+				if (blob_stripe(t, id) != s || ++n > ds->bump ||
+				    f->bstate[id] != 2 ||
+				    tmem_dbucket_of(
+					    t, s, blob_hash(seg_blob(t, id))) !=
+					    b) {
 					PROBLEM(f, "blob stripe %u: bad chain",
 						s);
 					break;
@@ -269,7 +290,7 @@ static void scan_blob_refs(struct fsck *f)
 		}
 		for (id = ds->free_head, n = 0; id && !f->repair;
 		     id = seg_blob(t, id)->next) {
-			if (id % TMEM_NR_STRIPES != s || ++n > ds->bump ||
+			if (blob_stripe(t, id) != s || ++n > ds->bump ||
 			    f->bstate[id] != 0) {
 				PROBLEM(f, "blob stripe %u: bad free list", s);
 				break;
@@ -277,6 +298,9 @@ static void scan_blob_refs(struct fsck *f)
 			nfree++;
 		}
 		if (f->repair) {
+			ds->bits = tmem_bits_for(ds->bump,
+						 t->geo->dbuckets_per_stripe);
+			nb = stripe_mask(ds) + 1;
 			for (b = 0; b < nb; b++)
 				*seg_dbucket(t, s, b) = 0;
 			ds->free_head = 0;
@@ -286,7 +310,7 @@ static void scan_blob_refs(struct fsck *f)
 			struct tmem_alloc_hdr *ah;
 			unsigned pool;
 
-			id = k * TMEM_NR_STRIPES + s;
+			id = rec_id(t->geo->nr_blobs, s, k);
 			bl = seg_blob(t, id);
 			if (f->bstate[id] && f->brefs[id] == 0) {
 				if (!f->repair) {
@@ -329,13 +353,14 @@ static void scan_blob_refs(struct fsck *f)
 			if (f->repair) {
 				uint32_t *head = seg_dbucket(
 					t, s,
-					tmem_dbucket_of(t, blob_hash(bl)));
+					tmem_dbucket_of(t, s, blob_hash(bl)));
 				bl->next = *head;
 				*head = id;
 			}
 		}
 		if (f->repair) {
 			ds->used = used;
+			tmem_blob_resize(t, s, tmem_bits_for(used, ~0ULL));
 		} else if (chained != live || ds->used != used ||
 			   nfree + used + (s == 0) != ds->bump) {
 			PROBLEM(f,

@@ -826,7 +826,9 @@ int tmem_config_validate(const struct tmem_config *cfg, char *err,
 		/* The swap device's own entry replaces [swap] min-share. */
 		if (strcmp(sh->name, cfg->swap_export) == 0)
 			reserved -= cfg->swap_min_share;
-		reserved += sh->min_bytes;
+		/* Saturate: two shares near 2^64 must not wrap to little. */
+		if (__builtin_add_overflow(reserved, sh->min_bytes, &reserved))
+			reserved = UINT64_MAX;
 		if (reserved > pool) {
 			set_err(err, errlen,
 				"%smin-share.%s: the reserved shares add up to "
@@ -877,19 +879,91 @@ static const char *origin_str(const struct tmem_config *cfg, int origin,
 	return buf;
 }
 
+/* The value of a key as text: sizes with the largest exact suffix, or in
+ * bytes when bytes is set (for scripts). */
+static void key_format(const struct tmem_config *cfg, const struct key_def *def,
+		       bool bytes, char *val, size_t len)
+{
+	const char *p = (const char *)cfg + def->off;
+
+	switch (def->type) {
+	case KEY_NAME:
+	case KEY_SUBPOOL:
+	case KEY_PATH:
+		snprintf(val, len, "%s", p);
+		break;
+	case KEY_SIZE: {
+		uint64_t v;
+
+		memcpy(&v, p, sizeof v);
+		if (bytes)
+			snprintf(val, len, "%llu", (unsigned long long)v);
+		else
+			fmt_size(v, val, len);
+		break;
+	}
+	case KEY_INT: {
+		int v;
+
+		memcpy(&v, p, sizeof v);
+		snprintf(val, len, "%d", v);
+		break;
+	}
+	case KEY_UINT: {
+		unsigned v;
+
+		memcpy(&v, p, sizeof v);
+		snprintf(val, len, "%u", v);
+		break;
+	}
+	case KEY_BOOL: {
+		bool v;
+
+		memcpy(&v, p, sizeof v);
+		snprintf(val, len, "%s", v ? "yes" : "no");
+		break;
+	}
+	case KEY_SECONDS: {
+		double v;
+
+		memcpy(&v, p, sizeof v);
+		snprintf(val, len, "%g", v);
+		break;
+	}
+	}
+}
+
+int tmem_config_get(const struct tmem_config *cfg, const char *section,
+		    const char *key, char *buf, size_t len)
+{
+	const struct key_def *def = key_find(section, key);
+	uint64_t mn = 0, mx = 0;
+	const char *name;
+	int which;
+
+	if (def) {
+		key_format(cfg, def, true, buf, len);
+		return 0;
+	}
+	which = strcmp(section, "pool") == 0 ? share_key(key, &name) : -1;
+	if (which < 0 || !tmem_config_name_ok(name))
+		return -ENOENT;
+	(void)tmem_config_share(cfg, name, &mn, &mx);
+	snprintf(buf, len, "%llu", (unsigned long long)(which ? mx : mn));
+	return 0;
+}
+
 int tmem_config_print(const struct tmem_config *cfg, FILE *fp)
 {
 	const struct tmem_config_share *sh;
 	const char *section = "";
 	char val[4200], o[4200];
-	const char *p;
 	size_t i;
 	unsigned j;
 
 	for (i = 0; i < NR_KEYS; i++) {
 		const struct key_def *def = &keys[i];
 
-		p = (const char *)cfg + def->off;
 		if (strcmp(section, def->section) != 0) {
 			section = def->section;
 			fprintf(fp, "%s[%s]\n", i ? "\n" : "", section);
@@ -911,48 +985,7 @@ int tmem_config_print(const struct tmem_config *cfg, FILE *fp)
 				}
 			}
 		}
-		switch (def->type) {
-		case KEY_NAME:
-		case KEY_SUBPOOL:
-		case KEY_PATH:
-			snprintf(val, sizeof val, "%s", p);
-			break;
-		case KEY_SIZE: {
-			uint64_t v;
-
-			memcpy(&v, p, sizeof v);
-			fmt_size(v, val, sizeof val);
-			break;
-		}
-		case KEY_INT: {
-			int v;
-
-			memcpy(&v, p, sizeof v);
-			snprintf(val, sizeof val, "%d", v);
-			break;
-		}
-		case KEY_UINT: {
-			unsigned v;
-
-			memcpy(&v, p, sizeof v);
-			snprintf(val, sizeof val, "%u", v);
-			break;
-		}
-		case KEY_BOOL: {
-			bool v;
-
-			memcpy(&v, p, sizeof v);
-			snprintf(val, sizeof val, "%s", v ? "yes" : "no");
-			break;
-		}
-		case KEY_SECONDS: {
-			double v;
-
-			memcpy(&v, p, sizeof v);
-			snprintf(val, sizeof val, "%g", v);
-			break;
-		}
-		}
+		key_format(cfg, def, false, val, sizeof val);
 		fprintf(fp, "%s = %s ; %s\n", def->key, val,
 			origin_str(cfg, cfg->origin[i], o, sizeof o));
 	}

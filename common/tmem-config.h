@@ -140,6 +140,13 @@ bool tmem_config_name_ok(const char *name);
 void tmem_config_to_options(const struct tmem_config *cfg,
 			    struct tmem_options *opts);
 
+/* The value of one key as text, for scripts: sizes in bytes, booleans
+ * yes/no, names and paths as they are; min-share.NAME and max-share.NAME
+ * of [pool] give 0 for a sub-pool the config does not name.  0, or
+ * -ENOENT for an unknown key. */
+int tmem_config_get(const struct tmem_config *cfg, const char *section,
+		    const char *key, char *buf, size_t len);
+
 /* Write the effective configuration as a tmem.conf (every key, with
  * where it came from as a comment).  Returns 0 or -errno. */
 int tmem_config_print(const struct tmem_config *cfg, FILE *fp);

@@ -138,6 +138,18 @@ static void grow_reserve(struct tmem *t)
 		;
 }
 
+/* Fewer than an eighth of the chunks free: time to compact. */
+static bool free_chunks_low(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint64_t free_chunks;
+
+	tmem_chunk_lock(t, -1);
+	free_chunks = h->reserve_count + h->hole_count + h->punch_count;
+	tmem_unlock(&h->chunk_lock);
+	return free_chunks < t->geo->nr_chunks / 8;
+}
+
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
@@ -151,6 +163,8 @@ static void *grower_main(void *arg)
 
 		work |= grow_one(t);
 		work |= punch_one(t);
+		if (free_chunks_low(t))
+			work |= tmem_compact(t, 4) > 0;
 		if (atomic_load(&t->hdr->ghosts) > 1024)
 			tmem_index_sweep_ghosts(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);

@@ -33,7 +33,7 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 			 uint32_t **linkp)
 {
 	uint32_t *link =
-		seg_ibucket(t, s, bucket & (t->geo->ibuckets_per_stripe - 1));
+		seg_ibucket(t, s, bucket & stripe_mask(seg_istripe(t, s)));
 
 	*linkp = link;
 	while (*link) {
@@ -49,6 +49,62 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 	return 0;
 }
 
+/* Bucket bits for a table of used records: at most two per bucket. */
+unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
+{
+	unsigned bits = 0;
+
+	while ((2ULL << bits) < used && (1ULL << bits) < max_buckets)
+		bits++;
+	return bits;
+}
+
+/* Caller holds index stripe s: rehash it into 1 << bits buckets. */
+void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint64_t old = stripe_mask(is) + 1, nb = 1ULL << bits, b;
+	uint32_t all = 0, e, next;
+
+	if (bits == is->bits || nb > t->geo->ibuckets_per_stripe)
+		return;
+	for (b = 0; b < old; b++) {
+		for (e = *seg_ibucket(t, s, b); e; e = next) {
+			next = seg_entry(t, e)->next;
+			seg_entry(t, e)->next = all;
+			all = e;
+		}
+		*seg_ibucket(t, s, b) = 0;
+	}
+	for (b = old; b < nb; b++)
+		*seg_ibucket(t, s, b) = 0;
+	is->bits = bits;
+	for (e = all; e; e = next) {
+		struct tmem_entry *en = seg_entry(t, e);
+		uint64_t bucket;
+		uint32_t *head;
+
+		next = en->next;
+		tmem_key_stripe((enum tmem_kind)seg_pool(t, en->pool)->kind,
+				en->pool, en->object, en->index, &bucket);
+		head = seg_ibucket(t, s, bucket & stripe_mask(is));
+		en->next = *head;
+		*head = e;
+	}
+}
+
+/* Caller holds index stripe s: put entry e at the head of its bucket. */
+void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint32_t *head = seg_ibucket(t, s, bucket & stripe_mask(is));
+
+	seg_entry(t, e)->next = *head;
+	*head = e;
+	if (is->used > (2ULL << is->bits))
+		tmem_index_resize(t, s, is->bits + 1);
+}
+
 /* Caller holds index stripe s. */
 int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
@@ -60,7 +116,7 @@ int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 	} else {
 		if (is->bump >= t->geo->nr_entries / TMEM_NR_STRIPES)
 			return -ENOMEM;
-		e = is->bump++ * TMEM_NR_STRIPES + s;
+		e = rec_id(t->geo->nr_entries, s, is->bump++);
 	}
 	seg_entry(t, e)->next = 0;
 	is->used++;
@@ -93,11 +149,16 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	struct tmem_entry *en = seg_entry(t, e);
 
 	*link = en->next;
+	CRASH_POINT(11);
 	tmem_entry_release(t, en);
 	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
+	/* Shrink lazily (a quarter of the growth load) so that a stripe
+	 * hovering at a boundary does not rehash on every put and flush. */
+	if (is->bits && is->used < (1ULL << is->bits) / 8)
+		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 
 static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
@@ -107,18 +168,48 @@ static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
 }
 
+/* Caller holds index stripe s.  Remove a ghost entry if its blob stripe
+ * is free right now: sweeps never wait. */
+static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	struct tmem_entry *en = seg_entry(t, e);
+	uint32_t id = (uint32_t)en->value;
+	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
+
+	if (!tmem_trylock(t, &ds->lock))
+		return false;
+	*link = en->next;
+	tmem_blob_unref_locked(t, id, en->pool);
+	tmem_unlock(&ds->lock);
+	tmem_gauge(t, en->pool, G_PAGES, -1);
+	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	en->next = is->free_head;
+	is->free_head = e;
+	is->used--;
+	return true;
+}
+
 /* Remove the entries a predicate picks from one stripe. */
 static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			    uint64_t object)
 {
-	uint64_t nb = t->geo->ibuckets_per_stripe, b, n = 0;
 	struct tmem_stripe *is = seg_istripe(t, s);
+	uint64_t nb, b, n = 0;
 
-	tmem_lock(t, &is->lock);
+	/* Sweeps are opportunistic: never wait for an ephemeral stripe (a
+	 * stopped cache process may hold it). */
+	if (mode == 2) {
+		if (!tmem_trylock(t, &is->lock))
+			return 0;
+	} else {
+		tmem_lock(t, &is->lock);
+	}
 	if (is->used == 0) {
 		tmem_unlock(&is->lock);
 		return 0;
 	}
+	nb = stripe_mask(is) + 1;
 	for (b = 0; b < nb; b++) {
 		uint32_t *link = seg_ibucket(t, s, b);
 
@@ -126,9 +217,14 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			struct tmem_entry *en = seg_entry(t, *link);
 			bool drop;
 
-			if (mode == 2)
-				drop = entry_is_ghost(t, en);
-			else
+			if (mode == 2) {
+				if (entry_is_ghost(t, en) &&
+				    ghost_drop(t, s, link, *link)) {
+					n++;
+					continue;
+				}
+				drop = false;
+			} else
 				drop = en->pool == pool &&
 				       (mode == 0 || en->object == object);
 			if (drop) {
@@ -139,6 +235,8 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			}
 		}
 	}
+	/* After a bulk removal, exactly what is left needs. */
+	tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 	tmem_unlock(&is->lock);
 	return n;
 }
@@ -152,6 +250,8 @@ void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 
 	for (s = first; s < first + half; s++)
 		stripe_drop(t, s, all_objects ? 0 : 1, pool, object);
+	for (s = first; s < first + half; s++)
+		tmem_blob_stripe_fit(t, s);
 }
 
 /* Remove entries that still name evicted blobs. */

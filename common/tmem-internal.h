@@ -49,8 +49,9 @@
 #define TMEM_NR_STRIPES	    256 /* per kind: half */
 #define TMEM_MAX_POOLS	    64
 #define TMEM_MAX_SLOTS	    64
-#define TMEM_MAX_CTX	    64 /* contexts per process */
-#define TMEM_STAT_CTX	    8  /* counter blocks per process slot */
+#define TMEM_MAX_CTX	    64		       /* contexts per process */
+#define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
+#define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
 #define TMEM_MAX_POOL_SIZE \
 	(16ULL << 30)		  /* blob locations: 32 bits of 8 bytes */
@@ -136,8 +137,15 @@ struct tmem_stripe {
 	uint32_t free_head; /* free entry/blob list */
 	uint32_t bump;	    /* records [0, bump) of this stripe used */
 	uint32_t used;	    /* live records */
-	uint32_t pad;
+	uint32_t bits;	    /* 1 << bits buckets in use; doubles as the
+			     * stripe fills so that buckets cost memory only
+			     * in proportion to use */
 } __attribute__((aligned(64)));
+
+static inline uint64_t stripe_mask(const struct tmem_stripe *st)
+{
+	return (1ULL << st->bits) - 1;
+}
 
 /* Counters: one block per (process slot, stat context, pool); summed. */
 enum {
@@ -234,7 +242,7 @@ struct tmem_header {
 	_Atomic uint32_t orphan_head;
 	uint32_t low_wm, high_wm;
 	uint32_t prefaulted;
-	uint32_t growers; /* processes running a grower (atomic) */
+	_Atomic uint32_t growers; /* processes running a grower */
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	_Atomic uint64_t repairs;
@@ -274,6 +282,10 @@ struct tmem {
 	tmem_log_fn log;
 	void *log_opaque;
 
+	/* compaction: one compactor per process at a time */
+	pthread_mutex_t compact_mu;
+	struct tmem_ctx compact_ctx;
+
 	/* grower thread */
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
@@ -300,18 +312,43 @@ static inline struct tmem_stripe *seg_dstripe(struct tmem *t, unsigned i)
 {
 	return SEG_AT(t, t->geo->off_dstripes, struct tmem_stripe) + i;
 }
-/* Buckets interleave stripes so that memory grows evenly. */
+/* Tables of per-stripe records (entries, blobs, buckets) have one half
+ * per kind, and inside a half the stripes interleave: record k of stripe s
+ * is k * HALF + s % HALF of its kind's half.  So the memory a table
+ * touches grows evenly with what each kind stores. */
+#define TMEM_HALF (TMEM_NR_STRIPES / 2)
+static inline uint32_t rec_id(uint64_t nr, unsigned s, uint64_t k)
+{
+	return (uint32_t)((s / TMEM_HALF) * (nr / 2) + k * TMEM_HALF +
+			  s % TMEM_HALF);
+}
+static inline unsigned rec_stripe(uint64_t nr, uint32_t id)
+{
+	return (unsigned)((id / (nr / 2)) * TMEM_HALF +
+			  (id % (nr / 2)) % TMEM_HALF);
+}
+static inline uint32_t rec_k(uint64_t nr, uint32_t id)
+{
+	return (uint32_t)((id % (nr / 2)) / TMEM_HALF);
+}
 static inline uint32_t *seg_ibucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
-	return SEG_AT(t, t->geo->off_ibuckets, uint32_t) + b * TMEM_NR_STRIPES +
-	       stripe;
+	return SEG_AT(t, t->geo->off_ibuckets, uint32_t) +
+	       rec_id(t->geo->ibuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
 }
 static inline uint32_t *seg_dbucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
-	return SEG_AT(t, t->geo->off_dbuckets, uint32_t) + b * TMEM_NR_STRIPES +
-	       stripe;
+	return SEG_AT(t, t->geo->off_dbuckets, uint32_t) +
+	       rec_id(t->geo->dbuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
 }
-/* Record k of stripe s is record k * NR_STRIPES + s. */
+static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
+{
+	return rec_stripe(t->geo->nr_blobs, id);
+}
+static inline unsigned entry_stripe(struct tmem *t, uint32_t e)
+{
+	return rec_stripe(t->geo->nr_entries, e);
+}
 static inline struct tmem_entry *seg_entry(struct tmem *t, uint32_t e)
 {
 	return SEG_AT(t, t->geo->off_entries, struct tmem_entry) + e;
@@ -413,7 +450,10 @@ void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
-bool tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+
+/* ---- tmem-compact.c ----------------------------------------------- */
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
@@ -424,7 +464,9 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unlink_chain(struct tmem *t, uint32_t id);
-uint64_t tmem_dbucket_of(struct tmem *t, uint64_t hash);
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash);
+void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits);
+void tmem_blob_stripe_fit(struct tmem *t, unsigned d);
 
 /* ---- tmem-index.c ------------------------------------------------- */
 unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
@@ -438,6 +480,9 @@ void tmem_entry_release(struct tmem *t, struct tmem_entry *en);
 void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 			   uint64_t object);
 void tmem_index_sweep_ghosts(struct tmem *t);
+void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);
+void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits);
+unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
 
 /* ---- tmem-stats.c ------------------------------------------------- */
 static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,
@@ -453,7 +498,7 @@ static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
 				  memory_order_relaxed);
 }
 void tmem_counters_sum(struct tmem *t, unsigned pool, uint64_t *sum);
-uint64_t tmem_fixed_bytes(const struct tmem_geometry *g);
+uint64_t tmem_fixed_bytes(struct tmem *t);
 
 /* ---- tmem-check.c ------------------------------------------------- */
 /* Stop the world, rebuild (repair) or compare (check). */

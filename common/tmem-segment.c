@@ -104,8 +104,8 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	g->nr_blobs = round_up(g->pool_size / 128, S);
 	if (g->nr_blobs < S * 64)
 		g->nr_blobs = S * 64;
-	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 4);
-	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 4);
+	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 2);
+	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 2);
 
 	off = round_up(sizeof(struct tmem_header), P);
 	g->off_slots = off;
@@ -450,8 +450,8 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 
 	*out = NULL;
 	if (!opts || !name_valid(opts->name) || opts->contexts == 0 ||
-	    opts->contexts > TMEM_MAX_CTX || opts->level < ZSTD_minCLevel() ||
-	    opts->level > ZSTD_maxCLevel())
+	    opts->contexts >= TMEM_COMPACT_CTX ||
+	    opts->level < ZSTD_minCLevel() || opts->level > ZSTD_maxCLevel())
 		return -EINVAL;
 	if (opts->readonly && (opts->prefault || opts->grower))
 		return -EINVAL;
@@ -460,6 +460,8 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 		return -ENOMEM;
 	t->fd = -1;
 	t->slot = -1;
+	pthread_mutex_init(&t->compact_mu, NULL);
+	t->compact_ctx.id = TMEM_COMPACT_CTX;
 	t->log = opts->log;
 	t->log_opaque = opts->log_opaque;
 	t->readonly = opts->readonly;
@@ -512,6 +514,7 @@ void tmem_close(struct tmem *t)
 	if (t->hdr && t->slot >= 0) {
 		for (i = 0; i < t->nr_ctx && t->ctx; i++)
 			tmem_ctx_close_chunks(t, &t->ctx[i]);
+		tmem_ctx_close_chunks(t, &t->compact_ctx);
 		tmem_lock(t, &t->hdr->slots_lock);
 		memset(seg_slot(t, t->slot)->intent_blob, 0,
 		       sizeof seg_slot(t, t->slot)->intent_blob);
@@ -520,6 +523,7 @@ void tmem_close(struct tmem *t)
 		slot_release_lock(t, t->slot);
 	}
 	tmem_ctx_free_all(t);
+	pthread_mutex_destroy(&t->compact_mu);
 	if (t->base)
 		munmap(t->base, t->map_size);
 	if (t->fd >= 0)

@@ -81,11 +81,20 @@ void tmem_counters_sum(struct tmem *t, unsigned pool, uint64_t *sum)
 	}
 }
 
-/* Metadata that exists whatever is stored: header, tables of slots, pools
- * and stripes, and the bucket arrays. */
-uint64_t tmem_fixed_bytes(const struct tmem_geometry *g)
+/* Metadata besides entries and blobs: header, tables of slots, pools and
+ * stripes, and the buckets the stripes use now. */
+uint64_t tmem_fixed_bytes(struct tmem *t)
 {
-	return g->off_entries;
+	uint64_t n = t->geo->off_ibuckets;
+	unsigned s;
+
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		n += (4ULL << __atomic_load_n(&seg_istripe(t, s)->bits,
+					      __ATOMIC_RELAXED));
+		n += (4ULL << __atomic_load_n(&seg_dstripe(t, s)->bits,
+					      __ATOMIC_RELAXED));
+	}
+	return n;
 }
 
 static void fill_pool(struct tmem *t, unsigned p, bool relative,
@@ -135,7 +144,7 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st)
 	memset(st, 0, sizeof *st);
 	for (p = 0; p < TMEM_MAX_POOLS; p++)
 		fill_pool(t, p, false, st);
-	st->bytes_used += tmem_fixed_bytes(t->geo);
+	st->bytes_used += tmem_fixed_bytes(t);
 	if (fstat(t->fd, &sb) == 0)
 		st->bytes_resident = (uint64_t)sb.st_blocks * 512;
 	return 0;

@@ -1,1 +1,5 @@
 # nbd scripts (included from Makefile.am)
+EXTRA_DIST += \
+	bench-nbd \
+	packages-nbd.txt \
+	$(NULL)

@@ -1,1 +1,29 @@
 # nbd tests (included from Makefile.am)
+#
+# Each runs tmem.so under nbdkit in captive mode (nbdkit -U - ... --run)
+# against real clients, on a segment of its own.
+if HAVE_NBDKIT
+TESTS += \
+	test-nbd-dump.sh \
+	test-nbd-bad-input.sh \
+	test-nbd-nbdcopy.sh \
+	test-nbd-qemu.sh \
+	test-nbd-nbdsh.sh \
+	test-nbd-fio.sh \
+	test-nbd-restart.sh \
+	test-nbd-overflow.sh \
+	$(NULL)
+endif HAVE_NBDKIT
+
+EXTRA_DIST += \
+	nbd-corpus.py \
+	nbd-ops.py \
+	test-nbd-dump.sh \
+	test-nbd-bad-input.sh \
+	test-nbd-nbdcopy.sh \
+	test-nbd-qemu.sh \
+	test-nbd-nbdsh.sh \
+	test-nbd-fio.sh \
+	test-nbd-restart.sh \
+	test-nbd-overflow.sh \
+	$(NULL)

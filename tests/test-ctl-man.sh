@@ -3,7 +3,7 @@
 # and groff must render every generated page without a single warning
 # (groff exits 0 even on an undefined macro, so its stderr is what counts).
 # The pages must also document every key of the example tmem.conf and
-# every option tmemctl --help lists.
+# every option the programs' --help lists.
 . ./functions.sh
 
 requires command -v podchecker
@@ -53,6 +53,25 @@ if [ -x "$TMEMCTL" ]; then
     for opt in $("$TMEMCTL" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
         grep -q "B<$opt>" "$man_src/tmemctl.pod" ||
             fail "tmemctl.pod does not document $opt"
+    done
+fi
+# nbdkit-tmem-plugin(1) documents every key of the plugin's --help, and
+# tmem-fuse-cache(1) every -o option of its own.
+if [ -e "$TMEM_PLUGIN" ] && command -v nbdkit >/dev/null; then
+    for key in $(nbdkit "$TMEM_PLUGIN" --help 2>/dev/null |
+                 sed -n 's/^\([a-z][a-z-]*\)=.*/\1/p'); do
+        grep -q "B<$key=>" "$man_src/nbdkit-tmem-plugin.pod" ||
+            fail "nbdkit-tmem-plugin.pod does not document $key="
+    done
+fi
+if [ -x "$TMEM_FUSE_CACHE" ]; then
+    for opt in $("$TMEM_FUSE_CACHE" --help 2>&1 | sed -n '/^Usage\|^usage/,/^$/p;/options/,/^$/p' |
+                 grep -o -- '-o [a-z][a-z._-]*' | sed 's/^-o //' | sort -u); do
+        case "$opt" in
+        *.NAME|*.) opt=${opt%NAME}; opt=${opt%.}. ;;
+        esac
+        grep -q "B<-o $opt" "$man_src/tmem-fuse-cache.pod" ||
+            fail "tmem-fuse-cache.pod does not document -o $opt"
     done
 fi
 echo "man pages: ok"

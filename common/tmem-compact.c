@@ -1,0 +1,133 @@
+/* tmem: compaction — moving live blobs out of sparse chunks.
+ *
+ * Chunks are filled by appending, so overwrites and flushes leave dead
+ * space that only comes back when a whole chunk dies.  Compaction bounds
+ * that waste: it claims the sparsest closed chunk (at most half live),
+ * copies each live blob into the compactor's own open chunk for that
+ * sub-pool under the blob's stripe lock (gets and dedup compares read
+ * blobs under the same lock, so nobody sees a half-moved blob), repoints
+ * the blob and frees the emptied chunk.  Puts leave the last free chunk to
+ * the compactor so that it can always start.  It runs when a put finds no
+ * room and from the grower when free chunks run low.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "tmem-internal.h"
+
+/* Claim the sparsest closed chunk with at most half its bytes live. */
+static uint32_t victim_pick(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c, best = 0, best_live = TMEM_CHUNK_SIZE / 2 + 1;
+	uint64_t sl;
+
+	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
+		return 0;
+	for (c = 1; c < t->geo->nr_chunks; c++) {
+		sl = atomic_load(&seg_chunk(t, c)->sl);
+		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live) {
+			best = c;
+			best_live = SL_LIVE(sl);
+		}
+	}
+	if (best) {
+		struct tmem_chunk *k = seg_chunk(t, best);
+
+		sl = atomic_load(&k->sl);
+		if (SL_STATE(sl) != CHUNK_CLOSED ||
+		    !atomic_compare_exchange_strong(&k->sl, &sl,
+						    SL_MAKE(CHUNK_COMPACTING,
+							    t->slot + 1,
+							    SL_LIVE(sl))))
+			best = 0;
+	}
+	tmem_unlock(&h->chunk_lock);
+	return best;
+}
+
+/* Move every live blob out of a claimed chunk.  false: no room to move
+ * to, or a stripe was busy; what moved stays moved. */
+static bool chunk_move_blobs(struct tmem *t, uint32_t c)
+{
+	struct tmem_chunk *k = seg_chunk(t, c);
+	unsigned char *data = seg_chunk_data(t, c);
+	uint32_t off = 0, fill = k->fill;
+	bool ok = true;
+
+	while (off + sizeof(struct tmem_alloc_hdr) <= fill) {
+		struct tmem_alloc_hdr *ah =
+			(struct tmem_alloc_hdr *)(data + off);
+		uint32_t size = alloc_size(ah->len), id = ah->blob, nloc;
+		unsigned d = blob_stripe(t, id);
+		struct tmem_stripe *ds;
+		struct tmem_blob *b;
+
+		if (ah->len == 0 || ah->len > TMEM_PAGE_SIZE)
+			break;
+		off += size;
+		if (id == 0 || id >= t->geo->nr_blobs)
+			continue;
+		ds = seg_dstripe(t, d);
+		/* Ephemeral stripes are only tried (a stopped cache process
+		 * may hold one); persistent holders never stall. */
+		if (d >= TMEM_NR_STRIPES / 2) {
+			if (!tmem_trylock(t, &ds->lock)) {
+				ok = false;
+				continue;
+			}
+		} else {
+			tmem_lock(t, &ds->lock);
+		}
+		b = seg_blob(t, id);
+		if (b->loc == loc_make(c, off - size)) {
+			if (tmem_alloc_space(t, &t->compact_ctx, k->pool, size,
+					     &nloc) != 0) {
+				tmem_unlock(&ds->lock);
+				return false;
+			}
+			memcpy(loc_hdr(t, nloc), ah, size);
+			CRASH_POINT(35);
+			__atomic_store_n(&b->loc, nloc, __ATOMIC_RELEASE);
+			atomic_fetch_sub(&k->sl, size);
+		}
+		tmem_unlock(&ds->lock);
+	}
+	return ok;
+}
+
+/* Compact up to max_chunks chunks; returns how many became free. */
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks)
+{
+	unsigned n, freed = 0;
+
+	if (pthread_mutex_trylock(&t->compact_mu) != 0)
+		return 0;
+	for (n = 0; n < max_chunks; n++) {
+		uint32_t c = victim_pick(t);
+		struct tmem_chunk *k;
+		uint64_t sl, nsl;
+		bool ok;
+
+		if (!c)
+			break;
+		k = seg_chunk(t, c);
+		ok = chunk_move_blobs(t, c);
+		sl = atomic_load(&k->sl);
+		do {
+			nsl = SL_LIVE(sl)
+				      ? SL_MAKE(CHUNK_CLOSED, 0, SL_LIVE(sl))
+				      : SL_MAKE(CHUNK_FREEING, t->slot + 1, 0);
+		} while (!atomic_compare_exchange_weak(&k->sl, &sl, nsl));
+		if (SL_STATE(nsl) == CHUNK_FREEING) {
+			tmem_chunk_free(t, c);
+			freed++;
+		}
+		if (!ok)
+			break;
+	}
+	pthread_mutex_unlock(&t->compact_mu);
+	return freed;
+}

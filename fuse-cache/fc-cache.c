@@ -1,0 +1,339 @@
+/* tmem-fuse-cache: the read cache in the pool.
+ *
+ * Regular files are read per 4 KiB page from an ephemeral sub-pool: a page
+ * found there is copied out, a missing one is read from the source in a
+ * larger aligned chunk whose pages are then put.  Gets are inclusive: the
+ * kernel's page cache (kept across opens with keep_cache) serves repeats,
+ * and FUSE never tells us when the kernel drops a page, so the pool keeps
+ * its copy for when it does — the second chance.
+ *
+ * Coherency is close-to-open.  At open the source file's validator (size,
+ * mtime, ctime, inode, generation) is compared with the one the pool's
+ * pages belong to; on a change the object is dropped and a new object id
+ * taken, and the kernel's page cache is not kept.  Files changed within
+ * the source's timestamp granularity of now are not cached at all, since
+ * a second change in the same tick would leave the validator unchanged.
+ * Writes, truncates, unlinks and renames through the mount invalidate, and
+ * every invalidation bumps the inode's counter: a miss captures the counter
+ * before it reads the source and puts only if it is unchanged, so bytes
+ * read before a write never land in the pool after it.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fc-internal.h"
+
+uint64_t fc_new_object(void)
+{
+	return atomic_fetch_add(&fc.next_obj, 1);
+}
+
+static bool fc_ts_equal(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool fc_validator_equal(const struct fc_validator *a,
+			       const struct fc_validator *b)
+{
+	return a->size == b->size && a->ino == b->ino &&
+	       a->generation == b->generation &&
+	       fc_ts_equal(a->mtime, b->mtime) &&
+	       fc_ts_equal(a->ctime, b->ctime);
+}
+
+static double fc_ts_age(struct timespec now, struct timespec t)
+{
+	return (double)(now.tv_sec - t.tv_sec) +
+	       (double)(now.tv_nsec - t.tv_nsec) / 1e9;
+}
+
+/* Drop every pooled page of in.  Caller must hold in->cache_lock
+ * exclusively. */
+static void fc_drop_object(struct fc_inode *in)
+{
+	in->inval++;
+	if (fc.tmem && in->pooled) {
+		tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
+		in->pooled = false;
+	}
+}
+
+/* Called by open on a freshly opened descriptor of a regular file: decide
+ * whether this open uses the pool and whether the kernel keeps its page
+ * cache.  0 or -errno. */
+int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
+		  struct fuse_file_info *fi, bool *cache)
+{
+	struct fc_validator v = {0};
+	struct timespec now;
+	struct stat st;
+	bool stale = false, keep = false, first, recent;
+	long gen = 0;
+
+	*cache = false;
+	fi->keep_cache = 0;
+	if (in->type != S_IFREG)
+		return 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* One round trip less per open on sources without generations
+	 * (FUSE, NFS): ask once per device. */
+	if (st.st_dev != atomic_load(&fc.nogen_dev) &&
+	    ioctl(fd, FS_IOC_GETVERSION, &gen) < 0) {
+		gen = 0;
+		if (errno == ENOTTY || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EINVAL)
+			atomic_store(&fc.nogen_dev, st.st_dev);
+	}
+	v.size = st.st_size;
+	v.mtime = st.st_mtim;
+	v.ctime = st.st_ctim;
+	v.ino = st.st_ino;
+	v.generation = (uint64_t)gen;
+	clock_gettime(CLOCK_REALTIME, &now);
+	recent = fc_ts_age(now, v.mtime) < fc.set.granularity ||
+		 fc_ts_age(now, v.ctime) < fc.set.granularity;
+
+	pthread_rwlock_wrlock(&in->cache_lock);
+	first = !in->has_validator;
+	if (in->has_validator && !fc_validator_equal(&in->v, &v)) {
+		stale = true;
+		fc_drop_object(in);
+		in->obj = fc_new_object();
+	}
+	/* The kernel's pages were read under the old validator: keep them
+	 * only if it held then (stable) and still holds. */
+	keep = in->has_validator && in->stable && !stale && !recent;
+	in->v = v;
+	in->has_validator = true;
+	in->stable = !recent;
+	in->cacheable = !recent;
+	pthread_rwlock_unlock(&in->cache_lock);
+
+	if (stale)
+		atomic_fetch_add(&fc.stats.stale_opens, 1);
+	/* The kernel's attributes (size above all) may predate a change
+	 * made in the source: make it ask again.  Attributes only: data
+	 * invalidation from inside a request for the same inode can
+	 * deadlock on its page locks; not keeping the cache drops the data
+	 * instead. */
+	if ((stale || first) && fc.se)
+		fuse_lowlevel_notify_inval_inode(fc.se, ino, -1, 0);
+	if (recent)
+		atomic_fetch_add(&fc.stats.recent_opens, 1);
+	(void)req;
+	/* Without a pool (no-pool) the validator still decides keep_cache,
+	 * so the kernel's page cache works as well as with one. */
+	fi->keep_cache = keep;
+	*cache = fc.tmem && !recent;
+	return 0;
+}
+
+/* Forget pooled pages of in overlapping [off, off + len); len < 0 means the
+ * whole object.  Reads through the pool stop until the next open
+ * re-validates the file. */
+void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
+{
+	if (in->type != S_IFREG)
+		return;
+	pthread_rwlock_wrlock(&in->cache_lock);
+	in->cacheable = false;
+	in->stable = false;
+	if (len < 0 || !in->pooled) {
+		fc_drop_object(in);
+	} else {
+		in->inval++;
+		uint64_t first = (uint64_t)off >> TMEM_PAGE_SHIFT;
+		uint64_t last =
+			((uint64_t)off + (uint64_t)len + TMEM_PAGE_SIZE - 1) >>
+			TMEM_PAGE_SHIFT;
+		for (uint64_t i = first; i < last; i++)
+			tmem_flush_page(fc.tmem, fc.pool_id, in->obj, i);
+	}
+	pthread_rwlock_unlock(&in->cache_lock);
+}
+
+/* Per-thread buffers: the reply and one chunk of the source. */
+static __thread char *fc_out;
+static __thread size_t fc_out_cap;
+static __thread char *fc_chunk;
+
+static int fc_buffers(size_t size)
+{
+	if (size > fc_out_cap) {
+		void *p;
+		if (posix_memalign(&p, TMEM_PAGE_SIZE, size) != 0)
+			return -ENOMEM;
+		free(fc_out);
+		fc_out = p;
+		fc_out_cap = size;
+	}
+	if (!fc_chunk) {
+		void *p;
+		if (posix_memalign(&p, TMEM_PAGE_SIZE, fc.set.chunk_size) != 0)
+			return -ENOMEM;
+		fc_chunk = p;
+	}
+	return 0;
+}
+
+/* pread until len bytes or end of file; bytes read or -errno. */
+static ssize_t fc_pread_full(int fd, char *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, off + done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	atomic_fetch_add(&fc.stats.source_reads, 1);
+	atomic_fetch_add(&fc.stats.source_bytes, done);
+	return done;
+}
+
+/* Put the pages of a chunk just read from the source, unless an
+ * invalidation happened since snap was taken.  n is what the read
+ * returned; a final partial page is stored zero-padded (its length follows
+ * from the validator's size). */
+static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
+			 off_t cstart, const char *buf, size_t n)
+{
+	char page[TMEM_PAGE_SIZE] __attribute__((aligned(64)));
+
+	pthread_rwlock_rdlock(&in->cache_lock);
+	if (in->inval != snap || in->obj != obj || !in->cacheable) {
+		pthread_rwlock_unlock(&in->cache_lock);
+		atomic_fetch_add(&fc.stats.puts_refused, 1);
+		return;
+	}
+	in->pooled = true;
+	uint64_t idx = (uint64_t)cstart >> TMEM_PAGE_SHIFT;
+	for (size_t o = 0; o < n; o += TMEM_PAGE_SIZE, idx++) {
+		const char *src = buf + o;
+		if (n - o < TMEM_PAGE_SIZE) {
+			memcpy(page, src, n - o);
+			memset(page + (n - o), 0, TMEM_PAGE_SIZE - (n - o));
+			src = page;
+		}
+		int r;
+		/* An ephemeral put gives up at once on a busy lock (the swap
+		 * path must never wait on the cache); this daemon can afford
+		 * to try again a few times. */
+		for (int tries = 0; tries < 8; tries++) {
+			r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
+			if (r != -EBUSY)
+				break;
+			sched_yield();
+		}
+		if (r == -ENOENT)
+			break; /* sub-pool gone (destroyed by tmemctl) */
+	}
+	pthread_rwlock_unlock(&in->cache_lock);
+}
+
+static void fc_read_direct(fuse_req_t req, struct fc_file *f, size_t size,
+			   off_t off)
+{
+	ssize_t n = fc_pread_full(f->fd, fc_out, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, fc_out, (size_t)n);
+}
+
+void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
+		   size_t size, off_t off)
+{
+	bool cacheable;
+	uint64_t obj, snap;
+	off_t fsize;
+	int err;
+
+	err = fc_buffers(size);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (!f->cache) {
+		fc_read_direct(req, f, size, off);
+		return;
+	}
+	pthread_rwlock_rdlock(&in->cache_lock);
+	cacheable = in->cacheable;
+	obj = in->obj;
+	fsize = in->v.size;
+	pthread_rwlock_unlock(&in->cache_lock);
+	if (!cacheable) {
+		fc_read_direct(req, f, size, off);
+		return;
+	}
+
+	/* The size at open is the file's size for this open (close-to-open);
+	 * a change from outside is seen at the next open. */
+	off_t pos = off;
+	off_t end = off + (off_t)size;
+	if (end > fsize)
+		end = fsize;
+	while (pos < end) {
+		uint64_t idx = (uint64_t)pos >> TMEM_PAGE_SHIFT;
+		off_t pstart = (off_t)(idx << TMEM_PAGE_SHIFT);
+		off_t pend = pstart + TMEM_PAGE_SIZE;
+		char page[TMEM_PAGE_SIZE] __attribute__((aligned(64)));
+
+		if (pend > end)
+			pend = end;
+		if (tmem_get(fc.tmem, fc.pool_id, obj, idx, page) == 0) {
+			memcpy(fc_out + (pos - off), page + (pos - pstart),
+			       pend - pos);
+			pos = pend;
+			atomic_fetch_add(&fc.stats.pool_hits, 1);
+			continue;
+		}
+
+		off_t cstart = pos - pos % (off_t)fc.set.chunk_size;
+		size_t clen = fc.set.chunk_size;
+		if (cstart + (off_t)clen > fsize)
+			clen = fsize - cstart;
+		pthread_rwlock_rdlock(&in->cache_lock);
+		snap = in->inval;
+		pthread_rwlock_unlock(&in->cache_lock);
+
+		ssize_t n = fc_pread_full(f->fd, fc_chunk, clen, cstart);
+		if (n < 0) {
+			if (pos > off)
+				break; /* return what we have */
+			fuse_reply_err(req, (int)-n);
+			return;
+		}
+		/* A short read means the file changed under us: serve it,
+		 * but do not keep it. */
+		if ((size_t)n == clen)
+			fc_put_chunk(in, obj, snap, cstart, fc_chunk, clen);
+		off_t cend = cstart + n;
+		off_t upto = cend < end ? cend : end;
+		if (upto > pos) {
+			memcpy(fc_out + (pos - off), fc_chunk + (pos - cstart),
+			       upto - pos);
+			pos = upto;
+		}
+		if ((size_t)n < clen)
+			break;
+	}
+	fuse_reply_buf(req, fc_out, pos > off ? (size_t)(pos - off) : 0);
+}

@@ -1,0 +1,248 @@
+/* tmem-fuse-cache: the inode table.
+ *
+ * Every inode the kernel knows is an fc_inode holding an O_PATH descriptor
+ * of the source file, keyed by (st_dev, st_ino) as in libfuse's
+ * passthrough_hp; the FUSE node id is the entry's address.  Holding the
+ * descriptor pins the source inode, so its number cannot be reused while
+ * the kernel knows it.  When the kernel forgets an inode whose pages are in
+ * the pool, the entry stays (without a descriptor) so that the next lookup
+ * finds its object id and validator again: the pool is meant to outlive
+ * the kernel's caches, including its inode cache.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fc-internal.h"
+
+static size_t fc_hash(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ULL;
+	h ^= (uint64_t)dev + (h >> 29);
+	return (size_t)(h * 0xBF58476D1CE4E5B9ULL >> 17);
+}
+
+int fc_table_init(void)
+{
+	fc.table_size = 4096;
+	fc.table = calloc(fc.table_size, sizeof(*fc.table));
+	if (!fc.table)
+		return -ENOMEM;
+	pthread_mutex_init(&fc.table_lock, NULL);
+	return 0;
+}
+
+void fc_table_free(void)
+{
+	for (size_t i = 0; i < fc.table_size; i++) {
+		struct fc_inode *in = fc.table[i], *next;
+		for (; in; in = next) {
+			next = in->next;
+			if (in == &fc.root)
+				continue;
+			if (in->fd >= 0)
+				close(in->fd);
+			pthread_rwlock_destroy(&in->cache_lock);
+			free(in);
+		}
+	}
+	free(fc.table);
+	fc.table = NULL;
+}
+
+/* Caller must hold fc.table_lock. */
+static void fc_table_grow(void)
+{
+	size_t n = fc.table_size * 2;
+	struct fc_inode **t = calloc(n, sizeof(*t));
+	if (!t)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < fc.table_size; i++) {
+		struct fc_inode *in = fc.table[i], *next;
+		for (; in; in = next) {
+			next = in->next;
+			size_t b = fc_hash(in->dev, in->ino) & (n - 1);
+			in->next = t[b];
+			t[b] = in;
+		}
+	}
+	free(fc.table);
+	fc.table = t;
+	fc.table_size = n;
+}
+
+/* Caller must hold fc.table_lock. */
+static struct fc_inode *fc_table_find(dev_t dev, ino_t ino)
+{
+	size_t b = fc_hash(dev, ino) & (fc.table_size - 1);
+	for (struct fc_inode *in = fc.table[b]; in; in = in->next)
+		if (in->dev == dev && in->ino == ino)
+			return in;
+	return NULL;
+}
+
+/* Caller must hold fc.table_lock. */
+static void fc_table_insert(struct fc_inode *in)
+{
+	if (fc.table_count + 1 > fc.table_size * 2)
+		fc_table_grow();
+	size_t b = fc_hash(in->dev, in->ino) & (fc.table_size - 1);
+	in->next = fc.table[b];
+	fc.table[b] = in;
+	fc.table_count++;
+}
+
+/* Caller must hold fc.table_lock. */
+static void fc_table_remove(struct fc_inode *in)
+{
+	size_t b = fc_hash(in->dev, in->ino) & (fc.table_size - 1);
+	for (struct fc_inode **p = &fc.table[b]; *p; p = &(*p)->next) {
+		if (*p == in) {
+			*p = in->next;
+			fc.table_count--;
+			return;
+		}
+	}
+}
+
+struct fc_inode *fc_inode_of(fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fc.root;
+	return (struct fc_inode *)(uintptr_t)ino;
+}
+
+struct fc_inode *fc_inode_find(dev_t dev, ino_t ino)
+{
+	pthread_mutex_lock(&fc.table_lock);
+	struct fc_inode *in = fc_table_find(dev, ino);
+	pthread_mutex_unlock(&fc.table_lock);
+	return in;
+}
+
+/* Attributes of a descriptor just opened by name.  The open made the
+ * source look the name up, which brought fresh attributes: on FUSE and
+ * network sources AT_STATX_DONT_SYNC uses them instead of asking again. */
+static int fc_stat_fresh(int fd, struct stat *st)
+{
+	struct statx x;
+	const unsigned need = STATX_BASIC_STATS;
+
+	if (statx(fd, "",
+		  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
+		  need, &x) < 0 ||
+	    (x.stx_mask & need) != need) {
+		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
+		    0)
+			return -errno;
+		return 0;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+	st->st_ino = x.stx_ino;
+	st->st_mode = x.stx_mode;
+	st->st_nlink = x.stx_nlink;
+	st->st_uid = x.stx_uid;
+	st->st_gid = x.stx_gid;
+	st->st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+	st->st_size = (off_t)x.stx_size;
+	st->st_blksize = x.stx_blksize;
+	st->st_blocks = (blkcnt_t)x.stx_blocks;
+	st->st_atim.tv_sec = x.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = x.stx_atime.tv_nsec;
+	st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
+	return 0;
+}
+
+/* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
+int fc_lookup_name(fuse_ino_t parent, const char *name,
+		   struct fuse_entry_param *e)
+{
+	struct fc_inode *p = fc_inode_of(parent);
+	struct stat st;
+	int fd, err;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = fc.set.attr_timeout;
+	e->entry_timeout = fc.set.entry_timeout;
+
+	fd = openat(p->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = fc_stat_fresh(fd, &st);
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+
+	pthread_mutex_lock(&fc.table_lock);
+	struct fc_inode *in = fc_table_find(st.st_dev, st.st_ino);
+	if (in) {
+		if (in->fd < 0) {
+			in->fd = fd;
+			in->type = st.st_mode & S_IFMT;
+			fd = -1;
+		}
+		in->nlookup++;
+	} else {
+		in = calloc(1, sizeof(*in));
+		if (!in) {
+			pthread_mutex_unlock(&fc.table_lock);
+			close(fd);
+			return -ENOMEM;
+		}
+		in->fd = fd;
+		fd = -1;
+		in->dev = st.st_dev;
+		in->ino = st.st_ino;
+		in->type = st.st_mode & S_IFMT;
+		in->nlookup = 1;
+		in->obj = fc_new_object();
+		pthread_rwlock_init(&in->cache_lock, NULL);
+		fc_table_insert(in);
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	if (fd >= 0)
+		close(fd);
+
+	e->ino = (fuse_ino_t)(uintptr_t)in;
+	e->attr = st;
+	return 0;
+}
+
+/* Drop n lookups.  An inode whose pages may be in the pool keeps its entry
+ * (without the O_PATH descriptor) so that its object id survives. */
+void fc_forget_one(fuse_ino_t ino, uint64_t n)
+{
+	struct fc_inode *in = fc_inode_of(ino);
+	bool free_it = false;
+
+	if (in == &fc.root)
+		return;
+	pthread_mutex_lock(&fc.table_lock);
+	in->nlookup = n > in->nlookup ? 0 : in->nlookup - n;
+	if (in->nlookup == 0) {
+		close(in->fd);
+		in->fd = -1;
+		/* No request can hold in now (the kernel forgot it), and
+		 * lookups find it only under the table lock. */
+		if (!in->has_validator) {
+			fc_table_remove(in);
+			free_it = true;
+		}
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	if (free_it) {
+		pthread_rwlock_destroy(&in->cache_lock);
+		free(in);
+	}
+}

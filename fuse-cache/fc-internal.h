@@ -1,0 +1,147 @@
+/* tmem-fuse-cache: shared declarations of the FUSE read-cache overlay.
+ *
+ * Lock order (outer first):
+ *   fc_inode.cache_lock  →  fc.table_lock
+ * The table lock protects the hash table, every inode's nlookup and fd
+ * changes at lookup/forget.  An inode's cache_lock protects its cache
+ * state (object id, invalidation counter, validator, cacheable): readers
+ * of the pool take it shared around "check counter, put", everything that
+ * invalidates takes it exclusive, so a put of bytes read before an
+ * invalidation can never land after it.
+ */
+#ifndef FC_INTERNAL_H
+#define FC_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "tmem.h"
+
+#define FC_DEFAULT_CHUNK       (128 * 1024)
+#define FC_DEFAULT_TIMEOUT     1.0
+#define FC_DEFAULT_GRANULARITY 2.0
+
+/* What identifies one version of a file's contents.  A change to any field
+ * between two opens means the cached pages may be stale. */
+struct fc_validator {
+	off_t size;
+	struct timespec mtime, ctime;
+	ino_t ino;
+	uint64_t generation; /* FS_IOC_GETVERSION where the source has it */
+};
+
+struct fc_inode {
+	/* protected by fc.table_lock */
+	int fd; /* O_PATH; -1 once the kernel forgot the inode */
+	dev_t dev;
+	ino_t ino;
+	mode_t type; /* S_IFMT bits */
+	uint64_t nlookup;
+	struct fc_inode *next; /* hash chain */
+
+	pthread_rwlock_t cache_lock;
+	/* protected by cache_lock */
+	uint64_t obj;	    /* pool object id; a fresh one per version */
+	uint64_t inval;	    /* bumped by every invalidation */
+	bool has_validator; /* v describes what the pool holds */
+	bool cacheable;	    /* reads may use the pool */
+	bool stable;	    /* v was taken when the file was old enough */
+	struct fc_validator v;
+	atomic_bool pooled; /* puts made since the last object flush */
+};
+
+/* One open regular file or directory. */
+struct fc_file {
+	int fd;
+	bool cache;  /* opened with the pool in use */
+	bool append; /* O_APPEND: the source picks write offsets */
+	bool rdonly; /* nothing to flush at close */
+};
+
+struct fc_dir {
+	int fd;
+	void *dp; /* DIR * */
+	off_t offset;
+	void *entry; /* struct dirent * read but not yet returned */
+};
+
+struct fc_settings {
+	char *source;
+	char *mountpoint;
+	uint64_t chunk_size;
+	uint64_t max_share; /* bytes; 0 = no cap */
+	double attr_timeout;
+	double entry_timeout;
+	double granularity; /* seconds: newer files are not cached */
+	bool no_cache;	    /* passthrough only, no pool */
+	bool as_caller;	    /* root daemon: act as the caller */
+	char pool_name[TMEM_NAME_MAX + 1];
+	char cache_name[TMEM_NAME_MAX + 1];
+};
+
+struct fc_stats {
+	atomic_uint_fast64_t source_reads; /* preads on the source */
+	atomic_uint_fast64_t source_bytes;
+	atomic_uint_fast64_t pool_hits;	   /* pages served by the pool */
+	atomic_uint_fast64_t puts_refused; /* a write raced the read */
+	atomic_uint_fast64_t stale_opens;  /* validator changed at open */
+	atomic_uint_fast64_t recent_opens; /* too new to cache */
+};
+
+struct fc_state {
+	struct fc_settings set;
+	struct fuse_session *se;
+	struct tmem *tmem; /* NULL when the pool is not in use */
+	uint32_t pool_id;
+	struct fc_inode root;
+	pthread_mutex_t table_lock;
+	struct fc_inode **table;
+	size_t table_size, table_count;
+	atomic_uint_fast64_t next_obj;
+	_Atomic dev_t nogen_dev; /* a device without FS_IOC_GETVERSION */
+	struct fc_stats stats;
+};
+
+extern struct fc_state fc;
+
+/* fc-inode.c */
+int fc_table_init(void);
+void fc_table_free(void);
+struct fc_inode *fc_inode_of(fuse_ino_t ino);
+int fc_lookup_name(fuse_ino_t parent, const char *name,
+		   struct fuse_entry_param *e);
+void fc_forget_one(fuse_ino_t ino, uint64_t n);
+struct fc_inode *fc_inode_find(dev_t dev, ino_t ino);
+
+/* fc-creds.c: become the caller around operations that create or change
+ * something, when the daemon runs as root. */
+struct fc_creds {
+	bool switched;
+};
+int fc_creds_enter(fuse_req_t req, struct fc_creds *c);
+void fc_creds_leave(struct fc_creds *c);
+int fc_creds_init(void);
+
+/* fc-cache.c */
+int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
+		  struct fuse_file_info *fi, bool *cache);
+void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
+		   size_t size, off_t off);
+void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);
+uint64_t fc_new_object(void);
+
+/* fc-ops.c */
+extern const struct fuse_lowlevel_ops fc_ops;
+
+/* A path under /proc/self/fd for an O_PATH descriptor. */
+#define FC_PROC_PATH_MAX 64
+void fc_proc_path(int fd, char *buf);
+
+#endif /* FC_INTERNAL_H */

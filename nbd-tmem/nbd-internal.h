@@ -1,0 +1,116 @@
+/* nbd-tmem: private declarations shared by the plugin's source files.
+ *
+ * Layers, top to bottom: nbd-plugin.c (nbdkit callbacks, keys, process
+ * set-up) → nbd-pages.c (byte ranges to whole pages, the page locks, pool
+ * first and overflow second) → nbd-overflow.c (the overflow file and its
+ * slot map) and common/ (the pool).
+ *
+ * Lock order: a page stripe lock (nbd-pages.c), then the overflow free-list
+ * lock (nbd-overflow.c), then whatever the pool takes inside.  A thread
+ * never holds two stripe locks at once.
+ *
+ * Error convention below the plugin callbacks: 0 or -errno, no logging on
+ * the data path (nbd-plugin.c turns -errno into nbdkit_error).
+ */
+#ifndef NBD_INTERNAL_H
+#define NBD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tmem.h"
+
+/* Device pages live in one object of the sub-pool, indexed by page number;
+ * the label (what device this sub-pool holds) lives in another. */
+#define NT_DATA_OBJECT	0
+#define NT_LABEL_OBJECT UINT64_MAX
+
+/* Pages are locked in stripes: page p is guarded by stripe p % NT_STRIPES,
+ * which also owns one page-aligned scratch buffer for read-modify-write and
+ * O_DIRECT transfers, so the data path needs no allocation. */
+#define NT_STRIPES 256
+
+#define NT_NO_SLOT UINT32_MAX
+
+struct nt_overflow;
+
+/* Counters kept by the plugin itself (the pool keeps its own).  Updated
+ * with relaxed atomics: they are statistics, not synchronisation. */
+struct nt_counters {
+	uint64_t rmw_pages;	  /* partial pages read-modified-written */
+	uint64_t ov_writes;	  /* pages written to the overflow file */
+	uint64_t ov_reads;	  /* pages read from the overflow file */
+	uint64_t ov_promoted;	  /* overflow pages moved back into the pool */
+	uint64_t ov_full;	  /* writes refused: overflow file full */
+	uint64_t nospace;	  /* writes refused: pool full, no overflow */
+	uint64_t nospace_retries; /* ENOSPC retried (reserve being refilled) */
+	uint64_t io_errors;	  /* -EIO from the pool or the overflow file */
+};
+
+#define NT_COUNT(field) \
+	__atomic_fetch_add(&nt_counters.field, 1, __ATOMIC_RELAXED)
+extern struct nt_counters nt_counters;
+
+/* ---- nbd-pages.c ---------------------------------------------------- */
+
+/* The device being served.  Set once before serving; read-only after. */
+struct nt_device {
+	struct tmem *pool;
+	uint32_t pool_id;
+	uint64_t size; /* bytes, a multiple of TMEM_PAGE_SIZE */
+	uint64_t pages;
+	struct nt_overflow *ov;	  /* NULL without overflow= */
+	unsigned nospace_wait_ms; /* retry a put answered -ENOSPC this long */
+};
+
+/* Allocate the stripe locks and their scratch pages (and touch them, so
+ * that a locked process already has them in RAM).  -ENOMEM. */
+int nt_pages_init(struct nt_device *dev);
+void nt_pages_free(void);
+
+int nt_pages_read(void *buf, uint32_t count, uint64_t offset);
+int nt_pages_write(const void *buf, uint32_t count, uint64_t offset);
+/* Zero the range; whole pages are dropped when may_trim, else stored as
+ * zero pages (cheap in the pool, and extents then report them as data
+ * that reads as zero, not as holes). */
+int nt_pages_zero(uint32_t count, uint64_t offset, bool may_trim);
+/* Drop whole pages in the range; partial pages are left alone (a trim is
+ * advisory). */
+int nt_pages_trim(uint32_t count, uint64_t offset);
+/* Move overflow pages in the range back into the pool where room allows. */
+int nt_pages_cache(uint32_t count, uint64_t offset);
+/* What page p holds: TMEM_PAGE_ABSENT, _ZERO or _DATA. */
+int nt_pages_probe(uint64_t page, enum tmem_page_state *state);
+/* Make overflow writes durable (fdatasync); 0 without overflow. */
+int nt_pages_sync(void);
+
+/* ---- nbd-overflow.c ------------------------------------------------- */
+
+/* Open (creating if needed) the overflow file at path, allocate all of
+ * bytes with posix_fallocate, and attach the slot map kept in the shared
+ * memory file map_name (so a restarted server finds what it had spilled;
+ * label ties the map to one life of the sub-pool: another label resets
+ * it).  On failure, -errno and a message in err naming the file. */
+int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
+	       const char *map_name, uint64_t label, struct nt_overflow **out,
+	       char *err, size_t errlen);
+void nt_ov_close(struct nt_overflow *ov);
+/* Remove the shared map of a sub-pool being reset.  Absent is fine. */
+void nt_ov_unlink_map(const char *map_name);
+
+/* All callers below must hold page's stripe lock. */
+uint32_t nt_ov_lookup(struct nt_overflow *ov, uint64_t page);
+/* Write a page (page-aligned buf) into page's slot, taking a free slot if
+ * it has none.  -ENOSPC when every slot is taken. */
+int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf);
+/* Read slot into buf (page-aligned). */
+int nt_ov_read(struct nt_overflow *ov, uint32_t slot, void *buf);
+/* Give page's slot back, if it has one. */
+void nt_ov_release(struct nt_overflow *ov, uint64_t page);
+
+int nt_ov_sync(struct nt_overflow *ov);
+uint64_t nt_ov_slots(const struct nt_overflow *ov);
+uint64_t nt_ov_slots_used(struct nt_overflow *ov);
+
+#endif /* NBD_INTERNAL_H */

@@ -1,0 +1,345 @@
+/* nbd-tmem: the overflow file, where pages go when the pool is full.
+ *
+ * A persistent put that finds no room must not lose the page, and a swap
+ * device must not stall: the page is written to a file instead.  The file
+ * is allocated in full at start (no block allocation, hence no file-system
+ * metadata work, when the system is short of memory), lives on a
+ * block-backed file system (tmpfs would only be RAM again, and its pages
+ * can be swapped to this very device), and is written with O_DIRECT from
+ * the stripes' locked scratch pages, so the page cache never holds a dirty
+ * copy that reclaim would have to write back.
+ *
+ * The file is divided into page-sized slots.  Which slot holds which device
+ * page is kept twice: a reverse map (slot → page) in a small shared-memory
+ * file beside the pool's segment, so that a restarted server finds what it
+ * had spilled, and a forward array (page → slot) in process memory, built
+ * from the reverse map at start.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "nbd-internal.h"
+
+#define OV_MAP_MAGIC "TMEMOVM1"
+
+/* The shared map: this header in the first page, then one uint64_t per
+ * slot holding page + 1 (0: the slot is free). */
+struct ov_map_header {
+	char magic[8];
+	uint64_t device_pages;
+	uint64_t slots;
+	uint64_t label; /* the sub-pool label this map belongs to */
+	uint64_t file_dev, file_ino;
+};
+
+struct nt_overflow {
+	int fd;
+	uint64_t slots;
+	uint64_t device_pages;
+	/* fwd[p] is protected by page p's stripe lock; so is rev[fwd[p]]. */
+	uint32_t *fwd;
+	uint64_t *rev;
+	void *map;
+	size_t map_len;
+	pthread_mutex_t free_lock;
+	uint32_t *free_stack; /* protected by free_lock */
+	uint64_t nfree;	      /* protected by free_lock */
+};
+
+static size_t map_bytes(uint64_t slots)
+{
+	return TMEM_PAGE_SIZE + slots * sizeof(uint64_t);
+}
+
+/* Attach the shared map, keeping its contents only if it describes this
+ * device, this file and this life of the sub-pool. */
+static int map_attach(struct nt_overflow *ov, const char *map_name,
+		      uint64_t label, const struct stat *st, char *err,
+		      size_t errlen)
+{
+	struct ov_map_header *h;
+	struct stat mst;
+	bool keep;
+	int fd, r;
+
+	ov->map_len = map_bytes(ov->slots);
+	fd = shm_open(map_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
+			 strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &mst) < 0 || ((uint64_t)mst.st_size != ov->map_len &&
+				    ftruncate(fd, (off_t)ov->map_len) < 0)) {
+		r = -errno;
+		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
+			 strerror(errno));
+		close(fd);
+		return r;
+	}
+	ov->map = mmap(NULL, ov->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fd, 0);
+	close(fd);
+	if (ov->map == MAP_FAILED) {
+		r = -errno;
+		ov->map = NULL;
+		snprintf(err, errlen, "overflow map /dev/shm%s: mmap: %s",
+			 map_name, strerror(errno));
+		return r;
+	}
+	h = ov->map;
+	ov->rev = (uint64_t *)((char *)ov->map + TMEM_PAGE_SIZE);
+	keep = memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 &&
+	       h->device_pages == ov->device_pages && h->slots == ov->slots &&
+	       h->label == label && h->file_dev == (uint64_t)st->st_dev &&
+	       h->file_ino == (uint64_t)st->st_ino;
+	if (!keep) {
+		/* Writing every byte also faults the map in before serving. */
+		memset(ov->map, 0, ov->map_len);
+		memcpy(h->magic, OV_MAP_MAGIC, 8);
+		h->device_pages = ov->device_pages;
+		h->slots = ov->slots;
+		h->label = label;
+		h->file_dev = st->st_dev;
+		h->file_ino = st->st_ino;
+	}
+	return 0;
+}
+
+/* Build the forward array and the free list from the reverse map.  An
+ * entry that cannot be right (page out of range, page claimed twice) is
+ * dropped rather than trusted. */
+static void map_load(struct nt_overflow *ov)
+{
+	uint64_t slot;
+
+	memset(ov->fwd, 0xff, ov->device_pages * sizeof(uint32_t));
+	ov->nfree = 0;
+	for (slot = ov->slots; slot-- > 0;) {
+		uint64_t v = ov->rev[slot];
+
+		if (v != 0 && v - 1 < ov->device_pages &&
+		    ov->fwd[v - 1] == NT_NO_SLOT) {
+			ov->fwd[v - 1] = (uint32_t)slot;
+			continue;
+		}
+		ov->rev[slot] = 0;
+		/* Pushed from the top down, so low slots are used first. */
+		ov->free_stack[ov->nfree++] = (uint32_t)slot;
+	}
+}
+
+static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
+		     struct stat *st, char *err, size_t errlen)
+{
+	struct statfs sfs;
+	int r;
+
+	ov->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	if (ov->fd < 0) {
+		r = -errno;
+		if (errno == EINVAL)
+			snprintf(err, errlen,
+				 "overflow file %s: this file system does not "
+				 "support O_DIRECT (tmpfs?): put it on a "
+				 "block-backed file system",
+				 path);
+		else
+			snprintf(err, errlen, "overflow file %s: %s", path,
+				 strerror(errno));
+		return r;
+	}
+	if (fstatfs(ov->fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)) {
+		snprintf(err, errlen,
+			 "overflow file %s is on tmpfs/ramfs: that is RAM, "
+			 "and its pages may be swapped to this very device; "
+			 "put it on a block-backed file system",
+			 path);
+		return -EINVAL;
+	}
+	if (fstat(ov->fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "overflow file %s: not a regular file",
+			 path);
+		return -EINVAL;
+	}
+	r = posix_fallocate(ov->fd, 0, (off_t)bytes);
+	if (r != 0) {
+		snprintf(err, errlen,
+			 "overflow file %s: cannot allocate %" PRIu64
+			 " bytes: %s",
+			 path, bytes, strerror(r));
+		return -r;
+	}
+	return 0;
+}
+
+int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
+	       const char *map_name, uint64_t label, struct nt_overflow **out,
+	       char *err, size_t errlen)
+{
+	struct nt_overflow *ov;
+	struct stat st;
+	int r;
+
+	if (bytes < TMEM_PAGE_SIZE || bytes % TMEM_PAGE_SIZE != 0 ||
+	    bytes / TMEM_PAGE_SIZE >= NT_NO_SLOT) {
+		snprintf(err, errlen,
+			 "overflow-size: must be a non-zero multiple of %d "
+			 "below 16T (got %" PRIu64 ")",
+			 TMEM_PAGE_SIZE, bytes);
+		return -EINVAL;
+	}
+	ov = calloc(1, sizeof(*ov));
+	if (ov == NULL)
+		return -ENOMEM;
+	ov->fd = -1;
+	ov->slots = bytes / TMEM_PAGE_SIZE;
+	ov->device_pages = device_pages;
+	pthread_mutex_init(&ov->free_lock, NULL);
+
+	r = file_open(ov, path, bytes, &st, err, errlen);
+	if (r < 0)
+		goto err_close;
+	ov->fwd = malloc(device_pages * sizeof(uint32_t));
+	ov->free_stack = malloc(ov->slots * sizeof(uint32_t));
+	if (ov->fwd == NULL || ov->free_stack == NULL) {
+		snprintf(err, errlen, "overflow file %s: slot map: %s", path,
+			 strerror(ENOMEM));
+		r = -ENOMEM;
+		goto err_close;
+	}
+	r = map_attach(ov, map_name, label, &st, err, errlen);
+	if (r < 0)
+		goto err_close;
+	map_load(ov);
+	*out = ov;
+	return 0;
+
+err_close:
+	nt_ov_close(ov);
+	return r;
+}
+
+void nt_ov_close(struct nt_overflow *ov)
+{
+	if (ov == NULL)
+		return;
+	if (ov->map)
+		munmap(ov->map, ov->map_len);
+	if (ov->fd >= 0)
+		close(ov->fd);
+	free(ov->fwd);
+	free(ov->free_stack);
+	pthread_mutex_destroy(&ov->free_lock);
+	free(ov);
+}
+
+void nt_ov_unlink_map(const char *map_name)
+{
+	shm_unlink(map_name);
+}
+
+uint32_t nt_ov_lookup(struct nt_overflow *ov, uint64_t page)
+{
+	return ov->fwd[page];
+}
+
+static int full_pio(bool write, int fd, void *buf, uint64_t slot)
+{
+	off_t off = (off_t)(slot * TMEM_PAGE_SIZE);
+	ssize_t n;
+
+	do {
+		n = write ? pwrite(fd, buf, TMEM_PAGE_SIZE, off)
+			  : pread(fd, buf, TMEM_PAGE_SIZE, off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* The file is allocated in full: a short transfer is an I/O error. */
+	return n == TMEM_PAGE_SIZE ? 0 : -EIO;
+}
+
+static void slot_free(struct nt_overflow *ov, uint32_t slot)
+{
+	pthread_mutex_lock(&ov->free_lock);
+	ov->free_stack[ov->nfree++] = slot;
+	pthread_mutex_unlock(&ov->free_lock);
+}
+
+int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf)
+{
+	uint32_t slot = ov->fwd[page];
+	bool fresh = false;
+	int r;
+
+	if (slot == NT_NO_SLOT) {
+		pthread_mutex_lock(&ov->free_lock);
+		if (ov->nfree > 0)
+			slot = ov->free_stack[--ov->nfree];
+		pthread_mutex_unlock(&ov->free_lock);
+		if (slot == NT_NO_SLOT)
+			return -ENOSPC;
+		fresh = true;
+	}
+	r = full_pio(true, ov->fd, (void *)buf, slot);
+	if (r < 0) {
+		if (fresh)
+			slot_free(ov, slot);
+		return r;
+	}
+	/* Published only once the data is in the file. */
+	ov->rev[slot] = page + 1;
+	ov->fwd[page] = slot;
+	return 0;
+}
+
+int nt_ov_read(struct nt_overflow *ov, uint32_t slot, void *buf)
+{
+	return full_pio(false, ov->fd, buf, slot);
+}
+
+void nt_ov_release(struct nt_overflow *ov, uint64_t page)
+{
+	uint32_t slot = ov->fwd[page];
+
+	if (slot == NT_NO_SLOT)
+		return;
+	ov->fwd[page] = NT_NO_SLOT;
+	ov->rev[slot] = 0;
+	slot_free(ov, slot);
+}
+
+int nt_ov_sync(struct nt_overflow *ov)
+{
+	return fdatasync(ov->fd) < 0 ? -errno : 0;
+}
+
+uint64_t nt_ov_slots(const struct nt_overflow *ov)
+{
+	return ov->slots;
+}
+
+uint64_t nt_ov_slots_used(struct nt_overflow *ov)
+{
+	uint64_t used;
+
+	pthread_mutex_lock(&ov->free_lock);
+	used = ov->slots - ov->nfree;
+	pthread_mutex_unlock(&ov->free_lock);
+	return used;
+}

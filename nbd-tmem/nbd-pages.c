@@ -1,0 +1,351 @@
+/* nbd-tmem: byte ranges onto pool pages.
+ *
+ * NBD requests come in bytes; the pool stores 4096-byte pages.  This file
+ * splits each request into pages, takes the page's stripe lock for the
+ * whole get-modify-put of a partial page (two writers of one page must not
+ * interleave), and keeps one invariant under that lock: a page is in the
+ * pool, or in the overflow file, or nowhere (reads as zeroes) — never in
+ * two places.  Nothing here allocates: partial pages and O_DIRECT
+ * transfers go through the scratch page owned by the stripe.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nbd-internal.h"
+
+struct nt_stripe {
+	pthread_mutex_t lock;
+	unsigned char *buf; /* one page, protected by lock */
+} __attribute__((aligned(64)));
+
+static struct nt_stripe stripes[NT_STRIPES];
+static unsigned char *scratch; /* NT_STRIPES pages, page-aligned */
+static struct nt_device *dev;
+
+static const unsigned char zero_page[TMEM_PAGE_SIZE]
+	__attribute__((aligned(TMEM_PAGE_SIZE)));
+
+struct nt_counters nt_counters;
+
+int nt_pages_init(struct nt_device *d)
+{
+	size_t i;
+
+	scratch = aligned_alloc(TMEM_PAGE_SIZE,
+				(size_t)NT_STRIPES * TMEM_PAGE_SIZE);
+	if (scratch == NULL)
+		return -ENOMEM;
+	/* Fault the scratch pages in now, never on the data path. */
+	memset(scratch, 0, (size_t)NT_STRIPES * TMEM_PAGE_SIZE);
+	for (i = 0; i < NT_STRIPES; i++) {
+		pthread_mutex_init(&stripes[i].lock, NULL);
+		stripes[i].buf = scratch + i * TMEM_PAGE_SIZE;
+	}
+	dev = d;
+	return 0;
+}
+
+void nt_pages_free(void)
+{
+	size_t i;
+
+	if (scratch == NULL)
+		return;
+	for (i = 0; i < NT_STRIPES; i++)
+		pthread_mutex_destroy(&stripes[i].lock);
+	free(scratch);
+	scratch = NULL;
+	dev = NULL;
+}
+
+static struct nt_stripe *stripe_lock(uint64_t page)
+{
+	struct nt_stripe *s = &stripes[page % NT_STRIPES];
+
+	pthread_mutex_lock(&s->lock);
+	return s;
+}
+
+static void stripe_unlock(struct nt_stripe **sp)
+{
+	if (*sp)
+		pthread_mutex_unlock(&(*sp)->lock);
+}
+
+/* Holds page's stripe lock until the end of the scope. */
+#define LOCK_PAGE_FOR_SCOPE(s, page)                                          \
+	struct nt_stripe *s __attribute__((cleanup(stripe_unlock), unused)) = \
+		stripe_lock(page)
+
+/* Caller must hold page's stripe lock.  Fill buf (a whole page; may be the
+ * stripe's scratch page) with the page's contents. */
+static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
+{
+	uint32_t slot;
+	int r;
+
+	if (dev->ov && (slot = nt_ov_lookup(dev->ov, page)) != NT_NO_SLOT) {
+		r = nt_ov_read(dev->ov, slot, s->buf);
+		if (r < 0) {
+			NT_COUNT(io_errors);
+			return r;
+		}
+		NT_COUNT(ov_reads);
+		if (buf != s->buf)
+			memcpy(buf, s->buf, TMEM_PAGE_SIZE);
+		return 0;
+	}
+	r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, buf);
+	if (r == -ENOENT) {
+		memset(buf, 0, TMEM_PAGE_SIZE);
+		return 0;
+	}
+	if (r == -EIO)
+		NT_COUNT(io_errors);
+	return r;
+}
+
+/* A put refused for want of room may only be waiting for the pool's grower
+ * to refill its reserve of ready chunks: without an overflow file to take
+ * the page, give it a little time.  Sleeping allocates nothing. */
+static int put_waiting(uint64_t page, const void *data)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	unsigned waited = 0;
+	int r;
+
+	for (;;) {
+		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
+			     data);
+		if (r != -ENOSPC || waited >= dev->nospace_wait_ms)
+			return r;
+		NT_COUNT(nospace_retries);
+		nanosleep(&ms, NULL);
+		waited++;
+	}
+}
+
+/* Caller must hold page's stripe lock.  Store a whole page: the pool
+ * first; when the pool has no room, the overflow file. */
+static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
+{
+	int r;
+
+	if (dev->ov == NULL) {
+		r = put_waiting(page, data);
+		if (r == -ENOSPC)
+			NT_COUNT(nospace);
+		return r;
+	}
+
+	r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, data);
+	if (r == 0) {
+		nt_ov_release(dev->ov, page);
+		return 0;
+	}
+	if (r != -ENOSPC)
+		return r;
+
+	/* The pool no longer holds any older version of the page. */
+	if (data != s->buf)
+		memcpy(s->buf, data, TMEM_PAGE_SIZE);
+	r = nt_ov_write(dev->ov, page, s->buf);
+	if (r == -ENOSPC)
+		NT_COUNT(ov_full);
+	else if (r < 0)
+		NT_COUNT(io_errors);
+	else
+		NT_COUNT(ov_writes);
+	return r;
+}
+
+/* Caller must hold page's stripe lock.  Forget a page wherever it is. */
+static int page_drop(uint64_t page)
+{
+	if (dev->ov)
+		nt_ov_release(dev->ov, page);
+	return tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page);
+}
+
+/* The part of [offset, offset+count) in page offset >> 12. */
+static inline uint32_t chunk_len(uint64_t offset, uint32_t count)
+{
+	uint32_t in = offset & (TMEM_PAGE_SIZE - 1);
+	uint32_t n = TMEM_PAGE_SIZE - in;
+
+	return n < count ? n : count;
+}
+
+int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
+{
+	unsigned char *p = buf;
+	int r;
+
+	while (count > 0) {
+		uint64_t page = offset >> TMEM_PAGE_SHIFT;
+		uint32_t in = offset & (TMEM_PAGE_SIZE - 1);
+		uint32_t n = chunk_len(offset, count);
+		LOCK_PAGE_FOR_SCOPE(s, page);
+
+		if (n == TMEM_PAGE_SIZE) {
+			r = page_get(s, page, p);
+		} else {
+			r = page_get(s, page, s->buf);
+			if (r == 0)
+				memcpy(p, s->buf + in, n);
+		}
+		if (r < 0)
+			return r;
+		p += n;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+/* Write n bytes (data, or zeroes if data is NULL) at in within page. */
+static int page_write_part(uint64_t page, uint32_t in, uint32_t n,
+			   const void *data)
+{
+	LOCK_PAGE_FOR_SCOPE(s, page);
+	int r;
+
+	if (n == TMEM_PAGE_SIZE)
+		return page_put(s, page, data ? data : zero_page);
+
+	NT_COUNT(rmw_pages);
+	r = page_get(s, page, s->buf);
+	if (r < 0)
+		return r;
+	if (data)
+		memcpy(s->buf + in, data, n);
+	else
+		memset(s->buf + in, 0, n);
+	return page_put(s, page, s->buf);
+}
+
+int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
+{
+	const unsigned char *p = buf;
+	int r;
+
+	while (count > 0) {
+		uint64_t page = offset >> TMEM_PAGE_SHIFT;
+		uint32_t n = chunk_len(offset, count);
+
+		r = page_write_part(page, offset & (TMEM_PAGE_SIZE - 1), n, p);
+		if (r < 0)
+			return r;
+		p += n;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int nt_pages_zero(uint32_t count, uint64_t offset, bool may_trim)
+{
+	int r;
+
+	while (count > 0) {
+		uint64_t page = offset >> TMEM_PAGE_SHIFT;
+		uint32_t n = chunk_len(offset, count);
+
+		if (n == TMEM_PAGE_SIZE) {
+			LOCK_PAGE_FOR_SCOPE(s, page);
+
+			if (may_trim) {
+				r = page_drop(page);
+			} else {
+				r = page_put(s, page, zero_page);
+				/* Out of room, a dropped page reads as zeroes
+				 * just the same: zeroing never fails for want
+				 * of space. */
+				if (r == -ENOSPC)
+					r = page_drop(page);
+			}
+		} else {
+			r = page_write_part(page, offset & (TMEM_PAGE_SIZE - 1),
+					    n, NULL);
+		}
+		if (r < 0)
+			return r;
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int nt_pages_trim(uint32_t count, uint64_t offset)
+{
+	int r;
+
+	while (count > 0) {
+		uint64_t page = offset >> TMEM_PAGE_SHIFT;
+		uint32_t n = chunk_len(offset, count);
+
+		if (n == TMEM_PAGE_SIZE) {
+			LOCK_PAGE_FOR_SCOPE(s, page);
+
+			r = page_drop(page);
+			if (r < 0)
+				return r;
+		}
+		offset += n;
+		count -= n;
+	}
+	return 0;
+}
+
+int nt_pages_cache(uint32_t count, uint64_t offset)
+{
+	uint64_t page = offset >> TMEM_PAGE_SHIFT;
+	uint64_t end = (offset + count + TMEM_PAGE_SIZE - 1) >> TMEM_PAGE_SHIFT;
+	uint32_t slot;
+	int r;
+
+	if (dev->ov == NULL)
+		return 0; /* everything is in RAM already */
+	for (; page < end; page++) {
+		LOCK_PAGE_FOR_SCOPE(s, page);
+
+		slot = nt_ov_lookup(dev->ov, page);
+		if (slot == NT_NO_SLOT)
+			continue;
+		r = nt_ov_read(dev->ov, slot, s->buf);
+		if (r < 0) {
+			NT_COUNT(io_errors);
+			return r;
+		}
+		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
+			     s->buf);
+		if (r == -ENOSPC)
+			return 0; /* still full: the page stays where it is */
+		if (r < 0)
+			return r;
+		nt_ov_release(dev->ov, page);
+		NT_COUNT(ov_promoted);
+	}
+	return 0;
+}
+
+int nt_pages_probe(uint64_t page, enum tmem_page_state *state)
+{
+	LOCK_PAGE_FOR_SCOPE(s, page);
+
+	if (dev->ov && nt_ov_lookup(dev->ov, page) != NT_NO_SLOT) {
+		*state = TMEM_PAGE_DATA;
+		return 0;
+	}
+	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, state);
+}
+
+int nt_pages_sync(void)
+{
+	return dev->ov ? nt_ov_sync(dev->ov) : 0;
+}

@@ -1,0 +1,784 @@
+/* nbd-tmem: the nbdkit plugin tmem.so — a RAM-backed, compressed swap
+ * device on the shared tmem pool (the frontswap half of tmem).
+ *
+ * This file is the nbdkit face of the plugin: keys and the config file,
+ * the process set-up that makes it safe to swap to a server on the same
+ * machine, and one thin callback per NBD operation.  The callbacks hand
+ * byte ranges to nbd-pages.c, which does the page work.
+ *
+ * Start-up happens in two steps because nbdkit may fork into the
+ * background between them: .get_ready checks everything a user can get
+ * wrong (keys, the pool's geometry, the device label, the overflow file)
+ * while errors still reach the terminal and stop nbdkit; .after_fork, in
+ * the process that serves, locks memory, attaches to the pool for good and
+ * starts its background thread (threads do not survive fork).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "nbd-internal.h"
+#include "tmem-config.h"
+
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+/* Worker stacks: nbdkit makes its threads with default attributes, and a
+ * locked process pays for every stack page it touches.  Nothing on the
+ * data path needs deep stacks (buffers are preallocated). */
+#define NT_STACK_SIZE (512 * 1024)
+
+/* How long a put answered -ENOSPC is retried when there is no overflow
+ * file (the pool's reserve may just be refilling). */
+#define NT_NOSPACE_WAIT_MS 50
+
+/* -D tmem.pool=1: the pool's own debug messages.
+ * -D tmem.requests=1: one line per request (slow; not for real swap). */
+NBDKIT_DLL_PUBLIC int tmem_debug_pool;
+NBDKIT_DLL_PUBLIC int tmem_debug_requests;
+
+/* The keys, and where each one lives in tmem.conf (section NULL: the key
+ * exists only on the command line). */
+static const struct nt_key {
+	const char *key;
+	const char *section;
+	const char *ini;
+} nt_keys[] = {
+	{"size", "swap", "size"},
+	{"export", "swap", "export"},
+	{"overflow", "swap", "overflow"},
+	{"min-share", "swap", "min-share"},
+	{"pool", "pool", "name"},
+	{"pool-size", "pool", "size"},
+	{"level", "pool", "level"},
+	{"dedup", "pool", "dedup"},
+	{"lock", "pool", "lock"},
+	{"prefault", "pool", "prefault"},
+	{"contexts", "pool", "contexts"},
+	{"overflow-size", NULL, NULL},
+	{"reset", NULL, NULL},
+	{"config", NULL, NULL},
+};
+
+#define NT_MAX_KEYS 64
+
+/* Set while nbdkit reads keys, read-only once serving. */
+static struct {
+	const struct nt_key *key;
+	char *value;
+} cmdline[NT_MAX_KEYS];
+static size_t ncmdline;
+static char *config_path;
+static uint64_t overflow_size;
+static bool reset;
+
+static struct tmem_config cfg;
+static const char *export_name;
+static char lock_name[2 * TMEM_NAME_MAX + 32];
+static char map_name[2 * TMEM_NAME_MAX + 32];
+static int lock_fd = -1;
+static uint64_t label;
+static struct nt_device dev;
+
+static const struct nt_key *key_find(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(nt_keys) / sizeof(nt_keys[0]); i++)
+		if (strcmp(nt_keys[i].key, key) == 0)
+			return &nt_keys[i];
+	return NULL;
+}
+
+/* Apply key=value to c; errors name the key as the user typed it. */
+static int key_apply(struct tmem_config *c, const struct nt_key *k,
+		     const char *value)
+{
+	char err[256] = "";
+	size_t n = strlen(k->ini);
+	const char *msg = err;
+	int r;
+
+	r = tmem_config_set(c, k->section, k->ini, value, err, sizeof(err));
+	if (r < 0) {
+		/* err starts with the tmem.conf key: name the key the way it
+		 * was given here instead. */
+		if (strncmp(err, k->ini, n) == 0 &&
+		    strncmp(err + n, ": ", 2) == 0)
+			msg = err + n + 2;
+		nbdkit_error("%s=%s: %s", k->key, value,
+			     r == -ENOENT ? "unknown key" : msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void nt_unload(void)
+{
+	size_t i;
+
+	for (i = 0; i < ncmdline; i++)
+		free(cmdline[i].value);
+	free(config_path);
+}
+
+static int nt_config(const char *key, const char *value)
+{
+	const struct nt_key *k = key_find(key);
+	struct tmem_config scratch;
+	int r;
+
+	if (k == NULL) {
+		nbdkit_error("unknown key '%s' (nbdkit tmem --help lists "
+			     "the keys)",
+			     key);
+		return -1;
+	}
+	if (strcmp(key, "config") == 0) {
+		free(config_path);
+		config_path = strdup(value);
+		if (config_path == NULL) {
+			nbdkit_error("strdup: %m");
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "overflow-size") == 0) {
+		r = tmem_parse_size(value, false, &overflow_size);
+		if (r < 0 || overflow_size == 0 ||
+		    overflow_size % TMEM_PAGE_SIZE != 0) {
+			nbdkit_error("overflow-size=%s: must be a non-zero "
+				     "multiple of %d bytes (K/M/G/T allowed)",
+				     value, TMEM_PAGE_SIZE);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "reset") == 0) {
+		if (tmem_parse_bool(value, &reset) < 0) {
+			nbdkit_error("reset=%s: not a boolean", value);
+			return -1;
+		}
+		return 0;
+	}
+
+	/* Check the value now, so that the error comes with the key, but
+	 * apply it after the config file, which the command line overrides. */
+	tmem_config_init(&scratch);
+	if (key_apply(&scratch, k, value) < 0)
+		return -1;
+	if (ncmdline == NT_MAX_KEYS) {
+		nbdkit_error("%s: too many keys", key);
+		return -1;
+	}
+	cmdline[ncmdline].key = k;
+	cmdline[ncmdline].value = strdup(value);
+	if (cmdline[ncmdline].value == NULL) {
+		nbdkit_error("strdup: %m");
+		return -1;
+	}
+	ncmdline++;
+	return 0;
+}
+
+static int nt_config_complete(void)
+{
+	const char *path = config_path ? config_path : TMEM_DEFAULT_CONFIG;
+	char err[512];
+	size_t i;
+	int r;
+
+	tmem_config_init(&cfg);
+	r = tmem_config_load(&cfg, path, err, sizeof(err));
+	if (r == -ENOENT && config_path == NULL) {
+		/* No /etc/tmem.conf: the defaults and the keys will do. */
+	} else if (r == -ENOENT) {
+		nbdkit_error("config=%s: no such file", path);
+		return -1;
+	} else if (r < 0) {
+		nbdkit_error("config=%s: %s", path, err);
+		return -1;
+	}
+	for (i = 0; i < ncmdline; i++)
+		if (key_apply(&cfg, cmdline[i].key, cmdline[i].value) < 0)
+			return -1;
+	if (tmem_config_validate(&cfg, err, sizeof(err)) < 0) {
+		nbdkit_error("%s", err);
+		return -1;
+	}
+
+	if (cfg.swap_size == 0) {
+		nbdkit_error("size: missing or zero: give the device size, "
+			     "e.g. size=4G");
+		return -1;
+	}
+	if (cfg.swap_size % TMEM_PAGE_SIZE != 0) {
+		nbdkit_error("size: %" PRIu64 " is not a multiple of the "
+			     "page size (%d)",
+			     cfg.swap_size, TMEM_PAGE_SIZE);
+		return -1;
+	}
+	if (cfg.swap_size > (uint64_t)INT64_MAX) {
+		nbdkit_error("size: %" PRIu64 " is larger than nbdkit allows "
+			     "(%" PRId64 ")",
+			     cfg.swap_size, INT64_MAX);
+		return -1;
+	}
+	export_name = cfg.swap_export[0] ? cfg.swap_export : "swap";
+	if (cfg.swap_overflow[0] && overflow_size == 0)
+		overflow_size = cfg.swap_size;
+	return 0;
+}
+
+#define nt_config_help                                                        \
+	"size=SIZE[KMGT]   (required) Device size, a multiple of 4096.\n"     \
+	"export=NAME       Sub-pool holding this device (default swap);\n"    \
+	"                  a restart with the same pool and export finds\n"   \
+	"                  the data again.\n"                                 \
+	"pool=NAME         Shared segment /dev/shm/NAME (default tmem).\n"    \
+	"pool-size=SIZE    Segment ceiling if this process creates it\n"      \
+	"                  (K/M/G/T or N% of RAM; default 256M).\n"           \
+	"overflow=FILE     Pages the pool cannot hold go to FILE, on a\n"     \
+	"                  block-backed file system (not tmpfs).\n"           \
+	"overflow-size=SIZE  FILE's size, allocated in full at start\n"       \
+	"                  (default: the device size).\n"                     \
+	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
+	"level=N           zstd level of the pool (when creating it).\n"      \
+	"dedup=BOOL        Deduplicate identical pages (when creating it).\n" \
+	"lock=BOOL         Lock pool pages in RAM as they are touched.\n"     \
+	"prefault=BOOL     Reserve and fault in the whole segment now.\n"     \
+	"contexts=N        Compression contexts (concurrent requests).\n"     \
+	"reset=BOOL        Drop what the export held before starting.\n"      \
+	"config=FILE       tmem.conf to read first "                          \
+	"(default " TMEM_DEFAULT_CONFIG "\n"                                  \
+	"                  if it exists); keys given here win."
+
+static void pool_log(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	if (level <= TMEM_LOG_WARNING)
+		nbdkit_error("pool: %s", msg);
+	else if (tmem_debug_pool)
+		nbdkit_debug("pool: %s", msg);
+}
+
+static int pool_attach(struct tmem **out)
+{
+	struct tmem_options opts;
+	int r;
+
+	tmem_options_init(&opts);
+	tmem_config_to_options(&cfg, &opts);
+	opts.grower = true;
+	opts.log = pool_log;
+	r = tmem_open(&opts, out);
+	if (r < 0) {
+		nbdkit_error("pool=%s: %s%s", opts.name, tmem_strerror(r),
+			     r == -EPROTO ? " (the segment was made with "
+					    "another layout or geometry; use "
+					    "another pool= or remove it)"
+					  : "");
+		return -1;
+	}
+	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT,
+			   cfg.swap_min_share, 0, &dev.pool_id);
+	if (r < 0) {
+		nbdkit_error("export=%s: cannot open the sub-pool in pool "
+			     "%s: %s",
+			     export_name, opts.name, tmem_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* What a sub-pool holds, stored in the sub-pool itself: a restart with
+ * another size must not serve pages laid out for the old one. */
+struct nt_label {
+	char magic[8];
+	uint64_t size;
+	uint64_t id; /* random; ties the overflow map to this life */
+};
+#define NT_LABEL_MAGIC "TMEMNBD1"
+
+static int label_check(struct tmem *t)
+{
+	static unsigned char page[TMEM_PAGE_SIZE];
+	struct nt_label l;
+	int r;
+
+	r = tmem_get(t, dev.pool_id, NT_LABEL_OBJECT, 0, page);
+	if (r == 0) {
+		memcpy(&l, page, sizeof(l));
+		if (memcmp(l.magic, NT_LABEL_MAGIC, 8) != 0) {
+			nbdkit_error("export=%s: the sub-pool holds something "
+				     "other than an nbd-tmem device",
+				     export_name);
+			return -1;
+		}
+		if (l.size != cfg.swap_size) {
+			nbdkit_error(
+				"size: export %s holds a device of %" PRIu64
+				" bytes, not %" PRIu64
+				": use that size, another export=, or "
+				"reset=true to drop its data",
+				export_name, l.size, cfg.swap_size);
+			return -1;
+		}
+		label = l.id;
+		nbdkit_debug("export %s: found a device of %" PRIu64 " bytes",
+			     export_name, l.size);
+		return 0;
+	}
+	if (r != -ENOENT) {
+		nbdkit_error("export=%s: reading the label: %s", export_name,
+			     tmem_strerror(r));
+		return -1;
+	}
+	memset(&l, 0, sizeof(l));
+	memcpy(l.magic, NT_LABEL_MAGIC, 8);
+	l.size = cfg.swap_size;
+	if (getrandom(&l.id, sizeof(l.id), 0) != sizeof(l.id)) {
+		nbdkit_error("getrandom: %m");
+		return -1;
+	}
+	memset(page, 0, sizeof(page));
+	memcpy(page, &l, sizeof(l));
+	r = tmem_put(t, dev.pool_id, NT_LABEL_OBJECT, 0, page);
+	if (r < 0) {
+		nbdkit_error("export=%s: storing the label: %s", export_name,
+			     tmem_strerror(r));
+		return -1;
+	}
+	label = l.id;
+	return 0;
+}
+
+/* One server per export: two would each think they own the pages. */
+static const char *pool_name(void)
+{
+	return cfg.pool_name[0] ? cfg.pool_name : TMEM_DEFAULT_SEGMENT;
+}
+
+static int export_lock(void)
+{
+	lock_fd = shm_open(lock_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0) {
+		nbdkit_error("/dev/shm%s: %m", lock_name);
+		return -1;
+	}
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		nbdkit_error("export=%s of pool %s is already being served by "
+			     "another nbdkit",
+			     export_name, pool_name());
+		return -1;
+	}
+	return 0;
+}
+
+static void swap_safety(void)
+{
+	pthread_attr_t attr;
+	int fd;
+
+	/* Reclaim must not recurse into I/O that waits for us. */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) < 0)
+		fprintf(stderr,
+			"nbdkit: tmem: warning: PR_SET_IO_FLUSHER: %m "
+			"(needs CAP_SYS_RESOURCE): swapping to this device "
+			"can deadlock under memory pressure\n");
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "-1000", 5) != 5)
+		fprintf(stderr,
+			"nbdkit: tmem: warning: oom_score_adj=-1000: %m: "
+			"the OOM killer may kill this swap server\n");
+	if (fd >= 0)
+		close(fd);
+
+	if (pthread_getattr_default_np(&attr) == 0) {
+		if (pthread_attr_setstacksize(&attr, NT_STACK_SIZE) != 0 ||
+		    pthread_setattr_default_np(&attr) != 0)
+			nbdkit_debug("cannot bound worker stacks");
+		pthread_attr_destroy(&attr);
+	}
+}
+
+static int nt_get_ready(void)
+{
+	struct tmem *t = NULL;
+	char err[512];
+	int r;
+
+	swap_safety();
+
+	snprintf(lock_name, sizeof(lock_name), "/%s.nbd-%s.lock", pool_name(),
+		 export_name);
+	snprintf(map_name, sizeof(map_name), "/%s.nbd-%s.ovmap", pool_name(),
+		 export_name);
+	if (export_lock() < 0)
+		return -1;
+
+	/* Check the pool and the label now, while errors stop nbdkit; the
+	 * serving process attaches again after the fork. */
+	if (pool_attach(&t) < 0)
+		goto err_close;
+	if (reset) {
+		r = tmem_pool_destroy(t, dev.pool_id);
+		if (r < 0) {
+			nbdkit_error("reset: %s", tmem_strerror(r));
+			goto err_close;
+		}
+		nt_ov_unlink_map(map_name);
+		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT,
+				   cfg.swap_min_share, 0, &dev.pool_id);
+		if (r < 0) {
+			nbdkit_error("reset: %s", tmem_strerror(r));
+			goto err_close;
+		}
+	}
+	if (label_check(t) < 0)
+		goto err_close;
+	tmem_close(t);
+
+	dev.size = cfg.swap_size;
+	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
+	dev.nospace_wait_ms = NT_NOSPACE_WAIT_MS;
+	if (cfg.swap_overflow[0]) {
+		r = nt_ov_open(cfg.swap_overflow, overflow_size, dev.pages,
+			       map_name, label, &dev.ov, err, sizeof(err));
+		if (r < 0) {
+			nbdkit_error("%s", err);
+			return -1;
+		}
+		nbdkit_debug("overflow %s: %" PRIu64 " slots, %" PRIu64
+			     " in use",
+			     cfg.swap_overflow, nt_ov_slots(dev.ov),
+			     nt_ov_slots_used(dev.ov));
+	}
+	return 0;
+
+err_close:
+	tmem_close(t);
+	return -1;
+}
+
+static int nt_after_fork(void)
+{
+	int r;
+
+	/* Not nbdkit's --swap: that locks before the fork, so the daemon
+	 * that serves ends up unlocked.  ONFAULT: lock what we touch, not
+	 * every reserved stack and arena. */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+		fprintf(stderr,
+			"nbdkit: tmem: warning: mlockall: %m: pages of this "
+			"swap server may themselves be swapped out\n");
+
+	if (pool_attach(&dev.pool) < 0)
+		return -1;
+	r = tmem_start(dev.pool);
+	if (r < 0) {
+		nbdkit_error("pool=%s: starting its grower thread: %s",
+			     pool_name(), tmem_strerror(r));
+		return -1;
+	}
+	if (nt_pages_init(&dev) < 0) {
+		nbdkit_error("scratch pages: %m");
+		return -1;
+	}
+	return 0;
+}
+
+static void print_stats(void)
+{
+	struct tmem_pool_info pools[64];
+	const struct tmem_stats *st = NULL;
+	int i, n;
+
+	n = tmem_pool_list(dev.pool, pools, 64);
+	for (i = 0; i < n && i < 64; i++)
+		if (pools[i].id == dev.pool_id)
+			st = &pools[i].stats;
+	if (st)
+		nbdkit_debug(
+			"export %s: %" PRIu64 " pages stored, %" PRIu64
+			" bytes used, %" PRIu64 " compressed; puts %" PRIu64
+			", gets %" PRIu64 ", flushes %" PRIu64 "; zero %" PRIu64
+			", same-filled %" PRIu64 ", dedup %" PRIu64
+			", raw %" PRIu64 ", checksum errors %" PRIu64,
+			export_name, st->pages_stored, st->bytes_used,
+			st->bytes_compressed, st->puts, st->gets, st->flushes,
+			st->zero_pages, st->same_filled_pages, st->dedup_hits,
+			st->raw_pages, st->checksum_errors);
+	nbdkit_debug("export %s: partial pages %" PRIu64
+		     "; overflow writes %" PRIu64 ", reads %" PRIu64
+		     ", promoted %" PRIu64 ", full %" PRIu64
+		     "; no space %" PRIu64 " (retries %" PRIu64
+		     "); I/O errors %" PRIu64,
+		     export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
+		     nt_counters.ov_reads, nt_counters.ov_promoted,
+		     nt_counters.ov_full, nt_counters.nospace,
+		     nt_counters.nospace_retries, nt_counters.io_errors);
+	if (dev.ov)
+		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
+			     " slots in use",
+			     nt_ov_slots_used(dev.ov), nt_ov_slots(dev.ov));
+}
+
+static void nt_cleanup(void)
+{
+	if (dev.pool)
+		print_stats();
+	nt_pages_free();
+	tmem_close(dev.pool);
+	dev.pool = NULL;
+	nt_ov_close(dev.ov);
+	dev.ov = NULL;
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
+}
+
+static void nt_dump_plugin(void)
+{
+	printf("tmem_version=%s\n", tmem_version());
+	printf("tmem_page_size=%d\n", TMEM_PAGE_SIZE);
+	printf("tmem_default_pool=%s\n", TMEM_DEFAULT_SEGMENT);
+	printf("tmem_overflow=yes\n");
+	printf("tmem_persistent_export=yes\n");
+	printf("tmem_io_flusher=yes\n");
+	printf("tmem_mlock_onfault=yes\n");
+}
+
+static void *nt_open(int readonly)
+{
+	return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static int64_t nt_get_size(void *handle)
+{
+	return (int64_t)dev.size;
+}
+
+static int nt_true(void *handle)
+{
+	return 1;
+}
+
+static int nt_false(void *handle)
+{
+	return 0;
+}
+
+static int nt_can_fua(void *handle)
+{
+	return NBDKIT_FUA_NATIVE;
+}
+
+static int nt_can_cache(void *handle)
+{
+	return NBDKIT_CACHE_NATIVE;
+}
+
+static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
+			 uint32_t *maximum)
+{
+	*minimum = 1;
+	*preferred = TMEM_PAGE_SIZE;
+	*maximum = 0xffffffff;
+	return 0;
+}
+
+/* Report r (-errno) the plugin way. */
+static int nt_fail(const char *op, uint64_t offset, int r)
+{
+	static int nospace_said;
+
+	if (r == -ENOSPC) {
+		/* Once: a full pool fails every write, and logging must not
+		 * become the bottleneck of a swap device. */
+		if (!__atomic_exchange_n(&nospace_said, 1, __ATOMIC_RELAXED))
+			nbdkit_error("%s at %" PRIu64 ": the pool is full%s "
+				     "(reported once)",
+				     op, offset,
+				     dev.ov ? " and so is the overflow file"
+					    : "; give overflow=FILE or a "
+					      "larger pool-size");
+	} else {
+		nbdkit_error("%s at %" PRIu64 ": %s", op, offset,
+			     tmem_strerror(r));
+	}
+	errno = -r;
+	return -1;
+}
+
+static int sync_if_fua(uint32_t flags)
+{
+	int r;
+
+	if ((flags & NBDKIT_FLAG_FUA) && (r = nt_pages_sync()) < 0)
+		return r;
+	return 0;
+}
+
+static int nt_pread(void *handle, void *buf, uint32_t count, uint64_t offset,
+		    uint32_t flags)
+{
+	int r;
+
+	if (tmem_debug_requests)
+		nbdkit_debug("pread %" PRIu32 " @ %" PRIu64, count, offset);
+	r = nt_pages_read(buf, count, offset);
+	return r < 0 ? nt_fail("read", offset, r) : 0;
+}
+
+static int nt_pwrite(void *handle, const void *buf, uint32_t count,
+		     uint64_t offset, uint32_t flags)
+{
+	int r;
+
+	if (tmem_debug_requests)
+		nbdkit_debug("pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
+			     count, offset, flags);
+	r = nt_pages_write(buf, count, offset);
+	if (r == 0)
+		r = sync_if_fua(flags);
+	return r < 0 ? nt_fail("write", offset, r) : 0;
+}
+
+static int nt_zero(void *handle, uint32_t count, uint64_t offset,
+		   uint32_t flags)
+{
+	int r;
+
+	if (tmem_debug_requests)
+		nbdkit_debug("zero %" PRIu32 " @ %" PRIu64 " flags %#x", count,
+			     offset, flags);
+	/* Zeroing is always as fast as it gets here, so FAST_ZERO needs no
+	 * special path. */
+	r = nt_pages_zero(count, offset, flags & NBDKIT_FLAG_MAY_TRIM);
+	if (r == 0)
+		r = sync_if_fua(flags);
+	return r < 0 ? nt_fail("zero", offset, r) : 0;
+}
+
+static int nt_trim(void *handle, uint32_t count, uint64_t offset,
+		   uint32_t flags)
+{
+	int r;
+
+	if (tmem_debug_requests)
+		nbdkit_debug("trim %" PRIu32 " @ %" PRIu64, count, offset);
+	r = nt_pages_trim(count, offset);
+	if (r == 0)
+		r = sync_if_fua(flags);
+	return r < 0 ? nt_fail("trim", offset, r) : 0;
+}
+
+static int nt_flush(void *handle, uint32_t flags)
+{
+	int r = nt_pages_sync();
+
+	return r < 0 ? nt_fail("flush", 0, r) : 0;
+}
+
+static int nt_cache(void *handle, uint32_t count, uint64_t offset,
+		    uint32_t flags)
+{
+	int r = nt_pages_cache(count, offset);
+
+	return r < 0 ? nt_fail("cache", offset, r) : 0;
+}
+
+/* Extents: absent pages are holes reading as zero, zero pages read as
+ * zero but are allocated.  Answer at most this much per call (clients ask
+ * again for the rest), so that one request cannot hog the page locks. */
+#define NT_EXTENTS_MAX (1ULL << 30)
+
+static int nt_extents(void *handle, uint32_t count, uint64_t offset,
+		      uint32_t flags, struct nbdkit_extents *extents)
+{
+	uint64_t end = offset + count, pos = offset;
+	uint32_t first_type = 0;
+	enum tmem_page_state state;
+	int r;
+
+	if (end - offset > NT_EXTENTS_MAX)
+		end = offset + NT_EXTENTS_MAX;
+	while (pos < end) {
+		uint64_t page = pos >> TMEM_PAGE_SHIFT;
+		uint64_t next = (page + 1) << TMEM_PAGE_SHIFT;
+		uint32_t type;
+
+		r = nt_pages_probe(page, &state);
+		if (r < 0)
+			return nt_fail("extents", pos, r);
+		type = state == TMEM_PAGE_ABSENT
+			       ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO
+		       : state == TMEM_PAGE_ZERO ? NBDKIT_EXTENT_ZERO
+						 : 0;
+		if (pos == offset)
+			first_type = type;
+		else if ((flags & NBDKIT_FLAG_REQ_ONE) && type != first_type)
+			break;
+		if (next > end)
+			next = end;
+		if (nbdkit_add_extent(extents, pos, next - pos, type) < 0)
+			return -1;
+		pos = next;
+	}
+	return 0;
+}
+
+static struct nbdkit_plugin plugin = {
+	.name = "tmem",
+	.longname = "tmem compressed RAM swap device",
+	.version = PACKAGE_VERSION,
+	.magic_config_key = "size",
+	.unload = nt_unload,
+	.config = nt_config,
+	.config_complete = nt_config_complete,
+	.config_help = nt_config_help,
+	.get_ready = nt_get_ready,
+	.after_fork = nt_after_fork,
+	.cleanup = nt_cleanup,
+	.dump_plugin = nt_dump_plugin,
+	.open = nt_open,
+	.get_size = nt_get_size,
+	.block_size = nt_block_size,
+	.can_write = nt_true,
+	.can_flush = nt_true,
+	.is_rotational = nt_false,
+	.can_trim = nt_true,
+	.can_zero = nt_true,
+	.can_fast_zero = nt_true,
+	.can_fua = nt_can_fua,
+	.can_multi_conn = nt_true,
+	.can_extents = nt_true,
+	.can_cache = nt_can_cache,
+	.pread = nt_pread,
+	.pwrite = nt_pwrite,
+	.zero = nt_zero,
+	.trim = nt_trim,
+	.flush = nt_flush,
+	.cache = nt_cache,
+	.extents = nt_extents,
+	.errno_is_preserved = 1,
+};
+
+NBDKIT_REGISTER_PLUGIN(plugin)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tmem-fuse-cache over the slow source (tests/slowfs: 1 ms per read,
+# 50 MB/s, direct_io, whole-second timestamps).  After the kernel's caches
+# are dropped a second pass is served by the pool: the source sees no
+# read.  A change made in the source from outside is what the next open
+# returns.
+. ./functions.sh
+. "$srcdir/fuse-functions.sh"
+requires_root
+requires_fuse
+fc_use_pool 64M
+
+tmp=$(mktemp_dir)
+back=$tmp/back slow=$tmp/slow mnt=$tmp/mnt
+mkdir "$back" "$slow" "$mnt" "$back/d"
+for i in $(seq 1 24); do
+    head -c $(( 4096 * i * 7 + i )) /dev/urandom > "$back/d/r$i"
+done
+for i in $(seq 1 8); do
+    seq 1 $(( 20000 * i )) > "$back/d/t$i"        # compressible
+    head -c $(( 65536 * i )) /dev/zero > "$back/d/z$i"
+done
+slowfs_mount "$back" "$slow"
+# Older than the default 2 s granularity, so the pool may keep them.
+sleep 3
+fc_mount "$slow" "$mnt" -o "$FC_POOL,cache-name=fc-slow-$$"
+
+check_all () # every file through the mount equals the backing file
+{
+    local f
+    for f in "$back"/d/*; do
+        cmp "$f" "$mnt/d/${f##*/}" || fail "$1: ${f##*/} differs"
+    done
+}
+
+r0=$(slowfs_reads "$slow")
+check_all "cold pass"
+r1=$(slowfs_reads "$slow")
+[ "$r1" -gt "$r0" ] || fail "the cold pass did not read the source"
+check_all "warm pass"
+echo 3 > /proc/sys/vm/drop_caches
+check_all "pass after drop_caches"
+r2=$(slowfs_reads "$slow")
+"$FC_PRESSURE" "$FC_SEG" stats fc-slow-$$
+echo "source reads: cold pass $((r1 - r0)), after drop_caches $((r2 - r1))"
+[ "$r2" -eq "$r1" ] ||
+    fail "the pass after drop_caches read the source $((r2 - r1)) times"
+
+# Changes from outside: in the backing directory (same size, new bytes),
+# through the slow mount (new size), a replace by rename, a truncate.
+head -c $(( 4096 * 7 + 1 )) /dev/urandom > "$tmp/new1"
+cat "$tmp/new1" > "$back/d/r1"
+head -c 100000 /dev/urandom > "$slow/d/r2"
+seq 5 30000 > "$slow/d/t1.new"
+mv "$slow/d/t1.new" "$slow/d/t1"
+truncate -s 5000 "$back/d/r3"
+echo 3 > /proc/sys/vm/drop_caches   # not needed for opens; for the pool path
+sleep 1.1                           # the mount's entry and attribute timeouts
+check_all "after changes from outside"
+check_all "again after changes"
+
+# Once the new versions are old enough they are cached again.
+sleep 3
+check_all "caching the new versions"
+r3=$(slowfs_reads "$slow")
+echo 3 > /proc/sys/vm/drop_caches
+check_all "new versions from the pool"
+r4=$(slowfs_reads "$slow")
+[ "$r4" -eq "$r3" ] ||
+    fail "the new versions were not served by the pool ($((r4 - r3)) reads)"
+
+# A change from outside while the pool holds the old version and the
+# kernel holds none: the pool's copy must not be served.
+cmp "$mnt/d/r5" "$back/d/r5"
+echo 3 > /proc/sys/vm/drop_caches
+printf 'changed' | dd of="$back/d/r5" bs=1 seek=100 conv=notrunc 2>/dev/null
+touch -d '@'$(( $(date +%s) - 100 )) "$back/d/r5"  # even with an old mtime
+cmp "$mnt/d/r5" "$back/d/r5" || fail "stale pool page served after a change"
+fc_unmount "$mnt"
+cat "$mnt.log"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Bad keys and files stop nbdkit before it serves, with a message naming
+# the key or the file; a second server on the same export is refused.
+. ./functions.sh
+requires nbdkit --version
+requires test -e "$TMEM_PLUGIN"
+
+tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
+pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+
+# refused "regexp the message must match" KEY=VALUE...
+refused ()
+{
+    local want=$1; shift
+    if nbdkit -U - "$TMEM_PLUGIN" pool=$pool pool-size=32M "$@" \
+            --run 'echo SERVED' > "$tmp/out" 2> "$tmp/err"; then
+        fail "nbdkit started with: $*"
+    fi
+    grep -q SERVED "$tmp/out" && fail "nbdkit served with: $*"
+    grep -qE -- "$want" "$tmp/err" ||
+        fail "with '$*' the message lacks '$want': $(cat "$tmp/err")"
+    echo "refused: $* -> $(grep -E -- "$want" "$tmp/err" | head -1)"
+}
+
+refused "size: missing"
+refused "size: missing" size=0
+refused "size.*banana" size=banana
+refused "size.*4097.* multiple" size=4097
+refused "size.*larger than nbdkit allows" size=9223372036854775808
+refused "size.*9999" size=99999999999999999999999
+refused "unknown key 'colour'" size=1M colour=blue
+refused "pool-size" size=1M pool-size=lots
+refused "level" size=1M level=high
+refused "dedup" size=1M dedup=maybe
+refused "overflow-size" size=1M overflow-size=100
+refused "reset" size=1M reset=perhaps
+refused "overflow file $tmp/missing/dir/ov" size=1M overflow="$tmp/missing/dir/ov"
+refused "overflow file /dev/shm/$pool-ov.*tmpfs" size=1M overflow="/dev/shm/$pool-ov"
+rm -f "/dev/shm/$pool-ov"
+refused "config=$tmp/none.conf" size=1M config="$tmp/none.conf"
+printf '[swap]\nsize = twelve\n' > "$tmp/bad.conf"
+refused "$tmp/bad.conf" config="$tmp/bad.conf"
+
+# A config file alone can give the size; the command line wins over it.
+printf '[swap]\nsize = 2M\n' > "$tmp/good.conf"
+nbdkit -U - "$TMEM_PLUGIN" pool=$pool pool-size=32M config="$tmp/good.conf" \
+       --run 'nbdinfo --size "$uri"' | grep -qx 2097152 ||
+    fail "size from the config file not used"
+
+# The export remembers its size: another size is refused, reset=true
+# starts afresh.
+refused "export swap holds a device of 2097152 bytes" size=1M
+nbdkit -U - "$TMEM_PLUGIN" pool=$pool size=1M reset=true \
+       --run 'nbdinfo --size "$uri"' | grep -qx 1048576
+
+# Two servers on one export would each think they own its pages.
+nbdkit -U "$tmp/sock" -P "$tmp/pid" "$TMEM_PLUGIN" pool=$pool size=1M
+cleanup_fn "kill \$(cat '$tmp/pid') 2>/dev/null"
+refused "already being served" size=1M
+kill "$(cat "$tmp/pid")"
+
+# A segment that is not a tmem pool (here: garbage of the right size).
+head -c 1M /dev/urandom > "/dev/shm/$pool-bad"
+cleanup_fn "rm -f /dev/shm/$pool-bad /dev/shm/$pool-bad.*"
+if nbdkit -U - "$TMEM_PLUGIN" pool=$pool-bad size=1M --run true 2> "$tmp/err"; then
+    fail "served from a corrupt segment"
+fi
+grep -F "pool=$pool-bad" "$tmp/err"

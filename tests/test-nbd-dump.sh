@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# What nbdkit and a client learn about tmem.so: --dump-plugin, --help,
+# the negotiated features, -D tmem.* debug flags, statistics at unload.
+. ./functions.sh
+requires nbdkit --version
+requires nbdinfo --version
+requires qemu-io --version
+requires test -e "$TMEM_PLUGIN"
+
+tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
+pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+
+nbdkit "$TMEM_PLUGIN" --dump-plugin > "$tmp/dump"
+for want in name=tmem "version=" api_version=2 thread_model=parallel \
+            magic_config_key=size has_extents=1 has_cache=1 has_zero=1 \
+            has_trim=1 has_can_fast_zero=1 has_block_size=1 \
+            has_after_fork=1 has_get_ready=1 tmem_version= tmem_overflow=yes; do
+    grep -q "^$want" "$tmp/dump" || fail "--dump-plugin lacks $want"
+done
+
+nbdkit "$TMEM_PLUGIN" --help > "$tmp/help"
+for key in size= export= pool= pool-size= overflow= overflow-size= \
+           min-share= level= dedup= lock= prefault= contexts= reset= config=; do
+    grep -q "^$key" "$tmp/help" || fail "--help does not document $key"
+done
+
+nbdkit -U - "$TMEM_PLUGIN" 1M pool=$pool pool-size=32M \
+       --run 'nbdinfo "$uri"' > "$tmp/info"
+for want in "export-size: 1048576" "can_multi_conn: true" "can_fua: true" \
+            "can_fast_zero: true" "can_trim: true" "can_cache: true" \
+            "block_size_preferred: 4096" "base:allocation"; do
+    grep -q "$want" "$tmp/info" || fail "nbdinfo lacks '$want'"
+done
+
+# -D tmem.requests=1 logs each request; -v prints statistics at unload.
+nbdkit -v -D tmem.requests=1 -U - "$TMEM_PLUGIN" 1M pool=$pool \
+       --run 'nbdinfo --map "$uri"; qemu-io -f raw -c "write 0 8k" "$uri"' \
+       > /dev/null 2> "$tmp/log"
+grep -q 'pwrite 8192 @ 0' "$tmp/log" || fail "-D tmem.requests=1 logged no pwrite"
+grep -q 'export swap: .*pages stored' "$tmp/log" || fail "no statistics at unload"
+grep -q 'partial pages' "$tmp/log" || fail "no plugin counters at unload"

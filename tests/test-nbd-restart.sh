@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The device lives in a persistent sub-pool named after the export: stop
+# nbdkit, start it again on the same pool, and the data is all there; a
+# second export on the same pool is a separate device.
+. ./functions.sh
+requires nbdkit --version
+requires nbdcopy --version
+requires qemu-io --version
+requires test -e "$TMEM_PLUGIN"
+
+tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
+pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+
+python3 "$srcdir/nbd-corpus.py" "$tmp/corpus" 8 1 1
+size=$(stat -c %s "$tmp/corpus")
+
+nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool pool-size=64M \
+       --run "nbdcopy '$tmp/corpus' \"\$uri\""
+# The same keys, a new process: same data.
+nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool pool-size=64M \
+       --run "nbdcopy \"\$uri\" '$tmp/back'"
+cmp "$tmp/corpus" "$tmp/back"
+
+# Another export on the same pool starts empty and leaves the first alone.
+nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool export=other \
+       --run "nbdcopy \"\$uri\" '$tmp/other' &&
+              qemu-io -f raw -c 'write -P 0xaa 0 1M' \"\$uri\" >/dev/null"
+cmp -n "$size" "$tmp/other" /dev/zero
+nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool \
+       --run "nbdcopy \"\$uri\" '$tmp/back2'"
+cmp "$tmp/corpus" "$tmp/back2"
+
+# reset=true drops what the export held.
+nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool reset=true \
+       --run "nbdcopy \"\$uri\" '$tmp/back3'"
+cmp -n "$size" "$tmp/back3" /dev/zero

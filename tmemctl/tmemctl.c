@@ -1,0 +1,627 @@
+/* tmemctl: look at and manage a tmem segment from the command line.
+ *
+ *   tmemctl [OPTIONS] stats | pools | create | destroy | check | config
+ *
+ * The segment comes from --segment (or --pool, the plugin's key), else
+ * [pool] name in the config file, else "tmem".  stats and pools attach
+ * read-only, so that looking never changes anything; create, destroy and
+ * check attach read-write without ever creating a segment by accident.
+ * Messages say what to do, not only what failed: a missing segment, one
+ * made by another version, a permission problem, a segment still in use.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tmemctl.h"
+
+static const char *prog = "tmemctl";
+
+void ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* While attaching, the pool's own error is kept, not printed: the
+ * explanation below says the same in the user's terms, and adds the
+ * pool's words only where they tell more (which version, what is
+ * corrupt). */
+static bool log_capture;
+static char log_last[512];
+
+static void ctl_log(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	static const char *const names[] = {"error", "warning", "info",
+					    "debug"};
+
+	(void)opaque;
+	if (log_capture && level == TMEM_LOG_ERROR) {
+		snprintf(log_last, sizeof log_last, "%s", msg);
+		return;
+	}
+	if (level <= TMEM_LOG_WARNING)
+		fprintf(stderr, "%s: %s: %s\n", prog,
+			names[level <= TMEM_LOG_DEBUG ? level : 0], msg);
+}
+
+/* Explain why the segment cannot be opened, in the user's terms. */
+static void attach_explain(struct ctl *c, int err)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
+	switch (err) {
+	case -ENOENT:
+		ctl_error("segment '%s' does not exist (no %s): start the swap "
+			  "device or the cache that uses it, or make it with "
+			  "'tmemctl create'",
+			  c->segment, path);
+		break;
+	case -EPROTO:
+		ctl_error("segment '%s' was made by another version of tmem "
+			  "(its layout or geometry differs from what tmemctl "
+			  "%s understands: %s): use the matching tmemctl, or "
+			  "destroy it when nothing uses it",
+			  c->segment, tmem_version(),
+			  log_last[0] ? log_last : "no detail");
+		break;
+	case -EBADMSG:
+		ctl_error("segment '%s' is not a tmem segment or its header is "
+			  "corrupt (%s)",
+			  c->segment, log_last[0] ? log_last : path);
+		break;
+	case -EACCES:
+	case -EPERM:
+		if (stat(path, &st) == 0)
+			ctl_error("no permission to open segment '%s' (%s is "
+				  "owned by uid %u, mode %04o): run tmemctl as "
+				  "that user or as root",
+				  c->segment, path, (unsigned)st.st_uid,
+				  (unsigned)(st.st_mode & 07777));
+		else
+			ctl_error("no permission to open segment '%s' (%s)",
+				  c->segment, path);
+		break;
+	default:
+		ctl_error("cannot open segment '%s': %s%s%s", c->segment,
+			  tmem_strerror(err), log_last[0] ? ": " : "",
+			  log_last);
+	}
+}
+
+int ctl_attach(struct ctl *c, bool readonly, struct tmem **out)
+{
+	struct tmem_options opts;
+	int r;
+
+	tmem_options_init(&opts);
+	opts.name = c->segment;
+	opts.create = false;
+	opts.readonly = readonly;
+	opts.lock = false;
+	opts.grower = false;
+	opts.prefault = false;
+	opts.log = ctl_log;
+	log_capture = true;
+	log_last[0] = '\0';
+	r = tmem_open(&opts, out);
+	log_capture = false;
+	if (r < 0)
+		attach_explain(c, r);
+	return r;
+}
+
+/* ---- create -------------------------------------------------------- */
+
+/* NAME:KIND[:MIN[:MAX]] */
+static int create_subpool(struct ctl *c, struct tmem *t, const char *spec)
+{
+	char buf[256], *name, *kind, *min, *max;
+	uint64_t minb = 0, maxb = 0, cmin, cmax;
+	enum tmem_kind k;
+	uint32_t id;
+	int r;
+
+	snprintf(buf, sizeof buf, "%s", spec);
+	name = strtok(buf, ":");
+	kind = strtok(NULL, ":");
+	min = strtok(NULL, ":");
+	max = strtok(NULL, ":");
+	if (name == NULL || kind == NULL || strtok(NULL, ":")) {
+		ctl_error("--subpool %s: expected NAME:persistent|ephemeral"
+			  "[:MIN[:MAX]]",
+			  spec);
+		return -EINVAL;
+	}
+	if (!tmem_config_name_ok(name)) {
+		ctl_error("--subpool %s: '%s' is not a valid sub-pool name",
+			  spec, name);
+		return -EINVAL;
+	}
+	if (strcmp(kind, "persistent") == 0)
+		k = TMEM_PERSISTENT;
+	else if (strcmp(kind, "ephemeral") == 0)
+		k = TMEM_EPHEMERAL;
+	else {
+		ctl_error("--subpool %s: kind '%s' is neither persistent nor "
+			  "ephemeral",
+			  spec, kind);
+		return -EINVAL;
+	}
+	/* Shares from the config apply unless the spec gives its own. */
+	if (tmem_config_share(&c->cfg, name, &cmin, &cmax) == 0) {
+		minb = cmin;
+		maxb = cmax;
+	}
+	if ((min && tmem_parse_size(min, true, &minb) < 0) ||
+	    (max && tmem_parse_size(max, true, &maxb) < 0)) {
+		ctl_error("--subpool %s: bad size '%s'", spec,
+			  min && tmem_parse_size(min, true, &minb) < 0 ? min
+								       : max);
+		return -EINVAL;
+	}
+	r = tmem_pool_open(t, name, k, minb, maxb, &id);
+	if (r == -EEXIST) {
+		ctl_error("sub-pool '%s' exists with the other kind", name);
+		return r;
+	}
+	if (r < 0) {
+		ctl_error("sub-pool '%s': %s", name, tmem_strerror(r));
+		return r;
+	}
+	printf("sub-pool %s: id %u, %s\n", name, id, kind);
+	return 0;
+}
+
+static int cmd_create(struct ctl *c)
+{
+	struct tmem_options opts;
+	struct tmem *t;
+	char path[128], a[32];
+	struct stat st;
+	bool existed;
+	int i, r;
+
+	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
+	existed = stat(path, &st) == 0;
+	if (existed && c->nr_adds == 0) {
+		ctl_error("segment '%s' already exists (%s); give --subpool to "
+			  "add sub-pools to it",
+			  c->segment, path);
+		return EXIT_FAILURE;
+	}
+	tmem_options_init(&opts);
+	tmem_config_to_options(&c->cfg, &opts);
+	opts.name = c->segment;
+	opts.create = true;
+	opts.readonly = false;
+	/* tmemctl serves nothing: no grower thread, and locking pages in
+	 * a process about to exit would only cost time. */
+	opts.grower = false;
+	opts.lock = false;
+	opts.log = ctl_log;
+	log_capture = true;
+	log_last[0] = '\0';
+	r = tmem_open(&opts, &t);
+	log_capture = false;
+	if (r < 0) {
+		if (r == -ENOSPC && opts.prefault)
+			ctl_error(
+				"cannot reserve %s for segment '%s': /dev/shm "
+				"is too small (see df /dev/shm; it is half "
+				"of RAM by default)",
+				ctl_fmt_bytes(opts.pool_size, a, sizeof a),
+				c->segment);
+		else
+			attach_explain(c, r);
+		return EXIT_FAILURE;
+	}
+	if (!existed)
+		printf("segment %s: created, ceiling %s, level %d, dedup %s\n",
+		       c->segment, ctl_fmt_bytes(opts.pool_size, a, sizeof a),
+		       opts.level, opts.dedup ? "on" : "off");
+	for (i = 0; i < c->nr_adds; i++) {
+		r = create_subpool(c, t, c->adds[i]);
+		if (r < 0)
+			break;
+	}
+	tmem_close(t);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- destroy ------------------------------------------------------- */
+
+static int cmd_destroy(struct ctl *c)
+{
+	struct tmem_segment_info info;
+	struct tmem *t;
+	uint32_t id;
+	int r;
+
+	if (c->subpool) {
+		r = ctl_attach(c, false, &t);
+		if (r < 0)
+			return EXIT_FAILURE;
+		r = tmem_pool_find(t, c->subpool, &id);
+		if (r == 0)
+			r = tmem_pool_destroy(t, id);
+		if (r < 0)
+			ctl_error("sub-pool '%s' of segment '%s': %s",
+				  c->subpool, c->segment,
+				  r == -ENOENT ? "no such sub-pool"
+					       : tmem_strerror(r));
+		else
+			printf("sub-pool %s: destroyed\n", c->subpool);
+		tmem_close(t);
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	}
+
+	r = tmem_unlink(c->segment);
+	if (r == -EBUSY) {
+		unsigned n = 0;
+
+		/* How many: best effort (a read-only attach, as ours, is
+		 * not counted). */
+		if (ctl_attach(c, true, &t) == 0) {
+			if (tmem_segment_info(t, &info) == 0)
+				n = info.attached;
+			tmem_close(t);
+		}
+		if (n)
+			ctl_error("segment '%s' is in use by %u process%s: "
+				  "stop them first (swapoff, then the nbdkit "
+				  "server; unmount the caches)",
+				  c->segment, n, n == 1 ? "" : "es");
+		else
+			ctl_error("segment '%s' is in use: stop the processes "
+				  "attached to it first (swapoff, then the "
+				  "nbdkit server; unmount the caches)",
+				  c->segment);
+		return EXIT_FAILURE;
+	}
+	if (r < 0) {
+		attach_explain(c, r);
+		return EXIT_FAILURE;
+	}
+	printf("segment %s: destroyed\n", c->segment);
+	return EXIT_SUCCESS;
+}
+
+/* ---- check --------------------------------------------------------- */
+
+static int cmd_check(struct ctl *c)
+{
+	struct tmem *t;
+	int r;
+
+	r = ctl_attach(c, false, &t);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = tmem_check(t);
+	tmem_close(t);
+	if (r == -EUCLEAN) {
+		printf("segment %s: NOT consistent (problems above)\n",
+		       c->segment);
+		return EXIT_FAILURE;
+	}
+	if (r < 0) {
+		ctl_error("segment '%s': cannot check: %s", c->segment,
+			  tmem_strerror(r));
+		return EXIT_FAILURE;
+	}
+	printf("segment %s: consistent\n", c->segment);
+	return EXIT_SUCCESS;
+}
+
+/* ---- config -------------------------------------------------------- */
+
+static int cmd_config(struct ctl *c)
+{
+	char val[4200], sect[16], *dot;
+	int i;
+
+	/* --get SECTION.KEY: the bare value, for scripts. */
+	for (i = 0; i < c->nr_gets; i++) {
+		dot = strchr(c->gets[i], '.');
+		if (dot == NULL || (size_t)(dot - c->gets[i]) >= sizeof sect) {
+			ctl_error("--get %s: expected SECTION.KEY, e.g. "
+				  "swap.socket",
+				  c->gets[i]);
+			return EXIT_USAGE;
+		}
+		snprintf(sect, sizeof sect, "%.*s", (int)(dot - c->gets[i]),
+			 c->gets[i]);
+		if (tmem_config_get(&c->cfg, sect, dot + 1, val, sizeof val) <
+		    0) {
+			ctl_error("--get %s: no such key", c->gets[i]);
+			return EXIT_USAGE;
+		}
+		printf("%s\n", val);
+	}
+	if (c->nr_gets)
+		return EXIT_SUCCESS;
+	if (tmem_config_print(&c->cfg, stdout) < 0) {
+		ctl_error("cannot write the configuration");
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
+
+/* ---- options ------------------------------------------------------- */
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"Usage: %s [OPTIONS] COMMAND [SEGMENT] [KEY=VALUE...]\n"
+		"\n"
+		"Look at and manage a tmem segment (the shared compressed "
+		"page pool).\n"
+		"\n"
+		"Commands:\n"
+		"  stats      the statistics of the segment and its sub-pools\n"
+		"  pools      list the sub-pools\n"
+		"  create     make the segment (and sub-pools with "
+		"--subpool)\n"
+		"  destroy    remove the segment (refused while in use), or\n"
+		"             one sub-pool with --subpool NAME\n"
+		"  check      check the segment is consistent (exit status 0 "
+		"if so)\n"
+		"  config     print the effective configuration\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE      read FILE instead of %s\n"
+		"  -s, --segment NAME     the segment (default: [pool] name, "
+		"else %s)\n"
+		"  -p, --pool NAME        the same as --segment (the plugin's "
+		"pool= key)\n"
+		"  -S, --subpool NAME     stats: only this sub-pool; destroy: "
+		"this sub-pool\n"
+		"      --subpool NAME:KIND[:MIN[:MAX]]\n"
+		"                         create: add a sub-pool, KIND "
+		"persistent or ephemeral\n"
+		"  -j, --json             stats, pools: JSON\n"
+		"  -P, --prometheus       stats: Prometheus text format\n"
+		"  -w, --watch SECONDS    stats: repeat every SECONDS\n"
+		"  -o, --output FILE      stats: write FILE atomically (for "
+		"node_exporter's\n"
+		"                         textfile collector)\n"
+		"  -g, --get SECTION.KEY  config: print one value (sizes in "
+		"bytes), for scripts\n"
+		"  -h, --help             this help\n"
+		"  -V, --version          print the version\n"
+		"\n"
+		"SEGMENT, a word after the command, is the same as --segment.\n"
+		"KEY=VALUE sets a configuration key as on the plugin's command "
+		"line\n"
+		"(pool-size=1G, level=1, dedup=no, ...; see tmem.conf(5)); it "
+		"wins over\n"
+		"the file.  create uses them; config shows them.\n",
+		prog, TMEM_DEFAULT_CONFIG, TMEM_DEFAULT_SEGMENT);
+}
+
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"segment", required_argument, NULL, 's'},
+	{"pool", required_argument, NULL, 'p'},
+	{"subpool", required_argument, NULL, 'S'},
+	{"json", no_argument, NULL, 'j'},
+	{"prometheus", no_argument, NULL, 'P'},
+	{"watch", required_argument, NULL, 'w'},
+	{"output", required_argument, NULL, 'o'},
+	{"get", required_argument, NULL, 'g'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct ctl *);
+	const char *allowed; /* option letters that make sense */
+};
+
+static const struct command commands[] = {
+	{"stats", ctl_cmd_stats, "cspSjPwo"}, {"pools", ctl_cmd_pools, "cspj"},
+	{"create", cmd_create, "cspS"},	      {"destroy", cmd_destroy, "cspS"},
+	{"check", cmd_check, "csp"},	      {"config", cmd_config, "cspg"},
+};
+
+static void free_ptr(void *p)
+{
+	free(*(void **)p);
+}
+
+int main(int argc, char **argv)
+{
+	static struct ctl ctl;
+	struct ctl *c = &ctl;
+	const struct command *cmd = NULL;
+	char used[64] = "", err[1024], *end, *eq;
+	char **adds __attribute__((cleanup(free_ptr))) = NULL;
+	char **gets __attribute__((cleanup(free_ptr))) = NULL;
+	int opt, i, r;
+	size_t k;
+
+	c->prog = prog;
+	tmem_config_init(&c->cfg);
+	adds = calloc((size_t)argc, sizeof *adds);
+	gets = calloc((size_t)argc, sizeof *gets);
+	if (adds == NULL || gets == NULL) {
+		ctl_error("out of memory");
+		return EXIT_FAILURE;
+	}
+	c->adds = adds;
+	c->gets = gets;
+
+	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:hV", long_opts,
+				  NULL)) != -1) {
+		if (opt != '?' && strchr(used, opt) == NULL &&
+		    strlen(used) < sizeof used - 1) {
+			size_t n = strlen(used);
+
+			used[n] = (char)opt;
+			used[n + 1] = '\0';
+		}
+		switch (opt) {
+		case 'c':
+			c->config_path = optarg;
+			break;
+		case 's':
+		case 'p':
+			c->segment = optarg;
+			break;
+		case 'S':
+			if (strchr(optarg, ':'))
+				c->adds[c->nr_adds++] = optarg;
+			else
+				c->subpool = optarg;
+			break;
+		case 'j':
+		case 'P':
+			if (c->format != FORMAT_TEXT &&
+			    c->format != (opt == 'j' ? FORMAT_JSON
+						     : FORMAT_PROMETHEUS)) {
+				ctl_error(
+					"--json and --prometheus exclude each "
+					"other");
+				return EXIT_USAGE;
+			}
+			c->format =
+				opt == 'j' ? FORMAT_JSON : FORMAT_PROMETHEUS;
+			break;
+		case 'w':
+			errno = 0;
+			c->watch = strtod(optarg, &end);
+			if (end == optarg || *end || errno ||
+			    !isfinite(c->watch) || c->watch < 0.1 ||
+			    c->watch > 86400) {
+				ctl_error("--watch %s: expected a number of "
+					  "seconds from 0.1 to 86400",
+					  optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			c->output = optarg;
+			break;
+		case 'g':
+			c->gets[c->nr_gets++] = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("tmemctl %s\n", tmem_version());
+			return EXIT_SUCCESS;
+		default:
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return EXIT_USAGE;
+		}
+	}
+
+	if (optind >= argc) {
+		ctl_error("no command given (stats, pools, create, destroy, "
+			  "check or config)");
+		fprintf(stderr, "Try '%s --help'.\n", prog);
+		return EXIT_USAGE;
+	}
+	for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+		if (strcmp(argv[optind], commands[k].name) == 0)
+			cmd = &commands[k];
+	if (cmd == NULL) {
+		ctl_error("unknown command '%s' (stats, pools, create, "
+			  "destroy, check or config)",
+			  argv[optind]);
+		return EXIT_USAGE;
+	}
+	for (i = 0; used[i]; i++) {
+		if (strchr(cmd->allowed, used[i]) == NULL) {
+			for (k = 0; long_opts[k].name; k++)
+				if (long_opts[k].val == used[i])
+					break;
+			ctl_error("%s: --%s does not apply", cmd->name,
+				  long_opts[k].name);
+			return EXIT_USAGE;
+		}
+	}
+	if (c->nr_adds && strcmp(cmd->name, "create") != 0) {
+		ctl_error("%s: --subpool NAME:KIND is for create", cmd->name);
+		return EXIT_USAGE;
+	}
+	if (c->subpool && strcmp(cmd->name, "create") == 0) {
+		ctl_error("create: --subpool wants NAME:KIND[:MIN[:MAX]]");
+		return EXIT_USAGE;
+	}
+	for (i = optind + 1; i < argc; i++) {
+		eq = strchr(argv[i], '=');
+		/* One bare word names the segment: "tmemctl stats tmem". */
+		if (eq == NULL && c->segment == NULL && i == optind + 1 &&
+		    strcmp(cmd->name, "config") != 0) {
+			c->segment = argv[i];
+			argv[i] = NULL;
+			continue;
+		}
+		if (eq == NULL || eq == argv[i]) {
+			ctl_error("%s: unexpected argument '%s' (expected "
+				  "KEY=VALUE)",
+				  cmd->name, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+
+	/* The command line first (it wins over the file whatever the
+	 * order), --segment last among it (it wins over pool=). */
+	if (c->segment) {
+		if (tmem_config_set_option(&c->cfg, "pool", c->segment, err,
+					   sizeof err) < 0) {
+			ctl_error("--segment %s", strchr(err, ':'));
+			return EXIT_USAGE;
+		}
+	}
+	for (i = optind + 1; i < argc; i++) {
+		if (argv[i] == NULL)
+			continue; /* the segment, taken above */
+		eq = strchr(argv[i], '=');
+		*eq = '\0';
+		if (c->segment && strcmp(argv[i], "pool") == 0)
+			continue;
+		r = tmem_config_set_option(&c->cfg, argv[i], eq + 1, err,
+					   sizeof err);
+		if (r == -ENOENT)
+			snprintf(err, sizeof err, "%s: unknown key", argv[i]);
+		if (r < 0) {
+			ctl_error("%s", err);
+			return EXIT_USAGE;
+		}
+	}
+	r = tmem_config_load(
+		&c->cfg, c->config_path ? c->config_path : TMEM_DEFAULT_CONFIG,
+		err, sizeof err);
+	if (r < 0 && !(r == -ENOENT && c->config_path == NULL)) {
+		ctl_error("%s", err);
+		return EXIT_FAILURE;
+	}
+	r = tmem_config_validate(&c->cfg, err, sizeof err);
+	if (r < 0) {
+		ctl_error("%s", err);
+		return EXIT_FAILURE;
+	}
+	c->segment = c->cfg.pool_name;
+
+	return cmd->fn(c);
+}
