@@ -96,6 +96,8 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	       const char *map_name, uint64_t label, struct nt_overflow **out,
 	       char *err, size_t errlen);
 void nt_ov_close(struct nt_overflow *ov);
+/* After the fork: lock the shared map in memory.  0 or -errno. */
+int nt_ov_lock(struct nt_overflow *ov);
 /* Remove the shared map of a sub-pool being reset.  Absent is fine. */
 void nt_ov_unlink_map(const char *map_name);
 

@@ -120,6 +120,15 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 	return 0;
 }
 
+/* In the process that serves: fault the shared map in and lock it.  It
+ * was written before nbdkit forked, and a fork does not carry a shared
+ * mapping's page tables over, so lock-on-fault alone left it evictable:
+ * in the guest test its pages went to the very swap device it maps. */
+int nt_ov_lock(struct nt_overflow *ov)
+{
+	return mlock(ov->map, ov->map_len) == 0 ? 0 : -errno;
+}
+
 /* Build the forward array and the free list from the reverse map.  An
  * entry that cannot be right (page out of range, page claimed twice) is
  * dropped rather than trusted. */

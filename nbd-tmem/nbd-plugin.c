@@ -488,6 +488,11 @@ static int nt_after_fork(void)
 		fprintf(stderr,
 			"nbdkit: tmem: warning: mlockall: %m: pages of this "
 			"swap server may themselves be swapped out\n");
+	if (dev.ov && (r = nt_ov_lock(dev.ov)) < 0)
+		fprintf(stderr,
+			"nbdkit: tmem: warning: locking the overflow map: %s: "
+			"it may be swapped out to this device\n",
+			strerror(-r));
 
 	if (pool_attach(&dev.pool) < 0)
 		return -1;
