@@ -25,6 +25,9 @@ POOL_TESTS = \
 	test-pool-crash \
 	test-pool-stop \
 	test-pool-compact \
+	test-pool-grow \
+	test-pool-destroy \
+	test-pool-nospace \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -60,3 +63,21 @@ test_pool_stop_LDADD = $(POOL_TEST_LDADD)
 test_pool_compact_SOURCES = test-pool-compact.c test-pool.h
 test_pool_compact_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_compact_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_grow_SOURCES = test-pool-grow.c test-pool.h
+test_pool_grow_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_grow_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_destroy_SOURCES = test-pool-destroy.c test-pool.h
+test_pool_destroy_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_destroy_LDADD = $(POOL_TEST_LDADD) $(PTHREAD_LIBS)
+
+test_pool_nospace_SOURCES = test-pool-nospace.c test-pool.h
+test_pool_nospace_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_nospace_LDADD = $(POOL_TEST_LDADD)
+
+# Not a test: how well the grower keeps ahead of a writer (see its header).
+noinst_PROGRAMS += bench-pool-grow
+bench_pool_grow_SOURCES = bench-pool-grow.c test-pool.h
+bench_pool_grow_CFLAGS = $(POOL_TEST_CFLAGS)
+bench_pool_grow_LDADD = $(POOL_TEST_LDADD)

@@ -15,6 +15,35 @@ static void round_trip(struct tmem *t, uint32_t pool, uint64_t obj,
 	CHECK(memcmp(page, back, 4096) == 0);
 }
 
+/* Every level works with the contexts made up front, fast ones too. */
+static void test_levels(const char *name)
+{
+	static const int levels[] = {-7, -1, 1, 9, 19};
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint32_t p;
+	size_t l;
+	uint64_t i;
+
+	for (l = 0; l < sizeof levels / sizeof levels[0]; l++) {
+		test_options(&o, name, 4 << 20);
+		o.level = levels[l];
+		CHECK_RC(tmem_open(&o, &t), 0);
+		CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+		for (i = 0; i < 20; i++) {
+			page_text(page, i * 7 + l);
+			round_trip(t, p, 1, i);
+		}
+		CHECK_RC(tmem_stats_get(t, &st), 0);
+		CHECK(st.raw_pages == 0);
+		CHECK(st.bytes_compressed < 20 * 2048);
+		CHECK(st.rejects[TMEM_REJECT_COMPRESS_FAIL] == 0);
+		tmem_close(t);
+		CHECK_RC(tmem_unlink(name), 0);
+	}
+}
+
 int main(void)
 {
 	const char *name = test_segment_name("basic");
@@ -44,10 +73,14 @@ int main(void)
 	round_trip(t, p, 1, 0);
 	CHECK_RC(tmem_probe(t, p, 1, 0, &ps), 0);
 	CHECK(ps == TMEM_PAGE_ZERO);
-	page_fill64(page, 0x0123456789abcdefULL);
+	page_fill64(page, 0xbeefbeefbeefbeefULL);
 	round_trip(t, p, 1, 1);
 	CHECK_RC(tmem_probe(t, p, 1, 1, &ps), 0);
 	CHECK(ps == TMEM_PAGE_DATA);
+	/* A wider pattern is stored compressed, and round-trips too. */
+	page_fill64(page, 0x0123456789abcdefULL);
+	round_trip(t, p, 1, 2);
+	CHECK_RC(tmem_flush_page(t, p, 1, 2), 0);
 	for (i = 0; i < 200; i++) {
 		page_text(page, i);
 		round_trip(t, p, 2, i);
@@ -126,5 +159,7 @@ int main(void)
 	CHECK(st.bytes_used == base.bytes_used);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+	test_levels(name);
 	return 0;
 }

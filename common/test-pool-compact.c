@@ -5,7 +5,7 @@
 
 #include "test-pool.h"
 
-#define PER_CHUNK 15
+#define PER_CHUNK 16
 
 int main(void)
 {

@@ -7,8 +7,9 @@
  * live byte count form one atomic word: whoever brings the live count of a
  * closed (or open) chunk to zero frees it.  Free chunks are either in the
  * reserve (faulted in, ready) or holes (not in memory).  Without a grower
- * thread the put path faults a hole in itself; with one it never does and
- * answers RESERVE_EMPTY instead.  Freed chunks beyond the high watermark
+ * thread the put path faults a hole in itself; with one it does so only
+ * when the handle allows it (put_may_grow) and otherwise answers
+ * RESERVE_EMPTY.  Freed chunks beyond the high watermark
  * are given back with FALLOC_FL_PUNCH_HOLE.
  *
  * Eviction works on whole chunks of ephemeral sub-pools in CLOCK order (a
@@ -20,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,20 +37,25 @@ static unsigned ctx_owner(struct tmem *t, struct tmem_ctx *c)
 	return (unsigned)t->slot * TMEM_MAX_CTX + c->id + 1;
 }
 
-/* Fault a chunk in ahead of need. */
-int tmem_chunk_fault(struct tmem *t, uint32_t c)
+/* Fault n neighbouring chunks in ahead of need. */
+int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n)
 {
 	unsigned char *p = seg_chunk_data(t, c);
-	size_t i;
+	size_t i, len = (size_t)n << TMEM_CHUNK_SHIFT;
 
-	if (madvise(p, TMEM_CHUNK_SIZE, MADV_POPULATE_WRITE) == 0)
+	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
 	if (errno != EINVAL)
 		return -errno;
 	/* Kernels before 5.14: touch every page. */
-	for (i = 0; i < TMEM_CHUNK_SIZE; i += 4096)
+	for (i = 0; i < len; i += 4096)
 		((volatile unsigned char *)p)[i] = 0;
 	return 0;
+}
+
+int tmem_chunk_fault(struct tmem *t, uint32_t c)
+{
+	return tmem_chunk_fault_range(t, c, 1);
 }
 
 void tmem_chunk_punch(struct tmem *t, uint32_t c)
@@ -81,6 +88,29 @@ static uint32_t list_pop(struct tmem *t, uint32_t *head, uint32_t *count)
 	return c;
 }
 
+/* Caller holds chunk_lock.  A hole: a punched one, else one never used
+ * (so the chunk table is touched only as far as the pool ever grew). */
+uint32_t tmem_hole_pop(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t c;
+
+	if (h->hole_head)
+		return list_pop(t, &h->hole_head, &h->hole_count);
+	if (h->hole_bump >= t->geo->nr_chunks)
+		return 0;
+	c = h->hole_bump++;
+	h->hole_count--;
+	return c;
+}
+
+/* Caller holds chunk_lock. */
+void tmem_hole_push(struct tmem *t, uint32_t c)
+{
+	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
+	list_push(t, &t->hdr->hole_head, &t->hdr->hole_count, c);
+}
+
 /* Caller holds chunk_lock.  Put a free chunk where it belongs; true if
  * it must be punched now, outside the lock. */
 static bool chunk_file(struct tmem *t, uint32_t c)
@@ -91,6 +121,7 @@ static bool chunk_file(struct tmem *t, uint32_t c)
 	tmem_gauge(t, k->pool, G_CHUNKS, -1);
 	atomic_store(&k->ref, 0);
 	k->fill = 0;
+	k->raw = 0;
 	if (h->prefaulted || h->reserve_count < h->high_wm) {
 		atomic_store(&k->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
 		list_push(t, &h->reserve_head, &h->reserve_count, c);
@@ -113,17 +144,13 @@ static void orphans_drain(struct tmem *t)
 	for (; c; c = next) {
 		next = seg_chunk(t, c)->next;
 		if (SL_STATE(atomic_load(&seg_chunk(t, c)->sl)) == CHUNK_HOLE) {
-			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
-				  c);
+			tmem_hole_push(t, c);
 			continue;
 		}
 		if (chunk_file(t, c)) {
 			/* Rare: punch under the lock. */
 			tmem_chunk_punch(t, c);
-			atomic_store(&seg_chunk(t, c)->sl,
-				     SL_MAKE(CHUNK_HOLE, 0, 0));
-			list_push(t, &t->hdr->hole_head, &t->hdr->hole_count,
-				  c);
+			tmem_hole_push(t, c);
 		}
 	}
 }
@@ -158,7 +185,6 @@ static void orphan_push(struct tmem *t, uint32_t c, unsigned state)
 void tmem_chunk_free(struct tmem *t, uint32_t c)
 {
 	struct tmem_header *h = t->hdr;
-	struct tmem_chunk *k = seg_chunk(t, c);
 	bool punch_now, punch_list;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
@@ -174,8 +200,7 @@ void tmem_chunk_free(struct tmem *t, uint32_t c)
 			orphan_push(t, c, CHUNK_HOLE);
 			return;
 		}
-		atomic_store(&k->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-		list_push(t, &h->hole_head, &h->hole_count, c);
+		tmem_hole_push(t, c);
 		tmem_unlock(&h->chunk_lock);
 	} else if (punch_list) {
 		tmem_grower_wake(t);
@@ -229,12 +254,19 @@ void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c)
 	unsigned p;
 
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
-		uint32_t ch = c->open[p];
+		unsigned i;
 
-		c->open[p] = 0;
-		if (ch && SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) ==
-				  ctx_owner(t, c))
-			tmem_chunk_close(t, ch);
+		for (i = 0; i <= TMEM_OPEN; i++) {
+			uint32_t *slot = i < TMEM_OPEN ? &c->open[i][p]
+						       : &c->open_raw[p];
+			uint32_t ch = *slot;
+
+			*slot = 0;
+			if (ch &&
+			    SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) ==
+				    ctx_owner(t, c))
+				tmem_chunk_close(t, ch);
+		}
 	}
 }
 
@@ -249,52 +281,99 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 		struct tmem_pool_rec *pr = seg_pool(t, p);
 		uint64_t have, want;
 
-		if (p == except || pr->min_bytes == 0 ||
+		if (p == except ||
+		    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) == 0 ||
 		    atomic_load(&pr->state) != POOL_ACTIVE)
 			continue;
 		have = (uint64_t)atomic_load(&pr->g[G_CHUNKS]);
-		want = pr->min_bytes >> TMEM_CHUNK_SHIFT;
+		want = __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) >>
+		       TMEM_CHUNK_SHIFT;
 		if (want > have)
 			owed += want - have;
 	}
 	return owed;
 }
 
-/* Take a free chunk for pool.  -EAGAIN: the reserve is empty and a grower
- * will refill it; -ENOSPC: nothing free (or only what other pools are
- * owed); -EDQUOT: the pool is at its maximum. */
+/* Free chunks someone has in hand: the grower faulting one in or trimming
+ * the reserve, anyone punching one.  They are on no list for a moment and
+ * come back free, so they do not make the segment full.  Caller holds
+ * chunk_lock, under which every change of a pool's G_CHUNKS is made. */
+static uint64_t chunks_in_hand(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint64_t listed = (uint64_t)h->reserve_count + h->hole_count +
+			  h->punch_count,
+		 held = 0;
+	unsigned p;
+
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		int64_t g = atomic_load_explicit(&seg_pool(t, p)->g[G_CHUNKS],
+						 memory_order_relaxed);
+
+		held += g > 0 ? (uint64_t)g : 0;
+	}
+	return t->geo->nr_chunks - 1 > listed + held
+		       ? t->geo->nr_chunks - 1 - listed - held
+		       : 0;
+}
+
+/* Take a free chunk for pool.  -EAGAIN: no chunk is ready but some will be
+ * (the grower refills the reserve, or a chunk in hand comes back);
+ * -ENOSPC: nothing free (or only what other pools are owed, or the
+ * compaction spare); -EDQUOT: the pool is at its maximum. */
 static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 			 uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
+	uint64_t need, listed;
 	uint32_t c = 0;
+	unsigned waits = 0;
 	bool low;
 	int r = 0;
 
 	/* Compaction may overshoot a maximum by the chunk it fills, and may
 	 * take the last free chunk, which puts leave to it. */
-	if (!compact && pr->max_bytes &&
+	if (!compact && __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED) &&
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
-		    pr->max_bytes)
+		    __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED))
 		return -EDQUOT;
+again:
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
-	if ((uint64_t)h->reserve_count + (t->sync_grow ? h->hole_count : 0) <=
-	    chunks_owed(t, pool) + (compact ? 0 : 1)) {
-		r = -ENOSPC;
+	/* Puts leave one free chunk to compaction (it needs somewhere to
+	 * move blobs to); holes count as free, the grower fills them. */
+	need = chunks_owed(t, pool) + (compact ? 0 : 1);
+	listed = (uint64_t)h->reserve_count + h->hole_count + h->punch_count;
+	if (listed <= need) {
+		r = listed + chunks_in_hand(t) > need ? -EAGAIN : -ENOSPC;
+		/* Without a grower nobody holds a chunk for long (a
+		 * punch): wait for it rather than refuse. */
+		if (r == -EAGAIN && t->sync_grow && ++waits < 1000) {
+			tmem_unlock(&h->chunk_lock);
+			sched_yield();
+			goto again;
+		}
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
-	} else if (h->hole_count && t->sync_grow) {
-		c = list_pop(t, &h->hole_head, &h->hole_count);
+	} else if (h->hole_count && (t->sync_grow || t->may_grow)) {
+		/* No grower, or a caller that may wait for a fault: fault
+		 * one in ourselves (outside the lock). */
+		c = tmem_hole_pop(t);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	} else {
 		r = h->hole_count || h->punch_count ? -EAGAIN : -ENOSPC;
 	}
-	if (c)
+	if (c) {
 		tmem_gauge(t, pool, G_CHUNKS, 1);
-	low = h->reserve_count < h->low_wm;
+		__atomic_fetch_add(&h->acquires, 1, __ATOMIC_RELAXED);
+		if (atomic_load_explicit(&h->idle, memory_order_relaxed))
+			atomic_store(&h->idle, 0);
+	}
+	low = h->reserve_count < h->low_wm || r == -EAGAIN;
+	if (r == -EAGAIN)
+		atomic_store(&h->idle, 0);
 	tmem_unlock(&h->chunk_lock);
 	if (low && !t->sync_grow)
 		tmem_grower_wake(t);
@@ -305,9 +384,7 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 		if (r) {
 			tmem_lock(t, &h->chunk_lock);
 			tmem_gauge(t, pool, G_CHUNKS, -1);
-			atomic_store(&seg_chunk(t, c)->sl,
-				     SL_MAKE(CHUNK_HOLE, 0, 0));
-			list_push(t, &h->hole_head, &h->hole_count, c);
+			tmem_hole_push(t, c);
 			tmem_unlock(&h->chunk_lock);
 			return -ENOSPC;
 		}
@@ -318,85 +395,225 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 
 /* Caller holds the blob stripe lock of the blob the space is for; the
  * space counts as live at once, so nobody frees the chunk under us. */
-int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     uint32_t size, uint32_t *loc)
+/* Make chunk ch, just taken, the context's open chunk. */
+static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
+		       bool raw)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+
+	k->fill = 0;
+	k->pool = (uint8_t)pool;
+	k->raw = raw;
+	atomic_store(&k->ref, 0);
+	atomic_store(&k->sl, SL_MAKE(CHUNK_OPEN, me, 0));
+}
+
+/* Take size bytes at the end of ch if it is still ours and has room. */
+static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
+		       bool raw, uint32_t size, uint32_t *loc)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+	uint64_t sl = atomic_load(&k->sl);
+	uint32_t off;
+
+	/* Counts as live at once: nobody frees it under us. */
+	if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
+	    k->pool != pool || k->raw != raw ||
+	    k->fill + size > TMEM_CHUNK_SIZE ||
+	    !atomic_compare_exchange_strong(&k->sl, &sl, sl + size))
+		return false;
+	off = k->fill;
+	k->fill = off + size;
+	*loc = loc_make(ch, off);
+	return true;
+}
+
+static int alloc_raw(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		     uint32_t *loc)
 {
 	unsigned me = ctx_owner(t, c);
+	uint32_t ch;
 	int r;
 
 	for (;;) {
-		uint32_t ch = c->open[pool];
-
+		ch = c->open_raw[pool];
+		if (ch &&
+		    chunk_take(t, ch, me, pool, true, TMEM_PAGE_SIZE, loc))
+			return 0;
 		if (ch) {
-			struct tmem_chunk *k = seg_chunk(t, ch);
-			uint64_t sl = atomic_load(&k->sl);
-
-			if (SL_STATE(sl) == CHUNK_OPEN && SL_OWNER(sl) == me &&
-			    k->pool == pool) {
-				uint32_t off = k->fill;
-
-				if (off + size <= TMEM_CHUNK_SIZE) {
-					if (!atomic_compare_exchange_strong(
-						    &k->sl, &sl, sl + size))
-						continue;
-					k->fill = off + size;
-					*loc = loc_make(ch, off);
-					return 0;
-				}
+			/* Full (or emptied and freed under us). */
+			if (SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) == me)
 				tmem_chunk_close(t, ch);
-			}
-			c->open[pool] = 0;
+			c->open_raw[pool] = 0;
 		}
 		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
 		if (r)
 			return r;
-		seg_chunk(t, ch)->fill = 0;
-		seg_chunk(t, ch)->pool = (uint8_t)pool;
-		atomic_store(&seg_chunk(t, ch)->ref, 0);
-		atomic_store(&seg_chunk(t, ch)->sl, SL_MAKE(CHUNK_OPEN, me, 0));
-		c->open[pool] = ch;
+		chunk_open(t, ch, me, pool, true);
+		c->open_raw[pool] = ch;
 	}
 }
 
-/* Doom every live blob of a claimed chunk.  Blob stripes are only tried:
- * a stalled process must not stall the evictor. */
-static void chunk_doom_blobs(struct tmem *t, uint32_t c)
+int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+		     uint32_t size, uint32_t *loc)
 {
-	struct tmem_chunk *k = seg_chunk(t, c);
-	unsigned char *data = seg_chunk_data(t, c);
-	uint32_t off = 0, fill = k->fill;
+	unsigned me = ctx_owner(t, c), i, best, worst;
+	uint32_t room[TMEM_OPEN], ch;
+	int r;
 
-	while (off + sizeof(struct tmem_alloc_hdr) <= fill) {
-		struct tmem_alloc_hdr *ah =
-			(struct tmem_alloc_hdr *)(data + off);
-		uint32_t size = alloc_size(ah->len), id = ah->blob;
+	if (size == TMEM_PAGE_SIZE)
+		return alloc_raw(t, c, pool, loc);
+
+	/* A few open chunks per sub-pool, filled best fit: a blob goes to
+	 * the fullest chunk it fits in, so that the end of a chunk is
+	 * rarely wasted when it closes. */
+	for (;;) {
+		best = TMEM_OPEN;
+		for (i = 0; i < TMEM_OPEN; i++) {
+			struct tmem_chunk *k;
+			uint64_t sl;
+
+			room[i] = 0;
+			ch = c->open[i][pool];
+			if (!ch)
+				continue;
+			k = seg_chunk(t, ch);
+			sl = atomic_load(&k->sl);
+			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
+			    k->pool != pool || k->raw) {
+				c->open[i][pool] = 0; /* emptied and freed */
+				continue;
+			}
+			room[i] = TMEM_CHUNK_SIZE - k->fill;
+			if (room[i] >= size &&
+			    (best == TMEM_OPEN || room[i] < room[best]))
+				best = i;
+		}
+		if (best < TMEM_OPEN) {
+			if (chunk_take(t, c->open[best][pool], me, pool, false,
+				       size, loc))
+				return 0;
+			continue;
+		}
+		/* Nothing fits: take an empty slot, or close the fullest (on
+		 * a tie the oldest, so chunks close in the order they were
+		 * filled). */
+		worst = TMEM_OPEN;
+		for (i = 0; i < TMEM_OPEN && worst == TMEM_OPEN; i++) {
+			if (!c->open[i][pool])
+				worst = i;
+		}
+		for (i = 0; i < TMEM_OPEN && worst == TMEM_OPEN; i++) {
+			unsigned j, w = i;
+
+			for (j = 0; j < TMEM_OPEN; j++) {
+				if (room[j] < room[w] ||
+				    (room[j] == room[w] &&
+				     c->open_seq[j][pool] <
+					     c->open_seq[w][pool]))
+					w = j;
+			}
+			worst = w;
+		}
+		if (c->open[worst][pool]) {
+			tmem_chunk_close(t, c->open[worst][pool]);
+			c->open[worst][pool] = 0;
+		}
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
+		if (r)
+			return r;
+		chunk_open(t, ch, me, pool, false);
+		c->open[worst][pool] = ch;
+		c->open_seq[worst][pool] = ++c->seq;
+	}
+}
+
+/* Walk the allocations of a chunk we claimed (evicting or compacting):
+ * fn is called for every live blob with the blob's stripe held, and may
+ * mark the space dead.  Stripes of ephemeral blobs are only tried when
+ * try_only (a stopped cache process may hold one).  Returns false when
+ * the walk had to stop early: a busy stripe, fn said so, or a header that
+ * does not make sense (repair rewrites those). */
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
+		     void *arg)
+{
+	uint32_t off = 0, fill = seg_chunk(t, c)->fill;
+	bool raw = seg_chunk(t, c)->raw;
+
+	while (off + 4 <= fill) {
+		uint32_t loc = loc_make(c, off);
+		uint32_t *hp = raw ? seg_rawid(t, c, off / TMEM_PAGE_SIZE)
+				   : loc_hdr(t, loc);
+		uint32_t h = __atomic_load_n(hp, __ATOMIC_ACQUIRE), size, id;
+
+		if (raw && h == 0) {
+			off += TMEM_PAGE_SIZE;
+			continue;
+		}
 		struct tmem_stripe *ds;
 		struct tmem_blob *b;
+		unsigned d;
+		bool go;
 
-		if (ah->len == 0 || ah->len > TMEM_PAGE_SIZE)
-			break;
-		off += size;
-		if (id == 0 || id >= t->geo->nr_blobs)
+		if (h & HDR_DEAD) {
+			size = h & ~HDR_DEAD;
+			if (size < 4 || off + size > fill)
+				return false;
+			off += size;
 			continue;
-		ds = seg_dstripe(t, blob_stripe(t, id));
-		if (!tmem_trylock(t, &ds->lock))
-			continue;
-		b = seg_blob(t, id);
-		if (b->loc == loc_make(c, off - size)) {
-			tmem_blob_unlink_chain(t, id);
-			b->loc = BLOB_LOC_DOOMED;
-			CRASH_POINT(32);
-			atomic_fetch_add(&t->hdr->ghosts, b->refs);
-			atomic_fetch_add(&seg_pool(t, k->pool)->evicted,
-					 b->refs);
-			tmem_gauge(t, k->pool, G_BLOBS, -1);
-			tmem_gauge(t, k->pool, G_COMPRESSED, -(int64_t)ah->len);
-			if (ah->len == TMEM_PAGE_SIZE)
-				tmem_gauge(t, k->pool, G_RAW, -1);
-			atomic_fetch_sub(&k->sl, size);
 		}
+		id = h;
+		if (id == 0 || id >= t->geo->nr_blobs)
+			return false;
+		d = blob_stripe(t, id);
+		ds = seg_dstripe(t, d);
+		if (try_only || d >= TMEM_HALF) {
+			if (!tmem_trylock(t, &ds->lock))
+				return false;
+		} else {
+			tmem_lock(t, &ds->lock);
+		}
+		b = seg_blob(t, id);
+		if (__atomic_load_n(hp, __ATOMIC_ACQUIRE) != h) {
+			tmem_unlock(&ds->lock);
+			continue; /* died meanwhile: read its marker */
+		}
+		if (__atomic_load_n(&b->loc, __ATOMIC_ACQUIRE) != loc) {
+			tmem_unlock(&ds->lock);
+			return false;
+		}
+		size = alloc_size(blob_len(b));
+		go = fn(t, c, id, loc, size, arg);
 		tmem_unlock(&ds->lock);
+		if (!go)
+			return false;
+		off += size;
 	}
+	return true;
+}
+
+/* Caller holds the blob's stripe: evict it.  Entries naming it become
+ * misses, swept later. */
+static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
+		     uint32_t size, void *arg)
+{
+	struct tmem_chunk *k = seg_chunk(t, c);
+	struct tmem_blob *b = seg_blob(t, id);
+	uint32_t len = blob_len(b);
+
+	(void)arg;
+	tmem_blob_unlink_chain(t, id);
+	__atomic_store_n(&b->loc, BLOB_LOC_DOOMED, __ATOMIC_RELEASE);
+	CRASH_POINT(32);
+	alloc_mark(t, loc, len, 0);
+	atomic_fetch_add(&t->hdr->ghosts, blob_refs(b));
+	atomic_fetch_add(&seg_pool(t, k->pool)->evicted, blob_refs(b));
+	tmem_gauge(t, k->pool, G_BLOBS, -1);
+	tmem_gauge(t, k->pool, G_COMPRESSED, -(int64_t)len);
+	if (len == TMEM_PAGE_SIZE)
+		tmem_gauge(t, k->pool, G_RAW, -1);
+	atomic_fetch_sub(&k->sl, size);
+	return true;
 }
 
 /* Evict one chunk of an ephemeral sub-pool (own_only: of for_pool).
@@ -404,12 +621,13 @@ static void chunk_doom_blobs(struct tmem *t, uint32_t c)
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 {
 	struct tmem_header *h = t->hdr;
-	uint64_t n = t->geo->nr_chunks, steps;
+	uint64_t n, steps;
 	uint32_t victim = 0;
 	uint64_t sl;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return -EAGAIN;
+	n = h->hole_bump;
 	for (steps = 0; steps < 2 * n && !victim; steps++) {
 		uint32_t c = h->clock_hand;
 		struct tmem_chunk *k;
@@ -423,13 +641,15 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 		if (SL_STATE(sl) != CHUNK_CLOSED)
 			continue;
 		pr = seg_pool(t, k->pool);
-		if (pr->kind != TMEM_EPHEMERAL)
+		if (__atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
+		    TMEM_EPHEMERAL)
 			continue;
 		if (own_only && k->pool != for_pool)
 			continue;
-		if (k->pool != for_pool && pr->min_bytes &&
+		if (k->pool != for_pool &&
+		    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED) &&
 		    (uint64_t)atomic_load(&pr->g[G_CHUNKS]) * TMEM_CHUNK_SIZE <=
-			    pr->min_bytes)
+			    __atomic_load_n(&pr->min_bytes, __ATOMIC_RELAXED))
 			continue;
 		if (atomic_exchange(&k->ref, 0))
 			continue;
@@ -442,7 +662,7 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	if (!victim)
 		return 0;
 	CRASH_POINT(30);
-	chunk_doom_blobs(t, victim);
+	tmem_chunk_walk(t, victim, true, doom_one, NULL);
 	CRASH_POINT(31);
 	sl = atomic_load(&seg_chunk(t, victim)->sl);
 	for (;;) {

@@ -153,7 +153,7 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		    enum tmem_kind kind, const void *page, uint32_t *blob)
 {
-	uint64_t hash = tmem_page_hash(page);
+	uint32_t hash = (uint32_t)tmem_page_hash(page);
 	unsigned d = kind_stripe(kind, hash);
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	const void *data;
@@ -235,12 +235,10 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en = seg_entry(t, e);
 		old = *en;
 		replaced = true;
-		/* Through a free type, so that a crash never pairs the new
-		 * type with the old value. */
-		__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
 		CRASH_POINT(3);
-		en->value = pattern;
-		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+		__atomic_store_n(&en->value,
+				 entry_make(type, pool, (uint32_t)pattern),
+				 __ATOMIC_RELEASE);
 	} else {
 		r = tmem_index_alloc(t, s, &e);
 		if (r) {
@@ -250,9 +248,9 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en = seg_entry(t, e);
 		en->object = object;
 		en->index = index;
-		en->pool = (uint8_t)pool;
-		en->value = pattern;
-		__atomic_store_n(&en->type, type, __ATOMIC_RELEASE);
+		__atomic_store_n(&en->value,
+				 entry_make(type, pool, (uint32_t)pattern),
+				 __ATOMIC_RELEASE);
 		tmem_index_link(t, s, bucket, e);
 		tmem_gauge(t, pool, G_PAGES, 1);
 	}
@@ -262,7 +260,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		tmem_gauge(t, pool, G_ZERO, 1);
 	else if (type == ENTRY_SAME)
 		tmem_gauge(t, pool, G_SAME, 1);
-	if (replaced && old.type != ENTRY_FREE) {
+	if (replaced && entry_type(&old) != ENTRY_FREE) {
 		/* The entry stays one page: release what it held. */
 		tmem_gauge(t, pool, G_PAGES, 1);
 		tmem_entry_release(t, &old);
@@ -312,7 +310,6 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	struct tmem_entry *en;
 	struct tmem_stripe *ds;
 	struct tmem_blob *b;
-	struct tmem_alloc_hdr *ah;
 	uint32_t e, *link, id;
 
 	*err = 0;
@@ -321,9 +318,9 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		return ENTRY_FREE;
 	en = seg_entry(t, e);
 	*value = en->value;
-	if (en->type != ENTRY_BLOB)
-		return en->type;
-	id = (uint32_t)en->value;
+	if (entry_type(en) != ENTRY_BLOB)
+		return entry_type(en);
+	id = entry_payload(en);
 	b = seg_blob(t, id);
 	ds = seg_dstripe(t, blob_stripe(t, id));
 	stripe_lock(t, ds);
@@ -334,11 +331,14 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 			atomic_fetch_sub(&t->hdr->ghosts, 1);
 		return ENTRY_FREE;
 	}
-	ah = loc_hdr(t, b->loc);
 	*hash = blob_hash(b);
-	*err = tmem_page_decompress(c, ah + 1, ah->len, c->dbuf);
-	atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
-			      memory_order_relaxed);
+	*err = tmem_page_decompress(c, loc_data(t, b->loc, blob_len(b)),
+				    blob_len(b), c->dbuf);
+	/* Only when not set: two readers must not bounce the line. */
+	if (!atomic_load_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref,
+				  memory_order_relaxed))
+		atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
+				      memory_order_relaxed);
 	tmem_unlock(&ds->lock);
 	return ENTRY_BLOB;
 }
@@ -380,7 +380,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 		r = 0;
 		break;
 	default:
-		if (err || tmem_page_hash(c->dbuf) != hash) {
+		if (err || (uint32_t)tmem_page_hash(c->dbuf) != hash) {
 			tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
 			tmem_log(t, TMEM_LOG_ERROR,
 				 "pool %u object %llu index %llu: stored page "
@@ -390,8 +390,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 			stripe_lock(t, is);
 			e = tmem_index_find(t, s, bucket, pool, object, index,
 					    &link);
-			if (e && seg_entry(t, e)->type == ENTRY_BLOB &&
-			    seg_entry(t, e)->value == value)
+			if (e && seg_entry(t, e)->value == value)
 				tmem_index_remove(t, s, link, e);
 			tmem_unlock(&is->lock);
 			r = -EIO;
@@ -428,10 +427,10 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 	if (e) {
 		struct tmem_entry *en = seg_entry(t, e);
 
-		if (en->type == ENTRY_ZERO)
+		if (entry_type(en) == ENTRY_ZERO)
 			*state = TMEM_PAGE_ZERO;
-		else if (en->type == ENTRY_SAME ||
-			 __atomic_load_n(&seg_blob(t, (uint32_t)en->value)->loc,
+		else if (entry_type(en) == ENTRY_SAME ||
+			 __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
 					 __ATOMIC_ACQUIRE) != BLOB_LOC_DOOMED)
 			*state = TMEM_PAGE_DATA;
 	}
@@ -533,14 +532,15 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	}
 	pr = seg_pool(t, (unsigned)free_slot);
 	snprintf(pr->name, sizeof pr->name, "%s", name);
-	pr->kind = kind;
-	pr->min_bytes = min_bytes;
-	pr->max_bytes = max_bytes;
-	pr->gen = (pr->gen + 1) & 0xffffff;
+	/* Read without pool_lock by the allocator and the evictor. */
+	__atomic_store_n(&pr->kind, kind, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->min_bytes, min_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->max_bytes, max_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->gen, (pr->gen + 1) & 0xffffff, __ATOMIC_RELAXED);
 	if (pr->gen == 0)
-		pr->gen = 1;
+		__atomic_store_n(&pr->gen, 1, __ATOMIC_RELAXED);
 	tmem_counters_sum(t, (unsigned)free_slot, pr->base);
-	atomic_store(&pr->evicted, 0);
+	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
 out:

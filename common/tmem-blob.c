@@ -15,9 +15,11 @@
 
 #include "tmem-internal.h"
 
-uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash)
+/* The low bits of the hash chose the stripe; the bucket comes from the
+ * bits above them. */
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash)
 {
-	return (hash >> 32) & stripe_mask(seg_dstripe(t, d));
+	return (hash >> 7) & stripe_mask(seg_dstripe(t, d));
 }
 
 /* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
@@ -65,30 +67,29 @@ void tmem_blob_stripe_fit(struct tmem *t, unsigned d)
 /* Caller holds blob stripe d.  Take a reference on a live blob of pool
  * holding exactly this page.  0 and *id, or -ENOENT. */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		   unsigned d, uint64_t hash, const void *page, uint32_t *id)
+		   unsigned d, uint32_t hash, const void *page, uint32_t *id)
 {
 	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 
 	for (; b; b = seg_blob(t, b)->next) {
 		struct tmem_blob *bl = seg_blob(t, b);
-		struct tmem_alloc_hdr *ah;
 		const void *stored;
 
 		if (blob_hash(bl) != hash || bl->loc < 2 ||
-		    bl->refs >= TMEM_MAX_REFS)
+		    blob_refs(bl) >= TMEM_MAX_REFS)
 			continue;
 		if (seg_chunk(t, loc_chunk(bl->loc))->pool != pool)
 			continue;
-		ah = loc_hdr(t, bl->loc);
-		stored = ah + 1;
-		if (ah->len != TMEM_PAGE_SIZE) {
-			if (tmem_page_decompress(c, stored, ah->len, c->dbuf))
+		stored = loc_data(t, bl->loc, blob_len(bl));
+		if (blob_len(bl) != TMEM_PAGE_SIZE) {
+			if (tmem_page_decompress(c, stored, blob_len(bl),
+						 c->dbuf))
 				continue;
 			stored = c->dbuf;
 		}
 		if (memcmp(stored, page, TMEM_PAGE_SIZE) != 0)
 			continue;
-		bl->refs++;
+		bl->rl++;
 		*id = b;
 		return 0;
 	}
@@ -100,41 +101,39 @@ static uint32_t record_alloc(struct tmem *t, unsigned d)
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	uint32_t id = ds->free_head;
 
-	if (id) {
+	if (id)
 		ds->free_head = seg_blob(t, id)->next;
-	} else {
-		if (ds->bump >= t->geo->nr_blobs / TMEM_NR_STRIPES)
-			return 0;
-		id = rec_id(t->geo->nr_blobs, d, ds->bump++);
-	}
+	else
+		id = tmem_record_new(t, true, d);
+	if (!id)
+		return 0;
 	ds->used++;
 	return id;
 }
 
-static void record_free(struct tmem *t, uint32_t id)
+/* Caller holds blob stripe d, which the record goes back to. */
+static void record_free(struct tmem *t, unsigned d, uint32_t id)
 {
-	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
+	struct tmem_stripe *ds = seg_dstripe(t, d);
 	struct tmem_blob *b = seg_blob(t, id);
 
-	b->loc = BLOB_LOC_FREE;
-	b->refs = 0;
+	__atomic_store_n(&b->loc, BLOB_LOC_FREE, __ATOMIC_RELEASE);
+	b->rl = 0;
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
-	if (ds->bits && ds->used < (1ULL << ds->bits) / 8)
-		tmem_blob_resize(t, blob_stripe(t, id),
-				 tmem_bits_for(ds->used, ~0ULL));
+	if (ds->bits && ds->used * 16 < (1ULL << ds->bits))
+		tmem_blob_resize(t, d, tmem_bits_for(ds->used, ~0ULL));
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
  * one reference.  -ENOMEM: no blob record left (INDEX_FULL); otherwise
  * what tmem_alloc_space says. */
 int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint64_t hash, const void *data, uint32_t len,
+		     unsigned d, uint32_t hash, const void *data, uint32_t len,
 		     uint32_t *out)
 {
 	uint32_t id = record_alloc(t, d), loc, *head;
-	struct tmem_alloc_hdr *ah;
 	struct tmem_blob *b;
 	int r;
 
@@ -142,19 +141,15 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		return -ENOMEM;
 	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
 	if (r) {
-		record_free(t, id);
+		record_free(t, d, id);
 		return r;
 	}
-	ah = loc_hdr(t, loc);
-	ah->blob = id;
-	ah->len = (uint16_t)len;
-	ah->pad = 0;
-	memcpy(ah + 1, data, len);
+	memcpy(loc_data(t, loc, len), data, len);
 	CRASH_POINT(6);
 	b = seg_blob(t, id);
-	b->hash_lo = (uint32_t)hash;
-	b->hash_hi = (uint32_t)(hash >> 32);
-	b->refs = 1;
+	__atomic_store_n(&b->hash, hash, __ATOMIC_RELAXED);
+	b->rl = ((len - 1) << 20) | 1;
+	alloc_mark(t, loc, len, id);
 	head = seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
 	b->next = *head;
 	/* The location last: a record with loc set is a blob. */
@@ -164,7 +159,7 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	tmem_gauge(t, pool, G_COMPRESSED, len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, 1);
-	if (seg_dstripe(t, d)->used > (2ULL << seg_dstripe(t, d)->bits))
+	if (seg_dstripe(t, d)->used > (TMEM_LOAD << seg_dstripe(t, d)->bits))
 		tmem_blob_resize(t, d, seg_dstripe(t, d)->bits + 1);
 	*out = id;
 	return 0;
@@ -192,21 +187,22 @@ void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 {
 	struct tmem_blob *b = seg_blob(t, id);
-	uint32_t loc = b->loc, len;
+	uint32_t loc = b->loc, len = blob_len(b);
 
-	if (--b->refs)
+	if (--b->rl & BLOB_REFS_MASK)
 		return;
 	if (loc == BLOB_LOC_DOOMED) {
-		record_free(t, id);
+		record_free(t, blob_stripe(t, id), id);
 		return;
 	}
 	tmem_blob_unlink_chain(t, id);
-	len = loc_hdr(t, loc)->len;
+	/* Mark the space dead so that walkers can step over it. */
+	alloc_mark(t, loc, len, 0);
 	tmem_gauge(t, pool, G_BLOBS, -1);
 	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, pool, G_RAW, -1);
-	record_free(t, id);
+	record_free(t, blob_stripe(t, id), id);
 	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }

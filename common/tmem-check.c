@@ -56,46 +56,67 @@ static bool owner_alive(struct fsck *f, unsigned st, unsigned owner)
 	return slot < TMEM_MAX_SLOTS && f->alive[slot];
 }
 
+/* Records [first, first + count) of a kind's half were ever handed out. */
+static void kind_range(struct tmem *t, bool blobs, unsigned kind,
+		       uint32_t *first, uint32_t *end)
+{
+	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
+	uint32_t n = blobs ? atomic_load(&t->hdr->bbump[kind])
+			   : atomic_load(&t->hdr->ebump[kind]);
+
+	if (n > half)
+		n = (uint32_t)half;
+	*first = (uint32_t)(kind * half) + (kind == 0);
+	*end = (uint32_t)(kind * half) + n;
+}
+
 /* Pass 1: which blob records hold a sound blob. */
 static void scan_blobs(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint32_t id;
+	uint32_t id, first, end;
+	unsigned kind;
 
-	for (id = 1; id < t->geo->nr_blobs; id++) {
-		struct tmem_blob *b = seg_blob(t, id);
-		unsigned d = blob_stripe(t, id);
-		uint32_t c, off;
-		struct tmem_alloc_hdr *ah;
-		struct tmem_chunk *k;
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, true, kind, &first, &end);
+		for (id = first; id < end; id++) {
+			struct tmem_blob *b = seg_blob(t, id);
+			uint32_t c, off;
+			struct tmem_chunk *k;
 
-		if (rec_k(t->geo->nr_blobs, id) >= seg_dstripe(t, d)->bump)
+			if (b->loc == BLOB_LOC_FREE)
+				continue;
+			if (b->loc == BLOB_LOC_DOOMED) {
+				f->bstate[id] = 1;
+				continue;
+			}
+			c = loc_chunk(b->loc);
+			if (c == 0 || c >= t->hdr->hole_bump)
+				goto bad;
+			k = seg_chunk(t, c);
+			off = (uint32_t)((((uint64_t)(b->loc - 2))
+					  << TMEM_UNIT_SHIFT) &
+					 (TMEM_CHUNK_SIZE - 1));
+			if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
+			    (blob_len(b) == TMEM_PAGE_SIZE
+				     ? !k->raw || off % TMEM_PAGE_SIZE ||
+					       *seg_rawid(
+						       t, c,
+						       off / TMEM_PAGE_SIZE) !=
+						       id
+				     : k->raw || *loc_hdr(t, b->loc) != id) ||
+			    off + alloc_size(blob_len(b)) > k->fill ||
+			    seg_pool(t, k->pool)->kind != kind)
+				goto bad;
+			f->bstate[id] = 2;
 			continue;
-		if (b->loc == BLOB_LOC_FREE)
-			continue;
-		if (b->loc == BLOB_LOC_DOOMED) {
-			f->bstate[id] = 1;
-			continue;
-		}
-		c = loc_chunk(b->loc);
-		if (c == 0 || c >= t->geo->nr_chunks)
-			goto bad;
-		k = seg_chunk(t, c);
-		off = (uint32_t)((((uint64_t)(b->loc - 2)) << TMEM_UNIT_SHIFT) &
-				 (TMEM_CHUNK_SIZE - 1));
-		ah = loc_hdr(t, b->loc);
-		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
-		    ah->blob != id || ah->len == 0 ||
-		    ah->len > TMEM_PAGE_SIZE ||
-		    off + alloc_size(ah->len) > k->fill)
-			goto bad;
-		f->bstate[id] = 2;
-		continue;
-	bad:
-		PROBLEM(f, "blob %u: location %u is not sound", id, b->loc);
-		if (f->repair) {
-			b->loc = BLOB_LOC_DOOMED;
-			f->bstate[id] = 1;
+		bad:
+			PROBLEM(f, "blob %u: location %u is not sound", id,
+				b->loc);
+			if (f->repair) {
+				b->loc = BLOB_LOC_DOOMED;
+				f->bstate[id] = 1;
+			}
 		}
 	}
 }
@@ -104,17 +125,15 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 {
 	struct tmem_pool_rec *pr;
 
-	if (en->type != ENTRY_ZERO && en->type != ENTRY_SAME &&
-	    en->type != ENTRY_BLOB)
+	if (entry_type(en) == ENTRY_FREE)
 		return false;
-	if (en->pool >= TMEM_MAX_POOLS)
-		return false;
-	pr = seg_pool(f->t, en->pool);
+	pr = seg_pool(f->t, entry_pool(en));
 	if (atomic_load(&pr->state) != POOL_ACTIVE)
 		return false;
-	if (en->type == ENTRY_BLOB)
-		return en->value > 0 && en->value < f->t->geo->nr_blobs &&
-		       f->bstate[en->value] != 0;
+	if (entry_type(en) == ENTRY_BLOB)
+		return entry_payload(en) > 0 &&
+		       entry_payload(en) < f->t->geo->nr_blobs &&
+		       f->bstate[entry_payload(en)] != 0;
 	return true;
 }
 
@@ -122,12 +141,13 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 static void scan_index(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb, b;
-	unsigned s;
+	uint32_t chained[TMEM_NR_STRIPES] = {0}, sound[TMEM_NR_STRIPES] = {0};
+	uint32_t e, n, first, end;
+	uint64_t total_free[2] = {0}, nb, b;
+	unsigned s, kind;
 
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *is = seg_istripe(t, s);
-		uint32_t k, e, chained = 0, nfree = 0, sound = 0, n;
 
 		nb = stripe_mask(is) + 1;
 		if (nb > t->geo->ibuckets_per_stripe) {
@@ -136,18 +156,25 @@ static void scan_index(struct fsck *f)
 			is->bits = 0;
 			nb = 1;
 		}
-
-		/* Check: walk what is there. */
-		for (b = 0; b < nb && !f->repair; b++) {
+		if (f->repair) {
+			/* Rebuilt below from the records. */
+			for (b = 0; b < nb; b++)
+				*seg_ibucket(t, s, b) = 0;
+			is->bits = 0;
+			is->free_head = 0;
+			is->used = 0;
+			continue;
+		}
+		for (b = 0; b < nb; b++) {
 			n = 0;
 			for (e = *seg_ibucket(t, s, b); e;
 			     e = seg_entry(t, e)->next) {
 				struct tmem_entry *en = seg_entry(t, e);
 				uint64_t bucket = 0;
-				unsigned ks = s;
+				unsigned ks = TMEM_NR_STRIPES;
 
-				if (entry_stripe(t, e) != s ||
-				    e >= t->geo->nr_entries || ++n > is->bump) {
+				if (e >= t->geo->nr_entries ||
+				    ++n > t->geo->nr_entries) {
 					PROBLEM(f, "index stripe %u: bad chain",
 						s);
 					break;
@@ -155,90 +182,101 @@ static void scan_index(struct fsck *f)
 				if (entry_sound(f, en))
 					ks = tmem_key_stripe(
 						(enum tmem_kind)seg_pool(
-							t, en->pool)
+							t, entry_pool(en))
 							->kind,
-						en->pool, en->object, en->index,
-						&bucket);
-				if (!entry_sound(f, en) || ks != s ||
-				    (bucket & (nb - 1)) != b)
+						entry_pool(en), en->object,
+						en->index, &bucket);
+				if (ks != s || (bucket & (nb - 1)) != b)
 					PROBLEM(f,
 						"entry %u: unsound or "
 						"misplaced",
 						e);
-				chained++;
+				chained[s]++;
 			}
 		}
-		for (e = is->free_head, n = 0; e && !f->repair;
-		     e = seg_entry(t, e)->next) {
-			if (entry_stripe(t, e) != s || ++n > is->bump ||
-			    seg_entry(t, e)->type != ENTRY_FREE) {
+		for (e = is->free_head, n = 0; e; e = seg_entry(t, e)->next) {
+			if (e >= t->geo->nr_entries ||
+			    ++n > t->geo->nr_entries ||
+			    seg_entry(t, e)->value != 0) {
 				PROBLEM(f, "index stripe %u: bad free list", s);
 				break;
 			}
-			nfree++;
+			total_free[s / TMEM_HALF]++;
 		}
-		if (f->repair) {
-			is->bits = tmem_bits_for(is->bump,
-						 t->geo->ibuckets_per_stripe);
-			nb = stripe_mask(is) + 1;
-			for (b = 0; b < nb; b++)
-				*seg_ibucket(t, s, b) = 0;
-			is->free_head = 0;
-		}
-		/* Both: account for every record in use. */
-		for (k = is->bump; k-- > (s == 0 ? 1u : 0u);) {
-			struct tmem_entry *en;
+	}
+	/* Every record ever handed out is in use or free. */
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, false, kind, &first, &end);
+		for (e = first; e < end; e++) {
+			struct tmem_entry *en = seg_entry(t, e);
+			uint64_t bucket = 0;
 
-			e = rec_id(t->geo->nr_entries, s, k);
-			en = seg_entry(t, e);
-			if (!entry_sound(f, en)) {
-				if (en->type != ENTRY_FREE) {
+			s = TMEM_NR_STRIPES;
+			if (entry_sound(f, en))
+				s = tmem_key_stripe((enum tmem_kind)seg_pool(
+							    t, entry_pool(en))
+							    ->kind,
+						    entry_pool(en), en->object,
+						    en->index, &bucket);
+			if (s / TMEM_HALF != kind) {
+				if (en->value != 0) {
 					if (!f->repair)
 						PROBLEM(f, "entry %u unsound",
 							e);
 					else
-						en->type = ENTRY_FREE;
+						en->value = 0;
 				}
 				if (f->repair) {
-					en->next = is->free_head;
-					is->free_head = e;
+					struct tmem_stripe *fs = seg_istripe(
+						t, kind * TMEM_HALF +
+							   e % TMEM_HALF);
+
+					en->next = fs->free_head;
+					fs->free_head = e;
 				}
 				continue;
 			}
-			sound++;
-			f->g[en->pool][G_PAGES]++;
-			if (en->type == ENTRY_ZERO)
-				f->g[en->pool][G_ZERO]++;
-			else if (en->type == ENTRY_SAME)
-				f->g[en->pool][G_SAME]++;
+			sound[s]++;
+			f->g[entry_pool(en)][G_PAGES]++;
+			if (entry_type(en) == ENTRY_ZERO)
+				f->g[entry_pool(en)][G_ZERO]++;
+			else if (entry_type(en) == ENTRY_SAME)
+				f->g[entry_pool(en)][G_SAME]++;
 			else {
-				f->brefs[en->value]++;
-				if (f->bstate[en->value] == 1)
+				f->brefs[entry_payload(en)]++;
+				if (f->bstate[entry_payload(en)] == 1)
 					f->ghosts++;
 			}
 			if (f->repair) {
-				uint64_t bucket;
-
-				tmem_key_stripe(
-					(enum tmem_kind)seg_pool(t, en->pool)
-						->kind,
-					en->pool, en->object, en->index,
-					&bucket);
-				en->next =
-					*seg_ibucket(t, s, bucket & (nb - 1));
-				*seg_ibucket(t, s, bucket & (nb - 1)) = e;
+				seg_istripe(t, s)->used++;
+				tmem_index_link(t, s, bucket, e);
 			}
 		}
-		if (f->repair) {
-			is->used = sound;
-			tmem_index_resize(t, s, tmem_bits_for(sound, ~0ULL));
-		} else if (chained != sound || is->used != sound ||
-			   nfree + sound + (s == 0) != is->bump) {
-			PROBLEM(f,
-				"index stripe %u: %u chained, %u sound, %u "
-				"free, used %u, bump %u",
-				s, chained, sound, nfree, is->used, is->bump);
+		if (!f->repair) {
+			uint64_t in_use = 0;
+
+			for (s = kind * TMEM_HALF; s < (kind + 1) * TMEM_HALF;
+			     s++)
+				in_use += sound[s];
+			if (in_use + total_free[kind] != end - first)
+				PROBLEM(f,
+					"index kind %u: %llu in use + %llu "
+					"free, %u handed out",
+					kind, (unsigned long long)in_use,
+					(unsigned long long)total_free[kind],
+					end - first);
 		}
+	}
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *is = seg_istripe(t, s);
+
+		if (f->repair)
+			tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
+		else if (chained[s] != sound[s] || is->used != sound[s])
+			PROBLEM(f,
+				"index stripe %u: %u chained, %u sound, "
+				"used %u",
+				s, chained[s], sound[s], is->used);
 	}
 }
 
@@ -246,23 +284,24 @@ static void scan_index(struct fsck *f)
 static void scan_blob_refs(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t nb, b;
-	unsigned s, x;
+	uint32_t chained[TMEM_NR_STRIPES] = {0}, used[TMEM_NR_STRIPES] = {0};
+	uint32_t live[TMEM_NR_STRIPES] = {0};
+	uint32_t id, n, first, end;
+	uint64_t total_free[2] = {0}, nb, b;
+	unsigned s, x, kind;
 
 	/* Pending references of live processes count too. */
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		if (!f->alive[s])
 			continue;
 		for (x = 0; x < TMEM_MAX_CTX; x++) {
-			uint32_t id = seg_slot(t, s)->intent_blob[x];
-
+			id = seg_slot(t, s)->intent_blob[x];
 			if (id && id < t->geo->nr_blobs && f->bstate[id])
 				f->brefs[id]++;
 		}
 	}
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *ds = seg_dstripe(t, s);
-		uint32_t k, id, chained = 0, nfree = 0, used = 0, live = 0, n;
 
 		nb = stripe_mask(ds) + 1;
 		if (nb > t->geo->dbuckets_per_stripe) {
@@ -271,13 +310,22 @@ static void scan_blob_refs(struct fsck *f)
 			ds->bits = 0;
 			nb = 1;
 		}
-
-		for (b = 0; b < nb && !f->repair; b++) {
+		if (f->repair) {
+			for (b = 0; b < nb; b++)
+				*seg_dbucket(t, s, b) = 0;
+			ds->bits = 0;
+			ds->free_head = 0;
+			ds->used = 0;
+			continue;
+		}
+		for (b = 0; b < nb; b++) {
 			n = 0;
 			for (id = *seg_dbucket(t, s, b); id;
 			     id = seg_blob(t, id)->next) {
-				if (blob_stripe(t, id) != s || ++n > ds->bump ||
+				if (id >= t->geo->nr_blobs ||
+				    ++n > t->geo->nr_blobs ||
 				    f->bstate[id] != 2 ||
+				    blob_stripe(t, id) != s ||
 				    tmem_dbucket_of(
 					    t, s, blob_hash(seg_blob(t, id))) !=
 					    b) {
@@ -285,33 +333,25 @@ static void scan_blob_refs(struct fsck *f)
 						s);
 					break;
 				}
-				chained++;
+				chained[s]++;
 			}
 		}
-		for (id = ds->free_head, n = 0; id && !f->repair;
+		for (id = ds->free_head, n = 0; id;
 		     id = seg_blob(t, id)->next) {
-			if (blob_stripe(t, id) != s || ++n > ds->bump ||
+			if (id >= t->geo->nr_blobs || ++n > t->geo->nr_blobs ||
 			    f->bstate[id] != 0) {
 				PROBLEM(f, "blob stripe %u: bad free list", s);
 				break;
 			}
-			nfree++;
+			total_free[s / TMEM_HALF]++;
 		}
-		if (f->repair) {
-			ds->bits = tmem_bits_for(ds->bump,
-						 t->geo->dbuckets_per_stripe);
-			nb = stripe_mask(ds) + 1;
-			for (b = 0; b < nb; b++)
-				*seg_dbucket(t, s, b) = 0;
-			ds->free_head = 0;
-		}
-		for (k = ds->bump; k-- > (s == 0 ? 1u : 0u);) {
-			struct tmem_blob *bl;
-			struct tmem_alloc_hdr *ah;
-			unsigned pool;
+	}
+	for (kind = 0; kind < 2; kind++) {
+		kind_range(t, true, kind, &first, &end);
+		for (id = first; id < end; id++) {
+			struct tmem_blob *bl = seg_blob(t, id);
+			unsigned pool, len;
 
-			id = rec_id(t->geo->nr_blobs, s, k);
-			bl = seg_blob(t, id);
 			if (f->bstate[id] && f->brefs[id] == 0) {
 				if (!f->repair) {
 					PROBLEM(f, "blob %u: no references",
@@ -323,31 +363,40 @@ static void scan_blob_refs(struct fsck *f)
 			}
 			if (f->bstate[id] == 0) {
 				if (f->repair) {
+					struct tmem_stripe *fs = seg_dstripe(
+						t, kind * TMEM_HALF +
+							   id % TMEM_HALF);
+
 					bl->loc = BLOB_LOC_FREE;
-					bl->refs = 0;
-					bl->next = ds->free_head;
-					ds->free_head = id;
+					bl->rl = 0;
+					bl->next = fs->free_head;
+					fs->free_head = id;
 				}
 				continue;
 			}
-			used++;
-			if (bl->refs != f->brefs[id]) {
+			s = blob_stripe(t, id);
+			used[s]++;
+			if (blob_refs(bl) != f->brefs[id]) {
 				if (!f->repair)
 					PROBLEM(f, "blob %u: %u refs, found %u",
-						id, bl->refs, f->brefs[id]);
+						id, blob_refs(bl),
+						f->brefs[id]);
 				else
-					bl->refs = f->brefs[id];
+					bl->rl = (bl->rl & ~BLOB_REFS_MASK) |
+						 f->brefs[id];
 			}
+			if (f->repair)
+				seg_dstripe(t, s)->used++;
 			if (f->bstate[id] != 2)
 				continue;
-			live++;
-			ah = loc_hdr(t, bl->loc);
+			live[s]++;
+			len = blob_len(bl);
 			pool = seg_chunk(t, loc_chunk(bl->loc))->pool;
-			f->clive[loc_chunk(bl->loc)] += alloc_size(ah->len);
+			f->clive[loc_chunk(bl->loc)] += alloc_size(len);
 			if (pool < TMEM_MAX_POOLS) {
 				f->g[pool][G_BLOBS]++;
-				f->g[pool][G_COMPRESSED] += ah->len;
-				if (ah->len == TMEM_PAGE_SIZE)
+				f->g[pool][G_COMPRESSED] += len;
+				if (len == TMEM_PAGE_SIZE)
 					f->g[pool][G_RAW]++;
 			}
 			if (f->repair) {
@@ -356,20 +405,140 @@ static void scan_blob_refs(struct fsck *f)
 					tmem_dbucket_of(t, s, blob_hash(bl)));
 				bl->next = *head;
 				*head = id;
+				if (seg_dstripe(t, s)->used >
+				    (TMEM_LOAD << seg_dstripe(t, s)->bits))
+					tmem_blob_resize(
+						t, s,
+						seg_dstripe(t, s)->bits + 1);
 			}
 		}
-		if (f->repair) {
-			ds->used = used;
-			tmem_blob_resize(t, s, tmem_bits_for(used, ~0ULL));
-		} else if (chained != live || ds->used != used ||
-			   nfree + used + (s == 0) != ds->bump) {
-			PROBLEM(f,
-				"blob stripe %u: %u chained, %u live, %u "
-				"free, used %u (found %u), bump %u",
-				s, chained, live, nfree, ds->used, used,
-				ds->bump);
+		if (!f->repair) {
+			uint64_t in_use = 0;
+
+			for (s = kind * TMEM_HALF; s < (kind + 1) * TMEM_HALF;
+			     s++)
+				in_use += used[s];
+			if (in_use + total_free[kind] != end - first)
+				PROBLEM(f,
+					"blob kind %u: %llu in use + %llu "
+					"free, %u handed out",
+					kind, (unsigned long long)in_use,
+					(unsigned long long)total_free[kind],
+					end - first);
 		}
 	}
+	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		struct tmem_stripe *ds = seg_dstripe(t, s);
+
+		if (f->repair)
+			tmem_blob_resize(t, s, tmem_bits_for(ds->used, ~0ULL));
+		else if (chained[s] != live[s] || ds->used != used[s])
+			PROBLEM(f,
+				"blob stripe %u: %u chained, %u live, used "
+				"%u (found %u)",
+				s, chained[s], live[s], ds->used, used[s]);
+	}
+}
+
+static int loc_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void mark_dead(struct tmem *t, uint32_t c, uint32_t off, uint32_t size)
+{
+	*loc_hdr(t, loc_make(c, off)) = HDR_DEAD | size;
+}
+
+/* Pass 3b: chunks in use must be walkable (eviction and compaction walk
+ * them): allocations back to back up to the fill mark, each a live blob
+ * or a dead marker.  Repair rewrites every marker from the live blobs. */
+static void scan_layout(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint64_t *locs = NULL; /* loc << 32 | id of every live blob */
+	uint32_t n = 0, i = 0, id, c;
+
+	if (f->repair) {
+		for (id = 1; id < t->geo->nr_blobs; id++)
+			n += f->bstate[id] == 2;
+		locs = malloc((n ? n : 1) * sizeof *locs);
+		if (!locs)
+			return;
+		n = 0;
+		for (id = 1; id < t->geo->nr_blobs; id++)
+			if (f->bstate[id] == 2)
+				locs[n++] = (uint64_t)seg_blob(t, id)->loc
+						    << 32 |
+					    id;
+		qsort(locs, n, sizeof *locs, loc_cmp);
+	}
+	for (c = 1; c < t->hdr->hole_bump; c++) {
+		struct tmem_chunk *k = seg_chunk(t, c);
+		uint32_t fill = k->fill, off = 0;
+
+		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))))
+			continue;
+		if (f->repair) {
+			unsigned r;
+
+			for (; i < n && loc_chunk(locs[i] >> 32) < c; i++)
+				;
+			if (k->raw)
+				for (r = 0; r < TMEM_RAW_SLOTS; r++)
+					*seg_rawid(t, c, r) = 0;
+			for (; i < n && loc_chunk(locs[i] >> 32) == c; i++) {
+				uint32_t loc = (uint32_t)(locs[i] >> 32);
+				uint32_t bid = (uint32_t)locs[i], o;
+				struct tmem_blob *b = seg_blob(t, bid);
+
+				o = loc_off(loc);
+				if (o > off && !k->raw)
+					mark_dead(t, c, off, o - off);
+				alloc_mark(t, loc, blob_len(b), bid);
+				off = o + alloc_size(blob_len(b));
+			}
+			if (fill > off && !k->raw)
+				mark_dead(t, c, off, fill - off);
+			continue;
+		}
+		if (k->raw) {
+			for (off = 0; off + TMEM_PAGE_SIZE <= fill;
+			     off += TMEM_PAGE_SIZE) {
+				uint32_t h =
+					*seg_rawid(t, c, off / TMEM_PAGE_SIZE);
+
+				if (h &&
+				    (h >= t->geo->nr_blobs ||
+				     f->bstate[h] != 2 ||
+				     seg_blob(t, h)->loc != loc_make(c, off)))
+					break;
+			}
+		}
+		while (!k->raw && off + 4 <= fill) {
+			uint32_t h = *loc_hdr(t, loc_make(c, off)), size;
+
+			if (h & HDR_DEAD) {
+				size = h & ~HDR_DEAD;
+			} else if (h && h < t->geo->nr_blobs &&
+				   f->bstate[h] == 2 &&
+				   seg_blob(t, h)->loc == loc_make(c, off)) {
+				size = alloc_size(blob_len(seg_blob(t, h)));
+			} else {
+				break;
+			}
+			if (size < 4)
+				break;
+			off += size;
+		}
+		if (off != fill)
+			PROBLEM(f,
+				"chunk %u: allocations unreadable at %u of %u",
+				c, off, fill);
+	}
+	free(locs);
 }
 
 static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
@@ -402,7 +571,8 @@ static void scan_chunks(struct fsck *f)
 	if (!f->repair) {
 		if (list_check(f, h->reserve_head, CHUNK_RESERVE, "reserve") !=
 			    h->reserve_count ||
-		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") !=
+		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") +
+				    (t->geo->nr_chunks - h->hole_bump) !=
 			    h->hole_count ||
 		    list_check(f, h->punch_head, CHUNK_PUNCHING, "punch") !=
 			    h->punch_count)
@@ -412,7 +582,13 @@ static void scan_chunks(struct fsck *f)
 		atomic_store(&h->orphan_head, 0);
 		h->reserve_count = h->hole_count = h->punch_count = 0;
 	}
-	for (c = (uint32_t)t->geo->nr_chunks - 1; c >= 1; c--) {
+	if (h->hole_bump == 0 || h->hole_bump > t->geo->nr_chunks) {
+		PROBLEM(f, "chunk bump %u out of range", h->hole_bump);
+		if (!f->repair)
+			return;
+		h->hole_bump = (uint32_t)t->geo->nr_chunks;
+	}
+	for (c = h->hole_bump - 1; c >= 1; c--) {
 		struct tmem_chunk *k = seg_chunk(t, c);
 		uint64_t sl = atomic_load(&k->sl);
 		unsigned st = SL_STATE(sl), owner = SL_OWNER(sl);
@@ -470,7 +646,8 @@ static void scan_chunks(struct fsck *f)
 	}
 	if (f->repair) {
 		h->reserve_count = nres;
-		h->hole_count = nhole;
+		h->hole_count =
+			nhole + (uint32_t)(t->geo->nr_chunks - h->hole_bump);
 		h->punch_count = npunch;
 	}
 }
@@ -547,6 +724,7 @@ int tmem_fsck(struct tmem *t, bool repair)
 	scan_blobs(f);
 	scan_index(f);
 	scan_blob_refs(f);
+	scan_layout(f);
 	scan_chunks(f);
 	check_gauges(f);
 	if (repair) {
@@ -618,13 +796,13 @@ int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,
 			    object, index, &bucket);
 	tmem_lock(t, &seg_istripe(t, s)->lock);
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
-	if (e && seg_entry(t, e)->type == ENTRY_BLOB) {
+	if (e && entry_type(seg_entry(t, e)) == ENTRY_BLOB) {
 		struct tmem_blob *b =
-			seg_blob(t, (uint32_t)seg_entry(t, e)->value);
+			seg_blob(t, entry_payload(seg_entry(t, e)));
 
 		if (b->loc >= 2) {
-			struct tmem_alloc_hdr *ah = loc_hdr(t, b->loc);
-			((unsigned char *)(ah + 1))[ah->len / 2] ^= 0x5a;
+			loc_data(t, b->loc, blob_len(b))[blob_len(b) / 2] ^=
+				0x5a;
 			r = 0;
 		}
 	}

@@ -55,6 +55,18 @@ int tmem_ctx_init_all(struct tmem *t)
 		c->dctx = ZSTD_initStaticDCtx(c->dwork, dsize);
 		if (!c->cctx || !c->dctx)
 			return -ENOMEM;
+		/* Every blob is one 4 KiB page whose size we know: frames
+		 * need neither the magic number nor the content size (5 bytes
+		 * a page, half a percent of a typical blob). */
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_compressionLevel, t->level)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_format, ZSTD_f_zstd1_magicless)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_contentSizeFlag, 0)) ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(
+			    c->dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless)))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -123,7 +135,11 @@ enum entry_type tmem_page_classify(const void *page, uint64_t *pattern)
 		if (w[i] != v)
 			return ENTRY_BLOB;
 	}
-	*pattern = v;
+	/* The entry has room for a 16-bit pattern (byte fills and the like);
+	 * other same-filled pages compress to a few bytes anyway. */
+	if (v != (v & 0xffff) * 0x0001000100010001ULL)
+		return ENTRY_BLOB;
+	*pattern = v & 0xffff;
 	return v == 0 ? ENTRY_ZERO : ENTRY_SAME;
 }
 
@@ -136,6 +152,7 @@ void tmem_page_fill(void *page, enum entry_type type, uint64_t pattern)
 		memset(page, 0, TMEM_PAGE_SIZE);
 		return;
 	}
+	pattern = (pattern & 0xffff) * 0x0001000100010001ULL;
 	for (i = 0; i < TMEM_PAGE_SIZE / 8; i++)
 		w[i] = pattern;
 }
@@ -151,8 +168,8 @@ uint64_t tmem_page_hash(const void *page)
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
-	size_t n = ZSTD_compressCCtx(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
-				     TMEM_PAGE_SIZE, t->level);
+	size_t n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
+				  TMEM_PAGE_SIZE);
 
 	if (ZSTD_isError(n)) {
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {

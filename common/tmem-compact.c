@@ -26,7 +26,7 @@ static uint32_t victim_pick(struct tmem *t)
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return 0;
-	for (c = 1; c < t->geo->nr_chunks; c++) {
+	for (c = 1; c < h->hole_bump; c++) {
 		sl = atomic_load(&seg_chunk(t, c)->sl);
 		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live) {
 			best = c;
@@ -48,54 +48,25 @@ static uint32_t victim_pick(struct tmem *t)
 	return best;
 }
 
-/* Move every live blob out of a claimed chunk.  false: no room to move
- * to, or a stripe was busy; what moved stays moved. */
-static bool chunk_move_blobs(struct tmem *t, uint32_t c)
+/* Caller holds the blob's stripe: move it to the compactor's open chunk
+ * of the same sub-pool.  Gets and dedup compares read blobs under the same
+ * lock, so nobody sees it half moved. */
+static bool move_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
+		     uint32_t size, void *arg)
 {
 	struct tmem_chunk *k = seg_chunk(t, c);
-	unsigned char *data = seg_chunk_data(t, c);
-	uint32_t off = 0, fill = k->fill;
-	bool ok = true;
+	uint32_t nloc, len = blob_len(seg_blob(t, id));
 
-	while (off + sizeof(struct tmem_alloc_hdr) <= fill) {
-		struct tmem_alloc_hdr *ah =
-			(struct tmem_alloc_hdr *)(data + off);
-		uint32_t size = alloc_size(ah->len), id = ah->blob, nloc;
-		unsigned d = blob_stripe(t, id);
-		struct tmem_stripe *ds;
-		struct tmem_blob *b;
-
-		if (ah->len == 0 || ah->len > TMEM_PAGE_SIZE)
-			break;
-		off += size;
-		if (id == 0 || id >= t->geo->nr_blobs)
-			continue;
-		ds = seg_dstripe(t, d);
-		/* Ephemeral stripes are only tried (a stopped cache process
-		 * may hold one); persistent holders never stall. */
-		if (d >= TMEM_NR_STRIPES / 2) {
-			if (!tmem_trylock(t, &ds->lock)) {
-				ok = false;
-				continue;
-			}
-		} else {
-			tmem_lock(t, &ds->lock);
-		}
-		b = seg_blob(t, id);
-		if (b->loc == loc_make(c, off - size)) {
-			if (tmem_alloc_space(t, &t->compact_ctx, k->pool, size,
-					     &nloc) != 0) {
-				tmem_unlock(&ds->lock);
-				return false;
-			}
-			memcpy(loc_hdr(t, nloc), ah, size);
-			CRASH_POINT(35);
-			__atomic_store_n(&b->loc, nloc, __ATOMIC_RELEASE);
-			atomic_fetch_sub(&k->sl, size);
-		}
-		tmem_unlock(&ds->lock);
-	}
-	return ok;
+	(void)arg;
+	if (tmem_alloc_space(t, &t->compact_ctx, k->pool, size, &nloc) != 0)
+		return false;
+	memcpy(loc_data(t, nloc, len), loc_data(t, loc, len), len);
+	alloc_mark(t, nloc, len, id);
+	CRASH_POINT(35);
+	__atomic_store_n(&seg_blob(t, id)->loc, nloc, __ATOMIC_RELEASE);
+	alloc_mark(t, loc, len, 0);
+	atomic_fetch_sub(&k->sl, size);
+	return true;
 }
 
 /* Compact up to max_chunks chunks; returns how many became free. */
@@ -114,7 +85,9 @@ unsigned tmem_compact(struct tmem *t, unsigned max_chunks)
 		if (!c)
 			break;
 		k = seg_chunk(t, c);
-		ok = chunk_move_blobs(t, c);
+		/* Ephemeral stripes are only tried (a stopped cache
+		 * process may hold one); persistent holders never stall. */
+		ok = tmem_chunk_walk(t, c, false, move_one, NULL);
 		sl = atomic_load(&k->sl);
 		do {
 			nsl = SL_LIVE(sl)

@@ -42,6 +42,11 @@
 #define PR_SET_IO_FLUSHER 57
 #endif
 
+#define TMEM_GROW_PERIODS 8    /* reserve: chunks taken in 8 periods */
+#define TMEM_GROW_MAX	  4096 /* chunks (256 MiB) at most in reserve */
+#define TMEM_GROW_BATCH	  16   /* chunks faulted in per trip */
+#define TMEM_IDLE_PERIODS 20   /* a second without a chunk taken: idle */
+
 void tmem_grower_wake(struct tmem *t)
 {
 	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) == 0)
@@ -51,59 +56,118 @@ void tmem_grower_wake(struct tmem *t)
 		0);
 }
 
-/* Keep the watermarks in proportion to what is in use: a busy pool needs a
- * deeper reserve to absorb bursts between two wake-ups. */
+/* Caller holds chunk_lock.  While chunks are being taken, keep the
+ * reserve deep enough to absorb what writers take between two runs of the
+ * grower: in proportion to what is in use, and to the rate at which chunks
+ * were taken lately (several grower periods' worth, for a grower that
+ * does not get the CPU at once on a loaded or slow machine), but never
+ * more than a quarter of the room left.  Once idle, only three: the rest
+ * is memory nobody uses, and is punched. */
 static void watermarks_update(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
 	uint64_t free_chunks =
 		h->reserve_count + h->hole_count + h->punch_count;
-	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high;
+	uint64_t used = t->geo->nr_chunks - 1 - free_chunks, high, cap;
 
+	if (atomic_load(&h->idle)) {
+		/* A few, for contexts that start writing again at once. */
+		h->high_wm = 3;
+		h->low_wm = 2;
+		return;
+	}
 	high = used / 32;
+	if (high < (uint64_t)t->grow_rate * TMEM_GROW_PERIODS)
+		high = (uint64_t)t->grow_rate * TMEM_GROW_PERIODS;
+	if (high > TMEM_GROW_MAX)
+		high = TMEM_GROW_MAX;
+	cap = free_chunks / 4;
+	if (high > cap)
+		high = cap;
 	if (high < 8)
 		high = 8;
-	if (high > 256)
-		high = 256;
 	h->high_wm = (uint32_t)high;
 	h->low_wm = (uint32_t)(high / 2);
 }
 
-/* Fault one hole in and add it to the reserve.  false: nothing to do. */
-static bool grow_one(struct tmem *t)
+/* Punch one reserve chunk beyond the high watermark. */
+static bool trim_one(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
 	uint32_t c = 0;
 
 	tmem_chunk_lock(t, -1);
 	watermarks_update(t);
-	if (h->reserve_count < h->high_wm && h->hole_count) {
-		c = h->hole_head;
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
+	if (!h->prefaulted && h->reserve_count > h->high_wm) {
+		c = h->reserve_head;
+		h->reserve_head = seg_chunk(t, c)->next;
+		h->reserve_count--;
 		atomic_store(&seg_chunk(t, c)->sl,
-			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
+			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
 	}
 	tmem_unlock(&h->chunk_lock);
 	if (!c)
 		return false;
-	if (tmem_chunk_fault(t, c) != 0) {
-		tmem_log(t, TMEM_LOG_WARNING,
-			 "cannot fault chunk %u in: is /dev/shm full?", c);
-		tmem_chunk_lock(t, -1);
-		atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-		seg_chunk(t, c)->next = h->hole_head;
-		h->hole_head = c;
-		h->hole_count++;
-		tmem_unlock(&h->chunk_lock);
+	tmem_chunk_punch(t, c);
+	tmem_chunk_lock(t, -1);
+	tmem_hole_push(t, c);
+	tmem_unlock(&h->chunk_lock);
+	return true;
+}
+
+/* Fault holes in and add them to the reserve, a few at a time (holes
+ * never used before are neighbours: one madvise for the lot).  false:
+ * nothing to do. */
+static bool grow_one(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t got[TMEM_GROW_BATCH], n = 0, want, i, j;
+
+	tmem_chunk_lock(t, -1);
+	watermarks_update(t);
+	want = h->reserve_count < h->high_wm ? h->high_wm - h->reserve_count
+					     : 0;
+	/* With the reserve empty a writer is waiting: the first chunk
+	 * alone, so that it is ready at once. */
+	if (want > TMEM_GROW_BATCH)
+		want = TMEM_GROW_BATCH;
+	if (h->reserve_count == 0 && want > 1)
+		want = 1;
+	while (n < want && h->hole_count) {
+		got[n] = tmem_hole_pop(t);
+		atomic_store(&seg_chunk(t, got[n])->sl,
+			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
+		n++;
+	}
+	tmem_unlock(&h->chunk_lock);
+	if (n == 0)
 		return false;
+	for (i = 0; i < n; i = j) {
+		/* A run of neighbours in one call. */
+		for (j = i + 1; j < n && got[j] == got[j - 1] + 1; j++)
+			;
+		if (tmem_chunk_fault_range(t, got[i], j - i) != 0)
+			break;
 	}
 	tmem_chunk_lock(t, -1);
-	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
-	seg_chunk(t, c)->next = h->reserve_head;
-	h->reserve_head = c;
-	h->reserve_count++;
+	for (j = 0; j < n; j++) {
+		if (j >= i) {
+			/* Not faulted in: back to the holes. */
+			tmem_hole_push(t, got[j]);
+			continue;
+		}
+		atomic_store(&seg_chunk(t, got[j])->sl,
+			     SL_MAKE(CHUNK_RESERVE, 0, 0));
+		seg_chunk(t, got[j])->next = h->reserve_head;
+		h->reserve_head = got[j];
+		h->reserve_count++;
+	}
 	tmem_unlock(&h->chunk_lock);
+	if (i < n) {
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot fault chunk %u in: is /dev/shm full?", got[i]);
+		return false;
+	}
 	return true;
 }
 
@@ -126,10 +190,7 @@ static bool punch_one(struct tmem *t)
 		return false;
 	tmem_chunk_punch(t, c);
 	tmem_chunk_lock(t, -1);
-	atomic_store(&seg_chunk(t, c)->sl, SL_MAKE(CHUNK_HOLE, 0, 0));
-	seg_chunk(t, c)->next = h->hole_head;
-	h->hole_head = c;
-	h->hole_count++;
+	tmem_hole_push(t, c);
 	tmem_unlock(&h->chunk_lock);
 	return true;
 }
@@ -156,7 +217,10 @@ static bool free_chunks_low(struct tmem *t)
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
-	struct timespec last_reap = {0}, now, ts = {0, 100 * 1000000L};
+	struct timespec last_reap = {0}, now, ts = {0, 50 * 1000000L};
+	double last_tick = 0, tick;
+	uint64_t last_acquires = 0;
+	unsigned quiet = 0;
 
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
@@ -166,11 +230,35 @@ static void *grower_main(void *arg)
 
 		work |= grow_one(t);
 		work |= punch_one(t);
-		if (free_chunks_low(t))
-			work |= tmem_compact(t, 4) > 0;
-		if (atomic_load(&t->hdr->ghosts) > 1024)
-			tmem_index_sweep_ghosts(t);
+		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		tick = now.tv_sec + now.tv_nsec / 1e9;
+		if (tick - last_tick >= 0.05) {
+			/* Every 50 ms: how many chunks were taken since (the
+			 * peak, decaying by an eighth a period), and idle
+			 * after a second without any. */
+			uint64_t a = __atomic_load_n(&t->hdr->acquires,
+						     __ATOMIC_RELAXED);
+			uint64_t d = a - last_acquires;
+
+			last_tick = tick;
+			if (d > UINT32_MAX)
+				d = UINT32_MAX;
+			if (d >= t->grow_rate)
+				t->grow_rate = (uint32_t)d;
+			else
+				t->grow_rate -=
+					(t->grow_rate - (uint32_t)d + 7) / 8;
+			quiet = d ? 0 : quiet + 1;
+			if (quiet >= TMEM_IDLE_PERIODS &&
+			    !atomic_load(&t->hdr->idle))
+				atomic_store(&t->hdr->idle, 1);
+			last_acquires = a;
+			if (free_chunks_low(t))
+				work |= tmem_compact(t, 4) > 0;
+			if (atomic_load(&t->hdr->ghosts) > 1024)
+				tmem_index_sweep_ghosts(t);
+		}
 		if (now.tv_sec != last_reap.tv_sec) {
 			last_reap = now;
 			tmem_reap_dead(t);
@@ -243,10 +331,8 @@ static int prefault_segment(struct tmem *t)
 		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
 	tmem_chunk_lock(t, -1);
 	while (h->hole_count) {
-		uint32_t c = h->hole_head;
+		uint32_t c = tmem_hole_pop(t);
 
-		h->hole_head = seg_chunk(t, c)->next;
-		h->hole_count--;
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_RESERVE, 0, 0));
 		seg_chunk(t, c)->next = h->reserve_head;
@@ -284,26 +370,32 @@ static void lock_present(struct tmem *t)
 	}
 }
 
-static int lock_memory(struct tmem *t)
+/* Lock the mapping on fault, and the contexts' scratch.  Without the
+ * privilege or the RLIMIT_MEMLOCK for it, say so and go on unlocked: the
+ * pool works, only without the guarantee. */
+static void lock_memory(struct tmem *t)
 {
 	unsigned i;
 
 	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "locking the segment on fault: %m (RLIMIT_MEMLOCK "
-			 "too low?)");
-		return -errno;
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot lock the segment on fault (%m): raise "
+			 "RLIMIT_MEMLOCK or give CAP_IPC_LOCK; going on "
+			 "unlocked");
+		return;
 	}
 	lock_present(t);
 	for (i = 0; i < t->nr_ctx; i++) {
 		struct tmem_ctx *c = &t->ctx[i];
 
 		if (mlock(c->cbuf, c->cbuf_size) == -1 ||
-		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1)
-			return -errno;
+		    mlock(c->dbuf, TMEM_PAGE_SIZE) == -1) {
+			tmem_log(t, TMEM_LOG_WARNING,
+				 "cannot lock the compression scratch: %m");
+			break;
+		}
 	}
 	t->locked = true;
-	return 0;
 }
 
 /* After attach: what the options ask of memory. */
@@ -311,11 +403,8 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 {
 	int r;
 
-	if (opts->lock) {
-		r = lock_memory(t);
-		if (r)
-			return r;
-	}
+	if (opts->lock)
+		lock_memory(t);
 	if (opts->prefault) {
 		r = prefault_segment(t);
 		if (r)

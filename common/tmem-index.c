@@ -40,7 +40,7 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 		struct tmem_entry *en = seg_entry(t, *link);
 
 		if (en->index == index && en->object == object &&
-		    en->pool == pool) {
+		    entry_pool(en) == pool) {
 			*linkp = link;
 			return *link;
 		}
@@ -54,7 +54,7 @@ unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
 {
 	unsigned bits = 0;
 
-	while ((2ULL << bits) < used && (1ULL << bits) < max_buckets)
+	while ((TMEM_LOAD << bits) < used && (1ULL << bits) < max_buckets)
 		bits++;
 	return bits;
 }
@@ -85,8 +85,9 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 		uint32_t *head;
 
 		next = en->next;
-		tmem_key_stripe((enum tmem_kind)seg_pool(t, en->pool)->kind,
-				en->pool, en->object, en->index, &bucket);
+		tmem_key_stripe(
+			(enum tmem_kind)seg_pool(t, entry_pool(en))->kind,
+			entry_pool(en), en->object, en->index, &bucket);
 		head = seg_ibucket(t, s, bucket & stripe_mask(is));
 		en->next = *head;
 		*head = e;
@@ -101,8 +102,38 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 
 	seg_entry(t, e)->next = *head;
 	*head = e;
-	if (is->used > (2ULL << is->bits))
+	if (is->used > (TMEM_LOAD << is->bits))
 		tmem_index_resize(t, s, is->bits + 1);
+}
+
+/* Caller holds stripe s.  A new record of s's kind from the shared count,
+ * or, when none is left, one another stripe has free (only tried). */
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
+{
+	unsigned kind = s / TMEM_HALF, i;
+	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
+	_Atomic uint32_t *bump =
+		blobs ? &t->hdr->bbump[kind] : &t->hdr->ebump[kind];
+	uint32_t n = atomic_load(bump), id = 0;
+
+	while (n < half) {
+		if (atomic_compare_exchange_weak(bump, &n, n + 1))
+			return (uint32_t)(kind * half) + n;
+	}
+	for (i = 1; i < TMEM_HALF && !id; i++) {
+		unsigned o = kind * TMEM_HALF + (s % TMEM_HALF + i) % TMEM_HALF;
+		struct tmem_stripe *os =
+			blobs ? seg_dstripe(t, o) : seg_istripe(t, o);
+
+		if (!tmem_trylock(t, &os->lock))
+			continue;
+		id = os->free_head;
+		if (id)
+			os->free_head = blobs ? seg_blob(t, id)->next
+					      : seg_entry(t, id)->next;
+		tmem_unlock(&os->lock);
+	}
+	return id;
 }
 
 /* Caller holds index stripe s. */
@@ -111,13 +142,12 @@ int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint32_t e = is->free_head;
 
-	if (e) {
+	if (e)
 		is->free_head = seg_entry(t, e)->next;
-	} else {
-		if (is->bump >= t->geo->nr_entries / TMEM_NR_STRIPES)
-			return -ENOMEM;
-		e = rec_id(t->geo->nr_entries, s, is->bump++);
-	}
+	else
+		e = tmem_record_new(t, false, s);
+	if (!e)
+		return -ENOMEM;
 	seg_entry(t, e)->next = 0;
 	is->used++;
 	*out = e;
@@ -127,23 +157,26 @@ int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 /* Caller holds the entry's index stripe.  Give up what the entry holds. */
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 {
-	switch (en->type) {
+	unsigned pool = entry_pool(en);
+
+	switch (entry_type(en)) {
 	case ENTRY_ZERO:
-		tmem_gauge(t, en->pool, G_ZERO, -1);
+		tmem_gauge(t, pool, G_ZERO, -1);
 		break;
 	case ENTRY_SAME:
-		tmem_gauge(t, en->pool, G_SAME, -1);
+		tmem_gauge(t, pool, G_SAME, -1);
 		break;
 	case ENTRY_BLOB:
-		tmem_blob_unref(t, (uint32_t)en->value, en->pool);
+		tmem_blob_unref(t, entry_payload(en), pool);
 		break;
 	}
-	if (en->type != ENTRY_FREE)
-		tmem_gauge(t, en->pool, G_PAGES, -1);
+	if (entry_type(en) != ENTRY_FREE)
+		tmem_gauge(t, pool, G_PAGES, -1);
 }
 
-/* Caller holds index stripe s; *link points at e. */
-void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+/* Caller holds index stripe s; *link points at e.  Never rehashes, so
+ * that a walk over the buckets can go on from link. */
+static void index_unlink(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
@@ -151,20 +184,29 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	*link = en->next;
 	CRASH_POINT(11);
 	tmem_entry_release(t, en);
-	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
+}
+
+/* Caller holds index stripe s; *link points at e.  May rehash the stripe:
+ * links into it are stale afterwards. */
+void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+
+	index_unlink(t, s, link, e);
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
-	if (is->bits && is->used < (1ULL << is->bits) / 8)
+	if (is->bits && is->used * 16 < (1ULL << is->bits))
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 
 static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 {
-	return en->type == ENTRY_BLOB &&
-	       __atomic_load_n(&seg_blob(t, (uint32_t)en->value)->loc,
+	return entry_type(en) == ENTRY_BLOB &&
+	       __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
 			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
 }
 
@@ -174,16 +216,16 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	struct tmem_entry *en = seg_entry(t, e);
-	uint32_t id = (uint32_t)en->value;
+	uint32_t id = entry_payload(en);
 	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
 
 	if (!tmem_trylock(t, &ds->lock))
 		return false;
 	*link = en->next;
-	tmem_blob_unref_locked(t, id, en->pool);
+	tmem_blob_unref_locked(t, id, entry_pool(en));
 	tmem_unlock(&ds->lock);
-	tmem_gauge(t, en->pool, G_PAGES, -1);
-	__atomic_store_n(&en->type, ENTRY_FREE, __ATOMIC_RELEASE);
+	tmem_gauge(t, entry_pool(en), G_PAGES, -1);
+	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
 	is->used--;
@@ -206,6 +248,7 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 		tmem_lock(t, &is->lock);
 	}
 	if (is->used == 0) {
+		tmem_index_resize(t, s, 0);
 		tmem_unlock(&is->lock);
 		return 0;
 	}
@@ -225,10 +268,13 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 				}
 				drop = false;
 			} else
-				drop = en->pool == pool &&
+				drop = entry_pool(en) == pool &&
 				       (mode == 0 || en->object == object);
+			/* Not tmem_index_remove: a shrink would rehash
+			 * entries into buckets already walked, and they
+			 * would survive the sweep. */
 			if (drop) {
-				tmem_index_remove(t, s, link, *link);
+				index_unlink(t, s, link, *link);
 				n++;
 			} else {
 				link = &en->next;

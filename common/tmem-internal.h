@@ -44,8 +44,8 @@
 #define TMEM_LAYOUT_VERSION 1
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
-#define TMEM_UNIT	    8 /* allocation unit inside chunks */
-#define TMEM_UNIT_SHIFT	    3
+#define TMEM_UNIT	    4 /* allocation unit inside chunks */
+#define TMEM_UNIT_SHIFT	    2
 #define TMEM_NR_STRIPES	    256 /* per kind: half */
 #define TMEM_MAX_POOLS	    64
 #define TMEM_MAX_SLOTS	    64
@@ -53,13 +53,15 @@
 #define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
 #define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
-#define TMEM_MAX_POOL_SIZE \
-	(16ULL << 30)		  /* blob locations: 32 bits of 8 bytes */
-#define TMEM_RAW_THRESHOLD   3584 /* compressed bigger: store raw */
-#define TMEM_MAX_REFS	     (1U << 30)
-#define TMEM_LIVENESS_OFFSET (1ULL << 40) /* OFD lock byte per slot */
-#define TMEM_NONE	     0	 /* record 0 of every table is never used */
-#define TMEM_LOCK_WAIT_MS    100 /* longest wait for chunk_lock */
+/* Blob locations are 32 bits of 4-byte units. */
+#define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - TMEM_CHUNK_SIZE)
+#define TMEM_RAW_THRESHOLD   3584	      /* compressed bigger: store raw */
+#define TMEM_MAX_REFS	     ((1U << 20) - 1) /* then a new blob */
+#define TMEM_LIVENESS_OFFSET (1ULL << 40)     /* OFD lock byte per slot */
+#define TMEM_NONE	     0	  /* record 0 of every table is never used */
+#define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
+#define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
+#define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
 
 /* ---- records in the segment --------------------------------------- */
 
@@ -70,15 +72,33 @@ enum entry_type {
 	ENTRY_SAME = 2, /* value = 64-bit fill pattern */
 	ENTRY_BLOB = 3, /* value = blob id */
 };
+/* value: type (2 bits) | pool slot (6) | payload (24): the blob id, or a
+ * 16-bit fill pattern.  One 32-bit store changes what a key holds, so a
+ * crash never pairs a new type with an old payload. */
 struct tmem_entry {
 	uint64_t object;
 	uint64_t index;
-	uint64_t value;
+	uint32_t value;
 	uint32_t next; /* bucket chain / free list (stripe lock) */
-	uint8_t type;  /* enum entry_type */
-	uint8_t pool;  /* pool slot */
-	uint16_t pad;
 };
+#define ENTRY_PAYLOAD_MAX 0xffffffU
+static inline uint32_t entry_make(unsigned type, unsigned pool,
+				  uint32_t payload)
+{
+	return ((uint32_t)type << 30) | ((uint32_t)pool << 24) | payload;
+}
+static inline unsigned entry_type(const struct tmem_entry *en)
+{
+	return en->value >> 30;
+}
+static inline unsigned entry_pool(const struct tmem_entry *en)
+{
+	return (en->value >> 24) & 0x3f;
+}
+static inline uint32_t entry_payload(const struct tmem_entry *en)
+{
+	return en->value & ENTRY_PAYLOAD_MAX;
+}
 
 /* Blob: one stored compressed (or raw) page, shared by dedup.
  * loc: 0 = free record, 1 = doomed (evicted, entries still point at it),
@@ -86,23 +106,30 @@ struct tmem_entry {
 #define BLOB_LOC_FREE	0
 #define BLOB_LOC_DOOMED 1
 struct tmem_blob {
-	uint32_t hash_lo, hash_hi; /* XXH3 of the page; 4-byte aligned so
-				    * that a record is 20 bytes */
+	uint32_t hash; /* low 32 bits of the page's XXH3: dedup key, checksum */
 	uint32_t loc;
 	uint32_t next; /* dedup chain / free list (blob stripe) */
-	uint32_t refs; /* entries + pending puts (blob stripe) */
+	uint32_t rl;   /* references (entries + pending puts) in the low 20
+			* bits, payload length - 1 above (blob stripe) */
 };
-static inline uint64_t blob_hash(const struct tmem_blob *b)
+#define BLOB_REFS_MASK 0xfffffU
+static inline uint32_t blob_hash(const struct tmem_blob *b)
 {
-	return ((uint64_t)b->hash_hi << 32) | b->hash_lo;
+	return b->hash;
+}
+static inline uint32_t blob_refs(const struct tmem_blob *b)
+{
+	return b->rl & BLOB_REFS_MASK;
+}
+static inline uint32_t blob_len(const struct tmem_blob *b)
+{
+	return (b->rl >> 20) + 1; /* 4096: stored raw */
 }
 
-/* Header in front of each allocation in a chunk. */
-struct tmem_alloc_hdr {
-	uint32_t blob; /* owner blob id (stale once the blob moves/dies) */
-	uint16_t len;  /* payload bytes; 4096 = raw */
-	uint16_t pad;
-};
+/* Each allocation in a chunk starts with a 32-bit header: the id of the
+ * blob stored there, or, once it is dead, HDR_DEAD | its size, so that
+ * eviction and compaction can walk a chunk. */
+#define HDR_DEAD 0x80000000U
 
 /* Chunk states (chunk.sl bits 32..35). */
 enum chunk_state {
@@ -129,17 +156,23 @@ struct tmem_chunk {
 	uint32_t next;	     /* free lists (chunk_lock) */
 	uint8_t pool;	     /* pool slot while OPEN/CLOSED/... */
 	_Atomic uint8_t ref; /* CLOCK: set by get */
-	uint8_t pad[6];
+	uint8_t raw;	     /* holds raw pages only (see seg_rawid) */
+	uint8_t pad[5];
 };
+
+/* Raw (incompressible) pages go to chunks of their own, 16 to a chunk with
+ * no header (a header would leave room for only 15), their blob ids in a
+ * side table: 0 marks a free slot. */
+#define TMEM_RAW_SLOTS (TMEM_CHUNK_SIZE / TMEM_PAGE_SIZE)
 
 struct tmem_stripe {
 	pthread_mutex_t lock;
 	uint32_t free_head; /* free entry/blob list */
-	uint32_t bump;	    /* records [0, bump) of this stripe used */
-	uint32_t used;	    /* live records */
-	uint32_t bits;	    /* 1 << bits buckets in use; doubles as the
-			     * stripe fills so that buckets cost memory only
-			     * in proportion to use */
+	uint32_t spare;
+	uint32_t used; /* live records */
+	uint32_t bits; /* 1 << bits buckets in use; doubles as the
+			* stripe fills so that buckets cost memory only
+			* in proportion to use */
 } __attribute__((aligned(64)));
 
 static inline uint64_t stripe_mask(const struct tmem_stripe *st)
@@ -162,7 +195,7 @@ enum {
 };
 struct tmem_counters {
 	_Atomic uint64_t c[CNT_NR];
-};
+} __attribute__((aligned(128))); /* no false sharing between contexts */
 
 /* Gauges of a sub-pool: recomputed by repair, checked by tmem_check. */
 enum {
@@ -189,7 +222,8 @@ struct tmem_pool_rec {
 	uint64_t min_bytes, max_bytes;
 	char name[TMEM_NAME_MAX + 1];
 	_Atomic int64_t g[G_NR];
-	_Atomic uint64_t evicted; /* pages lost to eviction since created */
+	_Atomic uint64_t evicted; /* pages lost to eviction, ever */
+	uint64_t evicted_base;	  /* evicted when created */
 	uint64_t base[CNT_NR];	  /* counter sums when created */
 } __attribute__((aligned(64)));
 
@@ -216,6 +250,7 @@ struct tmem_geometry {
 	uint64_t off_slots, off_pools, off_istripes, off_dstripes;
 	uint64_t off_ibuckets, off_dbuckets, off_entries, off_blobs;
 	uint64_t off_chunks, off_counters, off_data, meta_end;
+	uint64_t off_rawids;
 };
 
 struct tmem_header {
@@ -234,7 +269,8 @@ struct tmem_header {
 	pthread_mutex_t chunk_lock __attribute__((aligned(64)));
 	/* chunk_lock: */
 	uint32_t reserve_head, reserve_count;
-	uint32_t hole_head, hole_count;
+	uint32_t hole_head, hole_count; /* count includes [hole_bump, n) */
+	uint32_t hole_bump; /* chunks from here on were never used */
 	uint32_t punch_head, punch_count;
 	uint32_t clock_hand;
 	/* Chunks freed while chunk_lock was busy: a lock-free stack drained
@@ -244,9 +280,17 @@ struct tmem_header {
 	uint32_t prefaulted;
 	_Atomic uint32_t growers; /* processes running a grower */
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
-	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
+	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
+	uint64_t acquires;     /* chunks taken (chunk_lock) */
 	_Atomic uint64_t repairs;
-	_Atomic uint64_t ghosts; /* entries on doomed blobs, to sweep */
+	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
+	/* Entry and blob records handed out per kind (persistent from 1:
+	 * record 0 means none).  A stripe reuses its own freed records
+	 * first, so records are dense whatever the stripe balance. */
+	_Atomic uint32_t ebump[2] __attribute__((aligned(64)));
+	_Atomic uint32_t bbump[2];
+	/* Read on every lock taken: a line of its own. */
+	_Atomic uint64_t ghosts __attribute__((aligned(64)));
 };
 
 /* ---- process-local handle ----------------------------------------- */
@@ -259,8 +303,10 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
-	uint32_t open[TMEM_MAX_POOLS]; /* open chunk per pool slot */
-	struct tmem_counters *cnt;     /* this slot's counter blocks */
+	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
+	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
+	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
+	struct tmem_counters *cnt; /* this slot's counter blocks */
 };
 
 struct tmem {
@@ -269,6 +315,8 @@ struct tmem {
 	int fd;
 	bool readonly;
 	bool sync_grow; /* no grower: puts fault chunks in themselves */
+	bool may_grow;	/* with one, a put may fault a chunk in when the
+			 * reserve is empty (opts.put_may_grow) */
 	bool locked;
 	int level;
 	bool dedup;
@@ -290,6 +338,8 @@ struct tmem {
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
 	pthread_t grower;
+	uint32_t grow_rate; /* chunks taken per grower period, peak held and
+			     * decaying (grower thread only) */
 };
 
 /* ---- address helpers ---------------------------------------------- */
@@ -322,15 +372,6 @@ static inline uint32_t rec_id(uint64_t nr, unsigned s, uint64_t k)
 	return (uint32_t)((s / TMEM_HALF) * (nr / 2) + k * TMEM_HALF +
 			  s % TMEM_HALF);
 }
-static inline unsigned rec_stripe(uint64_t nr, uint32_t id)
-{
-	return (unsigned)((id / (nr / 2)) * TMEM_HALF +
-			  (id % (nr / 2)) % TMEM_HALF);
-}
-static inline uint32_t rec_k(uint64_t nr, uint32_t id)
-{
-	return (uint32_t)((id % (nr / 2)) / TMEM_HALF);
-}
 static inline uint32_t *seg_ibucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
 	return SEG_AT(t, t->geo->off_ibuckets, uint32_t) +
@@ -340,14 +381,6 @@ static inline uint32_t *seg_dbucket(struct tmem *t, unsigned stripe, uint64_t b)
 {
 	return SEG_AT(t, t->geo->off_dbuckets, uint32_t) +
 	       rec_id(t->geo->dbuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
-}
-static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
-{
-	return rec_stripe(t->geo->nr_blobs, id);
-}
-static inline unsigned entry_stripe(struct tmem *t, uint32_t e)
-{
-	return rec_stripe(t->geo->nr_entries, e);
 }
 static inline struct tmem_entry *seg_entry(struct tmem *t, uint32_t e)
 {
@@ -368,8 +401,9 @@ static inline unsigned char *seg_chunk_data(struct tmem *t, uint32_t c)
 static inline struct tmem_counters *seg_counters(struct tmem *t, unsigned slot,
 						 unsigned sctx, unsigned pool)
 {
+	/* Pool-major: a pool's blocks are together, touched as used. */
 	return SEG_AT(t, t->geo->off_counters, struct tmem_counters) +
-	       ((uint64_t)slot * TMEM_STAT_CTX + sctx) * TMEM_MAX_POOLS + pool;
+	       ((uint64_t)pool * TMEM_MAX_SLOTS + slot) * TMEM_STAT_CTX + sctx;
 }
 static inline uint32_t loc_make(uint32_t chunk, uint32_t off)
 {
@@ -382,21 +416,64 @@ static inline uint32_t loc_chunk(uint32_t loc)
 	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) >>
 			  TMEM_CHUNK_SHIFT);
 }
-static inline struct tmem_alloc_hdr *loc_hdr(struct tmem *t, uint32_t loc)
+static inline uint32_t *loc_hdr(struct tmem *t, uint32_t loc)
 {
-	return (struct tmem_alloc_hdr *)(t->base + t->geo->off_data +
-					 ((uint64_t)(loc - 2)
-					  << TMEM_UNIT_SHIFT));
+	return (uint32_t *)(t->base + t->geo->off_data +
+			    ((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT));
+}
+static inline uint32_t loc_off(uint32_t loc)
+{
+	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) &
+			  (TMEM_CHUNK_SIZE - 1));
+}
+static inline uint32_t *seg_rawid(struct tmem *t, uint32_t c, unsigned slot)
+{
+	return SEG_AT(t, t->geo->off_rawids, uint32_t) +
+	       (uint64_t)c * TMEM_RAW_SLOTS + slot;
+}
+/* A raw page is its own 4096 bytes; anything else has a header. */
+static inline unsigned char *loc_data(struct tmem *t, uint32_t loc,
+				      uint32_t len)
+{
+	return (unsigned char *)(loc_hdr(t, loc) +
+				 (len == TMEM_PAGE_SIZE ? 0 : 1));
 }
 static inline uint32_t alloc_size(uint32_t len)
 {
-	return (uint32_t)(sizeof(struct tmem_alloc_hdr) + len + TMEM_UNIT - 1) &
-	       ~(uint32_t)(TMEM_UNIT - 1);
+	if (len == TMEM_PAGE_SIZE)
+		return TMEM_PAGE_SIZE;
+	return (uint32_t)(4 + len + TMEM_UNIT - 1) & ~(uint32_t)(TMEM_UNIT - 1);
 }
-static inline unsigned kind_stripe(enum tmem_kind kind, uint64_t h)
+/* Caller holds the blob's stripe: say who lives at loc (id), or that
+ * nobody does any more (id 0), so that walkers can step over it. */
+static inline void alloc_mark(struct tmem *t, uint32_t loc, uint32_t len,
+			      uint32_t id)
+{
+	if (len == TMEM_PAGE_SIZE)
+		__atomic_store_n(seg_rawid(t, loc_chunk(loc),
+					   loc_off(loc) / TMEM_PAGE_SIZE),
+				 id, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(loc_hdr(t, loc),
+				 id ? id : HDR_DEAD | alloc_size(len),
+				 __ATOMIC_RELEASE);
+}
+static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
 {
 	unsigned half = TMEM_NR_STRIPES / 2;
 	return (kind == TMEM_EPHEMERAL ? half : 0) + (unsigned)(h % half);
+}
+/* The stripe that owns a blob follows from its kind (which half of the
+ * table it is in) and its hash, stable while anyone holds a reference.
+ * Walkers that hold none must check under the lock that the blob is still
+ * the one they meant. */
+static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
+{
+	uint32_t h = __atomic_load_n(&seg_blob(t, id)->hash, __ATOMIC_RELAXED);
+
+	return kind_stripe(id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL
+						      : TMEM_PERSISTENT,
+			   h);
 }
 
 /* Pool ids given out: generation << 8 | slot. */
@@ -445,26 +522,33 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		     uint32_t size, uint32_t *loc);
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size);
 void tmem_chunk_free(struct tmem *t, uint32_t c);
+uint32_t tmem_hole_pop(struct tmem *t);
+void tmem_hole_push(struct tmem *t, uint32_t c);
 bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
+int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
 int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+typedef bool (*tmem_walk_fn)(struct tmem *t, uint32_t c, uint32_t id,
+			     uint32_t loc, uint32_t size, void *arg);
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
+		     void *arg);
 
 /* ---- tmem-compact.c ----------------------------------------------- */
 unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		   unsigned d, uint64_t hash, const void *page, uint32_t *id);
+		   unsigned d, uint32_t hash, const void *page, uint32_t *id);
 int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint64_t hash, const void *data, uint32_t len,
+		     unsigned d, uint32_t hash, const void *data, uint32_t len,
 		     uint32_t *id);
 void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unlink_chain(struct tmem *t, uint32_t id);
-uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint64_t hash);
+uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash);
 void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits);
 void tmem_blob_stripe_fit(struct tmem *t, unsigned d);
 
@@ -483,13 +567,15 @@ void tmem_index_sweep_ghosts(struct tmem *t);
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits);
 unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s);
 
 /* ---- tmem-stats.c ------------------------------------------------- */
 static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,
 			      uint64_t n)
 {
-	atomic_fetch_add_explicit(&c->cnt[pool].c[which], n,
-				  memory_order_relaxed);
+	atomic_fetch_add_explicit(
+		&c->cnt[(size_t)pool * TMEM_MAX_SLOTS * TMEM_STAT_CTX].c[which],
+		n, memory_order_relaxed);
 }
 static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
 			      int64_t n)

@@ -15,6 +15,21 @@
 
 #include "tmem-internal.h"
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TMEM_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(TMEM_TSAN)
+/* Stopping the world holds every stripe lock at once, more than TSan's
+ * deadlock detector can track (64): keep the race detector, not that. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "detect_deadlocks=0";
+}
+#endif
+
 int tmem_mutex_init(pthread_mutex_t *m)
 {
 	pthread_mutexattr_t a;

@@ -104,6 +104,9 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	g->nr_blobs = round_up(g->pool_size / 128, S);
 	if (g->nr_blobs < S * 64)
 		g->nr_blobs = S * 64;
+	/* Entries name blobs in 24 bits. */
+	if (g->nr_blobs > ENTRY_PAYLOAD_MAX + 1 - S)
+		g->nr_blobs = ENTRY_PAYLOAD_MAX + 1 - S;
 	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 2);
 	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 2);
 
@@ -126,6 +129,8 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	off = round_up(off + g->nr_blobs * sizeof(struct tmem_blob), P);
 	g->off_chunks = off;
 	off = round_up(off + g->nr_chunks * sizeof(struct tmem_chunk), P);
+	g->off_rawids = off;
+	off = round_up(off + g->nr_chunks * TMEM_RAW_SLOTS * 4, P);
 	g->off_counters = off;
 	off = round_up(off + (uint64_t)TMEM_MAX_SLOTS * TMEM_STAT_CTX *
 				       TMEM_MAX_POOLS *
@@ -158,7 +163,6 @@ static int format_segment(struct tmem *t, int fd,
 	struct tmem_geometry g;
 	struct tmem_header *h;
 	unsigned char *base;
-	uint32_t c;
 	unsigned i;
 	int r;
 
@@ -204,20 +208,16 @@ static int format_segment(struct tmem *t, int fd,
 		r = tmem_mutex_init(&is->lock);
 		if (!r)
 			r = tmem_mutex_init(&ds->lock);
-		/* Record 0 stands for "none". */
-		is->bump = ds->bump = i == 0;
 	}
 	if (r) {
 		munmap(base, g.off_data);
 		return r;
 	}
-	/* Chunk 0 is never used either; holes are taken lowest first. */
-	for (c = (uint32_t)g.nr_chunks - 1; c >= 1; c--) {
-		struct tmem_chunk *ch =
-			(struct tmem_chunk *)(base + g.off_chunks) + c;
-		ch->next = h->hole_head;
-		h->hole_head = c;
-	}
+	/* Chunk 0 is never used either; the others are holes, taken
+	 * lowest first. */
+	h->hole_bump = 1;
+	/* Record 0 of the entry and blob tables stands for "none". */
+	h->ebump[0] = h->bbump[0] = 1;
 	h->hole_count = (uint32_t)g.nr_chunks - 1;
 	h->low_wm = 4;
 	h->high_wm = 8;
@@ -470,6 +470,7 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->nr_ctx = opts->contexts;
 	t->grower_wanted = opts->grower;
 	t->sync_grow = !opts->grower;
+	t->may_grow = opts->grower && opts->put_may_grow;
 	snprintf(t->name, sizeof t->name, "%s", opts->name);
 	snprintf(t->path, sizeof t->path, SHM_DIR "%s", opts->name);
 #ifdef TMEM_TEST_HOOKS

@@ -129,7 +129,8 @@ static void fill_pool(struct tmem *t, unsigned p, bool relative,
 	st->hits += sum[CNT_HITS];
 	st->misses += sum[CNT_MISSES];
 	st->flushes += sum[CNT_FLUSHES];
-	st->evictions += sum[CNT_EVICTIONS] + atomic_load(&pr->evicted);
+	st->evictions += sum[CNT_EVICTIONS] + atomic_load(&pr->evicted) -
+			 (relative ? pr->evicted_base : 0);
 	st->dedup_hits += sum[CNT_DEDUP_HITS];
 	st->checksum_errors += sum[CNT_CHECKSUM_ERRORS];
 	for (i = 0; i < TMEM_REJECT_NR; i++)
@@ -142,8 +143,12 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st)
 	unsigned p;
 
 	memset(st, 0, sizeof *st);
-	for (p = 0; p < TMEM_MAX_POOLS; p++)
-		fill_pool(t, p, false, st);
+	/* Pools never created have nothing to add (and reading their
+	 * counter blocks would fault them in). */
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		if (__atomic_load_n(&seg_pool(t, p)->gen, __ATOMIC_RELAXED))
+			fill_pool(t, p, false, st);
+	}
 	st->bytes_used += tmem_fixed_bytes(t);
 	if (fstat(t->fd, &sb) == 0)
 		st->bytes_resident = (uint64_t)sb.st_blocks * 512;

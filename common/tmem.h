@@ -59,8 +59,13 @@ struct tmem_options {
 	bool lock;	    /* lock segment pages on fault (mlock2 ONFAULT) */
 	bool grower;	    /* run the background thread that keeps a reserve
 			     * of pre-faulted chunks (see tmem_start) */
+	bool put_may_grow;  /* with the grower: a put that finds the reserve
+			     * empty may fault one chunk in itself instead of
+			     * failing (default false; never on a swap path,
+			     * where a put must not fault memory in) */
 	unsigned contexts;  /* compression contexts = concurrent put/get
-			     * callers served without waiting (default 16) */
+			     * callers served without waiting (default 16,
+			     * at most 62) */
 	tmem_log_fn log;    /* optional */
 	void *log_opaque;
 };
@@ -79,7 +84,13 @@ void tmem_options_init(struct tmem_options *opts);
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
 /* Start the background grower thread (if opts->grower).  Call it in the
- * process that serves, after any fork (threads do not survive fork). */
+ * process that serves, after any fork (threads do not survive fork).
+ * With opts->grower a put never faults segment memory in: when the reserve
+ * of pre-faulted chunks is empty it fails at once with -ENOSPC (reject
+ * RESERVE_EMPTY) and the grower refills it; retry.  With put_may_grow too,
+ * such a put faults one chunk in itself instead.  Without a grower, puts
+ * fault chunks in themselves (tests, tools).  The reserve grows with the
+ * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
 
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
@@ -154,6 +165,9 @@ enum tmem_reject {
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];
 
+/* Gauges (now): pages_stored .. raw_pages.  Counters (since creation):
+ * puts .. rejects.  Evicted pages stay counted in pages_stored until the
+ * grower (or the next miss on them) sweeps their index entries. */
 struct tmem_stats {
 	uint64_t pages_stored;	    /* keys present */
 	uint64_t bytes_represented; /* 4096 * pages_stored */
@@ -161,7 +175,8 @@ struct tmem_stats {
 	uint64_t bytes_resident;    /* segment bytes in memory now */
 	uint64_t bytes_compressed;  /* payload bytes of stored blobs */
 	uint64_t zero_pages;
-	uint64_t same_filled_pages;
+	uint64_t same_filled_pages; /* 16-bit patterns repeated; wider ones are
+				     * compressed (a few bytes each) */
 	uint64_t dedup_hits;	    /* puts that found an identical blob */
 	uint64_t raw_pages;	    /* stored uncompressed (compression poor) */
 	uint64_t puts;
@@ -202,8 +217,10 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
 int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
 
 /* Walk every structure and check it is consistent (free lists, refcounts,
- * index, accounting).  0 if sound, -EUCLEAN if not; problems are reported
- * through the log callback. */
+ * index, chunk layout, accounting).  0 if sound, -EUCLEAN if not; problems
+ * are reported through the log callback.  First repairs what processes
+ * that died while attached left behind.  Stops the world (takes every
+ * lock): for tests and tools, not the data path.  -EROFS read-only. */
 int tmem_check(struct tmem *t);
 
 #ifdef __cplusplus

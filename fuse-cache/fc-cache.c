@@ -21,6 +21,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -64,6 +65,9 @@ static void fc_drop_object(struct fc_inode *in)
 	if (fc.tmem && in->pooled) {
 		tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
 		in->pooled = false;
+		/* Later pages go under a new id: what a flush might miss can
+		 * never be found again. */
+		in->obj = fc_new_object();
 	}
 }
 
@@ -84,11 +88,12 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (in->type != S_IFREG)
 		return 0;
 
-	if (fstat(fd, &st) < 0)
+	if ((fd >= 0 ? fstat(fd, &st)
+		     : fstatat(in->fd, "", &st, AT_EMPTY_PATH)) < 0)
 		return -errno;
 	/* One round trip less per open on sources without generations
 	 * (FUSE, NFS): ask once per device. */
-	if (st.st_dev != atomic_load(&fc.nogen_dev) &&
+	if (fd >= 0 && st.st_dev != atomic_load(&fc.nogen_dev) &&
 	    ioctl(fd, FS_IOC_GETVERSION, &gen) < 0) {
 		gen = 0;
 		if (errno == ENOTTY || errno == ENOSYS || errno == EOPNOTSUPP ||
@@ -109,7 +114,6 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (in->has_validator && !fc_validator_equal(&in->v, &v)) {
 		stale = true;
 		fc_drop_object(in);
-		in->obj = fc_new_object();
 	}
 	/* The kernel's pages were read under the old validator: keep them
 	 * only if it held then (stable) and still holds. */
@@ -163,13 +167,37 @@ void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
 	pthread_rwlock_unlock(&in->cache_lock);
 }
 
-/* Per-thread buffers: the reply and one chunk of the source. */
+/* Per-thread buffers: the reply and one chunk of the source, freed when
+ * the worker thread ends. */
 static __thread char *fc_out;
 static __thread size_t fc_out_cap;
 static __thread char *fc_chunk;
+static pthread_key_t fc_buf_key;
+static pthread_once_t fc_buf_once = PTHREAD_ONCE_INIT;
+
+static void fc_buffers_free(void *unused)
+{
+	free(fc_out);
+	free(fc_chunk);
+	fc_out = fc_chunk = NULL;
+	fc_out_cap = 0;
+}
+
+static void fc_buffers_key(void)
+{
+	pthread_key_create(&fc_buf_key, fc_buffers_free);
+}
 
 static int fc_buffers(size_t size)
 {
+	if (!fc_chunk) {
+		void *p;
+		if (posix_memalign(&p, TMEM_PAGE_SIZE, fc.set.chunk_size) != 0)
+			return -ENOMEM;
+		fc_chunk = p;
+		pthread_once(&fc_buf_once, fc_buffers_key);
+		pthread_setspecific(fc_buf_key, fc_chunk);
+	}
 	if (size > fc_out_cap) {
 		void *p;
 		if (posix_memalign(&p, TMEM_PAGE_SIZE, size) != 0)
@@ -177,12 +205,6 @@ static int fc_buffers(size_t size)
 		free(fc_out);
 		fc_out = p;
 		fc_out_cap = size;
-	}
-	if (!fc_chunk) {
-		void *p;
-		if (posix_memalign(&p, TMEM_PAGE_SIZE, fc.set.chunk_size) != 0)
-			return -ENOMEM;
-		fc_chunk = p;
 	}
 	return 0;
 }
@@ -205,6 +227,47 @@ static ssize_t fc_pread_full(int fd, char *buf, size_t len, off_t off)
 	atomic_fetch_add(&fc.stats.source_reads, 1);
 	atomic_fetch_add(&fc.stats.source_bytes, done);
 	return done;
+}
+
+static uint64_t fc_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Until when puts that found no room are not retried (monotonic ns). */
+static _Atomic uint64_t fc_nospace_until;
+
+/* One put, retried a little where waiting can help.  An ephemeral put
+ * gives up at once on a busy lock (the swap path must never wait on the
+ * cache) and when the pool's reserve of ready chunks is empty (its grower
+ * refills it in the background); this daemon has just waited for the
+ * source and can afford a short wait.  When retries do not help (the pool
+ * is full of pages that may not be evicted), it stops retrying for a
+ * second.  0 or -errno. */
+static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
+{
+	int r;
+	for (int tries = 0;; tries++) {
+		r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
+		if (r == -EBUSY && tries < 16) {
+			if (tries < 8)
+				sched_yield();
+			else
+				usleep(100);
+			continue;
+		}
+		if (r == -ENOSPC && tries < 4 &&
+		    fc_now_ns() >= atomic_load(&fc_nospace_until)) {
+			usleep(1000);
+			continue;
+		}
+		break;
+	}
+	if (r == -ENOSPC)
+		atomic_store(&fc_nospace_until, fc_now_ns() + 1000000000u);
+	return r;
 }
 
 /* Put the pages of a chunk just read from the source, unless an
@@ -231,16 +294,7 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 			memset(page + (n - o), 0, TMEM_PAGE_SIZE - (n - o));
 			src = page;
 		}
-		int r;
-		/* An ephemeral put gives up at once on a busy lock (the swap
-		 * path must never wait on the cache); this daemon can afford
-		 * to try again a few times. */
-		for (int tries = 0; tries < 8; tries++) {
-			r = tmem_put(fc.tmem, fc.pool_id, obj, idx, src);
-			if (r != -EBUSY)
-				break;
-			sched_yield();
-		}
+		int r = fc_put_page(obj, idx, src);
 		if (r == -ENOENT)
 			break; /* sub-pool gone (destroyed by tmemctl) */
 	}
@@ -250,7 +304,12 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 static void fc_read_direct(fuse_req_t req, struct fc_file *f, size_t size,
 			   off_t off)
 {
-	ssize_t n = fc_pread_full(f->fd, fc_out, size, off);
+	int fd = fc_file_fd(f);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ssize_t n = fc_pread_full(fd, fc_out, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -298,9 +357,13 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 
 		if (pend > end)
 			pend = end;
-		if (tmem_get(fc.tmem, fc.pool_id, obj, idx, page) == 0) {
-			memcpy(fc_out + (pos - off), page + (pos - pstart),
-			       pend - pos);
+		/* A whole page of the reply is fetched in place. */
+		bool whole = pos == pstart && pend == pstart + TMEM_PAGE_SIZE;
+		char *dst = whole ? fc_out + (pos - off) : page;
+		if (tmem_get(fc.tmem, fc.pool_id, obj, idx, dst) == 0) {
+			if (!whole)
+				memcpy(fc_out + (pos - off),
+				       page + (pos - pstart), pend - pos);
 			pos = pend;
 			atomic_fetch_add(&fc.stats.pool_hits, 1);
 			continue;
@@ -314,7 +377,9 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		snap = in->inval;
 		pthread_rwlock_unlock(&in->cache_lock);
 
-		ssize_t n = fc_pread_full(f->fd, fc_chunk, clen, cstart);
+		int fd = fc_file_fd(f);
+		ssize_t n =
+			fd < 0 ? fd : fc_pread_full(fd, fc_chunk, clen, cstart);
 		if (n < 0) {
 			if (pos > off)
 				break; /* return what we have */

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +33,24 @@ int fc_creds_init(void)
 	if (n < 0)
 		return -errno;
 	fc_own_ngroups = n;
+	return 0;
+}
+
+/* Take uid, gid and groups (n of them); 0 or -errno, nothing changed on
+ * error. */
+static int fc_creds_set(uid_t uid, gid_t gid, int n, const gid_t *groups,
+			struct fc_creds *c)
+{
+	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
+		return -errno;
+	setfsgid(gid);
+	setfsuid(uid);
+	c->switched = true;
+	if ((uid_t)setfsuid((uid_t)-1) != uid ||
+	    (gid_t)setfsgid((gid_t)-1) != gid) {
+		fc_creds_leave(c);
+		return -EPERM;
+	}
 	return 0;
 }
 
@@ -54,18 +73,45 @@ int fc_creds_enter(fuse_req_t req, struct fc_creds *c)
 		n = 0; /* no /proc: primary group only */
 	if (n > FC_MAX_GROUPS)
 		n = FC_MAX_GROUPS;
-	if (syscall(SYS_setgroups, (size_t)n, groups) < 0)
-		return -errno;
-	setfsgid(ctx->gid);
-	setfsuid(ctx->uid);
-	if ((uid_t)setfsuid((uid_t)-1) != ctx->uid ||
-	    (gid_t)setfsgid((gid_t)-1) != ctx->gid) {
-		c->switched = true;
-		fc_creds_leave(c);
-		return -EPERM;
-	}
-	c->switched = true;
+	return fc_creds_set(ctx->uid, ctx->gid, n, groups, c);
+}
+
+/* Keep the caller of req in f for a later fc_creds_enter_file.  0 or
+ * -errno. */
+int fc_creds_capture(fuse_req_t req, struct fc_file *f)
+{
+	gid_t groups[FC_MAX_GROUPS];
+	int n;
+
+	f->as_caller = false;
+	if (!fc.set.as_caller)
+		return 0;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	if (ctx->uid == 0 && ctx->gid == 0)
+		return 0;
+	n = fuse_req_getgroups(req, FC_MAX_GROUPS, groups);
+	if (n < 0)
+		n = 0;
+	if (n > FC_MAX_GROUPS)
+		n = FC_MAX_GROUPS;
+	f->groups = malloc(sizeof(gid_t) * (n ? n : 1));
+	if (!f->groups)
+		return -ENOMEM;
+	memcpy(f->groups, groups, sizeof(gid_t) * n);
+	f->ngroups = n;
+	f->uid = ctx->uid;
+	f->gid = ctx->gid;
+	f->as_caller = true;
 	return 0;
+}
+
+/* Become the caller kept in f.  0 or -errno. */
+int fc_creds_enter_file(const struct fc_file *f, struct fc_creds *c)
+{
+	c->switched = false;
+	if (!f->as_caller)
+		return 0;
+	return fc_creds_set(f->uid, f->gid, f->ngroups, f->groups, c);
 }
 
 void fc_creds_leave(struct fc_creds *c)

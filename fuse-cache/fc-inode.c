@@ -40,6 +40,14 @@ int fc_table_init(void)
 
 void fc_table_free(void)
 {
+	while (fc.orphans) {
+		struct fc_inode *in = fc.orphans;
+		fc.orphans = in->next;
+		if (in->fd >= 0)
+			close(in->fd);
+		pthread_rwlock_destroy(&in->cache_lock);
+		free(in);
+	}
 	for (size_t i = 0; i < fc.table_size; i++) {
 		struct fc_inode *in = fc.table[i], *next;
 		for (; in; in = next) {
@@ -111,6 +119,17 @@ static void fc_table_remove(struct fc_inode *in)
 	}
 }
 
+/* Caller must hold fc.table_lock. */
+static void fc_orphan_remove(struct fc_inode *in)
+{
+	for (struct fc_inode **p = &fc.orphans; *p; p = &(*p)->next) {
+		if (*p == in) {
+			*p = in->next;
+			return;
+		}
+	}
+}
+
 struct fc_inode *fc_inode_of(fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
@@ -118,10 +137,15 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino)
 	return (struct fc_inode *)(uintptr_t)ino;
 }
 
-struct fc_inode *fc_inode_find(dev_t dev, ino_t ino)
+/* The entry for (dev, ino) with one more reference, or NULL; drop the
+ * reference with fc_forget_one(..., 1).  The reference keeps the entry
+ * alive should the kernel forget the inode meanwhile. */
+struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino)
 {
 	pthread_mutex_lock(&fc.table_lock);
 	struct fc_inode *in = fc_table_find(dev, ino);
+	if (in)
+		in->nlookup++;
 	pthread_mutex_unlock(&fc.table_lock);
 	return in;
 }
@@ -163,6 +187,38 @@ static int fc_stat_fresh(int fd, struct stat *st)
 	return 0;
 }
 
+/* Whether the descriptor old still refers to the live file described by
+ * st (found by name just now).  A file the source deleted answers an
+ * error (ESTALE) or has no links left. */
+static bool fc_same_file(int old, const struct stat *st)
+{
+	struct stat o;
+	if (fstatat(old, "", &o, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return o.st_ino == st->st_ino && o.st_dev == st->st_dev &&
+	       (o.st_mode & S_IFMT) == (st->st_mode & S_IFMT) &&
+	       (o.st_nlink > 0 || S_ISDIR(o.st_mode));
+}
+
+/* A new entry for the file open as fd, in the table.  Caller must hold
+ * fc.table_lock. */
+static struct fc_inode *fc_inode_new(int fd, const struct stat *st)
+{
+	struct fc_inode *in = calloc(1, sizeof(*in));
+	if (!in)
+		return NULL;
+	in->fd = fd;
+	in->dev = st->st_dev;
+	in->ino = st->st_ino;
+	in->type = st->st_mode & S_IFMT;
+	in->nlookup = 1;
+	in->obj = fc_new_object();
+	pthread_rwlock_init(&in->cache_lock, NULL);
+	fc_table_insert(in);
+	in->hashed = true;
+	return in;
+}
+
 /* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e)
@@ -184,35 +240,45 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		return err;
 	}
 
-	pthread_mutex_lock(&fc.table_lock);
-	struct fc_inode *in = fc_table_find(st.st_dev, st.st_ino);
-	if (in) {
+	struct fc_inode *in;
+	for (;;) {
+		pthread_mutex_lock(&fc.table_lock);
+		in = fc_table_find(st.st_dev, st.st_ino);
+		if (!in) {
+			in = fc_inode_new(fd, &st);
+			pthread_mutex_unlock(&fc.table_lock);
+			if (!in) {
+				close(fd);
+				return -ENOMEM;
+			}
+			break;
+		}
+		in->nlookup++;
 		if (in->fd < 0) {
 			in->fd = fd;
 			in->type = st.st_mode & S_IFMT;
-			fd = -1;
-		}
-		in->nlookup++;
-	} else {
-		in = calloc(1, sizeof(*in));
-		if (!in) {
 			pthread_mutex_unlock(&fc.table_lock);
-			close(fd);
-			return -ENOMEM;
+			break;
 		}
-		in->fd = fd;
-		fd = -1;
-		in->dev = st.st_dev;
-		in->ino = st.st_ino;
-		in->type = st.st_mode & S_IFMT;
-		in->nlookup = 1;
-		in->obj = fc_new_object();
-		pthread_rwlock_init(&in->cache_lock, NULL);
-		fc_table_insert(in);
+		pthread_mutex_unlock(&fc.table_lock);
+		if (fc_same_file(in->fd, &st)) {
+			close(fd);
+			break;
+		}
+		/* Another file under the same number: the source reused it
+		 * while our descriptor pinned only its own (FUSE or
+		 * network) inode.  The old entry leaves the table and lives
+		 * on until the kernel forgets it. */
+		pthread_mutex_lock(&fc.table_lock);
+		if (in->hashed) {
+			fc_table_remove(in);
+			in->hashed = false;
+			in->next = fc.orphans;
+			fc.orphans = in;
+		}
+		pthread_mutex_unlock(&fc.table_lock);
+		fc_forget_one((fuse_ino_t)(uintptr_t)in, 1);
 	}
-	pthread_mutex_unlock(&fc.table_lock);
-	if (fd >= 0)
-		close(fd);
 
 	e->ino = (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
@@ -231,17 +297,24 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 	pthread_mutex_lock(&fc.table_lock);
 	in->nlookup = n > in->nlookup ? 0 : in->nlookup - n;
 	if (in->nlookup == 0) {
-		close(in->fd);
+		if (in->fd >= 0)
+			close(in->fd);
 		in->fd = -1;
 		/* No request can hold in now (the kernel forgot it), and
-		 * lookups find it only under the table lock. */
-		if (!in->has_validator) {
-			fc_table_remove(in);
+		 * lookups find it only under the table lock.  An entry out
+		 * of the table can never be found again. */
+		if (!atomic_load(&in->pooled) || !in->hashed) {
+			if (in->hashed)
+				fc_table_remove(in);
+			else
+				fc_orphan_remove(in);
 			free_it = true;
 		}
 	}
 	pthread_mutex_unlock(&fc.table_lock);
 	if (free_it) {
+		if (fc.tmem && atomic_load(&in->pooled))
+			tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
 		pthread_rwlock_destroy(&in->cache_lock);
 		free(in);
 	}

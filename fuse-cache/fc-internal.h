@@ -44,6 +44,7 @@ struct fc_inode {
 	ino_t ino;
 	mode_t type; /* S_IFMT bits */
 	uint64_t nlookup;
+	bool hashed;	       /* in the table (findable by dev, ino) */
 	struct fc_inode *next; /* hash chain */
 
 	pthread_rwlock_t cache_lock;
@@ -58,11 +59,22 @@ struct fc_inode {
 };
 
 /* One open regular file or directory. */
+/* One open regular file.  A read-only open of a file the pool may serve
+ * does not open the source until a read misses (fd -1 until then): a hit
+ * costs the source no round trip.  The caller's identity is kept for that
+ * late open. */
 struct fc_file {
-	int fd;
+	_Atomic int fd;
+	int flags;
+	struct fc_inode *in;
 	bool cache;  /* opened with the pool in use */
 	bool append; /* O_APPEND: the source picks write offsets */
 	bool rdonly; /* nothing to flush at close */
+	bool as_caller;
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t *groups;
 };
 
 struct fc_dir {
@@ -104,6 +116,8 @@ struct fc_state {
 	pthread_mutex_t table_lock;
 	struct fc_inode **table;
 	size_t table_size, table_count;
+	struct fc_inode *orphans; /* out of the table, still known to the
+				   * kernel; protected by table_lock */
 	atomic_uint_fast64_t next_obj;
 	_Atomic dev_t nogen_dev; /* a device without FS_IOC_GETVERSION */
 	struct fc_stats stats;
@@ -118,7 +132,7 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
-struct fc_inode *fc_inode_find(dev_t dev, ino_t ino);
+struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change
  * something, when the daemon runs as root. */
@@ -126,6 +140,8 @@ struct fc_creds {
 	bool switched;
 };
 int fc_creds_enter(fuse_req_t req, struct fc_creds *c);
+int fc_creds_capture(fuse_req_t req, struct fc_file *f);
+int fc_creds_enter_file(const struct fc_file *f, struct fc_creds *c);
 void fc_creds_leave(struct fc_creds *c);
 int fc_creds_init(void);
 
@@ -138,6 +154,7 @@ void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);
 uint64_t fc_new_object(void);
 
 /* fc-ops.c */
+int fc_file_fd(struct fc_file *f);
 extern const struct fuse_lowlevel_ops fc_ops;
 
 /* A path under /proc/self/fd for an O_PATH descriptor. */

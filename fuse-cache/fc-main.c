@@ -23,8 +23,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fc-internal.h"
@@ -251,6 +253,17 @@ static void fc_default_name(const char *mnt, char *out, size_t outlen)
 		 buf + n - 40);
 }
 
+/* Object ids start at a random epoch in the high half: the sub-pool is
+ * emptied at mount, and even a page a flush missed could never be found
+ * by a later run's ids. */
+static void fc_object_ids_init(void)
+{
+	uint32_t epoch = 0;
+	if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch))
+		epoch = (uint32_t)time(NULL) ^ (uint32_t)getpid();
+	atomic_init(&fc.next_obj, ((uint64_t)epoch << 32) | 1);
+}
+
 static void fc_log(void *opaque, enum tmem_log_level level, const char *msg)
 {
 	if (level <= TMEM_LOG_WARNING)
@@ -468,7 +481,7 @@ static char *fc_escape_opt(const char *s)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct fuse_cmdline_opts opts;
+	struct fuse_cmdline_opts opts = {0};
 	struct tmem_config cfg;
 	struct fc_cli cli = {.cfg = &cfg};
 	int ready_fd = -1, ret = 1;
@@ -476,34 +489,36 @@ int main(int argc, char *argv[])
 	umask(0); /* the kernel already applied the caller's umask */
 	fc.root.fd = -1;
 	fc.set.granularity = FC_DEFAULT_GRANULARITY;
-	atomic_init(&fc.next_obj, 1);
+	fc_object_ids_init();
 	tmem_config_init(&cfg);
 
 	if (fuse_opt_parse(&args, &cli, fc_opt_spec, fc_opt_proc) < 0 ||
 	    cli.bad_arg)
-		return 1;
+		goto err_ready;
 	if (fuse_parse_cmdline(&args, &opts) != 0)
-		return 1;
+		goto err_ready;
 	if (opts.show_help || cli.help) {
 		fc_usage();
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		return 0;
+		ret = 0;
+		goto err_ready;
 	}
 	if (opts.show_version) {
 		printf(FC_PROG " %s, libfuse %s\n", tmem_version(),
 		       fuse_pkgversion());
-		return 0;
+		ret = 0;
+		goto err_ready;
 	}
 	if (!fc.set.source || !opts.mountpoint) {
 		fc_err("missing %s (usage: " FC_PROG
 		       " [options] SOURCE MOUNTPOINT; -o help lists options)",
 		       fc.set.source ? "MOUNTPOINT" : "SOURCE and MOUNTPOINT");
-		return 1;
+		goto err_ready;
 	}
 	fc.set.mountpoint = strdup(opts.mountpoint);
 	if (fc_check_paths() < 0 || fc_configure(&cli, &cfg) < 0)
-		return 1;
+		goto err_ready;
 
 	/* The source decides who may do what; a root daemon serves every
 	 * user and acts as each of them. */
@@ -567,5 +582,9 @@ err_ready:
 		close(fc.root.fd);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
+	free(cli.config);
+	free(cli.granularity);
+	free(fc.set.source);
+	free(fc.set.mountpoint);
 	return ret ? 1 : 0;
 }

@@ -122,8 +122,7 @@ static void fc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 	fc_proc_path(in->fd, path);
 	if (err == 0 && (valid & FUSE_SET_ATTR_MODE)) {
-		int r = fi ? fchmod(fc_file_of(fi)->fd, attr->st_mode)
-			   : chmod(path, attr->st_mode);
+		int r = chmod(path, attr->st_mode);
 		if (r < 0)
 			err = -errno;
 	}
@@ -137,8 +136,9 @@ static void fc_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			err = -errno;
 	}
 	if (err == 0 && (valid & FUSE_SET_ATTR_SIZE)) {
-		int r = fi ? ftruncate(fc_file_of(fi)->fd, attr->st_size)
-			   : truncate(path, attr->st_size);
+		int fd = fi ? fc_file_fd(fc_file_of(fi)) : -1;
+		int r = fd >= 0 ? ftruncate(fd, attr->st_size)
+				: truncate(path, attr->st_size);
 		if (r < 0)
 			err = -errno;
 		fc_cache_invalidate(in, 0, -1);
@@ -248,7 +248,8 @@ static void fc_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fc_reply_made(req, newparent, newname, r, err);
 }
 
-/* The inode a name in a directory refers to, if the table has it. */
+/* The regular file a name in a directory refers to, if the table has
+ * it, with a reference: drop it with fc_victim_done. */
 static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 {
 	struct stat st;
@@ -257,7 +258,18 @@ static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 		return NULL;
 	if (!S_ISREG(st.st_mode))
 		return NULL;
-	return fc_inode_find(st.st_dev, st.st_ino);
+	return fc_inode_find_ref(st.st_dev, st.st_ino);
+}
+
+/* After unlink or rename-over: the file's pooled pages go if the call
+ * succeeded; the reference from fc_inode_at is dropped either way. */
+static void fc_victim_done(struct fc_inode *victim, int err)
+{
+	if (!victim)
+		return;
+	if (err == 0)
+		fc_cache_invalidate(victim, 0, -1);
+	fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
 }
 
 static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -276,8 +288,7 @@ static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (unlinkat(fc_inode_of(parent)->fd, name, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	if (victim && err == 0)
-		fc_cache_invalidate(victim, 0, -1);
+	fc_victim_done(victim, err);
 	fuse_reply_err(req, -err);
 }
 
@@ -310,21 +321,107 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      newname, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	if (victim && err == 0)
-		fc_cache_invalidate(victim, 0, -1);
+	fc_victim_done(victim, err);
 	fuse_reply_err(req, -err);
 }
 
-static int fc_file_new(int fd, int flags, struct fuse_file_info *fi)
+static int fc_file_new(struct fc_inode *in, int fd, int flags,
+		       struct fuse_file_info *fi)
 {
 	struct fc_file *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->fd = fd;
+	atomic_init(&f->fd, fd);
+	f->in = in;
+	f->flags = flags;
 	f->append = (flags & O_APPEND) != 0;
 	f->rdonly = (flags & O_ACCMODE) == O_RDONLY;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
+}
+
+static void fc_file_free(struct fc_file *f)
+{
+	int fd = atomic_load(&f->fd);
+	if (fd >= 0)
+		close(fd);
+	free(f->groups);
+	free(f);
+}
+
+/* The source descriptor of f, opened now (as the opener) if the open was
+ * deferred.  fd or -errno. */
+int fc_file_fd(struct fc_file *f)
+{
+	char path[FC_PROC_PATH_MAX];
+	struct fc_creds cr;
+	int fd = atomic_load(&f->fd), err;
+
+	if (fd >= 0)
+		return fd;
+	err = fc_creds_enter_file(f, &cr);
+	if (err < 0)
+		return err;
+	fc_proc_path(f->in->fd, path);
+	fd = open(path,
+		  (f->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+	err = fd < 0 ? -errno : 0;
+	fc_creds_leave(&cr);
+	if (err < 0)
+		return err;
+	int none = -1;
+	if (!atomic_compare_exchange_strong(&f->fd, &none, fd)) {
+		close(fd); /* another thread opened it first */
+		return none;
+	}
+	return fd;
+}
+
+/* A read-only open of a regular file on a source without generations
+ * (FUSE, NFS: the validator needs no descriptor) is deferred: the caller's
+ * right to read is checked now, as the caller, and the source is opened
+ * at the first miss. */
+static bool fc_open_deferrable(struct fc_inode *in, int flags)
+{
+	return fc.tmem && in->type == S_IFREG &&
+	       (flags & O_ACCMODE) == O_RDONLY &&
+	       !(flags & (O_TRUNC | O_APPEND | O_CREAT | O_DIRECT)) &&
+	       in->dev == atomic_load(&fc.nogen_dev);
+}
+
+static void fc_open_deferred(fuse_req_t req, fuse_ino_t ino,
+			     struct fc_inode *in, struct fuse_file_info *fi)
+{
+	char path[FC_PROC_PATH_MAX];
+	struct fc_creds cr;
+	bool cache;
+	int err;
+
+	err = fc_creds_enter(req, &cr);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fc_proc_path(in->fd, path);
+	if (faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) < 0)
+		err = -errno;
+	fc_creds_leave(&cr);
+	if (err == 0)
+		err = fc_cache_open(req, ino, in, -1, fi, &cache);
+	if (err == 0)
+		err = fc_file_new(in, -1, fi->flags, fi);
+	if (err == 0) {
+		err = fc_creds_capture(req, fc_file_of(fi));
+		if (err < 0)
+			fc_file_free(fc_file_of(fi));
+	}
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fc_file_of(fi)->cache = cache;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fc_file_free(fc_file_of(fi));
 }
 
 static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -335,6 +432,10 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool cache;
 	int fd, err;
 
+	if (fc_open_deferrable(in, fi->flags)) {
+		fc_open_deferred(req, ino, in, fi);
+		return;
+	}
 	err = fc_creds_enter(req, &cr);
 	if (err < 0) {
 		fuse_reply_err(req, -err);
@@ -355,17 +456,15 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fc_cache_invalidate(in, 0, -1);
 	err = fc_cache_open(req, ino, in, fd, fi, &cache);
 	if (err == 0)
-		err = fc_file_new(fd, fi->flags, fi);
+		err = fc_file_new(in, fd, fi->flags, fi);
 	if (err < 0) {
 		close(fd);
 		fuse_reply_err(req, -err);
 		return;
 	}
 	fc_file_of(fi)->cache = cache;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		close(fd);
-		free(fc_file_of(fi));
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fc_file_free(fc_file_of(fi));
 }
 
 static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -397,7 +496,7 @@ static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			fc_cache_invalidate(in, 0, -1);
 		err = fc_cache_open(req, e.ino, in, fd, fi, &cache);
 		if (err == 0)
-			err = fc_file_new(fd, fi->flags, fi);
+			err = fc_file_new(in, fd, fi->flags, fi);
 		if (err < 0)
 			fc_forget_one(e.ino, 1);
 	}
@@ -408,8 +507,7 @@ static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	fc_file_of(fi)->cache = cache;
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		close(fd);
-		free(fc_file_of(fi));
+		fc_file_free(fc_file_of(fi));
 		fc_forget_one(e.ino, 1);
 	}
 }
@@ -425,7 +523,8 @@ static void fc_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 {
 	struct fc_file *f = fc_file_of(fi);
 	struct fc_inode *in = fc_inode_of(ino);
-	ssize_t n = pwrite(f->fd, buf, size, off);
+	int fd = fc_file_fd(f);
+	ssize_t n = fd < 0 ? (errno = -fd, -1) : pwrite(fd, buf, size, off);
 	int err = errno;
 
 	/* After the write, so that a read racing it either sees the new
@@ -449,7 +548,9 @@ static void fc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	int fd = dup(fc_file_of(fi)->fd);
+	int fd = fc_file_fd(fc_file_of(fi));
+	if (fd >= 0)
+		fd = dup(fd);
 	if (fd < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -461,16 +562,19 @@ static void fc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void fc_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct fc_file *f = fc_file_of(fi);
-	close(f->fd);
-	free(f);
+	fc_file_free(fc_file_of(fi));
 	fuse_reply_err(req, 0);
 }
 
 static void fc_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
-	int fd = fc_file_of(fi)->fd;
+	int fd = atomic_load(&fc_file_of(fi)->fd);
+	if (fd < 0) {
+		/* never opened on the source: nothing of ours to sync */
+		fuse_reply_err(req, 0);
+		return;
+	}
 	int r = datasync ? fdatasync(fd) : fsync(fd);
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }
@@ -478,7 +582,9 @@ static void fc_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void fc_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			 off_t length, struct fuse_file_info *fi)
 {
-	int r = fallocate(fc_file_of(fi)->fd, mode, offset, length);
+	int fd = fc_file_fd(fc_file_of(fi));
+	int r = fd < 0 ? (errno = -fd, -1)
+		       : fallocate(fd, mode, offset, length);
 	int err = r < 0 ? errno : 0;
 
 	if (r == 0)
@@ -489,7 +595,8 @@ static void fc_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 static void fc_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	off_t r = lseek(fc_file_of(fi)->fd, off, whence);
+	int fd = fc_file_fd(fc_file_of(fi));
+	off_t r = fd < 0 ? (errno = -fd, -1) : lseek(fd, off, whence);
 	if (r < 0)
 		fuse_reply_err(req, errno);
 	else

@@ -62,7 +62,16 @@ struct nt_device {
 	uint64_t pages;
 	struct nt_overflow *ov;	  /* NULL without overflow= */
 	unsigned nospace_wait_ms; /* retry a put answered -ENOSPC this long */
+	uint64_t pool_ceiling;	  /* the segment's pool-size */
 };
+
+/* A pool whose resident bytes are this far below its ceiling can still
+ * grow (a few chunks, and the metadata that grows with the data). */
+#define NT_GROW_SLACK (4ULL << 20)
+
+/* With an overflow file, how long a refused put waits for a growing pool
+ * before the page is spilled. */
+#define NT_SPILL_WAIT_MS 5
 
 /* Allocate the stripe locks and their scratch pages (and touch them, so
  * that a locked process already has them in RAM).  -ENOMEM. */
@@ -96,8 +105,9 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	       const char *map_name, uint64_t label, struct nt_overflow **out,
 	       char *err, size_t errlen);
 void nt_ov_close(struct nt_overflow *ov);
-/* After the fork: lock the shared map in memory.  0 or -errno. */
-int nt_ov_lock(struct nt_overflow *ov);
+/* In the serving process, before serving: make every page of the slot
+ * maps present and private to it. */
+void nt_ov_touch(struct nt_overflow *ov);
 /* Remove the shared map of a sub-pool being reset.  Absent is fine. */
 void nt_ov_unlink_map(const char *map_name);
 

@@ -64,6 +64,35 @@ static size_t map_bytes(uint64_t slots)
 	return TMEM_PAGE_SIZE + slots * sizeof(uint64_t);
 }
 
+/* Whether the map in fd (of size bytes) holds pages of this life of the
+ * sub-pool that a map for another file or size would lose: then we must
+ * refuse rather than start afresh. */
+static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
+			   const struct nt_overflow *ov, const struct stat *st)
+{
+	const struct ov_map_header *h;
+	const uint64_t *rev;
+	bool lose = false;
+	uint64_t i;
+	void *m;
+
+	if (bytes < TMEM_PAGE_SIZE)
+		return false;
+	m = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return false;
+	h = m;
+	rev = (const uint64_t *)((const char *)m + TMEM_PAGE_SIZE);
+	if (memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 && h->label == label &&
+	    map_bytes(h->slots) <= bytes &&
+	    (h->slots != ov->slots || h->file_dev != (uint64_t)st->st_dev ||
+	     h->file_ino != (uint64_t)st->st_ino))
+		for (i = 0; i < h->slots && !lose; i++)
+			lose = rev[i] != 0;
+	munmap(m, bytes);
+	return lose;
+}
+
 /* Attach the shared map, keeping its contents only if it describes this
  * device, this file and this life of the sub-pool. */
 static int map_attach(struct nt_overflow *ov, const char *map_name,
@@ -82,6 +111,17 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
 			 strerror(errno));
 		return r;
+	}
+	if (fstat(fd, &mst) == 0 &&
+	    map_would_lose(fd, (uint64_t)mst.st_size, label, ov, st)) {
+		snprintf(err, errlen,
+			 "overflow: pages of this export are in another "
+			 "overflow file or one of another overflow-size "
+			 "(see /dev/shm%s): give the same overflow= and "
+			 "overflow-size= as before, or reset=true",
+			 map_name);
+		close(fd);
+		return -EEXIST;
 	}
 	if (fstat(fd, &mst) < 0 || ((uint64_t)mst.st_size != ov->map_len &&
 				    ftruncate(fd, (off_t)ov->map_len) < 0)) {
@@ -118,15 +158,6 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		h->file_ino = st->st_ino;
 	}
 	return 0;
-}
-
-/* In the process that serves: fault the shared map in and lock it.  It
- * was written before nbdkit forked, and a fork does not carry a shared
- * mapping's page tables over, so lock-on-fault alone left it evictable:
- * in the guest test its pages went to the very swap device it maps. */
-int nt_ov_lock(struct nt_overflow *ov)
-{
-	return mlock(ov->map, ov->map_len) == 0 ? 0 : -errno;
 }
 
 /* Build the forward array and the free list from the reverse map.  An
@@ -256,6 +287,27 @@ void nt_ov_close(struct nt_overflow *ov)
 	free(ov->free_stack);
 	pthread_mutex_destroy(&ov->free_lock);
 	free(ov);
+}
+
+/* Write to every page of a private array, so that it is this process's
+ * own (not shared copy-on-write with the parent nbdkit forked from) and
+ * the data path never takes a fault that must allocate. */
+static void touch_pages(void *p, size_t bytes)
+{
+	volatile unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < bytes; i += TMEM_PAGE_SIZE)
+		c[i] = c[i];
+	if (bytes)
+		c[bytes - 1] = c[bytes - 1];
+}
+
+void nt_ov_touch(struct nt_overflow *ov)
+{
+	touch_pages(ov->fwd, ov->device_pages * sizeof(uint32_t));
+	touch_pages(ov->free_stack, ov->slots * sizeof(uint32_t));
+	touch_pages(ov->map, ov->map_len);
 }
 
 void nt_ov_unlink_map(const char *map_name)

@@ -110,10 +110,24 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	return r;
 }
 
+/* Whether the pool is below its ceiling, so that a refusal means its
+ * grower has not caught up yet rather than that it is full.  Only called
+ * after a refusal: it reads the segment's size with fstat. */
+static bool pool_can_grow(void)
+{
+	struct tmem_stats st;
+
+	if (tmem_stats_get(dev->pool, &st) < 0)
+		return false;
+	return st.bytes_resident + NT_GROW_SLACK < dev->pool_ceiling;
+}
+
 /* A put refused for want of room may only be waiting for the pool's grower
  * to refill its reserve of ready chunks: without an overflow file to take
- * the page, give it a little time.  Sleeping allocates nothing. */
-static int put_waiting(uint64_t page, const void *data)
+ * the page, give it time while the pool can still grow, and none when it
+ * is full (a swap device's writes then fail at once and the kernel keeps
+ * those pages in RAM).  Sleeping allocates nothing. */
+static int put_waiting(uint64_t page, const void *data, unsigned budget_ms)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited = 0;
@@ -122,7 +136,9 @@ static int put_waiting(uint64_t page, const void *data)
 	for (;;) {
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
-		if (r != -ENOSPC || waited >= dev->nospace_wait_ms)
+		if (r != -ENOSPC || waited >= budget_ms)
+			return r;
+		if (waited % 10 == 0 && !pool_can_grow())
 			return r;
 		NT_COUNT(nospace_retries);
 		nanosleep(&ms, NULL);
@@ -137,13 +153,15 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 	int r;
 
 	if (dev->ov == NULL) {
-		r = put_waiting(page, data);
+		r = put_waiting(page, data, dev->nospace_wait_ms);
 		if (r == -ENOSPC)
 			NT_COUNT(nospace);
 		return r;
 	}
 
-	r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, data);
+	/* A few milliseconds for a growing pool cost less than a disk
+	 * write (and a later read) of the page. */
+	r = put_waiting(page, data, NT_SPILL_WAIT_MS);
 	if (r == 0) {
 		nt_ov_release(dev->ov, page);
 		return 0;

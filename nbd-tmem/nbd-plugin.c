@@ -46,8 +46,8 @@
 #define NT_STACK_SIZE (512 * 1024)
 
 /* How long a put answered -ENOSPC is retried when there is no overflow
- * file (the pool's reserve may just be refilling). */
-#define NT_NOSPACE_WAIT_MS 50
+ * file and the pool is below its ceiling (its reserve is refilling). */
+#define NT_NOSPACE_WAIT_MS 200
 
 /* -D tmem.pool=1: the pool's own debug messages.
  * -D tmem.requests=1: one line per request (slow; not for real swap). */
@@ -95,6 +95,7 @@ static char lock_name[2 * TMEM_NAME_MAX + 32];
 static char map_name[2 * TMEM_NAME_MAX + 32];
 static int lock_fd = -1;
 static uint64_t label;
+static uint64_t share_min, share_max; /* the export's share of the pool */
 static struct nt_device dev;
 
 static const struct nt_key *key_find(const char *key)
@@ -242,6 +243,12 @@ static int nt_config_complete(void)
 		return -1;
 	}
 	export_name = cfg.swap_export[0] ? cfg.swap_export : "swap";
+	/* [pool] min-share.EXPORT / max-share.EXPORT win over [swap]
+	 * min-share, which applies to whatever the export is called. */
+	if (tmem_config_share(&cfg, export_name, &share_min, &share_max) < 0) {
+		share_min = cfg.swap_min_share;
+		share_max = 0;
+	}
 	if (cfg.swap_overflow[0] && overflow_size == 0)
 		overflow_size = cfg.swap_size;
 	return 0;
@@ -289,15 +296,18 @@ static int pool_attach(struct tmem **out)
 	opts.log = pool_log;
 	r = tmem_open(&opts, out);
 	if (r < 0) {
-		nbdkit_error("pool=%s: %s%s", opts.name, tmem_strerror(r),
-			     r == -EPROTO ? " (the segment was made with "
-					    "another layout or geometry; use "
-					    "another pool= or remove it)"
-					  : "");
+		if (r == -EPROTO || r == -EBADMSG)
+			nbdkit_error(
+				"pool=%s: %s: use another pool= or "
+				"remove /dev/shm/%s (with tmemctl destroy)",
+				opts.name, tmem_strerror(r), opts.name);
+		else
+			nbdkit_error("pool=%s: %s", opts.name,
+				     tmem_strerror(r));
 		return -1;
 	}
-	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT,
-			   cfg.swap_min_share, 0, &dev.pool_id);
+	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT, share_min,
+			   share_max, &dev.pool_id);
 	if (r < 0) {
 		nbdkit_error("export=%s: cannot open the sub-pool in pool "
 			     "%s: %s",
@@ -316,7 +326,7 @@ struct nt_label {
 };
 #define NT_LABEL_MAGIC "TMEMNBD1"
 
-static int label_check(struct tmem *t)
+static int label_check(struct tmem *t, bool *fresh)
 {
 	static unsigned char page[TMEM_PAGE_SIZE];
 	struct nt_label l;
@@ -366,6 +376,7 @@ static int label_check(struct tmem *t)
 		return -1;
 	}
 	label = l.id;
+	*fresh = true;
 	return 0;
 }
 
@@ -418,9 +429,46 @@ static void swap_safety(void)
 	}
 }
 
+/* reset=true: drop the export's pages, label and overflow map. */
+static int export_reset(struct tmem *t)
+{
+	uint64_t page, pages = cfg.swap_size / TMEM_PAGE_SIZE, survivors = 0;
+	int r;
+
+	r = tmem_pool_destroy(t, dev.pool_id);
+	if (r == 0)
+		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT, share_min,
+				   share_max, &dev.pool_id);
+	if (r < 0) {
+		nbdkit_error("reset: export %s: %s", export_name,
+			     tmem_strerror(r));
+		return -1;
+	}
+	/* Belt and braces: a destroyed pool must hold nothing, and a page
+	 * that survived would be served as this device's data. */
+	for (page = 0; page < pages; page++) {
+		enum tmem_page_state st;
+
+		if (tmem_probe(t, dev.pool_id, NT_DATA_OBJECT, page, &st) ==
+			    0 &&
+		    st != TMEM_PAGE_ABSENT) {
+			tmem_flush_page(t, dev.pool_id, NT_DATA_OBJECT, page);
+			survivors++;
+		}
+	}
+	if (survivors)
+		nbdkit_debug("reset: %" PRIu64 " pages outlived "
+			     "tmem_pool_destroy; flushed one by one",
+			     survivors);
+	tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
+	nt_ov_unlink_map(map_name);
+	return 0;
+}
+
 static int nt_get_ready(void)
 {
 	struct tmem *t = NULL;
+	bool fresh = false;
 	char err[512];
 	int r;
 
@@ -437,23 +485,10 @@ static int nt_get_ready(void)
 	 * serving process attaches again after the fork. */
 	if (pool_attach(&t) < 0)
 		goto err_close;
-	if (reset) {
-		r = tmem_pool_destroy(t, dev.pool_id);
-		if (r < 0) {
-			nbdkit_error("reset: %s", tmem_strerror(r));
-			goto err_close;
-		}
-		nt_ov_unlink_map(map_name);
-		r = tmem_pool_open(t, export_name, TMEM_PERSISTENT,
-				   cfg.swap_min_share, 0, &dev.pool_id);
-		if (r < 0) {
-			nbdkit_error("reset: %s", tmem_strerror(r));
-			goto err_close;
-		}
-	}
-	if (label_check(t) < 0)
+	if (reset && export_reset(t) < 0)
 		goto err_close;
-	tmem_close(t);
+	if (label_check(t, &fresh) < 0)
+		goto err_close;
 
 	dev.size = cfg.swap_size;
 	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
@@ -463,15 +498,20 @@ static int nt_get_ready(void)
 			       map_name, label, &dev.ov, err, sizeof(err));
 		if (r < 0) {
 			nbdkit_error("%s", err);
-			return -1;
+			goto err_unlabel;
 		}
 		nbdkit_debug("overflow %s: %" PRIu64 " slots, %" PRIu64
 			     " in use",
 			     cfg.swap_overflow, nt_ov_slots(dev.ov),
 			     nt_ov_slots_used(dev.ov));
 	}
+	tmem_close(t);
 	return 0;
 
+err_unlabel:
+	/* A start that failed leaves no new device behind. */
+	if (fresh)
+		tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
 err_close:
 	tmem_close(t);
 	return -1;
@@ -479,6 +519,7 @@ err_close:
 
 static int nt_after_fork(void)
 {
+	struct tmem_segment_info info;
 	int r;
 
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon
@@ -488,20 +529,19 @@ static int nt_after_fork(void)
 		fprintf(stderr,
 			"nbdkit: tmem: warning: mlockall: %m: pages of this "
 			"swap server may themselves be swapped out\n");
-	if (dev.ov && (r = nt_ov_lock(dev.ov)) < 0)
-		fprintf(stderr,
-			"nbdkit: tmem: warning: locking the overflow map: %s: "
-			"it may be swapped out to this device\n",
-			strerror(-r));
 
 	if (pool_attach(&dev.pool) < 0)
 		return -1;
+	if (tmem_segment_info(dev.pool, &info) == 0)
+		dev.pool_ceiling = info.pool_size;
 	r = tmem_start(dev.pool);
 	if (r < 0) {
 		nbdkit_error("pool=%s: starting its grower thread: %s",
 			     pool_name(), tmem_strerror(r));
 		return -1;
 	}
+	if (dev.ov)
+		nt_ov_touch(dev.ov);
 	if (nt_pages_init(&dev) < 0) {
 		nbdkit_error("scratch pages: %m");
 		return -1;

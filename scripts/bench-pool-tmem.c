@@ -316,12 +316,12 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 	if (r < 0) {
 		fprintf(stderr, "bench-pool: tmem_pool_open: %s\n",
 			tmem_strerror(r));
-		goto err;
+		goto err_close;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (put_patiently(t, pool, i, bench_page(c, idx[i]), &retries) <
 		    0)
-			goto err;
+			goto err_close;
 	/* let the grower settle its reserve: that memory is ours to pay */
 	nanosleep(&settle, NULL);
 	m->resident = file_resident(name);
@@ -329,7 +329,7 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 	if (r < 0) {
 		fprintf(stderr, "bench-pool: tmem_stats_get: %s\n",
 			tmem_strerror(r));
-		goto err;
+		goto err_close;
 	}
 	m->pages = st.pages_stored;
 	m->represented = st.bytes_represented;
@@ -351,12 +351,12 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 			"bench-pool: the pool holds %" PRIu64 " pages, "
 			"%zu were put\n",
 			m->pages, n);
-		goto err;
+		goto err_close;
 	}
 	segment_close(t, name);
 	return 0;
 
-err:
+err_close:
 	segment_close(t, name);
 	return -1;
 }

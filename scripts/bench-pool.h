@@ -1,5 +1,5 @@
 /* bench-pool: shared definitions of the pool benchmark's two halves —
- * bench-pool.c (corpus, raw zstd, report) and bench-pool-tmem.c (the pool
+ * bench-pool-run.c (corpus, raw zstd, report) and bench-pool-tmem.c (the pool
  * measured on the same pages).
  */
 #ifndef BENCH_POOL_H
@@ -47,6 +47,10 @@ double bench_run_threads(int nthreads, bench_worker_fn fn, void *ctx,
 			 const size_t *idx, size_t n);
 
 double bench_now(void);
+
+/* After bench_run_threads: the slowest thread's time less the time it
+ * waited for a CPU held by someone else. */
+extern double bench_last_adjusted;
 
 /* ---- the pool side (bench-pool-tmem.c) ---- */
 

@@ -46,6 +46,19 @@ struct capture_stats {
 
 static uint64_t max_pages = UINT64_MAX;
 static bool truncated;
+/* The workload's process group: it does not get the terminal's Ctrl-C
+ * (it is not in the foreground group), so we pass it on. */
+static volatile pid_t workload_pgid;
+
+static void on_signal(int sig)
+{
+	if (workload_pgid > 0) {
+		kill(-workload_pgid, SIGKILL);
+		kill(-workload_pgid, SIGCONT);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static double now_seconds(void)
 {
@@ -224,7 +237,7 @@ static int capture_process(pid_t pid, FILE *out, struct capture_stats *st)
 		fprintf(stderr, "capture-pages: cannot open /proc/%d: %m\n",
 			(int)pid);
 		err = -1;
-		goto out;
+		goto close_files;
 	}
 	while (fgets(line, sizeof line, maps)) {
 		unsigned long long start, end;
@@ -249,7 +262,7 @@ static int capture_process(pid_t pid, FILE *out, struct capture_stats *st)
 			break;
 		}
 	}
-out:
+close_files:
 	if (maps)
 		fclose(maps);
 	if (memfd >= 0)
@@ -416,6 +429,10 @@ int main(int argc, char **argv)
 	}
 	setpgid(child, child); /* both sides: no race with the exec */
 	pgid = child;
+	workload_pgid = pgid;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 
 	t0 = now_seconds();
 	for (;;) {

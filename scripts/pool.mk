@@ -12,7 +12,7 @@ capture_pages_SOURCES = capture-pages.c
 # bench-pool-run: pool put/get against raw zstd on a captured corpus.
 noinst_PROGRAMS += bench-pool-run
 bench_pool_run_SOURCES = \
-	bench-pool.c \
+	bench-pool-run.c \
 	bench-pool.h \
 	bench-pool-tmem.c \
 	$(NULL)

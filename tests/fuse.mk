@@ -26,6 +26,7 @@ TESTS += \
 	test-fuse-slow.sh \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
+	test-fuse-remount.sh \
 	$(NULL)
 endif
 
@@ -38,4 +39,5 @@ EXTRA_DIST += \
 	test-fuse-slow.sh \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
+	test-fuse-remount.sh \
 	$(NULL)

@@ -1,16 +1,19 @@
 /* slowfs: a deliberately slow file system for the tmem-fuse-cache tests.
  *
- *   slowfs [-o latency=MS,bandwidth=MBPS] BACKING MOUNTPOINT
+ *   slowfs [-o latency=MS,bandwidth=MBPS,meta-cache=SECS,exact-times]
+ *          BACKING MOUNTPOINT
  *
  * A path-based passthrough of the directory BACKING that behaves like a
  * remote file system seen through sshfs: every read waits a set latency
  * (default 1 ms) and all reads share a bandwidth cap (default 50 MB/s);
  * files are served with direct_io so the kernel's page cache of this
- * file system never hides a read; attributes are not cached and
- * timestamps have whole-second resolution.  It counts reads: the hidden
- * file .slowfs-stats at its root (absent from directory listings) reads
- * "reads N\nbytes N\n".  Changing a file "from outside" means changing it
- * through this mount or in BACKING.
+ * file system never hides a read; timestamps have whole-second
+ * resolution (exact-times keeps the backing file system's).  Names and
+ * attributes are not cached by the kernel unless meta-cache says for how long
+ * (sshfs caches them for 20 s by default).  It counts reads: the hidden file
+ * .slowfs-stats at its root (absent from directory listings) reads "reads
+ * N\nbytes N\n".  Changing a file "from outside" means changing it through this
+ * mount or in BACKING.
  */
 #define FUSE_USE_VERSION 312
 
@@ -36,11 +39,15 @@
 struct slowfs_opts {
 	char *latency;	 /* milliseconds */
 	char *bandwidth; /* MB/s, 0 = no cap */
+	char *meta;	 /* seconds the kernel may cache names and attributes */
+	int exact_times; /* keep nanoseconds */
 };
 
 static int backing = -1;
 static double latency_s = 0.001;
 static double bandwidth_bps = 50e6;
+static double meta_timeout;
+static int exact_times;
 static atomic_uint_fast64_t nreads, nbytes;
 static pthread_mutex_t bw_lock = PTHREAD_MUTEX_INITIALIZER;
 static double bw_next; /* protected by bw_lock: when the link is free */
@@ -87,8 +94,8 @@ static void *slowfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	cfg->direct_io = 1;
 	cfg->use_ino = 1;
-	cfg->attr_timeout = 0;
-	cfg->entry_timeout = 0;
+	cfg->attr_timeout = meta_timeout;
+	cfg->entry_timeout = meta_timeout;
 	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
 	return NULL;
@@ -96,6 +103,8 @@ static void *slowfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 static void slowfs_whole_seconds(struct stat *st)
 {
+	if (exact_times)
+		return;
 	st->st_atim.tv_nsec = 0;
 	st->st_mtim.tv_nsec = 0;
 	st->st_ctim.tv_nsec = 0;
@@ -327,6 +336,8 @@ static const struct fuse_operations slowfs_ops = {
 static const struct fuse_opt slowfs_opt_spec[] = {
 	{"latency=%s", offsetof(struct slowfs_opts, latency), 0},
 	{"bandwidth=%s", offsetof(struct slowfs_opts, bandwidth), 0},
+	{"meta-cache=%s", offsetof(struct slowfs_opts, meta), 0},
+	{"exact-times", offsetof(struct slowfs_opts, exact_times), 1},
 	FUSE_OPT_END,
 };
 
@@ -374,9 +385,13 @@ int main(int argc, char *argv[])
 			return 1;
 		bandwidth_bps = v * 1e6;
 	}
+	if (o.meta && parse_number("meta-cache", o.meta, &meta_timeout) < 0)
+		return 1;
+	exact_times = o.exact_times;
 	if (!backing_path) {
-		fprintf(stderr, "usage: slowfs [-o latency=MS,bandwidth=MBPS] "
-				"BACKING MOUNTPOINT\n");
+		fprintf(stderr,
+			"usage: slowfs [-o latency=MS,bandwidth=MBPS,"
+			"meta-cache=SECS,exact-times] BACKING MOUNTPOINT\n");
 		return 1;
 	}
 	backing = open(backing_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -35,7 +35,8 @@ chown 0:3000 "$src/team"
 mkdir -m 0777 "$src/pub"
 sleep 0.2 # older than the granularity below: cacheable
 
-fc_mount "$src" "$mnt" -o "$FC_POOL,timestamp-granularity=0.05"
+name=fc-users-$$
+fc_mount "$src" "$mnt" -o "$FC_POOL,timestamp-granularity=0.05,cache-name=$name"
 
 # uid 1000 reads (and so caches) its file; uid 1001 is refused, also once
 # the kernel's caches are gone and only the pool holds the pages.
@@ -43,6 +44,10 @@ as 1000 cmp "$src/secret" "$mnt/secret" || fail "owner cannot read its file"
 as 1000 cat "$mnt/secret" >/dev/null
 echo 3 > /proc/sys/vm/drop_caches
 as 1000 cmp "$src/secret" "$mnt/secret" || fail "owner read differs after drop"
+stats=$("$FC_PRESSURE" "$FC_SEG" stats "$name")
+echo "after uid 1000's reads: $stats"
+hits=$(echo "$stats" | sed -n 's/.* hits \([0-9]*\).*/\1/p')
+[ "${hits:-0}" -gt 0 ] || fail "uid 1000's second read was not served by the pool"
 for pass in 1 2; do
     if out=$(as 1001 cat "$mnt/secret" 2>&1 >/dev/null); then
         fail "uid 1001 read a file the source refuses it"

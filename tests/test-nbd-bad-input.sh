@@ -66,3 +66,21 @@ if nbdkit -U - "$TMEM_PLUGIN" pool=$pool-bad size=1M --run true 2> "$tmp/err"; t
     fail "served from a corrupt segment"
 fi
 grep -F "pool=$pool-bad" "$tmp/err"
+
+# A segment of another layout: a real one, its layout version (the 32-bit
+# word after the 64-bit magic) bumped, as another build would have it.
+nbdkit -U - "$TMEM_PLUGIN" pool=$pool-old size=1M pool-size=32M --run true
+cleanup_fn "rm -f /dev/shm/$pool-old /dev/shm/$pool-old.*"
+python3 - "/dev/shm/$pool-old" <<'PY'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(8)
+    v, = struct.unpack("<I", f.read(4))
+    f.seek(8)
+    f.write(struct.pack("<I", v + 1))
+PY
+if nbdkit -U - "$TMEM_PLUGIN" pool=$pool-old size=1M --run true 2> "$tmp/err"; then
+    fail "served from a segment of another layout"
+fi
+grep -E "pool=$pool-old: .*(layout|geometry)" "$tmp/err" ||
+    fail "no message naming the pool and its layout: $(cat "$tmp/err")"

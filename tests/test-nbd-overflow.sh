@@ -36,12 +36,34 @@ used=$(sed -n 's/.*overflow: \([0-9]*\) of.*/\1/p' "$tmp/log1" | tail -1)
 [ "$(stat -c %s "$ovdir/ov")" -eq 67108864 ] ||
     fail "the overflow file was not allocated in full"
 
-# A restart finds every page again, those in the file included; trimming
-# everything then gives every slot back.
+# The file holds pages now: another overflow-size would lose them.
+if nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" overflow-size=32M --run true \
+        2> "$tmp/err"; then
+    fail "started with another overflow-size over spilled pages"
+fi
+grep -q "overflow-size" "$tmp/err" || fail "no message naming overflow-size: $(cat "$tmp/err")"
+
+# A restart finds every page again, those in the file included.  Then
+# unaligned writes (read-modify-write of pages that may be in the file),
+# replayed on a local copy to compare with; trimming everything at last
+# gives every slot back.
+cmds=(
+    -c "write -P 0x11 100 5000"
+    -c "write -P 0x22 20000001 9000"
+    -c "write -P 0x33 33554431 2"
+    -c "write -P 0x44 41943000 200"
+    -c "write -z 12345 8192"
+)
+cp "$tmp/data" "$tmp/mirror"
+truncate -s 64M "$tmp/mirror"
+qemu-io -f raw "${cmds[@]}" "$tmp/mirror" >/dev/null
 nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
-    nbdcopy \"\$uri\" '$tmp/back2' &&
+    set -e
+    nbdcopy \"\$uri\" '$tmp/back2'
+    qemu-io -f raw $(printf '%q ' "${cmds[@]}") \"\$uri\" >/dev/null
+    qemu-img compare -q -f raw -F raw '$tmp/mirror' \"\$uri\"
     qemu-io -f raw -c 'discard 0 64M' \"\$uri\" >/dev/null
-" 2> "$tmp/log2"
+" 2> "$tmp/log2" || { grep -v debug "$tmp/log2"; fail "restart, unaligned writes or trim failed"; }
 cmp -n 41943040 "$tmp/data" "$tmp/back2"
 grep -q "overflow: 0 of 16384 slots in use" "$tmp/log2" ||
     fail "trim did not free the overflow slots: $(grep 'overflow:' "$tmp/log2")"
@@ -53,6 +75,28 @@ nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
 " 2> "$tmp/log3"
 grep -q "overflow: 0 of 16384 slots in use" "$tmp/log3" ||
     fail "overwrites did not free the overflow slots: $(grep 'overflow:' "$tmp/log3")"
+
+# NBD_CMD_CACHE brings spilled pages back into the pool once it has room:
+# fill, trim the first 24 MiB (pool pages), cache everything, read back.
+py=
+for p in python3 /usr/bin/python3; do
+    if "$p" -c 'import nbd' 2>/dev/null; then py=$p; break; fi
+done
+if [ -n "$py" ]; then
+    nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
+        set -e
+        nbdcopy '$tmp/data' \"\$uri\"
+        '$py' -c 'import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+h.trim(24 << 20, 0)
+h.cache(64 << 20, 0)' \"\$uri\"
+        nbdcopy \"\$uri\" '$tmp/back5'
+    " 2> "$tmp/log5"
+    cmp -i 25165824 -n 16777216 "$tmp/data" "$tmp/back5"
+    grep -Eq "promoted [1-9]" "$tmp/log5" ||
+        fail "cache promoted nothing: $(grep 'promoted' "$tmp/log5")"
+fi
 
 # No overflow file: the write fails, and the message names the cause.
 pool2=$(unique_segment)-2; cleanup_fn "rm -f /dev/shm/$pool2 /dev/shm/$pool2.*"

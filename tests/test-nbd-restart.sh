@@ -14,8 +14,15 @@ pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
 python3 "$srcdir/nbd-corpus.py" "$tmp/corpus" 8 1 1
 size=$(stat -c %s "$tmp/corpus")
 
-nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool pool-size=64M \
-       --run "nbdcopy '$tmp/corpus' \"\$uri\""
+# The first server runs as a daemon (nbdkit forks into the background
+# between .get_ready and .after_fork) and is stopped with SIGTERM.
+nbdkit -U "$tmp/sock" -P "$tmp/pid" "$TMEM_PLUGIN" size=$size pool=$pool \
+       pool-size=64M
+pid=$(cat "$tmp/pid")
+cleanup_fn "kill $pid 2>/dev/null"
+nbdcopy "$tmp/corpus" "nbd+unix:///?socket=$tmp/sock"
+kill "$pid"
+wait_for 10 sh -c "! kill -0 $pid" || fail "nbdkit did not exit on SIGTERM"
 # The same keys, a new process: same data.
 nbdkit -U - "$TMEM_PLUGIN" size=$size pool=$pool pool-size=64M \
        --run "nbdcopy \"\$uri\" '$tmp/back'"

@@ -1,0 +1,288 @@
+/* tmem: memory follows the data.  With the grower, puts never fault chunks
+ * in themselves (an empty reserve is -ENOSPC, RESERVE_EMPTY, and the
+ * grower refills it) unless the handle allows it (put_may_grow), the
+ * grower keeps ahead of a sustained writer, memory comes back by hole
+ * punching once the data is flushed, prefault reserves everything up
+ * front, and lock locks the segment on fault. */
+#include <config.h>
+
+#include <sched.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "test-pool.h"
+
+#define PAGES 2000
+
+static unsigned char page[4096], back[4096];
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t resident(struct tmem *t)
+{
+	struct tmem_stats st;
+
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	return st.bytes_resident;
+}
+
+static void test_grower(const char *name)
+{
+	struct tmem_options o;
+	struct tmem_segment_info si;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint64_t i, retries = 0, full, empty;
+	uint32_t p;
+	int r, waited;
+
+	test_options(&o, name, 32 << 20);
+	o.grower = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_segment_info(t, &si), 0);
+	empty = resident(t);
+	CHECK(empty < si.segment_bytes / 4);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0; i < PAGES; i++) {
+		page_random(page, i);
+		while ((r = tmem_put(t, p, 1, i, page)) == -ENOSPC) {
+			retries++;
+			CHECK(retries < 100000);
+			sleep_ms(1);
+		}
+		CHECK_RC(r, 0);
+	}
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == retries);
+	CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 0);
+	for (i = 0; i < PAGES; i++) {
+		page_random(page, i);
+		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	/* Memory follows the data, up and down. */
+	full = resident(t);
+	CHECK(full > PAGES * 4096ULL);
+	CHECK(full < empty + PAGES * 4096ULL * 5 / 4);
+	CHECK_RC(tmem_flush_object(t, p, 1), 0);
+	for (waited = 0; waited < 5000; waited += 50) {
+		if (resident(t) < empty + (1 << 20))
+			break;
+		sleep_ms(50);
+	}
+	fprintf(stderr, "resident: empty %llu, full %llu, flushed %llu\n",
+		(unsigned long long)empty, (unsigned long long)full,
+		(unsigned long long)resident(t));
+	CHECK(resident(t) < empty + (1 << 20));
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+/* Without a grower running nobody refills the reserve: a put that finds
+ * it empty fails, unless put_may_grow lets it fault a chunk in. */
+static void test_may_grow(const char *name, bool may_grow)
+{
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint64_t i, n;
+	uint32_t p;
+	int r = 0;
+
+	test_options(&o, name, 4 << 20);
+	o.grower = true; /* wanted, never started */
+	o.put_may_grow = may_grow;
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* Random pages, 16 to a chunk, until a put is refused. */
+	for (i = 0; i < 4096; i++) {
+		page_random(page, i);
+		r = tmem_put(t, p, 1, i, page);
+		if (r)
+			break;
+	}
+	CHECK_RC(r, -ENOSPC);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	if (may_grow) {
+		/* Refused only when full: nearly 4 MiB of pages stored. */
+		CHECK(i >= 56 * 16);
+		CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0);
+		CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 1);
+	} else {
+		/* The reserve made at open, and no more. */
+		CHECK(i < 32 * 16);
+		CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 1);
+		CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 0);
+	}
+	n = i;
+	for (i = 0; i < n; i++) {
+		page_random(page, i);
+		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+/* About 3:1 under zstd, like anonymous memory. */
+static void page_mixed(void *p, uint64_t seed)
+{
+	page_text(p, seed);
+	page_random(back, seed);
+	memcpy(p, back, 1300);
+}
+
+/* A writer that never waits between puts (the grower may not get the CPU
+ * at once): the reserve grows with the rate chunks are taken, and puts
+ * refused for an empty reserve stay rare.  bench-pool-grow measures the
+ * same thing at length. */
+static void test_pace(const char *name)
+{
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint64_t i, n = 64 << 8, retries = 0;
+	uint32_t p;
+	int r;
+
+	test_options(&o, name, 256 << 20);
+	o.grower = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0; i < n; i++) {
+		page_mixed(page, i);
+		while ((r = tmem_put(t, p, 1, i, page)) == -ENOSPC) {
+			CHECK(++retries < 10000000);
+			sched_yield();
+		}
+		CHECK_RC(r, 0);
+	}
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	fprintf(stderr, "pace: %llu puts, %llu refused (reserve_empty)\n",
+		(unsigned long long)n,
+		(unsigned long long)st.rejects[TMEM_REJECT_RESERVE_EMPTY]);
+	CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 0);
+	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] * 100 < n);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+static void test_prefault(const char *name)
+{
+	struct tmem_options o;
+	struct tmem_segment_info si;
+	struct statvfs vfs;
+	struct tmem *t;
+	uint64_t i, before;
+	uint32_t p;
+
+	test_options(&o, name, 8 << 20);
+	o.prefault = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_segment_info(t, &si), 0);
+	before = resident(t);
+	CHECK(before >= si.segment_bytes);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0; i < 500; i++) {
+		page_random(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+	CHECK_RC(tmem_flush_object(t, p, 1), 0);
+	CHECK(resident(t) == before);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+
+	/* Too big for /dev/shm: a clear -ENOSPC, not SIGBUS later.  Only
+	 * where /dev/shm is smaller than the largest pool. */
+	if (statvfs("/dev/shm", &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (15ULL << 30)) {
+		test_options(&o, name, (16ULL << 30) - (64 << 10));
+		o.prefault = true;
+		CHECK_RC(tmem_open(&o, &t), -ENOSPC);
+		tmem_unlink(name);
+	}
+}
+
+#ifndef TMEM_SANITIZED
+static long vm_locked_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+#endif
+
+static void test_lock(const char *name)
+{
+#ifdef TMEM_SANITIZED
+	(void)name;
+	fprintf(stderr, "sanitizers make mlock a no-op: lock not checked\n");
+#else
+	struct tmem_options o;
+	struct tmem *t;
+	uint64_t i;
+	uint32_t p;
+	long before;
+	int r;
+
+	test_options(&o, name, 8 << 20);
+	o.lock = true;
+	before = vm_locked_kb();
+	r = tmem_open(&o, &t);
+	if (r == -EPERM || r == -ENOMEM || r == -EAGAIN) {
+		fprintf(stderr, "cannot lock memory here (%s): not checked\n",
+			tmem_strerror(r));
+		return;
+	}
+	CHECK_RC(r, 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0; i < 200; i++) {
+		page_random(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+	/* Locked on fault: what was touched, not the whole segment.  Only
+	 * root is sure to be allowed to (tmem_open warns and goes on). */
+	if (geteuid() != 0 && vm_locked_kb() == before) {
+		fprintf(stderr, "could not lock memory here: not checked\n");
+		tmem_close(t);
+		CHECK_RC(tmem_unlink(name), 0);
+		return;
+	}
+	CHECK(vm_locked_kb() - before >= 200 * 4);
+	CHECK(vm_locked_kb() - before < (8 << 10) * 2);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+#endif
+}
+
+int main(void)
+{
+	const char *name = test_segment_name("grow");
+
+	test_grower(name);
+	test_may_grow(name, false);
+	test_may_grow(name, true);
+	test_pace(name);
+	test_prefault(name);
+	test_lock(name);
+	return 0;
+}
