@@ -32,6 +32,9 @@
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1
 #endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -378,6 +381,32 @@ static int prefault_segment(struct tmem *t)
 	return 0;
 }
 
+/* Lock on fault locks a page when this process faults it in; pages the
+ * segment already holds (made by another process, or by this one before
+ * it forked) stay evictable until then, and a swap server that finds one
+ * swapped out to its own device waits for itself.  Fault in every range
+ * the file has data in now: tmpfs's SEEK_DATA counts swapped pages as
+ * data, and holes stay holes, so memory still follows the data. */
+static void lock_present(struct tmem *t)
+{
+	off_t off = 0, end;
+
+	while ((off = lseek(t->fd, off, SEEK_DATA)) >= 0 &&
+	       (uint64_t)off < t->map_size) {
+		end = lseek(t->fd, off, SEEK_HOLE);
+		if (end < 0 || (uint64_t)end > t->map_size)
+			end = (off_t)t->map_size;
+		if (madvise(t->base + off, (size_t)(end - off),
+			    MADV_POPULATE_READ) == -1) {
+			off_t i;
+
+			for (i = off; i < end; i += 4096)
+				(void)((volatile unsigned char *)t->base)[i];
+		}
+		off = end;
+	}
+}
+
 /* Lock the mapping on fault, and the contexts' scratch.  Without the
  * privilege or the RLIMIT_MEMLOCK for it, say so and go on unlocked: the
  * pool works, only without the guarantee. */
@@ -392,6 +421,7 @@ static void lock_memory(struct tmem *t)
 			 "unlocked");
 		return;
 	}
+	lock_present(t);
 	for (i = 0; i < t->nr_ctx; i++) {
 		struct tmem_ctx *c = &t->ctx[i];
 

@@ -3,10 +3,10 @@
 #
 #   make check            the workload's self-test, the scripts' argument
 #                         checks, systemd-analyze verify of the units
-#   make check-vm         boots a guest once per case (tests/vm/): swap over
-#                         NBD on stock `nbdkit memory` (the harness
-#                         baseline), then on tmem.so: the workload, stress-ng,
-#                         and a small pool with an overflow file
+#   make check-vm         boots a guest once per case (tests/vm/): zram (the
+#                         harness baseline), then swap over NBD on tmem.so:
+#                         the workload, stress-ng, and a small pool with an
+#                         overflow file
 #   make check-vm-soak    the check-vm cases five boots in a row
 
 # The workload: verifiable pages, 1.5 x RAM (tests/swap-workload.c).
@@ -38,6 +38,7 @@ EXTRA_DIST += \
 	vm/init \
 	vm/run-guest \
 	vm/guest-swap \
+	vm/monitor \
 	vm/check-vm-case \
 	$(VM_TESTS) \
 	$(NULL)
@@ -45,7 +46,7 @@ EXTRA_DIST += \
 # One boot per case; they run one after another (-j1): two TCG guests on
 # a small machine would only slow each other down.
 VM_TESTS = \
-	vm/check-vm-memory.test \
+	vm/check-vm-zram.test \
 	vm/check-vm-workload.test \
 	vm/check-vm-stress.test \
 	vm/check-vm-overflow.test \
