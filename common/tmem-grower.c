@@ -127,7 +127,7 @@ static bool trim_one(struct tmem *t)
 /* Fault holes in and add them to the reserve, a few at a time (holes
  * never used before are neighbours: one madvise for the lot).  false:
  * nothing to do. */
-static bool grow_one(struct tmem *t)
+static bool grow_one(struct tmem *t, bool grower)
 {
 	struct tmem_header *h = t->hdr;
 	uint32_t got[TMEM_GROW_BATCH], n = 0, want, i, j;
@@ -135,7 +135,7 @@ static bool grow_one(struct tmem *t)
 	tmem_chunk_lock(t, -1);
 	/* Writers ran it dry: this machine does not give the grower the CPU
 	 * soon enough for the reserve it keeps. */
-	if (h->reserve_count == 0 && h->hole_count && t->grower_running &&
+	if (h->reserve_count == 0 && h->hole_count && grower &&
 	    !atomic_load(&h->idle))
 		t->grow_behind = true;
 	watermarks_update(t);
@@ -212,7 +212,7 @@ static bool punch_one(struct tmem *t)
 /* Fill the reserve up to the high watermark now. */
 static void grow_reserve(struct tmem *t)
 {
-	while (grow_one(t))
+	while (grow_one(t, false))
 		;
 }
 
@@ -242,7 +242,7 @@ static void *grower_main(void *arg)
 		uint32_t seen = atomic_load(&t->hdr->grow_futex);
 		bool work = false;
 
-		work |= grow_one(t);
+		work |= grow_one(t, true);
 		work |= punch_one(t);
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
