@@ -170,6 +170,7 @@ static void test_min(void)
 	CHECK(present(t, b, 2, 100 * PER_CHUNK - 1, true));
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
 }
 
 static uint64_t evictions(struct tmem *t)
