@@ -5,11 +5,11 @@
 #                         checks, systemd-analyze verify of the units
 #   make check-vm         boots a guest once per case (tests/vm/): zram (the
 #                         harness baseline), then swap over NBD on tmem.so:
-#                         the workload, stress-ng, and a small pool with an
-#                         overflow file
-#   make check-vm-soak    the check-vm cases five boots in a row
+#                         the workload and stress-ng
+#   make check-vm-all     those and a small pool with an overflow file
+#   make check-vm-soak    all four cases, five boots in a row
 
-# The workload: verifiable pages, 1.5 x RAM (tests/swap-workload.c).
+# The workload: verifiable pages (tests/swap-workload.c).
 noinst_PROGRAMS += swap-workload
 swap_workload_SOURCES = swap-workload.c
 swap_workload_CFLAGS = $(WARNINGS_CFLAGS)
