@@ -22,12 +22,16 @@
 
 #include "tmem-internal.h"
 
+/* Room for a page compressed alone or with a dictionary of up to
+ * TMEM_DICT_MAX bytes attached (tmem-dict.c). */
 static size_t cctx_workspace_size(int level)
 {
-	ZSTD_compressionParameters cp =
-		ZSTD_getCParams(level, TMEM_PAGE_SIZE, 0);
+	size_t a = ZSTD_estimateCCtxSize_usingCParams(
+		ZSTD_getCParams(level, TMEM_PAGE_SIZE, 0));
+	size_t b = ZSTD_estimateCCtxSize_usingCParams(
+		ZSTD_getCParams(level, TMEM_PAGE_SIZE, TMEM_DICT_MAX));
 
-	return ZSTD_estimateCCtxSize_usingCParams(cp);
+	return a > b ? a : b;
 }
 
 int tmem_ctx_init_all(struct tmem *t)
@@ -168,9 +172,16 @@ uint64_t tmem_page_hash(const void *page)
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
-	size_t n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
-				  TMEM_PAGE_SIZE);
+	size_t n;
 
+	/* The segment's dictionary, once there is one, for every page. */
+	if (!c->dict_on && t->cdict_work && tmem_dict_usable(t)) {
+		if (ZSTD_isError(ZSTD_CCtx_refCDict(c->cctx, t->cdict)))
+			return -EIO;
+		c->dict_on = true;
+	}
+	n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
+			   TMEM_PAGE_SIZE);
 	if (ZSTD_isError(n)) {
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
 			*len = TMEM_PAGE_SIZE;
@@ -184,16 +195,29 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 	return 0;
 }
 
-int tmem_page_decompress(struct tmem_ctx *c, const void *src, uint32_t len,
-			 void *page)
+int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
+			 uint32_t len, void *page)
 {
+	ZSTD_frameHeader fh;
 	size_t n;
 
 	if (len == TMEM_PAGE_SIZE) {
 		memcpy(page, src, TMEM_PAGE_SIZE);
 		return 0;
 	}
-	n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src, len);
+	/* A frame names the dictionary it was compressed with, if any. */
+	if (ZSTD_getFrameHeader_advanced(&fh, src, len,
+					 ZSTD_f_zstd1_magicless) != 0)
+		return -EIO;
+	if (fh.dictID) {
+		if (!tmem_dict_usable(t) || fh.dictID != t->dict_id)
+			return -EIO;
+		n = ZSTD_decompress_usingDDict(c->dctx, page, TMEM_PAGE_SIZE,
+					       src, len, t->ddict);
+	} else {
+		n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src,
+					len);
+	}
 	if (ZSTD_isError(n) || n != TMEM_PAGE_SIZE)
 		return -EIO;
 	return 0;

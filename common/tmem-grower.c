@@ -313,6 +313,9 @@ int tmem_start(struct tmem *t)
 
 	if (!t || t->readonly)
 		return -EINVAL;
+	r = tmem_dict_start(t);
+	if (r)
+		return r;
 	if (!t->grower_wanted || t->grower_running)
 		return 0;
 	atomic_store(&t->grower_stop, false);
