@@ -176,8 +176,16 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 
 	/* The segment's dictionary, once there is one, for every page. */
 	if (!c->dict_on && t->cdict_work && tmem_dict_usable(t)) {
-		if (ZSTD_isError(ZSTD_CCtx_refCDict(c->cctx, t->cdict)))
+		/* A frame that ended in dstSize_tooSmall (a raw page) leaves
+		 * the context mid-stream, where it takes no dictionary. */
+		ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
+		n = ZSTD_CCtx_refCDict(c->cctx, t->cdict);
+		if (ZSTD_isError(n)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "zstd: cannot use the dictionary: %s",
+				 ZSTD_getErrorName(n));
 			return -EIO;
+		}
 		c->dict_on = true;
 	}
 	n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
