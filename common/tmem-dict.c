@@ -60,8 +60,8 @@ int tmem_dict_init(struct tmem *t)
 	t->cdict_size = ZSTD_estimateCDictSize_advanced(
 		TMEM_DICT_MAX, dict_cparams(t), ZSTD_dlm_byRef);
 	t->ddict_size = ZSTD_estimateDDictSize(TMEM_DICT_MAX, ZSTD_dlm_byRef);
-	t->cdict_work = aligned_alloc(64, (t->cdict_size + 63) & ~(size_t)63);
-	t->ddict_work = aligned_alloc(64, (t->ddict_size + 63) & ~(size_t)63);
+	t->cdict_work = tmem_alloc_touched(t->cdict_size);
+	t->ddict_work = tmem_alloc_touched(t->ddict_size);
 	if (!t->cdict_work || !t->ddict_work)
 		return -ENOMEM;
 	return 0;
@@ -72,7 +72,7 @@ static uint64_t state_now(struct tmem *t)
 	return atomic_load_explicit(&t->hdr->dict_state, memory_order_acquire);
 }
 
-bool tmem_dict_load(struct tmem *t)
+bool tmem_dict_load(struct tmem *t, bool wait)
 {
 	const unsigned char *dict = seg_dict(t);
 	uint32_t size;
@@ -80,7 +80,10 @@ bool tmem_dict_load(struct tmem *t)
 
 	if (!t->cdict_work || dict_state_of(state_now(t)) != DICT_READY)
 		return false;
-	pthread_mutex_lock(&t->dict_mu);
+	if (wait)
+		pthread_mutex_lock(&t->dict_mu);
+	else if (pthread_mutex_trylock(&t->dict_mu) != 0)
+		return false;
 	if (atomic_load_explicit(&t->dict_loaded, memory_order_relaxed)) {
 		ok = true;
 		goto out;
@@ -292,7 +295,7 @@ static void *trainer_main(void *arg)
 		h->dict_hash = XXH64(seg_dict(t), n, 0);
 		atomic_store_explicit(&h->dict_state, DICT_READY,
 				      memory_order_release);
-		tmem_dict_load(t);
+		tmem_dict_load(t, true);
 	} else {
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "%s: no dictionary: %s; pages are compressed "
@@ -321,7 +324,9 @@ int tmem_dict_start(struct tmem *t)
 	    dict_state_of(state_now(t)) == DICT_FAILED)
 		return 0;
 	if (!t->samples) {
-		t->samples = malloc((size_t)TMEM_DICT_SAMPLES * TMEM_PAGE_SIZE);
+		/* Touched now: puts copy samples into it. */
+		t->samples = tmem_alloc_touched((size_t)TMEM_DICT_SAMPLES *
+						TMEM_PAGE_SIZE);
 		if (!t->samples)
 			return -ENOMEM;
 	}

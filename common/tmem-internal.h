@@ -550,6 +550,7 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g);
 bool tmem_slot_alive(struct tmem *t, unsigned slot);
 
 /* ---- tmem-codec.c ------------------------------------------------- */
+void *tmem_alloc_touched(size_t size);
 int tmem_ctx_init_all(struct tmem *t);
 void tmem_ctx_free_all(struct tmem *t);
 struct tmem_ctx *tmem_ctx_get(struct tmem *t);
@@ -573,12 +574,13 @@ void tmem_dict_fini(struct tmem *t);
 /* A page that compressed, offered as a training sample. */
 void tmem_dict_sample(struct tmem *t, const void *page);
 /* Load the segment's dictionary if it is ready and not loaded yet; true
- * when this process can use it. */
-bool tmem_dict_load(struct tmem *t);
-static inline bool tmem_dict_usable(struct tmem *t)
+ * when this process can use it.  Without wait, false when another thread
+ * is loading it (a put then compresses without). */
+bool tmem_dict_load(struct tmem *t, bool wait);
+static inline bool tmem_dict_usable(struct tmem *t, bool wait)
 {
 	return atomic_load_explicit(&t->dict_loaded, memory_order_acquire) ||
-	       tmem_dict_load(t);
+	       tmem_dict_load(t, wait);
 }
 static inline unsigned dict_state_of(uint64_t v)
 {
