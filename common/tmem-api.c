@@ -135,7 +135,7 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 					      -ENOSPC);
 		}
 		/* Dead space in sparse chunks comes back by compaction. */
-		if (attempt < 8 && tmem_compact(t, 4) > 0)
+		if (attempt < 8 && tmem_compact(t, 4, TMEM_COMPACT_FULL) > 0)
 			return 0;
 		/* Space a dead process left behind comes back by repair. */
 		if (attempt == 0) {

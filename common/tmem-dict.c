@@ -126,7 +126,11 @@ void tmem_dict_sample(struct tmem *t, const void *page)
 {
 	uint32_t i;
 
+	/* Read-only checks first: once sampling is over, puts write nothing
+	 * shared here. */
 	if (!t->trainer_running ||
+	    atomic_load_explicit(&t->dict_claimed, memory_order_relaxed) >=
+		    TMEM_DICT_SAMPLES ||
 	    atomic_load_explicit(&t->dict_loaded, memory_order_relaxed))
 		return;
 	if (atomic_fetch_add_explicit(&t->dict_seen, 1, memory_order_relaxed) %

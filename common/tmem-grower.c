@@ -292,7 +292,8 @@ static void *grower_main(void *arg)
 				atomic_store(&t->hdr->idle, 1);
 			last_acquires = a;
 			if (free_chunks_low(t))
-				work |= tmem_compact(t, 4) > 0;
+				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
+					0;
 			if (atomic_load(&t->hdr->ghosts) > 1024)
 				tmem_index_sweep_ghosts(t);
 		}

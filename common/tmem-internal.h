@@ -608,7 +608,11 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 		     void *arg);
 
 /* ---- tmem-compact.c ----------------------------------------------- */
-unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
+/* Victims at most this live: in the background, and when a put needs
+ * room (see tmem-compact.c). */
+#define TMEM_COMPACT_IDLE (TMEM_CHUNK_SIZE / 4 * 3)
+#define TMEM_COMPACT_FULL (TMEM_CHUNK_SIZE / 8 * 7)
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
