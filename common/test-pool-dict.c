@@ -2,7 +2,8 @@
  * pages it stores, trains a dictionary once it has enough, and publishes it
  * in the segment; from then on pages compress smaller, pages stored before
  * it still read back, and another process (or a later one) reads and
- * writes with the same dictionary.  A claim left by a dead trainer is taken
+ * writes with the same dictionary; pages it does not fit make the process
+ * stop using it until it pays again.  A claim left by a dead trainer is taken
  * back; a segment made with dictionary = no never trains; a damaged
  * dictionary makes the pages that need it fail with -EIO and a message,
  * never garbage, while every other page stays readable. */
@@ -134,6 +135,36 @@ static void test_train_and_share(const char *name)
 	       "%llu with it\n",
 	       SECOND, (unsigned long long)before, (unsigned long long)after);
 	CHECK(after < before * 9 / 10);
+
+	/* Pages the dictionary does not fit (counting integers: they compress
+	 * to a few dozen bytes without it, and its id alone costs one more):
+	 * the probes see it and new pages go without it; text again, and it
+	 * is back. */
+	CHECK(!atomic_load(&t->dict_paused));
+	for (i = 0; i < 2 * 64 * 128 + 64; i++) {
+		uint32_t *w = (uint32_t *)page, j;
+
+		for (j = 0; j < 1024; j++)
+			w[j] = (uint32_t)(i * 1024 + j);
+		CHECK_RC(tmem_put(t, p, 10, i, page), 0);
+	}
+	CHECK(atomic_load(&t->dict_paused));
+	for (i = 0; i < 2 * 64 * 128 + 64; i++) {
+		page_words(page, 400000 + i);
+		CHECK_RC(tmem_put(t, p, 11, i, page), 0);
+	}
+	CHECK(!atomic_load(&t->dict_paused));
+	for (i = 0; i < 2 * 64 * 128 + 64; i += 97) {
+		uint32_t *w = (uint32_t *)page, j;
+
+		for (j = 0; j < 1024; j++)
+			w[j] = (uint32_t)(i * 1024 + j);
+		CHECK_RC(tmem_get(t, p, 10, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+		page_words(page, 400000 + i);
+		CHECK_RC(tmem_get(t, p, 11, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
 
 	/* Old and new frames, interleaved on the same contexts. */
 	for (i = 0; i < SECOND; i++) {

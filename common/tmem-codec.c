@@ -184,36 +184,107 @@ uint64_t tmem_page_hash(const void *page)
 /* Compress into c->cbuf.  A page that does not shrink below the raw
  * threshold is stored as is (zram's huge class): *len = 4096 and the data
  * is the caller's page. */
+/* Point the context at the dictionary or at none.  A frame that ended in
+ * dstSize_tooSmall (a raw page) leaves it mid-stream, where it takes no
+ * dictionary: reset the session first. */
+static int ctx_use_dict(struct tmem *t, struct tmem_ctx *c, bool on)
+{
+	size_t r;
+
+	if (c->dict_on == on)
+		return 0;
+	ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
+	r = ZSTD_CCtx_refCDict(c->cctx, on ? t->cdict : NULL);
+	if (ZSTD_isError(r)) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "zstd: cannot %s the dictionary: %s",
+			 on ? "use" : "drop", ZSTD_getErrorName(r));
+		return -EIO;
+	}
+	c->dict_on = on;
+	return 0;
+}
+
+/* One compression into out: its size, TMEM_PAGE_SIZE when it does not
+ * save enough (raw), or -EIO. */
+static long compress_once(struct tmem *t, struct tmem_ctx *c, void *out,
+			  const void *page)
+{
+	size_t n = ZSTD_compress2(c->cctx, out, TMEM_RAW_THRESHOLD, page,
+				  TMEM_PAGE_SIZE);
+
+	if (!ZSTD_isError(n))
+		return (long)n;
+	if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
+		return TMEM_PAGE_SIZE;
+	tmem_log(t, TMEM_LOG_ERROR, "zstd compression failed: %s",
+		 ZSTD_getErrorName(n));
+	return -EIO;
+}
+
+/* Is the dictionary paying?  One page in DICT_PROBE_EVERY is compressed
+ * the other way too (into dbuf, free on the put path), and every
+ * DICT_PROBE_WINDOW probes the process decides from their sums whether
+ * new pages use it.  A dictionary trained on one workload can make
+ * another's pages bigger; this keeps it only while it pays, for about 1.5%
+ * more compression work. */
+#define DICT_PROBE_EVERY  64
+#define DICT_PROBE_WINDOW 128
+
+static void dict_probe(struct tmem *t, struct tmem_ctx *c, const void *page,
+		       long n)
+{
+	uint64_t with, without;
+	uint32_t k;
+	long m;
+
+	if (ctx_use_dict(t, c, !c->dict_on))
+		return;
+	m = compress_once(t, c, c->dbuf, page);
+	if (ctx_use_dict(t, c, !c->dict_on) || m < 0)
+		return;
+	atomic_fetch_add(&t->dict_with, (uint64_t)(c->dict_on ? n : m));
+	atomic_fetch_add(&t->dict_without, (uint64_t)(c->dict_on ? m : n));
+	k = atomic_fetch_add(&t->dict_probes, 1) + 1;
+	if (k % DICT_PROBE_WINDOW)
+		return;
+	with = atomic_exchange(&t->dict_with, 0);
+	without = atomic_exchange(&t->dict_without, 0);
+	if ((with > without) != atomic_load(&t->dict_paused)) {
+		atomic_store(&t->dict_paused, with > without);
+		tmem_log(t, TMEM_LOG_INFO,
+			 "%s: the dictionary %s: %llu bytes with it, %llu "
+			 "without, on the last %u pages probed",
+			 t->path,
+			 with > without ? "does not pay: pages go without it"
+					: "pays again: pages use it",
+			 (unsigned long long)with, (unsigned long long)without,
+			 DICT_PROBE_WINDOW);
+	}
+}
+
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
-	size_t n;
+	bool dict = false;
+	long n;
 
-	/* The segment's dictionary, once there is one, for every page. */
-	if (!c->dict_on && t->cdict_work && tmem_dict_usable(t, false)) {
-		/* A frame that ended in dstSize_tooSmall (a raw page) leaves
-		 * the context mid-stream, where it takes no dictionary. */
-		ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
-		n = ZSTD_CCtx_refCDict(c->cctx, t->cdict);
-		if (ZSTD_isError(n)) {
-			tmem_log(t, TMEM_LOG_ERROR,
-				 "zstd: cannot use the dictionary: %s",
-				 ZSTD_getErrorName(n));
+	/* The segment's dictionary, once there is one, while it pays. */
+	if (t->cdict_work && tmem_dict_usable(t, false)) {
+		dict = !atomic_load_explicit(&t->dict_paused,
+					     memory_order_relaxed);
+		if (ctx_use_dict(t, c, dict))
 			return -EIO;
-		}
-		c->dict_on = true;
 	}
-	n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
-			   TMEM_PAGE_SIZE);
-	if (ZSTD_isError(n)) {
-		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
-			*len = TMEM_PAGE_SIZE;
-			return 0;
-		}
-		tmem_log(t, TMEM_LOG_ERROR, "zstd compression failed: %s",
-			 ZSTD_getErrorName(n));
+	n = compress_once(t, c, c->cbuf, page);
+	if (n < 0)
 		return -EIO;
-	}
+	if (atomic_load_explicit(&t->dict_loaded, memory_order_relaxed) &&
+	    atomic_fetch_add_explicit(&t->dict_seen_c, 1,
+				      memory_order_relaxed) %
+			    DICT_PROBE_EVERY ==
+		    0)
+		dict_probe(t, c, page, n);
 	*len = (uint32_t)n;
 	return 0;
 }

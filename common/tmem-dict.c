@@ -11,7 +11,8 @@
  * sample buffer; when TMEM_DICT_SAMPLES are in, its trainer thread claims
  * the training in the header (one compare-and-swap; a claim by a process
  * that died is taken back), trains with ZDICT's fastCover, keeps the
- * dictionary only if it makes the samples smaller, and publishes it: bytes
+ * dictionary only if it makes the samples it was not trained on at least 2%
+ * smaller, and publishes it: bytes
  * in the segment, size and XXH64 in the header, then DICT_READY.  Nothing
  * of this runs on the put path but the copy of a sample.
  *
@@ -162,15 +163,23 @@ static bool claim_is_stale(struct tmem *t, uint64_t v)
 	return !tmem_slot_alive(t, slot) || seg_slot(t, slot)->pid != pid;
 }
 
-/* Sum of the samples' compressed sizes, with the dictionary or without. */
+/* Trained on the first three quarters of the samples, judged on the last
+ * quarter (pages it has not seen, and the latest), and kept only if it
+ * saves at least 1/DICT_MIN_GAIN of their size there: a dictionary that
+ * only fits its training pages makes later pages bigger, not smaller. */
+#define DICT_TRAIN    (TMEM_DICT_SAMPLES / 4 * 3)
+#define DICT_MIN_GAIN 50
+
+/* Sum of samples [from, to)'s compressed sizes, with the dictionary or
+ * without. */
 static size_t samples_cost(struct tmem *t, ZSTD_CCtx *cc, const ZSTD_CDict *cd,
-			   unsigned n)
+			   unsigned from, unsigned to)
 {
 	unsigned char out[TMEM_PAGE_SIZE];
 	size_t sum = 0, r;
 	unsigned i;
 
-	for (i = 0; i < n; i++) {
+	for (i = from; i < to; i++) {
 		const unsigned char *p =
 			t->samples + (size_t)i * TMEM_PAGE_SIZE;
 
@@ -205,12 +214,11 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 	p.zParams.compressionLevel = t->level;
 	p.zParams.dictID = DICT_ID;
 	n = ZDICT_optimizeTrainFromBuffer_fastCover(
-		buf, TMEM_DICT_MAX, t->samples, sizes, TMEM_DICT_SAMPLES, &p);
+		buf, TMEM_DICT_MAX, t->samples, sizes, DICT_TRAIN, &p);
 	if (ZDICT_isError(n)) {
 		*why = ZDICT_getErrorName(n);
 		return 0;
 	}
-	/* Keep it only if it pays on (a quarter of) the samples. */
 	cc = ZSTD_createCCtx();
 	cd = ZSTD_createCDict(buf, n, t->level);
 	if (!cc || !cd) {
@@ -219,15 +227,16 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 		*why = "out of memory";
 		return 0;
 	}
-	without = samples_cost(t, cc, NULL, TMEM_DICT_SAMPLES / 4);
-	with = samples_cost(t, cc, cd, TMEM_DICT_SAMPLES / 4);
+	without = samples_cost(t, cc, NULL, DICT_TRAIN, TMEM_DICT_SAMPLES);
+	with = samples_cost(t, cc, cd, DICT_TRAIN, TMEM_DICT_SAMPLES);
 	ZSTD_freeCCtx(cc);
 	ZSTD_freeCDict(cd);
 	tmem_log(t, TMEM_LOG_INFO,
-		 "%s: dictionary of %zu bytes: samples %zu -> %zu bytes",
-		 t->path, n, without, with);
-	if (with >= without) {
-		*why = "it does not make the samples smaller";
+		 "%s: a dictionary of %zu bytes makes %u later pages %zu "
+		 "bytes instead of %zu",
+		 t->path, n, TMEM_DICT_SAMPLES - DICT_TRAIN, with, without);
+	if (with > without - without / DICT_MIN_GAIN) {
+		*why = "it saves less than 2% on the pages it was tested on";
 		return 0;
 	}
 	return n;

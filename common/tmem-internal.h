@@ -366,6 +366,11 @@ struct tmem {
 	void *cdict_work, *ddict_work;
 	size_t cdict_size, ddict_size;
 	uint32_t dict_id;
+	/* Whether it pays (tmem-codec.c: probes compress some pages both
+	 * ways): new pages go without it while dict_paused. */
+	_Atomic uint32_t dict_seen_c, dict_probes;
+	_Atomic uint64_t dict_with, dict_without;
+	_Atomic bool dict_paused;
 	/* Sampling, in a process that trains (tmem_start): pages are
 	 * claimed, copied, then counted filled; the trainer waits for all. */
 	unsigned char *samples;

@@ -494,7 +494,8 @@ static double median_ratio(const double *times, int reps, int a, int na, int b,
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench-pool-run [--level N] [--reps N] [--no-pool]\n"
-		   "                      [--prefault] [--prefix NAME] "
+		   "                      [--prefault] [--no-dictionary] "
+		   "[--prefix NAME] "
 		   "LABEL=FILE...\n"
 		   "Measure pool put/get against raw zstd on the pages of each "
 		   "FILE\n"
@@ -515,6 +516,7 @@ int main(int argc, char **argv)
 		{"reps", required_argument, NULL, 'r'},
 		{"no-pool", no_argument, NULL, 'n'},
 		{"prefault", no_argument, NULL, 'P'},
+		{"no-dictionary", no_argument, NULL, 'D'},
 		{"prefix", required_argument, NULL, 'p'},
 		{"wall", no_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
@@ -523,6 +525,7 @@ int main(int argc, char **argv)
 	struct bench_pool_config cfg = {
 		.level = 3,
 		.prefault = false,
+		.dictionary = true,
 		.prefix = "bench-pool",
 	};
 	struct bench_corpus c = {0};
@@ -540,7 +543,7 @@ int main(int argc, char **argv)
 	};
 	double best[NT][2], adj[NT][2], *times = NULL;
 
-	while ((opt = getopt_long(argc, argv, "l:r:nPp:wh", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "l:r:nPDp:wh", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 'l':
@@ -569,6 +572,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			cfg.prefault = true;
+			break;
+		case 'D':
+			cfg.dictionary = false;
 			break;
 		case 'p':
 			cfg.prefix = optarg;

@@ -96,8 +96,8 @@ static uint64_t segment_size_snug(const struct bench_corpus *c,
 }
 
 static struct tmem *segment_open(const char *prefix, const char *what,
-				 int level, bool prefault, uint64_t size,
-				 char *name)
+				 const struct bench_pool_config *cfg,
+				 bool prefault, uint64_t size, char *name)
 {
 	struct tmem_options opts;
 	struct tmem *t;
@@ -109,7 +109,8 @@ static struct tmem *segment_open(const char *prefix, const char *what,
 	tmem_options_init(&opts);
 	opts.name = name;
 	opts.pool_size = (size + (1 << 20) - 1) & ~((uint64_t)(1 << 20) - 1);
-	opts.level = level;
+	opts.level = cfg->level;
+	opts.dictionary = cfg->dictionary;
 	opts.prefault = prefault;
 	opts.grower = true;
 	opts.log = log_cb;
@@ -154,7 +155,7 @@ struct bench_pool *bench_pool_open(const struct bench_pool_config *cfg,
 		return NULL;
 	}
 	bp->c = c;
-	bp->t = segment_open(cfg->prefix, what, cfg->level, cfg->prefault,
+	bp->t = segment_open(cfg->prefix, what, cfg, cfg->prefault,
 			     segment_size_generous(c->n), bp->name);
 	if (!bp->t) {
 		free(bp);
@@ -306,7 +307,7 @@ int bench_pool_memory(const struct bench_pool_config *cfg,
 	int r;
 
 	/* memory follows the data: never prefault here */
-	t = segment_open(cfg->prefix, what, cfg->level, false,
+	t = segment_open(cfg->prefix, what, cfg, false,
 			 segment_size_snug(c, idx, n), name);
 	if (!t)
 		return -1;

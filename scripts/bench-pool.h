@@ -59,6 +59,7 @@ struct bench_pool;
 struct bench_pool_config {
 	int level;
 	bool prefault;	    /* timed segment: reserve everything up front */
+	bool dictionary;    /* segments train a dictionary (the default) */
 	const char *prefix; /* segment names: PREFIX-PID-WHAT */
 };
 
