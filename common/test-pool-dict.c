@@ -141,7 +141,7 @@ static void test_train_and_share(const char *name)
 	 * the probes see it and new pages go without it; text again, and it
 	 * is back. */
 	CHECK(!atomic_load(&t->dict_paused));
-	for (i = 0; i < 2 * 64 * 128 + 64; i++) {
+	for (i = 0; i < 2 * 64 * 32 + 64; i++) {
 		uint32_t *w = (uint32_t *)page, j;
 
 		for (j = 0; j < 1024; j++)
@@ -149,12 +149,12 @@ static void test_train_and_share(const char *name)
 		CHECK_RC(tmem_put(t, p, 10, i, page), 0);
 	}
 	CHECK(atomic_load(&t->dict_paused));
-	for (i = 0; i < 2 * 64 * 128 + 64; i++) {
+	for (i = 0; i < 2 * 64 * 32 + 64; i++) {
 		page_words(page, 400000 + i);
 		CHECK_RC(tmem_put(t, p, 11, i, page), 0);
 	}
 	CHECK(!atomic_load(&t->dict_paused));
-	for (i = 0; i < 2 * 64 * 128 + 64; i += 97) {
+	for (i = 0; i < 2 * 64 * 32 + 64; i += 97) {
 		uint32_t *w = (uint32_t *)page, j;
 
 		for (j = 0; j < 1024; j++)

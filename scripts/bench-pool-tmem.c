@@ -59,7 +59,7 @@ void bench_pool_unlink_all(void)
 
 static void log_cb(void *opaque, enum tmem_log_level level, const char *msg)
 {
-	if (level <= TMEM_LOG_WARNING)
+	if (level <= TMEM_LOG_WARNING || getenv("BENCH_POOL_VERBOSE"))
 		fprintf(stderr, "bench-pool: pool: %s\n", msg);
 }
 
