@@ -8,6 +8,7 @@ libtmem_la_SOURCES += \
 	tmem-check.c \
 	tmem-codec.c \
 	tmem-compact.c \
+	tmem-dict.c \
 	tmem-grower.c \
 	tmem-index.c \
 	tmem-lock.c \
@@ -28,6 +29,7 @@ POOL_TESTS = \
 	test-pool-grow \
 	test-pool-destroy \
 	test-pool-nospace \
+	test-pool-dict \
 	$(NULL)
 TESTS += $(POOL_TESTS)
 check_PROGRAMS += $(POOL_TESTS)
@@ -75,6 +77,10 @@ test_pool_destroy_LDADD = $(POOL_TEST_LDADD) $(PTHREAD_LIBS)
 test_pool_nospace_SOURCES = test-pool-nospace.c test-pool.h
 test_pool_nospace_CFLAGS = $(POOL_TEST_CFLAGS)
 test_pool_nospace_LDADD = $(POOL_TEST_LDADD)
+
+test_pool_dict_SOURCES = test-pool-dict.c test-pool.h
+test_pool_dict_CFLAGS = $(POOL_TEST_CFLAGS)
+test_pool_dict_LDADD = $(POOL_TEST_LDADD)
 
 # Not a test: how well the grower keeps ahead of a writer (see its header).
 noinst_PROGRAMS += bench-pool-grow

@@ -1,11 +1,71 @@
 /* tmem: compaction bounds fragmentation.  Fill a persistent pool, flush
  * fourteen pages out of every fifteen (every chunk keeps one live page),
- * and the space must come back for new pages: the put path compacts. */
+ * and the space must come back for new pages: the put path compacts.
+ * Then churn, as swap does: pages of many sizes overwritten at random
+ * until every chunk has decayed, with the live payload at 70% of the
+ * pool: every put must still find room. */
 #include <config.h>
 
 #include "test-pool.h"
 
 #define PER_CHUNK 16
+
+/* A page that compresses to roughly len bytes: random, then text. */
+static void page_sized(unsigned char *page, uint64_t seed, unsigned len)
+{
+	unsigned char rnd[4096];
+
+	page_text(page, seed);
+	page_random(rnd, seed);
+	memcpy(page, rnd, len);
+}
+
+static void test_churn(const char *name)
+{
+	enum { KEYS_MAX = 8192 };
+	static uint32_t seed_of[KEYS_MAX];
+	struct tmem_options o;
+	struct tmem_stats st;
+	unsigned char page[4096], back[4096];
+	uint64_t rng = 42, k, i, keys = 0, pool_bytes = 4 << 20;
+	struct tmem *t;
+	uint32_t p;
+
+	tmem_unlink(name);
+	test_options(&o, name, pool_bytes);
+	o.contexts = 2;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (;;) {
+		CHECK_RC(tmem_stats_get(t, &st), 0);
+		if (st.bytes_compressed >= pool_bytes * 7 / 10)
+			break;
+		CHECK(keys < KEYS_MAX);
+		seed_of[keys] = (uint32_t)keys + 1;
+		page_sized(page, seed_of[keys], seed_of[keys] % 2000);
+		CHECK_RC(tmem_put(t, p, 3, keys, page), 0);
+		keys++;
+	}
+	for (i = 0; i < keys * 20; i++) {
+		k = test_rand(&rng) % keys;
+		seed_of[k] = (uint32_t)(keys + i + 1);
+		page_sized(page, seed_of[k], seed_of[k] % 2000);
+		CHECK_RC(tmem_put(t, p, 3, k, page), 0);
+	}
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	printf("test-pool-compact: churn: %llu keys overwritten %llu times: "
+	       "payload %llu of %llu bytes used\n",
+	       (unsigned long long)keys, (unsigned long long)keys * 20,
+	       (unsigned long long)st.bytes_compressed,
+	       (unsigned long long)st.bytes_used);
+	for (k = 0; k < keys; k++) {
+		page_sized(page, seed_of[k], seed_of[k] % 2000);
+		CHECK_RC(tmem_get(t, p, 3, k, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+}
 
 int main(void)
 {
@@ -55,5 +115,6 @@ int main(void)
 	CHECK(st.bytes_used <= full.bytes_used);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
+	test_churn(name);
 	return 0;
 }

@@ -135,7 +135,7 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 					      -ENOSPC);
 		}
 		/* Dead space in sparse chunks comes back by compaction. */
-		if (attempt < 8 && tmem_compact(t, 4) > 0)
+		if (attempt < 8 && tmem_compact(t, 4, TMEM_COMPACT_FULL) > 0)
 			return 0;
 		/* Space a dead process left behind comes back by repair. */
 		if (attempt == 0) {
@@ -182,6 +182,8 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	if (r)
 		return reject(c, pool, TMEM_REJECT_COMPRESS_FAIL, -EIO);
 	data = len == TMEM_PAGE_SIZE ? page : c->cbuf;
+	if (data != page)
+		tmem_dict_sample(t, page);
 	for (attempt = 0;; attempt++) {
 		if (kind == TMEM_EPHEMERAL) {
 			if (!stripe_trylock(t, ds))
@@ -332,7 +334,7 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		return ENTRY_FREE;
 	}
 	*hash = blob_hash(b);
-	*err = tmem_page_decompress(c, loc_data(t, b->loc, blob_len(b)),
+	*err = tmem_page_decompress(t, c, loc_data(t, b->loc, blob_len(b)),
 				    blob_len(b), c->dbuf);
 	/* Only when not set: two readers must not bounce the line. */
 	if (!atomic_load_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref,

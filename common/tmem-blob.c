@@ -82,7 +82,7 @@ int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			continue;
 		stored = loc_data(t, bl->loc, blob_len(bl));
 		if (blob_len(bl) != TMEM_PAGE_SIZE) {
-			if (tmem_page_decompress(c, stored, blob_len(bl),
+			if (tmem_page_decompress(t, c, stored, blob_len(bl),
 						 c->dbuf))
 				continue;
 			stored = c->dbuf;

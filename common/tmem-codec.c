@@ -22,12 +22,28 @@
 
 #include "tmem-internal.h"
 
+/* Room for a page compressed alone.  A dictionary is always attached
+ * (ZSTD_dictForceAttach: its tables are read in place, not copied), which
+ * needs no more than that (tmem-dict.c). */
 static size_t cctx_workspace_size(int level)
 {
 	ZSTD_compressionParameters cp =
 		ZSTD_getCParams(level, TMEM_PAGE_SIZE, 0);
 
 	return ZSTD_estimateCCtxSize_usingCParams(cp);
+}
+
+/* Memory the data path uses is faulted in (and so locked, under
+ * mlockall ONFAULT) when it is made: a put must never wait for a page
+ * fault, which under memory pressure waits for swap, which may be us. */
+void *tmem_alloc_touched(size_t size)
+{
+	size_t n = (size + 63) & ~(size_t)63;
+	void *p = aligned_alloc(64, n);
+
+	if (p)
+		memset(p, 0, n);
+	return p;
 }
 
 int tmem_ctx_init_all(struct tmem *t)
@@ -45,10 +61,10 @@ int tmem_ctx_init_all(struct tmem *t)
 
 		c->id = i;
 		c->cbuf_size = ZSTD_compressBound(TMEM_PAGE_SIZE);
-		c->cwork = aligned_alloc(64, (csize + 63) & ~(size_t)63);
-		c->dwork = aligned_alloc(64, (dsize + 63) & ~(size_t)63);
-		c->cbuf = aligned_alloc(64, (c->cbuf_size + 63) & ~(size_t)63);
-		c->dbuf = aligned_alloc(64, TMEM_PAGE_SIZE);
+		c->cwork = tmem_alloc_touched(csize);
+		c->dwork = tmem_alloc_touched(dsize);
+		c->cbuf = tmem_alloc_touched(c->cbuf_size);
+		c->dbuf = tmem_alloc_touched(TMEM_PAGE_SIZE);
 		if (!c->cwork || !c->dwork || !c->cbuf || !c->dbuf)
 			return -ENOMEM;
 		c->cctx = ZSTD_initStaticCCtx(c->cwork, csize);
@@ -64,6 +80,9 @@ int tmem_ctx_init_all(struct tmem *t)
 			    c->cctx, ZSTD_c_format, ZSTD_f_zstd1_magicless)) ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(
 			    c->cctx, ZSTD_c_contentSizeFlag, 0)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(
+			    c->cctx, ZSTD_c_forceAttachDict,
+			    ZSTD_dictForceAttach)) ||
 		    ZSTD_isError(ZSTD_DCtx_setParameter(
 			    c->dctx, ZSTD_d_format, ZSTD_f_zstd1_magicless)))
 			return -EINVAL;
@@ -168,9 +187,24 @@ uint64_t tmem_page_hash(const void *page)
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
-	size_t n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
-				  TMEM_PAGE_SIZE);
+	size_t n;
 
+	/* The segment's dictionary, once there is one, for every page. */
+	if (!c->dict_on && t->cdict_work && tmem_dict_usable(t, false)) {
+		/* A frame that ended in dstSize_tooSmall (a raw page) leaves
+		 * the context mid-stream, where it takes no dictionary. */
+		ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
+		n = ZSTD_CCtx_refCDict(c->cctx, t->cdict);
+		if (ZSTD_isError(n)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "zstd: cannot use the dictionary: %s",
+				 ZSTD_getErrorName(n));
+			return -EIO;
+		}
+		c->dict_on = true;
+	}
+	n = ZSTD_compress2(c->cctx, c->cbuf, TMEM_RAW_THRESHOLD, page,
+			   TMEM_PAGE_SIZE);
 	if (ZSTD_isError(n)) {
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) {
 			*len = TMEM_PAGE_SIZE;
@@ -184,16 +218,29 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 	return 0;
 }
 
-int tmem_page_decompress(struct tmem_ctx *c, const void *src, uint32_t len,
-			 void *page)
+int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
+			 uint32_t len, void *page)
 {
+	ZSTD_frameHeader fh;
 	size_t n;
 
 	if (len == TMEM_PAGE_SIZE) {
 		memcpy(page, src, TMEM_PAGE_SIZE);
 		return 0;
 	}
-	n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src, len);
+	/* A frame names the dictionary it was compressed with, if any. */
+	if (ZSTD_getFrameHeader_advanced(&fh, src, len,
+					 ZSTD_f_zstd1_magicless) != 0)
+		return -EIO;
+	if (fh.dictID) {
+		if (!tmem_dict_usable(t, true) || fh.dictID != t->dict_id)
+			return -EIO;
+		n = ZSTD_decompress_usingDDict(c->dctx, page, TMEM_PAGE_SIZE,
+					       src, len, t->ddict);
+	} else {
+		n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src,
+					len);
+	}
 	if (ZSTD_isError(n) || n != TMEM_PAGE_SIZE)
 		return -EIO;
 	return 0;

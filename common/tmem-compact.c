@@ -2,13 +2,16 @@
  *
  * Chunks are filled by appending, so overwrites and flushes leave dead
  * space that only comes back when a whole chunk dies.  Compaction bounds
- * that waste: it claims the sparsest closed chunk (at most half live),
- * copies each live blob into the compactor's own open chunk for that
- * sub-pool under the blob's stripe lock (gets and dedup compares read
- * blobs under the same lock, so nobody sees a half-moved blob), repoints
- * the blob and frees the emptied chunk.  Puts leave the last free chunk to
- * the compactor so that it can always start.  It runs when a put finds no
- * room and from the grower when free chunks run low.
+ * that waste: it claims the sparsest closed chunk (at most max_live bytes
+ * live: three quarters in the background, seven eighths when a put finds
+ * no room,
+ * so that a pool churned by swap, whose chunks all decay towards half
+ * live, still fills to seven eighths of payload), copies each live blob into
+ * the compactor's own open chunk for that sub-pool under the blob's stripe lock
+ * (gets and dedup compares read blobs under the same lock, so nobody sees a
+ * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
+ * the last free chunk to the compactor so that it can always start.  It runs
+ * when a put finds no room and from the grower when free chunks run low.
  */
 #include <config.h>
 
@@ -17,11 +20,11 @@
 
 #include "tmem-internal.h"
 
-/* Claim the sparsest closed chunk with at most half its bytes live. */
-static uint32_t victim_pick(struct tmem *t)
+/* Claim the sparsest closed chunk with at most max_live bytes live. */
+static uint32_t victim_pick(struct tmem *t, uint32_t max_live)
 {
 	struct tmem_header *h = t->hdr;
-	uint32_t c, best = 0, best_live = TMEM_CHUNK_SIZE / 2 + 1;
+	uint32_t c, best = 0, best_live = max_live + 1;
 	uint64_t sl;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
@@ -70,14 +73,14 @@ static bool move_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 }
 
 /* Compact up to max_chunks chunks; returns how many became free. */
-unsigned tmem_compact(struct tmem *t, unsigned max_chunks)
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live)
 {
 	unsigned n, freed = 0;
 
 	if (pthread_mutex_trylock(&t->compact_mu) != 0)
 		return 0;
 	for (n = 0; n < max_chunks; n++) {
-		uint32_t c = victim_pick(t);
+		uint32_t c = victim_pick(t, max_live);
 		struct tmem_chunk *k;
 		uint64_t sl, nsl;
 		bool ok;

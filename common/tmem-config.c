@@ -70,6 +70,7 @@ static const struct key_def keys[] = {
 	 SZ_PERCENT | SZ_PAGES},
 	{"pool", "level", "level", KEY_INT, F(level), 0, 0, INT_ZSTD_LEVEL},
 	{"pool", "dedup", "dedup", KEY_BOOL, F(dedup), 0, 0, 0},
+	{"pool", "dictionary", "dictionary", KEY_BOOL, F(dictionary), 0, 0, 0},
 	{"pool", "lock", "lock", KEY_BOOL, F(lock), 0, 0, 0},
 	{"pool", "prefault", "prefault", KEY_BOOL, F(prefault), 0, 0, 0},
 	{"pool", "contexts", "contexts", KEY_UINT, F(contexts), 1, 4096, 0},
@@ -152,6 +153,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->pool_size = TMEM_DEFAULT_POOL_SIZE;
 	cfg->level = TMEM_DEFAULT_LEVEL;
 	cfg->dedup = true;
+	cfg->dictionary = true;
 	cfg->lock = true;
 	cfg->prefault = false;
 	cfg->contexts = 16;
@@ -861,6 +863,7 @@ void tmem_config_to_options(const struct tmem_config *cfg,
 	opts->pool_size = cfg->pool_size;
 	opts->level = cfg->level;
 	opts->dedup = cfg->dedup;
+	opts->dictionary = cfg->dictionary;
 	opts->lock = cfg->lock;
 	opts->prefault = cfg->prefault;
 	opts->contexts = cfg->contexts;

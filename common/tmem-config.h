@@ -50,6 +50,7 @@ struct tmem_config {
 	uint64_t pool_size;		   /* size = (bytes, K/M/G/T, %) */
 	int level;			   /* level = zstd level */
 	bool dedup;			   /* dedup = */
+	bool dictionary;		   /* dictionary = */
 	bool lock;			   /* lock = lock on fault */
 	bool prefault;			   /* prefault = */
 	unsigned contexts;		   /* contexts = */

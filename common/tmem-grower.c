@@ -292,7 +292,8 @@ static void *grower_main(void *arg)
 				atomic_store(&t->hdr->idle, 1);
 			last_acquires = a;
 			if (free_chunks_low(t))
-				work |= tmem_compact(t, 4) > 0;
+				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
+					0;
 			if (atomic_load(&t->hdr->ghosts) > 1024)
 				tmem_index_sweep_ghosts(t);
 		}
@@ -313,6 +314,9 @@ int tmem_start(struct tmem *t)
 
 	if (!t || t->readonly)
 		return -EINVAL;
+	r = tmem_dict_start(t);
+	if (r)
+		return r;
 	if (!t->grower_wanted || t->grower_running)
 		return 0;
 	atomic_store(&t->grower_stop, false);

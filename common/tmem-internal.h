@@ -4,6 +4,9 @@
  *
  *   slots_lock -> pool_lock -> index stripe -> blob stripe -> chunk_lock
  *
+ * and dict_mu (process-local, tmem-dict.c) under any of them: nothing is
+ * taken while it is held.
+ *
  * - slots_lock (header): the process-slot table; attach and detach only.
  * - pool_lock (header): sub-pool creation and destruction, never on the
  *   data path.
@@ -41,7 +44,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 1
+#define TMEM_LAYOUT_VERSION 2
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -62,6 +65,12 @@
 #define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
 #define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
 #define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
+/* The trained dictionary (tmem-dict.c): its largest size, the pages it is
+ * trained on, and how they are picked (one in every DICT_EVERY pages that
+ * compress, so that the samples span more than the first few MiB). */
+#define TMEM_DICT_MAX	  (32 * 1024)
+#define TMEM_DICT_SAMPLES 1024
+#define TMEM_DICT_EVERY	  4
 
 /* ---- records in the segment --------------------------------------- */
 
@@ -250,7 +259,7 @@ struct tmem_geometry {
 	uint64_t off_slots, off_pools, off_istripes, off_dstripes;
 	uint64_t off_ibuckets, off_dbuckets, off_entries, off_blobs;
 	uint64_t off_chunks, off_counters, off_data, meta_end;
-	uint64_t off_rawids;
+	uint64_t off_rawids, off_dict;
 };
 
 struct tmem_header {
@@ -261,6 +270,7 @@ struct tmem_header {
 	uint64_t geo_hash; /* XXH64 of geo */
 	int32_t level;
 	uint32_t dedup;
+	uint32_t dictionary; /* train one (tmem-dict.c) */
 	char name[TMEM_NAME_MAX + 1];
 
 	/* Mutable from here on. */
@@ -291,6 +301,21 @@ struct tmem_header {
 	_Atomic uint32_t bbump[2];
 	/* Read on every lock taken: a line of its own. */
 	_Atomic uint64_t ghosts __attribute__((aligned(64)));
+	/* The dictionary: dict_state is DICT_* in the low byte, and while
+	 * training the trainer's slot (bits 8..15) and pid (32..63), so that
+	 * one compare-and-swap claims it.  Once DICT_READY, dict_size,
+	 * dict_hash (XXH64) and the bytes at off_dict never change. */
+	_Atomic uint64_t dict_state __attribute__((aligned(64)));
+	uint32_t dict_size;
+	uint32_t dict_id;
+	uint64_t dict_hash;
+};
+
+enum dict_state {
+	DICT_NONE = 0,	   /* not trained yet: processes sample pages */
+	DICT_TRAINING = 1, /* one process is training */
+	DICT_READY = 2,	   /* in use */
+	DICT_FAILED = 3,   /* training failed or did not pay: none */
 };
 
 /* ---- process-local handle ----------------------------------------- */
@@ -303,6 +328,7 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
+	bool dict_on;				  /* cctx references t->cdict */
 	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
 	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
 	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
@@ -329,6 +355,24 @@ struct tmem {
 	struct tmem_ctx *ctx;
 	tmem_log_fn log;
 	void *log_opaque;
+
+	/* The segment's dictionary as this process uses it (tmem-dict.c).
+	 * Workspaces are made at open, so loading it never allocates. */
+	pthread_mutex_t dict_mu; /* a leaf: taken under any lock */
+	pthread_cond_t dict_cv;
+	_Atomic bool dict_loaded; /* cdict, ddict and dict_id usable */
+	bool dict_bad;		  /* the segment's copy failed its check */
+	void *cdict, *ddict;	  /* ZSTD_CDict / ZSTD_DDict, static */
+	void *cdict_work, *ddict_work;
+	size_t cdict_size, ddict_size;
+	uint32_t dict_id;
+	/* Sampling, in a process that trains (tmem_start): pages are
+	 * claimed, copied, then counted filled; the trainer waits for all. */
+	unsigned char *samples;
+	bool samples_freed;
+	_Atomic uint32_t dict_seen, dict_claimed, dict_filled;
+	bool trainer_running, trainer_stop; /* trainer_stop: dict_mu */
+	pthread_t trainer;
 
 	/* compaction: one compactor per process at a time */
 	pthread_mutex_t compact_mu;
@@ -506,6 +550,7 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g);
 bool tmem_slot_alive(struct tmem *t, unsigned slot);
 
 /* ---- tmem-codec.c ------------------------------------------------- */
+void *tmem_alloc_touched(size_t size);
 int tmem_ctx_init_all(struct tmem *t);
 void tmem_ctx_free_all(struct tmem *t);
 struct tmem_ctx *tmem_ctx_get(struct tmem *t);
@@ -516,8 +561,31 @@ uint64_t tmem_page_hash(const void *page);
 /* 0 and *len, or -EIO; raw if the page does not compress enough. */
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len);
-int tmem_page_decompress(struct tmem_ctx *c, const void *src, uint32_t len,
-			 void *page);
+/* 0, or -EIO: corrupt data, or a dictionary this process cannot use. */
+int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
+			 uint32_t len, void *page);
+
+/* ---- tmem-dict.c -------------------------------------------------- */
+/* At open: workspaces (and, in a process that may train, the sample
+ * buffer); at tmem_start: the trainer thread; at close: both go. */
+int tmem_dict_init(struct tmem *t);
+int tmem_dict_start(struct tmem *t);
+void tmem_dict_fini(struct tmem *t);
+/* A page that compressed, offered as a training sample. */
+void tmem_dict_sample(struct tmem *t, const void *page);
+/* Load the segment's dictionary if it is ready and not loaded yet; true
+ * when this process can use it.  Without wait, false when another thread
+ * is loading it (a put then compresses without). */
+bool tmem_dict_load(struct tmem *t, bool wait);
+static inline bool tmem_dict_usable(struct tmem *t, bool wait)
+{
+	return atomic_load_explicit(&t->dict_loaded, memory_order_acquire) ||
+	       tmem_dict_load(t, wait);
+}
+static inline unsigned dict_state_of(uint64_t v)
+{
+	return (unsigned)(v & 0xff);
+}
 
 /* ---- tmem-alloc.c ------------------------------------------------- */
 /* Caller holds the blob stripe lock of the blob being created. */
@@ -540,7 +608,11 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 		     void *arg);
 
 /* ---- tmem-compact.c ----------------------------------------------- */
-unsigned tmem_compact(struct tmem *t, unsigned max_chunks);
+/* Victims at most this live: in the background, and when a put needs
+ * room (see tmem-compact.c). */
+#define TMEM_COMPACT_IDLE (TMEM_CHUNK_SIZE / 4 * 3)
+#define TMEM_COMPACT_FULL (TMEM_CHUNK_SIZE / 8 * 7)
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,

@@ -48,6 +48,7 @@ void tmem_options_init(struct tmem_options *opts)
 	opts->pool_size = TMEM_DEFAULT_POOL_SIZE;
 	opts->level = TMEM_DEFAULT_LEVEL;
 	opts->dedup = true;
+	opts->dictionary = true;
 	opts->create = true;
 	opts->contexts = 16;
 }
@@ -136,6 +137,8 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 				       TMEM_MAX_POOLS *
 				       sizeof(struct tmem_counters),
 		       P);
+	g->off_dict = off;
+	off = round_up(off + TMEM_DICT_MAX, P);
 	g->meta_end = off;
 	g->off_data = round_up(off, TMEM_CHUNK_SIZE);
 	g->segment_bytes = g->off_data + g->pool_size;
@@ -194,6 +197,7 @@ static int format_segment(struct tmem *t, int fd,
 	h->geo_hash = geometry_hash(&g);
 	h->level = opts->level;
 	h->dedup = opts->dedup;
+	h->dictionary = opts->dictionary;
 	snprintf(h->name, sizeof h->name, "%s", opts->name);
 	r = tmem_mutex_init(&h->slots_lock);
 	if (!r)
@@ -461,6 +465,8 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->fd = -1;
 	t->slot = -1;
 	pthread_mutex_init(&t->compact_mu, NULL);
+	pthread_mutex_init(&t->dict_mu, NULL);
+	pthread_cond_init(&t->dict_cv, NULL);
 	t->compact_ctx.id = TMEM_COMPACT_CTX;
 	t->log = opts->log;
 	t->log_opaque = opts->log_opaque;
@@ -479,6 +485,9 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 #endif
 
 	r = segment_attach(t, opts);
+	if (r)
+		goto err;
+	r = tmem_dict_init(t);
 	if (r)
 		goto err;
 	if (!t->readonly) {
@@ -512,6 +521,7 @@ void tmem_close(struct tmem *t)
 		pthread_join(t->grower, NULL);
 		atomic_fetch_sub(&t->hdr->growers, 1);
 	}
+	tmem_dict_fini(t);
 	if (t->hdr && t->slot >= 0) {
 		for (i = 0; i < t->nr_ctx && t->ctx; i++)
 			tmem_ctx_close_chunks(t, &t->ctx[i]);
@@ -525,6 +535,8 @@ void tmem_close(struct tmem *t)
 	}
 	tmem_ctx_free_all(t);
 	pthread_mutex_destroy(&t->compact_mu);
+	pthread_cond_destroy(&t->dict_cv);
+	pthread_mutex_destroy(&t->dict_mu);
 	if (t->base)
 		munmap(t->base, t->map_size);
 	if (t->fd >= 0)
@@ -561,6 +573,13 @@ int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info)
 	info->segment_bytes = t->geo->segment_bytes;
 	info->level = t->hdr->level;
 	info->dedup = t->hdr->dedup;
+	info->dictionary = t->hdr->dictionary;
+	info->dict_state = (enum tmem_dict_state)dict_state_of(
+		atomic_load(&t->hdr->dict_state));
+	if (!t->hdr->dictionary)
+		info->dict_state = TMEM_DICT_OFF;
+	if (info->dict_state == TMEM_DICT_READY)
+		info->dict_bytes = t->hdr->dict_size;
 	info->max_pools = TMEM_MAX_POOLS;
 	for (i = 0; i < TMEM_MAX_SLOTS; i++) {
 		if (seg_slot(t, i)->state == SLOT_ATTACHED &&

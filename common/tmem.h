@@ -53,6 +53,10 @@ struct tmem_options {
 			     * the segment; ignored on attach */
 	int level;	    /* zstd level, negative levels allowed */
 	bool dedup;	    /* deduplicate identical pages (default true) */
+	bool dictionary;    /* train a zstd dictionary on the first pages
+			     * stored, by a process that runs tmem_start, and
+			     * compress with it from then on (default true;
+			     * when creating the segment) */
 	bool create;	    /* create the segment if missing (default true) */
 	bool readonly;	    /* attach read-only (tmemctl); implies !create */
 	bool prefault;	    /* reserve and fault in the whole segment now */
@@ -83,7 +87,9 @@ void tmem_options_init(struct tmem_options *opts);
  * Repairs what a process that died while attached left half done. */
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
-/* Start the background grower thread (if opts->grower).  Call it in the
+/* Start the background grower thread (if opts->grower) and, while the
+ * segment has no dictionary yet, the thread that trains one on sampled
+ * pages (if the segment was made with opts->dictionary).  Call it in the
  * process that serves, after any fork (threads do not survive fork).
  * With opts->grower a put never faults segment memory in: when the reserve
  * of pre-faulted chunks is empty it fails at once with -ENOSPC (reject
@@ -197,6 +203,14 @@ struct tmem_pool_info {
 	struct tmem_stats stats;
 };
 
+enum tmem_dict_state {
+	TMEM_DICT_SAMPLING = 0, /* not trained yet */
+	TMEM_DICT_TRAINING = 1,
+	TMEM_DICT_READY = 2,  /* in use */
+	TMEM_DICT_FAILED = 3, /* training failed or did not pay */
+	TMEM_DICT_OFF = 4,    /* dictionary = no */
+};
+
 struct tmem_segment_info {
 	char name[TMEM_NAME_MAX + 1];
 	uint32_t layout_version;
@@ -204,7 +218,10 @@ struct tmem_segment_info {
 	uint64_t segment_bytes; /* mapped size */
 	int level;
 	bool dedup;
-	unsigned attached; /* processes attached now (best effort) */
+	bool dictionary;
+	enum tmem_dict_state dict_state;
+	uint32_t dict_bytes; /* when ready */
+	unsigned attached;   /* processes attached now (best effort) */
 	unsigned max_pools;
 };
 

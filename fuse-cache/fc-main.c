@@ -44,9 +44,10 @@ static bool fc_pool_opened;
 /* -o keys taken from the shared set (tmem-config.h), the same names as
  * in the plugin and tmemctl; the swap device's keys are not ours. */
 static const char *const fc_conf_keys[] = {
-	"pool",	     "pool-size",    "level",	      "dedup",
-	"lock",	     "prefault",     "contexts",      "chunk-size",
-	"max-share", "attr-timeout", "entry-timeout", "cache-name",
+	"pool",	      "pool-size", "level",	   "dedup",
+	"dictionary", "lock",	   "prefault",	   "contexts",
+	"chunk-size", "max-share", "attr-timeout", "entry-timeout",
+	"cache-name",
 };
 #define FC_NKEYS (sizeof(fc_conf_keys) / sizeof(fc_conf_keys[0]))
 
@@ -162,7 +163,8 @@ static void fc_usage(void)
 	       "    -o pool=NAME           segment name (default tmem)\n"
 	       "    -o pool-size=SIZE      segment ceiling when this process "
 	       "creates it\n"
-	       "    -o level=N -o dedup=BOOL -o lock=BOOL -o prefault=BOOL\n"
+	       "    -o level=N -o dedup=BOOL -o dictionary=BOOL -o lock=BOOL\n"
+	       "    -o prefault=BOOL\n"
 	       "    -o contexts=N -o max-share.NAME=SIZE -o "
 	       "min-share.NAME=SIZE\n"
 	       "\n");

@@ -78,6 +78,7 @@ static const struct nt_key {
 	{"pool-size", "pool", "size"},
 	{"level", "pool", "level"},
 	{"dedup", "pool", "dedup"},
+	{"dictionary", "pool", "dictionary"},
 	{"lock", "pool", "lock"},
 	{"prefault", "pool", "prefault"},
 	{"contexts", "pool", "contexts"},
@@ -280,6 +281,8 @@ static int nt_config_complete(void)
 	"level=N           zstd level of the pool (when creating it;\n"       \
 	"                  default 1; negative levels are faster).\n"         \
 	"dedup=BOOL        Deduplicate identical pages (when creating it).\n" \
+	"dictionary=BOOL   Train a zstd dictionary on the first pages\n"      \
+	"                  (when creating it; default yes).\n"                \
 	"lock=BOOL         Lock pool pages in RAM as they are touched.\n"     \
 	"prefault=BOOL     Reserve and fault in the whole segment now.\n"     \
 	"contexts=N        Compression contexts (concurrent requests).\n"     \

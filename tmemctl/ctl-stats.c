@@ -193,6 +193,36 @@ static void text_ratio(FILE *fp, const struct snapshot *s)
 	fputc('\n', fp);
 }
 
+static const char *const dict_states[] = {
+	[TMEM_DICT_SAMPLING] = "sampling", [TMEM_DICT_TRAINING] = "training",
+	[TMEM_DICT_READY] = "ready",	   [TMEM_DICT_FAILED] = "failed",
+	[TMEM_DICT_OFF] = "off",
+};
+
+static const char *dict_state_name(const struct tmem_segment_info *si)
+{
+	unsigned st = si->dict_state;
+
+	return st < sizeof dict_states / sizeof dict_states[0] &&
+			       dict_states[st]
+		       ? dict_states[st]
+		       : "unknown";
+}
+
+/* "ready (32.0 KiB)", or the state alone. */
+static const char *dict_text(const struct tmem_segment_info *si, char *buf,
+			     size_t len)
+{
+	char b[32];
+
+	if (si->dict_state == TMEM_DICT_READY)
+		snprintf(buf, len, "ready (%s)",
+			 ctl_fmt_bytes(si->dict_bytes, b, sizeof b));
+	else
+		snprintf(buf, len, "%s", dict_state_name(si));
+	return buf;
+}
+
 static void print_text(FILE *fp, const struct snapshot *s)
 {
 	char a[32], b[32], c[32];
@@ -201,11 +231,12 @@ static void print_text(FILE *fp, const struct snapshot *s)
 
 	fprintf(fp,
 		"segment %s: layout %u, ceiling %s, mapped %s, level %d, "
-		"dedup %s, %u process%s attached\n",
+		"dedup %s, dictionary %s, %u process%s attached\n",
 		s->info.name, s->info.layout_version,
 		ctl_fmt_bytes(s->info.pool_size, a, sizeof a),
 		ctl_fmt_bytes(s->info.segment_bytes, b, sizeof b),
-		s->info.level, s->info.dedup ? "on" : "off", s->info.attached,
+		s->info.level, s->info.dedup ? "on" : "off",
+		dict_text(&s->info, c, sizeof c), s->info.attached,
 		s->info.attached == 1 ? "" : "es");
 	fprintf(fp, "stored %s in %s (%s resident)\n\n",
 		ctl_fmt_bytes(s->total.bytes_represented, a, sizeof a),
@@ -277,11 +308,14 @@ static void print_json(FILE *fp, const struct snapshot *s)
 	fprintf(fp,
 		",\n  \"version\": \"%s\",\n  \"layout_version\": %u,\n"
 		"  \"pool_size\": %llu,\n  \"segment_bytes\": %llu,\n"
-		"  \"level\": %d,\n  \"dedup\": %s,\n  \"attached\": %u,\n",
+		"  \"level\": %d,\n  \"dedup\": %s,\n"
+		"  \"dictionary\": \"%s\",\n  \"dictionary_bytes\": %u,\n"
+		"  \"attached\": %u,\n",
 		tmem_version(), s->info.layout_version,
 		(unsigned long long)s->info.pool_size,
 		(unsigned long long)s->info.segment_bytes, s->info.level,
-		s->info.dedup ? "true" : "false", s->info.attached);
+		s->info.dedup ? "true" : "false", dict_state_name(&s->info),
+		s->info.dict_bytes, s->info.attached);
 	json_stats(fp, &s->total, "  ");
 	fprintf(fp, ",\n  \"subpools\": {");
 	for (i = 0; i < s->nr_pools; i++) {
@@ -359,7 +393,12 @@ static void print_prometheus(FILE *fp, const struct snapshot *s)
 	prom_label(fp, "segment", s->info.name);
 	fputc(',', fp);
 	prom_label(fp, "version", tmem_version());
-	fprintf(fp, ",layout=\"%u\"} 1\n", s->info.layout_version);
+	fprintf(fp, ",layout=\"%u\",dictionary=\"%s\"} 1\n",
+		s->info.layout_version, dict_state_name(&s->info));
+	prom_family(fp, "tmem_dictionary_bytes", "gauge",
+		    "Size of the trained zstd dictionary, 0 until ready");
+	prom_sample(fp, "tmem_dictionary_bytes", s, NULL, NULL, NULL,
+		    s->info.dict_bytes);
 	prom_family(fp, "tmem_pool_size_bytes", "gauge",
 		    "Ceiling of the segment's memory");
 	prom_sample(fp, "tmem_pool_size_bytes", s, NULL, NULL, NULL,

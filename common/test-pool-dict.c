@@ -1,0 +1,274 @@
+/* tmem: the trained dictionary.  A process that runs tmem_start samples the
+ * pages it stores, trains a dictionary once it has enough, and publishes it
+ * in the segment; from then on pages compress smaller, pages stored before
+ * it still read back, and another process (or a later one) reads and
+ * writes with the same dictionary.  A claim left by a dead trainer is taken
+ * back; a segment made with dictionary = no never trains; a damaged
+ * dictionary makes the pages that need it fail with -EIO and a message,
+ * never garbage, while every other page stays readable. */
+#include <config.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test-pool.h"
+#include "tmem-internal.h"
+
+#define FIRST  6000 /* enough for TMEM_DICT_SAMPLES one in TMEM_DICT_EVERY */
+#define SECOND 3000
+
+static unsigned char page[4096], back[4096];
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static enum tmem_dict_state dict_state(struct tmem *t)
+{
+	struct tmem_segment_info si;
+
+	CHECK_RC(tmem_segment_info(t, &si), 0);
+	return si.dict_state;
+}
+
+static enum tmem_dict_state wait_trained(struct tmem *t)
+{
+	enum tmem_dict_state s = TMEM_DICT_SAMPLING;
+	int ms;
+
+	for (ms = 0; ms < 30000; ms += 20) {
+		s = dict_state(t);
+		if (s == TMEM_DICT_READY || s == TMEM_DICT_FAILED)
+			break;
+		sleep_ms(20);
+	}
+	return s;
+}
+
+static uint64_t compressed(struct tmem *t)
+{
+	struct tmem_stats st;
+
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	return st.bytes_compressed;
+}
+
+/* Text of a vocabulary the dictionary can learn, a different mix of it on
+ * every page. */
+static void page_words(void *p, uint64_t seed)
+{
+	page_text(p, seed);
+}
+
+static void put_range(struct tmem *t, uint32_t p, uint64_t from, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = from; i < from + n; i++) {
+		page_words(page, i);
+		CHECK_RC(tmem_put(t, p, 7, i, page), 0);
+	}
+}
+
+static void check_range(struct tmem *t, uint32_t p, uint64_t from, uint64_t n)
+{
+	uint64_t i;
+
+	for (i = from; i < from + n; i++) {
+		page_words(page, i);
+		CHECK_RC(tmem_get(t, p, 7, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+}
+
+static struct tmem *open_seg(const char *name, bool start)
+{
+	struct tmem_options o;
+	struct tmem *t;
+
+	test_options(&o, name, 64 << 20);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	if (start)
+		CHECK_RC(tmem_start(t), 0);
+	return t;
+}
+
+static void test_train_and_share(const char *name)
+{
+	struct tmem *t = open_seg(name, true), *u;
+	struct tmem_options o;
+	uint64_t first, before, after, i;
+	uint32_t p, up;
+	pid_t pid;
+	int status;
+
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	CHECK(dict_state(t) == TMEM_DICT_SAMPLING);
+	test_options(&o, name, 64 << 20);
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &u), 0);
+	CHECK_RC(tmem_pool_open(u, "p", TMEM_PERSISTENT, 0, 0, &up), 0);
+	page_random(page, 1);
+	CHECK_RC(tmem_put(u, up, 9, 0, page), 0);
+	put_range(t, p, 0, FIRST);
+	first = compressed(t);
+	CHECK(wait_trained(t) == TMEM_DICT_READY);
+	/* The other handle's only context gave up on its last page midway
+	 * (it did not compress enough) before the dictionary was there: it
+	 * must take the dictionary all the same. */
+	page_words(page, 300000);
+	CHECK_RC(tmem_put(u, up, 9, 1, page), 0);
+	tmem_close(u);
+	before = compressed(t);
+
+	put_range(t, p, FIRST, SECOND);
+	after = compressed(t) - before;
+	before = first * SECOND / FIRST;
+	printf("test-pool-dict: %d pages: %llu bytes without the dictionary, "
+	       "%llu with it\n",
+	       SECOND, (unsigned long long)before, (unsigned long long)after);
+	CHECK(after < before * 9 / 10);
+
+	/* Old and new frames, interleaved on the same contexts. */
+	for (i = 0; i < SECOND; i++) {
+		check_range(t, p, i, 1);
+		check_range(t, p, FIRST + i, 1);
+	}
+
+	/* Another process: reads both kinds, writes with the dictionary
+	 * (it never samples or trains: no tmem_start). */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct tmem *c = open_seg(name, false);
+		uint32_t cp;
+
+		CHECK_RC(tmem_pool_open(c, "p", TMEM_PERSISTENT, 0, 0, &cp), 0);
+		check_range(c, cp, 0, FIRST + SECOND);
+		before = compressed(c);
+		put_range(c, cp, 100000, 1000);
+		CHECK(compressed(c) - before < after / SECOND * 1000 * 11 / 10);
+		tmem_close(c);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check_range(t, p, 100000, 1000);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+
+	/* A later process finds it in the segment. */
+	t = open_seg(name, true);
+	CHECK(dict_state(t) == TMEM_DICT_READY);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	check_range(t, p, 0, FIRST + SECOND);
+	check_range(t, p, 100000, 1000);
+	tmem_close(t);
+}
+
+/* Damage one byte of the dictionary in the segment file. */
+static void damage_dictionary(const char *name)
+{
+	char path[128];
+	struct tmem_header h;
+	unsigned char b;
+	int fd;
+
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h);
+	CHECK(h.dict_size > 100);
+	CHECK(pread(fd, &b, 1, (off_t)(h.geo.off_dict + 100)) == 1);
+	b ^= 0x40;
+	CHECK(pwrite(fd, &b, 1, (off_t)(h.geo.off_dict + 100)) == 1);
+	close(fd);
+}
+
+static void test_damaged(const char *name)
+{
+	struct tmem *t;
+	uint64_t i, bad = 0, good = 0;
+	uint32_t p;
+	int r;
+
+	damage_dictionary(name);
+	t = open_seg(name, true);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* Pages stored before the dictionary read back; the others fail
+	 * cleanly. */
+	for (i = 0; i < FIRST + SECOND; i++) {
+		page_words(page, i);
+		r = tmem_get(t, p, 7, i, back);
+		if (r == 0) {
+			CHECK(memcmp(page, back, 4096) == 0);
+			good++;
+		} else {
+			CHECK_RC(r, -EIO);
+			bad++;
+		}
+	}
+	printf("test-pool-dict: damaged dictionary: %llu pages read, %llu "
+	       "refused\n",
+	       (unsigned long long)good, (unsigned long long)bad);
+	CHECK(good >= FIRST / 2 && bad >= SECOND);
+	/* New pages still go in (without it) and come back. */
+	put_range(t, p, 200000, 500);
+	check_range(t, p, 200000, 500);
+	tmem_close(t);
+}
+
+/* A trainer that died holding the claim: the next one takes it back. */
+static void test_stale_claim(const char *name)
+{
+	struct tmem *t = open_seg(name, false);
+	uint32_t p;
+
+	atomic_store(&t->hdr->dict_state,
+		     DICT_TRAINING | (63ULL << 8) | (999999ULL << 32));
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	put_range(t, p, 0, FIRST);
+	CHECK(wait_trained(t) == TMEM_DICT_READY);
+	check_range(t, p, 0, FIRST);
+	tmem_close(t);
+}
+
+static void test_off(const char *name)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t p;
+
+	test_options(&o, name, 64 << 20);
+	o.dictionary = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	put_range(t, p, 0, FIRST);
+	sleep_ms(1500);
+	CHECK(dict_state(t) == TMEM_DICT_OFF);
+	check_range(t, p, 0, FIRST);
+	tmem_close(t);
+}
+
+int main(void)
+{
+	char name[64];
+
+	snprintf(name, sizeof name, "%s", test_segment_name("dict"));
+	test_train_and_share(name);
+	test_damaged(name);
+	tmem_unlink(name);
+	test_stale_claim(name);
+	tmem_unlink(name);
+	test_off(name);
+	printf("test-pool-dict: ok\n");
+	return 0;
+}
