@@ -5,8 +5,9 @@
  * whole get-modify-put of a partial page (two writers of one page must not
  * interleave), and keeps one invariant under that lock: a page is in the
  * pool, or in the overflow file, or nowhere (reads as zeroes) — never in
- * two places.  Nothing here allocates: partial pages and O_DIRECT
- * transfers go through the scratch page owned by the stripe.
+ * two places.  Whole-page reads on a device without an overflow file skip
+ * the lock (see pool_get).  Nothing here allocates: partial pages and
+ * O_DIRECT transfers go through the scratch page owned by the stripe.
  */
 #include <config.h>
 
@@ -82,6 +83,26 @@ static void stripe_unlock(struct nt_stripe **sp)
 	struct nt_stripe *s __attribute__((cleanup(stripe_unlock), unused)) = \
 		stripe_lock(page)
 
+/* A whole page from the pool; a page never stored reads as zeroes.
+ * Needs no stripe lock when there is no overflow file: a page is then in
+ * the pool or nowhere, and one tmem_get sees the old or the new version
+ * of a page being written, never a torn one.  (With overflow, a page may
+ * be moving between the pool and the file; only its lock makes that
+ * atomic.)  Whole-page readers then never queue on each other's stripes,
+ * which a few requests of 64 pages each otherwise do. */
+static int pool_get(uint64_t page, void *buf)
+{
+	int r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, buf);
+
+	if (r == -ENOENT) {
+		memset(buf, 0, TMEM_PAGE_SIZE);
+		return 0;
+	}
+	if (r == -EIO)
+		NT_COUNT(io_errors);
+	return r;
+}
+
 /* Caller must hold page's stripe lock.  Fill buf (a whole page; may be the
  * stripe's scratch page) with the page's contents. */
 static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
@@ -100,14 +121,7 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 			memcpy(buf, s->buf, TMEM_PAGE_SIZE);
 		return 0;
 	}
-	r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, buf);
-	if (r == -ENOENT) {
-		memset(buf, 0, TMEM_PAGE_SIZE);
-		return 0;
-	}
-	if (r == -EIO)
-		NT_COUNT(io_errors);
-	return r;
+	return pool_get(page, buf);
 }
 
 /* Whether the pool is below its ceiling, so that a refusal means its
@@ -199,6 +213,19 @@ static inline uint32_t chunk_len(uint64_t offset, uint32_t count)
 	return n < count ? n : count;
 }
 
+static int page_read(uint64_t page, uint32_t in, uint32_t n, void *p)
+{
+	LOCK_PAGE_FOR_SCOPE(s, page);
+	int r;
+
+	if (n == TMEM_PAGE_SIZE)
+		return page_get(s, page, p);
+	r = page_get(s, page, s->buf);
+	if (r == 0)
+		memcpy(p, s->buf + in, n);
+	return r;
+}
+
 int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
 {
 	unsigned char *p = buf;
@@ -208,15 +235,11 @@ int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
 		uint64_t page = offset >> TMEM_PAGE_SHIFT;
 		uint32_t in = offset & (TMEM_PAGE_SIZE - 1);
 		uint32_t n = chunk_len(offset, count);
-		LOCK_PAGE_FOR_SCOPE(s, page);
 
-		if (n == TMEM_PAGE_SIZE) {
-			r = page_get(s, page, p);
-		} else {
-			r = page_get(s, page, s->buf);
-			if (r == 0)
-				memcpy(p, s->buf + in, n);
-		}
+		if (n == TMEM_PAGE_SIZE && dev->ov == NULL)
+			r = pool_get(page, p);
+		else
+			r = page_read(page, in, n, p);
 		if (r < 0)
 			return r;
 		p += n;
@@ -352,15 +375,24 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 	return 0;
 }
 
+static int pool_probe(uint64_t page, enum tmem_page_state *state)
+{
+	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, state);
+}
+
 int nt_pages_probe(uint64_t page, enum tmem_page_state *state)
 {
+	/* Without overflow, no lock is needed (see pool_get). */
+	if (dev->ov == NULL)
+		return pool_probe(page, state);
+
 	LOCK_PAGE_FOR_SCOPE(s, page);
 
-	if (dev->ov && nt_ov_lookup(dev->ov, page) != NT_NO_SLOT) {
+	if (nt_ov_lookup(dev->ov, page) != NT_NO_SLOT) {
 		*state = TMEM_PAGE_DATA;
 		return 0;
 	}
-	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, state);
+	return pool_probe(page, state);
 }
 
 int nt_pages_sync(void)

@@ -32,6 +32,25 @@ for want in "export-size: 1048576" "can_multi_conn: true" "can_fua: true" \
     grep -q "$want" "$tmp/info" || fail "nbdinfo lacks '$want'"
 done
 
+# The segment the plugin just created has the plugin's default zstd level
+# (an empty config file: whatever /etc/tmem.conf says does not count here).
+: > "$tmp/empty.conf"
+level=$(sed -n 's/^tmem_default_level=//p' "$tmp/dump")
+[ -n "$level" ] || fail "--dump-plugin lacks tmem_default_level"
+rm -f /dev/shm/$pool /dev/shm/$pool.*
+nbdkit -U - "$TMEM_PLUGIN" 1M pool=$pool pool-size=32M config="$tmp/empty.conf" \
+       --run 'nbdinfo "$uri"' > /dev/null || fail "nbdkit with an empty config"
+"$TMEMCTL" stats --pool "$pool" --json > "$tmp/json" || fail "tmemctl stats"
+grep -Eq "\"level\": *$level[,} ]" "$tmp/json" ||
+    fail "pool created at level $(grep -o '"level": *[-0-9]*' "$tmp/json"), not the default $level"
+
+# level= wins over the default.
+rm -f /dev/shm/$pool /dev/shm/$pool.*
+nbdkit -U - "$TMEM_PLUGIN" 1M pool=$pool pool-size=32M config="$tmp/empty.conf" \
+       level=3 --run 'nbdinfo "$uri"' > /dev/null || fail "nbdkit level=3"
+"$TMEMCTL" stats --pool "$pool" --json > "$tmp/json" || fail "tmemctl stats"
+grep -Eq '"level": *3[,} ]' "$tmp/json" || fail "level=3 not applied"
+
 # -D tmem.requests=1 logs each request; -v prints statistics at unload.
 nbdkit -v -D tmem.requests=1 -U - "$TMEM_PLUGIN" 1M pool=$pool \
        --run 'nbdinfo --map "$uri"; qemu-io -f raw -c "write 0 8k" "$uri"' \
