@@ -17,11 +17,22 @@
  * every invalidation bumps the inode's counter: a miss captures the counter
  * before it reads the source and puts only if it is unchanged, so bytes
  * read before a write never land in the pool after it.
+ *
+ * Admission: while the sub-pool has room every chunk read is put.  Once it
+ * is under pressure (at its max share, its pages being evicted, or puts
+ * refused for want of room), a chunk is put only at its second miss within a
+ * while: a small table of recent first misses (a "doorkeeper", as in TinyLFU or
+ * the ghost list of 2Q) remembers them.  The pool evicts by CLOCK over whole
+ * chunks of the segment, and a new chunk gets a full turn of the hand
+ * before it can go; without the filter, pages the kernel asks for once and
+ * never again (most of a skewed random workload's misses) push out the
+ * pages it keeps coming back for.  -o admit=all turns it off.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -236,6 +247,149 @@ static uint64_t fc_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- admission ------------------------------------------------------ */
+
+/* The doorkeeper: buckets of FC_DOOR_WAYS tags, each a hash of (source
+ * file, chunk index) of a chunk that missed once under pressure and was
+ * not put; the newest first in its bucket, the oldest dropped.  It
+ * remembers roughly the last FC_DOOR_WAYS * (fc_door_mask + 1) first
+ * misses; two ways keep two chunks that hash to one bucket from pushing
+ * each other out forever. */
+#define FC_DOOR_WAYS 2
+static _Atomic uint64_t *fc_door;
+static uint64_t fc_door_mask;
+
+/* Pressure: the sub-pool's statistics are looked at at most every
+ * FC_PRESSURE_CHECK_NS; the sub-pool at its max share, an increase of its
+ * eviction count or a put refused for want of room means pressure for
+ * FC_PRESSURE_HOLD_NS. */
+#define FC_PRESSURE_CHECK_NS 100000000ull
+#define FC_PRESSURE_HOLD_NS  1000000000ull
+static pthread_mutex_t fc_press_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t fc_press_next;	/* monotonic ns of the next look */
+static _Atomic uint64_t fc_press_until; /* pressure assumed until (ns) */
+static uint64_t fc_press_evictions;	/* fc_press_lock */
+static struct tmem_pool_info *fc_press_pools; /* fc_press_lock */
+static int fc_press_npools;
+
+/* Size the doorkeeper at a quarter of the chunks the sub-pool can hold
+ * (its max share, else the segment's ceiling): a power of two of buckets
+ * between 512 and 512K (8 MiB).  0 or -errno. */
+int fc_admission_init(void)
+{
+	struct tmem_segment_info si;
+	uint64_t bytes = fc.set.max_share, want, n = 512;
+
+	if (!fc.tmem || fc.set.admit_all)
+		return 0;
+	if (tmem_segment_info(fc.tmem, &si) < 0)
+		return -EIO;
+	if (!bytes || bytes > si.pool_size)
+		bytes = si.pool_size;
+	want = bytes / fc.set.chunk_size / 4 / FC_DOOR_WAYS;
+	while (n < want && n < (1u << 19))
+		n <<= 1;
+	fc_door = calloc(n * FC_DOOR_WAYS, sizeof(*fc_door));
+	fc_press_pools = calloc(si.max_pools, sizeof(*fc_press_pools));
+	if (!fc_door || !fc_press_pools) {
+		fc_admission_free();
+		return -ENOMEM;
+	}
+	fc_door_mask = n - 1;
+	fc_press_npools = (int)si.max_pools;
+	return 0;
+}
+
+void fc_admission_free(void)
+{
+	free(fc_door);
+	free(fc_press_pools);
+	fc_door = NULL;
+	fc_press_pools = NULL;
+}
+
+static void fc_pressure_seen(void)
+{
+	atomic_store(&fc_press_until, fc_now_ns() + FC_PRESSURE_HOLD_NS);
+}
+
+static bool fc_under_pressure(void)
+{
+	uint64_t now = fc_now_ns();
+
+	if (now >= atomic_load(&fc_press_next) &&
+	    pthread_mutex_trylock(&fc_press_lock) == 0) {
+		if (now >= atomic_load(&fc_press_next)) {
+			int n = tmem_pool_list(fc.tmem, fc_press_pools,
+					       fc_press_npools);
+			for (int i = 0; i < n && i < fc_press_npools; i++) {
+				const struct tmem_pool_info *pi =
+					&fc_press_pools[i];
+				if (pi->id != fc.pool_id)
+					continue;
+				/* At its cap (within 1/32: the pool counts
+				 * whole chunks) it stays full until pages
+				 * go, so that is pressure too. */
+				bool full =
+					pi->max_bytes &&
+					pi->stats.bytes_resident +
+							pi->max_bytes / 32 >=
+						pi->max_bytes;
+				if (pi->stats.evictions != fc_press_evictions ||
+				    full) {
+					fc_press_evictions =
+						pi->stats.evictions;
+					atomic_store(&fc_press_until,
+						     now + FC_PRESSURE_HOLD_NS);
+				}
+				break;
+			}
+			atomic_store(&fc_press_next,
+				     now + FC_PRESSURE_CHECK_NS);
+		}
+		pthread_mutex_unlock(&fc_press_lock);
+	}
+	return now < atomic_load(&fc_press_until);
+}
+
+/* Whether the chunk of in starting at page cidx, just read from the
+ * source, goes into the pool.  The table is keyed by the source's (device,
+ * inode), not by the object id: the kernel forgets inodes (drop_caches,
+ * memory pressure) and a forgotten inode with nothing pooled comes back
+ * with a new object id.  A false match only admits a chunk. */
+static bool fc_admit(const struct fc_inode *in, uint64_t cidx)
+{
+	if (!fc_door || !fc_under_pressure())
+		return true;
+	/* splitmix64's finaliser over both halves of the key */
+	uint64_t h = ((uint64_t)in->dev * 0x9e3779b97f4a7c15ull ^
+		      (uint64_t)in->ino) *
+			     0xff51afd7ed558ccdull ^
+		     cidx;
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	h |= 1; /* 0 marks an empty slot */
+	/* Racing threads may lose or duplicate a tag: that only admits a
+	 * chunk early or late. */
+	_Atomic uint64_t *b =
+		&fc_door[((h >> 1) & fc_door_mask) * FC_DOOR_WAYS];
+	for (int w = 0; w < FC_DOOR_WAYS; w++) {
+		if (atomic_load_explicit(&b[w], memory_order_relaxed) == h) {
+			atomic_store_explicit(&b[w], 0, memory_order_relaxed);
+			return true;
+		}
+	}
+	for (int w = FC_DOOR_WAYS - 1; w > 0; w--)
+		atomic_store_explicit(
+			&b[w],
+			atomic_load_explicit(&b[w - 1], memory_order_relaxed),
+			memory_order_relaxed);
+	atomic_store_explicit(&b[0], h, memory_order_relaxed);
+	atomic_fetch_add(&fc.stats.puts_deferred, 1);
+	return false;
+}
+
 /* Until when puts that found no room are not retried (monotonic ns). */
 static _Atomic uint64_t fc_nospace_until;
 
@@ -265,8 +419,10 @@ static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
 		}
 		break;
 	}
-	if (r == -ENOSPC)
+	if (r == -ENOSPC) {
 		atomic_store(&fc_nospace_until, fc_now_ns() + 1000000000u);
+		fc_pressure_seen();
+	}
 	return r;
 }
 
@@ -388,7 +544,8 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		}
 		/* A short read means the file changed under us: serve it,
 		 * but do not keep it. */
-		if ((size_t)n == clen)
+		if ((size_t)n == clen &&
+		    fc_admit(in, (uint64_t)cstart >> TMEM_PAGE_SHIFT))
 			fc_put_chunk(in, obj, snap, cstart, fc_chunk, clen);
 		off_t cend = cstart + n;
 		off_t upto = cend < end ? cend : end;

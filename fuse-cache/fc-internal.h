@@ -93,6 +93,7 @@ struct fc_settings {
 	double entry_timeout;
 	double granularity; /* seconds: newer files are not cached */
 	bool no_cache;	    /* passthrough only, no pool */
+	bool admit_all;	    /* put every chunk read, even under pressure */
 	bool as_caller;	    /* root daemon: act as the caller */
 	char pool_name[TMEM_NAME_MAX + 1];
 	char cache_name[TMEM_NAME_MAX + 1];
@@ -101,10 +102,11 @@ struct fc_settings {
 struct fc_stats {
 	atomic_uint_fast64_t source_reads; /* preads on the source */
 	atomic_uint_fast64_t source_bytes;
-	atomic_uint_fast64_t pool_hits;	   /* pages served by the pool */
-	atomic_uint_fast64_t puts_refused; /* a write raced the read */
-	atomic_uint_fast64_t stale_opens;  /* validator changed at open */
-	atomic_uint_fast64_t recent_opens; /* too new to cache */
+	atomic_uint_fast64_t pool_hits;	    /* pages served by the pool */
+	atomic_uint_fast64_t puts_refused;  /* a write raced the read */
+	atomic_uint_fast64_t stale_opens;   /* validator changed at open */
+	atomic_uint_fast64_t recent_opens;  /* too new to cache */
+	atomic_uint_fast64_t puts_deferred; /* first miss under pressure */
 };
 
 struct fc_state {
@@ -151,6 +153,8 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		   size_t size, off_t off);
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);
+int fc_admission_init(void);
+void fc_admission_free(void);
 uint64_t fc_new_object(void);
 
 /* fc-ops.c */

@@ -55,6 +55,7 @@ struct fc_cli {
 	struct tmem_config *cfg;
 	char *config;
 	char *granularity;
+	char *admit;
 	int no_pool;
 	int help;
 	int nargs;
@@ -68,6 +69,7 @@ enum {
 static const struct fuse_opt fc_opt_spec[] = {
 	{"config=%s", offsetof(struct fc_cli, config), 0},
 	{"timestamp-granularity=%s", offsetof(struct fc_cli, granularity), 0},
+	{"admit=%s", offsetof(struct fc_cli, admit), 0},
 	{"no-pool", offsetof(struct fc_cli, no_pool), 1},
 	FUSE_OPT_KEY("help", FC_KEY_HELP),
 	FUSE_OPT_END,
@@ -156,6 +158,10 @@ static void fc_usage(void)
 	       "    -o timestamp-granularity=SECS\n"
 	       "                           files changed this recently are "
 	       "not cached (default 2)\n"
+	       "    -o admit=repeat|all    under pressure, put a chunk at its "
+	       "second miss\n"
+	       "                           (repeat, default) or at every miss "
+	       "(all)\n"
 	       "    -o no-pool             plain passthrough, no pool\n"
 	       "Pool options (also [pool] keys in tmem.conf):\n"
 	       "    -o config=FILE         settings file (default "
@@ -201,6 +207,12 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 			return -1;
 		}
 		fc.set.granularity = g;
+	}
+	if (cli->admit && strcmp(cli->admit, "all") == 0) {
+		fc.set.admit_all = true;
+	} else if (cli->admit && strcmp(cli->admit, "repeat") != 0) {
+		fc_err("-o admit=%s: not 'repeat' or 'all'", cli->admit);
+		return -1;
 	}
 	fc.set.chunk_size = cfg->cache_chunk_size ? cfg->cache_chunk_size
 						  : FC_DEFAULT_CHUNK;
@@ -315,6 +327,12 @@ static int fc_pool_setup(struct tmem_config *cfg)
 		return -1;
 	}
 	fc_pool_opened = true;
+	r = fc_admission_init();
+	if (r < 0) {
+		fc_err("pool '%s': admission table: %s", opts.name,
+		       strerror(-r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -455,12 +473,13 @@ static void fc_print_stats(void)
 	fprintf(stderr,
 		FC_PROG
 		": source reads %llu (%llu bytes), pool page hits %llu, "
-		"puts refused %llu, stale opens %llu, recent opens "
-		"%llu\n",
+		"puts refused %llu, puts deferred %llu, stale opens %llu, "
+		"recent opens %llu\n",
 		(unsigned long long)fc.stats.source_reads,
 		(unsigned long long)fc.stats.source_bytes,
 		(unsigned long long)fc.stats.pool_hits,
 		(unsigned long long)fc.stats.puts_refused,
+		(unsigned long long)fc.stats.puts_deferred,
 		(unsigned long long)fc.stats.stale_opens,
 		(unsigned long long)fc.stats.recent_opens);
 }
@@ -576,6 +595,7 @@ err_pool:
 	if (fc_pool_opened)
 		tmem_pool_destroy(fc.tmem, fc.pool_id);
 	tmem_close(fc.tmem);
+	fc_admission_free();
 	fuse_session_destroy(fc.se);
 err_ready:
 	fc_ready(ready_fd, 1);
@@ -586,6 +606,7 @@ err_ready:
 	fuse_opt_free_args(&args);
 	free(cli.config);
 	free(cli.granularity);
+	free(cli.admit);
 	free(fc.set.source);
 	free(fc.set.mountpoint);
 	return ret ? 1 : 0;

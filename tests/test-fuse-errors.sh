@@ -35,6 +35,7 @@ expect_error "bogus" -o "$FC_POOL,bogus=1" "$tmp/src" "$tmp/mnt"
 expect_error "chunk-size" -o "$FC_POOL,chunk-size=12345" "$tmp/src" "$tmp/mnt"
 expect_error "chunk-size" -o "$FC_POOL,chunk-size=lots" "$tmp/src" "$tmp/mnt"
 expect_error "timestamp-granularity" -o "$FC_POOL,timestamp-granularity=-1" "$tmp/src" "$tmp/mnt"
+expect_error "admit" -o "$FC_POOL,admit=sometimes" "$tmp/src" "$tmp/mnt"
 expect_error "config '$tmp/none.conf'" -o "$FC_POOL,config=$tmp/none.conf" "$tmp/src" "$tmp/mnt"
 expect_error "usage" "$tmp/src"
 expect_error "unexpected argument" "$tmp/src" "$tmp/mnt" "$tmp/third"
@@ -51,6 +52,7 @@ echo "ok: unreadable source -> $out"
 
 # -o help lists our options and exits 0.
 "$TMEM_FUSE_CACHE" -o help | grep -q chunk-size || fail "-o help lacks chunk-size"
+"$TMEM_FUSE_CACHE" -o help | grep -q "admit=" || fail "-o help lacks admit"
 "$TMEM_FUSE_CACHE" --help | grep -q max-share || fail "--help lacks max-share"
 
 # The source disappears while mounted.

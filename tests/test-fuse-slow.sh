@@ -78,3 +78,46 @@ touch -d '@'$(( $(date +%s) - 100 )) "$back/d/r5"  # even with an old mtime
 cmp "$mnt/d/r5" "$back/d/r5" || fail "stale pool page served after a change"
 fc_unmount "$mnt"
 cat "$mnt.log"
+
+# Admission under pressure: with the sub-pool at its max share, a chunk
+# goes into the pool at its second miss, so a file read once (a scan)
+# does not push out a file read again and again.  One scan fills the
+# pool, the hot file is read three times, another file is scanned, then
+# the hot file is read again.  Run with the default admit=repeat and with
+# admit=all, which must lose the hot file.
+head -c $(( 64 << 10 )) /dev/urandom > "$back/hot"
+head -c $(( 6 << 20 )) /dev/urandom > "$back/scan"
+head -c $(( 6 << 20 )) /dev/urandom > "$back/scan2"
+sleep 3
+admission () # admission ADMIT: source reads of the hot file after a scan
+{
+    local m=$tmp/mnt-$1 r
+    mkdir -p "$m"
+    fc_mount "$slow" "$m" -o "$FC_POOL,cache-name=fc-adm-$1-$$,max-share=1M,chunk-size=4K,admit=$1"
+    cmp "$m/scan" "$back/scan" || fail "admit=$1: scan differs"
+    for r in 1 2 3; do
+        echo 3 > /proc/sys/vm/drop_caches
+        cmp "$m/hot" "$back/hot" || fail "admit=$1: hot differs"
+    done
+    echo 3 > /proc/sys/vm/drop_caches
+    cmp "$m/scan2" "$back/scan2" || fail "admit=$1: scan2 differs"
+    echo 3 > /proc/sys/vm/drop_caches
+    r=$(slowfs_reads "$slow")
+    cmp "$m/hot" "$back/hot" || fail "admit=$1: hot differs"
+    echo $(( $(slowfs_reads "$slow") - r )) > "$tmp/hot-reads-$1"
+    fc_unmount "$m"
+    grep "puts deferred" "$m.log" >&2
+}
+admission repeat
+admission all
+hot_repeat=$(cat "$tmp/hot-reads-repeat") hot_all=$(cat "$tmp/hot-reads-all")
+echo "hot file after a scan, source reads: admit=repeat $hot_repeat, admit=all $hot_all"
+grep -q "puts deferred [1-9]" "$tmp/mnt-repeat.log" ||
+    fail "admit=repeat deferred no put under pressure"
+grep -q "puts deferred 0," "$tmp/mnt-all.log" ||
+    fail "admit=all deferred puts"
+# 16 pages: a tag or two may collide in the admission table.
+[ "$hot_repeat" -le 2 ] ||
+    fail "admit=repeat: the scan pushed the hot file out ($hot_repeat reads)"
+[ "$hot_all" -ge 8 ] ||
+    fail "admit=all kept the hot file through a scan: the test shows nothing"
