@@ -207,9 +207,14 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 	for (i = 0; i < TMEM_DICT_SAMPLES; i++)
 		sizes[i] = TMEM_PAGE_SIZE;
 	memset(&p, 0, sizeof p);
+	/* f = 16: a 256 KiB frequency table instead of fastCover's default
+	 * 4 MiB.  Training runs while the machine may be short of memory (the
+	 * first pages a swap device sees); measured on the guest test's
+	 * pages, the dictionary is as good (0.390 of their size against
+	 * 0.389) for 9 MiB less at its peak. */
 	p.d = 8;
 	p.steps = 4;
-	p.f = 20;
+	p.f = 16;
 	p.accel = 1;
 	p.zParams.compressionLevel = t->level;
 	p.zParams.dictID = DICT_ID;
