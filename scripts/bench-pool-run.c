@@ -770,11 +770,14 @@ int main(int argc, char **argv)
 
 				printf("memory, %s: %" PRIu64 " pages, "
 				       "%.1f MiB represented, segment "
-				       "resident %.2f MiB (empty segment "
-				       "%.2f MiB) -> ratio %.3f\n",
+				       "resident %.2f MiB 3 s after the last "
+				       "put (%.2f MiB after 0.3 s, the "
+				       "grower's reserve still up; empty "
+				       "segment %.2f MiB) -> ratio %.3f\n",
 				       k ? "unique pages" : "whole corpus",
 				       mm->pages, mm->represented / 1048576.0,
 				       mm->resident / 1048576.0,
+				       mm->resident_burst / 1048576.0,
 				       mm->empty_resident / 1048576.0,
 				       mm->resident
 					       ? mm->represented /

@@ -89,6 +89,7 @@ struct bench_memory {
 	uint64_t pages;		  /* pages stored */
 	uint64_t represented;	  /* 4096 * pages */
 	uint64_t resident;	  /* st_blocks * 512 of the segment file */
+	uint64_t resident_burst;  /* the same 0.3 s after the last put */
 	uint64_t pool_resident;	  /* the pool's own bytes_resident */
 	uint64_t pool_used;	  /* bytes_used */
 	uint64_t pool_compressed; /* bytes_compressed */
