@@ -222,15 +222,29 @@ static void damage_dictionary(const char *name)
 	close(fd);
 }
 
+static unsigned errors_logged;
+
+static void count_log(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	if (level == TMEM_LOG_ERROR)
+		errors_logged++;
+	test_log(opaque, level, msg);
+}
+
 static void test_damaged(const char *name)
 {
+	struct tmem_options o;
+	struct tmem_stats st;
 	struct tmem *t;
 	uint64_t i, bad = 0, good = 0;
 	uint32_t p;
 	int r;
 
 	damage_dictionary(name);
-	t = open_seg(name, true);
+	test_options(&o, name, 64 << 20);
+	o.log = count_log;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
 	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
 	/* Pages stored before the dictionary read back; the others fail
 	 * cleanly. */
@@ -249,6 +263,11 @@ static void test_damaged(const char *name)
 	       "refused\n",
 	       (unsigned long long)good, (unsigned long long)bad);
 	CHECK(good >= FIRST / 2 && bad >= SECOND);
+	/* Said once for the dictionary and once for its pages, not once a
+	 * page; the count is in the statistics. */
+	CHECK(errors_logged == 2);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.checksum_errors == bad);
 	/* New pages still go in (without it) and come back. */
 	put_range(t, p, 200000, 500);
 	check_range(t, p, 200000, 500);

@@ -384,11 +384,23 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	default:
 		if (err || (uint32_t)tmem_page_hash(c->dbuf) != hash) {
 			tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
-			tmem_log(t, TMEM_LOG_ERROR,
-				 "pool %u object %llu index %llu: stored page "
-				 "fails its checksum; dropped",
-				 pool, (unsigned long long)object,
-				 (unsigned long long)index);
+			/* A damaged dictionary was reported once, when it
+			 * failed to load: its pages are counted, not logged
+			 * one by one. */
+			if (err != -ENOKEY ||
+			    !atomic_exchange(&t->dict_page_logged, true))
+				tmem_log(t, TMEM_LOG_ERROR,
+					 "pool %u object %llu index %llu: "
+					 "stored page %s; dropped%s",
+					 pool, (unsigned long long)object,
+					 (unsigned long long)index,
+					 err == -ENOKEY ? "needs the dictionary"
+							: "fails its checksum",
+					 err == -ENOKEY
+						 ? " (and so are the others "
+						   "that need it: see "
+						   "checksum_errors)"
+						 : "");
 			stripe_lock(t, is);
 			e = tmem_index_find(t, s, bucket, pool, object, index,
 					    &link);

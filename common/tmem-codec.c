@@ -306,7 +306,7 @@ int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
 		return -EIO;
 	if (fh.dictID) {
 		if (!tmem_dict_usable(t, true) || fh.dictID != t->dict_id)
-			return -EIO;
+			return -ENOKEY;
 		n = ZSTD_decompress_usingDDict(c->dctx, page, TMEM_PAGE_SIZE,
 					       src, len, t->ddict);
 	} else {

@@ -360,9 +360,10 @@ struct tmem {
 	 * Workspaces are made at open, so loading it never allocates. */
 	pthread_mutex_t dict_mu; /* a leaf: taken under any lock */
 	pthread_cond_t dict_cv;
-	_Atomic bool dict_loaded; /* cdict, ddict and dict_id usable */
-	bool dict_bad;		  /* the segment's copy failed its check */
-	void *cdict, *ddict;	  /* ZSTD_CDict / ZSTD_DDict, static */
+	_Atomic bool dict_loaded;      /* cdict, ddict and dict_id usable */
+	bool dict_bad;		       /* the segment's copy failed its check */
+	_Atomic bool dict_page_logged; /* a page it made unreadable */
+	void *cdict, *ddict;	       /* ZSTD_CDict / ZSTD_DDict, static */
 	void *cdict_work, *ddict_work;
 	size_t cdict_size, ddict_size;
 	uint32_t dict_id;
@@ -566,7 +567,8 @@ uint64_t tmem_page_hash(const void *page);
 /* 0 and *len, or -EIO; raw if the page does not compress enough. */
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len);
-/* 0, or -EIO: corrupt data, or a dictionary this process cannot use. */
+/* 0, -EIO (corrupt data) or -ENOKEY (it needs a dictionary this process
+ * cannot use: the segment's failed its checksum). */
 int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
 			 uint32_t len, void *page);
 
