@@ -167,7 +167,9 @@ static bool claim_is_stale(struct tmem *t, uint64_t v)
  * quarter (pages it has not seen, and the latest), and kept only if it
  * saves at least 1/DICT_MIN_GAIN of their size there: a dictionary that
  * only fits its training pages makes later pages bigger, not smaller. */
-#define DICT_TRAIN    (TMEM_DICT_SAMPLES / 4 * 3)
+#define DICT_TRAIN (TMEM_DICT_SAMPLES / 4 * 3)
+static const char dict_no_gain[] =
+	"it saves less than 2% on the pages it was tested on";
 #define DICT_MIN_GAIN 50
 
 /* Sum of samples [from, to)'s compressed sizes, with the dictionary or
@@ -241,7 +243,7 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 		 "bytes instead of %zu",
 		 t->path, n, TMEM_DICT_SAMPLES - DICT_TRAIN, with, without);
 	if (with > without - without / DICT_MIN_GAIN) {
-		*why = "it saves less than 2% on the pages it was tested on";
+		*why = dict_no_gain;
 		return 0;
 	}
 	return n;
@@ -282,6 +284,7 @@ static void *trainer_main(void *arg)
 	unsigned char *buf = NULL;
 	const char *why = NULL;
 	uint64_t v, mine;
+	bool failed;
 	size_t n;
 
 	if (!wait_for_samples(t))
@@ -306,6 +309,7 @@ static void *trainer_main(void *arg)
 	n = buf ? train(t, buf, &why) : 0;
 	if (!buf)
 		why = "out of memory";
+	failed = why != dict_no_gain;
 	if (n) {
 		memcpy(seg_dict(t), buf, n);
 		h->dict_size = (uint32_t)n;
@@ -315,7 +319,9 @@ static void *trainer_main(void *arg)
 				      memory_order_release);
 		tmem_dict_load(t, true);
 	} else {
-		tmem_log(t, TMEM_LOG_WARNING,
+		/* A dictionary that does not pay is normal (real process
+		 * memory often does not fit one); a failure to train is not. */
+		tmem_log(t, failed ? TMEM_LOG_WARNING : TMEM_LOG_INFO,
 			 "%s: no dictionary: %s; pages are compressed "
 			 "without one",
 			 t->path, why);
