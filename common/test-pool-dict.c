@@ -4,7 +4,8 @@
  * it still read back, and another process (or a later one) reads and
  * writes with the same dictionary; pages it does not fit make the process
  * stop using it until it pays again.  A claim left by a dead trainer is taken
- * back; a segment made with dictionary = no never trains; a damaged
+ * back; one that does not pay on the samples it was not trained on is
+ * not kept; a segment made with dictionary = no never trains; a damaged
  * dictionary makes the pages that need it fail with -EIO and a message,
  * never garbage, while every other page stays readable. */
 #include <config.h>
@@ -290,6 +291,45 @@ static void test_stale_claim(const char *name)
 	tmem_close(t);
 }
 
+static unsigned warnings_logged;
+
+static void count_warnings(void *opaque, enum tmem_log_level level,
+			   const char *msg)
+{
+	if (level <= TMEM_LOG_WARNING)
+		warnings_logged++;
+	test_log(opaque, level, msg);
+}
+
+/* Trained on text, tested on pages it does not fit (the last quarter of
+ * the samples are counting integers): no dictionary, said as information
+ * (it is normal), not as a warning. */
+static void test_no_gain(const char *name)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	uint64_t i;
+	uint32_t p;
+
+	test_options(&o, name, 64 << 20);
+	o.log = count_warnings;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	put_range(t, p, 0, TMEM_DICT_SAMPLES / 4 * 3 * TMEM_DICT_EVERY);
+	for (i = 0; i < TMEM_DICT_SAMPLES / 4 * TMEM_DICT_EVERY; i++) {
+		uint32_t *w = (uint32_t *)page, j;
+
+		for (j = 0; j < 1024; j++)
+			w[j] = (uint32_t)(i * 7919 + j * 3);
+		CHECK_RC(tmem_put(t, p, 12, i, page), 0);
+	}
+	CHECK(wait_trained(t) == TMEM_DICT_FAILED);
+	CHECK(warnings_logged == 0);
+	check_range(t, p, 0, 1000);
+	tmem_close(t);
+}
+
 static void test_off(const char *name)
 {
 	struct tmem_options o;
@@ -317,6 +357,8 @@ int main(void)
 	test_damaged(name);
 	tmem_unlink(name);
 	test_stale_claim(name);
+	tmem_unlink(name);
+	test_no_gain(name);
 	tmem_unlink(name);
 	test_off(name);
 	printf("test-pool-dict: ok\n");
