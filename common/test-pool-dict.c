@@ -223,18 +223,35 @@ static void damage_dictionary(const char *name)
 	close(fd);
 }
 
-static unsigned errors_logged;
+static unsigned errors_logged, warnings_logged;
 
 static void count_log(void *opaque, enum tmem_log_level level, const char *msg)
 {
 	if (level == TMEM_LOG_ERROR)
 		errors_logged++;
+	if (level == TMEM_LOG_WARNING)
+		warnings_logged++;
 	test_log(opaque, level, msg);
+}
+
+/* A serving process (tmem_start) on the segment, its messages counted,
+ * with the sub-pool "p" open. */
+static struct tmem *open_counted(const char *name, bool dictionary, uint32_t *p)
+{
+	struct tmem_options o;
+	struct tmem *t;
+
+	test_options(&o, name, 64 << 20);
+	o.log = count_log;
+	o.dictionary = dictionary;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, p), 0);
+	return t;
 }
 
 static void test_damaged(const char *name)
 {
-	struct tmem_options o;
 	struct tmem_stats st;
 	struct tmem *t;
 	uint64_t i, bad = 0, good = 0;
@@ -242,11 +259,8 @@ static void test_damaged(const char *name)
 	int r;
 
 	damage_dictionary(name);
-	test_options(&o, name, 64 << 20);
-	o.log = count_log;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	errors_logged = 0;
+	t = open_counted(name, true, &p);
 	/* Pages stored before the dictionary read back; the others fail
 	 * cleanly. */
 	for (i = 0; i < FIRST + SECOND; i++) {
@@ -291,31 +305,17 @@ static void test_stale_claim(const char *name)
 	tmem_close(t);
 }
 
-static unsigned warnings_logged;
-
-static void count_warnings(void *opaque, enum tmem_log_level level,
-			   const char *msg)
-{
-	if (level <= TMEM_LOG_WARNING)
-		warnings_logged++;
-	test_log(opaque, level, msg);
-}
-
 /* Trained on text, tested on pages it does not fit (the last quarter of
  * the samples are counting integers): no dictionary, said as information
  * (it is normal), not as a warning. */
 static void test_no_gain(const char *name)
 {
-	struct tmem_options o;
 	struct tmem *t;
 	uint64_t i;
 	uint32_t p;
 
-	test_options(&o, name, 64 << 20);
-	o.log = count_warnings;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	warnings_logged = 0;
+	t = open_counted(name, true, &p);
 	put_range(t, p, 0, TMEM_DICT_SAMPLES / 4 * 3 * TMEM_DICT_EVERY);
 	for (i = 0; i < TMEM_DICT_SAMPLES / 4 * TMEM_DICT_EVERY; i++) {
 		uint32_t *w = (uint32_t *)page, j;
@@ -332,15 +332,10 @@ static void test_no_gain(const char *name)
 
 static void test_off(const char *name)
 {
-	struct tmem_options o;
 	struct tmem *t;
 	uint32_t p;
 
-	test_options(&o, name, 64 << 20);
-	o.dictionary = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	t = open_counted(name, false, &p);
 	put_range(t, p, 0, FIRST);
 	sleep_ms(1500);
 	CHECK(dict_state(t) == TMEM_DICT_OFF);
