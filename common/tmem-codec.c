@@ -280,11 +280,10 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 	n = compress_once(t, c, c->cbuf, page);
 	if (n < 0)
 		return -EIO;
+	/* Counted per context (one caller at a time owns it): a counter
+	 * shared by every put would bounce its cache line between threads. */
 	if (atomic_load_explicit(&t->dict_loaded, memory_order_relaxed) &&
-	    atomic_fetch_add_explicit(&t->dict_seen_c, 1,
-				      memory_order_relaxed) %
-			    DICT_PROBE_EVERY ==
-		    0)
+	    c->probe_tick++ % DICT_PROBE_EVERY == 0)
 		dict_probe(t, c, page, n);
 	*len = (uint32_t)n;
 	return 0;

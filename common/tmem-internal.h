@@ -328,7 +328,8 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
-	bool dict_on;				  /* cctx references t->cdict */
+	bool dict_on;	     /* cctx references t->cdict */
+	uint32_t probe_tick; /* compressions, for the dictionary's probes */
 	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
 	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
 	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
@@ -369,7 +370,7 @@ struct tmem {
 	uint32_t dict_id;
 	/* Whether it pays (tmem-codec.c: probes compress some pages both
 	 * ways): new pages go without it while dict_paused. */
-	_Atomic uint32_t dict_seen_c, dict_probes;
+	_Atomic uint32_t dict_probes;
 	_Atomic uint64_t dict_with, dict_without;
 	_Atomic bool dict_paused;
 	/* Sampling, in a process that trains (tmem_start): pages are
