@@ -54,25 +54,39 @@ static int fc_creds_set(uid_t uid, gid_t gid, int n, const gid_t *groups,
 	return 0;
 }
 
+/* The caller of req, when this daemon acts as callers and the caller is
+ * not root: its context, and its groups in groups[] (*n of them).  NULL
+ * when nothing is to be switched. */
+static const struct fuse_ctx *caller_of(fuse_req_t req,
+					gid_t groups[FC_MAX_GROUPS], int *n)
+{
+	const struct fuse_ctx *ctx;
+
+	if (!fc.set.as_caller)
+		return NULL;
+	ctx = fuse_req_ctx(req);
+	if (ctx->uid == 0 && ctx->gid == 0)
+		return NULL;
+	*n = fuse_req_getgroups(req, FC_MAX_GROUPS, groups);
+	if (*n < 0)
+		*n = 0; /* no /proc: primary group only */
+	if (*n > FC_MAX_GROUPS)
+		*n = FC_MAX_GROUPS;
+	return ctx;
+}
+
 /* Become the caller of req, if acting as callers at all.  0 or -errno; on
  * error nothing is changed. */
 int fc_creds_enter(fuse_req_t req, struct fc_creds *c)
 {
 	gid_t groups[FC_MAX_GROUPS];
+	const struct fuse_ctx *ctx;
 	int n;
 
 	c->switched = false;
-	if (!fc.set.as_caller)
+	ctx = caller_of(req, groups, &n);
+	if (!ctx)
 		return 0;
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	if (ctx->uid == 0 && ctx->gid == 0)
-		return 0;
-
-	n = fuse_req_getgroups(req, FC_MAX_GROUPS, groups);
-	if (n < 0)
-		n = 0; /* no /proc: primary group only */
-	if (n > FC_MAX_GROUPS)
-		n = FC_MAX_GROUPS;
 	return fc_creds_set(ctx->uid, ctx->gid, n, groups, c);
 }
 
@@ -81,19 +95,13 @@ int fc_creds_enter(fuse_req_t req, struct fc_creds *c)
 int fc_creds_capture(fuse_req_t req, struct fc_file *f)
 {
 	gid_t groups[FC_MAX_GROUPS];
+	const struct fuse_ctx *ctx;
 	int n;
 
 	f->as_caller = false;
-	if (!fc.set.as_caller)
+	ctx = caller_of(req, groups, &n);
+	if (!ctx)
 		return 0;
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	if (ctx->uid == 0 && ctx->gid == 0)
-		return 0;
-	n = fuse_req_getgroups(req, FC_MAX_GROUPS, groups);
-	if (n < 0)
-		n = 0;
-	if (n > FC_MAX_GROUPS)
-		n = FC_MAX_GROUPS;
 	f->groups = malloc(sizeof(gid_t) * (n ? n : 1));
 	if (!f->groups)
 		return -ENOMEM;
