@@ -457,6 +457,12 @@ static const struct err_case err_cases[] = {
 	{"[swap]\nmin-share.x = 1G\n",
 	 "t.conf:2: min-share.x: unknown key in [swap]"},
 	{"[pool]\n= 3\n", "t.conf:2: missing key before '='"},
+	{"[swap]\noverflow =;e]\n",
+	 "t.conf:2: overflow: the value starts with ';' (a comment needs a "
+	 "space before it; a value cannot start with ';')"},
+	{"[pool]\nlevel = 3\nname =; x\n",
+	 "t.conf:3: name: the value starts with ';' (a comment needs a "
+	 "space before it; a value cannot start with ';')"},
 	{"# c\n[pool]\nsize\n",
 	 "t.conf:3: syntax error (expected [section], key = value or a "
 	 "comment)"},

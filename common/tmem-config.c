@@ -647,6 +647,16 @@ static int load_handler(void *user, const char *section, const char *name,
 			  name);
 		return 0;
 	}
+	/* "key =;x" gives the value ";x", but the printed "key = ;x" reads
+	 * back as an empty value and a comment: refuse what cannot round
+	 * trip rather than guess which one was meant. */
+	if (value[0] == ';') {
+		load_fail(ctx, -EINVAL,
+			  "%s: the value starts with ';' (a comment needs a "
+			  "space before it; a value cannot start with ';')",
+			  name);
+		return 0;
+	}
 	r = config_apply(ctx->cfg, section, name, value, ctx->lineno,
 			 &ctx->seen, msg, sizeof msg);
 	if (r < 0) {
