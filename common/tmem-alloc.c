@@ -367,9 +367,14 @@ again:
 	}
 	if (c) {
 		tmem_gauge(t, pool, G_CHUNKS, 1);
-		__atomic_fetch_add(&h->acquires, 1, __ATOMIC_RELAXED);
-		if (atomic_load_explicit(&h->idle, memory_order_relaxed))
-			atomic_store(&h->idle, 0);
+		/* A writer's take, not compaction's: the grower sizes the
+		 * reserve by these and compacts when there are none. */
+		if (!compact) {
+			__atomic_fetch_add(&h->acquires, 1, __ATOMIC_RELAXED);
+			if (atomic_load_explicit(&h->idle,
+						 memory_order_relaxed))
+				atomic_store(&h->idle, 0);
+		}
 	}
 	low = h->reserve_count < h->low_wm || r == -EAGAIN;
 	if (r == -EAGAIN)

@@ -11,7 +11,9 @@
  * (gets and dedup compares read blobs under the same lock, so nobody sees a
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
  * the last free chunk to the compactor so that it can always start.  It runs
- * when a put finds no room and from the grower when free chunks run low.
+ * when a put finds no room, and from the grower when free chunks run low or,
+ * at half live, when the pool is idle and its chunks hold less than half
+ * their size in payload.
  */
 #include <config.h>
 

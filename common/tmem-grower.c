@@ -228,6 +228,39 @@ static bool free_chunks_low(struct tmem *t)
 	return free_chunks < t->geo->nr_chunks / 8;
 }
 
+/* Idle, and the chunks in use hold less than half their size in payload:
+ * pages were flushed or overwritten since they were written (swap frees
+ * slots, a cache is invalidated), and nothing writes now to fill the
+ * holes.  Move what lives in the sparsest chunks together so that the
+ * emptied ones go back to the system, as zsmalloc's compaction does for
+ * zram.  A scan that found no chunk to take is not repeated until the
+ * pool's chunks or payload change. */
+static bool compact_sparse(struct tmem *t)
+{
+	uint64_t chunks = 0, payload = 0, seen;
+	unsigned p;
+
+	for (p = 0; p < TMEM_MAX_POOLS; p++) {
+		struct tmem_pool_rec *pr = seg_pool(t, p);
+		int64_t c = atomic_load_explicit(&pr->g[G_CHUNKS],
+						 memory_order_relaxed);
+		int64_t b = atomic_load_explicit(&pr->g[G_COMPRESSED],
+						 memory_order_relaxed);
+
+		chunks += c > 0 ? (uint64_t)c : 0;
+		payload += b > 0 ? (uint64_t)b : 0;
+	}
+	if (chunks < 8 || payload * 2 >= chunks * TMEM_CHUNK_SIZE)
+		return false;
+	seen = chunks << 40 ^ payload;
+	if (seen == t->sparse_seen)
+		return false;
+	if (tmem_compact(t, 4, TMEM_COMPACT_SPARSE) > 0)
+		return true;
+	t->sparse_seen = seen;
+	return false;
+}
+
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
@@ -294,6 +327,8 @@ static void *grower_main(void *arg)
 			if (free_chunks_low(t))
 				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
 					0;
+			else if (quiet >= TMEM_IDLE_PERIODS)
+				work |= compact_sparse(t);
 			if (atomic_load(&t->hdr->ghosts) > 1024)
 				tmem_index_sweep_ghosts(t);
 		}

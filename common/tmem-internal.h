@@ -389,11 +389,13 @@ struct tmem {
 	bool grower_wanted, grower_running;
 	_Atomic bool grower_stop;
 	pthread_t grower;
-	uint32_t grow_rate;  /* chunks taken per grower period, peak held and
-			      * decaying (grower thread only) */
-	unsigned grow_boost; /* the reserve covers 8 << boost periods: one
-			      * more each period the grower fell behind */
-	bool grow_behind;    /* it found the reserve empty this period */
+	uint32_t grow_rate;   /* chunks taken per grower period, peak held and
+			       * decaying (grower thread only) */
+	unsigned grow_boost;  /* the reserve covers 8 << boost periods: one
+			       * more each period the grower fell behind */
+	bool grow_behind;     /* it found the reserve empty this period */
+	uint64_t sparse_seen; /* (chunks, payload) when idle compaction
+			       * last found nothing to take */
 };
 
 /* ---- address helpers ---------------------------------------------- */
@@ -616,10 +618,11 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 		     void *arg);
 
 /* ---- tmem-compact.c ----------------------------------------------- */
-/* Victims at most this live: in the background, and when a put needs
- * room (see tmem-compact.c). */
-#define TMEM_COMPACT_IDLE (TMEM_CHUNK_SIZE / 4 * 3)
-#define TMEM_COMPACT_FULL (TMEM_CHUNK_SIZE / 8 * 7)
+/* Victims at most this live: in the background, when the pool is idle
+ * and sparse, and when a put needs room (see tmem-compact.c). */
+#define TMEM_COMPACT_IDLE   (TMEM_CHUNK_SIZE / 4 * 3)
+#define TMEM_COMPACT_SPARSE (TMEM_CHUNK_SIZE / 2)
+#define TMEM_COMPACT_FULL   (TMEM_CHUNK_SIZE / 8 * 7)
 unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live);
 
 /* ---- tmem-blob.c -------------------------------------------------- */
