@@ -124,6 +124,81 @@ static bool trim_one(struct tmem *t)
 	return true;
 }
 
+/* Fault [off, off + len) of the segment's metadata in, as the data path
+ * would when it first touches it.  Kernels before 5.14 lack
+ * MADV_POPULATE_WRITE: then an atomic add of zero to a byte of each
+ * page, which changes nothing another process may be writing. */
+static void populate(struct tmem *t, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, i;
+
+	off &= ~(uint64_t)4095;
+	if (end <= off)
+		return;
+	if (madvise(t->base + off, end - off, MADV_POPULATE_WRITE) == 0 ||
+	    errno != EINVAL)
+		return;
+	for (i = off; i < end; i += 4096)
+		__atomic_fetch_add(t->base + i, 0, __ATOMIC_RELAXED);
+}
+
+/* Records a put takes from the bump of its kind's half of the entry and
+ * blob tables: keep this many ahead of each bump faulted in, so that a
+ * put never waits in the page allocator for a page of the index (the
+ * swap device's writes must not need memory to make memory).  64 KiB or
+ * more of each table: tens of milliseconds of puts at full speed. */
+#define TMEM_AHEAD_RECORDS 4096
+
+static bool fault_ahead(struct tmem *t)
+{
+	const struct tmem_geometry *g = t->geo;
+	bool work = false;
+	unsigned table, kind;
+
+	for (table = 0; table < 2; table++) {
+		uint64_t half = (table ? g->nr_blobs : g->nr_entries) / 2;
+		uint64_t size = table ? sizeof(struct tmem_blob)
+				      : sizeof(struct tmem_entry);
+		uint64_t base = table ? g->off_blobs : g->off_entries;
+
+		for (kind = 0; kind < 2; kind++) {
+			uint64_t n = atomic_load_explicit(
+				table ? &t->hdr->bbump[kind]
+				      : &t->hdr->ebump[kind],
+				memory_order_relaxed);
+			uint64_t *done = &t->ahead[table][kind];
+			uint64_t want = n + TMEM_AHEAD_RECORDS;
+
+			if (want > half)
+				want = half;
+			if (*done < n)
+				*done = n;
+			if (*done + TMEM_AHEAD_RECORDS / 2 > want)
+				continue;
+			populate(t, base + (kind * half + *done) * size,
+				 (want - *done) * size);
+			*done = want;
+			work = true;
+		}
+	}
+	return work;
+}
+
+/* The serving process's data path touches the stripes and the bucket
+ * arrays at random (a key's hash picks the bucket) and the raw page slots
+ * of any chunk: fault all of them in before it serves, and the first
+ * records of each table.  For a 160M pool that is about 6 MiB, which is
+ * then in use whatever the pool holds (zram, too, allocates its slot table
+ * when its size is set). */
+static void populate_index(struct tmem *t)
+{
+	const struct tmem_geometry *g = t->geo;
+
+	populate(t, g->off_istripes, g->off_entries - g->off_istripes);
+	populate(t, g->off_rawids, g->off_counters - g->off_rawids);
+	fault_ahead(t);
+}
+
 /* Fault holes in and add them to the reserve, a few at a time (holes
  * never used before are neighbours: one madvise for the lot).  false:
  * nothing to do. */
@@ -276,6 +351,7 @@ static void *grower_main(void *arg)
 		bool work = false;
 
 		work |= grow_one(t, true);
+		work |= fault_ahead(t);
 		work |= punch_one(t);
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -487,8 +563,11 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 			return r;
 	}
 	/* With a grower to come, start with a full reserve: until it runs,
-	 * puts cannot fault chunks in themselves. */
-	if (opts->grower)
+	 * puts cannot fault chunks in themselves.  And the index, which puts
+	 * would fault in. */
+	if (opts->grower) {
+		populate_index(t);
 		grow_reserve(t);
+	}
 	return 0;
 }

@@ -396,6 +396,8 @@ struct tmem {
 	bool grow_behind;     /* it found the reserve empty this period */
 	uint64_t sparse_seen; /* (chunks, payload) when idle compaction
 			       * last found nothing to take */
+	uint64_t ahead[2][2]; /* [entries, blobs][kind]: records faulted in
+			       * by this process ahead of the bump (grower) */
 };
 
 /* ---- address helpers ---------------------------------------------- */
