@@ -181,9 +181,6 @@ uint64_t tmem_page_hash(const void *page)
 	return XXH3_64bits(page, TMEM_PAGE_SIZE);
 }
 
-/* Compress into c->cbuf.  A page that does not shrink below the raw
- * threshold is stored as is (zram's huge class): *len = 4096 and the data
- * is the caller's page. */
 /* Point the context at the dictionary or at none.  A frame that ended in
  * dstSize_tooSmall (a raw page) leaves it mid-stream, where it takes no
  * dictionary: reset the session first. */
@@ -264,6 +261,9 @@ static void dict_probe(struct tmem *t, struct tmem_ctx *c, const void *page,
 	}
 }
 
+/* Compress into c->cbuf.  A page that does not shrink below the raw
+ * threshold is stored as is (zram's huge class): *len = 4096 and the data
+ * is the caller's page. */
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint32_t *len)
 {
