@@ -68,6 +68,16 @@ static void page_words(void *p, uint64_t seed)
 	page_text(p, seed);
 }
 
+/* Counting 32-bit integers, w[j] = start + j * step: a few dozen bytes
+ * under zstd without a dictionary, nothing a text dictionary fits. */
+static void page_counting(void *p, uint32_t start, uint32_t step)
+{
+	uint32_t *w = p, j;
+
+	for (j = 0; j < 1024; j++)
+		w[j] = start + j * step;
+}
+
 static void put_range(struct tmem *t, uint32_t p, uint64_t from, uint64_t n)
 {
 	uint64_t i;
@@ -143,10 +153,7 @@ static void test_train_and_share(const char *name)
 	 * is back. */
 	CHECK(!atomic_load(&t->dict_paused));
 	for (i = 0; i < 2 * 64 * 32 + 64; i++) {
-		uint32_t *w = (uint32_t *)page, j;
-
-		for (j = 0; j < 1024; j++)
-			w[j] = (uint32_t)(i * 1024 + j);
+		page_counting(page, (uint32_t)(i * 1024), 1);
 		CHECK_RC(tmem_put(t, p, 10, i, page), 0);
 	}
 	CHECK(atomic_load(&t->dict_paused));
@@ -156,10 +163,7 @@ static void test_train_and_share(const char *name)
 	}
 	CHECK(!atomic_load(&t->dict_paused));
 	for (i = 0; i < 2 * 64 * 32 + 64; i += 97) {
-		uint32_t *w = (uint32_t *)page, j;
-
-		for (j = 0; j < 1024; j++)
-			w[j] = (uint32_t)(i * 1024 + j);
+		page_counting(page, (uint32_t)(i * 1024), 1);
 		CHECK_RC(tmem_get(t, p, 10, i, back), 0);
 		CHECK(memcmp(page, back, 4096) == 0);
 		page_words(page, 400000 + i);
@@ -318,10 +322,7 @@ static void test_no_gain(const char *name)
 	t = open_counted(name, true, &p);
 	put_range(t, p, 0, TMEM_DICT_SAMPLES / 4 * 3 * TMEM_DICT_EVERY);
 	for (i = 0; i < TMEM_DICT_SAMPLES / 4 * TMEM_DICT_EVERY; i++) {
-		uint32_t *w = (uint32_t *)page, j;
-
-		for (j = 0; j < 1024; j++)
-			w[j] = (uint32_t)(i * 7919 + j * 3);
+		page_counting(page, (uint32_t)(i * 7919), 3);
 		CHECK_RC(tmem_put(t, p, 12, i, page), 0);
 	}
 	CHECK(wait_trained(t) == TMEM_DICT_FAILED);

@@ -100,11 +100,6 @@ static void test_grower(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
-/* Memory follows the data down when pages go one by one, too: text pages
- * (several to a chunk), three of every four flushed, leave every chunk a
- * quarter live, which no put will ever fill again.  Once the pool is idle
- * the grower moves the live pages together and the emptied chunks go back
- * to the system; every page left reads back intact. */
 static uint64_t pool_used(struct tmem *t, uint64_t *payload)
 {
 	struct tmem_pool_info pi;
@@ -114,26 +109,55 @@ static uint64_t pool_used(struct tmem *t, uint64_t *payload)
 	return pi.stats.bytes_used;
 }
 
-static void test_sparse(const char *name)
+/* A serving process (grower started, no dictionary) with sub-pool "p". */
+static struct tmem *open_serving(const char *name, uint64_t size, uint32_t *p)
 {
 	struct tmem_options o;
 	struct tmem *t;
-	uint64_t i, before, after = 0, payload;
-	uint32_t p;
-	int r, waited;
 
-	test_options(&o, name, 64 << 20);
+	test_options(&o, name, size);
 	o.grower = true;
 	o.dictionary = false;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
-	for (i = 0; i < 4 * PAGES; i++) {
-		page_text(page, i);
-		while ((r = tmem_put(t, p, 1, i, page)) == -ENOSPC)
-			sleep_ms(1);
-		CHECK_RC(r, 0);
-	}
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, p), 0);
+	return t;
+}
+
+/* Store text page seed at index, waiting out an empty reserve. */
+static void put_text(struct tmem *t, uint32_t p, uint64_t index, uint64_t seed)
+{
+	int r;
+
+	page_text(page, seed);
+	while ((r = tmem_put(t, p, 1, index, page)) == -ENOSPC)
+		sleep_ms(1);
+	CHECK_RC(r, 0);
+}
+
+static void check_text(struct tmem *t, uint32_t p, uint64_t index,
+		       uint64_t seed)
+{
+	page_text(page, seed);
+	CHECK_RC(tmem_get(t, p, 1, index, back), 0);
+	CHECK(memcmp(page, back, 4096) == 0);
+}
+
+/* Memory follows the data down when pages go one by one, too: text pages
+ * (several to a chunk), three of every four flushed, leave every chunk a
+ * quarter live, which no put will ever fill again.  Once the pool is idle
+ * the grower moves the live pages together and the emptied chunks go back
+ * to the system; every page left reads back intact. */
+static void test_sparse(const char *name)
+{
+	struct tmem *t;
+	uint64_t i, before, after = 0, payload;
+	uint32_t p;
+	int waited;
+
+	t = open_serving(name, 64 << 20, &p);
+	for (i = 0; i < 4 * PAGES; i++)
+		put_text(t, p, i, i);
 	for (i = 0; i < 4 * PAGES; i++)
 		if (i % 4)
 			CHECK_RC(tmem_flush_page(t, p, 1, i), 0);
@@ -150,11 +174,8 @@ static void test_sparse(const char *name)
 		(unsigned long long)payload, (unsigned long long)before,
 		(unsigned long long)after, waited);
 	CHECK(after < before / 2);
-	for (i = 0; i < 4 * PAGES; i += 4) {
-		page_text(page, i);
-		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	for (i = 0; i < 4 * PAGES; i += 4)
+		check_text(t, p, i, i);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
@@ -168,31 +189,20 @@ static void test_sparse(const char *name)
  * each bucket and record page they touched, 19 for these keys). */
 static void test_no_faults(const char *name)
 {
-	struct tmem_options o;
 	struct rusage r0, r1;
 	struct tmem *t;
 	uint64_t i;
 	uint32_t p;
 	long faults;
-	int r;
 
-	test_options(&o, name, 32 << 20);
-	o.grower = true;
-	o.dictionary = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	t = open_serving(name, 32 << 20, &p);
 	page_text(page, 0);
 	CHECK_RC(tmem_put(t, p, 1, 0, page), 0); /* stack, counters */
-	CHECK_RC(tmem_get(t, p, 1, 0, back), 0);
+	check_text(t, p, 0, 0);
 	sleep_ms(100);
 	CHECK(getrusage(RUSAGE_THREAD, &r0) == 0);
-	for (i = 1; i <= 2000; i++) {
-		page_text(page, i);
-		while ((r = tmem_put(t, p, 1, i * 7919, page)) == -ENOSPC)
-			sleep_ms(1);
-		CHECK_RC(r, 0);
-	}
+	for (i = 1; i <= 2000; i++)
+		put_text(t, p, i * 7919, i);
 	CHECK(getrusage(RUSAGE_THREAD, &r1) == 0);
 	faults = (r1.ru_minflt - r0.ru_minflt) + (r1.ru_majflt - r0.ru_majflt);
 	fprintf(stderr, "no faults: 2000 new keys, %ld page faults\n", faults);
@@ -200,11 +210,8 @@ static void test_no_faults(const char *name)
 #if !defined(__SANITIZE_ADDRESS__) && !__has_feature(address_sanitizer)
 	CHECK(faults < 8);
 #endif
-	for (i = 1; i <= 2000; i++) {
-		page_text(page, i);
-		CHECK_RC(tmem_get(t, p, 1, i * 7919, back), 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	for (i = 1; i <= 2000; i++)
+		check_text(t, p, i * 7919, i);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
