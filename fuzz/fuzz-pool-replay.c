@@ -3,7 +3,7 @@
  * libFuzzer needs clang, so the real fuzzer is built only with
  * --enable-fuzzing.  This driver feeds the same entry points (fuzz-pool.c)
  * in every `make check`: each file or directory named on the command line
- * (or, with none, the seed inputs in fuzz-seeds/pool of the source
+ * (or, with none, the seed inputs in fuzz/seeds/pool of the source
  * tree), then a
  * number of pseudo-random inputs, the same ones in every run so that
  * make check is reproducible (libFuzzer's fuzz-short explores).
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 		char dir[4096];
 
 		if (srcdir)
-			snprintf(dir, sizeof dir, "%s/fuzz-seeds/pool", srcdir);
+			snprintf(dir, sizeof dir, "%s/seeds/pool", srcdir);
 		else
 			snprintf(dir, sizeof dir, "%s", FUZZ_SEEDS_DIR);
 		replayed = run_path(dir);

@@ -5,7 +5,7 @@
  * parser must never crash, must always say what is wrong when it refuses,
  * and what it accepted must survive a round trip through
  * tmem_config_print.  Built only with --enable-fuzzing (clang); run it
- * with "make -C common fuzz-config-run".
+ * with "make -C fuzz fuzz-config-run".
  */
 #include <config.h>
 

@@ -12,7 +12,7 @@
  * destroyed, the segment must hold no page nor any data chunk and
  * tmem_check must pass.
  *
- * Built as a libFuzzer target with --enable-fuzzing (fuzz.mk); the same
+ * Built as a libFuzzer target with --enable-fuzzing (fuzz/Makefile.am); the same
  * entry points are replayed by test-fuzz-pool in every `make check`.
  */
 #include <config.h>
