@@ -351,18 +351,60 @@ static int slot_claim(struct tmem *t)
 	return -EUSERS;
 }
 
+int tmem_file_private(int fd, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, whylen, "fstat: %s", strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+		return -EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(why, whylen,
+			 "owned by uid %u, not by uid %u who runs this: "
+			 "another user made it and could read or change "
+			 "the pages (remove it, or run as its owner)",
+			 (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		snprintf(why, whylen,
+			 "mode %04o lets group or other users at it "
+			 "(tmem makes its files 0600): chmod 600 it if it is "
+			 "yours, or remove it",
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int open_locked_fd(struct tmem *t, const struct tmem_options *opts)
 {
 	struct stat a, b;
 	int flags = opts->readonly ? O_RDONLY : O_RDWR;
-	int fd;
+	int fd, r;
 
 	if (opts->create && !opts->readonly)
 		flags |= O_CREAT;
 	for (;;) {
+		char why[200];
+
 		fd = open(t->path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd == -1)
 			return -errno;
+		/* Before anything is read or locked: a file another user
+		 * made first must not receive our pages. */
+		r = tmem_file_private(fd, why, sizeof why);
+		if (r) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "%s: refusing the segment: %s", t->path, why);
+			close(fd);
+			return r;
+		}
 		if (flock(fd, LOCK_SH) == -1) {
 			int e = errno;
 			close(fd);

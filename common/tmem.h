@@ -83,7 +83,8 @@ void tmem_options_init(struct tmem_options *opts);
  * layout version and geometry on attach (-EPROTO for another version or
  * geometry, -EBADMSG for a corrupt header, -ENOENT if missing and
  * !opts->create, -ENOSPC if /dev/shm cannot hold a prefaulted segment,
- * -EINVAL for bad options).  Takes a shared flock held until tmem_close.
+ * -EPERM for a segment owned by another user or open to group or other
+ * (see tmem_file_private), -EINVAL for bad options).  Takes a shared flock held until tmem_close.
  * Repairs what a process that died while attached left half done. */
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
@@ -104,6 +105,13 @@ void tmem_close(struct tmem *t);
 
 /* Remove the named segment.  -EBUSY while any process is attached. */
 int tmem_unlink(const char *name);
+
+/* Is the open file fd fit to hold a pool's data or one of its side files
+ * (a lock, an overflow map)?  A regular file owned by the effective uid
+ * with no group or other permission bits: a file another user made first
+ * (a squatter in /dev/shm) or could read is refused.  0, or -EPERM with
+ * the reason in why (a sentence naming the owner or the mode). */
+int tmem_file_private(int fd, char *why, size_t whylen);
 
 /* A readable description of a -errno returned by this API. */
 const char *tmem_strerror(int err);

@@ -101,6 +101,7 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 {
 	struct ov_map_header *h;
 	struct stat mst;
+	char why[200];
 	bool keep;
 	int fd, r;
 
@@ -110,6 +111,13 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		r = -errno;
 		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
 			 strerror(errno));
+		return r;
+	}
+	r = tmem_file_private(fd, why, sizeof why);
+	if (r) {
+		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
+			 why);
+		close(fd);
 		return r;
 	}
 	if (fstat(fd, &mst) == 0 &&

@@ -402,9 +402,17 @@ static const char *pool_name(void)
 
 static int export_lock(void)
 {
+	char why[200];
+
 	lock_fd = shm_open(lock_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lock_fd < 0) {
 		nbdkit_error("/dev/shm%s: %m", lock_name);
+		return -1;
+	}
+	/* A lock another user made first could be held by them for ever. */
+	if (tmem_file_private(lock_fd, why, sizeof why) < 0) {
+		nbdkit_error("/dev/shm%s: refusing the export's lock file: %s",
+			     lock_name, why);
 		return -1;
 	}
 	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {

@@ -4,6 +4,7 @@ CTL_TESTS = \
 	test-ctl-install.sh \
 	test-ctl-stats.sh \
 	test-ctl-admin.sh \
+	test-segment-owner.sh \
 	$(NULL)
 TESTS += $(CTL_TESTS)
 EXTRA_DIST += $(CTL_TESTS)

@@ -85,8 +85,13 @@ static void attach_explain(struct ctl *c, int err)
 			  "corrupt (%s)",
 			  c->segment, log_last[0] ? log_last : path);
 		break;
-	case -EACCES:
 	case -EPERM:
+		if (log_last[0]) {
+			ctl_error("segment '%s': %s", c->segment, log_last);
+			break;
+		}
+		/* fall through */
+	case -EACCES:
 		if (stat(path, &st) == 0)
 			ctl_error("no permission to open segment '%s' (%s is "
 				  "owned by uid %u, mode %04o): run tmemctl as "
