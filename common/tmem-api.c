@@ -160,7 +160,8 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	uint32_t len;
 	int r, attempt;
 
-	if (t->dedup) {
+	if (t->dedup && __atomic_load_n(&seg_pool(t, pool)->dedup,
+					__ATOMIC_RELAXED) != TMEM_DEDUP_NONE) {
 		if (kind == TMEM_EPHEMERAL) {
 			if (!stripe_trylock(t, ds))
 				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
@@ -548,6 +549,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	snprintf(pr->name, sizeof pr->name, "%s", name);
 	/* Read without pool_lock by the allocator and the evictor. */
 	__atomic_store_n(&pr->kind, kind, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->dedup, TMEM_DEDUP_SUBPOOL, __ATOMIC_RELAXED);
 	__atomic_store_n(&pr->min_bytes, min_bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&pr->max_bytes, max_bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&pr->gen, (pr->gen + 1) & 0xffffff, __ATOMIC_RELAXED);
@@ -578,6 +580,23 @@ int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id)
 		}
 	}
 	return -ENOENT;
+}
+
+int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
+			enum tmem_dedup_scope scope)
+{
+	unsigned pool;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	if (scope != TMEM_DEDUP_SUBPOOL && scope != TMEM_DEDUP_NONE)
+		return -EINVAL;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	__atomic_store_n(&seg_pool(t, pool)->dedup, scope, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)

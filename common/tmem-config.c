@@ -93,6 +93,7 @@ static const struct key_def keys[] = {
 	{"cache", "entry-timeout", "entry-timeout", KEY_SECONDS,
 	 F(cache_entry_timeout), 0, 86400, 0},
 	{"cache", "name", "cache-name", KEY_SUBPOOL, F(cache_name), 0, 0, 0},
+	{"cache", "dedup", "cache-dedup", KEY_BOOL, F(cache_dedup), 0, 0, 0},
 };
 #define NR_KEYS (sizeof keys / sizeof keys[0])
 _Static_assert(sizeof keys / sizeof keys[0] <= TMEM_CONFIG_KEYS_MAX,
@@ -169,6 +170,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->cache_max_share = 0;
 	cfg->cache_attr_timeout = 1.0;
 	cfg->cache_entry_timeout = 1.0;
+	cfg->cache_dedup = false;
 }
 
 /* A value ready to store, so that nothing is written before it is

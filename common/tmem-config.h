@@ -69,6 +69,7 @@ struct tmem_config {
 	uint64_t cache_max_share;   /* max-share = cap of the cache sub-pool */
 	double cache_attr_timeout;  /* attr-timeout = seconds */
 	double cache_entry_timeout; /* entry-timeout = seconds */
+	bool cache_dedup;	    /* dedup = share pages across files */
 	char cache_name[TMEM_NAME_MAX + 1]; /* name = sub-pool name, "" = from
 					     * the mountpoint */
 

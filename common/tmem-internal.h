@@ -227,7 +227,8 @@ struct tmem_pool_rec {
 	_Atomic uint32_t state; /* pool_lock to change */
 	uint32_t gen;		/* bumped on create and destroy */
 	uint32_t kind;
-	uint32_t pad;
+	uint32_t dedup; /* enum tmem_dedup_scope: written by its owner
+			 * (pool_set_dedup), read by puts without a lock */
 	uint64_t min_bytes, max_bytes;
 	char name[TMEM_NAME_MAX + 1];
 	_Atomic int64_t g[G_NR];

@@ -172,6 +172,8 @@ int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max)
 			pi->id = pool_id_make(p, pr->gen);
 			snprintf(pi->name, sizeof pi->name, "%s", pr->name);
 			pi->kind = (enum tmem_kind)pr->kind;
+			pi->dedup = (enum tmem_dedup_scope)__atomic_load_n(
+				&pr->dedup, __ATOMIC_RELAXED);
 			pi->min_bytes = pr->min_bytes;
 			pi->max_bytes = pr->max_bytes;
 			fill_pool(t, p, true, &pi->stats);

@@ -35,6 +35,19 @@ enum tmem_kind {
 	TMEM_EPHEMERAL = 1,  /* cleancache: may be dropped at any time */
 };
 
+/* Which stored pages a sub-pool's put may share (deduplicate) with.  A put
+ * that finds an identical page is faster than one that stores it, so
+ * whoever can put pages into a sub-pool can time whether a guessed page is
+ * already among those it may share with (the KSM attacks): sharing is a
+ * trust boundary.  Across sub-pools it never happens. */
+enum tmem_dedup_scope {
+	TMEM_DEDUP_SUBPOOL = 0, /* with the sub-pool's own pages (default):
+				 * for a sub-pool with one owner */
+	TMEM_DEDUP_NONE = 1,	/* never: for a sub-pool whose puts come from
+				 * users who must not learn of each other's
+				 * pages (the read cache's default) */
+};
+
 enum tmem_log_level {
 	TMEM_LOG_ERROR = 0,
 	TMEM_LOG_WARNING = 1,
@@ -84,8 +97,9 @@ void tmem_options_init(struct tmem_options *opts);
  * geometry, -EBADMSG for a corrupt header, -ENOENT if missing and
  * !opts->create, -ENOSPC if /dev/shm cannot hold a prefaulted segment,
  * -EPERM for a segment owned by another user or open to group or other
- * (see tmem_file_private), -EINVAL for bad options).  Takes a shared flock held until tmem_close.
- * Repairs what a process that died while attached left half done. */
+ * (see tmem_file_private), -EINVAL for bad options).  Takes a shared flock held
+ * until tmem_close. Repairs what a process that died while attached left half
+ * done. */
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
 /* Start the background grower thread (if opts->grower) and, while the
@@ -128,6 +142,13 @@ const char *tmem_version(void);
  * On success *pool_id is the id to pass to the calls below. */
 int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id);
+
+/* Set which stored pages the sub-pool's later puts may share (a new
+ * sub-pool starts with TMEM_DEDUP_SUBPOOL; a segment made with dedup off
+ * shares nothing whatever this says).  Pages stored before keep what they
+ * share.  -ENOENT for a stale id, -EINVAL for another scope, -EROFS. */
+int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
+			enum tmem_dedup_scope scope);
 
 /* Look up a sub-pool by name without creating it: -ENOENT if absent. */
 int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
@@ -207,6 +228,7 @@ struct tmem_pool_info {
 	uint32_t id;
 	char name[TMEM_NAME_MAX + 1];
 	enum tmem_kind kind;
+	enum tmem_dedup_scope dedup;
 	uint64_t min_bytes, max_bytes;
 	struct tmem_stats stats;
 };

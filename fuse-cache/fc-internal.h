@@ -95,6 +95,7 @@ struct fc_settings {
 	bool no_cache;	    /* passthrough only, no pool */
 	bool admit_all;	    /* put every chunk read, even under pressure */
 	bool as_caller;	    /* root daemon: act as the caller */
+	bool dedup;	    /* share pages across files (cache-dedup) */
 	char pool_name[TMEM_NAME_MAX + 1];
 	char cache_name[TMEM_NAME_MAX + 1];
 };

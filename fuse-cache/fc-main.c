@@ -44,10 +44,10 @@ static bool fc_pool_opened;
 /* -o keys taken from the shared set (tmem-config.h), the same names as
  * in the plugin and tmemctl; the swap device's keys are not ours. */
 static const char *const fc_conf_keys[] = {
-	"pool",	      "pool-size", "level",	   "dedup",
-	"dictionary", "lock",	   "prefault",	   "contexts",
-	"chunk-size", "max-share", "attr-timeout", "entry-timeout",
-	"cache-name",
+	"pool",	      "pool-size",   "level",	     "dedup",
+	"dictionary", "lock",	     "prefault",     "contexts",
+	"chunk-size", "max-share",   "attr-timeout", "entry-timeout",
+	"cache-name", "cache-dedup",
 };
 #define FC_NKEYS (sizeof(fc_conf_keys) / sizeof(fc_conf_keys[0]))
 
@@ -155,6 +155,8 @@ static void fc_usage(void)
 	       "    -o entry-timeout=SECS  name cache time (default 1)\n"
 	       "    -o cache-name=NAME     sub-pool name (default: from the "
 	       "mountpoint)\n"
+	       "    -o cache-dedup=BOOL    share identical pages across "
+	       "files (default no)\n"
 	       "    -o timestamp-granularity=SECS\n"
 	       "                           files changed this recently are "
 	       "not cached (default 2)\n"
@@ -226,6 +228,7 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 		return -1;
 	}
 	fc.set.max_share = cfg->cache_max_share;
+	fc.set.dedup = cfg->cache_dedup;
 	fc.set.attr_timeout = cfg->cache_attr_timeout;
 	fc.set.entry_timeout = cfg->cache_entry_timeout;
 	fc.set.no_cache = cli->no_pool;
@@ -327,6 +330,16 @@ static int fc_pool_setup(struct tmem_config *cfg)
 		return -1;
 	}
 	fc_pool_opened = true;
+	/* Files of different owners must not share pages unless asked:
+	 * see tmem_dedup_scope. */
+	r = tmem_pool_set_dedup(fc.tmem, fc.pool_id,
+				fc.set.dedup ? TMEM_DEDUP_SUBPOOL
+					     : TMEM_DEDUP_NONE);
+	if (r < 0) {
+		fc_err("pool '%s': sub-pool '%s': %s", opts.name,
+		       fc.set.cache_name, tmem_strerror(r));
+		return -1;
+	}
 	r = fc_admission_init();
 	if (r < 0) {
 		fc_err("pool '%s': admission table: %s", opts.name,

@@ -101,9 +101,9 @@ static int do_stats(struct tmem *t, const char *name)
 			continue;
 		printf("pages %" PRIu64 " puts %" PRIu64 " gets %" PRIu64
 		       " hits %" PRIu64 " misses %" PRIu64 " flushes %" PRIu64
-		       " evictions %" PRIu64 "\n",
+		       " evictions %" PRIu64 " dedup %" PRIu64 "\n",
 		       s->pages_stored, s->puts, s->gets, s->hits, s->misses,
-		       s->flushes, s->evictions);
+		       s->flushes, s->evictions, s->dedup_hits);
 		for (int k = 0; k < TMEM_REJECT_NR; k++)
 			if (s->rejects[k])
 				printf("rejected (%s) %" PRIu64 "\n",

@@ -27,6 +27,7 @@ TESTS += \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
+	test-fuse-dedup.sh \
 	$(NULL)
 endif
 
@@ -40,4 +41,5 @@ EXTRA_DIST += \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
+	test-fuse-dedup.sh \
 	$(NULL)

@@ -225,7 +225,7 @@ static void test_example(void)
 			p[0] = ' ';
 			uncommented++;
 		}
-	CHECK(uncommented == 20);
+	CHECK(uncommented == 21);
 	tmem_config_init(&cfg);
 	if (tmem_config_load_buffer(&cfg, "example", text, len, err,
 				    sizeof err) != 0) {
