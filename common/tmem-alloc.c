@@ -1,14 +1,15 @@
 /* tmem: the in-segment allocator — chunks, the reserve, eviction.
  *
  * The data area is cut into 64 KiB chunks.  Each context of each process
- * appends blobs (8-byte header + payload, 8-byte aligned) to an open chunk
- * of its own per sub-pool, so allocation is a bump under no shared lock and
- * waste is at most 7 bytes of padding per blob.  A chunk's state, owner and
- * live byte count form one atomic word: whoever brings the live count of a
- * closed (or open) chunk to zero frees it.  Free chunks are either in the
- * reserve (faulted in, ready) or holes (not in memory).  Without a grower
- * thread the put path faults a hole in itself; with one it does so only
- * when the handle allows it (put_may_grow) and otherwise answers
+ * appends blobs (a 4-byte header + payload, 4-byte aligned: alloc_size) to
+ * an open chunk of its own per sub-pool, so allocation is a bump under no
+ * shared lock and waste is at most 3 bytes of padding per blob.  Raw pages
+ * go to chunks of their own, 16 to a chunk with no header (seg_rawid).  A
+ * chunk's state, owner and live byte count form one atomic word: whoever brings
+ * the live count of a closed (or open) chunk to zero frees it.  Free chunks are
+ * either in the reserve (faulted in, ready) or holes (not in memory).  Without
+ * a grower thread the put path faults a hole in itself; with one it does so
+ * only when the handle allows it (put_may_grow) and otherwise answers
  * RESERVE_EMPTY.  Freed chunks beyond the high watermark
  * are given back with FALLOC_FL_PUNCH_HOLE.
  *
@@ -26,7 +27,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-blob-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-grower-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
+#include "tmem-stats-internal.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -398,8 +405,6 @@ again:
 	return 0;
 }
 
-/* Caller holds the blob stripe lock of the blob the space is for; the
- * space counts as live at once, so nobody frees the chunk under us. */
 /* Make chunk ch, just taken, the context's open chunk. */
 static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 		       bool raw)

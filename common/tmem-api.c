@@ -14,7 +14,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-blob-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-codec-internal.h"
+#include "tmem-compact-internal.h"
+#include "tmem-dict-internal.h"
+#include "tmem-grower-internal.h"
+#include "tmem-index-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
+#include "tmem-stats-internal.h"
 
 static int pool_resolve(struct tmem *t, uint32_t id, unsigned *slot)
 {

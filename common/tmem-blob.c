@@ -13,7 +13,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-blob-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-codec-internal.h"
+#include "tmem-index-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-stats-internal.h"
 
 /* The low bits of the hash chose the stripe; the bucket comes from the
  * bits above them. */

@@ -19,7 +19,12 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-blob-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-index-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
 
 struct fsck {
 	struct tmem *t;

@@ -20,7 +20,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "tmem-internal.h"
+#include "tmem-codec-internal.h"
+#include "tmem-dict-internal.h"
+#include "tmem-segment-internal.h"
 
 /* Room for a page compressed alone.  A dictionary is always attached
  * (ZSTD_dictForceAttach: its tables are read in place, not copied), which

@@ -20,7 +20,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-compact-internal.h"
+#include "tmem-lock-internal.h"
 
 /* Claim the sparsest closed chunk with at most max_live bytes live. */
 static uint32_t victim_pick(struct tmem *t, uint32_t max_live)

@@ -37,7 +37,9 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "tmem-internal.h"
+#include "tmem-codec-internal.h"
+#include "tmem-dict-internal.h"
+#include "tmem-segment-internal.h"
 
 /* The one dictionary of a segment is id 1: frames name it in one byte. */
 #define DICT_ID 1

@@ -27,7 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-compact-internal.h"
+#include "tmem-dict-internal.h"
+#include "tmem-grower-internal.h"
+#include "tmem-index-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
 
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1

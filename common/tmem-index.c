@@ -14,7 +14,11 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "tmem-internal.h"
+#include "tmem-blob-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-index-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-stats-internal.h"
 
 unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
 			 uint64_t index, uint64_t *bucket)

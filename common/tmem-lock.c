@@ -13,7 +13,8 @@
 #include <pthread.h>
 #include <time.h>
 
-#include "tmem-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)

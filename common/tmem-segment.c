@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -24,7 +25,13 @@
 #include <zstd.h>
 
 #include "cleanup.h"
-#include "tmem-internal.h"
+#include "tmem-alloc-internal.h"
+#include "tmem-check-internal.h"
+#include "tmem-codec-internal.h"
+#include "tmem-dict-internal.h"
+#include "tmem-grower-internal.h"
+#include "tmem-lock-internal.h"
+#include "tmem-segment-internal.h"
 
 #define SHM_DIR "/dev/shm/"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "tmem-internal.h"
+#include "tmem-stats-internal.h"
 
 const char *const tmem_reject_names[TMEM_REJECT_NR] = {
 	[TMEM_REJECT_NOSPACE] = "nospace",

@@ -1,0 +1,30 @@
+/* tmem: tmem-check.c's functions for the other pool files: repair and check;
+ * test hooks. */
+#ifndef TMEM_CHECK_INTERNAL_H
+#define TMEM_CHECK_INTERNAL_H
+
+#include "tmem-handle.h"
+
+/* Stop the world, rebuild (repair) or compare (check). */
+int tmem_fsck(struct tmem *t, bool repair);
+void tmem_repair_if_needed(struct tmem *t);
+void tmem_reap_dead(struct tmem *t);
+
+/* ---- test hooks (crash points, corruption) ----------------------- */
+#ifdef TMEM_TEST_HOOKS
+/* Step at which to die (0: none); from TMEM_CRASH_POINT at tmem_open. */
+extern int tmem_crash_at;
+void tmem_crash_point(int n);
+#define CRASH_POINT(n)                                         \
+	do {                                                   \
+		if (__builtin_expect(tmem_crash_at == (n), 0)) \
+			tmem_crash_point(n);                   \
+	} while (0)
+/* Corrupt one stored byte of the blob under a key (tests). */
+int tmem_test_corrupt(struct tmem *t, uint32_t pool, uint64_t object,
+		      uint64_t index);
+#else
+#define CRASH_POINT(n) ((void)0)
+#endif
+
+#endif /* TMEM_CHECK_INTERNAL_H */

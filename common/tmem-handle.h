@@ -1,0 +1,235 @@
+/* tmem: one process's handle on a segment (struct tmem, its compression
+ * contexts) and the helpers that turn segment offsets into addresses. */
+#ifndef TMEM_HANDLE_H
+#define TMEM_HANDLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tmem-layout.h"
+
+/* ---- process-local handle ----------------------------------------- */
+
+struct tmem_ctx {
+	_Atomic int busy __attribute__((aligned(64)));
+	unsigned id;
+	void *cctx, *dctx; /* ZSTD_CCtx / ZSTD_DCtx in static workspaces */
+	void *cwork, *dwork;
+	unsigned char *cbuf; /* compressed output */
+	unsigned char *dbuf; /* decompressed page */
+	size_t cbuf_size;
+	bool dict_on;	     /* cctx references t->cdict */
+	uint32_t probe_tick; /* compressions, for the dictionary's probes */
+	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
+	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
+	uint64_t open_seq[TMEM_OPEN][TMEM_MAX_POOLS], seq; /* opened when */
+	struct tmem_counters *cnt; /* this slot's counter blocks */
+};
+
+struct tmem {
+	char name[TMEM_NAME_MAX + 1];
+	char path[TMEM_NAME_MAX + 16];
+	int fd;
+	bool readonly;
+	bool sync_grow; /* no grower: puts fault chunks in themselves */
+	bool may_grow;	/* with one, a put may fault a chunk in when the
+			 * reserve is empty (opts.put_may_grow) */
+	bool locked;
+	int level;
+	bool dedup;
+	unsigned char *base;
+	uint64_t map_size;
+	struct tmem_header *hdr;
+	const struct tmem_geometry *geo;
+	int slot; /* process slot, -1 read-only */
+	unsigned nr_ctx;
+	struct tmem_ctx *ctx;
+	tmem_log_fn log;
+	void *log_opaque;
+
+	/* The segment's dictionary as this process uses it (tmem-dict.c).
+	 * Workspaces are made at open, so loading it never allocates. */
+	pthread_mutex_t dict_mu; /* a leaf: taken under any lock */
+	pthread_cond_t dict_cv;
+	_Atomic bool dict_loaded;      /* cdict, ddict and dict_id usable */
+	bool dict_bad;		       /* the segment's copy failed its check */
+	_Atomic bool dict_page_logged; /* a page it made unreadable */
+	void *cdict, *ddict;	       /* ZSTD_CDict / ZSTD_DDict, static */
+	void *cdict_work, *ddict_work;
+	size_t cdict_size, ddict_size;
+	uint32_t dict_id;
+	/* Whether it pays (tmem-codec.c: probes compress some pages both
+	 * ways): new pages go without it while dict_paused. */
+	_Atomic uint32_t dict_probes;
+	_Atomic uint64_t dict_with, dict_without;
+	_Atomic bool dict_paused;
+	/* Sampling, in a process that trains (tmem_start): pages are
+	 * claimed, copied, then counted filled; the trainer waits for all. */
+	unsigned char *samples;
+	bool samples_freed;
+	_Atomic uint32_t dict_seen, dict_claimed, dict_filled;
+	bool trainer_running, trainer_stop; /* trainer_stop: dict_mu */
+	pthread_t trainer;
+
+	/* compaction: one compactor per process at a time */
+	pthread_mutex_t compact_mu;
+	struct tmem_ctx compact_ctx;
+
+	/* grower thread */
+	bool grower_wanted, grower_running;
+	_Atomic bool grower_stop;
+	pthread_t grower;
+	uint32_t grow_rate;   /* chunks taken per grower period, peak held and
+			       * decaying (grower thread only) */
+	unsigned grow_boost;  /* the reserve covers 8 << boost periods: one
+			       * more each period the grower fell behind */
+	bool grow_behind;     /* it found the reserve empty this period */
+	uint64_t sparse_seen; /* (chunks, payload) when idle compaction
+			       * last found nothing to take */
+	uint64_t ahead[2][2]; /* [entries, blobs][kind]: records faulted in
+			       * by this process ahead of the bump (grower) */
+};
+
+/* ---- address helpers ---------------------------------------------- */
+
+#define SEG_AT(t, off, type) ((type *)((t)->base + (off)))
+
+static inline struct tmem_slot *seg_slot(struct tmem *t, unsigned i)
+{
+	return SEG_AT(t, t->geo->off_slots, struct tmem_slot) + i;
+}
+static inline struct tmem_pool_rec *seg_pool(struct tmem *t, unsigned i)
+{
+	return SEG_AT(t, t->geo->off_pools, struct tmem_pool_rec) + i;
+}
+static inline struct tmem_stripe *seg_istripe(struct tmem *t, unsigned i)
+{
+	return SEG_AT(t, t->geo->off_istripes, struct tmem_stripe) + i;
+}
+static inline struct tmem_stripe *seg_dstripe(struct tmem *t, unsigned i)
+{
+	return SEG_AT(t, t->geo->off_dstripes, struct tmem_stripe) + i;
+}
+/* Tables of per-stripe records (entries, blobs, buckets) have one half
+ * per kind, and inside a half the stripes interleave: record k of stripe s
+ * is k * HALF + s % HALF of its kind's half.  So the memory a table
+ * touches grows evenly with what each kind stores. */
+#define TMEM_HALF (TMEM_NR_STRIPES / 2)
+static inline uint32_t rec_id(uint64_t nr, unsigned s, uint64_t k)
+{
+	return (uint32_t)((s / TMEM_HALF) * (nr / 2) + k * TMEM_HALF +
+			  s % TMEM_HALF);
+}
+static inline uint32_t *seg_ibucket(struct tmem *t, unsigned stripe, uint64_t b)
+{
+	return SEG_AT(t, t->geo->off_ibuckets, uint32_t) +
+	       rec_id(t->geo->ibuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
+}
+static inline uint32_t *seg_dbucket(struct tmem *t, unsigned stripe, uint64_t b)
+{
+	return SEG_AT(t, t->geo->off_dbuckets, uint32_t) +
+	       rec_id(t->geo->dbuckets_per_stripe * TMEM_NR_STRIPES, stripe, b);
+}
+static inline struct tmem_entry *seg_entry(struct tmem *t, uint32_t e)
+{
+	return SEG_AT(t, t->geo->off_entries, struct tmem_entry) + e;
+}
+static inline struct tmem_blob *seg_blob(struct tmem *t, uint32_t b)
+{
+	return SEG_AT(t, t->geo->off_blobs, struct tmem_blob) + b;
+}
+static inline struct tmem_chunk *seg_chunk(struct tmem *t, uint32_t c)
+{
+	return SEG_AT(t, t->geo->off_chunks, struct tmem_chunk) + c;
+}
+static inline unsigned char *seg_chunk_data(struct tmem *t, uint32_t c)
+{
+	return t->base + t->geo->off_data + ((uint64_t)c << TMEM_CHUNK_SHIFT);
+}
+static inline struct tmem_counters *seg_counters(struct tmem *t, unsigned slot,
+						 unsigned sctx, unsigned pool)
+{
+	/* Pool-major: a pool's blocks are together, touched as used. */
+	return SEG_AT(t, t->geo->off_counters, struct tmem_counters) +
+	       ((uint64_t)pool * TMEM_MAX_SLOTS + slot) * TMEM_STAT_CTX + sctx;
+}
+static inline uint32_t loc_make(uint32_t chunk, uint32_t off)
+{
+	return (uint32_t)((((uint64_t)chunk << TMEM_CHUNK_SHIFT) + off) >>
+			  TMEM_UNIT_SHIFT) +
+	       2;
+}
+static inline uint32_t loc_chunk(uint32_t loc)
+{
+	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) >>
+			  TMEM_CHUNK_SHIFT);
+}
+static inline uint32_t *loc_hdr(struct tmem *t, uint32_t loc)
+{
+	return (uint32_t *)(t->base + t->geo->off_data +
+			    ((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT));
+}
+static inline uint32_t loc_off(uint32_t loc)
+{
+	return (uint32_t)(((uint64_t)(loc - 2) << TMEM_UNIT_SHIFT) &
+			  (TMEM_CHUNK_SIZE - 1));
+}
+static inline uint32_t *seg_rawid(struct tmem *t, uint32_t c, unsigned slot)
+{
+	return SEG_AT(t, t->geo->off_rawids, uint32_t) +
+	       (uint64_t)c * TMEM_RAW_SLOTS + slot;
+}
+/* A raw page is its own 4096 bytes; anything else has a header. */
+static inline unsigned char *loc_data(struct tmem *t, uint32_t loc,
+				      uint32_t len)
+{
+	return (unsigned char *)(loc_hdr(t, loc) +
+				 (len == TMEM_PAGE_SIZE ? 0 : 1));
+}
+static inline uint32_t alloc_size(uint32_t len)
+{
+	if (len == TMEM_PAGE_SIZE)
+		return TMEM_PAGE_SIZE;
+	return (uint32_t)(4 + len + TMEM_UNIT - 1) & ~(uint32_t)(TMEM_UNIT - 1);
+}
+/* Caller holds the blob's stripe: say who lives at loc (id), or that
+ * nobody does any more (id 0), so that walkers can step over it. */
+static inline void alloc_mark(struct tmem *t, uint32_t loc, uint32_t len,
+			      uint32_t id)
+{
+	if (len == TMEM_PAGE_SIZE)
+		__atomic_store_n(seg_rawid(t, loc_chunk(loc),
+					   loc_off(loc) / TMEM_PAGE_SIZE),
+				 id, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(loc_hdr(t, loc),
+				 id ? id : HDR_DEAD | alloc_size(len),
+				 __ATOMIC_RELEASE);
+}
+static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
+{
+	unsigned half = TMEM_NR_STRIPES / 2;
+	return (kind == TMEM_EPHEMERAL ? half : 0) + (unsigned)(h % half);
+}
+/* The stripe that owns a blob follows from its kind (which half of the
+ * table it is in) and its hash, stable while anyone holds a reference.
+ * Walkers that hold none must check under the lock that the blob is still
+ * the one they meant. */
+static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
+{
+	uint32_t h = __atomic_load_n(&seg_blob(t, id)->hash, __ATOMIC_RELAXED);
+
+	return kind_stripe(id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL
+						      : TMEM_PERSISTENT,
+			   h);
+}
+
+/* Pool ids given out: generation << 8 | slot. */
+static inline uint32_t pool_id_make(unsigned slot, uint32_t gen)
+{
+	return (gen << 8) | slot;
+}
+
+#endif /* TMEM_HANDLE_H */

@@ -1,0 +1,350 @@
+/* tmem: the layout of the shared segment — the records every process maps
+ * and addresses by offset — and the locks that guard them.
+ *
+ * LOCK ORDER (take left before right; never the other way round):
+ *
+ *   slots_lock -> pool_lock -> index stripe -> blob stripe -> chunk_lock
+ *
+ * and dict_mu (process-local, tmem-dict.c) under any of them: nothing is
+ * taken while it is held.
+ *
+ * - slots_lock (header): the process-slot table; attach and detach only.
+ * - pool_lock (header): sub-pool creation and destruction, never on the
+ *   data path.
+ * - index stripe i: the buckets, entries and entry free list of stripe i.
+ *   A key hashes to one stripe; persistent and ephemeral pools use
+ *   disjoint halves of the stripes.
+ * - blob stripe d: the blobs whose hash picks stripe d within their kind's
+ *   half (blob_stripe), their dedup chains and free list, and the bytes
+ *   they point at (reading, writing and moving them).  Split by kind like
+ *   the index stripes.
+ *
+ * The rule the halves serve: a process that may stall while the swap
+ * server waits for it (a cache daemon stopped or faulting, a tool) must
+ * never hold a lock the swap path needs.  Puts, gets and flushes keep it:
+ * they take only their own kind's stripes, and the swap path takes an
+ * ephemeral stripe only with trylock.  Not yet kept: compaction
+ * (tmem-compact.c) and repair (tmem-check.c) may run in any process and
+ * take persistent stripes blocking.
+ * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
+ *   and the CLOCK hand.  Taken only when a chunk changes hands.
+ *
+ * Never held across a lock: compression, hashing, copying into or out of a
+ * caller's buffer (they go through per-context scratch, see tmem-codec.c).
+ * A chunk's state and live byte count are one atomic word (chunk.sl) so
+ * that allocation, freeing and eviction agree without a lock.
+ *
+ * Crash safety: no operation keeps state outside locked sections except a
+ * context's pending blob reference (slot intents, written under the blob
+ * stripe and cleared under the index stripe).  Repair (tmem-check.c) stops
+ * the world by taking every lock in the order above and rebuilds every
+ * derived structure (chains, free lists, refcounts, live bytes, gauges)
+ * from the primary records: entries, blobs, chunk states.
+ */
+#ifndef TMEM_LAYOUT_H
+#define TMEM_LAYOUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tmem.h"
+
+#define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
+#define TMEM_LAYOUT_VERSION 2
+#define TMEM_CHUNK_SIZE	    (64 * 1024)
+#define TMEM_CHUNK_SHIFT    16
+#define TMEM_UNIT	    4 /* allocation unit inside chunks */
+#define TMEM_UNIT_SHIFT	    2
+#define TMEM_NR_STRIPES	    256 /* per kind: half */
+#define TMEM_MAX_POOLS	    64
+#define TMEM_MAX_SLOTS	    64
+#define TMEM_MAX_CTX	    64		       /* contexts per process */
+#define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
+#define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
+#define TMEM_MIN_CHUNKS	    16
+/* Blob locations are 32 bits of 4-byte units. */
+#define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - TMEM_CHUNK_SIZE)
+#define TMEM_RAW_THRESHOLD   3584	      /* compressed bigger: store raw */
+#define TMEM_MAX_REFS	     ((1U << 20) - 1) /* then a new blob */
+#define TMEM_LIVENESS_OFFSET (1ULL << 40)     /* OFD lock byte per slot */
+#define TMEM_NONE	     0	  /* record 0 of every table is never used */
+#define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
+#define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
+#define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
+/* The trained dictionary (tmem-dict.c): its largest size, the pages it is
+ * trained on, and how they are picked (one in every DICT_EVERY pages that
+ * compress, so that the samples span more than the first few MiB). */
+#define TMEM_DICT_MAX	  (32 * 1024)
+#define TMEM_DICT_SAMPLES 1024
+#define TMEM_DICT_EVERY	  4
+
+/* ---- records in the segment --------------------------------------- */
+
+/* Index entry: one key.  type/ref/pool are written last on insert. */
+enum entry_type {
+	ENTRY_FREE = 0,
+	ENTRY_ZERO = 1,
+	ENTRY_SAME = 2, /* value = 64-bit fill pattern */
+	ENTRY_BLOB = 3, /* value = blob id */
+};
+/* value: type (2 bits) | pool slot (6) | payload (24): the blob id, or a
+ * 16-bit fill pattern.  One 32-bit store changes what a key holds, so a
+ * crash never pairs a new type with an old payload. */
+/* Every field is protected by the entry's index stripe; get reads value
+ * under it too. */
+struct tmem_entry {
+	uint64_t object;
+	uint64_t index;
+	uint32_t value;
+	uint32_t next; /* bucket chain / free list */
+};
+#define ENTRY_PAYLOAD_MAX 0xffffffU
+static inline uint32_t entry_make(unsigned type, unsigned pool,
+				  uint32_t payload)
+{
+	return ((uint32_t)type << 30) | ((uint32_t)pool << 24) | payload;
+}
+static inline unsigned entry_type(const struct tmem_entry *en)
+{
+	return en->value >> 30;
+}
+static inline unsigned entry_pool(const struct tmem_entry *en)
+{
+	return (en->value >> 24) & 0x3f;
+}
+static inline uint32_t entry_payload(const struct tmem_entry *en)
+{
+	return en->value & ENTRY_PAYLOAD_MAX;
+}
+
+/* Blob: one stored compressed (or raw) page, shared by dedup.
+ * loc: 0 = free record, 1 = doomed (evicted, entries still point at it),
+ * else (offset into the data area >> TMEM_UNIT_SHIFT) + 2.
+ * Every field, and the bytes at loc, are protected by the blob's stripe
+ * (blob_stripe); hash is also read without it by walkers, who then check
+ * under the lock that the blob is still the one they meant. */
+#define BLOB_LOC_FREE	0
+#define BLOB_LOC_DOOMED 1
+struct tmem_blob {
+	uint32_t hash; /* low 32 bits of the page's XXH3: dedup key, checksum */
+	uint32_t loc;
+	uint32_t next; /* dedup chain / free list (blob stripe) */
+	uint32_t rl;   /* references (entries + pending puts) in the low 20
+			* bits, payload length - 1 above (blob stripe) */
+};
+#define BLOB_REFS_MASK 0xfffffU
+static inline uint32_t blob_hash(const struct tmem_blob *b)
+{
+	return b->hash;
+}
+static inline uint32_t blob_refs(const struct tmem_blob *b)
+{
+	return b->rl & BLOB_REFS_MASK;
+}
+static inline uint32_t blob_len(const struct tmem_blob *b)
+{
+	return (b->rl >> 20) + 1; /* 4096: stored raw */
+}
+
+/* Each allocation in a chunk starts with a 32-bit header: the id of the
+ * blob stored there, or, once it is dead, HDR_DEAD | its size, so that
+ * eviction and compaction can walk a chunk. */
+#define HDR_DEAD 0x80000000U
+
+/* Chunk states (chunk.sl bits 32..35). */
+enum chunk_state {
+	CHUNK_HOLE = 0,	   /* free, not in memory */
+	CHUNK_RESERVE = 1, /* free, faulted in */
+	CHUNK_GROWING = 2, /* being faulted in (owner) */
+	CHUNK_PUNCHING = 3,
+	CHUNK_OPEN = 4,	  /* owner context allocates into it */
+	CHUNK_CLOSED = 5, /* full or abandoned; freed when live hits 0 */
+	CHUNK_EVICTING = 6,
+	CHUNK_COMPACTING = 7,
+	CHUNK_FREEING = 8, /* live hit 0: the one who set it frees it */
+};
+#define SL_LIVE(sl)  ((uint32_t)(sl))
+#define SL_STATE(sl) ((unsigned)(((sl) >> 32) & 0xf))
+#define SL_OWNER(sl) ((unsigned)(((sl) >> 36) & 0xffff))
+#define SL_MAKE(state, owner, live)                              \
+	(((uint64_t)(owner) << 36) | ((uint64_t)(state) << 32) | \
+	 (uint32_t)(live))
+
+struct tmem_chunk {
+	_Atomic uint64_t sl; /* state | owner | live bytes: changed by
+			      * compare-and-swap only, no lock */
+	uint32_t fill;	     /* bump offset: its owner context's alone
+			      * while OPEN (a context serves one thread at
+			      * a time) */
+	uint32_t next;	     /* free lists: chunk_lock */
+	uint8_t pool;	     /* pool slot: set by whoever moves it out of
+			      * RESERVE (owns it then), read without a lock */
+	_Atomic uint8_t ref; /* CLOCK: set by get, cleared by the hand */
+	uint8_t raw;	     /* holds raw pages only (see seg_rawid): as pool */
+	uint8_t pad[5];
+};
+
+/* Raw (incompressible) pages go to chunks of their own, 16 to a chunk with
+ * no header (a header would leave room for only 15), their blob ids in a
+ * side table: 0 marks a free slot. */
+#define TMEM_RAW_SLOTS (TMEM_CHUNK_SIZE / TMEM_PAGE_SIZE)
+
+/* An index or blob stripe: everything after lock is protected by it. */
+struct tmem_stripe {
+	pthread_mutex_t lock;
+	uint32_t free_head; /* free entry/blob list */
+	uint32_t spare;
+	uint32_t used; /* live records */
+	uint32_t bits; /* 1 << bits buckets in use; doubles as the
+			* stripe fills so that buckets cost memory only
+			* in proportion to use */
+} __attribute__((aligned(64)));
+
+static inline uint64_t stripe_mask(const struct tmem_stripe *st)
+{
+	return (1ULL << st->bits) - 1;
+}
+
+/* Counters: one block per (process slot, stat context, pool); summed.
+ * No lock: relaxed atomic adds by the slot's own process, sums by
+ * anyone. */
+enum {
+	CNT_PUTS,
+	CNT_GETS,
+	CNT_HITS,
+	CNT_MISSES,
+	CNT_FLUSHES,
+	CNT_EVICTIONS,
+	CNT_DEDUP_HITS,
+	CNT_CHECKSUM_ERRORS,
+	CNT_REJECT0,
+	CNT_NR = CNT_REJECT0 + TMEM_REJECT_NR,
+};
+struct tmem_counters {
+	_Atomic uint64_t c[CNT_NR];
+} __attribute__((aligned(128))); /* no false sharing between contexts */
+
+/* Gauges of a sub-pool: relaxed atomic adds, no lock; recomputed by
+ * repair, checked by tmem_check. */
+enum {
+	G_PAGES, /* entries (including ones on evicted blobs, until swept) */
+	G_ZERO,	 /* zero entries */
+	G_SAME,	 /* same-filled entries */
+	G_RAW,	 /* live raw blobs */
+	G_BLOBS, /* live blobs */
+	G_COMPRESSED, /* payload bytes of live blobs */
+	G_CHUNKS,     /* chunks held (not free) */
+	G_NR,
+};
+
+enum pool_state {
+	POOL_FREE = 0,
+	POOL_ACTIVE = 1,
+	POOL_DESTROYING = 2,
+};
+/* A sub-pool: every field is written under pool_lock (creation and
+ * destruction) unless it says otherwise; the data path reads them without
+ * it, after checking state and gen (pool_still). */
+struct tmem_pool_rec {
+	_Atomic uint32_t state; /* pool_lock to change */
+	uint32_t gen;		/* bumped on create and destroy */
+	uint32_t kind;
+	uint32_t dedup; /* enum tmem_dedup_scope: written by its owner
+			 * (pool_set_dedup), read by puts without a lock */
+	uint64_t min_bytes, max_bytes;
+	char name[TMEM_NAME_MAX + 1];
+	_Atomic int64_t g[G_NR];
+	_Atomic uint64_t evicted; /* pages lost to eviction, ever */
+	uint64_t evicted_base;	  /* evicted when created */
+	uint64_t base[CNT_NR];	  /* counter sums when created */
+} __attribute__((aligned(64)));
+
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_ATTACHED = 1,
+};
+struct tmem_slot {
+	uint32_t state;	       /* slots_lock */
+	int32_t pid;	       /* slots_lock */
+	uint64_t attach_count; /* slots_lock */
+	/* A context's blob reference taken for a put not yet published:
+	 * written under the blob's stripe, cleared under the index stripe,
+	 * by the context's own thread only. */
+	uint32_t intent_blob[TMEM_MAX_CTX];
+};
+
+/* Written once when the segment is formatted (under the exclusive flock),
+ * read-only after: no lock. */
+struct tmem_geometry {
+	uint32_t page_size, chunk_size, unit;
+	uint32_t nr_stripes, max_pools, max_slots, max_ctx, stat_ctx;
+	uint32_t entry_size, blob_size, chunk_rec_size, stripe_size;
+	uint32_t pool_rec_size, slot_size, counters_size, mutex_size;
+	uint64_t pool_size, segment_bytes;
+	uint64_t nr_chunks, nr_entries, nr_blobs;
+	uint64_t ibuckets_per_stripe, dbuckets_per_stripe;
+	uint64_t off_slots, off_pools, off_istripes, off_dstripes;
+	uint64_t off_ibuckets, off_dbuckets, off_entries, off_blobs;
+	uint64_t off_chunks, off_counters, off_data, meta_end;
+	uint64_t off_rawids, off_dict;
+};
+
+struct tmem_header {
+	_Atomic uint64_t magic; /* written last when formatting */
+	uint32_t layout_version;
+	uint32_t header_size;
+	struct tmem_geometry geo;
+	uint64_t geo_hash; /* XXH64 of geo */
+	int32_t level;
+	uint32_t dedup;
+	uint32_t dictionary; /* train one (tmem-dict.c) */
+	char name[TMEM_NAME_MAX + 1];
+
+	/* Mutable from here on. */
+	pthread_mutex_t slots_lock __attribute__((aligned(64)));
+	pthread_mutex_t pool_lock __attribute__((aligned(64)));
+	pthread_mutex_t chunk_lock __attribute__((aligned(64)));
+	/* chunk_lock: */
+	uint32_t reserve_head, reserve_count;
+	uint32_t hole_head, hole_count; /* count includes [hole_bump, n) */
+	uint32_t hole_bump; /* chunks from here on were never used */
+	uint32_t punch_head, punch_count;
+	uint32_t clock_hand;
+	/* Chunks freed while chunk_lock was busy: a lock-free stack drained
+	 * by the next holder (the persistent path never waits for it). */
+	_Atomic uint32_t orphan_head;
+	uint32_t low_wm, high_wm;
+	uint32_t prefaulted;
+	_Atomic uint32_t growers; /* processes running a grower */
+	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
+	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
+	uint64_t acquires;     /* chunks taken (chunk_lock) */
+	_Atomic uint64_t repairs;
+	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
+	/* Entry and blob records handed out per kind (persistent from 1:
+	 * record 0 means none).  A stripe reuses its own freed records
+	 * first, so records are dense whatever the stripe balance. */
+	_Atomic uint32_t ebump[2] __attribute__((aligned(64)));
+	_Atomic uint32_t bbump[2];
+	/* Read on every lock taken: a line of its own. */
+	_Atomic uint64_t ghosts __attribute__((aligned(64)));
+	/* The dictionary: dict_state is DICT_* in the low byte, and while
+	 * training the trainer's slot (bits 8..15) and pid (32..63), so that
+	 * one compare-and-swap claims it.  Once DICT_READY, dict_size,
+	 * dict_hash (XXH64) and the bytes at off_dict never change. */
+	_Atomic uint64_t dict_state __attribute__((aligned(64)));
+	uint32_t dict_size;
+	uint32_t dict_id;
+	uint64_t dict_hash;
+};
+
+enum dict_state {
+	DICT_NONE = 0,	   /* not trained yet: processes sample pages */
+	DICT_TRAINING = 1, /* one process is training */
+	DICT_READY = 2,	   /* in use */
+	DICT_FAILED = 3,   /* training failed or did not pay: none */
+};
+
+#endif /* TMEM_LAYOUT_H */

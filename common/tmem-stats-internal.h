@@ -1,0 +1,24 @@
+/* tmem: tmem-stats.c's functions for the other pool files: counters and gauges.
+ */
+#ifndef TMEM_STATS_INTERNAL_H
+#define TMEM_STATS_INTERNAL_H
+
+#include "tmem-handle.h"
+
+static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,
+			      uint64_t n)
+{
+	atomic_fetch_add_explicit(
+		&c->cnt[(size_t)pool * TMEM_MAX_SLOTS * TMEM_STAT_CTX].c[which],
+		n, memory_order_relaxed);
+}
+static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
+			      int64_t n)
+{
+	atomic_fetch_add_explicit(&seg_pool(t, pool)->g[which], n,
+				  memory_order_relaxed);
+}
+void tmem_counters_sum(struct tmem *t, unsigned pool, uint64_t *sum);
+uint64_t tmem_fixed_bytes(struct tmem *t);
+
+#endif /* TMEM_STATS_INTERNAL_H */
