@@ -340,8 +340,6 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	if (b->loc == BLOB_LOC_DOOMED) {
 		tmem_unlock(&ds->lock);
 		tmem_index_remove(t, s, link, e);
-		if (atomic_load(&t->hdr->ghosts))
-			atomic_fetch_sub(&t->hdr->ghosts, 1);
 		return ENTRY_FREE;
 	}
 	*hash = blob_hash(b);

@@ -188,13 +188,29 @@ void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
 	}
 }
 
+/* One entry (or pending put) naming a doomed blob is gone.  The count
+ * never wraps: a sweep that read it high must not spin for ever. */
+static void ghosts_dec(struct tmem *t)
+{
+	uint64_t n = atomic_load(&t->hdr->ghosts);
+
+	while (n && !atomic_compare_exchange_weak(&t->hdr->ghosts, &n, n - 1))
+		;
+}
+
 /* Caller holds the blob's stripe.  Drop one reference; the last one frees
- * the blob and its space (a doomed blob has no space left to free). */
+ * the blob and its space (a doomed blob has no space left to free).  Every
+ * reference a doomed blob still had was counted in ghosts when it was
+ * doomed (under this lock, and no reference is taken after), so each one
+ * dropped here is counted off: ghosts stays the number of references to
+ * doomed blobs, whoever drops them (get, put, flush, sweep, destroy). */
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 {
 	struct tmem_blob *b = seg_blob(t, id);
 	uint32_t loc = b->loc, len = blob_len(b);
 
+	if (loc == BLOB_LOC_DOOMED)
+		ghosts_dec(t);
 	if (--b->rl & BLOB_REFS_MASK)
 		return;
 	if (loc == BLOB_LOC_DOOMED) {

@@ -328,7 +328,10 @@ struct tmem_header {
 	 * first, so records are dense whatever the stripe balance. */
 	_Atomic uint32_t ebump[2] __attribute__((aligned(64)));
 	_Atomic uint32_t bbump[2];
-	/* Read on every lock taken: a line of its own. */
+	/* References to doomed (evicted) blobs: entries not yet swept and
+	 * pending puts.  Added when a blob is doomed, taken off one by one
+	 * as they go (tmem_blob_unref_locked), recounted by repair; no
+	 * lock.  Read on every lock taken: a line of its own. */
 	_Atomic uint64_t ghosts __attribute__((aligned(64)));
 	/* The dictionary: dict_state is DICT_* in the low byte, and while
 	 * training the trainer's slot (bits 8..15) and pid (32..63), so that
