@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,6 +48,7 @@ void fc_table_free(void)
 		if (in->fd >= 0)
 			close(in->fd);
 		pthread_rwlock_destroy(&in->cache_lock);
+		free(in->name);
 		free(in);
 	}
 	for (size_t i = 0; i < fc.table_size; i++) {
@@ -57,6 +60,7 @@ void fc_table_free(void)
 			if (in->fd >= 0)
 				close(in->fd);
 			pthread_rwlock_destroy(&in->cache_lock);
+			free(in->name);
 			free(in);
 		}
 	}
@@ -219,6 +223,9 @@ static struct fc_inode *fc_inode_new(int fd, const struct stat *st)
 	return in;
 }
 
+static void fc_inode_name_set(struct fc_inode *in,
+			      const struct fc_inode *parent, const char *name);
+
 /* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e)
@@ -280,9 +287,89 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		fc_forget_one((fuse_ino_t)(uintptr_t)in, 1);
 	}
 
+	fc_inode_name_set(in, p, name);
 	e->ino = (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
 	return 0;
+}
+
+/* Close-to-open for names.  The kernel keeps a name for entry-timeout and
+ * opens the inode it found then, though the source may have replaced the
+ * file since (an atomic `mv new name`, unlink and create).  NFS looks the
+ * name up again at open; FUSE does when an open answers ESTALE: the VFS
+ * walks the path once more with LOOKUP_REVAL, which makes the kernel send
+ * a LOOKUP.  So an open checks that the name the inode was last looked up
+ * by still names the same live file, and answers ESTALE when not.  With
+ * hard links the last name may be another than the one being opened: the
+ * retry's lookup records the right one, and the second open passes. */
+static void fc_inode_name_set(struct fc_inode *in,
+			      const struct fc_inode *parent, const char *name)
+{
+	char *copy = NULL;
+
+	if (in->type == S_IFREG || in->type == S_IFDIR)
+		copy = strdup(name);
+	pthread_mutex_lock(&fc.table_lock);
+	if (copy &&
+	    (!in->name || strcmp(in->name, name) != 0 ||
+	     in->parent_dev != parent->dev || in->parent_ino != parent->ino)) {
+		char *old = in->name;
+
+		in->name = copy;
+		in->parent_dev = parent->dev;
+		in->parent_ino = parent->ino;
+		copy = old;
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	free(copy);
+}
+
+/* Caller is opening in (a regular file or a directory).  0 if the name in
+ * was last looked up by still names it (or nothing is known to check
+ * against), -ESTALE if it names another file or none. */
+int fc_inode_name_check(struct fc_inode *in)
+{
+	char name[NAME_MAX + 1];
+	struct fc_inode *p = NULL;
+	struct stat st;
+	int pfd = -1, err = 0;
+
+	if (in->type != S_IFREG && in->type != S_IFDIR)
+		return 0;
+	pthread_mutex_lock(&fc.table_lock);
+	if (in->name) {
+		if (in->parent_dev == fc.root.dev &&
+		    in->parent_ino == fc.root.ino)
+			p = &fc.root;
+		else
+			p = fc_table_find(in->parent_dev, in->parent_ino);
+		/* Another parent may be forgotten once the lock is
+		 * dropped; the root never is. */
+		if (p == &fc.root)
+			pfd = p->fd;
+		else if (p && p->fd >= 0)
+			pfd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+		snprintf(name, sizeof name, "%s", in->name);
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	if (pfd < 0)
+		return 0;
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			err = -ESTALE;
+	} else if (st.st_dev != in->dev || st.st_ino != in->ino ||
+		   (st.st_mode & S_IFMT) != in->type) {
+		err = -ESTALE;
+	} else if (in->dev == atomic_load(&fc.nogen_dev) &&
+		   !fc_same_file(in->fd, &st)) {
+		/* A local source cannot give our inode's number to another
+		 * file while in->fd holds it open; FUSE and network
+		 * sources can (see fc_lookup_name). */
+		err = -ESTALE;
+	}
+	if (p != &fc.root)
+		close(pfd);
+	return err;
 }
 
 /* Drop n lookups.  An inode whose pages may be in the pool keeps its entry
@@ -300,6 +387,8 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 		if (in->fd >= 0)
 			close(in->fd);
 		in->fd = -1;
+		free(in->name);
+		in->name = NULL;
 		/* No request can hold in now (the kernel forgot it), and
 		 * lookups find it only under the table lock.  An entry out
 		 * of the table can never be found again. */

@@ -46,6 +46,11 @@ struct fc_inode {
 	uint64_t nlookup;
 	bool hashed;	       /* in the table (findable by dev, ino) */
 	struct fc_inode *next; /* hash chain */
+	/* The name it was last looked up by (NULL once forgotten): an open
+	 * checks that it still names this file (fc_inode_name_check). */
+	char *name;
+	dev_t parent_dev;
+	ino_t parent_ino;
 
 	pthread_rwlock_t cache_lock;
 	/* protected by cache_lock */
@@ -108,6 +113,7 @@ struct fc_stats {
 	atomic_uint_fast64_t stale_opens;   /* validator changed at open */
 	atomic_uint_fast64_t recent_opens;  /* too new to cache */
 	atomic_uint_fast64_t puts_deferred; /* first miss under pressure */
+	atomic_uint_fast64_t stale_names;   /* ESTALE at open: renamed */
 };
 
 struct fc_state {
@@ -135,6 +141,7 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
+int fc_inode_name_check(struct fc_inode *in);
 struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change

@@ -487,14 +487,15 @@ static void fc_print_stats(void)
 		FC_PROG
 		": source reads %llu (%llu bytes), pool page hits %llu, "
 		"puts refused %llu, puts deferred %llu, stale opens %llu, "
-		"recent opens %llu\n",
+		"recent opens %llu, stale names %llu\n",
 		(unsigned long long)fc.stats.source_reads,
 		(unsigned long long)fc.stats.source_bytes,
 		(unsigned long long)fc.stats.pool_hits,
 		(unsigned long long)fc.stats.puts_refused,
 		(unsigned long long)fc.stats.puts_deferred,
 		(unsigned long long)fc.stats.stale_opens,
-		(unsigned long long)fc.stats.recent_opens);
+		(unsigned long long)fc.stats.recent_opens,
+		(unsigned long long)fc.stats.stale_names);
 }
 
 static char *fc_escape_opt(const char *s)

@@ -432,6 +432,12 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool cache;
 	int fd, err;
 
+	err = fc_inode_name_check(in);
+	if (err < 0) {
+		atomic_fetch_add(&fc.stats.stale_names, 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
 	if (fc_open_deferrable(in, fi->flags)) {
 		fc_open_deferred(req, ino, in, fi);
 		return;
@@ -618,6 +624,12 @@ static void fc_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct fc_dir *d;
 	int fd, err;
 
+	err = fc_inode_name_check(in);
+	if (err < 0) {
+		atomic_fetch_add(&fc.stats.stale_names, 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);

@@ -27,6 +27,7 @@ TESTS += \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
+	test-fuse-names.sh \
 	test-fuse-dedup.sh \
 	$(NULL)
 endif
@@ -41,5 +42,6 @@ EXTRA_DIST += \
 	test-fuse-pressure.sh \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
+	test-fuse-names.sh \
 	test-fuse-dedup.sh \
 	$(NULL)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tmem-fuse-cache keeps close-to-open for names too, with default options:
+# a name replaced in the source (an atomic `mv new file`, unlink and
+# recreate, a directory in its place) is seen at the very next open
+# through the mount, with no sleep, while the kernel still keeps the name
+# for entry-timeout.  Hard links keep their own contents.  Over a local
+# source and over tests/slowfs (a FUSE source).
+. ./functions.sh
+. "$srcdir/fuse-functions.sh"
+requires_root
+requires_fuse
+fc_use_pool 64M
+
+tmp=$(mktemp_dir)
+
+# through MNT DIR: the replacement cases, DIR the source as the outside
+# world sees it (the backing directory or the slow mount).
+through ()
+{
+    local mnt=$1 dir=$2 what=$3 got
+    expect_in () # FILE TEXT
+    {
+        got=$(cat "$mnt/$1" 2>&1) || true
+        [ "$got" = "$2" ] || fail "$what: $1 reads '$got', expected '$2'"
+    }
+
+    echo one > "$dir/f"
+    expect_in f one
+    # The editors' and package managers' way: write aside, rename over.
+    echo two > "$dir/f.tmp"
+    mv "$dir/f.tmp" "$dir/f"
+    expect_in f two
+    expect_in f two
+    # Unlink and make again.
+    rm "$dir/f"
+    echo three > "$dir/f"
+    expect_in f three
+    # A directory in its place: open as a file fails as on the source.
+    rm "$dir/f"
+    mkdir "$dir/f"
+    echo inside > "$dir/f/x"
+    got=$(cat "$mnt/f" 2>&1) && fail "$what: a directory read as a file: $got"
+    echo "$got" | grep -q "Is a directory" || fail "$what: cat a directory said: $got"
+    expect_in f/x inside
+    rm -r "$dir/f"
+    echo four > "$dir/f"
+    expect_in f four
+
+    # Hard links: one inode, two names; replacing one name leaves the
+    # other's contents alone.
+    echo linked > "$dir/g"
+    ln "$dir/g" "$dir/h"
+    expect_in g linked
+    expect_in h linked
+    echo other > "$dir/h.tmp"
+    mv "$dir/h.tmp" "$dir/h"
+    expect_in h other
+    expect_in g linked
+    expect_in h other
+    # A rename through the mount, then the old name made again outside.
+    mv "$mnt/g" "$mnt/g2"
+    expect_in g2 linked
+    echo fresh > "$dir/g"
+    expect_in g fresh
+    expect_in g2 linked
+    rm -f "$dir/g" "$dir/g2" "$dir/h" "$dir/f"
+    echo "$what: every replacement seen at the next open"
+}
+
+mkdir "$tmp/src" "$tmp/mnt"
+fc_mount "$tmp/src" "$tmp/mnt" -o "$FC_POOL,cache-name=names-$$"
+through "$tmp/mnt" "$tmp/src" "local source"
+fc_unmount "$tmp/mnt"
+
+mkdir "$tmp/back" "$tmp/slow"
+slowfs_mount "$tmp/back" "$tmp/slow"
+fc_mount "$tmp/slow" "$tmp/mnt" -o "$FC_POOL,cache-name=names-slow-$$"
+through "$tmp/mnt" "$tmp/slow" "slowfs source"
+fc_unmount "$tmp/mnt"
+fc_unmount "$tmp/slow"
