@@ -484,6 +484,33 @@ int tmem_flush_page(struct tmem *t, uint32_t pool_id, uint64_t object,
 	return 0;
 }
 
+int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
+		     uint64_t first, uint64_t count)
+{
+	enum tmem_kind kind;
+	struct tmem_ctx *c;
+	uint64_t bucket, i;
+	unsigned pool, s;
+	int r;
+
+	if (t->readonly)
+		return -EROFS;
+	if (first + count < first)
+		return -EINVAL;
+	r = pool_resolve(t, pool_id, &pool);
+	if (r)
+		return r;
+	kind = seg_pool(t, pool)->kind;
+	c = tmem_ctx_get(t);
+	tmem_count(c, pool, CNT_FLUSHES, 1);
+	tmem_ctx_put(c);
+	for (i = first; i < first + count; i++) {
+		s = tmem_key_stripe(kind, pool, object, i, &bucket);
+		key_drop(t, s, bucket, pool, object, i);
+	}
+	return 0;
+}
+
 int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 {
 	struct tmem_ctx *c;

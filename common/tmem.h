@@ -182,10 +182,19 @@ enum tmem_page_state {
 int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	       enum tmem_page_state *state);
 
-/* Forget one page / every page of an object.  Absent keys are fine. */
+/* Forget one page / every page of an object.  Absent keys are fine.
+ * tmem_flush_object walks the index of every stripe of the pool's kind:
+ * its cost grows with what the pool holds, not with the object.  A caller
+ * that knows where an object's pages are should use tmem_flush_range,
+ * whose cost is count lookups whatever the pool holds. */
 int tmem_flush_page(struct tmem *t, uint32_t pool, uint64_t object,
 		    uint64_t index);
 int tmem_flush_object(struct tmem *t, uint32_t pool, uint64_t object);
+
+/* Forget the pages first .. first + count - 1 of an object (counted as one
+ * flush).  Absent keys are fine. */
+int tmem_flush_range(struct tmem *t, uint32_t pool, uint64_t object,
+		     uint64_t first, uint64_t count);
 
 /* ---- statistics --------------------------------------------------- */
 

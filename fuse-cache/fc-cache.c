@@ -68,13 +68,22 @@ static double fc_ts_age(struct timespec now, struct timespec t)
 	       (double)(now.tv_nsec - t.tv_nsec) / 1e9;
 }
 
+/* Flush every page in may have in the pool, and start again from none.
+ * Caller must hold in->cache_lock exclusively, or be the last user of in. */
+void fc_flush_pooled(struct fc_inode *in)
+{
+	tmem_flush_range(fc.tmem, fc.pool_id, in->obj, 0,
+			 atomic_load(&in->pooled_end));
+	atomic_store(&in->pooled_end, 0);
+}
+
 /* Drop every pooled page of in.  Caller must hold in->cache_lock
  * exclusively. */
 static void fc_drop_object(struct fc_inode *in)
 {
 	in->inval++;
 	if (fc.tmem && in->pooled) {
-		tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
+		fc_flush_pooled(in);
 		in->pooled = false;
 		/* Later pages go under a new id: what a flush might miss can
 		 * never be found again. */
@@ -443,6 +452,11 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 	}
 	in->pooled = true;
 	uint64_t idx = (uint64_t)cstart >> TMEM_PAGE_SHIFT;
+	uint64_t end = idx + (n + TMEM_PAGE_SIZE - 1) / TMEM_PAGE_SIZE;
+	uint64_t was = atomic_load(&in->pooled_end);
+	while (was < end &&
+	       !atomic_compare_exchange_weak(&in->pooled_end, &was, end))
+		;
 	for (size_t o = 0; o < n; o += TMEM_PAGE_SIZE, idx++) {
 		const char *src = buf + o;
 		if (n - o < TMEM_PAGE_SIZE) {

@@ -403,7 +403,7 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 	pthread_mutex_unlock(&fc.table_lock);
 	if (free_it) {
 		if (fc.tmem && atomic_load(&in->pooled))
-			tmem_flush_object(fc.tmem, fc.pool_id, in->obj);
+			fc_flush_pooled(in);
 		pthread_rwlock_destroy(&in->cache_lock);
 		free(in);
 	}

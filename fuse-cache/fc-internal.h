@@ -61,6 +61,11 @@ struct fc_inode {
 	bool stable;	    /* v was taken when the file was old enough */
 	struct fc_validator v;
 	atomic_bool pooled; /* puts made since the last object flush */
+	/* Pages 0 .. pooled_end - 1 may be in the pool under obj: what a
+	 * flush of the object covers (tmem_flush_range), so that its cost
+	 * follows the file, not the pool.  Raised by puts (under cache_lock
+	 * shared), reset with pooled. */
+	_Atomic uint64_t pooled_end;
 };
 
 /* One open regular file or directory. */
@@ -161,6 +166,7 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		   size_t size, off_t off);
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);
+void fc_flush_pooled(struct fc_inode *in);
 int fc_admission_init(void);
 void fc_admission_free(void);
 uint64_t fc_new_object(void);

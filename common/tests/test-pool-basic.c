@@ -153,6 +153,22 @@ int main(void)
 	/* Everything flushed: back to the starting footprint. */
 	CHECK_RC(tmem_flush_object(t, p, 1), 0);
 	CHECK_RC(tmem_flush_object(t, p, 4), 0);
+	/* A range: exactly its pages go, of that object only. */
+	for (i = 0; i < 10; i++) {
+		page_text(page, 900 + i);
+		CHECK_RC(tmem_put(t, p, 9, i, page), 0);
+		CHECK_RC(tmem_put(t, p, 10, i, page), 0);
+	}
+	CHECK_RC(tmem_flush_range(t, p, 9, 2, 3), 0);
+	for (i = 0; i < 10; i++) {
+		CHECK_RC(tmem_get(t, p, 9, i, back),
+			 i >= 2 && i < 5 ? -ENOENT : 0);
+		CHECK_RC(tmem_get(t, p, 10, i, back), 0);
+	}
+	CHECK_RC(tmem_flush_range(t, p, 9, UINT64_MAX, 2), -EINVAL);
+	CHECK_RC(tmem_flush_range(t, p, 9, 0, 0), 0);
+	CHECK_RC(tmem_flush_range(t, p, 9, 0, 10), 0);
+	CHECK_RC(tmem_flush_range(t, p, 10, 0, 10), 0);
 	CHECK_RC(tmem_stats_get(t, &st), 0);
 	CHECK(st.pages_stored == 0);
 	CHECK(st.bytes_compressed == 0);
