@@ -108,9 +108,13 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	if (in->type != S_IFREG)
 		return 0;
 
-	if ((fd >= 0 ? fstat(fd, &st)
-		     : fstatat(in->fd, "", &st, AT_EMPTY_PATH)) < 0)
-		return -errno;
+	/* Close-to-open: the validator comes from the source itself, not
+	 * from attributes the kernel cached for a FUSE or network source
+	 * (NFS's attribute cache holds them up to 60 s), also when the open
+	 * was deferred and only the O_PATH descriptor is at hand. */
+	int err = fc_statx(fd >= 0 ? fd : in->fd, AT_STATX_FORCE_SYNC, &st);
+	if (err < 0)
+		return err;
 	/* One round trip less per open on sources without generations
 	 * (FUSE, NFS): ask once per device. */
 	if (fd >= 0 && st.st_dev != atomic_load(&fc.nogen_dev) &&

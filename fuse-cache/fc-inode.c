@@ -154,17 +154,17 @@ struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino)
 	return in;
 }
 
-/* Attributes of a descriptor just opened by name.  The open made the
- * source look the name up, which brought fresh attributes: on FUSE and
- * network sources AT_STATX_DONT_SYNC uses them instead of asking again. */
-static int fc_stat_fresh(int fd, struct stat *st)
+/* The attributes of fd as struct stat, with statx's sync flag: on FUSE
+ * and network sources AT_STATX_DONT_SYNC takes what the kernel has, and
+ * AT_STATX_FORCE_SYNC asks the source (a GETATTR), as NFS does at open;
+ * local file systems ignore both.  0 or -errno. */
+int fc_statx(int fd, int sync, struct stat *st)
 {
 	struct statx x;
 	const unsigned need = STATX_BASIC_STATS;
 
-	if (statx(fd, "",
-		  AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC,
-		  need, &x) < 0 ||
+	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync, need,
+		  &x) < 0 ||
 	    (x.stx_mask & need) != need) {
 		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
 		    0)
@@ -241,7 +241,9 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 	fd = openat(p->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = fc_stat_fresh(fd, &st);
+	/* The open made the source look the name up, which brought fresh
+	 * attributes: use them rather than ask again. */
+	err = fc_statx(fd, AT_STATX_DONT_SYNC, &st);
 	if (err < 0) {
 		close(fd);
 		return err;

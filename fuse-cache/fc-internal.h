@@ -147,6 +147,7 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
 int fc_inode_name_check(struct fc_inode *in);
+int fc_statx(int fd, int sync, struct stat *st);
 struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change

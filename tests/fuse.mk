@@ -28,6 +28,7 @@ TESTS += \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
 	test-fuse-names.sh \
+	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	$(NULL)
 endif
@@ -43,5 +44,6 @@ EXTRA_DIST += \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
 	test-fuse-names.sh \
+	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	$(NULL)
