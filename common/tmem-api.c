@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -531,6 +532,79 @@ int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 
 /* ---- sub-pools ---------------------------------------------------- */
 
+/* Who holds a sub-pool: a process that opened it keeps an OFD read lock on
+ * one byte per (sub-pool, process slot), past the slots' liveness bytes.
+ * The kernel drops it when the process dies or closes the segment, so a
+ * holder is always a live process, and the slot names its pid.  Taken
+ * and tested under pool_lock, so that a destroy and an open never cross. */
+#define TMEM_HOLD_OFFSET (TMEM_LIVENESS_OFFSET + 4096)
+
+static int pool_hold_lock(struct tmem *t, unsigned pool, unsigned slot, int cmd,
+			  short type, struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)(TMEM_HOLD_OFFSET +
+			      (uint64_t)pool * TMEM_MAX_SLOTS + slot);
+	fl->l_len = 1;
+	return fcntl(t->fd, cmd, fl);
+}
+
+static void pool_hold(struct tmem *t, unsigned pool, bool on)
+{
+	struct flock fl;
+
+	if (t->slot < 0)
+		return;
+	/* Cannot fail but for a bad fd: then others do not see the hold. */
+	if (pool_hold_lock(t, pool, (unsigned)t->slot, F_OFD_SETLK,
+			   on ? F_RDLCK : F_UNLCK, &fl) == -1 &&
+	    on)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "sub-pool %s: cannot mark it held: %m",
+			 seg_pool(t, pool)->name);
+}
+
+/* Other live processes holding pool slot p: their pids into pids[max]. */
+static int pool_holders(struct tmem *t, unsigned pool, int *pids, int max)
+{
+	struct flock fl;
+	unsigned s;
+	int n = 0;
+
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		if ((int)s == t->slot)
+			continue;
+		if (pool_hold_lock(t, pool, s, F_OFD_GETLK, F_WRLCK, &fl) ==
+			    -1 ||
+		    fl.l_type == F_UNLCK)
+			continue;
+		if (n < max)
+			pids[n] = __atomic_load_n(&seg_slot(t, s)->pid,
+						  __ATOMIC_RELAXED);
+		n++;
+	}
+	return n;
+}
+
+int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max)
+{
+	unsigned pool;
+	int r;
+
+	/* A read-only handle cannot take the lock; each byte's test is
+	 * atomic on its own. */
+	if (!t->readonly)
+		tmem_lock(t, &t->hdr->pool_lock);
+	r = pool_resolve(t, pool_id, &pool);
+	if (r == 0)
+		r = pool_holders(t, pool, pids, max);
+	if (!t->readonly)
+		tmem_unlock(&t->hdr->pool_lock);
+	return r;
+}
+
 static bool pool_name_valid(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
@@ -571,6 +645,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 			r = -EEXIST;
 		} else {
 			*pool_id = pool_id_make(p, pr->gen);
+			pool_hold(t, p, true);
 		}
 		goto out;
 	}
@@ -594,6 +669,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
+	pool_hold(t, (unsigned)free_slot, true);
 out:
 	tmem_unlock(&t->hdr->pool_lock);
 	return r;
@@ -638,7 +714,7 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 {
 	struct tmem_pool_rec *pr;
 	unsigned pool;
-	int r;
+	int r, n, pid = 0;
 
 	if (t->readonly)
 		return -EROFS;
@@ -649,11 +725,20 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return r;
 	}
 	pr = seg_pool(t, pool);
+	n = pool_holders(t, pool, &pid, 1);
+	if (n > 0) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s is in use by process %d%s", pr->name, pid,
+			 n > 1 ? " and others" : "");
+		tmem_unlock(&t->hdr->pool_lock);
+		return -EBUSY;
+	}
 	atomic_store(&pr->state, POOL_DESTROYING);
 	CRASH_POINT(20);
 	tmem_index_drop_where(t, pool, true, 0);
 	CRASH_POINT(21);
 	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
+	pool_hold(t, pool, false);
 	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
 }

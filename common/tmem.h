@@ -117,7 +117,10 @@ int tmem_start(struct tmem *t);
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
 void tmem_close(struct tmem *t);
 
-/* Remove the named segment.  -EBUSY while any process is attached. */
+/* Remove the named segment.  -EBUSY while any process is attached;
+ * -EBADMSG, and nothing removed, if the file is not a tmem segment (no
+ * tmem magic); -EPERM if another user owns it and the caller is not
+ * root. */
 int tmem_unlink(const char *name);
 
 /* Is the open file fd fit to hold a pool's data or one of its side files
@@ -139,7 +142,9 @@ const char *tmem_version(void);
  * min_bytes is reserved for it (other pools' ephemeral pages are evicted
  * to honour it); max_bytes caps it (0 = no cap).  -EEXIST if a pool of
  * that name exists with another kind; -ENOSPC if the table is full.
- * On success *pool_id is the id to pass to the calls below. */
+ * On success *pool_id is the id to pass to the calls below, and this
+ * process holds the sub-pool until it destroys it or closes the handle
+ * (or dies): no other process can destroy it meanwhile. */
 int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id);
 
@@ -154,8 +159,15 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
 
 /* Drop every page of the pool and free its id.  Later calls with the old
- * id return -ENOENT (ids are generation-tagged, never silently reused). */
+ * id return -ENOENT (ids are generation-tagged, never silently reused).
+ * -EBUSY, and nothing dropped, while another live process holds it (has
+ * it open: see tmem_pool_open); the log callback names that process. */
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
+
+/* The other live processes that hold a sub-pool: their pids go to
+ * pids[0..max), and the number of them is returned (it may exceed max).
+ * -ENOENT: no such pool.  Works on a read-only handle too. */
+int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 
 /* ---- pages -------------------------------------------------------- */
 
