@@ -100,7 +100,8 @@ int nt_pages_sync(void);
  * bytes with posix_fallocate, and attach the slot map kept in the shared
  * memory file map_name (so a restarted server finds what it had spilled;
  * label ties the map to one life of the sub-pool: another label resets
- * it).  On failure, -errno and a message in err naming the file. */
+ * it).  On failure, -errno and a message in err naming the file; a file it
+ * created is removed again. */
 int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	       const char *map_name, uint64_t label, struct nt_overflow **out,
 	       char *err, size_t errlen);

@@ -242,6 +242,7 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 {
 	struct nt_overflow *ov;
 	struct stat st;
+	bool made;
 	int r;
 
 	if (bytes < TMEM_PAGE_SIZE || bytes % TMEM_PAGE_SIZE != 0 ||
@@ -260,6 +261,8 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	ov->device_pages = device_pages;
 	pthread_mutex_init(&ov->free_lock, NULL);
 
+	/* A file this start creates is removed again if it fails. */
+	made = access(path, F_OK) != 0 && errno == ENOENT;
 	r = file_open(ov, path, bytes, &st, err, errlen);
 	if (r < 0)
 		goto err_close;
@@ -280,6 +283,8 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 
 err_close:
 	nt_ov_close(ov);
+	if (made)
+		unlink(path);
 	return r;
 }
 
