@@ -291,6 +291,26 @@ int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
  * lock): for tests and tools, not the data path.  -EROFS read-only. */
 int tmem_check(struct tmem *t);
 
+/* What tmem_verify found. */
+struct tmem_verify_result {
+	uint64_t entries;    /* index entries looked at */
+	uint64_t pages;	     /* stored pages decompressed (deep) */
+	uint64_t bad_pages;  /* entries or pages that fail their check */
+	uint64_t bad_chains; /* index chains that are broken */
+};
+
+/* Verify without stopping the world and without changing anything: only
+ * one index bucket's stripe is held at a time.  Every index chain stays
+ * in the table and ends; every entry's check binds what it holds to its
+ * key (sub-pool, object, index; a blob's content hash); every blob record
+ * it names is in range.  deep: also decompress every stored page and
+ * compare its checksum, at most pages_per_sec a second (0: no bound).
+ * Every problem goes to the log callback, naming the sub-pool, object
+ * and index.  0 if sound, -EUCLEAN if not, -EROFS read-only.  Pages
+ * written meanwhile may be looked at twice or not at all. */
+int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
+		struct tmem_verify_result *res);
+
 #ifdef __cplusplus
 }
 #endif
