@@ -117,8 +117,13 @@ uint32_t nt_ov_lookup(struct nt_overflow *ov, uint64_t page);
 /* Write a page (page-aligned buf) into page's slot, taking a free slot if
  * it has none.  -ENOSPC when every slot is taken. */
 int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf);
-/* Read slot into buf (page-aligned). */
-int nt_ov_read(struct nt_overflow *ov, uint32_t slot, void *buf);
+/* Read page's slot into buf (page-aligned): -EIO if the bytes are not
+ * that page's as written (their checksum, bound to the page and the
+ * export's life, fails). */
+int nt_ov_read(struct nt_overflow *ov, uint64_t page, uint32_t slot, void *buf);
+/* Slots whose map record was damaged at start: the pages they held are
+ * unknown, so a page found nowhere may be one of them. */
+uint64_t nt_ov_lost(const struct nt_overflow *ov);
 /* Give page's slot back, if it has one. */
 void nt_ov_release(struct nt_overflow *ov, uint64_t page);
 

@@ -94,6 +94,10 @@ static int pool_get(uint64_t page, void *buf)
 {
 	int r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, buf);
 
+	/* Never zeros where a page may have been: with damaged overflow
+	 * records, a page found nowhere may be one they held. */
+	if (r == -ENOENT && dev->ov && nt_ov_lost(dev->ov))
+		r = -EIO;
 	if (r == -ENOENT) {
 		memset(buf, 0, TMEM_PAGE_SIZE);
 		return 0;
@@ -111,7 +115,7 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	int r;
 
 	if (dev->ov && (slot = nt_ov_lookup(dev->ov, page)) != NT_NO_SLOT) {
-		r = nt_ov_read(dev->ov, slot, s->buf);
+		r = nt_ov_read(dev->ov, page, slot, s->buf);
 		if (r < 0) {
 			NT_COUNT(io_errors);
 			return r;
@@ -358,7 +362,7 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 		slot = nt_ov_lookup(dev->ov, page);
 		if (slot == NT_NO_SLOT)
 			continue;
-		r = nt_ov_read(dev->ov, slot, s->buf);
+		r = nt_ov_read(dev->ov, page, slot, s->buf);
 		if (r < 0) {
 			NT_COUNT(io_errors);
 			return r;

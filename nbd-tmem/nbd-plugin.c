@@ -405,6 +405,31 @@ static const char *pool_name(void)
 	return cfg.pool_name[0] ? cfg.pool_name : TMEM_DEFAULT_SEGMENT;
 }
 
+/* The cheap start-up verification: index chains and every entry's check
+ * (no page is decompressed: tmemctl check --deep does that).  Damage is
+ * reported, and the pages it touches read as I/O errors; the rest of the
+ * device is served. */
+static void pool_verify(struct tmem *t)
+{
+	struct tmem_verify_result vr;
+	int r;
+
+	r = tmem_verify(t, false, 0, &vr);
+	if (r == -EUCLEAN)
+		nbdkit_error(
+			"pool=%s: %" PRIu64 " damaged index entries, %" PRIu64
+			" broken index chains (above): the pages they "
+			"hold read as I/O errors until written or "
+			"trimmed; run 'tmemctl check --deep %s'",
+			pool_name(), vr.bad_pages, vr.bad_chains, pool_name());
+	else if (r < 0)
+		nbdkit_error("pool=%s: verifying: %s", pool_name(),
+			     tmem_strerror(r));
+	else
+		nbdkit_debug("pool=%s: %" PRIu64 " index entries verified",
+			     pool_name(), vr.entries);
+}
+
 static int export_lock(bool *made)
 {
 	char why[200];
@@ -526,6 +551,7 @@ static int nt_get_ready(void)
 		goto err_close;
 	if (reset && export_reset(t) < 0)
 		goto err_close;
+	pool_verify(t);
 	if (label_check(t, &fresh) < 0)
 		goto err_close;
 
@@ -543,6 +569,14 @@ static int nt_get_ready(void)
 			     " in use",
 			     cfg.swap_overflow, nt_ov_slots(dev.ov),
 			     nt_ov_slots_used(dev.ov));
+		if (nt_ov_lost(dev.ov))
+			nbdkit_error("overflow map /dev/shm%s: %" PRIu64
+				     " slot records fail their check: the "
+				     "pages they held are unknown, so every "
+				     "page found neither in the pool nor in "
+				     "the file reads as an I/O error (not as "
+				     "zeros); reset=true starts afresh",
+				     map_name, nt_ov_lost(dev.ov));
 	}
 	tmem_close(t);
 	return 0;
