@@ -6,6 +6,7 @@ CTL_TESTS = \
 	test-ctl-admin.sh \
 	test-segment-owner.sh \
 	test-ctl-live.sh \
+	test-ctl-verify.sh \
 	$(NULL)
 TESTS += $(CTL_TESTS)
 EXTRA_DIST += $(CTL_TESTS)

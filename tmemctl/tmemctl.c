@@ -473,24 +473,48 @@ static int cmd_destroy(struct ctl *c)
 
 /* ---- check --------------------------------------------------------- */
 
+/* check: the stop-the-world consistency walk (structure, reference
+ * counts, accounting) and the quick verification (index chains, every
+ * entry's check).  check --deep: instead, verification of every stored
+ * page's checksum too, that stops nobody, at --rate pages a second, and
+ * of the nbd plugin's overflow files beside the segment. */
 static int cmd_check(struct ctl *c)
 {
+	struct tmem_verify_result vr;
 	struct tmem *t;
-	int r;
+	int r, v;
+	unsigned ov_bad = 0;
 
 	r = ctl_attach(c, false, &t);
 	if (r < 0)
 		return EXIT_FAILURE;
-	r = tmem_check(t);
+	if (!c->deep)
+		r = tmem_check(t);
+	v = tmem_verify(t, c->deep, c->rate, &vr);
 	tmem_close(t);
-	if (r == -EUCLEAN) {
-		printf("segment %s: NOT consistent (problems above)\n",
-		       c->segment);
-		return EXIT_FAILURE;
-	}
-	if (r < 0) {
+	if (c->deep)
+		ov_bad = ctl_check_overflow(c);
+	if (r < 0 && r != -EUCLEAN) {
 		ctl_error("segment '%s': cannot check: %s", c->segment,
 			  tmem_strerror(r));
+		return EXIT_FAILURE;
+	}
+	if (v < 0 && v != -EUCLEAN) {
+		ctl_error("segment '%s': cannot verify: %s", c->segment,
+			  tmem_strerror(v));
+		return EXIT_FAILURE;
+	}
+	if (c->deep)
+		printf("segment %s: %llu entries, %llu stored pages verified; "
+		       "%llu damaged, %llu broken index chains; %u damaged "
+		       "overflow pages\n",
+		       c->segment, (unsigned long long)vr.entries,
+		       (unsigned long long)vr.pages,
+		       (unsigned long long)vr.bad_pages,
+		       (unsigned long long)vr.bad_chains, ov_bad);
+	if (r == -EUCLEAN || v == -EUCLEAN || ov_bad) {
+		printf("segment %s: NOT consistent (problems above)\n",
+		       c->segment);
 		return EXIT_FAILURE;
 	}
 	printf("segment %s: consistent\n", c->segment);
@@ -550,7 +574,10 @@ static void usage(FILE *fp)
 		"             one sub-pool with --subpool NAME (refused while\n"
 		"             a process holds it)\n"
 		"  check      check the segment is consistent (exit status 0 "
-		"if so)\n"
+		"if so);\n"
+		"             --deep: verify every stored page too, without "
+		"stopping\n"
+		"             anyone, at --rate pages a second\n"
 		"  config     print the effective configuration\n"
 		"\n"
 		"Options:\n"
@@ -572,6 +599,12 @@ static void usage(FILE *fp)
 		"                         textfile collector)\n"
 		"  -g, --get SECTION.KEY  config: print one value (sizes in "
 		"bytes), for scripts\n"
+		"  -d, --deep             check: every page's checksum, and "
+		"the "
+		"overflow files\n"
+		"  -r, --rate PAGES       check --deep: at most PAGES a second "
+		"(default 20000;\n"
+		"                         0: no bound)\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          print the version\n"
 		"\n"
@@ -594,6 +627,8 @@ static const struct option long_opts[] = {
 	{"watch", required_argument, NULL, 'w'},
 	{"output", required_argument, NULL, 'o'},
 	{"get", required_argument, NULL, 'g'},
+	{"deep", no_argument, NULL, 'd'},
+	{"rate", required_argument, NULL, 'r'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -608,7 +643,7 @@ struct command {
 static const struct command commands[] = {
 	{"stats", ctl_cmd_stats, "cspSjPwo"}, {"pools", ctl_cmd_pools, "cspj"},
 	{"create", cmd_create, "cspS"},	      {"destroy", cmd_destroy, "cspS"},
-	{"check", cmd_check, "csp"},	      {"config", cmd_config, "cspg"},
+	{"check", cmd_check, "cspdr"},	      {"config", cmd_config, "cspg"},
 };
 
 static void free_ptr(void *p)
@@ -638,8 +673,9 @@ int main(int argc, char **argv)
 	c->adds = adds;
 	c->gets = gets;
 
-	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:hV", long_opts,
-				  NULL)) != -1) {
+	c->rate = 20000;
+	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:dr:hV",
+				  long_opts, NULL)) != -1) {
 		if (opt != '?' && strchr(used, opt) == NULL &&
 		    strlen(used) < sizeof used - 1) {
 			size_t n = strlen(used);
@@ -691,6 +727,20 @@ int main(int argc, char **argv)
 			break;
 		case 'g':
 			c->gets[c->nr_gets++] = optarg;
+			break;
+		case 'd':
+			c->deep = true;
+			break;
+		case 'r':
+			errno = 0;
+			c->rate = strtoull(optarg, &end, 10);
+			if (end == optarg || *end || errno ||
+			    optarg[0] == '-') {
+				ctl_error("--rate %s: expected a number of "
+					  "pages a second (0: no bound)",
+					  optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);
