@@ -12,6 +12,7 @@ TESTS += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-integrity.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -26,4 +27,5 @@ EXTRA_DIST += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-integrity.sh \
 	$(NULL)
