@@ -281,6 +281,13 @@ int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info);
 /* Whole-segment statistics. */
 int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
 
+/* Bytes of the pool's ceiling that hold no data: chunks free or never
+ * used yet (the grower's reserve among them).  While it is above zero, a
+ * put refused for want of room is waiting for the grower, not for space:
+ * the metadata, the reserve already faulted in and the page tables do
+ * not count against it.  Lock-free and approximate (a moment old). */
+uint64_t tmem_room(struct tmem *t);
+
 /* Per sub-pool: fills up to max entries, returns how many pools exist. */
 int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
 

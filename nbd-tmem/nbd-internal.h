@@ -65,10 +65,6 @@ struct nt_device {
 	uint64_t pool_ceiling;	  /* the segment's pool-size */
 };
 
-/* A pool whose resident bytes are this far below its ceiling can still
- * grow (a few chunks, and the metadata that grows with the data). */
-#define NT_GROW_SLACK (4ULL << 20)
-
 /* With an overflow file, how long a refused put waits for a growing pool
  * before the page is spilled. */
 #define NT_SPILL_WAIT_MS 5

@@ -128,16 +128,13 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	return pool_get(page, buf);
 }
 
-/* Whether the pool is below its ceiling, so that a refusal means its
- * grower has not caught up yet rather than that it is full.  Only called
- * after a refusal: it reads the segment's size with fstat. */
+/* Whether the pool has chunks left that hold no data, so that a refusal
+ * means its grower has not caught up yet rather than that it is full.
+ * "Full" means full: the metadata, the pre-filled reserve and a margin do
+ * not count against the ceiling, only the data chunks do. */
 static bool pool_can_grow(void)
 {
-	struct tmem_stats st;
-
-	if (tmem_stats_get(dev->pool, &st) < 0)
-		return false;
-	return st.bytes_resident + NT_GROW_SLACK < dev->pool_ceiling;
+	return tmem_room(dev->pool) > 0;
 }
 
 /* A put refused for want of room may only be waiting for the pool's grower

@@ -13,6 +13,7 @@ TESTS += \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
 	test-nbd-integrity.sh \
+	test-nbd-full.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -28,4 +29,5 @@ EXTRA_DIST += \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
 	test-nbd-integrity.sh \
+	test-nbd-full.sh \
 	$(NULL)
