@@ -73,10 +73,16 @@ uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 				 uint32_t **linkp, uint32_t *bad)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t *link = seg_ibucket(t, s, bucket & stripe_mask(is));
+	uint32_t *link;
 	uint64_t steps = 0;
 
 	*bad = 0;
+	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+		*bad = UINT32_MAX; /* a damaged bucket count */
+		*linkp = seg_ibucket(t, s, 0);
+		return 0;
+	}
+	link = seg_ibucket(t, s, bucket & stripe_mask(is));
 	*linkp = link;
 	while (*link) {
 		struct tmem_entry *en;
@@ -110,9 +116,16 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 			 uint32_t **linkp)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t *link = seg_ibucket(t, s, bucket & stripe_mask(is));
+	uint32_t *link;
 	uint64_t steps = 0;
 
+	uint64_t mask = stripe_mask(is);
+
+	/* A damaged bucket count stays in the table (and gets report the
+	 * stripe damaged: tmem_index_find_checked). */
+	if (mask >= t->geo->ibuckets_per_stripe)
+		mask = t->geo->ibuckets_per_stripe - 1;
+	link = seg_ibucket(t, s, bucket & mask);
 	*linkp = link;
 	while (*link) {
 		struct tmem_entry *en;
@@ -181,11 +194,14 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t *head = seg_ibucket(t, s, bucket & stripe_mask(is));
+	uint64_t mask = stripe_mask(is) < t->geo->ibuckets_per_stripe
+				? stripe_mask(is)
+				: t->geo->ibuckets_per_stripe - 1;
+	uint32_t *head = seg_ibucket(t, s, bucket & mask);
 
 	seg_entry(t, e)->next = *head;
 	*head = e;
-	if (is->used > (TMEM_LOAD << is->bits))
+	if (is->bits < 32 && is->used > (TMEM_LOAD << is->bits))
 		tmem_index_resize(t, s, is->bits + 1);
 }
 

@@ -219,7 +219,9 @@ struct tmem_stripe {
 
 static inline uint64_t stripe_mask(const struct tmem_stripe *st)
 {
-	return (1ULL << st->bits) - 1;
+	/* bits < 64 always, unless the segment is damaged: the lookups
+	 * then check the mask against the table (tmem-index.c). */
+	return st->bits < 64 ? (1ULL << st->bits) - 1 : ~0ULL;
 }
 
 /* Counters: one block per (process slot, stat context, pool); summed.
