@@ -307,11 +307,17 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 
+/* A damaged entry is never taken for a ghost: its blob id may be out of
+ * the table, or another key's. */
 static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 {
 	return entry_type(en) == ENTRY_BLOB &&
+	       blob_id_valid(
+		       t, entry_payload(en),
+		       (enum tmem_kind)seg_pool(t, entry_pool(en))->kind) &&
 	       __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
-			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
+			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED &&
+	       tmem_entry_sound(t, en);
 }
 
 /* Caller holds index stripe s.  Remove a ghost entry if its blob stripe
