@@ -179,13 +179,18 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     const void *page);
 
-/* Copy the page stored under the key into page.  -ENOENT: not there
- * (a miss); -EIO: stored bytes failed their checksum (counted, and the
- * entry is dropped). */
+/* Copy the page stored under the key into page: its own bytes, never
+ * another key's.  -ENOENT: not there (a miss); -EIO: the page is damaged
+ * — its stored bytes fail their checksum, its index entry fails the check
+ * that binds it to the key, or its index bucket holds a damaged entry that
+ * may have been this key's.  -EIO is sticky: every get of the key answers
+ * it until the key is put or flushed; it is counted (checksum_errors) and
+ * logged once per page. */
 int tmem_get(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     void *page);
 
-/* What is stored under a key, without decompressing. */
+/* What is stored under a key, without decompressing.  A damaged page
+ * (one a get answers -EIO) is TMEM_PAGE_DATA, never absent or zero. */
 enum tmem_page_state {
 	TMEM_PAGE_ABSENT = 0,
 	TMEM_PAGE_ZERO = 1, /* an all-zero page */
