@@ -24,8 +24,10 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +115,27 @@ static void read_region(int fd, unsigned char *buf, uint64_t off, uint64_t n)
 		die("pread", -EIO);
 }
 
+/* libFuzzer may end the process without running atexit handlers: the
+ * segments of runs whose process is gone are removed at the next start. */
+static void remove_stale(void)
+{
+	struct dirent *d;
+	DIR *dir = opendir("/dev/shm");
+	char p[300];
+	long pid;
+
+	if (!dir)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		if (sscanf(d->d_name, "tmem-fuzz-segment-%ld", &pid) != 1 ||
+		    pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(p, sizeof p, "/dev/shm/%s", d->d_name);
+		unlink(p);
+	}
+	closedir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct tmem_options o;
@@ -123,6 +146,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
+	remove_stale();
 	snprintf(name, sizeof name, "tmem-fuzz-segment-%d", (int)getpid());
 	snprintf(path, sizeof path, "/dev/shm/%s", name);
 	unlink(path);
