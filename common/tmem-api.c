@@ -11,6 +11,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,7 +162,8 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 /* Find or make the blob for a page; on success the context holds one
  * reference on *blob (recorded as its intent). */
 static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		    enum tmem_kind kind, const void *page, uint32_t *blob)
+		    enum tmem_kind kind, const void *page, uint32_t *blob,
+		    uint32_t *bhash)
 {
 	uint32_t hash = (uint32_t)tmem_page_hash(page);
 	unsigned d = kind_stripe(kind, hash);
@@ -170,6 +172,7 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	uint32_t len;
 	int r, attempt;
 
+	*bhash = hash;
 	if (t->dedup && __atomic_load_n(&seg_pool(t, pool)->dedup,
 					__ATOMIC_RELAXED) != TMEM_DEDUP_NONE) {
 		if (kind == TMEM_EPHEMERAL) {
@@ -224,13 +227,13 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	struct tmem_stripe *is = seg_istripe(t, s);
 	enum entry_type type = tmem_page_classify(page, &pattern);
 	struct tmem_entry *en, old = {0};
-	uint32_t blob = 0, e, *link;
-	bool replaced = false;
+	uint32_t blob = 0, bhash = 0, e, *link;
+	bool replaced = false, old_sound = false;
 	int r;
 
 	tmem_count(c, pool, CNT_PUTS, 1);
 	if (type == ENTRY_BLOB) {
-		r = put_blob(t, c, pool, kind, page, &blob);
+		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
 		if (r) {
 			key_drop(t, s, bucket, pool, object, index);
 			return r;
@@ -247,11 +250,14 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	if (e) {
 		en = seg_entry(t, e);
 		old = *en;
+		/* A damaged entry's payload is not released: it may name
+		 * another key's blob (repair accounts for it). */
+		old_sound = entry_type(&old) != ENTRY_FREE &&
+			    tmem_entry_sound(t, &old);
 		replaced = true;
 		CRASH_POINT(3);
-		__atomic_store_n(&en->value,
-				 entry_make(type, pool, (uint32_t)pattern),
-				 __ATOMIC_RELEASE);
+		entry_publish(en, entry_make(type, pool, (uint32_t)pattern),
+			      bhash);
 	} else {
 		r = tmem_index_alloc(t, s, &e);
 		if (r) {
@@ -261,9 +267,8 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		en = seg_entry(t, e);
 		en->object = object;
 		en->index = index;
-		__atomic_store_n(&en->value,
-				 entry_make(type, pool, (uint32_t)pattern),
-				 __ATOMIC_RELEASE);
+		entry_publish(en, entry_make(type, pool, (uint32_t)pattern),
+			      bhash);
 		tmem_index_link(t, s, bucket, e);
 		tmem_gauge(t, pool, G_PAGES, 1);
 	}
@@ -273,7 +278,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		tmem_gauge(t, pool, G_ZERO, 1);
 	else if (type == ENTRY_SAME)
 		tmem_gauge(t, pool, G_SAME, 1);
-	if (replaced && entry_type(&old) != ENTRY_FREE) {
+	if (replaced && old_sound) {
 		/* The entry stays one page: release what it held. */
 		tmem_gauge(t, pool, G_PAGES, 1);
 		tmem_entry_release(t, &old);
@@ -313,12 +318,24 @@ int tmem_put(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	return r;
 }
 
+/* What a get found. */
+enum get_result {
+	GET_MISS,
+	GET_FILL, /* zero or same-filled: *value */
+	GET_BLOB, /* decompressed into c->dbuf; *hash its content hash */
+	GET_BAD,  /* damaged: *bad the entry (UINT32_MAX: the chain) */
+};
+
 /* Look the key up and, for a blob, decompress it into c->dbuf under the
- * locks.  Returns the entry type, or ENTRY_FREE for a miss. */
-static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
+ * locks.  Nothing read from the segment is trusted before it is checked:
+ * the entry against its check, the blob id, location and length against
+ * the tables; a miss whose chain holds a damaged entry (that may have
+ * been this key's) is GET_BAD, never a miss. */
+static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 				  unsigned pool, unsigned s, uint64_t bucket,
 				  uint64_t object, uint64_t index,
-				  uint64_t *value, uint64_t *hash, int *err)
+				  uint64_t *value, uint32_t *hash,
+				  uint32_t *bad, int *err)
 {
 	struct tmem_entry *en;
 	struct tmem_stripe *ds;
@@ -326,13 +343,17 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	uint32_t e, *link, id;
 
 	*err = 0;
-	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,
+				    bad);
 	if (!e)
-		return ENTRY_FREE;
+		return *bad ? GET_BAD : GET_MISS;
 	en = seg_entry(t, e);
 	*value = en->value;
+	*bad = e;
+	if (!tmem_entry_sound(t, en))
+		return GET_BAD;
 	if (entry_type(en) != ENTRY_BLOB)
-		return entry_type(en);
+		return GET_FILL;
 	id = entry_payload(en);
 	b = seg_blob(t, id);
 	ds = seg_dstripe(t, blob_stripe(t, id));
@@ -340,7 +361,11 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 	if (b->loc == BLOB_LOC_DOOMED) {
 		tmem_unlock(&ds->lock);
 		tmem_index_remove(t, s, link, e);
-		return ENTRY_FREE;
+		return GET_MISS;
+	}
+	if (!tmem_blob_sane(t, b)) {
+		tmem_unlock(&ds->lock);
+		return GET_BAD;
 	}
 	*hash = blob_hash(b);
 	*err = tmem_page_decompress(t, c, loc_data(t, b->loc, blob_len(b)),
@@ -351,18 +376,74 @@ static enum entry_type get_locked(struct tmem *t, struct tmem_ctx *c,
 		atomic_store_explicit(&seg_chunk(t, loc_chunk(b->loc))->ref, 1,
 				      memory_order_relaxed);
 	tmem_unlock(&ds->lock);
-	return ENTRY_BLOB;
+	return GET_BLOB;
+}
+
+/* A damaged page found by a get: mark its entry, so that it is counted
+ * and logged once and every read of it answers -EIO until it is written
+ * or flushed.  what says what failed. */
+static void get_damaged(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+			unsigned s, uint64_t bucket, uint64_t object,
+			uint64_t index, uint32_t bad, int err)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	const char *what;
+	bool first;
+
+	stripe_lock(t, is);
+	if (bad == UINT32_MAX || !entry_id_valid(t, bad)) {
+		/* A broken chain: nothing to mark; once per process. */
+		first = !atomic_exchange(&t->chain_logged, true);
+		what = "its index chain is broken (a link out of the "
+		       "table or a loop)";
+	} else {
+		struct tmem_entry *en = seg_entry(t, bad);
+
+		first = !(en->flags & ENTRY_F_BAD);
+		en->flags |= ENTRY_F_BAD;
+		if (en->object != object || en->index != index ||
+		    entry_pool(en) != pool)
+			what = "an entry in its index bucket fails its check "
+			       "(a damaged key)";
+		else if (!tmem_entry_sound(t, en))
+			what = "its index entry fails its check";
+		else if (err == -ENOKEY)
+			what = "the stored page needs the dictionary";
+		else
+			what = "the stored page fails its checksum";
+	}
+	tmem_unlock(&is->lock);
+	if (!first)
+		return;
+	tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
+	/* A damaged dictionary was reported once, when it failed to load:
+	 * its pages are counted, not logged one by one. */
+	if (err == -ENOKEY && atomic_exchange(&t->dict_page_logged, true))
+		return;
+	tmem_log(t, TMEM_LOG_ERROR,
+		 "sub-pool %s object %llu index %llu: %s; it reads as an I/O "
+		 "error until it is written or flushed",
+		 seg_pool(t, pool)->name, (unsigned long long)object,
+		 (unsigned long long)index, what);
+}
+
+/* Whether a get found the entry marked damaged already. */
+static bool get_known_bad(struct tmem *t, uint32_t bad)
+{
+	return bad != UINT32_MAX && entry_id_valid(t, bad) &&
+	       (seg_entry(t, bad)->flags & ENTRY_F_BAD);
 }
 
 int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	     void *page)
 {
-	uint64_t bucket, value = 0, hash = 0;
+	uint64_t bucket, value = 0;
+	uint32_t hash = 0, bad = 0;
 	struct tmem_stripe *is;
-	enum entry_type type;
+	enum get_result res;
 	struct tmem_ctx *c;
 	unsigned pool, s;
-	uint32_t e, *link;
+	bool known = false;
 	int r, err;
 
 	if (t->readonly)
@@ -376,52 +457,29 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_GETS, 1);
 	stripe_lock(t, is);
-	type = get_locked(t, c, pool, s, bucket, object, index, &value, &hash,
-			  &err);
+	res = get_locked(t, c, pool, s, bucket, object, index, &value, &hash,
+			 &bad, &err);
+	if (res == GET_BLOB || res == GET_BAD)
+		known = get_known_bad(t, bad);
 	tmem_unlock(&is->lock);
-	switch (type) {
-	case ENTRY_FREE:
-		tmem_count(c, pool, CNT_MISSES, 1);
-		r = -ENOENT;
-		break;
-	case ENTRY_ZERO:
-	case ENTRY_SAME:
-		tmem_page_fill(page, type, value);
-		tmem_count(c, pool, CNT_HITS, 1);
-		r = 0;
-		break;
-	default:
-		if (err || (uint32_t)tmem_page_hash(c->dbuf) != hash) {
-			tmem_count(c, pool, CNT_CHECKSUM_ERRORS, 1);
-			/* A damaged dictionary was reported once, when it
-			 * failed to load: its pages are counted, not logged
-			 * one by one. */
-			if (err != -ENOKEY ||
-			    !atomic_exchange(&t->dict_page_logged, true))
-				tmem_log(t, TMEM_LOG_ERROR,
-					 "pool %u object %llu index %llu: "
-					 "stored page %s; dropped%s",
-					 pool, (unsigned long long)object,
-					 (unsigned long long)index,
-					 err == -ENOKEY ? "needs the dictionary"
-							: "fails its checksum",
-					 err == -ENOKEY
-						 ? " (and so are the others "
-						   "that need it: see "
-						   "checksum_errors)"
-						 : "");
-			stripe_lock(t, is);
-			e = tmem_index_find(t, s, bucket, pool, object, index,
-					    &link);
-			if (e && seg_entry(t, e)->value == value)
-				tmem_index_remove(t, s, link, e);
-			tmem_unlock(&is->lock);
-			r = -EIO;
-			break;
-		}
+	if (res == GET_BLOB && !known && !err &&
+	    (uint32_t)tmem_page_hash(c->dbuf) == hash) {
 		memcpy(page, c->dbuf, TMEM_PAGE_SIZE);
 		tmem_count(c, pool, CNT_HITS, 1);
 		r = 0;
+	} else if (res == GET_BLOB || res == GET_BAD) {
+		/* Sticky: the entry stays, and so does the answer. */
+		if (!known)
+			get_damaged(t, c, pool, s, bucket, object, index, bad,
+				    err);
+		r = -EIO;
+	} else if (res == GET_FILL) {
+		tmem_page_fill(page, (enum entry_type)(value >> 30), value);
+		tmem_count(c, pool, CNT_HITS, 1);
+		r = 0;
+	} else {
+		tmem_count(c, pool, CNT_MISSES, 1);
+		r = -ENOENT;
 	}
 	tmem_ctx_put(c);
 	return r;
@@ -433,7 +491,7 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 	struct tmem_stripe *is;
 	uint64_t bucket;
 	unsigned pool, s;
-	uint32_t e, *link;
+	uint32_t e, *link, bad;
 	int r;
 
 	*state = TMEM_PAGE_ABSENT;
@@ -446,16 +504,23 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 			    &bucket);
 	is = seg_istripe(t, s);
 	stripe_lock(t, is);
-	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
+	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,
+				    &bad);
 	if (e) {
 		struct tmem_entry *en = seg_entry(t, e);
 
-		if (entry_type(en) == ENTRY_ZERO)
+		/* A damaged entry is data (that reads as an I/O error),
+		 * never a hole or zeros. */
+		if (!tmem_entry_sound(t, en) || (en->flags & ENTRY_F_BAD))
+			*state = TMEM_PAGE_DATA;
+		else if (entry_type(en) == ENTRY_ZERO)
 			*state = TMEM_PAGE_ZERO;
 		else if (entry_type(en) == ENTRY_SAME ||
 			 __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
 					 __ATOMIC_ACQUIRE) != BLOB_LOC_DOOMED)
 			*state = TMEM_PAGE_DATA;
+	} else if (bad) {
+		*state = TMEM_PAGE_DATA;
 	}
 	tmem_unlock(&is->lock);
 	return 0;
@@ -531,6 +596,79 @@ int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 
 /* ---- sub-pools ---------------------------------------------------- */
 
+/* Who holds a sub-pool: a process that opened it keeps an OFD read lock on
+ * one byte per (sub-pool, process slot), past the slots' liveness bytes.
+ * The kernel drops it when the process dies or closes the segment, so a
+ * holder is always a live process, and the slot names its pid.  Taken
+ * and tested under pool_lock, so that a destroy and an open never cross. */
+#define TMEM_HOLD_OFFSET (TMEM_LIVENESS_OFFSET + 4096)
+
+static int pool_hold_lock(struct tmem *t, unsigned pool, unsigned slot, int cmd,
+			  short type, struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)(TMEM_HOLD_OFFSET +
+			      (uint64_t)pool * TMEM_MAX_SLOTS + slot);
+	fl->l_len = 1;
+	return fcntl(t->fd, cmd, fl);
+}
+
+static void pool_hold(struct tmem *t, unsigned pool, bool on)
+{
+	struct flock fl;
+
+	if (t->slot < 0)
+		return;
+	/* Cannot fail but for a bad fd: then others do not see the hold. */
+	if (pool_hold_lock(t, pool, (unsigned)t->slot, F_OFD_SETLK,
+			   on ? F_RDLCK : F_UNLCK, &fl) == -1 &&
+	    on)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "sub-pool %s: cannot mark it held: %m",
+			 seg_pool(t, pool)->name);
+}
+
+/* Other live processes holding pool slot p: their pids into pids[max]. */
+static int pool_holders(struct tmem *t, unsigned pool, int *pids, int max)
+{
+	struct flock fl;
+	unsigned s;
+	int n = 0;
+
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		if ((int)s == t->slot)
+			continue;
+		if (pool_hold_lock(t, pool, s, F_OFD_GETLK, F_WRLCK, &fl) ==
+			    -1 ||
+		    fl.l_type == F_UNLCK)
+			continue;
+		if (n < max)
+			pids[n] = __atomic_load_n(&seg_slot(t, s)->pid,
+						  __ATOMIC_RELAXED);
+		n++;
+	}
+	return n;
+}
+
+int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max)
+{
+	unsigned pool;
+	int r;
+
+	/* A read-only handle cannot take the lock; each byte's test is
+	 * atomic on its own. */
+	if (!t->readonly)
+		tmem_lock(t, &t->hdr->pool_lock);
+	r = pool_resolve(t, pool_id, &pool);
+	if (r == 0)
+		r = pool_holders(t, pool, pids, max);
+	if (!t->readonly)
+		tmem_unlock(&t->hdr->pool_lock);
+	return r;
+}
+
 static bool pool_name_valid(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
@@ -571,6 +709,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 			r = -EEXIST;
 		} else {
 			*pool_id = pool_id_make(p, pr->gen);
+			pool_hold(t, p, true);
 		}
 		goto out;
 	}
@@ -594,6 +733,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
+	pool_hold(t, (unsigned)free_slot, true);
 out:
 	tmem_unlock(&t->hdr->pool_lock);
 	return r;
@@ -638,7 +778,7 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 {
 	struct tmem_pool_rec *pr;
 	unsigned pool;
-	int r;
+	int r, n, pid = 0;
 
 	if (t->readonly)
 		return -EROFS;
@@ -649,11 +789,20 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return r;
 	}
 	pr = seg_pool(t, pool);
+	n = pool_holders(t, pool, &pid, 1);
+	if (n > 0) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s is in use by process %d%s", pr->name, pid,
+			 n > 1 ? " and others" : "");
+		tmem_unlock(&t->hdr->pool_lock);
+		return -EBUSY;
+	}
 	atomic_store(&pr->state, POOL_DESTROYING);
 	CRASH_POINT(20);
 	tmem_index_drop_where(t, pool, true, 0);
 	CRASH_POINT(21);
 	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
+	pool_hold(t, pool, false);
 	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
 }

@@ -56,6 +56,7 @@ struct tmem {
 	_Atomic bool dict_loaded;      /* cdict, ddict and dict_id usable */
 	bool dict_bad;		       /* the segment's copy failed its check */
 	_Atomic bool dict_page_logged; /* a page it made unreadable */
+	_Atomic bool chain_logged;     /* a broken index chain (tmem_get) */
 	void *cdict, *ddict;	       /* ZSTD_CDict / ZSTD_DDict, static */
 	void *cdict_work, *ddict_work;
 	size_t cdict_size, ddict_size;

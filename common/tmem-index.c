@@ -30,18 +30,110 @@ unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
 	return kind_stripe(kind, h);
 }
 
+uint32_t tmem_entry_check(uint64_t object, uint64_t index, uint32_t value,
+			  uint32_t bhash)
+{
+	uint64_t v[3] = {object, index, (uint64_t)value << 32 | bhash};
+
+	return (uint32_t)XXH3_64bits_withSeed(v, sizeof v, 0x746d656d);
+}
+
+bool tmem_blob_sane(struct tmem *t, const struct tmem_blob *b)
+{
+	uint32_t loc = __atomic_load_n(&b->loc, __ATOMIC_RELAXED);
+	uint32_t len = blob_len(b);
+
+	if (loc < 2 || len > TMEM_PAGE_SIZE)
+		return false;
+	return loc_chunk(loc) < t->geo->nr_chunks &&
+	       (uint64_t)loc_off(loc) + alloc_size(len) <= TMEM_CHUNK_SIZE;
+}
+
+bool tmem_entry_sound(struct tmem *t, const struct tmem_entry *en)
+{
+	unsigned pool = entry_pool(en);
+	uint32_t bhash = 0, id;
+
+	if (entry_type(en) == ENTRY_FREE)
+		return false;
+	if (entry_type(en) == ENTRY_BLOB) {
+		id = entry_payload(en);
+		if (!blob_id_valid(t, id,
+				   (enum tmem_kind)seg_pool(t, pool)->kind))
+			return false;
+		bhash = __atomic_load_n(&seg_blob(t, id)->hash,
+					__ATOMIC_RELAXED);
+	}
+	return en->check ==
+	       tmem_entry_check(en->object, en->index, en->value, bhash);
+}
+
+uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
+				 unsigned pool, uint64_t object, uint64_t index,
+				 uint32_t **linkp, uint32_t *bad)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint32_t *link;
+	uint64_t steps = 0;
+
+	*bad = 0;
+	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+		*bad = UINT32_MAX; /* a damaged bucket count */
+		*linkp = seg_ibucket(t, s, 0);
+		return 0;
+	}
+	link = seg_ibucket(t, s, bucket & stripe_mask(is));
+	*linkp = link;
+	while (*link) {
+		struct tmem_entry *en;
+
+		if (!entry_id_valid(t, *link) || ++steps > is->used + 1) {
+			*bad = UINT32_MAX;
+			return 0;
+		}
+		en = seg_entry(t, *link);
+		if (en->index == index && en->object == object &&
+		    entry_pool(en) == pool) {
+			*linkp = link;
+			return *link;
+		}
+		link = &en->next;
+	}
+	/* A miss: was one of these entries this key's before damage? */
+	for (link = *linkp; *link; link = &seg_entry(t, *link)->next) {
+		if (!tmem_entry_sound(t, seg_entry(t, *link))) {
+			*bad = *link;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* Caller holds index stripe s.  Returns the entry (0: none) and, in
  * *linkp, the link that points at it (or where a new one would go). */
 uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 			 unsigned pool, uint64_t object, uint64_t index,
 			 uint32_t **linkp)
 {
-	uint32_t *link =
-		seg_ibucket(t, s, bucket & stripe_mask(seg_istripe(t, s)));
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint32_t *link;
+	uint64_t steps = 0;
 
+	uint64_t mask = stripe_mask(is);
+
+	/* A damaged bucket count stays in the table (and gets report the
+	 * stripe damaged: tmem_index_find_checked). */
+	if (mask >= t->geo->ibuckets_per_stripe)
+		mask = t->geo->ibuckets_per_stripe - 1;
+	link = seg_ibucket(t, s, bucket & mask);
 	*linkp = link;
 	while (*link) {
-		struct tmem_entry *en = seg_entry(t, *link);
+		struct tmem_entry *en;
+
+		/* A damaged chain ends here (see tmem_index_find_checked). */
+		if (!entry_id_valid(t, *link) || ++steps > is->used + 1)
+			return 0;
+		en = seg_entry(t, *link);
 
 		if (en->index == index && en->object == object &&
 		    entry_pool(en) == pool) {
@@ -102,11 +194,14 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t *head = seg_ibucket(t, s, bucket & stripe_mask(is));
+	uint64_t mask = stripe_mask(is) < t->geo->ibuckets_per_stripe
+				? stripe_mask(is)
+				: t->geo->ibuckets_per_stripe - 1;
+	uint32_t *head = seg_ibucket(t, s, bucket & mask);
 
 	seg_entry(t, e)->next = *head;
 	*head = e;
-	if (is->used > (TMEM_LOAD << is->bits))
+	if (is->bits < 32 && is->used > (TMEM_LOAD << is->bits))
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
@@ -187,7 +282,12 @@ static void index_unlink(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 
 	*link = en->next;
 	CRASH_POINT(11);
-	tmem_entry_release(t, en);
+	/* A damaged entry's payload is not trusted: what it names may be
+	 * another key's blob.  Its reference is left for repair. */
+	if (entry_type(en) == ENTRY_FREE || tmem_entry_sound(t, en))
+		tmem_entry_release(t, en);
+	else
+		tmem_gauge(t, entry_pool(en), G_PAGES, -1);
 	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
@@ -207,11 +307,17 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 
+/* A damaged entry is never taken for a ghost: its blob id may be out of
+ * the table, or another key's. */
 static bool entry_is_ghost(struct tmem *t, const struct tmem_entry *en)
 {
 	return entry_type(en) == ENTRY_BLOB &&
+	       blob_id_valid(
+		       t, entry_payload(en),
+		       (enum tmem_kind)seg_pool(t, entry_pool(en))->kind) &&
 	       __atomic_load_n(&seg_blob(t, entry_payload(en))->loc,
-			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED;
+			       __ATOMIC_ACQUIRE) == BLOB_LOC_DOOMED &&
+	       tmem_entry_sound(t, en);
 }
 
 /* Caller holds index stripe s.  Remove a ghost entry if its blob stripe

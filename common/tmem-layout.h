@@ -52,7 +52,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 2
+#define TMEM_LAYOUT_VERSION 3
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -90,16 +90,31 @@ enum entry_type {
 	ENTRY_BLOB = 3, /* value = blob id */
 };
 /* value: type (2 bits) | pool slot (6) | payload (24): the blob id, or a
- * 16-bit fill pattern.  One 32-bit store changes what a key holds, so a
- * crash never pairs a new type with an old payload. */
+ * 16-bit fill pattern.  check binds what the key holds to the key: a hash
+ * of (object, index, value, and for a blob the blob's content hash), see
+ * tmem_entry_check.  So a changed key, value or blob id, or a blob that
+ * is not the one the key stored, fails the check instead of answering
+ * another page's bytes.  value and check change together in one 64-bit
+ * store (vc), so a crash never pairs a new type with an old payload or
+ * a value with another's check. */
 /* Every field is protected by the entry's index stripe; get reads value
  * under it too. */
 struct tmem_entry {
 	uint64_t object;
 	uint64_t index;
-	uint32_t value;
-	uint32_t next; /* bucket chain / free list */
+	union {
+		struct {
+			uint32_t value;
+			uint32_t check;
+		};
+		uint64_t vc;
+	};
+	uint32_t next;	/* bucket chain / free list */
+	uint32_t flags; /* ENTRY_F_*, not covered by check */
 };
+/* The entry failed its check (or its blob's bytes failed theirs) and that
+ * was counted and logged: later reads answer EIO quietly. */
+#define ENTRY_F_BAD	  1U
 #define ENTRY_PAYLOAD_MAX 0xffffffU
 static inline uint32_t entry_make(unsigned type, unsigned pool,
 				  uint32_t payload)
@@ -204,7 +219,9 @@ struct tmem_stripe {
 
 static inline uint64_t stripe_mask(const struct tmem_stripe *st)
 {
-	return (1ULL << st->bits) - 1;
+	/* bits < 64 always, unless the segment is damaged: the lookups
+	 * then check the mask against the table (tmem-index.c). */
+	return st->bits < 64 ? (1ULL << st->bits) - 1 : ~0ULL;
 }
 
 /* Counters: one block per (process slot, stat context, pool); summed.

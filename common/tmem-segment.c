@@ -597,6 +597,8 @@ int tmem_unlink(const char *name)
 {
 	char path[TMEM_NAME_MAX + 16];
 	CLEANUP_CLOSE int fd = -1;
+	uint64_t magic = 0;
+	struct stat st;
 
 	if (!name_valid(name))
 		return -EINVAL;
@@ -606,6 +608,15 @@ int tmem_unlink(const char *name)
 		return -errno;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	/* Only a tmem segment, and only its owner's (or root's). */
+	if (fstat(fd, &st) == -1)
+		return -errno;
+	if (!S_ISREG(st.st_mode) ||
+	    pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
+	    magic != TMEM_MAGIC)
+		return -EBADMSG;
+	if (st.st_uid != geteuid() && geteuid() != 0)
+		return -EPERM;
 	if (unlink(path) == -1)
 		return -errno;
 	return 0;

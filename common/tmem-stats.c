@@ -155,6 +155,16 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st)
 	return 0;
 }
 
+uint64_t tmem_room(struct tmem *t)
+{
+	uint64_t n = (uint64_t)__atomic_load_n(&t->hdr->hole_count,
+					       __ATOMIC_RELAXED) +
+		     __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) +
+		     __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED);
+
+	return n * TMEM_CHUNK_SIZE;
+}
+
 int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max)
 {
 	unsigned p;

@@ -117,7 +117,10 @@ int tmem_start(struct tmem *t);
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
 void tmem_close(struct tmem *t);
 
-/* Remove the named segment.  -EBUSY while any process is attached. */
+/* Remove the named segment.  -EBUSY while any process is attached;
+ * -EBADMSG, and nothing removed, if the file is not a tmem segment (no
+ * tmem magic); -EPERM if another user owns it and the caller is not
+ * root. */
 int tmem_unlink(const char *name);
 
 /* Is the open file fd fit to hold a pool's data or one of its side files
@@ -139,7 +142,9 @@ const char *tmem_version(void);
  * min_bytes is reserved for it (other pools' ephemeral pages are evicted
  * to honour it); max_bytes caps it (0 = no cap).  -EEXIST if a pool of
  * that name exists with another kind; -ENOSPC if the table is full.
- * On success *pool_id is the id to pass to the calls below. */
+ * On success *pool_id is the id to pass to the calls below, and this
+ * process holds the sub-pool until it destroys it or closes the handle
+ * (or dies): no other process can destroy it meanwhile. */
 int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id);
 
@@ -154,8 +159,15 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
 
 /* Drop every page of the pool and free its id.  Later calls with the old
- * id return -ENOENT (ids are generation-tagged, never silently reused). */
+ * id return -ENOENT (ids are generation-tagged, never silently reused).
+ * -EBUSY, and nothing dropped, while another live process holds it (has
+ * it open: see tmem_pool_open); the log callback names that process. */
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
+
+/* The other live processes that hold a sub-pool: their pids go to
+ * pids[0..max), and the number of them is returned (it may exceed max).
+ * -ENOENT: no such pool.  Works on a read-only handle too. */
+int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 
 /* ---- pages -------------------------------------------------------- */
 
@@ -167,13 +179,18 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
 int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     const void *page);
 
-/* Copy the page stored under the key into page.  -ENOENT: not there
- * (a miss); -EIO: stored bytes failed their checksum (counted, and the
- * entry is dropped). */
+/* Copy the page stored under the key into page: its own bytes, never
+ * another key's.  -ENOENT: not there (a miss); -EIO: the page is damaged
+ * — its stored bytes fail their checksum, its index entry fails the check
+ * that binds it to the key, or its index bucket holds a damaged entry that
+ * may have been this key's.  -EIO is sticky: every get of the key answers
+ * it until the key is put or flushed; it is counted (checksum_errors) and
+ * logged once per page. */
 int tmem_get(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     void *page);
 
-/* What is stored under a key, without decompressing. */
+/* What is stored under a key, without decompressing.  A damaged page
+ * (one a get answers -EIO) is TMEM_PAGE_DATA, never absent or zero. */
 enum tmem_page_state {
 	TMEM_PAGE_ABSENT = 0,
 	TMEM_PAGE_ZERO = 1, /* an all-zero page */
@@ -269,6 +286,13 @@ int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info);
 /* Whole-segment statistics. */
 int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
 
+/* Bytes of the pool's ceiling that hold no data: chunks free or never
+ * used yet (the grower's reserve among them).  While it is above zero, a
+ * put refused for want of room is waiting for the grower, not for space:
+ * the metadata, the reserve already faulted in and the page tables do
+ * not count against it.  Lock-free and approximate (a moment old). */
+uint64_t tmem_room(struct tmem *t);
+
 /* Per sub-pool: fills up to max entries, returns how many pools exist. */
 int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
 
@@ -278,6 +302,26 @@ int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
  * that died while attached left behind.  Stops the world (takes every
  * lock): for tests and tools, not the data path.  -EROFS read-only. */
 int tmem_check(struct tmem *t);
+
+/* What tmem_verify found. */
+struct tmem_verify_result {
+	uint64_t entries;    /* index entries looked at */
+	uint64_t pages;	     /* stored pages decompressed (deep) */
+	uint64_t bad_pages;  /* entries or pages that fail their check */
+	uint64_t bad_chains; /* index chains that are broken */
+};
+
+/* Verify without stopping the world and without changing anything: only
+ * one index bucket's stripe is held at a time.  Every index chain stays
+ * in the table and ends; every entry's check binds what it holds to its
+ * key (sub-pool, object, index; a blob's content hash); every blob record
+ * it names is in range.  deep: also decompress every stored page and
+ * compare its checksum, at most pages_per_sec a second (0: no bound).
+ * Every problem goes to the log callback, naming the sub-pool, object
+ * and index.  0 if sound, -EUCLEAN if not, -EROFS read-only.  Pages
+ * written meanwhile may be looked at twice or not at all. */
+int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
+		struct tmem_verify_result *res);
 
 #ifdef __cplusplus
 }

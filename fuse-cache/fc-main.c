@@ -289,7 +289,9 @@ static void fc_log(void *opaque, enum tmem_log_level level, const char *msg)
 
 /* Open the segment and (re)create this mount's sub-pool.  Object ids
  * restart with the process, so pages another run left under this name
- * must go: the sub-pool is destroyed first.  0 or -1 with a message. */
+ * must go: the sub-pool is destroyed first — unless a live process holds
+ * it (another mount with this cache-name), which refuses the mount.
+ * 0 or -1 with a message. */
 static int fc_pool_setup(struct tmem_config *cfg)
 {
 	struct tmem_options opts;
@@ -319,9 +321,17 @@ static int fc_pool_setup(struct tmem_config *cfg)
 	if (tmem_config_share(cfg, fc.set.cache_name, &min_share, &max_share) ==
 	    0)
 		fc.set.max_share = max_share;
+	/* A sub-pool of this name that a live process holds is another
+	 * mount's cache: refused, never destroyed. */
 	uint32_t old;
-	if (tmem_pool_find(fc.tmem, fc.set.cache_name, &old) == 0)
-		tmem_pool_destroy(fc.tmem, old);
+	int holder = 0;
+	if (tmem_pool_find(fc.tmem, fc.set.cache_name, &old) == 0) {
+		r = tmem_pool_destroy(fc.tmem, old);
+		if (r == -EBUSY) {
+			tmem_pool_holders(fc.tmem, old, &holder, 1);
+			goto in_use;
+		}
+	}
 	r = tmem_pool_open(fc.tmem, fc.set.cache_name, TMEM_EPHEMERAL, 0,
 			   fc.set.max_share, &fc.pool_id);
 	if (r < 0) {
@@ -329,6 +339,9 @@ static int fc_pool_setup(struct tmem_config *cfg)
 		       fc.set.cache_name, tmem_strerror(r));
 		return -1;
 	}
+	/* Another mount that opened it between our look and our open. */
+	if (tmem_pool_holders(fc.tmem, fc.pool_id, &holder, 1) > 0)
+		goto in_use;
 	fc_pool_opened = true;
 	/* Files of different owners must not share pages unless asked:
 	 * see tmem_dedup_scope. */
@@ -347,6 +360,13 @@ static int fc_pool_setup(struct tmem_config *cfg)
 		return -1;
 	}
 	return 0;
+
+in_use:
+	fc_err("cache-name=%s: the sub-pool of that name in pool '%s' is in "
+	       "use by pid %d (another mount of a cache?): give another "
+	       "cache-name",
+	       fc.set.cache_name, opts.name, holder);
+	return -1;
 }
 
 /* Lock memory on fault and never wait on swap-out: see the file comment.

@@ -28,6 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void fuzz_pool_summary(void);
 
 #define INPUT_MAX 8192
+/* The seeds' directory under seeds/: each target's replay names its own. */
+#ifndef FUZZ_SEEDS_NAME
+#define FUZZ_SEEDS_NAME "pool"
+#endif
 
 static uint8_t buf[INPUT_MAX];
 
@@ -118,7 +122,8 @@ int main(int argc, char **argv)
 		char dir[4096];
 
 		if (srcdir)
-			snprintf(dir, sizeof dir, "%s/seeds/pool", srcdir);
+			snprintf(dir, sizeof dir, "%s/seeds/" FUZZ_SEEDS_NAME,
+				 srcdir);
 		else
 			snprintf(dir, sizeof dir, "%s", FUZZ_SEEDS_DIR);
 		replayed = run_path(dir);

@@ -65,10 +65,6 @@ struct nt_device {
 	uint64_t pool_ceiling;	  /* the segment's pool-size */
 };
 
-/* A pool whose resident bytes are this far below its ceiling can still
- * grow (a few chunks, and the metadata that grows with the data). */
-#define NT_GROW_SLACK (4ULL << 20)
-
 /* With an overflow file, how long a refused put waits for a growing pool
  * before the page is spilled. */
 #define NT_SPILL_WAIT_MS 5
@@ -100,7 +96,8 @@ int nt_pages_sync(void);
  * bytes with posix_fallocate, and attach the slot map kept in the shared
  * memory file map_name (so a restarted server finds what it had spilled;
  * label ties the map to one life of the sub-pool: another label resets
- * it).  On failure, -errno and a message in err naming the file. */
+ * it).  On failure, -errno and a message in err naming the file; a file it
+ * created is removed again. */
 int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	       const char *map_name, uint64_t label, struct nt_overflow **out,
 	       char *err, size_t errlen);
@@ -116,8 +113,13 @@ uint32_t nt_ov_lookup(struct nt_overflow *ov, uint64_t page);
 /* Write a page (page-aligned buf) into page's slot, taking a free slot if
  * it has none.  -ENOSPC when every slot is taken. */
 int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf);
-/* Read slot into buf (page-aligned). */
-int nt_ov_read(struct nt_overflow *ov, uint32_t slot, void *buf);
+/* Read page's slot into buf (page-aligned): -EIO if the bytes are not
+ * that page's as written (their checksum, bound to the page and the
+ * export's life, fails). */
+int nt_ov_read(struct nt_overflow *ov, uint64_t page, uint32_t slot, void *buf);
+/* Slots whose map record was damaged at start: the pages they held are
+ * unknown, so a page found nowhere may be one of them. */
+uint64_t nt_ov_lost(const struct nt_overflow *ov);
 /* Give page's slot back, if it has one. */
 void nt_ov_release(struct nt_overflow *ov, uint64_t page);
 

@@ -32,26 +32,22 @@
 #include <linux/magic.h>
 
 #include "nbd-internal.h"
+#include "nbd-ovmap.h"
 
-#define OV_MAP_MAGIC "TMEMOVM1"
-
-/* The shared map: this header in the first page, then one uint64_t per
- * slot holding page + 1 (0: the slot is free). */
-struct ov_map_header {
-	char magic[8];
-	uint64_t device_pages;
-	uint64_t slots;
-	uint64_t label; /* the sub-pool label this map belongs to */
-	uint64_t file_dev, file_ino;
-};
+/* The map of an older version: page + 1 per slot, no checksums. */
+#define OV_MAP_MAGIC_V1 "TMEMOVM1"
 
 struct nt_overflow {
 	int fd;
 	uint64_t slots;
 	uint64_t device_pages;
+	uint64_t label;
+	/* Slots whose record failed its check at start: which page they
+	 * held is unknown, so a page found nowhere may have been theirs. */
+	uint64_t lost;
 	/* fwd[p] is protected by page p's stripe lock; so is rev[fwd[p]]. */
 	uint32_t *fwd;
-	uint64_t *rev;
+	struct ov_slot *rev;
 	void *map;
 	size_t map_len;
 	pthread_mutex_t free_lock;
@@ -61,7 +57,7 @@ struct nt_overflow {
 
 static size_t map_bytes(uint64_t slots)
 {
-	return TMEM_PAGE_SIZE + slots * sizeof(uint64_t);
+	return TMEM_PAGE_SIZE + slots * sizeof(struct ov_slot);
 }
 
 /* Whether the map in fd (of size bytes) holds pages of this life of the
@@ -71,7 +67,8 @@ static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
 			   const struct nt_overflow *ov, const struct stat *st)
 {
 	const struct ov_map_header *h;
-	const uint64_t *rev;
+	const struct ov_slot *rev;
+	const uint64_t *rev1;
 	bool lose = false;
 	uint64_t i;
 	void *m;
@@ -82,13 +79,19 @@ static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
 	if (m == MAP_FAILED)
 		return false;
 	h = m;
-	rev = (const uint64_t *)((const char *)m + TMEM_PAGE_SIZE);
+	rev = (const struct ov_slot *)((const char *)m + TMEM_PAGE_SIZE);
+	rev1 = (const uint64_t *)rev;
 	if (memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 && h->label == label &&
 	    map_bytes(h->slots) <= bytes &&
 	    (h->slots != ov->slots || h->file_dev != (uint64_t)st->st_dev ||
 	     h->file_ino != (uint64_t)st->st_ino))
 		for (i = 0; i < h->slots && !lose; i++)
-			lose = rev[i] != 0;
+			lose = rev[i].page1 != 0;
+	/* An older version's map of this life that holds pages. */
+	if (memcmp(h->magic, OV_MAP_MAGIC_V1, 8) == 0 && h->label == label &&
+	    TMEM_PAGE_SIZE + h->slots * 8 <= bytes)
+		for (i = 0; i < h->slots && !lose; i++)
+			lose = rev1[i] != 0;
 	munmap(m, bytes);
 	return lose;
 }
@@ -96,8 +99,8 @@ static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
 /* Attach the shared map, keeping its contents only if it describes this
  * device, this file and this life of the sub-pool. */
 static int map_attach(struct nt_overflow *ov, const char *map_name,
-		      uint64_t label, const struct stat *st, char *err,
-		      size_t errlen)
+		      const char *path, uint64_t label, const struct stat *st,
+		      char *err, size_t errlen)
 {
 	struct ov_map_header *h;
 	struct stat mst;
@@ -150,7 +153,7 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		return r;
 	}
 	h = ov->map;
-	ov->rev = (uint64_t *)((char *)ov->map + TMEM_PAGE_SIZE);
+	ov->rev = (struct ov_slot *)((char *)ov->map + TMEM_PAGE_SIZE);
 	keep = memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 &&
 	       h->device_pages == ov->device_pages && h->slots == ov->slots &&
 	       h->label == label && h->file_dev == (uint64_t)st->st_dev &&
@@ -165,27 +168,37 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		h->file_dev = st->st_dev;
 		h->file_ino = st->st_ino;
 	}
+	snprintf(h->path, sizeof(h->path), "%s", path);
 	return 0;
 }
 
-/* Build the forward array and the free list from the reverse map.  An
- * entry that cannot be right (page out of range, page claimed twice) is
- * dropped rather than trusted. */
+/* Build the forward array and the free list from the reverse map.  A
+ * record that fails its check is kept, its slot neither used nor free, and
+ * counted lost: the page it held is unknown.  One that cannot be right
+ * otherwise (page out of range, page claimed twice) is dropped. */
 static void map_load(struct nt_overflow *ov)
 {
+	static const struct ov_slot free_rec;
 	uint64_t slot;
 
 	memset(ov->fwd, 0xff, ov->device_pages * sizeof(uint32_t));
 	ov->nfree = 0;
+	ov->lost = 0;
 	for (slot = ov->slots; slot-- > 0;) {
-		uint64_t v = ov->rev[slot];
+		struct ov_slot *r = &ov->rev[slot];
+		uint64_t v = r->page1;
 
+		if (memcmp(r, &free_rec, sizeof(*r)) != 0 &&
+		    !ov_slot_sound(ov->label, slot, r)) {
+			ov->lost++;
+			continue;
+		}
 		if (v != 0 && v - 1 < ov->device_pages &&
 		    ov->fwd[v - 1] == NT_NO_SLOT) {
 			ov->fwd[v - 1] = (uint32_t)slot;
 			continue;
 		}
-		ov->rev[slot] = 0;
+		memset(r, 0, sizeof(*r));
 		/* Pushed from the top down, so low slots are used first. */
 		ov->free_stack[ov->nfree++] = (uint32_t)slot;
 	}
@@ -242,6 +255,7 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 {
 	struct nt_overflow *ov;
 	struct stat st;
+	bool made;
 	int r;
 
 	if (bytes < TMEM_PAGE_SIZE || bytes % TMEM_PAGE_SIZE != 0 ||
@@ -258,8 +272,11 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	ov->fd = -1;
 	ov->slots = bytes / TMEM_PAGE_SIZE;
 	ov->device_pages = device_pages;
+	ov->label = label;
 	pthread_mutex_init(&ov->free_lock, NULL);
 
+	/* A file this start creates is removed again if it fails. */
+	made = access(path, F_OK) != 0 && errno == ENOENT;
 	r = file_open(ov, path, bytes, &st, err, errlen);
 	if (r < 0)
 		goto err_close;
@@ -271,7 +288,7 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 		r = -ENOMEM;
 		goto err_close;
 	}
-	r = map_attach(ov, map_name, label, &st, err, errlen);
+	r = map_attach(ov, map_name, path, label, &st, err, errlen);
 	if (r < 0)
 		goto err_close;
 	map_load(ov);
@@ -280,6 +297,8 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 
 err_close:
 	nt_ov_close(ov);
+	if (made)
+		unlink(path);
 	return r;
 }
 
@@ -353,6 +372,7 @@ static void slot_free(struct nt_overflow *ov, uint32_t slot)
 int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf)
 {
 	uint32_t slot = ov->fwd[page];
+	struct ov_slot rec;
 	bool fresh = false;
 	int r;
 
@@ -372,14 +392,32 @@ int nt_ov_write(struct nt_overflow *ov, uint64_t page, const void *buf)
 		return r;
 	}
 	/* Published only once the data is in the file. */
-	ov->rev[slot] = page + 1;
+	rec.page1 = page + 1;
+	rec.datasum = ov_datasum(ov->label, page, buf);
+	rec.check = ov_slot_check(ov->label, slot, rec.page1, rec.datasum);
+	ov->rev[slot] = rec;
 	ov->fwd[page] = slot;
 	return 0;
 }
 
-int nt_ov_read(struct nt_overflow *ov, uint32_t slot, void *buf)
+int nt_ov_read(struct nt_overflow *ov, uint64_t page, uint32_t slot, void *buf)
 {
-	return full_pio(false, ov->fd, buf, slot);
+	const struct ov_slot *rec = &ov->rev[slot];
+	int r = full_pio(false, ov->fd, buf, slot);
+
+	if (r < 0)
+		return r;
+	/* Its own page's bytes, or an I/O error (until written or
+	 * trimmed: nothing here changes the slot). */
+	if (rec->page1 != page + 1 ||
+	    rec->datasum != ov_datasum(ov->label, page, buf))
+		return -EIO;
+	return 0;
+}
+
+uint64_t nt_ov_lost(const struct nt_overflow *ov)
+{
+	return ov->lost;
 }
 
 void nt_ov_release(struct nt_overflow *ov, uint64_t page)
@@ -389,7 +427,7 @@ void nt_ov_release(struct nt_overflow *ov, uint64_t page)
 	if (slot == NT_NO_SLOT)
 		return;
 	ov->fwd[page] = NT_NO_SLOT;
-	ov->rev[slot] = 0;
+	memset(&ov->rev[slot], 0, sizeof(ov->rev[slot]));
 	slot_free(ov, slot);
 }
 

@@ -94,6 +94,10 @@ static int pool_get(uint64_t page, void *buf)
 {
 	int r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, buf);
 
+	/* Never zeros where a page may have been: with damaged overflow
+	 * records, a page found nowhere may be one they held. */
+	if (r == -ENOENT && dev->ov && nt_ov_lost(dev->ov))
+		r = -EIO;
 	if (r == -ENOENT) {
 		memset(buf, 0, TMEM_PAGE_SIZE);
 		return 0;
@@ -111,7 +115,7 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	int r;
 
 	if (dev->ov && (slot = nt_ov_lookup(dev->ov, page)) != NT_NO_SLOT) {
-		r = nt_ov_read(dev->ov, slot, s->buf);
+		r = nt_ov_read(dev->ov, page, slot, s->buf);
 		if (r < 0) {
 			NT_COUNT(io_errors);
 			return r;
@@ -124,16 +128,13 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	return pool_get(page, buf);
 }
 
-/* Whether the pool is below its ceiling, so that a refusal means its
- * grower has not caught up yet rather than that it is full.  Only called
- * after a refusal: it reads the segment's size with fstat. */
+/* Whether the pool has chunks left that hold no data, so that a refusal
+ * means its grower has not caught up yet rather than that it is full.
+ * "Full" means full: the metadata, the pre-filled reserve and a margin do
+ * not count against the ceiling, only the data chunks do. */
 static bool pool_can_grow(void)
 {
-	struct tmem_stats st;
-
-	if (tmem_stats_get(dev->pool, &st) < 0)
-		return false;
-	return st.bytes_resident + NT_GROW_SLACK < dev->pool_ceiling;
+	return tmem_room(dev->pool) > 0;
 }
 
 /* A put refused for want of room may only be waiting for the pool's grower
@@ -358,7 +359,7 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 		slot = nt_ov_lookup(dev->ov, page);
 		if (slot == NT_NO_SLOT)
 			continue;
-		r = nt_ov_read(dev->ov, slot, s->buf);
+		r = nt_ov_read(dev->ov, page, slot, s->buf);
 		if (r < 0) {
 			NT_COUNT(io_errors);
 			return r;

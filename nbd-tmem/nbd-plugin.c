@@ -299,9 +299,12 @@ static void pool_log(void *opaque, enum tmem_log_level level, const char *msg)
 		nbdkit_debug("pool: %s", msg);
 }
 
-static int pool_attach(struct tmem **out)
+/* Attach and open the export's sub-pool; *made (if not NULL) says
+ * whether the sub-pool is new. */
+static int pool_attach(struct tmem **out, bool *made)
 {
 	struct tmem_options opts;
+	uint32_t id;
 	int r;
 
 	tmem_options_init(&opts);
@@ -320,6 +323,8 @@ static int pool_attach(struct tmem **out)
 				     tmem_strerror(r));
 		return -1;
 	}
+	if (made)
+		*made = tmem_pool_find(*out, export_name, &id) != 0;
 	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT, share_min,
 			   share_max, &dev.pool_id);
 	if (r < 0) {
@@ -400,12 +405,42 @@ static const char *pool_name(void)
 	return cfg.pool_name[0] ? cfg.pool_name : TMEM_DEFAULT_SEGMENT;
 }
 
-static int export_lock(void)
+/* The cheap start-up verification: index chains and every entry's check
+ * (no page is decompressed: tmemctl check --deep does that).  Damage is
+ * reported, and the pages it touches read as I/O errors; the rest of the
+ * device is served. */
+static void pool_verify(struct tmem *t)
+{
+	struct tmem_verify_result vr;
+	int r;
+
+	r = tmem_verify(t, false, 0, &vr);
+	if (r == -EUCLEAN)
+		nbdkit_error(
+			"pool=%s: %" PRIu64 " damaged index entries, %" PRIu64
+			" broken index chains (above): the pages they "
+			"hold read as I/O errors until written or "
+			"trimmed; run 'tmemctl check --deep %s'",
+			pool_name(), vr.bad_pages, vr.bad_chains, pool_name());
+	else if (r < 0)
+		nbdkit_error("pool=%s: verifying: %s", pool_name(),
+			     tmem_strerror(r));
+	else
+		nbdkit_debug("pool=%s: %" PRIu64 " index entries verified",
+			     pool_name(), vr.entries);
+}
+
+static int export_lock(bool *made)
 {
 	char why[200];
 
-	lock_fd = shm_open(lock_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lock_fd = shm_open(lock_name, O_RDWR | O_CLOEXEC, 0600);
+	*made = lock_fd < 0 && errno == ENOENT;
+	if (*made)
+		lock_fd = shm_open(lock_name,
+				   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (lock_fd < 0) {
+		*made = false;
 		nbdkit_error("/dev/shm%s: %m", lock_name);
 		return -1;
 	}
@@ -487,11 +522,15 @@ static int export_reset(struct tmem *t)
 	return 0;
 }
 
+/* A start that fails leaves nothing behind that it made: the lock file,
+ * the segment, the sub-pool (with its label). */
 static int nt_get_ready(void)
 {
 	struct tmem *t = NULL;
-	bool fresh = false;
-	char err[512];
+	bool fresh = false, made_lock = false, made_segment = false;
+	bool made_pool = false;
+	char err[512], path[TMEM_NAME_MAX + 16];
+	uint32_t id;
 	int r;
 
 	swap_safety();
@@ -500,15 +539,19 @@ static int nt_get_ready(void)
 		 export_name);
 	snprintf(map_name, sizeof(map_name), "/%s.nbd-%s.ovmap", pool_name(),
 		 export_name);
-	if (export_lock() < 0)
-		return -1;
+	if (export_lock(&made_lock) < 0)
+		goto err_lock;
 
 	/* Check the pool and the label now, while errors stop nbdkit; the
 	 * serving process attaches again after the fork. */
-	if (pool_attach(&t) < 0)
+	snprintf(path, sizeof(path), "/dev/shm/%s", pool_name());
+	made_segment = access(path, F_OK) != 0;
+	made_pool = false;
+	if (pool_attach(&t, &made_pool) < 0)
 		goto err_close;
 	if (reset && export_reset(t) < 0)
 		goto err_close;
+	pool_verify(t);
 	if (label_check(t, &fresh) < 0)
 		goto err_close;
 
@@ -526,6 +569,14 @@ static int nt_get_ready(void)
 			     " in use",
 			     cfg.swap_overflow, nt_ov_slots(dev.ov),
 			     nt_ov_slots_used(dev.ov));
+		if (nt_ov_lost(dev.ov))
+			nbdkit_error("overflow map /dev/shm%s: %" PRIu64
+				     " slot records fail their check: the "
+				     "pages they held are unknown, so every "
+				     "page found neither in the pool nor in "
+				     "the file reads as an I/O error (not as "
+				     "zeros); reset=true starts afresh",
+				     map_name, nt_ov_lost(dev.ov));
 	}
 	tmem_close(t);
 	return 0;
@@ -535,7 +586,18 @@ err_unlabel:
 	if (fresh)
 		tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
 err_close:
+	if (t && made_pool && tmem_pool_find(t, export_name, &id) == 0)
+		tmem_pool_destroy(t, id);
 	tmem_close(t);
+	/* Refused (-EBUSY) if another process attached meanwhile. */
+	if (made_segment)
+		tmem_unlink(pool_name());
+err_lock:
+	if (made_lock)
+		shm_unlink(lock_name);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
 	return -1;
 }
 
@@ -552,7 +614,7 @@ static int nt_after_fork(void)
 			"nbdkit: tmem: warning: mlockall: %m: pages of this "
 			"swap server may themselves be swapped out\n");
 
-	if (pool_attach(&dev.pool) < 0)
+	if (pool_attach(&dev.pool, NULL) < 0)
 		return -1;
 	if (tmem_segment_info(dev.pool, &info) == 0)
 		dev.pool_ceiling = info.pool_size;

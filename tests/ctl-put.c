@@ -5,6 +5,12 @@
  *                             has a value the test can predict
  *   ctl-put SEGMENT hold      attach and wait until killed (a process
  *                             using the segment, for destroy)
+ *   ctl-put SEGMENT damage    with nobody attached, change the segment
+ *                             file as dd would: one byte of the stored
+ *                             page under swap0 (1, 15), the blob id of
+ *                             (1, 16)'s entry (to name (1, 17)'s blob),
+ *                             the index of (1, 18)'s entry; then read
+ *                             each three times (EIO expected)
  *
  * fill, in the persistent sub-pool "swap0": 10 zero pages, 5 pages of one
  * repeated byte, 8 distinct text pages and 4 copies of the first text
@@ -22,7 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tmem.h"
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "tmem-internal.h"
 
 static void die(const char *what, int r)
 {
@@ -127,6 +137,79 @@ static void fill(struct tmem *t)
 	}
 }
 
+static struct tmem_entry *find_entry(unsigned char *base, uint64_t index)
+{
+	struct tmem_header *h = (struct tmem_header *)base;
+	struct tmem_entry *en =
+		(struct tmem_entry *)(base + h->geo.off_entries);
+	uint64_t e;
+
+	for (e = 1; e < h->geo.nr_entries; e++)
+		if (en[e].value && en[e].object == 1 && en[e].index == index)
+			return &en[e];
+	fprintf(stderr, "ctl-put: no entry for index %llu\n",
+		(unsigned long long)index);
+	exit(1);
+}
+
+static void damage(const char *name)
+{
+	struct tmem_header *h;
+	struct tmem_entry *en;
+	struct tmem_blob *b;
+	unsigned char *base;
+	char path[128];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	fd = open(path, O_RDWR);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		die(path, -errno);
+	base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		die("mmap", -errno);
+	h = (struct tmem_header *)base;
+	en = find_entry(base, 15);
+	b = (struct tmem_blob *)(base + h->geo.off_blobs) + entry_payload(en);
+	base[h->geo.off_data + ((uint64_t)(b->loc - 2) << TMEM_UNIT_SHIFT) +
+	     20] ^= 0x10;
+	en = find_entry(base, 16);
+	en->value = (en->value & ~ENTRY_PAYLOAD_MAX) |
+		    entry_payload(find_entry(base, 17));
+	find_entry(base, 18)->index ^= 0x40;
+	munmap(base, (size_t)st.st_size);
+	close(fd);
+}
+
+static void read_damaged(struct tmem *t)
+{
+	unsigned char got[TMEM_PAGE_SIZE];
+	uint32_t swap;
+	uint64_t i;
+	int r, k;
+
+	r = tmem_pool_open(t, "swap0", TMEM_PERSISTENT, 0, 0, &swap);
+	if (r < 0)
+		die("pool swap0", r);
+	for (k = 0; k < 3; k++)
+		for (i = 15; i <= 18; i++) {
+			r = tmem_get(t, swap, 1, i, got);
+			printf("get %llu: %s\n", (unsigned long long)i,
+			       r == 0	   ? "ok"
+			       : r == -EIO ? "EIO"
+					   : "other");
+		}
+}
+
+static void log_errors(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	(void)opaque;
+	if (level == TMEM_LOG_ERROR)
+		fprintf(stderr, "ctl-put: %s\n", msg);
+}
+
 int main(int argc, char **argv)
 {
 	struct tmem_options opts;
@@ -134,14 +217,18 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc != 3 ||
-	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0)) {
-		fprintf(stderr, "usage: ctl-put SEGMENT fill|hold\n");
+	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0 &&
+	     strcmp(argv[2], "damage") != 0)) {
+		fprintf(stderr, "usage: ctl-put SEGMENT fill|hold|damage\n");
 		return 2;
 	}
+	if (strcmp(argv[2], "damage") == 0)
+		damage(argv[1]);
 	tmem_options_init(&opts);
 	opts.name = argv[1];
 	opts.pool_size = 64ULL << 20;
 	opts.lock = false;
+	opts.log = log_errors;
 	opts.create = strcmp(argv[2], "fill") == 0;
 	r = tmem_open(&opts, &t);
 	if (r < 0)
@@ -151,6 +238,8 @@ int main(int argc, char **argv)
 		die("start", r);
 	if (strcmp(argv[2], "fill") == 0) {
 		fill(t);
+	} else if (strcmp(argv[2], "damage") == 0) {
+		read_damaged(t);
 	} else {
 		printf("attached\n");
 		fflush(stdout);

@@ -5,6 +5,8 @@ CTL_TESTS = \
 	test-ctl-stats.sh \
 	test-ctl-admin.sh \
 	test-segment-owner.sh \
+	test-ctl-live.sh \
+	test-ctl-verify.sh \
 	$(NULL)
 TESTS += $(CTL_TESTS)
 EXTRA_DIST += $(CTL_TESTS)

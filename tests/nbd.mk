@@ -12,6 +12,8 @@ TESTS += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-integrity.sh \
+	test-nbd-full.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -26,4 +28,6 @@ EXTRA_DIST += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-integrity.sh \
+	test-nbd-full.sh \
 	$(NULL)

@@ -11,13 +11,16 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,17 +136,28 @@ int ctl_attach(struct ctl *c, bool readonly, struct tmem **out)
 
 /* ---- create -------------------------------------------------------- */
 
-/* NAME:KIND[:MIN[:MAX]] */
-static int create_subpool(struct ctl *c, struct tmem *t, const char *spec)
-{
-	char buf[256], *name, *kind, *min, *max;
-	uint64_t minb = 0, maxb = 0, cmin, cmax;
-	enum tmem_kind k;
-	uint32_t id;
-	int r;
+/* A parsed --subpool NAME:KIND[:MIN[:MAX]]. */
+struct subpool_spec {
+	char buf[256];
+	const char *name;
+	enum tmem_kind kind;
+	uint64_t min, max;
+};
 
-	snprintf(buf, sizeof buf, "%s", spec);
-	name = strtok(buf, ":");
+/* Parse and check one spec: 0, or -EINVAL with a message.  Every spec is
+ * checked before anything is created. */
+static int subpool_parse(struct ctl *c, const char *spec,
+			 struct subpool_spec *sp)
+{
+	char *name, *kind, *min, *max;
+	uint64_t cmin, cmax;
+
+	if (strlen(spec) >= sizeof sp->buf) {
+		ctl_error("--subpool %s: too long", spec);
+		return -EINVAL;
+	}
+	snprintf(sp->buf, sizeof sp->buf, "%s", spec);
+	name = strtok(sp->buf, ":");
 	kind = strtok(NULL, ":");
 	min = strtok(NULL, ":");
 	max = strtok(NULL, ":");
@@ -158,10 +172,11 @@ static int create_subpool(struct ctl *c, struct tmem *t, const char *spec)
 			  spec, name);
 		return -EINVAL;
 	}
+	sp->name = name;
 	if (strcmp(kind, "persistent") == 0)
-		k = TMEM_PERSISTENT;
+		sp->kind = TMEM_PERSISTENT;
 	else if (strcmp(kind, "ephemeral") == 0)
-		k = TMEM_EPHEMERAL;
+		sp->kind = TMEM_EPHEMERAL;
 	else {
 		ctl_error("--subpool %s: kind '%s' is neither persistent nor "
 			  "ephemeral",
@@ -169,38 +184,63 @@ static int create_subpool(struct ctl *c, struct tmem *t, const char *spec)
 		return -EINVAL;
 	}
 	/* Shares from the config apply unless the spec gives its own. */
+	sp->min = sp->max = 0;
 	if (tmem_config_share(&c->cfg, name, &cmin, &cmax) == 0) {
-		minb = cmin;
-		maxb = cmax;
+		sp->min = cmin;
+		sp->max = cmax;
 	}
-	if ((min && tmem_parse_size(min, true, &minb) < 0) ||
-	    (max && tmem_parse_size(max, true, &maxb) < 0)) {
+	if ((min && tmem_parse_size(min, true, &sp->min) < 0) ||
+	    (max && tmem_parse_size(max, true, &sp->max) < 0)) {
 		ctl_error("--subpool %s: bad size '%s'", spec,
-			  min && tmem_parse_size(min, true, &minb) < 0 ? min
-								       : max);
+			  min && tmem_parse_size(min, true, &sp->min) < 0
+				  ? min
+				  : max);
 		return -EINVAL;
 	}
-	r = tmem_pool_open(t, name, k, minb, maxb, &id);
-	if (r == -EEXIST) {
-		ctl_error("sub-pool '%s' exists with the other kind", name);
-		return r;
+	if (sp->max && sp->min > sp->max) {
+		ctl_error("--subpool %s: MIN is more than MAX", spec);
+		return -EINVAL;
 	}
-	if (r < 0) {
-		ctl_error("sub-pool '%s': %s", name, tmem_strerror(r));
-		return r;
-	}
-	printf("sub-pool %s: id %u, %s\n", name, id, kind);
 	return 0;
 }
 
+/* Make one sub-pool; *made says whether it is new. */
+static int subpool_create(struct tmem *t, const struct subpool_spec *sp,
+			  bool *made)
+{
+	uint32_t id;
+	int r;
+
+	*made = tmem_pool_find(t, sp->name, &id) != 0;
+	r = tmem_pool_open(t, sp->name, sp->kind, sp->min, sp->max, &id);
+	if (r == -EEXIST) {
+		ctl_error("sub-pool '%s' exists with the other kind", sp->name);
+		*made = false;
+		return r;
+	}
+	if (r < 0) {
+		ctl_error("sub-pool '%s': %s", sp->name, tmem_strerror(r));
+		*made = false;
+		return r;
+	}
+	printf("sub-pool %s: id %u, %s\n", sp->name, id,
+	       sp->kind == TMEM_PERSISTENT ? "persistent" : "ephemeral");
+	return 0;
+}
+
+/* A create that fails leaves nothing behind: no segment it made, no
+ * sub-pool it added. */
 static int cmd_create(struct ctl *c)
 {
 	struct tmem_options opts;
 	struct tmem *t;
 	char path[128], a[32];
+	struct subpool_spec *specs;
+	bool *made;
 	struct stat st;
 	bool existed;
-	int i, r;
+	uint32_t id;
+	int i, r = 0;
 
 	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
 	existed = stat(path, &st) == 0;
@@ -210,6 +250,17 @@ static int cmd_create(struct ctl *c)
 			  c->segment, path);
 		return EXIT_FAILURE;
 	}
+	specs = calloc((size_t)c->nr_adds + 1, sizeof *specs);
+	made = calloc((size_t)c->nr_adds + 1, sizeof *made);
+	if (specs == NULL || made == NULL) {
+		ctl_error("out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < c->nr_adds && r == 0; i++)
+		r = subpool_parse(c, c->adds[i], &specs[i]);
+	if (r < 0)
+		goto out;
 	tmem_options_init(&opts);
 	tmem_config_to_options(&c->cfg, &opts);
 	opts.name = c->segment;
@@ -234,49 +285,161 @@ static int cmd_create(struct ctl *c)
 				c->segment);
 		else
 			attach_explain(c, r);
-		return EXIT_FAILURE;
+		goto out;
 	}
 	if (!existed)
 		printf("segment %s: created, ceiling %s, level %d, dedup %s\n",
 		       c->segment, ctl_fmt_bytes(opts.pool_size, a, sizeof a),
 		       opts.level, opts.dedup ? "on" : "off");
-	for (i = 0; i < c->nr_adds; i++) {
-		r = create_subpool(c, t, c->adds[i]);
-		if (r < 0)
-			break;
+	for (i = 0; i < c->nr_adds && r == 0; i++)
+		r = subpool_create(t, &specs[i], &made[i]);
+	if (r < 0 && existed) {
+		for (i = 0; i < c->nr_adds; i++)
+			if (made[i] &&
+			    tmem_pool_find(t, specs[i].name, &id) == 0 &&
+			    tmem_pool_destroy(t, id) == 0)
+				printf("sub-pool %s: removed again\n",
+				       specs[i].name);
 	}
 	tmem_close(t);
+	if (r < 0 && !existed && tmem_unlink(c->segment) == 0)
+		printf("segment %s: removed again\n", c->segment);
+out:
+	free(specs);
+	free(made);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 /* ---- destroy ------------------------------------------------------- */
 
+/* "pid 123 (nbdkit)": the process named by its command, if it can be. */
+static const char *ctl_fmt_pid(int pid, char *buf, size_t len)
+{
+	char path[64], comm[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof comm, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	if (comm[0])
+		snprintf(buf, len, "pid %d (%s)", pid, comm);
+	else
+		snprintf(buf, len, "pid %d", pid);
+	return buf;
+}
+
+static int destroy_subpool(struct ctl *c)
+{
+	struct tmem *t;
+	char who[128];
+	uint32_t id;
+	int pids[4], n, r;
+
+	r = ctl_attach(c, false, &t);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = tmem_pool_find(t, c->subpool, &id);
+	if (r == 0) {
+		log_capture = true;
+		r = tmem_pool_destroy(t, id);
+		log_capture = false;
+	}
+	if (r == -EBUSY) {
+		n = tmem_pool_holders(t, id, pids, 4);
+		if (n > 0)
+			ctl_error("sub-pool '%s' of segment '%s' is in use by "
+				  "%s%s: stop it first (swapoff, then the "
+				  "nbdkit server; unmount the cache); nothing "
+				  "destroyed",
+				  c->subpool, c->segment,
+				  ctl_fmt_pid(pids[0], who, sizeof who),
+				  n > 1 ? " and others" : "");
+		else
+			ctl_error("sub-pool '%s' of segment '%s' is in use: "
+				  "stop the process that serves or mounts it "
+				  "first; nothing destroyed",
+				  c->subpool, c->segment);
+	} else if (r < 0) {
+		ctl_error("sub-pool '%s' of segment '%s': %s", c->subpool,
+			  c->segment,
+			  r == -ENOENT ? "no such sub-pool" : tmem_strerror(r));
+	} else {
+		printf("sub-pool %s: destroyed\n", c->subpool);
+	}
+	tmem_close(t);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* The files the nbd plugin keeps beside a segment, /dev/shm/SEG.nbd-*:
+ * an export's lock file (.lock) and overflow slot map (.ovmap).  Once the
+ * segment is gone they describe nothing.  Only regular files of the
+ * segment's owner go: a lock file that a process holds stays, and a map
+ * only if it starts with the map's magic. */
+static void destroy_side_files(struct ctl *c, uid_t owner)
+{
+	char prefix[TMEM_NAME_MAX + 8], path[512], magic[8];
+	struct dirent *d;
+	struct stat st;
+	size_t n, len;
+	bool lock, map;
+	DIR *dir;
+	int fd;
+
+	snprintf(prefix, sizeof prefix, "%s.nbd-", c->segment);
+	n = strlen(prefix);
+	dir = opendir("/dev/shm");
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		len = strlen(d->d_name);
+		if (strncmp(d->d_name, prefix, n) != 0)
+			continue;
+		lock = len > n + 5 && strcmp(d->d_name + len - 5, ".lock") == 0;
+		map = len > n + 6 && strcmp(d->d_name + len - 6, ".ovmap") == 0;
+		if (!lock && !map)
+			continue;
+		snprintf(path, sizeof path, "/dev/shm/%s", d->d_name);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == owner &&
+		    (lock ? flock(fd, LOCK_EX | LOCK_NB) == 0
+			  : pread(fd, magic, 7, 0) == 7 &&
+				     memcmp(magic, "TMEMOVM", 7) == 0) &&
+		    unlink(path) == 0)
+			printf("segment %s: removed %s\n", c->segment, path);
+		close(fd);
+	}
+	closedir(dir);
+}
+
 static int cmd_destroy(struct ctl *c)
 {
 	struct tmem_segment_info info;
 	struct tmem *t;
-	uint32_t id;
+	char path[128];
+	struct stat st;
 	int r;
 
-	if (c->subpool) {
-		r = ctl_attach(c, false, &t);
-		if (r < 0)
-			return EXIT_FAILURE;
-		r = tmem_pool_find(t, c->subpool, &id);
-		if (r == 0)
-			r = tmem_pool_destroy(t, id);
-		if (r < 0)
-			ctl_error("sub-pool '%s' of segment '%s': %s",
-				  c->subpool, c->segment,
-				  r == -ENOENT ? "no such sub-pool"
-					       : tmem_strerror(r));
-		else
-			printf("sub-pool %s: destroyed\n", c->subpool);
-		tmem_close(t);
-		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-	}
+	if (c->subpool)
+		return destroy_subpool(c);
 
+	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
+	if (lstat(path, &st) != 0)
+		st.st_uid = geteuid();
 	r = tmem_unlink(c->segment);
+	if (r == -EBADMSG) {
+		ctl_error("'%s' is not a tmem segment (%s has no tmem header): "
+			  "not removed; remove it by hand if you know what it "
+			  "is",
+			  c->segment, path);
+		return EXIT_FAILURE;
+	}
 	if (r == -EBUSY) {
 		unsigned n = 0;
 
@@ -304,29 +467,54 @@ static int cmd_destroy(struct ctl *c)
 		return EXIT_FAILURE;
 	}
 	printf("segment %s: destroyed\n", c->segment);
+	destroy_side_files(c, st.st_uid);
 	return EXIT_SUCCESS;
 }
 
 /* ---- check --------------------------------------------------------- */
 
+/* check: the stop-the-world consistency walk (structure, reference
+ * counts, accounting) and the quick verification (index chains, every
+ * entry's check).  check --deep: instead, verification of every stored
+ * page's checksum too, that stops nobody, at --rate pages a second, and
+ * of the nbd plugin's overflow files beside the segment. */
 static int cmd_check(struct ctl *c)
 {
+	struct tmem_verify_result vr;
 	struct tmem *t;
-	int r;
+	int r, v;
+	unsigned ov_bad = 0;
 
 	r = ctl_attach(c, false, &t);
 	if (r < 0)
 		return EXIT_FAILURE;
-	r = tmem_check(t);
+	if (!c->deep)
+		r = tmem_check(t);
+	v = tmem_verify(t, c->deep, c->rate, &vr);
 	tmem_close(t);
-	if (r == -EUCLEAN) {
-		printf("segment %s: NOT consistent (problems above)\n",
-		       c->segment);
-		return EXIT_FAILURE;
-	}
-	if (r < 0) {
+	if (c->deep)
+		ov_bad = ctl_check_overflow(c);
+	if (r < 0 && r != -EUCLEAN) {
 		ctl_error("segment '%s': cannot check: %s", c->segment,
 			  tmem_strerror(r));
+		return EXIT_FAILURE;
+	}
+	if (v < 0 && v != -EUCLEAN) {
+		ctl_error("segment '%s': cannot verify: %s", c->segment,
+			  tmem_strerror(v));
+		return EXIT_FAILURE;
+	}
+	if (c->deep)
+		printf("segment %s: %llu entries, %llu stored pages verified; "
+		       "%llu damaged, %llu broken index chains; %u damaged "
+		       "overflow pages\n",
+		       c->segment, (unsigned long long)vr.entries,
+		       (unsigned long long)vr.pages,
+		       (unsigned long long)vr.bad_pages,
+		       (unsigned long long)vr.bad_chains, ov_bad);
+	if (r == -EUCLEAN || v == -EUCLEAN || ov_bad) {
+		printf("segment %s: NOT consistent (problems above)\n",
+		       c->segment);
 		return EXIT_FAILURE;
 	}
 	printf("segment %s: consistent\n", c->segment);
@@ -383,9 +571,13 @@ static void usage(FILE *fp)
 		"  create     make the segment (and sub-pools with "
 		"--subpool)\n"
 		"  destroy    remove the segment (refused while in use), or\n"
-		"             one sub-pool with --subpool NAME\n"
+		"             one sub-pool with --subpool NAME (refused while\n"
+		"             a process holds it)\n"
 		"  check      check the segment is consistent (exit status 0 "
-		"if so)\n"
+		"if so);\n"
+		"             --deep: verify every stored page too, without "
+		"stopping\n"
+		"             anyone, at --rate pages a second\n"
 		"  config     print the effective configuration\n"
 		"\n"
 		"Options:\n"
@@ -407,6 +599,12 @@ static void usage(FILE *fp)
 		"                         textfile collector)\n"
 		"  -g, --get SECTION.KEY  config: print one value (sizes in "
 		"bytes), for scripts\n"
+		"  -d, --deep             check: every page's checksum, and "
+		"the "
+		"overflow files\n"
+		"  -r, --rate PAGES       check --deep: at most PAGES a second "
+		"(default 20000;\n"
+		"                         0: no bound)\n"
 		"  -h, --help             this help\n"
 		"  -V, --version          print the version\n"
 		"\n"
@@ -429,6 +627,8 @@ static const struct option long_opts[] = {
 	{"watch", required_argument, NULL, 'w'},
 	{"output", required_argument, NULL, 'o'},
 	{"get", required_argument, NULL, 'g'},
+	{"deep", no_argument, NULL, 'd'},
+	{"rate", required_argument, NULL, 'r'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -443,7 +643,7 @@ struct command {
 static const struct command commands[] = {
 	{"stats", ctl_cmd_stats, "cspSjPwo"}, {"pools", ctl_cmd_pools, "cspj"},
 	{"create", cmd_create, "cspS"},	      {"destroy", cmd_destroy, "cspS"},
-	{"check", cmd_check, "csp"},	      {"config", cmd_config, "cspg"},
+	{"check", cmd_check, "cspdr"},	      {"config", cmd_config, "cspg"},
 };
 
 static void free_ptr(void *p)
@@ -473,8 +673,9 @@ int main(int argc, char **argv)
 	c->adds = adds;
 	c->gets = gets;
 
-	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:hV", long_opts,
-				  NULL)) != -1) {
+	c->rate = 20000;
+	while ((opt = getopt_long(argc, argv, "c:s:p:S:jPw:o:g:dr:hV",
+				  long_opts, NULL)) != -1) {
 		if (opt != '?' && strchr(used, opt) == NULL &&
 		    strlen(used) < sizeof used - 1) {
 			size_t n = strlen(used);
@@ -526,6 +727,20 @@ int main(int argc, char **argv)
 			break;
 		case 'g':
 			c->gets[c->nr_gets++] = optarg;
+			break;
+		case 'd':
+			c->deep = true;
+			break;
+		case 'r':
+			errno = 0;
+			c->rate = strtoull(optarg, &end, 10);
+			if (end == optarg || *end || errno ||
+			    optarg[0] == '-') {
+				ctl_error("--rate %s: expected a number of "
+					  "pages a second (0: no bound)",
+					  optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			usage(stdout);

@@ -30,6 +30,8 @@ struct ctl {
 	double watch;	    /* --watch SECONDS, 0 = once */
 	const char *output; /* --output FILE (written atomically) */
 	bool force;
+	bool deep;     /* check --deep */
+	uint64_t rate; /* check --rate PAGES (per second) */
 	/* create: --subpool-add NAME:KIND[:MIN[:MAX]] */
 	char **adds;
 	int nr_adds;
@@ -53,6 +55,12 @@ int ctl_cmd_stats(struct ctl *c);
 
 /* tmemctl pools. */
 int ctl_cmd_pools(struct ctl *c);
+
+/* check --deep: verify the nbd plugin's overflow files beside the segment
+ * (each /dev/shm/SEGMENT.nbd-EXPORT.ovmap and the file it names): every
+ * used slot's record and bytes.  Prints each damaged page; returns how
+ * many. */
+unsigned ctl_check_overflow(struct ctl *c);
 
 /* Human-readable size: "1.5 GiB". */
 const char *ctl_fmt_bytes(uint64_t v, char *buf, size_t len);

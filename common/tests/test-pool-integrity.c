@@ -1,0 +1,213 @@
+/* tmem: a damaged segment answers EIO, never other bytes or zeros.
+ *
+ * Pages are stored, the handle closed, and the segment file then changed
+ * as a hostile tester would with dd on a stopped server: one byte of a
+ * stored (compressed) page, one of a raw page, one of an entry's blob id
+ * (so that it names another page's blob, as in the report), one of an
+ * entry's index (so that the key is lost), one of a same-filled entry's
+ * pattern.  After attaching again, each damaged key reads -EIO three
+ * times in a row; every other key reads its own bytes; tmem_verify (deep)
+ * reports each damaged key, and the quick pass the entry damage; the
+ * error is counted once per page.  Writing a damaged key heals it.
+ */
+#include <config.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "tmem-internal.h"
+#include "test-pool.h"
+
+#define NPAGES 64
+
+static unsigned char page[4096], back[4096];
+static char logged[16384];
+
+static void log_keep(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	(void)opaque;
+	if (level == TMEM_LOG_ERROR &&
+	    strlen(logged) + strlen(msg) + 2 < sizeof logged) {
+		strcat(logged, msg);
+		strcat(logged, "\n");
+	}
+	if (getenv("TMEM_TEST_VERBOSE"))
+		fprintf(stderr, "tmem: %s\n", msg);
+}
+
+/* Page i: text (compresses), random (stored raw) from 40, one zero page
+ * and one same-filled page at 60 and 61. */
+static void page_of(void *p, uint64_t i)
+{
+	if (i == 60)
+		memset(p, 0, 4096);
+	else if (i == 61)
+		memset(p, 0x3c, 4096);
+	else if (i >= 40)
+		page_random(p, i);
+	else
+		page_text(p, i);
+}
+
+/* The segment file, mapped, as a tool from outside would see it. */
+struct seg {
+	unsigned char *base;
+	size_t size;
+	struct tmem_header *h;
+};
+
+static void seg_map(struct seg *s, const char *name)
+{
+	char path[128];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof path, "/dev/shm/%s", name);
+	fd = open(path, O_RDWR);
+	CHECK(fd >= 0 && fstat(fd, &st) == 0);
+	s->size = (size_t)st.st_size;
+	s->base =
+		mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(s->base != MAP_FAILED);
+	close(fd);
+	s->h = (struct tmem_header *)s->base;
+}
+
+static struct tmem_entry *seg_find(struct seg *s, uint64_t index)
+{
+	struct tmem_entry *en =
+		(struct tmem_entry *)(s->base + s->h->geo.off_entries);
+	uint64_t e;
+
+	for (e = 1; e < s->h->geo.nr_entries; e++)
+		if (en[e].value != 0 && en[e].object == 1 &&
+		    en[e].index == index)
+			return &en[e];
+	CHECK(!"entry not found");
+	return NULL;
+}
+
+static struct tmem_blob *seg_blob_of(struct seg *s, struct tmem_entry *en)
+{
+	CHECK(entry_type(en) == ENTRY_BLOB);
+	return (struct tmem_blob *)(s->base + s->h->geo.off_blobs) +
+	       entry_payload(en);
+}
+
+static unsigned char *seg_bytes(struct seg *s, struct tmem_blob *b)
+{
+	return s->base + s->h->geo.off_data +
+	       ((uint64_t)(b->loc - 2) << TMEM_UNIT_SHIFT);
+}
+
+static struct tmem *attach(const char *name, uint32_t *p)
+{
+	struct tmem_options o;
+	struct tmem *t;
+
+	test_options(&o, name, 16 << 20);
+	o.log = log_keep;
+	o.dictionary = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, p), 0);
+	return t;
+}
+
+static bool damaged(uint64_t i)
+{
+	return i == 5 || i == 45 || i == 10 || i == 12 || i == 61;
+}
+
+int main(void)
+{
+	const char *name = test_segment_name("integrity");
+	struct tmem_verify_result vr;
+	struct tmem_stats st;
+	struct tmem_entry *en;
+	struct tmem *t;
+	struct seg s;
+	uint32_t p;
+	uint64_t i;
+	int k;
+
+	t = attach(name, &p);
+	for (i = 0; i < NPAGES; i++) {
+		page_of(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+	CHECK_RC(tmem_verify(t, true, 0, &vr), 0);
+	CHECK(vr.entries == NPAGES && vr.pages == NPAGES - 2);
+	tmem_close(t);
+
+	seg_map(&s, name);
+	/* Stored bytes: a compressed page and a raw one. */
+	seg_bytes(&s, seg_blob_of(&s, seg_find(&s, 5)))[9] ^= 0x20;
+	seg_bytes(&s, seg_blob_of(&s, seg_find(&s, 45)))[100] ^= 0x01;
+	/* An entry's blob id made to name page 11's blob. */
+	en = seg_find(&s, 10);
+	en->value = (en->value & ~ENTRY_PAYLOAD_MAX) |
+		    entry_payload(seg_find(&s, 11));
+	/* An entry's index: the key is lost, the entry stays in its chain. */
+	seg_find(&s, 12)->index ^= 0x100;
+	/* A same-filled entry's pattern. */
+	seg_find(&s, 61)->value ^= 0x1;
+	munmap(s.base, s.size);
+
+	t = attach(name, &p);
+	for (k = 0; k < 3; k++) {
+		for (i = 0; i < NPAGES; i++) {
+			int r = tmem_get(t, p, 1, i, back);
+
+			if (damaged(i)) {
+				if (r != -EIO)
+					fprintf(stderr, "page %llu: %d\n",
+						(unsigned long long)i, r);
+				CHECK_RC(r, -EIO);
+				continue;
+			}
+			CHECK_RC(r, 0);
+			page_of(page, i);
+			CHECK(memcmp(page, back, 4096) == 0);
+		}
+	}
+	/* Counted and logged once per page, not once per read. */
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.checksum_errors == 5);
+	CHECK(strstr(logged, "index 5: the stored page fails its checksum"));
+	CHECK(strstr(logged, "index 45: the stored page fails its checksum"));
+	CHECK(strstr(logged, "index 10: its index entry fails its check"));
+	CHECK(strstr(logged, "index 12: an entry in its index bucket fails"));
+	CHECK(strstr(logged, "index 61: its index entry fails its check"));
+
+	/* The quick pass sees the three damaged entries; the deep one the
+	 * two damaged pages too; each names its key. */
+	logged[0] = '\0';
+	CHECK_RC(tmem_verify(t, false, 0, &vr), -EUCLEAN);
+	CHECK(vr.bad_pages == 3 && vr.bad_chains == 0 && vr.pages == 0);
+	logged[0] = '\0';
+	CHECK_RC(tmem_verify(t, true, 100000, &vr), -EUCLEAN);
+	CHECK(vr.bad_pages == 5 && vr.bad_chains == 0);
+	CHECK(vr.entries == NPAGES);
+	CHECK(strstr(logged, "object 1 index 5 "));
+	CHECK(strstr(logged, "object 1 index 45 "));
+	CHECK(strstr(logged, "object 1 index 10 "));
+	CHECK(strstr(logged, "object 1 index 268 ")); /* 12 ^ 0x100 */
+	CHECK(strstr(logged, "object 1 index 61 "));
+
+	/* Written again, a damaged key reads its new bytes. */
+	for (i = 0; i < NPAGES; i++) {
+		if (!damaged(i))
+			continue;
+		page_text(page, 1000 + i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	/* Only the entry whose key was lost is left to report. */
+	CHECK_RC(tmem_verify(t, true, 0, &vr), -EUCLEAN);
+	CHECK(vr.bad_pages == 1);
+	tmem_close(t);
+	printf("integrity: ok\n");
+	return 0;
+}
