@@ -233,6 +233,20 @@ static int fc_buffers(size_t size)
 	return 0;
 }
 
+/* A copy of buf in this thread's page-aligned buffer, for a write to a
+ * descriptor opened with O_DIRECT; NULL with *err set if no buffer. */
+const char *fc_cache_bounce(const char *buf, size_t size, int *err)
+{
+	int r = fc_buffers(size);
+
+	if (r < 0) {
+		*err = -r;
+		return NULL;
+	}
+	memcpy(fc_out, buf, size);
+	return fc_out;
+}
+
 /* pread until len bytes or end of file; bytes read or -errno. */
 static ssize_t fc_pread_full(int fd, char *buf, size_t len, off_t off)
 {
@@ -554,6 +568,18 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		int fd = fc_file_fd(f);
 		ssize_t n =
 			fd < 0 ? fd : fc_pread_full(fd, fc_chunk, clen, cstart);
+		if (n < 0 && fd >= 0) {
+			/* The chunk is read for the pool's sake: an error in
+			 * a part of it nobody asked for (a bad sector, an
+			 * O_DIRECT length at the end) must not fail the pages
+			 * asked for.  Read just those, and keep nothing. */
+			n = fc_pread_full(fd, fc_out + (pos - off),
+					  (size_t)(end - pos), pos);
+			if (n >= 0) {
+				pos += n;
+				break;
+			}
+		}
 		if (n < 0) {
 			if (pos > off)
 				break; /* return what we have */

@@ -168,6 +168,7 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		   size_t size, off_t off);
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);
 void fc_flush_pooled(struct fc_inode *in);
+const char *fc_cache_bounce(const char *buf, size_t size, int *err);
 int fc_admission_init(void);
 void fc_admission_free(void);
 uint64_t fc_new_object(void);

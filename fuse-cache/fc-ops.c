@@ -468,7 +468,8 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fc_file_of(fi)->cache = cache;
+	/* O_DIRECT asks for no cache in between: reads go to the source. */
+	fc_file_of(fi)->cache = cache && !(fi->flags & O_DIRECT);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fc_file_free(fc_file_of(fi));
 }
@@ -511,7 +512,7 @@ static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fc_file_of(fi)->cache = cache;
+	fc_file_of(fi)->cache = cache && !(fi->flags & O_DIRECT);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fc_file_free(fc_file_of(fi));
 		fc_forget_one(e.ino, 1);
@@ -530,8 +531,21 @@ static void fc_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fc_file *f = fc_file_of(fi);
 	struct fc_inode *in = fc_inode_of(ino);
 	int fd = fc_file_fd(f);
-	ssize_t n = fd < 0 ? (errno = -fd, -1) : pwrite(fd, buf, size, off);
-	int err = errno;
+	ssize_t n;
+	int err;
+
+	/* O_DIRECT wants an aligned buffer, and libfuse's is not: the
+	 * source then takes or refuses the write as it would the caller's
+	 * (offset and length stay the caller's). */
+	if (fd >= 0 && (f->flags & O_DIRECT))
+		buf = fc_cache_bounce(buf, size, &err);
+	if (fd < 0)
+		n = (errno = -fd, -1);
+	else if (!buf)
+		n = (errno = err, -1);
+	else
+		n = pwrite(fd, buf, size, off);
+	err = errno;
 
 	/* After the write, so that a read racing it either sees the new
 	 * bytes or finds its put refused.  With O_APPEND the source chose

@@ -28,6 +28,7 @@ TESTS += \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
 	test-fuse-names.sh \
+	test-fuse-direct.sh \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	$(NULL)
@@ -44,6 +45,7 @@ EXTRA_DIST += \
 	test-fuse-mount.sh \
 	test-fuse-remount.sh \
 	test-fuse-names.sh \
+	test-fuse-direct.sh \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	$(NULL)

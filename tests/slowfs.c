@@ -1,7 +1,7 @@
 /* slowfs: a deliberately slow file system for the tmem-fuse-cache tests.
  *
- *   slowfs [-o latency=MS,bandwidth=MBPS,meta-cache=SECS,exact-times]
- *          BACKING MOUNTPOINT
+ *   slowfs [-o latency=MS,bandwidth=MBPS,meta-cache=SECS,exact-times,
+ *          bad-page=N] BACKING MOUNTPOINT
  *
  * A path-based passthrough of the directory BACKING that behaves like a
  * remote file system seen through sshfs: every read waits a set latency
@@ -12,7 +12,9 @@
  * attributes are not cached by the kernel unless meta-cache says for how long
  * (sshfs caches them for 20 s by default).  It counts reads: the hidden file
  * .slowfs-stats at its root (absent from directory listings) reads "reads
- * N\nbytes N\n".  Changing a file "from outside" means changing it through this
+ * N\nbytes N\n".  With bad-page=N a read that covers page N (4096 bytes)
+ * of a file whose name starts with "bad" fails with EIO, as a disk's bad
+ * sector does.  Changing a file "from outside" means changing it through this
  * mount or in BACKING.
  */
 #define FUSE_USE_VERSION 312
@@ -41,6 +43,7 @@ struct slowfs_opts {
 	char *bandwidth; /* MB/s, 0 = no cap */
 	char *meta;	 /* seconds the kernel may cache names and attributes */
 	int exact_times; /* keep nanoseconds */
+	char *bad_page;	 /* page of "bad*" files whose reads fail */
 };
 
 static int backing = -1;
@@ -48,6 +51,7 @@ static double latency_s = 0.001;
 static double bandwidth_bps = 50e6;
 static double meta_timeout;
 static int exact_times;
+static double bad_page = -1;
 static atomic_uint_fast64_t nreads, nbytes;
 static pthread_mutex_t bw_lock = PTHREAD_MUTEX_INITIALIZER;
 static double bw_next; /* protected by bw_lock: when the link is free */
@@ -192,6 +196,11 @@ static int slowfs_read(const char *path, char *buf, size_t size, off_t off,
 		memcpy(buf, text + off, size);
 		return (int)size;
 	}
+	const char *base = strrchr(path, '/');
+	if (bad_page >= 0 && strncmp(base ? base + 1 : path, "bad", 3) == 0 &&
+	    off < (off_t)(bad_page + 1) * 4096 &&
+	    off + (off_t)size > (off_t)bad_page * 4096)
+		return -EIO;
 	ssize_t n = pread((int)fi->fh, buf, size, off);
 	if (n < 0)
 		return -errno;
@@ -338,6 +347,7 @@ static const struct fuse_opt slowfs_opt_spec[] = {
 	{"bandwidth=%s", offsetof(struct slowfs_opts, bandwidth), 0},
 	{"meta-cache=%s", offsetof(struct slowfs_opts, meta), 0},
 	{"exact-times", offsetof(struct slowfs_opts, exact_times), 1},
+	{"bad-page=%s", offsetof(struct slowfs_opts, bad_page), 0},
 	FUSE_OPT_END,
 };
 
@@ -388,10 +398,13 @@ int main(int argc, char *argv[])
 	if (o.meta && parse_number("meta-cache", o.meta, &meta_timeout) < 0)
 		return 1;
 	exact_times = o.exact_times;
+	if (o.bad_page && parse_number("bad-page", o.bad_page, &bad_page) < 0)
+		return 1;
 	if (!backing_path) {
 		fprintf(stderr,
 			"usage: slowfs [-o latency=MS,bandwidth=MBPS,"
-			"meta-cache=SECS,exact-times] BACKING MOUNTPOINT\n");
+			"meta-cache=SECS,exact-times,bad-page=N] BACKING "
+			"MOUNTPOINT\n");
 		return 1;
 	}
 	backing = open(backing_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
