@@ -834,6 +834,91 @@ static void test_files(void)
 	rmdir(dir);
 }
 
+/* ---- the programs' command lines ------------------------------------ */
+
+static void test_programs(void)
+{
+	static const unsigned progs[] = {TMEM_OPT_PLUGIN, TMEM_OPT_CACHE,
+					 TMEM_OPT_CTL};
+	struct tmem_config cfg;
+	char err[1024], *a;
+	size_t i;
+
+	/* One key, one range, one message, whoever is asked. */
+	for (i = 0; i < 3; i++) {
+		tmem_config_init(&cfg);
+		CHECK(tmem_opt_set(&cfg, progs[i], "contexts", "62", err,
+				   sizeof err) == 0);
+		CHECK(cfg.contexts == TMEM_CONTEXTS_MAX);
+		CHECK(tmem_opt_set(&cfg, progs[i], "contexts", "63", err,
+				   sizeof err) == -ERANGE);
+		CHECK(strcmp(err, "contexts: '63' is out of range (1 to 62)") ==
+		      0);
+		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16G", err,
+				   sizeof err) == -ERANGE);
+		CHECK(strcmp(err, "pool-size: '16G' is more than the maximum, "
+				  "16777152K") == 0);
+		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16777152K",
+				   err, sizeof err) == 0);
+		CHECK(cfg.pool_size == TMEM_POOL_SIZE_MAX);
+		CHECK(cfg.contexts == TMEM_CONTEXTS_MAX); /* kept */
+	}
+
+	/* Each program takes its own keys and no others. */
+	tmem_config_init(&cfg);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "chunk-size", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(strcmp(err, "chunk-size: unknown key") == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "min-share.a", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "size", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "socket", "/x", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "reset", "yes", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "admit", "all", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_known(TMEM_OPT_CACHE, "admit=all", 5));
+	CHECK(tmem_opt_known(TMEM_OPT_CACHE, "max-share.x", 11));
+	CHECK(!tmem_opt_known(TMEM_OPT_CACHE, "max-share.", 10));
+	CHECK(!tmem_opt_known(TMEM_OPT_CACHE, "allow_other", 11));
+	CHECK(!tmem_opt_known(TMEM_OPT_PLUGIN, "threads", 7));
+
+	/* The command line's own keys. */
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "reset", "yes", err,
+			   sizeof err) == 0);
+	CHECK(cfg.swap_reset);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "overflow-size", "0", err,
+			   sizeof err) == -ERANGE);
+	CHECK(strcmp(err, "overflow-size: must not be 0") == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "overflow-size", "8M", err,
+			   sizeof err) == 0);
+	CHECK(cfg.swap_overflow_size == 8ULL << 20);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_REPEAT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "admit", "all", err,
+			   sizeof err) == 0);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_ALL);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "admit", "most", err,
+			   sizeof err) == -EINVAL);
+	CHECK(strcmp(err, "admit: 'most' is not 'repeat' or 'all'") == 0);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_ALL);
+	CHECK(cfg.cache_granularity == 2.0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "timestamp-granularity", "0.5",
+			   err, sizeof err) == 0);
+	CHECK(cfg.cache_granularity == 0.5);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "timestamp-granularity", "-1",
+			   err, sizeof err) == -ERANGE);
+	CHECK(strcmp(err, "timestamp-granularity: '-1' is out of range (0 to "
+			  "86400 seconds)") == 0);
+	/* They are no tmem.conf keys: not printed. */
+	a = dump(&cfg, false);
+	CHECK(strstr(a, "admit") == NULL && strstr(a, "reset") == NULL &&
+	      strstr(a, "overflow-size") == NULL &&
+	      strstr(a, "granularity") == NULL);
+	free(a);
+}
+
 int main(void)
 {
 	test_sizes();
@@ -844,6 +929,7 @@ int main(void)
 	test_conflicts();
 	test_precedence();
 	test_files();
+	test_programs();
 	if (failures) {
 		fprintf(stderr, "test-config: %d failures\n", failures);
 		return 1;
