@@ -1,8 +1,11 @@
-/* tmem: configuration — the one size parser and the tmem.conf reader.
+/* tmem: configuration — the settings, the size parser and the tmem.conf
+ * reader.
  *
  * Every front-end (plugin, FUSE daemon, tmemctl) takes the same keys with
  * the same meaning.  A key may come from the INI file (section [pool],
- * [swap] or [cache]) or from the command line; the command line wins.
+ * [swap] or [cache]) or from the command line (tmem_opt_set, in
+ * tmem-opt.h, which also knows each key's type and range); the command
+ * line wins.
  *
  * Error convention: 0 or -errno; where an error message buffer is passed,
  * it receives a one-line message ("FILE:LINE: key: what is wrong" for the
@@ -44,6 +47,12 @@ struct tmem_config_share {
 	int min_origin, max_origin; /* as origin[] below */
 };
 
+/* The cache's -o admit=: when a chunk goes to the pool under pressure. */
+enum tmem_admit {
+	TMEM_ADMIT_REPEAT = 0, /* at its second miss */
+	TMEM_ADMIT_ALL = 1,    /* at every miss */
+};
+
 struct tmem_config {
 	/* [pool] */
 	char pool_name[TMEM_NAME_MAX + 1]; /* name = */
@@ -73,13 +82,20 @@ struct tmem_config {
 	char cache_name[TMEM_NAME_MAX + 1]; /* name = sub-pool name, "" = from
 					     * the mountpoint */
 
+	/* Command line only (no tmem.conf key). */
+	uint64_t swap_overflow_size; /* plugin overflow-size=, 0 = the
+				      * device size */
+	bool swap_reset;	     /* plugin reset= */
+	double cache_granularity;    /* cache -o timestamp-granularity= */
+	int cache_admit;	     /* cache -o admit=: enum tmem_admit */
+
 	/* [pool] min-share.NAME, max-share.NAME */
 	struct tmem_config_share shares[TMEM_CONFIG_SHARES_MAX];
 	unsigned nr_shares;
 
 	/* Where each value came from, for messages and precedence: 0 = the
 	 * default, -1 = the command line, N > 0 = line N of file[].  Indexed
-	 * by tmem-config.c's key table; read it through the functions. */
+	 * by tmem-opt.c's key table; read it through the functions. */
 	int origin[TMEM_CONFIG_KEYS_MAX];
 	char file[4096];
 };
@@ -102,22 +118,13 @@ int tmem_config_load_buffer(struct tmem_config *cfg, const char *filename,
 			    const char *buf, size_t len, char *err,
 			    size_t errlen);
 
-/* Set one key as given on a command line.  section is "pool", "swap" or
- * "cache"; key is the INI key.  -ENOENT for an unknown key, -EINVAL or
- * -ERANGE for a bad value, with "key: ..." in err. */
+/* Set one key as given on a command line, by its tmem.conf name (the
+ * front-ends use tmem_opt_set, by the command-line name).  section is
+ * "pool", "swap" or "cache"; key is the INI key.  -ENOENT for an unknown key,
+ * -EINVAL or -ERANGE for a bad value, with "key: ..." in err. */
 int tmem_config_set(struct tmem_config *cfg, const char *section,
 		    const char *key, const char *value, char *err,
 		    size_t errlen);
-
-/* Set one key by its command-line name, the same in every front-end:
- * pool (= [pool] name), pool-size (= [pool] size), level, dedup, lock,
- * prefault, contexts, min-share.NAME, max-share.NAME; size (= [swap]
- * size), overflow, export, socket, min-share, threads, priority;
- * chunk-size, max-share, attr-timeout, entry-timeout, cache-name (=
- * [cache] name).  -ENOENT if key is none of these (err untouched: the
- * caller may know it), else as tmem_config_set. */
-int tmem_config_set_option(struct tmem_config *cfg, const char *key,
-			   const char *value, char *err, size_t errlen);
 
 /* Check for conflicting settings after everything is set: shares larger
  * than the pool or than each other, reserved shares adding up to more

@@ -35,6 +35,14 @@
 
 #define SHM_DIR "/dev/shm/"
 
+/* The public limits (tmem.h, which the option parser checks against) are
+ * the layout's. */
+_Static_assert(TMEM_CONTEXTS_MAX == TMEM_COMPACT_CTX - 1,
+	       "contexts: the compactor's is the last");
+_Static_assert(TMEM_POOL_SIZE_MIN == TMEM_MIN_CHUNKS * TMEM_CHUNK_SIZE,
+	       "the smallest pool");
+_Static_assert(TMEM_POOL_SIZE_MAX == TMEM_MAX_POOL_SIZE, "the largest pool");
+
 void tmem_log(struct tmem *t, enum tmem_log_level lvl, const char *fmt, ...)
 {
 	char msg[512];
@@ -503,7 +511,7 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 
 	*out = NULL;
 	if (!opts || !name_valid(opts->name) || opts->contexts == 0 ||
-	    opts->contexts >= TMEM_COMPACT_CTX ||
+	    opts->contexts > TMEM_CONTEXTS_MAX ||
 	    opts->level < ZSTD_minCLevel() || opts->level > ZSTD_maxCLevel())
 		return -EINVAL;
 	if (opts->readonly && (opts->prefault || opts->grower))

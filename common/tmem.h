@@ -29,6 +29,12 @@ extern "C" {
 #define TMEM_DEFAULT_SEGMENT   "tmem"
 #define TMEM_DEFAULT_LEVEL     3
 #define TMEM_DEFAULT_POOL_SIZE (256ULL << 20)
+/* What tmem_open takes: opts->contexts from 1 to TMEM_CONTEXTS_MAX, and,
+ * when creating, opts->pool_size from TMEM_POOL_SIZE_MIN to
+ * TMEM_POOL_SIZE_MAX (blob locations are 32 bits of 4-byte units). */
+#define TMEM_CONTEXTS_MAX  62
+#define TMEM_POOL_SIZE_MIN (1ULL << 20)
+#define TMEM_POOL_SIZE_MAX ((16ULL << 30) - (64 << 10))
 
 enum tmem_kind {
 	TMEM_PERSISTENT = 0, /* frontswap: never dropped */

@@ -24,10 +24,6 @@
 
 #include "tmem.h"
 
-#define FC_DEFAULT_CHUNK       (128 * 1024)
-#define FC_DEFAULT_TIMEOUT     1.0
-#define FC_DEFAULT_GRANULARITY 2.0
-
 /* What identifies one version of a file's contents.  A change to any field
  * between two opens means the cached pages may be stale. */
 struct fc_validator {

@@ -31,6 +31,7 @@
 
 #include "fc-internal.h"
 #include "tmem-config.h"
+#include "tmem-opt.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57
@@ -41,21 +42,9 @@
 struct fc_state fc;
 static bool fc_pool_opened;
 
-/* -o keys taken from the shared set (tmem-config.h), the same names as
- * in the plugin and tmemctl; the swap device's keys are not ours. */
-static const char *const fc_conf_keys[] = {
-	"pool",	      "pool-size",   "level",	     "dedup",
-	"dictionary", "lock",	     "prefault",     "contexts",
-	"chunk-size", "max-share",   "attr-timeout", "entry-timeout",
-	"cache-name", "cache-dedup",
-};
-#define FC_NKEYS (sizeof(fc_conf_keys) / sizeof(fc_conf_keys[0]))
-
 struct fc_cli {
 	struct tmem_config *cfg;
 	char *config;
-	char *granularity;
-	char *admit;
 	int no_pool;
 	int help;
 	int nargs;
@@ -68,23 +57,10 @@ enum {
 
 static const struct fuse_opt fc_opt_spec[] = {
 	{"config=%s", offsetof(struct fc_cli, config), 0},
-	{"timestamp-granularity=%s", offsetof(struct fc_cli, granularity), 0},
-	{"admit=%s", offsetof(struct fc_cli, admit), 0},
 	{"no-pool", offsetof(struct fc_cli, no_pool), 1},
 	FUSE_OPT_KEY("help", FC_KEY_HELP),
 	FUSE_OPT_END,
 };
-
-/* Whether an -o key=value is one of ours for tmem_config_set_option. */
-static bool fc_conf_key(const char *arg, size_t keylen)
-{
-	for (size_t i = 0; i < FC_NKEYS; i++)
-		if (strlen(fc_conf_keys[i]) == keylen &&
-		    strncmp(arg, fc_conf_keys[i], keylen) == 0)
-			return true;
-	return (keylen > 10 && strncmp(arg, "min-share.", 10) == 0) ||
-	       (keylen > 10 && strncmp(arg, "max-share.", 10) == 0);
-}
 
 static void fc_err(const char *fmt, ...)
 {
@@ -108,13 +84,13 @@ static int fc_opt_proc(void *data, const char *arg, int key,
 	if (key == FUSE_OPT_KEY_OPT) {
 		const char *eq = strchr(arg, '=');
 		char err[512], keyname[128];
-		if (!eq || !fc_conf_key(arg, eq - arg))
+		if (!eq || !tmem_opt_known(TMEM_OPT_CACHE, arg, eq - arg))
 			return 1; /* a FUSE option, or unknown: libfuse says */
 		snprintf(keyname, sizeof(keyname), "%.*s", (int)(eq - arg),
 			 arg);
-		if (tmem_config_set_option(cli->cfg, keyname, eq + 1, err,
-					   sizeof(err)) < 0) {
-			fc_err("-o %s: %s", arg, err);
+		if (tmem_opt_set(cli->cfg, TMEM_OPT_CACHE, keyname, eq + 1, err,
+				 sizeof(err)) < 0) {
+			fc_err("%s", err);
 			cli->bad_arg = true;
 		}
 		return 0;
@@ -198,35 +174,9 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 		fc_err("%s", err);
 		return -1;
 	}
-	if (cli->granularity) {
-		char *end;
-		errno = 0;
-		double g = strtod(cli->granularity, &end);
-		if (errno || *end || g < 0 || g > 86400) {
-			fc_err("-o timestamp-granularity=%s: not a number of "
-			       "seconds between 0 and 86400",
-			       cli->granularity);
-			return -1;
-		}
-		fc.set.granularity = g;
-	}
-	if (cli->admit && strcmp(cli->admit, "all") == 0) {
-		fc.set.admit_all = true;
-	} else if (cli->admit && strcmp(cli->admit, "repeat") != 0) {
-		fc_err("-o admit=%s: not 'repeat' or 'all'", cli->admit);
-		return -1;
-	}
-	fc.set.chunk_size = cfg->cache_chunk_size ? cfg->cache_chunk_size
-						  : FC_DEFAULT_CHUNK;
-	if (fc.set.chunk_size % TMEM_PAGE_SIZE) {
-		fc_err("chunk-size: %llu is not a multiple of 4K",
-		       (unsigned long long)fc.set.chunk_size);
-		return -1;
-	}
-	if (fc.set.chunk_size > (64u << 20)) {
-		fc_err("chunk-size: at most 64M");
-		return -1;
-	}
+	fc.set.granularity = cfg->cache_granularity;
+	fc.set.admit_all = cfg->cache_admit == TMEM_ADMIT_ALL;
+	fc.set.chunk_size = cfg->cache_chunk_size;
 	fc.set.max_share = cfg->cache_max_share;
 	fc.set.dedup = cfg->cache_dedup;
 	fc.set.attr_timeout = cfg->cache_attr_timeout;
@@ -543,7 +493,6 @@ int main(int argc, char *argv[])
 
 	umask(0); /* the kernel already applied the caller's umask */
 	fc.root.fd = -1;
-	fc.set.granularity = FC_DEFAULT_GRANULARITY;
 	fc_object_ids_init();
 	tmem_config_init(&cfg);
 
@@ -639,8 +588,6 @@ err_ready:
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	free(cli.config);
-	free(cli.granularity);
-	free(cli.admit);
 	free(fc.set.source);
 	free(fc.set.mountpoint);
 	return ret ? 1 : 0;

@@ -33,6 +33,7 @@
 
 #include "nbd-internal.h"
 #include "tmem-config.h"
+#include "tmem-opt.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
@@ -63,42 +64,10 @@
 NBDKIT_DLL_PUBLIC int tmem_debug_pool;
 NBDKIT_DLL_PUBLIC int tmem_debug_requests;
 
-/* The keys, and where each one lives in tmem.conf (section NULL: the key
- * exists only on the command line). */
-static const struct nt_key {
-	const char *key;
-	const char *section;
-	const char *ini;
-} nt_keys[] = {
-	{"size", "swap", "size"},
-	{"export", "swap", "export"},
-	{"overflow", "swap", "overflow"},
-	{"min-share", "swap", "min-share"},
-	{"pool", "pool", "name"},
-	{"pool-size", "pool", "size"},
-	{"level", "pool", "level"},
-	{"dedup", "pool", "dedup"},
-	{"dictionary", "pool", "dictionary"},
-	{"lock", "pool", "lock"},
-	{"prefault", "pool", "prefault"},
-	{"contexts", "pool", "contexts"},
-	{"overflow-size", NULL, NULL},
-	{"reset", NULL, NULL},
-	{"config", NULL, NULL},
-};
-
-#define NT_MAX_KEYS 64
-
-/* Set while nbdkit reads keys, read-only once serving. */
-static struct {
-	const struct nt_key *key;
-	char *value;
-} cmdline[NT_MAX_KEYS];
-static size_t ncmdline;
+/* Set while nbdkit reads keys (.load, .config), read-only once serving.
+ * The keys go straight into cfg: they win over tmem.conf, read after
+ * them in .config_complete. */
 static char *config_path;
-static uint64_t overflow_size;
-static bool reset;
-
 static struct tmem_config cfg;
 static const char *export_name;
 static char lock_name[2 * TMEM_NAME_MAX + 32];
@@ -108,60 +77,22 @@ static uint64_t label;
 static uint64_t share_min, share_max; /* the export's share of the pool */
 static struct nt_device dev;
 
-static const struct nt_key *key_find(const char *key)
+static void nt_load(void)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(nt_keys) / sizeof(nt_keys[0]); i++)
-		if (strcmp(nt_keys[i].key, key) == 0)
-			return &nt_keys[i];
-	return NULL;
-}
-
-/* Apply key=value to c; errors name the key as the user typed it. */
-static int key_apply(struct tmem_config *c, const struct nt_key *k,
-		     const char *value)
-{
-	char err[256] = "";
-	size_t n = strlen(k->ini);
-	const char *msg = err;
-	int r;
-
-	r = tmem_config_set(c, k->section, k->ini, value, err, sizeof(err));
-	if (r < 0) {
-		/* err starts with the tmem.conf key: name the key the way it
-		 * was given here instead. */
-		if (strncmp(err, k->ini, n) == 0 &&
-		    strncmp(err + n, ": ", 2) == 0)
-			msg = err + n + 2;
-		nbdkit_error("%s=%s: %s", k->key, value,
-			     r == -ENOENT ? "unknown key" : msg);
-		return -1;
-	}
-	return 0;
+	tmem_config_init(&cfg);
+	cfg.level = NT_DEFAULT_LEVEL;
 }
 
 static void nt_unload(void)
 {
-	size_t i;
-
-	for (i = 0; i < ncmdline; i++)
-		free(cmdline[i].value);
 	free(config_path);
 }
 
 static int nt_config(const char *key, const char *value)
 {
-	const struct nt_key *k = key_find(key);
-	struct tmem_config scratch;
+	char err[512];
 	int r;
 
-	if (k == NULL) {
-		nbdkit_error("unknown key '%s' (nbdkit tmem --help lists "
-			     "the keys)",
-			     key);
-		return -1;
-	}
 	if (strcmp(key, "config") == 0) {
 		free(config_path);
 		config_path = strdup(value);
@@ -171,53 +102,22 @@ static int nt_config(const char *key, const char *value)
 		}
 		return 0;
 	}
-	if (strcmp(key, "overflow-size") == 0) {
-		r = tmem_parse_size(value, false, &overflow_size);
-		if (r < 0 || overflow_size == 0 ||
-		    overflow_size % TMEM_PAGE_SIZE != 0) {
-			nbdkit_error("overflow-size=%s: must be a non-zero "
-				     "multiple of %d bytes (K/M/G/T allowed)",
-				     value, TMEM_PAGE_SIZE);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(key, "reset") == 0) {
-		if (tmem_parse_bool(value, &reset) < 0) {
-			nbdkit_error("reset=%s: not a boolean", value);
-			return -1;
-		}
-		return 0;
-	}
-
-	/* Check the value now, so that the error comes with the key, but
-	 * apply it after the config file, which the command line overrides. */
-	tmem_config_init(&scratch);
-	if (key_apply(&scratch, k, value) < 0)
-		return -1;
-	if (ncmdline == NT_MAX_KEYS) {
-		nbdkit_error("%s: too many keys", key);
-		return -1;
-	}
-	cmdline[ncmdline].key = k;
-	cmdline[ncmdline].value = strdup(value);
-	if (cmdline[ncmdline].value == NULL) {
-		nbdkit_error("strdup: %m");
-		return -1;
-	}
-	ncmdline++;
-	return 0;
+	r = tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, key, value, err, sizeof(err));
+	if (r == -ENOENT)
+		nbdkit_error("unknown key '%s' (nbdkit tmem --help lists "
+			     "the keys)",
+			     key);
+	else if (r < 0)
+		nbdkit_error("%s", err);
+	return r < 0 ? -1 : 0;
 }
 
 static int nt_config_complete(void)
 {
 	const char *path = config_path ? config_path : TMEM_DEFAULT_CONFIG;
 	char err[512];
-	size_t i;
 	int r;
 
-	tmem_config_init(&cfg);
-	cfg.level = NT_DEFAULT_LEVEL;
 	r = tmem_config_load(&cfg, path, err, sizeof(err));
 	if (r == -ENOENT && config_path == NULL) {
 		/* No /etc/tmem.conf: the defaults and the keys will do. */
@@ -228,9 +128,6 @@ static int nt_config_complete(void)
 		nbdkit_error("config=%s: %s", path, err);
 		return -1;
 	}
-	for (i = 0; i < ncmdline; i++)
-		if (key_apply(&cfg, cmdline[i].key, cmdline[i].value) < 0)
-			return -1;
 	if (tmem_config_validate(&cfg, err, sizeof(err)) < 0) {
 		nbdkit_error("%s", err);
 		return -1;
@@ -241,18 +138,6 @@ static int nt_config_complete(void)
 			     "e.g. size=4G");
 		return -1;
 	}
-	if (cfg.swap_size % TMEM_PAGE_SIZE != 0) {
-		nbdkit_error("size: %" PRIu64 " is not a multiple of the "
-			     "page size (%d)",
-			     cfg.swap_size, TMEM_PAGE_SIZE);
-		return -1;
-	}
-	if (cfg.swap_size > (uint64_t)INT64_MAX) {
-		nbdkit_error("size: %" PRIu64 " is larger than nbdkit allows "
-			     "(%" PRId64 ")",
-			     cfg.swap_size, INT64_MAX);
-		return -1;
-	}
 	export_name = cfg.swap_export[0] ? cfg.swap_export : "swap";
 	/* [pool] min-share.EXPORT / max-share.EXPORT win over [swap]
 	 * min-share, which applies to whatever the export is called. */
@@ -260,8 +145,8 @@ static int nt_config_complete(void)
 		share_min = cfg.swap_min_share;
 		share_max = 0;
 	}
-	if (cfg.swap_overflow[0] && overflow_size == 0)
-		overflow_size = cfg.swap_size;
+	if (cfg.swap_overflow[0] && cfg.swap_overflow_size == 0)
+		cfg.swap_overflow_size = cfg.swap_size;
 	return 0;
 }
 
@@ -549,7 +434,7 @@ static int nt_get_ready(void)
 	made_pool = false;
 	if (pool_attach(&t, &made_pool) < 0)
 		goto err_close;
-	if (reset && export_reset(t) < 0)
+	if (cfg.swap_reset && export_reset(t) < 0)
 		goto err_close;
 	pool_verify(t);
 	if (label_check(t, &fresh) < 0)
@@ -559,8 +444,9 @@ static int nt_get_ready(void)
 	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
 	dev.nospace_wait_ms = NT_NOSPACE_WAIT_MS;
 	if (cfg.swap_overflow[0]) {
-		r = nt_ov_open(cfg.swap_overflow, overflow_size, dev.pages,
-			       map_name, label, &dev.ov, err, sizeof(err));
+		r = nt_ov_open(cfg.swap_overflow, cfg.swap_overflow_size,
+			       dev.pages, map_name, label, &dev.ov, err,
+			       sizeof(err));
 		if (r < 0) {
 			nbdkit_error("%s", err);
 			goto err_unlabel;
@@ -880,6 +766,7 @@ static struct nbdkit_plugin plugin = {
 	.longname = "tmem compressed RAM swap device",
 	.version = PACKAGE_VERSION,
 	.magic_config_key = "size",
+	.load = nt_load,
 	.unload = nt_unload,
 	.config = nt_config,
 	.config_complete = nt_config_complete,

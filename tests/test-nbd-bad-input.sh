@@ -26,7 +26,7 @@ refused "size: missing"
 refused "size: missing" size=0
 refused "size.*banana" size=banana
 refused "size.*4097.* multiple" size=4097
-refused "size.*larger than nbdkit allows" size=9223372036854775808
+refused "size: .9223372036854775808. is more than the maximum" size=9223372036854775808
 refused "size.*9999" size=99999999999999999999999
 refused "unknown key 'colour'" size=1M colour=blue
 refused "pool-size" size=1M pool-size=lots

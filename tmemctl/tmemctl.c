@@ -149,8 +149,8 @@ struct subpool_spec {
 static int subpool_parse(struct ctl *c, const char *spec,
 			 struct subpool_spec *sp)
 {
-	char *name, *kind, *min, *max;
-	uint64_t cmin, cmax;
+	char key[128], err[1024], *name, *kind, *min, *max;
+	int i;
 
 	if (strlen(spec) >= sizeof sp->buf) {
 		ctl_error("--subpool %s: too long", spec);
@@ -183,20 +183,21 @@ static int subpool_parse(struct ctl *c, const char *spec,
 			  spec, kind);
 		return -EINVAL;
 	}
-	/* Shares from the config apply unless the spec gives its own. */
+	/* MIN and MAX are min-share.NAME and max-share.NAME given on the
+	 * command line: they win over the config's. */
+	for (i = 0; i < 2; i++) {
+		if ((i ? max : min) == NULL)
+			continue;
+		snprintf(key, sizeof key, "%s-share.%s", i ? "max" : "min",
+			 name);
+		if (tmem_opt_set(&c->cfg, TMEM_OPT_CTL, key, i ? max : min, err,
+				 sizeof err) < 0) {
+			ctl_error("--subpool %s: %s", spec, err);
+			return -EINVAL;
+		}
+	}
 	sp->min = sp->max = 0;
-	if (tmem_config_share(&c->cfg, name, &cmin, &cmax) == 0) {
-		sp->min = cmin;
-		sp->max = cmax;
-	}
-	if ((min && tmem_parse_size(min, true, &sp->min) < 0) ||
-	    (max && tmem_parse_size(max, true, &sp->max) < 0)) {
-		ctl_error("--subpool %s: bad size '%s'", spec,
-			  min && tmem_parse_size(min, true, &sp->min) < 0
-				  ? min
-				  : max);
-		return -EINVAL;
-	}
+	(void)tmem_config_share(&c->cfg, name, &sp->min, &sp->max);
 	if (sp->max && sp->min > sp->max) {
 		ctl_error("--subpool %s: MIN is more than MAX", spec);
 		return -EINVAL;
@@ -807,9 +808,9 @@ int main(int argc, char **argv)
 	/* The command line first (it wins over the file whatever the
 	 * order), --segment last among it (it wins over pool=). */
 	if (c->segment) {
-		if (tmem_config_set_option(&c->cfg, "pool", c->segment, err,
-					   sizeof err) < 0) {
-			ctl_error("--segment %s", strchr(err, ':'));
+		if (tmem_opt_set(&c->cfg, TMEM_OPT_CTL, "pool", c->segment, err,
+				 sizeof err) < 0) {
+			ctl_error("--segment%s", strchr(err, ':'));
 			return EXIT_USAGE;
 		}
 	}
@@ -820,10 +821,8 @@ int main(int argc, char **argv)
 		*eq = '\0';
 		if (c->segment && strcmp(argv[i], "pool") == 0)
 			continue;
-		r = tmem_config_set_option(&c->cfg, argv[i], eq + 1, err,
-					   sizeof err);
-		if (r == -ENOENT)
-			snprintf(err, sizeof err, "%s: unknown key", argv[i]);
+		r = tmem_opt_set(&c->cfg, TMEM_OPT_CTL, argv[i], eq + 1, err,
+				 sizeof err);
 		if (r < 0) {
 			ctl_error("%s", err);
 			return EXIT_USAGE;

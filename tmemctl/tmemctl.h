@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "tmem-config.h"
+#include "tmem-opt.h"
 #include "tmem.h"
 
 /* Exit statuses: 0 success, 1 the operation failed (or check found the

@@ -18,6 +18,7 @@
 #include <zstd.h>
 
 #include "tmem-config.h"
+#include "tmem-opt.h"
 
 static int failures;
 
@@ -415,20 +416,19 @@ static void test_every_key(void)
 
 	tmem_config_init(&again);
 	for (i = 0; i < sizeof opts_kv / sizeof opts_kv[0]; i++) {
-		if (tmem_config_set_option(&again, opts_kv[i][0], opts_kv[i][1],
-					   err, sizeof err) != 0) {
+		if (tmem_opt_set(&again, TMEM_OPT_CTL, opts_kv[i][0],
+				 opts_kv[i][1], err, sizeof err) != 0) {
 			fprintf(stderr, "set_option %s: %s\n", opts_kv[i][0],
 				err);
 			failures++;
 		}
 	}
 	check_all_keys(&again);
-	strcpy(err, "untouched");
-	CHECK(tmem_config_set_option(&again, "config", "/x", err, sizeof err) ==
-	      -ENOENT);
-	CHECK(strcmp(err, "untouched") == 0);
-	CHECK(tmem_config_set_option(&again, "name", "x", err, sizeof err) ==
-	      -ENOENT);
+	CHECK(tmem_opt_set(&again, TMEM_OPT_CTL, "config", "/x", err,
+			   sizeof err) == -ENOENT);
+	CHECK(strcmp(err, "config: unknown key") == 0);
+	CHECK(tmem_opt_set(&again, TMEM_OPT_CTL, "name", "x", err,
+			   sizeof err) == -ENOENT);
 }
 
 /* ---- errors -------------------------------------------------------- */
@@ -522,10 +522,21 @@ static const struct err_case err_cases[] = {
 	 "t.conf:2: prefault: '' is not a boolean (expected yes/no, "
 	 "true/false, on/off or 1/0)"},
 	{"[pool]\ncontexts = 0\n",
-	 "t.conf:2: contexts: '0' is out of range (1 to 4096)"},
+	 "t.conf:2: contexts: '0' is out of range (1 to 62)"},
 	{"[pool]\ncontexts = 99999999999999999999\n",
 	 "t.conf:2: contexts: '99999999999999999999' is out of range (1 to "
-	 "4096)"},
+	 "62)"},
+	/* The pool's own ranges (tmem_open), not looser ones. */
+	{"[pool]\ncontexts = 63\n",
+	 "t.conf:2: contexts: '63' is out of range (1 to 62)"},
+	{"[pool]\ncontexts = 100\n",
+	 "t.conf:2: contexts: '100' is out of range (1 to 62)"},
+	{"[pool]\nsize = 16G\n",
+	 "t.conf:2: size: '16G' is more than the maximum, 16777152K"},
+	/* The command line's own keys are no tmem.conf keys. */
+	{"[swap]\noverflow-size = 1G\n",
+	 "t.conf:2: overflow-size: unknown key in [swap]"},
+	{"[cache]\nadmit = all\n", "t.conf:2: admit: unknown key in [cache]"},
 	{"[pool]\nmin-share.a/b = 1M\n",
 	 "t.conf:2: min-share.a/b: 'a/b' is not a valid sub-pool name (1 to "
 	 "63 letters, digits, '.', '_' or '-', not starting with '.' or '-')"},
@@ -684,11 +695,10 @@ static void test_conflicts(void)
 		       "[swap]\nmin-share = 100M\n",
 		       "t.conf:3: min-share.b: the reserved shares add up to "
 		       "300M, more than the pool's size (256M)");
-	check_conflict("[pool]\nsize = 16777215T\nmin-share.a = 16777215T\n"
-		       "min-share.b = 16777215T\n",
+	check_conflict("[pool]\nsize = 16777152K\nmin-share.a = 16777152K\n"
+		       "min-share.b = 16777152K\n",
 		       "t.conf:4: min-share.b: the reserved shares add up to "
-		       "18446744073709551615, more than the pool's size "
-		       "(16777215T)");
+		       "33554304K, more than the pool's size (16777152K)");
 	check_conflict("[swap]\nexport = x\n[cache]\nname = x\n",
 		       "t.conf:4: name: the cache cannot use 'x', the swap "
 		       "device's sub-pool");
@@ -709,8 +719,8 @@ static void test_conflicts(void)
 	CHECK(tmem_config_validate(&cfg, err, sizeof err) == -EINVAL);
 	CHECK(strcmp(err, "min-share: 1G is more than the pool's size "
 			  "(256M)") == 0);
-	CHECK(tmem_config_set_option(&cfg, "pool-size", "2G", err,
-				     sizeof err) == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "pool-size", "2G", err,
+			   sizeof err) == 0);
 	CHECK(tmem_config_validate(&cfg, err, sizeof err) == 0);
 }
 
@@ -729,12 +739,12 @@ static void test_precedence(void)
 		tmem_config_init(&cfg);
 		if (order == 0)
 			CHECK(load_str(&cfg, file, err, sizeof err) == 0);
-		CHECK(tmem_config_set_option(&cfg, "pool-size", "2G", err,
-					     sizeof err) == 0);
+		CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "pool-size", "2G", err,
+				   sizeof err) == 0);
 		CHECK(tmem_config_set(&cfg, "swap", "size", "16M", err,
 				      sizeof err) == 0);
-		CHECK(tmem_config_set_option(&cfg, "min-share.a", "2M", err,
-					     sizeof err) == 0);
+		CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "min-share.a", "2M", err,
+				   sizeof err) == 0);
 		if (order == 1)
 			CHECK(load_str(&cfg, file, err, sizeof err) == 0);
 		CHECK(cfg.pool_size == 2ULL << 30);
@@ -745,27 +755,28 @@ static void test_precedence(void)
 	}
 
 	/* The last command-line value wins. */
-	CHECK(tmem_config_set_option(&cfg, "level", "1", err, sizeof err) == 0);
-	CHECK(tmem_config_set_option(&cfg, "level", "-1", err, sizeof err) ==
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "level", "1", err, sizeof err) ==
 	      0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "level", "-1", err,
+			   sizeof err) == 0);
 	CHECK(cfg.level == -1);
 
 	/* An overridden key must still be valid in the file. */
 	tmem_config_init(&cfg);
-	CHECK(tmem_config_set_option(&cfg, "pool-size", "2G", err,
-				     sizeof err) == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "pool-size", "2G", err,
+			   sizeof err) == 0);
 	CHECK(load_str(&cfg, "[pool]\nsize = huge\n", err, sizeof err) ==
 	      -EINVAL);
 	CHECK(strncmp(err, "t.conf:2: size: 'huge' is not a size (", 38) == 0);
 
 	/* Command-line errors: "key: what is wrong". */
 	tmem_config_init(&cfg);
-	CHECK(tmem_config_set_option(&cfg, "pool-size", "1Q", err,
-				     sizeof err) == -EINVAL);
-	CHECK(strncmp(err, "size: '1Q' is not a size (", 26) == 0);
-	CHECK(tmem_config_set_option(&cfg, "pool-size", "99999999T", err,
-				     sizeof err) == -ERANGE);
-	CHECK(strcmp(err, "size: '99999999T' is too large") == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "pool-size", "1Q", err,
+			   sizeof err) == -EINVAL);
+	CHECK(strncmp(err, "pool-size: '1Q' is not a size (", 31) == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "pool-size", "99999999T", err,
+			   sizeof err) == -ERANGE);
+	CHECK(strcmp(err, "pool-size: '99999999T' is too large") == 0);
 	CHECK(tmem_config_set(&cfg, "pool", "colour", "red", err, sizeof err) ==
 	      -ENOENT);
 	CHECK(strcmp(err, "colour: unknown key in [pool]") == 0);
@@ -777,8 +788,8 @@ static void test_precedence(void)
 
 		memset(path, 'p', sizeof path);
 		path[sizeof path - 1] = '\0';
-		CHECK(tmem_config_set_option(&cfg, "overflow", path, err,
-					     sizeof err) == -ENAMETOOLONG);
+		CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "overflow", path, err,
+				   sizeof err) == -ENAMETOOLONG);
 		CHECK(strcmp(err, "overflow: longer than 4095 characters") ==
 		      0);
 		CHECK(cfg.swap_overflow[0] == '\0');
@@ -823,6 +834,91 @@ static void test_files(void)
 	rmdir(dir);
 }
 
+/* ---- the programs' command lines ------------------------------------ */
+
+static void test_programs(void)
+{
+	static const unsigned progs[] = {TMEM_OPT_PLUGIN, TMEM_OPT_CACHE,
+					 TMEM_OPT_CTL};
+	struct tmem_config cfg;
+	char err[1024], *a;
+	size_t i;
+
+	/* One key, one range, one message, whoever is asked. */
+	for (i = 0; i < 3; i++) {
+		tmem_config_init(&cfg);
+		CHECK(tmem_opt_set(&cfg, progs[i], "contexts", "62", err,
+				   sizeof err) == 0);
+		CHECK(cfg.contexts == TMEM_CONTEXTS_MAX);
+		CHECK(tmem_opt_set(&cfg, progs[i], "contexts", "63", err,
+				   sizeof err) == -ERANGE);
+		CHECK(strcmp(err, "contexts: '63' is out of range (1 to 62)") ==
+		      0);
+		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16G", err,
+				   sizeof err) == -ERANGE);
+		CHECK(strcmp(err, "pool-size: '16G' is more than the maximum, "
+				  "16777152K") == 0);
+		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16777152K",
+				   err, sizeof err) == 0);
+		CHECK(cfg.pool_size == TMEM_POOL_SIZE_MAX);
+		CHECK(cfg.contexts == TMEM_CONTEXTS_MAX); /* kept */
+	}
+
+	/* Each program takes its own keys and no others. */
+	tmem_config_init(&cfg);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "chunk-size", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(strcmp(err, "chunk-size: unknown key") == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "min-share.a", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "size", "1M", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "socket", "/x", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "reset", "yes", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CTL, "admit", "all", err,
+			   sizeof err) == -ENOENT);
+	CHECK(tmem_opt_known(TMEM_OPT_CACHE, "admit=all", 5));
+	CHECK(tmem_opt_known(TMEM_OPT_CACHE, "max-share.x", 11));
+	CHECK(!tmem_opt_known(TMEM_OPT_CACHE, "max-share.", 10));
+	CHECK(!tmem_opt_known(TMEM_OPT_CACHE, "allow_other", 11));
+	CHECK(!tmem_opt_known(TMEM_OPT_PLUGIN, "threads", 7));
+
+	/* The command line's own keys. */
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "reset", "yes", err,
+			   sizeof err) == 0);
+	CHECK(cfg.swap_reset);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "overflow-size", "0", err,
+			   sizeof err) == -ERANGE);
+	CHECK(strcmp(err, "overflow-size: must not be 0") == 0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, "overflow-size", "8M", err,
+			   sizeof err) == 0);
+	CHECK(cfg.swap_overflow_size == 8ULL << 20);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_REPEAT);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "admit", "all", err,
+			   sizeof err) == 0);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_ALL);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "admit", "most", err,
+			   sizeof err) == -EINVAL);
+	CHECK(strcmp(err, "admit: 'most' is not 'repeat' or 'all'") == 0);
+	CHECK(cfg.cache_admit == TMEM_ADMIT_ALL);
+	CHECK(cfg.cache_granularity == 2.0);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "timestamp-granularity", "0.5",
+			   err, sizeof err) == 0);
+	CHECK(cfg.cache_granularity == 0.5);
+	CHECK(tmem_opt_set(&cfg, TMEM_OPT_CACHE, "timestamp-granularity", "-1",
+			   err, sizeof err) == -ERANGE);
+	CHECK(strcmp(err, "timestamp-granularity: '-1' is out of range (0 to "
+			  "86400 seconds)") == 0);
+	/* They are no tmem.conf keys: not printed. */
+	a = dump(&cfg, false);
+	CHECK(strstr(a, "admit") == NULL && strstr(a, "reset") == NULL &&
+	      strstr(a, "overflow-size") == NULL &&
+	      strstr(a, "granularity") == NULL);
+	free(a);
+}
+
 int main(void)
 {
 	test_sizes();
@@ -833,6 +929,7 @@ int main(void)
 	test_conflicts();
 	test_precedence();
 	test_files();
+	test_programs();
 	if (failures) {
 		fprintf(stderr, "test-config: %d failures\n", failures);
 		return 1;
