@@ -5,9 +5,31 @@
 
 #include "tmem-handle.h"
 
+/* Why there was no room for a record or for bytes.  Internal: a put
+ * turns each into its reject reason and -ENOSPC (make_room). */
+enum alloc_outcome {
+	ALLOC_OK = 0,
+	ALLOC_LATER,	 /* no chunk ready now, but one will be: the grower
+			  * refills the reserve, or a chunk in someone's
+			  * hand comes back (RESERVE_EMPTY) */
+	ALLOC_FULL,	 /* nothing free this pool may take: free chunks are
+			  * owed to other pools' minimums or kept for
+			  * compaction (NOSPACE) */
+	ALLOC_CAPPED,	 /* the pool is at its max-share (POOL_MAX) */
+	ALLOC_NO_RECORD, /* no index entry or blob record left (INDEX_FULL) */
+};
+
+/* What one eviction did. */
+enum evict_outcome {
+	EVICT_FREED, /* a chunk became free */
+	EVICT_NONE,  /* no chunk could be evicted */
+	EVICT_BUSY,  /* chunk_lock was busy: never wait on it twice */
+};
+
 /* Caller holds the blob stripe lock of the blob being created. */
-int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     uint32_t size, uint32_t *loc);
+enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
+				    unsigned pool, uint32_t size,
+				    uint32_t *loc);
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size);
 void tmem_chunk_free(struct tmem *t, uint32_t c);
 uint32_t tmem_hole_pop(struct tmem *t);
@@ -18,7 +40,8 @@ int tmem_chunk_fault(struct tmem *t, uint32_t c);
 int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
-int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only);
+enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
+				    bool own_only);
 typedef bool (*tmem_walk_fn)(struct tmem *t, uint32_t c, uint32_t id,
 			     uint32_t loc, uint32_t size, void *arg);
 bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,

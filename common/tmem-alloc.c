@@ -324,12 +324,9 @@ static uint64_t chunks_in_hand(struct tmem *t)
 		       : 0;
 }
 
-/* Take a free chunk for pool.  -EAGAIN: no chunk is ready but some will be
- * (the grower refills the reserve, or a chunk in hand comes back);
- * -ENOSPC: nothing free (or only what other pools are owed, or the
- * compaction spare); -EDQUOT: the pool is at its maximum. */
-static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
-			 uint32_t *out)
+/* Take a free chunk for pool (see enum alloc_outcome). */
+static enum alloc_outcome chunk_acquire(struct tmem *t, unsigned pool,
+					bool compact, uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
@@ -337,26 +334,27 @@ static int chunk_acquire(struct tmem *t, unsigned pool, bool compact,
 	uint32_t c = 0;
 	unsigned waits = 0;
 	bool low;
-	int r = 0;
+	enum alloc_outcome r = ALLOC_OK;
 
 	/* Compaction may overshoot a maximum by the chunk it fills, and may
 	 * take the last free chunk, which puts leave to it. */
 	if (!compact && __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED) &&
 	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
 		    __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED))
-		return -EDQUOT;
+		return ALLOC_CAPPED;
 again:
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
-		return -EAGAIN;
+		return ALLOC_LATER;
 	/* Puts leave one free chunk to compaction (it needs somewhere to
 	 * move blobs to); holes count as free, the grower fills them. */
 	need = chunks_owed(t, pool) + (compact ? 0 : 1);
 	listed = (uint64_t)h->reserve_count + h->hole_count + h->punch_count;
 	if (listed <= need) {
-		r = listed + chunks_in_hand(t) > need ? -EAGAIN : -ENOSPC;
+		r = listed + chunks_in_hand(t) > need ? ALLOC_LATER
+						      : ALLOC_FULL;
 		/* Without a grower nobody holds a chunk for long (a
 		 * punch): wait for it rather than refuse. */
-		if (r == -EAGAIN && t->sync_grow && ++waits < 1000) {
+		if (r == ALLOC_LATER && t->sync_grow && ++waits < 1000) {
 			tmem_unlock(&h->chunk_lock);
 			sched_yield();
 			goto again;
@@ -370,7 +368,7 @@ again:
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	} else {
-		r = h->hole_count || h->punch_count ? -EAGAIN : -ENOSPC;
+		r = h->hole_count || h->punch_count ? ALLOC_LATER : ALLOC_FULL;
 	}
 	if (c) {
 		tmem_gauge(t, pool, G_CHUNKS, 1);
@@ -383,8 +381,8 @@ again:
 				atomic_store(&h->idle, 0);
 		}
 	}
-	low = h->reserve_count < h->low_wm || r == -EAGAIN;
-	if (r == -EAGAIN)
+	low = h->reserve_count < h->low_wm || r == ALLOC_LATER;
+	if (r == ALLOC_LATER)
 		atomic_store(&h->idle, 0);
 	tmem_unlock(&h->chunk_lock);
 	if (low && !t->sync_grow)
@@ -392,17 +390,16 @@ again:
 	if (r)
 		return r;
 	if (SL_STATE(atomic_load(&seg_chunk(t, c)->sl)) == CHUNK_GROWING) {
-		r = tmem_chunk_fault(t, c);
-		if (r) {
+		if (tmem_chunk_fault(t, c) != 0) {
 			tmem_lock(t, &h->chunk_lock);
 			tmem_gauge(t, pool, G_CHUNKS, -1);
 			tmem_hole_push(t, c);
 			tmem_unlock(&h->chunk_lock);
-			return -ENOSPC;
+			return ALLOC_FULL;
 		}
 	}
 	*out = c;
-	return 0;
+	return ALLOC_OK;
 }
 
 /* Make chunk ch, just taken, the context's open chunk. */
@@ -438,18 +435,18 @@ static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 	return true;
 }
 
-static int alloc_raw(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     uint32_t *loc)
+static enum alloc_outcome alloc_raw(struct tmem *t, struct tmem_ctx *c,
+				    unsigned pool, uint32_t *loc)
 {
 	unsigned me = ctx_owner(t, c);
+	enum alloc_outcome r;
 	uint32_t ch;
-	int r;
 
 	for (;;) {
 		ch = c->open_raw[pool];
 		if (ch &&
 		    chunk_take(t, ch, me, pool, true, TMEM_PAGE_SIZE, loc))
-			return 0;
+			return ALLOC_OK;
 		if (ch) {
 			/* Full (or emptied and freed under us). */
 			if (SL_OWNER(atomic_load(&seg_chunk(t, ch)->sl)) == me)
@@ -464,12 +461,12 @@ static int alloc_raw(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	}
 }
 
-int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     uint32_t size, uint32_t *loc)
+enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
+				    unsigned pool, uint32_t size, uint32_t *loc)
 {
 	unsigned me = ctx_owner(t, c), i, best, worst;
 	uint32_t room[TMEM_OPEN], ch;
-	int r;
+	enum alloc_outcome r;
 
 	if (size == TMEM_PAGE_SIZE)
 		return alloc_raw(t, c, pool, loc);
@@ -502,7 +499,7 @@ int tmem_alloc_space(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		if (best < TMEM_OPEN) {
 			if (chunk_take(t, c->open[best][pool], me, pool, false,
 				       size, loc))
-				return 0;
+				return ALLOC_OK;
 			continue;
 		}
 		/* Nothing fits: take an empty slot, or close the fullest (on
@@ -626,9 +623,9 @@ static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 	return true;
 }
 
-/* Evict one chunk of an ephemeral sub-pool (own_only: of for_pool).
- * 1: a chunk became free; 0: none could be; -EAGAIN: chunk_lock busy. */
-int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
+/* Evict one chunk of an ephemeral sub-pool (own_only: of for_pool). */
+enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
+				    bool own_only)
 {
 	struct tmem_header *h = t->hdr;
 	uint64_t n, steps;
@@ -636,7 +633,7 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	uint64_t sl;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
-		return -EAGAIN;
+		return EVICT_BUSY;
 	n = h->hole_bump;
 	for (steps = 0; steps < 2 * n && !victim; steps++) {
 		uint32_t c = h->clock_hand;
@@ -670,7 +667,7 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 	}
 	tmem_unlock(&h->chunk_lock);
 	if (!victim)
-		return 0;
+		return EVICT_NONE;
 	CRASH_POINT(30);
 	tmem_chunk_walk(t, victim, true, doom_one, NULL);
 	CRASH_POINT(31);
@@ -683,9 +680,9 @@ int tmem_evict_chunk(struct tmem *t, unsigned for_pool, bool own_only)
 						 nsl)) {
 			if (SL_STATE(nsl) == CHUNK_FREEING) {
 				tmem_chunk_free(t, victim);
-				return 1;
+				return EVICT_FREED;
 			}
-			return 0;
+			return EVICT_NONE;
 		}
 	}
 }

@@ -102,37 +102,41 @@ static void key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
 	tmem_unlock(&is->lock);
 }
 
-/* Make room after the allocator said no.  Returns 0 to retry. */
+/* Make room after the allocator said why there was none.  Returns 0 to
+ * retry, or the put's answer: -ENOSPC, counted under its reason. */
 static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     enum tmem_kind kind, int err, int attempt)
+		     enum tmem_kind kind, enum alloc_outcome why, int attempt)
 {
-	int i, n;
+	enum evict_outcome n;
+	int i;
 
-	switch (err) {
-	case -ENOMEM:
+	switch (why) {
+	case ALLOC_OK:
+		return 0;
+	case ALLOC_NO_RECORD:
 		if (attempt == 0 && kind == TMEM_EPHEMERAL &&
 		    atomic_load(&t->hdr->ghosts)) {
 			tmem_index_sweep_ghosts(t);
 			return 0;
 		}
 		return reject(c, pool, TMEM_REJECT_INDEX_FULL, -ENOSPC);
-	case -EAGAIN:
+	case ALLOC_LATER:
 		tmem_grower_wake(t);
 		return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY, -ENOSPC);
-	case -EDQUOT:
+	case ALLOC_CAPPED:
 		n = kind == TMEM_EPHEMERAL && attempt < 8
 			    ? tmem_evict_chunk(t, pool, true)
-			    : 0;
-		if (n == 1)
+			    : EVICT_NONE;
+		if (n == EVICT_FREED)
 			return 0;
-		if (n == -EAGAIN)
+		if (n == EVICT_BUSY)
 			return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY,
 				      -ENOSPC);
 		return reject(c, pool, TMEM_REJECT_POOL_MAX, -ENOSPC);
-	case -ENOSPC:
+	case ALLOC_FULL:
 		for (i = 0; i < 4 && attempt < 8; i++) {
 			n = tmem_evict_chunk(t, pool, false);
-			if (n == 1) {
+			if (n == EVICT_FREED) {
 				if (kind == TMEM_EPHEMERAL &&
 				    atomic_load(&t->hdr->ghosts) > 4096)
 					tmem_index_sweep_ghosts(t);
@@ -140,7 +144,7 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			}
 			/* Never wait twice on a lock a stopped process
 			 * may hold. */
-			if (n == -EAGAIN)
+			if (n == EVICT_BUSY)
 				return reject(c, pool,
 					      TMEM_REJECT_RESERVE_EMPTY,
 					      -ENOSPC);
@@ -154,9 +158,8 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			return 0;
 		}
 		return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
-	default:
-		return err;
 	}
+	return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
 }
 
 /* Find or make the blob for a page; on success the context holds one
@@ -170,6 +173,7 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	const void *data;
 	uint32_t len;
+	enum alloc_outcome why;
 	int r, attempt;
 
 	*bhash = hash;
@@ -206,13 +210,13 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		} else {
 			stripe_lock(t, ds);
 		}
-		r = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
-		if (r == 0)
+		why = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
+		if (why == ALLOC_OK)
 			intent_set(t, c, *blob);
 		tmem_unlock(&ds->lock);
-		if (r == 0)
+		if (why == ALLOC_OK)
 			return 0;
-		r = make_room(t, c, pool, kind, r, attempt);
+		r = make_room(t, c, pool, kind, why, attempt);
 		if (r)
 			return r;
 	}
@@ -259,8 +263,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		entry_publish(en, entry_make(type, pool, (uint32_t)pattern),
 			      bhash);
 	} else {
-		r = tmem_index_alloc(t, s, &e);
-		if (r) {
+		if (tmem_index_alloc(t, s, &e) != ALLOC_OK) {
 			r = reject(c, pool, TMEM_REJECT_INDEX_FULL, -ENOSPC);
 			goto err_unlock;
 		}

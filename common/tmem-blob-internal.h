@@ -3,13 +3,15 @@
 #ifndef TMEM_BLOB_INTERNAL_H
 #define TMEM_BLOB_INTERNAL_H
 
+#include "tmem-alloc-internal.h"
 #include "tmem-handle.h"
 
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		   unsigned d, uint32_t hash, const void *page, uint32_t *id);
-int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint32_t hash, const void *data, uint32_t len,
-		     uint32_t *id);
+enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
+				    unsigned pool, unsigned d, uint32_t hash,
+				    const void *data, uint32_t len,
+				    uint32_t *id);
 void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool);
 void tmem_blob_unlink_chain(struct tmem *t, uint32_t id);

@@ -133,18 +133,19 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
- * one reference.  -ENOMEM: no blob record left (INDEX_FULL); otherwise
+ * one reference: ALLOC_NO_RECORD when no blob record is left, otherwise
  * what tmem_alloc_space says. */
-int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
-		     unsigned d, uint32_t hash, const void *data, uint32_t len,
-		     uint32_t *out)
+enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
+				    unsigned pool, unsigned d, uint32_t hash,
+				    const void *data, uint32_t len,
+				    uint32_t *out)
 {
 	uint32_t id = record_alloc(t, d), loc, *head;
+	enum alloc_outcome r;
 	struct tmem_blob *b;
-	int r;
 
 	if (!id)
-		return -ENOMEM;
+		return ALLOC_NO_RECORD;
 	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
 	if (r) {
 		record_free(t, d, id);
@@ -168,7 +169,7 @@ int tmem_blob_create(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	if (seg_dstripe(t, d)->used > (TMEM_LOAD << seg_dstripe(t, d)->bits))
 		tmem_blob_resize(t, d, seg_dstripe(t, d)->bits + 1);
 	*out = id;
-	return 0;
+	return ALLOC_OK;
 }
 
 /* Caller holds the blob's stripe. */

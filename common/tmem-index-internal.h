@@ -3,6 +3,7 @@
 #ifndef TMEM_INDEX_INTERNAL_H
 #define TMEM_INDEX_INTERNAL_H
 
+#include "tmem-alloc-internal.h"
 #include "tmem-handle.h"
 
 unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
@@ -10,7 +11,7 @@ unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
 uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 			 unsigned pool, uint64_t object, uint64_t index,
 			 uint32_t **linkp);
-int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *e);
+enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *e);
 void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e);
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en);
 void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,

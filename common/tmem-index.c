@@ -235,8 +235,8 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
 	return id;
 }
 
-/* Caller holds index stripe s. */
-int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
+/* Caller holds index stripe s.  ALLOC_OK and *out, or ALLOC_NO_RECORD. */
+enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint32_t e = is->free_head;
@@ -246,11 +246,11 @@ int tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 	else
 		e = tmem_record_new(t, false, s);
 	if (!e)
-		return -ENOMEM;
+		return ALLOC_NO_RECORD;
 	seg_entry(t, e)->next = 0;
 	is->used++;
 	*out = e;
-	return 0;
+	return ALLOC_OK;
 }
 
 /* Caller holds the entry's index stripe.  Give up what the entry holds. */
@@ -343,15 +343,22 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 }
 
 /* Remove the entries a predicate picks from one stripe. */
-static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
-			    uint64_t object)
+/* What stripe_drop removes. */
+enum drop_what {
+	DROP_POOL,   /* every entry of a sub-pool */
+	DROP_OBJECT, /* every entry of one object of a sub-pool */
+	DROP_GHOSTS, /* entries naming doomed blobs, whose stripes are free */
+};
+
+static uint64_t stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
+			    unsigned pool, uint64_t object)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint64_t nb, b, n = 0;
 
 	/* Sweeps are opportunistic: never wait for an ephemeral stripe (a
 	 * stopped cache process may hold it). */
-	if (mode == 2) {
+	if (what == DROP_GHOSTS) {
 		if (!tmem_trylock(t, &is->lock))
 			return 0;
 	} else {
@@ -370,7 +377,7 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 			struct tmem_entry *en = seg_entry(t, *link);
 			bool drop;
 
-			if (mode == 2) {
+			if (what == DROP_GHOSTS) {
 				if (entry_is_ghost(t, en) &&
 				    ghost_drop(t, s, link, *link)) {
 					n++;
@@ -379,7 +386,8 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, int mode, unsigned pool,
 				drop = false;
 			} else
 				drop = entry_pool(en) == pool &&
-				       (mode == 0 || en->object == object);
+				       (what == DROP_POOL ||
+					en->object == object);
 			/* Not tmem_index_remove: a shrink would rehash
 			 * entries into buckets already walked, and they
 			 * would survive the sweep. */
@@ -405,7 +413,8 @@ void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 	unsigned first = seg_pool(t, pool)->kind == TMEM_EPHEMERAL ? half : 0;
 
 	for (s = first; s < first + half; s++)
-		stripe_drop(t, s, all_objects ? 0 : 1, pool, object);
+		stripe_drop(t, s, all_objects ? DROP_POOL : DROP_OBJECT, pool,
+			    object);
 	for (s = first; s < first + half; s++)
 		tmem_blob_stripe_fit(t, s);
 }
@@ -417,5 +426,5 @@ void tmem_index_sweep_ghosts(struct tmem *t)
 
 	/* Each entry dropped counts itself off (tmem_blob_unref_locked). */
 	for (s = TMEM_NR_STRIPES / 2; s < TMEM_NR_STRIPES; s++)
-		stripe_drop(t, s, 2, 0, 0);
+		stripe_drop(t, s, DROP_GHOSTS, 0, 0);
 }
