@@ -83,6 +83,7 @@ static const struct nt_key {
 	{"prefault", "pool", "prefault"},
 	{"contexts", "pool", "contexts"},
 	{"overflow-size", NULL, NULL},
+	{"max-share", NULL, NULL},
 	{"reset", NULL, NULL},
 	{"config", NULL, NULL},
 };
@@ -97,6 +98,7 @@ static struct {
 static size_t ncmdline;
 static char *config_path;
 static uint64_t overflow_size;
+static uint64_t cmdline_max_share; /* max-share=, 0: not given */
 static bool reset;
 
 static struct tmem_config cfg;
@@ -182,6 +184,16 @@ static int nt_config(const char *key, const char *value)
 		}
 		return 0;
 	}
+	if (strcmp(key, "max-share") == 0) {
+		r = tmem_parse_size(value, false, &cmdline_max_share);
+		if (r < 0 || cmdline_max_share == 0) {
+			nbdkit_error("max-share=%s: must be a non-zero size "
+				     "(K/M/G/T allowed)",
+				     value);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(key, "reset") == 0) {
 		if (tmem_parse_bool(value, &reset) < 0) {
 			nbdkit_error("reset=%s: not a boolean", value);
@@ -260,6 +272,18 @@ static int nt_config_complete(void)
 		share_min = cfg.swap_min_share;
 		share_max = 0;
 	}
+	/* Keys given here win over the file, as everywhere. */
+	for (i = 0; i < ncmdline; i++)
+		if (strcmp(cmdline[i].key->key, "min-share") == 0)
+			share_min = cfg.swap_min_share;
+	if (cmdline_max_share)
+		share_max = cmdline_max_share;
+	if (share_max && share_min > share_max) {
+		nbdkit_error("min-share: %" PRIu64 " is more than max-share "
+			     "(%" PRIu64 ") for export %s",
+			     share_min, share_max, export_name);
+		return -1;
+	}
 	if (cfg.swap_overflow[0] && overflow_size == 0)
 		overflow_size = cfg.swap_size;
 	return 0;
@@ -278,6 +302,7 @@ static int nt_config_complete(void)
 	"overflow-size=SIZE  FILE's size, allocated in full at start\n"       \
 	"                  (default: the device size).\n"                     \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
+	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
 	"                  default 1; negative levels are faster).\n"         \
 	"dedup=BOOL        Deduplicate identical pages (when creating it).\n" \
