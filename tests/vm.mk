@@ -24,6 +24,7 @@ vm_lock_on_fault_so_LINK = $(CCLD) $(vm_lock_on_fault_so_CFLAGS) $(CFLAGS) -shar
 TESTS += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-vm-args.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	$(NULL)
@@ -31,6 +32,7 @@ TESTS += \
 EXTRA_DIST += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-vm-args.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	vm/fetch-kernel \
