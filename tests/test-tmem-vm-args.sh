@@ -85,6 +85,27 @@ if command -v qemu-io >/dev/null; then
         fail "qemu-io did not read back what it wrote to g1"
 fi
 
+# A guest cannot open another's export: as root, one guest for nobody
+# and one for daemon; qemu-io as nobody reads its own and is refused the
+# other's (its socket is daemon's, mode 0600).
+if [ "$(id -u)" -eq 0 ] && command -v qemu-io >/dev/null && id nobody >/dev/null 2>&1 &&
+   id daemon >/dev/null 2>&1; then
+    chmod 0711 "$tmp"
+    "$tv" "${opts[@]}" add gn --size 1M --user nobody > /dev/null 2> "$tmp/err" || fail "add gn: $(cat "$tmp/err")"
+    "$tv" "${opts[@]}" add gd --size 1M --user daemon > /dev/null 2> "$tmp/err" || fail "add gd: $(cat "$tmp/err")"
+    as_nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+    "${as_nobody[@]}" qemu-io -f raw -c 'read 0 4096' "nbd+unix:///gn?socket=$tmp/run/gn.sock" > "$tmp/out" 2>&1 ||
+        fail "nobody cannot open its own export gn: $(cat "$tmp/out")"
+    if "${as_nobody[@]}" qemu-io -f raw -c 'read 0 4096' "nbd+unix:///gd?socket=$tmp/run/gd.sock" > "$tmp/out" 2>&1; then
+        fail "nobody opened daemon's export gd"
+    fi
+    grep -q "Permission denied" "$tmp/out" || fail "opening gd as nobody failed, but not for permission: $(cat "$tmp/out")"
+    "$tv" "${opts[@]}" remove gn > /dev/null || fail "remove gn failed"
+    "$tv" "${opts[@]}" remove gd > /dev/null || fail "remove gd failed"
+else
+    echo "not root (or no qemu-io, nobody, daemon): the check across users is left out"
+fi
+
 "$tv" "${opts[@]}" list > "$tmp/list" || fail "list: exit status $? with both servers up: $(cat "$tmp/list")"
 grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"
 grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
