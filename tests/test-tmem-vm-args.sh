@@ -32,6 +32,8 @@ expect 2 "add takes one guest name" "$tv" add a b
 expect 2 "list takes no guest" "$tv" list a
 expect 2 "go with add" "$tv" remove a --size 1G
 expect 2 "force goes with remove" "$tv" add a --force
+expect 2 "need --no-systemd" "$tv" -g "$tmp/guests" add a
+expect 2 "need --no-systemd" "$tv" -r "$tmp/run" remove a
 expect 1 "guest name '.hidden'" "$tv" "${opts[@]}" add .hidden
 expect 1 "guest name 'a/b'" "$tv" "${opts[@]}" add a/b
 expect 1 "guest name 'a b'" "$tv" "${opts[@]}" add "a b"
