@@ -44,6 +44,7 @@ EXTRA_DIST += \
 	tmem-cache \
 	tmem-vm \
 	bench-swap \
+	bench-vm \
 	demo \
 	packages-vm.txt \
 	$(swap_units:=.in) \
