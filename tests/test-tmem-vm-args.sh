@@ -65,6 +65,10 @@ cleanup_fn "for p in $tmp/run/*.pid; do [ -f \"\$p\" ] && kill \$(cat \"\$p\"); 
 expect 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
 # 8M + 60M reserved is more than the 64M pool.
 expect 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
+# The host's own swap's reservation counts too: 8M + 16M + 48M.
+sed 's/^threads = 2$/threads = 2\nmin-share = 16M/' "$tmp/t.conf" > "$tmp/t16.conf"
+grep -q "min-share = 16M" "$tmp/t16.conf" || fail "cannot make $tmp/t16.conf"
+expect 1 "would add up to 72M" "$tv" -c "$tmp/t16.conf" "${opts[@]:2}" add g3 --share 48M: --user "$me"
 
 for g in g1 g2; do
     s=$tmp/run/$g.sock
