@@ -86,6 +86,8 @@ struct tmem_config {
 	uint64_t swap_overflow_size; /* plugin overflow-size=, 0 = the
 				      * device size */
 	bool swap_reset;	     /* plugin reset= */
+	uint64_t swap_max_share;     /* plugin max-share=, 0 = none: a cap
+				      * on the export's sub-pool */
 	double cache_granularity;    /* cache -o timestamp-granularity= */
 	int cache_admit;	     /* cache -o admit=: enum tmem_admit */
 

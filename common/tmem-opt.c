@@ -108,6 +108,10 @@ static const struct key_def keys[] = {
 	 F(swap_overflow_size), TMEM_PAGE_SIZE, SWAP_SIZE_MAX, SZ_PAGES, NULL},
 	{NULL, "reset", "reset", PLUGIN, KEY_BOOL, F(swap_reset), 0, 0, 0,
 	 NULL},
+	/* The plugin's cap of its export (the cache's max-share is the
+	 * [cache] key of that name). */
+	{NULL, "max-share", "max-share", PLUGIN, KEY_SIZE, F(swap_max_share),
+	 TMEM_PAGE_SIZE, 0, SZ_PERCENT, NULL},
 	{NULL, "timestamp-granularity", "timestamp-granularity", CACHE,
 	 KEY_SECONDS, F(cache_granularity), 0, 86400, 0, NULL},
 	{NULL, "admit", "admit", CACHE, KEY_ENUM, F(cache_admit), 0, 0, 0,

@@ -147,6 +147,18 @@ static int nt_config_complete(void)
 	}
 	if (cfg.swap_overflow[0] && cfg.swap_overflow_size == 0)
 		cfg.swap_overflow_size = cfg.swap_size;
+	/* Keys given here win over the file, as everywhere: also over
+	 * [pool] min-share.EXPORT and max-share.EXPORT. */
+	if (cfg.origin[tmem_opt_index("swap", "min-share")] < 0)
+		share_min = cfg.swap_min_share;
+	if (cfg.swap_max_share)
+		share_max = cfg.swap_max_share;
+	if (share_max && share_min > share_max) {
+		nbdkit_error("min-share: %" PRIu64 " is more than max-share "
+			     "(%" PRIu64 ") for export %s",
+			     share_min, share_max, export_name);
+		return -1;
+	}
 	return 0;
 }
 
@@ -163,6 +175,7 @@ static int nt_config_complete(void)
 	"overflow-size=SIZE  FILE's size, allocated in full at start\n"       \
 	"                  (default: the device size).\n"                     \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
+	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
 	"                  default 1; negative levels are faster).\n"         \
 	"dedup=BOOL        Deduplicate identical pages (when creating it).\n" \

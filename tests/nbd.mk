@@ -14,6 +14,7 @@ TESTS += \
 	test-nbd-overflow.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
+	test-nbd-tls.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -30,4 +31,5 @@ EXTRA_DIST += \
 	test-nbd-overflow.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
+	test-nbd-tls.sh \
 	$(NULL)

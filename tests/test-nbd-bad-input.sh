@@ -34,6 +34,10 @@ refused "level" size=1M level=high
 refused "dedup" size=1M dedup=maybe
 refused "overflow-size" size=1M overflow-size=100
 refused "reset" size=1M reset=perhaps
+refused "max-share: must not be 0" size=1M max-share=0
+refused "max-share: .lots. is not a size" size=1M max-share=lots
+refused "min-share: 8388608 is more than max-share \\(4194304\\) for export g1" \
+    size=1M export=g1 min-share=8M max-share=4M
 refused "overflow file $tmp/missing/dir/ov" size=1M overflow="$tmp/missing/dir/ov"
 refused "overflow file /dev/shm/$pool-ov.*tmpfs" size=1M overflow="/dev/shm/$pool-ov"
 rm -f "/dev/shm/$pool-ov"
@@ -46,6 +50,14 @@ printf '[swap]\nsize = 2M\n' > "$tmp/good.conf"
 nbdkit -U - "$TMEM_PLUGIN" pool=$pool pool-size=32M config="$tmp/good.conf" \
        --run 'nbdinfo --size "$uri"' | grep -qx 2097152 ||
     fail "size from the config file not used"
+
+# min-share= and max-share= on the command line are the sub-pool's share,
+# and win over the file's min-share.EXPORT (tmemctl pools shows them).
+printf '[pool]\nmin-share.g2 = 1M\n' > "$tmp/share.conf"
+nbdkit -U - "$TMEM_PLUGIN" pool=$pool pool-size=32M size=1M export=g2 \
+       min-share=2M max-share=8M config="$tmp/share.conf" --run true
+"$TMEMCTL" pools "$pool" | awk '$2 == "g2"' | grep -q "2.0 MiB *8.0 MiB" ||
+    fail "sub-pool g2 lacks min 2M, max 8M: $("$TMEMCTL" pools "$pool")"
 
 # The export remembers its size: another size is refused, reset=true
 # starts afresh.

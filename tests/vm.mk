@@ -5,8 +5,10 @@
 #                         checks, systemd-analyze verify of the units
 #   make check-vm         boots a guest once per case (tests/vm/): zram (the
 #                         harness baseline), then swap over NBD on tmem.so:
-#                         the workload and stress-ng
-#   make check-vm-all     those and a small pool with an overflow file
+#                         the workload and stress-ng; and a guest whose
+#                         virtio disk this machine serves (tmem-vm)
+#   make check-vm-all     those, a small pool with an overflow file and two
+#                         host-served guests at once on one pool
 #   make check-vm-soak    all four cases, five boots in a row
 
 # The workload: verifiable pages (tests/swap-workload.c).
@@ -24,6 +26,7 @@ vm_lock_on_fault_so_LINK = $(CCLD) $(vm_lock_on_fault_so_CFLAGS) $(CFLAGS) -shar
 TESTS += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-vm-args.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	$(NULL)
@@ -31,6 +34,7 @@ TESTS += \
 EXTRA_DIST += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
+	test-tmem-vm-args.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	vm/fetch-kernel \
@@ -41,6 +45,7 @@ EXTRA_DIST += \
 	vm/guest-latency \
 	vm/monitor \
 	vm/check-vm-case \
+	vm/check-vm-host-case \
 	$(VM_TESTS_ALL) \
 	$(NULL)
 
@@ -54,11 +59,13 @@ VM_TESTS = \
 	vm/check-vm-workload.test \
 	vm/check-vm-stress.test \
 	vm/check-vm-overflow.test \
+	vm/check-vm-host.test \
 	$(NULL)
 VM_TESTS_ALL = \
 	$(VM_TESTS) \
 	vm/check-vm-workload-large.test \
 	vm/check-vm-overflow-large.test \
+	vm/check-vm-host-two.test \
 	$(NULL)
 
 check-vm: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)

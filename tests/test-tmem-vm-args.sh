@@ -1,0 +1,150 @@
+#!/bin/bash
+# scripts/tmem-vm refuses bad usage and bad settings with a clear message
+# before starting anything; and, without systemd (--no-systemd) and as
+# this user, add, list, show and remove really serve guests on one pool:
+# each on its own socket, mode 0600, owned by the guest's user, with its
+# own sub-pool and share.  (A real guest swaps on it in check-vm.)
+. ./functions.sh
+
+tv=$abs_top_srcdir/scripts/tmem-vm
+tmp=$(mktemp_dir)
+pool=$(unique_segment)
+cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+me=$(id -un)
+printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 2\n' "$pool" > "$tmp/t.conf"
+export TMEMCTL
+opts=(-c "$tmp/t.conf" -p "$TMEM_PLUGIN" -g "$tmp/guests" -r "$tmp/run" --no-systemd)
+
+expect ()
+{
+    local want_status=$1 want_msg=$2 status=0 err
+    shift 2
+    err=$("$@" 2>&1) || status=$?
+    [ "$status" -eq "$want_status" ] || fail "'$*': exit status $status, expected $want_status ($err)"
+    echo "$err" | grep -q -- "$want_msg" || fail "'$*': message '$err' lacks '$want_msg'"
+}
+
+expect 2 usage "$tv"
+expect 2 "unknown action 'go'" "$tv" go
+expect 2 "unknown option '--bogus'" "$tv" --bogus list
+expect 2 "add takes one guest name" "$tv" add
+expect 2 "add takes one guest name" "$tv" add a b
+expect 2 "list takes no guest" "$tv" list a
+expect 2 "go with add" "$tv" remove a --size 1G
+expect 2 "force goes with remove" "$tv" add a --force
+expect 2 "need --no-systemd" "$tv" -g "$tmp/guests" add a
+expect 2 "need --no-systemd" "$tv" -r "$tmp/run" remove a
+expect 1 "guest name '.hidden'" "$tv" "${opts[@]}" add .hidden
+expect 1 "guest name 'a/b'" "$tv" "${opts[@]}" add a/b
+expect 1 "guest name 'a b'" "$tv" "${opts[@]}" add "a b"
+expect 1 "longer than 63" "$tv" "${opts[@]}" add "$(printf 'g%.0s' $(seq 64))"
+expect 1 "size: 'lots'" "$tv" "${opts[@]}" add g1 --size lots --user "$me"
+expect 1 "size: '4097'" "$tv" "${opts[@]}" add g1 --size 4097 --user "$me"
+expect 1 "size: '0'" "$tv" "${opts[@]}" add g1 --size 0 --user "$me"
+expect 1 "is not MIN:MAX" "$tv" "${opts[@]}" add g1 --share 8M --user "$me"
+expect 1 "minimum 'x' is not a size" "$tv" "${opts[@]}" add g1 --share x:8M --user "$me"
+expect 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8Q --user "$me"
+expect 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1 --share 16M:8M --user "$me"
+expect 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
+expect 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
+expect 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
+expect 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
+expect 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
+[ -e "$tmp/guests" ] && fail "a refused add left $tmp/guests behind"
+
+# The rest serves for real.
+requires nbdkit --version
+requires test -e "$TMEM_PLUGIN"
+requires command -v ss
+cleanup_fn "for p in $tmp/run/*.pid; do [ -f \"\$p\" ] && kill \$(cat \"\$p\"); done 2>/dev/null"
+
+"$tv" "${opts[@]}" add g1 --size 16M --share 8M:32M --user "$me" > "$tmp/add1" 2> "$tmp/err" ||
+    fail "add g1: $(cat "$tmp/err")"
+"$tv" "${opts[@]}" add g2 --size 16M --user "$me" > "$tmp/add2" 2> "$tmp/err" ||
+    fail "add g2: $(cat "$tmp/err")"
+expect 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
+# 8M + 60M reserved is more than the 64M pool.
+expect 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
+# The host's own swap's reservation counts too: 8M + 16M + 48M.
+sed 's/^threads = 2$/threads = 2\nmin-share = 16M/' "$tmp/t.conf" > "$tmp/t16.conf"
+grep -q "min-share = 16M" "$tmp/t16.conf" || fail "cannot make $tmp/t16.conf"
+expect 1 "would add up to 72M" "$tv" -c "$tmp/t16.conf" "${opts[@]:2}" add g3 --share 48M: --user "$me"
+
+for g in g1 g2; do
+    s=$tmp/run/$g.sock
+    [ -S "$s" ] || fail "no socket $s"
+    [ "$(stat -c '%a %U' "$s")" = "600 $me" ] || fail "$s is $(stat -c '%a %U' "$s"), not 600 $me"
+done
+grep -qF -- "-drive 'file=nbd+unix:///g1?socket=$tmp/run/g1.sock,format=raw,if=virtio,cache=none,discard=unmap,werror=report,rerror=report'" "$tmp/add1" ||
+    fail "add does not print the qemu -drive: $(cat "$tmp/add1")"
+grep -qF -- "virtio-blk-pci,drive=tmem-g1,werror=report" "$tmp/add1" || fail "add does not print the -blockdev form"
+grep -qF "error_policy='report'" "$tmp/add1" || fail "add does not print the libvirt disk with error_policy='report'"
+grep -qF "<host transport='unix' socket='$tmp/run/g1.sock'/>" "$tmp/add1" || fail "the libvirt disk lacks the socket"
+"$tv" "${opts[@]}" show g1 | cmp -s - "$tmp/add1" || fail "show g1 differs from what add printed"
+
+# qemu's own NBD client reads what was written through another connection
+# (the same export, the same data).
+if command -v qemu-io >/dev/null; then
+    qemu-io -f raw -c 'write -P 0x5a 4096 8192' "nbd+unix:///g1?socket=$tmp/run/g1.sock" >/dev/null ||
+        fail "qemu-io could not write to g1"
+    qemu-io -f raw -c 'read -P 0x5a 4096 8192' "nbd+unix:///g1?socket=$tmp/run/g1.sock" | grep -q 'read 8192/8192' ||
+        fail "qemu-io did not read back what it wrote to g1"
+fi
+
+# A guest cannot open another's export: as root, one guest for nobody
+# and one for daemon; qemu-io as nobody reads its own and is refused the
+# other's (its socket is daemon's, mode 0600).
+if [ "$(id -u)" -eq 0 ] && command -v qemu-io >/dev/null && id nobody >/dev/null 2>&1 &&
+   id daemon >/dev/null 2>&1; then
+    chmod 0711 "$tmp"
+    "$tv" "${opts[@]}" add gn --size 1M --user nobody > /dev/null 2> "$tmp/err" || fail "add gn: $(cat "$tmp/err")"
+    "$tv" "${opts[@]}" add gd --size 1M --user daemon > /dev/null 2> "$tmp/err" || fail "add gd: $(cat "$tmp/err")"
+    as_nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+    "${as_nobody[@]}" qemu-io -f raw -c 'read 0 4096' "nbd+unix:///gn?socket=$tmp/run/gn.sock" > "$tmp/out" 2>&1 ||
+        fail "nobody cannot open its own export gn: $(cat "$tmp/out")"
+    if "${as_nobody[@]}" qemu-io -f raw -c 'read 0 4096' "nbd+unix:///gd?socket=$tmp/run/gd.sock" > "$tmp/out" 2>&1; then
+        fail "nobody opened daemon's export gd"
+    fi
+    grep -q "Permission denied" "$tmp/out" || fail "opening gd as nobody failed, but not for permission: $(cat "$tmp/out")"
+    "$tv" "${opts[@]}" remove gn > /dev/null || fail "remove gn failed"
+    "$tv" "${opts[@]}" remove gd > /dev/null || fail "remove gd failed"
+else
+    echo "not root (or no qemu-io, nobody, daemon): the check across users is left out"
+fi
+
+"$tv" "${opts[@]}" list > "$tmp/list" || fail "list: exit status $? with both servers up: $(cat "$tmp/list")"
+grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"
+grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
+# tmemctl shows each guest's sub-pool with its share.
+grep -qE "^[0-9]+ +g1 +persistent +8.0 MiB +32.0 MiB" "$tmp/list" || fail "list has no sub-pool g1 with 8M:32M: $(cat "$tmp/list")"
+"$TMEMCTL" stats "$pool" | grep -qE '^ +segment +g1 +g2$|^ +segment +g2 +g1$' ||
+    fail "tmemctl stats does not show g1 and g2: $("$TMEMCTL" stats "$pool")"
+
+# A connected guest is not removed: its pages live only in its server.
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$tmp/run/g2.sock" "$tmp/connected" &
+client=$!
+cleanup_fn "kill $client 2>/dev/null"
+for _ in $(seq 50); do [ -e "$tmp/connected" ] && break; sleep 0.1; done
+expect 1 "guest 'g2' is still connected (1 connection" "$tv" "${opts[@]}" remove g2
+kill $client; wait $client 2>/dev/null || true
+
+# A stopped server shows in the list's exit status.
+kill "$(cat "$tmp/run/g2.pid")"
+for _ in $(seq 50); do kill -0 "$(cat "$tmp/run/g2.pid")" 2>/dev/null || break; sleep 0.1; done
+expect 3 "g2 .*not running" "$tv" "${opts[@]}" list
+"$tv" "${opts[@]}" start-server g2 2> "$tmp/err" || fail "start-server g2: $(cat "$tmp/err")"
+expect 1 "already being served" "$tv" "${opts[@]}" start-server g2
+
+# remove stops the server and drops the sub-pool and the settings.
+"$tv" "${opts[@]}" remove g1 > "$tmp/out" 2>&1 || fail "remove g1: $(cat "$tmp/out")"
+[ -e "$tmp/run/g1.sock" ] && fail "remove left the socket"
+[ -e "$tmp/guests/g1.conf" ] && fail "remove left the settings"
+"$TMEMCTL" pools "$pool" | grep -qw g1 && fail "remove left sub-pool g1: $("$TMEMCTL" pools "$pool")"
+"$tv" "${opts[@]}" remove g2 > "$tmp/out" 2>&1 || fail "remove g2: $(cat "$tmp/out")"
+"$tv" "${opts[@]}" list > "$tmp/list" || fail "list of no guests failed"
+grep -q '^g[12] ' "$tmp/list" && fail "list still shows a removed guest: $(cat "$tmp/list")"
+exit 0
