@@ -307,23 +307,28 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 static void fc_inode_name_set(struct fc_inode *in,
 			      const struct fc_inode *parent, const char *name)
 {
-	char *copy = NULL;
+	char *copy, *old;
 
-	if (in->type == S_IFREG || in->type == S_IFDIR)
-		copy = strdup(name);
+	if (in->type != S_IFREG && in->type != S_IFDIR)
+		return;
+	/* Most lookups find the name already recorded: no allocation. */
 	pthread_mutex_lock(&fc.table_lock);
-	if (copy &&
-	    (!in->name || strcmp(in->name, name) != 0 ||
-	     in->parent_dev != parent->dev || in->parent_ino != parent->ino)) {
-		char *old = in->name;
-
-		in->name = copy;
-		in->parent_dev = parent->dev;
-		in->parent_ino = parent->ino;
-		copy = old;
-	}
+	bool same = in->name && strcmp(in->name, name) == 0 &&
+		    in->parent_dev == parent->dev &&
+		    in->parent_ino == parent->ino;
 	pthread_mutex_unlock(&fc.table_lock);
-	free(copy);
+	if (same)
+		return;
+	copy = strdup(name);
+	if (!copy)
+		return; /* the open checks against the name it has, if any */
+	pthread_mutex_lock(&fc.table_lock);
+	old = in->name;
+	in->name = copy;
+	in->parent_dev = parent->dev;
+	in->parent_ino = parent->ino;
+	pthread_mutex_unlock(&fc.table_lock);
+	free(old);
 }
 
 /* Caller is opening in (a regular file or a directory).  0 if the name in
