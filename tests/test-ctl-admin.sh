@@ -8,20 +8,6 @@
 seg=$(unique_segment)
 tmp=$(mktemp_dir)
 
-# expect STATUS PATTERN COMMAND...: exit status and a line of stderr.
-expect ()
-{
-    local want=$1 pat=$2 st=0
-    shift 2
-    "$@" > "$tmp/out" 2> "$tmp/err" || st=$?
-    [ "$st" -eq "$want" ] ||
-        fail "$*: exit $st, expected $want; stderr: $(cat "$tmp/err")"
-    if [ -n "$pat" ]; then
-        grep -q -- "$pat" "$tmp/err" ||
-            fail "$*: stderr lacks '$pat': $(cat "$tmp/err")"
-    fi
-}
-
 # ---- usage
 expect 0 "" "$TMEMCTL" --help
 grep -q "^Usage: tmemctl" "$tmp/out" || fail "--help"

@@ -13,20 +13,6 @@
 seg=$(unique_segment); cleanup_fn "rm -f /dev/shm/$seg /dev/shm/$seg.*"
 tmp=$(mktemp_dir)
 
-# expect STATUS PATTERN COMMAND...: exit status and a line of stderr.
-expect ()
-{
-    local want=$1 pat=$2 st=0
-    shift 2
-    "$@" > "$tmp/out" 2> "$tmp/err" || st=$?
-    [ "$st" -eq "$want" ] ||
-        fail "$*: exit $st, expected $want; stderr: $(cat "$tmp/err")"
-    if [ -n "$pat" ]; then
-        grep -q -- "$pat" "$tmp/err" ||
-            fail "$*: stderr lacks '$pat': $(cat "$tmp/err")"
-    fi
-}
-
 # ---- a failed create leaves nothing behind
 expect 1 "'bad/name' is not a valid sub-pool name" \
     "$TMEMCTL" create --segment "$seg" --subpool ok:persistent \

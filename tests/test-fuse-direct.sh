@@ -10,11 +10,7 @@ requires_fuse
 fc_use_pool 64M
 
 # O_DIRECT needs a block-backed source (tmpfs refuses it on older kernels).
-src=
-for d in "$PWD" /var/tmp; do
-    case $(stat -f -c %T "$d") in tmpfs|ramfs) continue ;; esac
-    src=$(mktemp -d "$d/tmem-direct.XXXXXX") && break
-done
+src=$(block_backed_dir)
 [ -n "$src" ] || skip "no block-backed directory for an O_DIRECT source"
 cleanup_fn "rm -rf '$src'"
 tmp=$(mktemp_dir)

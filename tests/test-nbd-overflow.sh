@@ -14,11 +14,7 @@ pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
 
 # The overflow file needs a block-backed file system (O_DIRECT, not RAM):
 # the build tree, else /var/tmp.
-ovdir=
-for d in "$PWD" /var/tmp "${TMPDIR:-/tmp}"; do
-    case $(stat -f -c %T "$d") in tmpfs|ramfs) continue ;; esac
-    ovdir=$(mktemp -d "$d/tmem-overflow.XXXXXX") && break
-done
+ovdir=$(block_backed_dir)
 [ -n "$ovdir" ] || skip "no block-backed directory for the overflow file"
 cleanup_fn "rm -rf '$ovdir'"
 

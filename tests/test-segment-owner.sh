@@ -11,18 +11,6 @@ tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
 seg=$(unique_segment); cleanup_fn "rm -f /dev/shm/$seg.*"
 nobody=65534
 
-# expect STATUS PATTERN COMMAND...: exit status and a line of stderr.
-expect ()
-{
-    local want=$1 pat=$2 st=0
-    shift 2
-    "$@" > "$tmp/out" 2> "$tmp/err" || st=$?
-    [ "$st" -eq "$want" ] ||
-        fail "$*: exit $st, expected $want; stderr: $(cat "$tmp/err")"
-    grep -q -- "$pat" "$tmp/err" ||
-        fail "$*: stderr lacks '$pat': $(cat "$tmp/err")"
-    echo "refused: $* -> $(grep -- "$pat" "$tmp/err" | head -1)"
-}
 
 # ---- a squatted segment: an empty file another user made first
 install -m 0600 -o $nobody -g $nobody /dev/null "/dev/shm/$seg"
@@ -76,11 +64,7 @@ if nbdkit --version > /dev/null 2>&1 && [ -e "$TMEM_PLUGIN" ]; then
     chown 0 "$lock"
 
     # The overflow file needs a block-backed file system (O_DIRECT).
-    ovdir=
-    for d in "$PWD" /var/tmp; do
-        case $(stat -f -c %T "$d") in tmpfs|ramfs) continue ;; esac
-        ovdir=$(mktemp -d "$d/tmem-owner.XXXXXX") && break
-    done
+    ovdir=$(block_backed_dir)
     [ -n "$ovdir" ] || fail "no block-backed directory for the overflow file"
     cleanup_fn "rm -rf '$ovdir'"
     serve overflow="$ovdir/ov" overflow-size=1M ||

@@ -15,41 +15,32 @@ printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 2\n' "$pool" > "$tmp/t.
 export TMEMCTL
 opts=(-c "$tmp/t.conf" -p "$TMEM_PLUGIN" -g "$tmp/guests" -r "$tmp/run" --no-systemd)
 
-expect ()
-{
-    local want_status=$1 want_msg=$2 status=0 err
-    shift 2
-    err=$("$@" 2>&1) || status=$?
-    [ "$status" -eq "$want_status" ] || fail "'$*': exit status $status, expected $want_status ($err)"
-    echo "$err" | grep -q -- "$want_msg" || fail "'$*': message '$err' lacks '$want_msg'"
-}
-
-expect 2 usage "$tv"
-expect 2 "unknown action 'go'" "$tv" go
-expect 2 "unknown option '--bogus'" "$tv" --bogus list
-expect 2 "add takes one guest name" "$tv" add
-expect 2 "add takes one guest name" "$tv" add a b
-expect 2 "list takes no guest" "$tv" list a
-expect 2 "go with add" "$tv" remove a --size 1G
-expect 2 "force goes with remove" "$tv" add a --force
-expect 2 "need --no-systemd" "$tv" -g "$tmp/guests" add a
-expect 2 "need --no-systemd" "$tv" -r "$tmp/run" remove a
-expect 1 "guest name '.hidden'" "$tv" "${opts[@]}" add .hidden
-expect 1 "guest name 'a/b'" "$tv" "${opts[@]}" add a/b
-expect 1 "guest name 'a b'" "$tv" "${opts[@]}" add "a b"
-expect 1 "longer than 63" "$tv" "${opts[@]}" add "$(printf 'g%.0s' $(seq 64))"
-expect 1 "size: 'lots'" "$tv" "${opts[@]}" add g1 --size lots --user "$me"
-expect 1 "size: '4097'" "$tv" "${opts[@]}" add g1 --size 4097 --user "$me"
-expect 1 "size: '0'" "$tv" "${opts[@]}" add g1 --size 0 --user "$me"
-expect 1 "is not MIN:MAX" "$tv" "${opts[@]}" add g1 --share 8M --user "$me"
-expect 1 "minimum 'x' is not a size" "$tv" "${opts[@]}" add g1 --share x:8M --user "$me"
-expect 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8Q --user "$me"
-expect 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1 --share 16M:8M --user "$me"
-expect 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
-expect 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
-expect 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
-expect 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
-expect 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
+expect_msg 2 usage "$tv"
+expect_msg 2 "unknown action 'go'" "$tv" go
+expect_msg 2 "unknown option '--bogus'" "$tv" --bogus list
+expect_msg 2 "add takes one guest name" "$tv" add
+expect_msg 2 "add takes one guest name" "$tv" add a b
+expect_msg 2 "list takes no guest" "$tv" list a
+expect_msg 2 "go with add" "$tv" remove a --size 1G
+expect_msg 2 "force goes with remove" "$tv" add a --force
+expect_msg 2 "need --no-systemd" "$tv" -g "$tmp/guests" add a
+expect_msg 2 "need --no-systemd" "$tv" -r "$tmp/run" remove a
+expect_msg 1 "guest name '.hidden'" "$tv" "${opts[@]}" add .hidden
+expect_msg 1 "guest name 'a/b'" "$tv" "${opts[@]}" add a/b
+expect_msg 1 "guest name 'a b'" "$tv" "${opts[@]}" add "a b"
+expect_msg 1 "longer than 63" "$tv" "${opts[@]}" add "$(printf 'g%.0s' $(seq 64))"
+expect_msg 1 "size: 'lots'" "$tv" "${opts[@]}" add g1 --size lots --user "$me"
+expect_msg 1 "size: '4097'" "$tv" "${opts[@]}" add g1 --size 4097 --user "$me"
+expect_msg 1 "size: '0'" "$tv" "${opts[@]}" add g1 --size 0 --user "$me"
+expect_msg 1 "is not MIN:MAX" "$tv" "${opts[@]}" add g1 --share 8M --user "$me"
+expect_msg 1 "minimum 'x' is not a size" "$tv" "${opts[@]}" add g1 --share x:8M --user "$me"
+expect_msg 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8Q --user "$me"
+expect_msg 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1 --share 16M:8M --user "$me"
+expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
+expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
+expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
+expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
+expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
 [ -e "$tmp/guests" ] && fail "a refused add left $tmp/guests behind"
 
 # The rest serves for real.
@@ -62,13 +53,13 @@ cleanup_fn "for p in $tmp/run/*.pid; do [ -f \"\$p\" ] && kill \$(cat \"\$p\"); 
     fail "add g1: $(cat "$tmp/err")"
 "$tv" "${opts[@]}" add g2 --size 16M --user "$me" > "$tmp/add2" 2> "$tmp/err" ||
     fail "add g2: $(cat "$tmp/err")"
-expect 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
+expect_msg 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
 # 8M + 60M reserved is more than the 64M pool.
-expect 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
+expect_msg 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
 # The host's own swap's reservation counts too: 8M + 16M + 48M.
 sed 's/^threads = 2$/threads = 2\nmin-share = 16M/' "$tmp/t.conf" > "$tmp/t16.conf"
 grep -q "min-share = 16M" "$tmp/t16.conf" || fail "cannot make $tmp/t16.conf"
-expect 1 "would add up to 72M" "$tv" -c "$tmp/t16.conf" "${opts[@]:2}" add g3 --share 48M: --user "$me"
+expect_msg 1 "would add up to 72M" "$tv" -c "$tmp/t16.conf" "${opts[@]:2}" add g3 --share 48M: --user "$me"
 
 for g in g1 g2; do
     s=$tmp/run/$g.sock
@@ -129,15 +120,15 @@ time.sleep(30)' "$tmp/run/g2.sock" "$tmp/connected" &
 client=$!
 cleanup_fn "kill $client 2>/dev/null"
 for _ in $(seq 50); do [ -e "$tmp/connected" ] && break; sleep 0.1; done
-expect 1 "guest 'g2' is still connected (1 connection" "$tv" "${opts[@]}" remove g2
+expect_msg 1 "guest 'g2' is still connected (1 connection" "$tv" "${opts[@]}" remove g2
 kill $client; wait $client 2>/dev/null || true
 
 # A stopped server shows in the list's exit status.
 kill "$(cat "$tmp/run/g2.pid")"
 for _ in $(seq 50); do kill -0 "$(cat "$tmp/run/g2.pid")" 2>/dev/null || break; sleep 0.1; done
-expect 3 "g2 .*not running" "$tv" "${opts[@]}" list
+expect_msg 3 "g2 .*not running" "$tv" "${opts[@]}" list
 "$tv" "${opts[@]}" start-server g2 2> "$tmp/err" || fail "start-server g2: $(cat "$tmp/err")"
-expect 1 "already being served" "$tv" "${opts[@]}" start-server g2
+expect_msg 1 "already being served" "$tv" "${opts[@]}" start-server g2
 
 # remove stops the server and drops the sub-pool and the settings.
 "$tv" "${opts[@]}" remove g1 > "$tmp/out" 2>&1 || fail "remove g1: $(cat "$tmp/out")"
