@@ -72,6 +72,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->cache_dedup = false;
 	cfg->cache_granularity = 2.0;
 	cfg->cache_admit = TMEM_ADMIT_REPEAT;
+	cfg->cache_kept_inodes = 0;
 }
 
 int tmem_config_set(struct tmem_config *cfg, const char *section,

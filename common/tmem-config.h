@@ -90,6 +90,8 @@ struct tmem_config {
 				      * on the export's sub-pool */
 	double cache_granularity;    /* cache -o timestamp-granularity= */
 	int cache_admit;	     /* cache -o admit=: enum tmem_admit */
+	unsigned cache_kept_inodes;  /* cache -o kept-inodes=, 0 = from the
+				      * share */
 
 	/* [pool] min-share.NAME, max-share.NAME */
 	struct tmem_config_share shares[TMEM_CONFIG_SHARES_MAX];

@@ -7,7 +7,10 @@
  * the kernel knows it.  When the kernel forgets an inode whose pages are in
  * the pool, the entry stays (without a descriptor) so that the next lookup
  * finds its object id and validator again: the pool is meant to outlive
- * the kernel's caches, including its inode cache.
+ * the kernel's caches, including its inode cache.  Such kept entries are
+ * bounded (kept-inodes): past the bound the one forgotten longest ago
+ * leaves the table and its pages leave the pool, so that a scan of many
+ * files cannot grow the daemon's locked memory without end.
  */
 #include <config.h>
 
@@ -134,6 +137,54 @@ static void fc_orphan_remove(struct fc_inode *in)
 	}
 }
 
+/* Take in off the kept list (the kernel knows it again, or it goes).
+ * Caller must hold fc.table_lock. */
+static void fc_kept_remove(struct fc_inode *in)
+{
+	if (!in->kept)
+		return;
+	if (in->kept_prev)
+		in->kept_prev->kept_next = in->kept_next;
+	else
+		fc.kept_head = in->kept_next;
+	if (in->kept_next)
+		in->kept_next->kept_prev = in->kept_prev;
+	else
+		fc.kept_tail = in->kept_prev;
+	in->kept_prev = in->kept_next = NULL;
+	in->kept = false;
+	fc.kept_count--;
+}
+
+/* Put in (forgotten, hashed, with pooled pages) at the end of the kept
+ * list.  Returns the entry that must go to respect the bound (out of the
+ * table already: free it and flush its pages once the lock is dropped),
+ * or NULL.  Caller must hold fc.table_lock. */
+static struct fc_inode *fc_kept_add(struct fc_inode *in)
+{
+	struct fc_inode *victim;
+
+	in->kept = true;
+	in->kept_next = NULL;
+	in->kept_prev = fc.kept_tail;
+	if (fc.kept_tail)
+		fc.kept_tail->kept_next = in;
+	else
+		fc.kept_head = in;
+	fc.kept_tail = in;
+	fc.kept_count++;
+	victim = NULL;
+	if (fc.kept_count > fc.set.kept_max) {
+		victim = fc.kept_head;
+		fc_kept_remove(victim);
+		fc_table_remove(victim);
+		victim->hashed = false;
+	}
+	if (fc.kept_count > fc.stats.kept_peak)
+		fc.stats.kept_peak = fc.kept_count;
+	return victim;
+}
+
 struct fc_inode *fc_inode_of(fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
@@ -148,8 +199,10 @@ struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino)
 {
 	pthread_mutex_lock(&fc.table_lock);
 	struct fc_inode *in = fc_table_find(dev, ino);
-	if (in)
+	if (in) {
 		in->nlookup++;
+		fc_kept_remove(in);
+	}
 	pthread_mutex_unlock(&fc.table_lock);
 	return in;
 }
@@ -263,6 +316,7 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 			break;
 		}
 		in->nlookup++;
+		fc_kept_remove(in);
 		if (in->fd < 0) {
 			in->fd = fd;
 			in->type = st.st_mode & S_IFMT;
@@ -379,11 +433,22 @@ int fc_inode_name_check(struct fc_inode *in)
 	return err;
 }
 
+/* Free an entry nobody can find or hold any more, and its pooled pages. */
+static void fc_inode_free(struct fc_inode *in)
+{
+	if (fc.tmem && atomic_load(&in->pooled))
+		fc_flush_pooled(in);
+	pthread_rwlock_destroy(&in->cache_lock);
+	free(in);
+}
+
 /* Drop n lookups.  An inode whose pages may be in the pool keeps its entry
- * (without the O_PATH descriptor) so that its object id survives. */
+ * (without the O_PATH descriptor) so that its object id survives, on the
+ * kept list; past kept-inodes such entries the oldest goes, pages and
+ * all. */
 void fc_forget_one(fuse_ino_t ino, uint64_t n)
 {
-	struct fc_inode *in = fc_inode_of(ino);
+	struct fc_inode *in = fc_inode_of(ino), *victim = NULL;
 	bool free_it = false;
 
 	if (in == &fc.root)
@@ -405,13 +470,15 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 			else
 				fc_orphan_remove(in);
 			free_it = true;
+		} else if (!in->kept) {
+			victim = fc_kept_add(in);
 		}
 	}
 	pthread_mutex_unlock(&fc.table_lock);
-	if (free_it) {
-		if (fc.tmem && atomic_load(&in->pooled))
-			fc_flush_pooled(in);
-		pthread_rwlock_destroy(&in->cache_lock);
-		free(in);
+	if (free_it)
+		fc_inode_free(in);
+	if (victim) {
+		atomic_fetch_add(&fc.stats.kept_dropped, 1);
+		fc_inode_free(victim);
 	}
 }

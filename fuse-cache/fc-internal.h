@@ -24,6 +24,12 @@
 
 #include "tmem.h"
 
+/* Default kept-inodes: one forgotten entry (about 250 bytes of locked
+ * memory) per 8 KiB of the share, so that the entries cost at most about
+ * 3% of the memory their pages could fill; never fewer than 1024. */
+#define FC_KEPT_BYTES (8 * 1024)
+#define FC_KEPT_MIN   1024
+
 /* What identifies one version of a file's contents.  A change to any field
  * between two opens means the cached pages may be stale. */
 struct fc_validator {
@@ -42,6 +48,10 @@ struct fc_inode {
 	uint64_t nlookup;
 	bool hashed;	       /* in the table (findable by dev, ino) */
 	struct fc_inode *next; /* hash chain */
+	/* Forgotten by the kernel but kept for its pooled pages: on the
+	 * fc.kept list, oldest first (see fc_forget_one). */
+	bool kept;
+	struct fc_inode *kept_prev, *kept_next;
 	/* The name it was last looked up by (NULL once forgotten): an open
 	 * checks that it still names this file (fc_inode_name_check). */
 	char *name;
@@ -98,6 +108,7 @@ struct fc_settings {
 	double attr_timeout;
 	double entry_timeout;
 	double granularity; /* seconds: newer files are not cached */
+	uint64_t kept_max;  /* forgotten entries kept for their pages */
 	bool no_cache;	    /* passthrough only, no pool */
 	bool admit_all;	    /* put every chunk read, even under pressure */
 	bool as_caller;	    /* root daemon: act as the caller */
@@ -115,6 +126,8 @@ struct fc_stats {
 	atomic_uint_fast64_t recent_opens;  /* too new to cache */
 	atomic_uint_fast64_t puts_deferred; /* first miss under pressure */
 	atomic_uint_fast64_t stale_names;   /* ESTALE at open: renamed */
+	atomic_uint_fast64_t kept_dropped;  /* kept entries let go (bound) */
+	uint64_t kept_peak;		    /* most kept entries at once */
 };
 
 struct fc_state {
@@ -128,6 +141,11 @@ struct fc_state {
 	size_t table_size, table_count;
 	struct fc_inode *orphans; /* out of the table, still known to the
 				   * kernel; protected by table_lock */
+	/* Entries the kernel forgot, kept for their pooled pages, least
+	 * recently forgotten first; at most set.kept_max of them.
+	 * Protected by table_lock. */
+	struct fc_inode *kept_head, *kept_tail;
+	uint64_t kept_count;
 	atomic_uint_fast64_t next_obj;
 	_Atomic dev_t nogen_dev; /* a device without FS_IOC_GETVERSION */
 	struct fc_stats stats;

@@ -140,6 +140,10 @@ static void fc_usage(void)
 	       "second miss\n"
 	       "                           (repeat, default) or at every miss "
 	       "(all)\n"
+	       "    -o kept-inodes=N       files the kernel forgot kept for "
+	       "their pooled pages\n"
+	       "                           (default 0: one per 8K of the "
+	       "share, at least 1024)\n"
 	       "    -o no-pool             plain passthrough, no pool\n"
 	       "Pool options (also [pool] keys in tmem.conf):\n"
 	       "    -o config=FILE         settings file (default "
@@ -176,6 +180,7 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 	}
 	fc.set.granularity = cfg->cache_granularity;
 	fc.set.admit_all = cfg->cache_admit == TMEM_ADMIT_ALL;
+	fc.set.kept_max = cfg->cache_kept_inodes;
 	fc.set.chunk_size = cfg->cache_chunk_size;
 	fc.set.max_share = cfg->cache_max_share;
 	fc.set.dedup = cfg->cache_dedup;
@@ -302,6 +307,17 @@ static int fc_pool_setup(struct tmem_config *cfg)
 		fc_err("pool '%s': sub-pool '%s': %s", opts.name,
 		       fc.set.cache_name, tmem_strerror(r));
 		return -1;
+	}
+	if (!fc.set.kept_max) {
+		struct tmem_segment_info si;
+		uint64_t bytes = fc.set.max_share;
+
+		if (tmem_segment_info(fc.tmem, &si) == 0 &&
+		    (!bytes || bytes > si.pool_size))
+			bytes = si.pool_size;
+		fc.set.kept_max = bytes / FC_KEPT_BYTES;
+		if (fc.set.kept_max < FC_KEPT_MIN)
+			fc.set.kept_max = FC_KEPT_MIN;
 	}
 	r = fc_admission_init();
 	if (r < 0) {
@@ -457,7 +473,8 @@ static void fc_print_stats(void)
 		FC_PROG
 		": source reads %llu (%llu bytes), pool page hits %llu, "
 		"puts refused %llu, puts deferred %llu, stale opens %llu, "
-		"recent opens %llu, stale names %llu\n",
+		"recent opens %llu, stale names %llu, kept inodes %llu "
+		"(most %llu, bound %llu, dropped %llu)\n",
 		(unsigned long long)fc.stats.source_reads,
 		(unsigned long long)fc.stats.source_bytes,
 		(unsigned long long)fc.stats.pool_hits,
@@ -465,7 +482,11 @@ static void fc_print_stats(void)
 		(unsigned long long)fc.stats.puts_deferred,
 		(unsigned long long)fc.stats.stale_opens,
 		(unsigned long long)fc.stats.recent_opens,
-		(unsigned long long)fc.stats.stale_names);
+		(unsigned long long)fc.stats.stale_names,
+		(unsigned long long)fc.kept_count,
+		(unsigned long long)fc.stats.kept_peak,
+		(unsigned long long)fc.set.kept_max,
+		(unsigned long long)fc.stats.kept_dropped);
 }
 
 static char *fc_escape_opt(const char *s)

@@ -31,6 +31,7 @@ TESTS += \
 	test-fuse-direct.sh \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
+	test-fuse-kept.sh \
 	$(NULL)
 endif
 
@@ -48,4 +49,5 @@ EXTRA_DIST += \
 	test-fuse-direct.sh \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
+	test-fuse-kept.sh \
 	$(NULL)
