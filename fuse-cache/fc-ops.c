@@ -34,6 +34,9 @@ static struct fc_file *fc_file_of(struct fuse_file_info *fi)
 	return (struct fc_file *)(uintptr_t)fi->fh;
 }
 
+/* Whether the kernel checks ACLs (FUSE_CAP_POSIX_ACL granted). */
+static bool fc_posix_acl;
+
 static void fc_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Writes go through to the source at once; the kernel must not
@@ -43,6 +46,33 @@ static void fc_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	/* Locks stay local to this machine, as on most overlays. */
 	conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	/* The source's ACLs hold: with default_permissions the kernel checks
+	 * every access, the path walk included (our opens go through
+	 * /proc/self/fd and skip the source's), and with POSIX_ACL it does
+	 * so against the ACLs it reads from the source (getxattr), not the
+	 * mode bits alone.  The kernel then leaves the umask to us: see
+	 * fc_create_mode. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL) {
+		conn->want |= FUSE_CAP_POSIX_ACL;
+		fc_posix_acl = true;
+	}
+}
+
+/* The mode to create name with in parent.  With POSIX ACLs on, the kernel
+ * passes the caller's mode unmasked and its umask aside, as a file system
+ * with ACLs must apply the umask only where the directory has no default
+ * ACL to inherit (the source does the inheriting; the daemon's own umask
+ * is 0). */
+static mode_t fc_create_mode(fuse_req_t req, fuse_ino_t parent, mode_t mode)
+{
+	char path[FC_PROC_PATH_MAX];
+
+	if (!fc_posix_acl)
+		return mode;
+	fc_proc_path(fc_inode_of(parent)->fd, path);
+	if (getxattr(path, "system.posix_acl_default", NULL, 0) > 0)
+		return mode;
+	return mode & ~fuse_req_ctx(req)->umask;
 }
 
 static void fc_reply_entry(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -190,7 +220,8 @@ static void fc_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -err);
 		return;
 	}
-	int r = mknodat(fc_inode_of(parent)->fd, name, mode, rdev);
+	int r = mknodat(fc_inode_of(parent)->fd, name,
+			fc_create_mode(req, parent, mode), rdev);
 	err = errno;
 	fc_creds_leave(&cr);
 	fc_reply_made(req, parent, name, r, err);
@@ -205,7 +236,8 @@ static void fc_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -err);
 		return;
 	}
-	int r = mkdirat(fc_inode_of(parent)->fd, name, mode);
+	int r = mkdirat(fc_inode_of(parent)->fd, name,
+			fc_create_mode(req, parent, mode));
 	err = errno;
 	fc_creds_leave(&cr);
 	fc_reply_made(req, parent, name, r, err);
@@ -488,7 +520,8 @@ static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	fd = openat(fc_inode_of(parent)->fd, name,
-		    (fi->flags | O_CREAT) & ~O_NOFOLLOW, mode);
+		    (fi->flags | O_CREAT) & ~O_NOFOLLOW,
+		    fc_create_mode(req, parent, mode));
 	err = fd < 0 ? -errno : 0;
 	fc_creds_leave(&cr);
 	if (err < 0) {

@@ -32,6 +32,7 @@ TESTS += \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	test-fuse-kept.sh \
+	test-fuse-acl.sh \
 	$(NULL)
 endif
 
@@ -50,4 +51,5 @@ EXTRA_DIST += \
 	test-fuse-deferred.sh \
 	test-fuse-dedup.sh \
 	test-fuse-kept.sh \
+	test-fuse-acl.sh \
 	$(NULL)
