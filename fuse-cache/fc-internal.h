@@ -24,10 +24,11 @@
 
 #include "tmem.h"
 
-/* Default kept-inodes: one forgotten entry (about 250 bytes of locked
- * memory) per 8 KiB of the share, so that the entries cost at most about
- * 3% of the memory their pages could fill; never fewer than 1024. */
-#define FC_KEPT_BYTES (8 * 1024)
+/* Default kept-inodes: one forgotten entry (272 bytes of locked memory
+ * with malloc's header) per page of the share: as many files as the share
+ * could hold uncompressed at one page each, for at most about 7% of the
+ * share's memory; never fewer than 1024. */
+#define FC_KEPT_BYTES 4096
 #define FC_KEPT_MIN   1024
 
 /* What identifies one version of a file's contents.  A change to any field

@@ -142,7 +142,7 @@ static void fc_usage(void)
 	       "(all)\n"
 	       "    -o kept-inodes=N       files the kernel forgot kept for "
 	       "their pooled pages\n"
-	       "                           (default 0: one per 8K of the "
+	       "                           (default 0: one per 4K of the "
 	       "share, at least 1024)\n"
 	       "    -o no-pool             plain passthrough, no pool\n"
 	       "Pool options (also [pool] keys in tmem.conf):\n"

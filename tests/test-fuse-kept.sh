@@ -2,7 +2,7 @@
 # tmem-fuse-cache keeps an entry for a file the kernel forgot while its
 # pages may be in the pool, so that the pool outlives the kernel's inode
 # cache; those entries live in locked memory and are bounded (kept-inodes,
-# by default one per 8K of the share, at least 1024).  A scan of 15,000
+# by default one per 4K of the share, at least 1024).  A scan of 15,000
 # small files through an 8M pool, the kernel's caches dropped after each
 # of three passes, keeps at most the bound (the daemon's count at exit:
 # 15,000 entries before the bound); every file still reads right.
@@ -50,7 +50,7 @@ echo "$line"
 most=$(sed -n 's/.*kept inodes [0-9]* (most \([0-9]*\), bound \([0-9]*\),.*/\1/p' <<<"$line")
 bound=$(sed -n 's/.*kept inodes [0-9]* (most \([0-9]*\), bound \([0-9]*\),.*/\2/p' <<<"$line")
 dropped=$(sed -n 's/.*dropped \([0-9]*\))$/\1/p' <<<"$line")
-[ "$bound" = 1024 ] || fail "an 8M pool's default bound is 1024, not '$bound'"
+[ "$bound" = 2048 ] || fail "an 8M pool's default bound is 2048, not '$bound'"
 (( most <= bound )) || fail "$most entries kept, above the bound $bound"
 (( most >= bound / 2 )) || fail "only $most entries kept: the scan did not test the bound"
 (( dropped >= n )) || fail "only $dropped entries let go over three passes of $n files"
