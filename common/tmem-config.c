@@ -73,6 +73,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->cache_granularity = 2.0;
 	cfg->cache_admit = TMEM_ADMIT_REPEAT;
 	cfg->cache_kept_inodes = 0;
+	cfg->cache_acl = true;
 }
 
 int tmem_config_set(struct tmem_config *cfg, const char *section,

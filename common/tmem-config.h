@@ -90,6 +90,7 @@ struct tmem_config {
 				      * on the export's sub-pool */
 	double cache_granularity;    /* cache -o timestamp-granularity= */
 	int cache_admit;	     /* cache -o admit=: enum tmem_admit */
+	bool cache_acl;		     /* cache -o acl=: the kernel checks ACLs */
 	unsigned cache_kept_inodes;  /* cache -o kept-inodes=, 0 = from the
 				      * share */
 

@@ -110,6 +110,7 @@ struct fc_settings {
 	double entry_timeout;
 	double granularity; /* seconds: newer files are not cached */
 	uint64_t kept_max;  /* forgotten entries kept for their pages */
+	bool acl;	    /* ask the kernel to check the source's ACLs */
 	bool no_cache;	    /* passthrough only, no pool */
 	bool admit_all;	    /* put every chunk read, even under pressure */
 	bool as_caller;	    /* root daemon: act as the caller */

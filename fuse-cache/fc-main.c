@@ -144,6 +144,8 @@ static void fc_usage(void)
 	       "their pooled pages\n"
 	       "                           (default 0: one per 4K of the "
 	       "share, at least 1024)\n"
+	       "    -o acl=BOOL            the kernel checks the source's "
+	       "ACLs (default yes)\n"
 	       "    -o no-pool             plain passthrough, no pool\n"
 	       "Pool options (also [pool] keys in tmem.conf):\n"
 	       "    -o config=FILE         settings file (default "
@@ -181,6 +183,7 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 	fc.set.granularity = cfg->cache_granularity;
 	fc.set.admit_all = cfg->cache_admit == TMEM_ADMIT_ALL;
 	fc.set.kept_max = cfg->cache_kept_inodes;
+	fc.set.acl = cfg->cache_acl;
 	fc.set.chunk_size = cfg->cache_chunk_size;
 	fc.set.max_share = cfg->cache_max_share;
 	fc.set.dedup = cfg->cache_dedup;

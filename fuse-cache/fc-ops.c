@@ -52,7 +52,7 @@ static void fc_init(void *userdata, struct fuse_conn_info *conn)
 	 * so against the ACLs it reads from the source (getxattr), not the
 	 * mode bits alone.  The kernel then leaves the umask to us: see
 	 * fc_create_mode. */
-	if (conn->capable & FUSE_CAP_POSIX_ACL) {
+	if (fc.set.acl && (conn->capable & FUSE_CAP_POSIX_ACL)) {
 		conn->want |= FUSE_CAP_POSIX_ACL;
 		fc_posix_acl = true;
 	}

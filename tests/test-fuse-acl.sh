@@ -87,4 +87,11 @@ m=$(stat -c %a "$src/plain/n") d=$(stat -c %a "$src/plain/d")
 [ "$m" = 640 ] && [ "$d" = 750 ] ||
     fail "umask 027 made a file $m and a directory $d (expected 640, 750)"
 fc_unmount "$mnt"
+
+# -o acl=no: mode bits only, as documented (the directory deny is lost).
+setfacl -m u:1001:--- "$src/closed"
+fc_mount "$src" "$mnt" -o "$FC_POOL,timestamp-granularity=0.05,cache-name=fc-acl-no-$$,acl=no"
+[ "$(as 1001 cat "$mnt/closed/f" 2>&1)" = hidden ] ||
+    fail "with acl=no, the mode bits alone did not decide"
+fc_unmount "$mnt"
 echo "the source's ACLs hold through the mount"
