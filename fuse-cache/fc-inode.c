@@ -392,8 +392,9 @@ int fc_inode_name_check(struct fc_inode *in)
 {
 	char name[NAME_MAX + 1];
 	struct fc_inode *p = NULL;
+	bool looked = false, dup = false;
 	struct stat st;
-	int pfd = -1, err = 0;
+	int pfd = -1, r = -1, err = 0;
 
 	if (in->type != S_IFREG && in->type != S_IFDIR)
 		return 0;
@@ -404,33 +405,45 @@ int fc_inode_name_check(struct fc_inode *in)
 			p = &fc.root;
 		else
 			p = fc_table_find(in->parent_dev, in->parent_ino);
-		/* Another parent may be forgotten once the lock is
-		 * dropped; the root never is. */
-		if (p == &fc.root)
+		if (p && p->fd >= 0) {
 			pfd = p->fd;
-		else if (p && p->fd >= 0)
-			pfd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
-		snprintf(name, sizeof name, "%s", in->name);
+			/* A local source answers at once: ask under the
+			 * lock, which keeps the parent's descriptor open.
+			 * A FUSE or network source may take a round trip:
+			 * ask on a copy (the parent may be forgotten once
+			 * the lock is dropped; the root never is). */
+			if (p->dev != atomic_load(&fc.nogen_dev)) {
+				r = fstatat(pfd, in->name, &st,
+					    AT_SYMLINK_NOFOLLOW);
+				err = r < 0 ? errno : 0;
+				looked = true;
+			} else if (p != &fc.root) {
+				pfd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+				dup = pfd >= 0;
+			}
+			snprintf(name, sizeof name, "%s", in->name);
+		}
 	}
 	pthread_mutex_unlock(&fc.table_lock);
 	if (pfd < 0)
 		return 0;
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			err = -ESTALE;
-	} else if (st.st_dev != in->dev || st.st_ino != in->ino ||
-		   (st.st_mode & S_IFMT) != in->type) {
-		err = -ESTALE;
-	} else if (in->dev == atomic_load(&fc.nogen_dev) &&
-		   !fc_same_file(in->fd, &st)) {
-		/* A local source cannot give our inode's number to another
-		 * file while in->fd holds it open; FUSE and network
-		 * sources can (see fc_lookup_name). */
-		err = -ESTALE;
+	if (!looked) {
+		r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW);
+		err = r < 0 ? errno : 0;
+		if (dup)
+			close(pfd);
 	}
-	if (p != &fc.root)
-		close(pfd);
-	return err;
+	if (r < 0)
+		return err == ENOENT || err == ENOTDIR ? -ESTALE : 0;
+	if (st.st_dev != in->dev || st.st_ino != in->ino ||
+	    (st.st_mode & S_IFMT) != in->type)
+		return -ESTALE;
+	/* A local source cannot give our inode's number to another file
+	 * while in->fd holds it open; FUSE and network sources can (see
+	 * fc_lookup_name). */
+	if (in->dev == atomic_load(&fc.nogen_dev) && !fc_same_file(in->fd, &st))
+		return -ESTALE;
+	return 0;
 }
 
 /* Free an entry nobody can find or hold any more, and its pooled pages. */
