@@ -70,6 +70,19 @@ static void stripe_lock(struct tmem *t, struct tmem_stripe *st)
 	}
 }
 
+/* Take a stripe while already holding one (the key's index stripe).  A
+ * repair takes every lock, the held one too, so it never runs from here:
+ * false when one is due, with st not held; the caller lets go of what it
+ * holds and starts over, and its next stripe_lock repairs. */
+static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
+{
+	tmem_lock(t, &st->lock);
+	if (!tmem_repair_pending(t))
+		return true;
+	tmem_unlock(&st->lock);
+	return false;
+}
+
 static bool stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 {
 	if (!tmem_trylock(t, &st->lock))
@@ -338,7 +351,7 @@ static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 				  unsigned pool, unsigned s, uint64_t bucket,
 				  uint64_t object, uint64_t index,
 				  uint64_t *value, uint32_t *hash,
-				  uint32_t *bad, int *err)
+				  uint32_t *bad, int *err, bool *retry)
 {
 	struct tmem_entry *en;
 	struct tmem_stripe *ds;
@@ -346,6 +359,7 @@ static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 	uint32_t e, *link, id;
 
 	*err = 0;
+	*retry = false;
 	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,
 				    bad);
 	if (!e)
@@ -360,7 +374,10 @@ static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 	id = entry_payload(en);
 	b = seg_blob(t, id);
 	ds = seg_dstripe(t, blob_stripe(t, id));
-	stripe_lock(t, ds);
+	if (!stripe_lock_nested(t, ds)) {
+		*retry = true;
+		return GET_MISS;
+	}
 	if (b->loc == BLOB_LOC_DOOMED) {
 		tmem_unlock(&ds->lock);
 		tmem_index_remove(t, s, link, e);
@@ -446,7 +463,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	enum get_result res;
 	struct tmem_ctx *c;
 	unsigned pool, s;
-	bool known = false;
+	bool known = false, retry;
 	int r, err;
 
 	if (t->readonly)
@@ -459,9 +476,14 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	is = seg_istripe(t, s);
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_GETS, 1);
-	stripe_lock(t, is);
-	res = get_locked(t, c, pool, s, bucket, object, index, &value, &hash,
-			 &bad, &err);
+	for (;;) {
+		stripe_lock(t, is);
+		res = get_locked(t, c, pool, s, bucket, object, index, &value,
+				 &hash, &bad, &err, &retry);
+		if (!retry)
+			break;
+		tmem_unlock(&is->lock);
+	}
 	if (res == GET_BLOB || res == GET_BAD)
 		known = get_known_bad(t, bad);
 	tmem_unlock(&is->lock);
