@@ -83,7 +83,21 @@ static void stripe_unlock(struct nt_stripe **sp)
 	struct nt_stripe *s __attribute__((cleanup(stripe_unlock), unused)) = \
 		stripe_lock(page)
 
-/* A whole page from the pool; a page never stored reads as zeroes.
+/* The pool answers -ENOENT both for a key it does not hold and for a
+ * sub-pool that no longer exists (destroyed under the server).  The
+ * device's data is then gone: every request on it fails with EIO, and
+ * none reads as zeroes. */
+static int pool_gone(int r)
+{
+	if (r != -ENOENT)
+		return r;
+	NT_COUNT(io_errors);
+	return -EIO;
+}
+
+/* A whole page from the pool; a page never stored reads as zeroes, but a
+ * page of a sub-pool that is gone fails with EIO (tmem_probe tells the
+ * two apart: it answers 0 for a missing key of a live sub-pool).
  * Needs no stripe lock when there is no overflow file: a page is then in
  * the pool or nowhere, and one tmem_get sees the old or the new version
  * of a page being written, never a torn one.  (With overflow, a page may
@@ -99,6 +113,12 @@ static int pool_get(uint64_t page, void *buf)
 	if (r == -ENOENT && dev->ov && nt_ov_lost(dev->ov))
 		r = -EIO;
 	if (r == -ENOENT) {
+		enum tmem_page_state state;
+
+		r = pool_gone(tmem_probe(dev->pool, dev->pool_id,
+					 NT_DATA_OBJECT, page, &state));
+		if (r < 0)
+			return r;
 		memset(buf, 0, TMEM_PAGE_SIZE);
 		return 0;
 	}
@@ -152,7 +172,7 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms)
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
 		if (r != -ENOSPC || waited >= budget_ms)
-			return r;
+			return pool_gone(r);
 		if (waited % 10 == 0 && !pool_can_grow())
 			return r;
 		NT_COUNT(nospace_retries);
@@ -202,7 +222,8 @@ static int page_drop(uint64_t page)
 {
 	if (dev->ov)
 		nt_ov_release(dev->ov, page);
-	return tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page);
+	return pool_gone(
+		tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page));
 }
 
 /* The part of [offset, offset+count) in page offset >> 12. */
@@ -369,7 +390,7 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 		if (r == -ENOSPC)
 			return 0; /* still full: the page stays where it is */
 		if (r < 0)
-			return r;
+			return pool_gone(r);
 		nt_ov_release(dev->ov, page);
 		NT_COUNT(ov_promoted);
 	}
@@ -378,7 +399,8 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 
 static int pool_probe(uint64_t page, enum tmem_page_state *state)
 {
-	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, state);
+	return pool_gone(tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT,
+				    page, state));
 }
 
 int nt_pages_probe(uint64_t page, enum tmem_page_state *state)

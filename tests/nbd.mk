@@ -15,6 +15,7 @@ TESTS += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \
+	test-nbd-gone.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -32,4 +33,5 @@ EXTRA_DIST += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \
+	test-nbd-gone.sh \
 	$(NULL)
