@@ -2,8 +2,11 @@
  *
  * A persistent put that finds no room must not lose the page, and a swap
  * device must not stall: the page is written to a file instead.  The file
- * is allocated in full at start (no block allocation, hence no file-system
- * metadata work, when the system is short of memory), lives on a
+ * is allocated in full at start and every block of it written once then
+ * (posix_fallocate alone leaves "unwritten" extents, and the first write
+ * into one converts it in a journal transaction): a spilled page is a
+ * plain block write, with no block allocation and no file-system metadata
+ * work when the system is short of memory.  The file lives on a
  * block-backed file system (tmpfs would only be RAM again, and its pages
  * can be swapped to this very device), and is written with O_DIRECT from
  * the stripes' locked scratch pages, so the page cache never holds a dirty
@@ -25,10 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <linux/magic.h>
 
 #include "nbd-internal.h"
@@ -204,6 +210,121 @@ static void map_load(struct nt_overflow *ov)
 	}
 }
 
+#define OV_FILL_BYTES (1U << 20) /* one O_DIRECT transfer while filling */
+#define OV_FIEMAP_N   64	 /* extents asked for per FIEMAP call */
+
+/* Count the unwritten extents of [0, bytes) and, with buf (OV_FILL_BYTES
+ * of zeros, aligned), write zeros over them: they read as zeros, so no
+ * content changes.  -EOPNOTSUPP when the file system has no FIEMAP. */
+static int unwritten_extents(int fd, uint64_t bytes, void *buf, uint64_t *count)
+{
+	size_t fm_size = sizeof(struct fiemap) +
+			 OV_FIEMAP_N * sizeof(struct fiemap_extent);
+	struct fiemap *fm = calloc(1, fm_size);
+	uint64_t pos = 0;
+	int r = 0;
+
+	*count = 0;
+	if (fm == NULL)
+		return -ENOMEM;
+	while (pos < bytes) {
+		bool last = false;
+		unsigned i;
+
+		memset(fm, 0, fm_size);
+		fm->fm_start = pos;
+		fm->fm_length = bytes - pos;
+		fm->fm_flags = FIEMAP_FLAG_SYNC;
+		fm->fm_extent_count = OV_FIEMAP_N;
+		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0) {
+			r = errno == ENOTTY || errno == EOPNOTSUPP ? -EOPNOTSUPP
+								   : -errno;
+			break;
+		}
+		if (fm->fm_mapped_extents == 0)
+			break;
+		for (i = 0; i < fm->fm_mapped_extents && r == 0; i++) {
+			const struct fiemap_extent *x = &fm->fm_extents[i];
+			uint64_t off = x->fe_logical;
+			uint64_t end = x->fe_logical + x->fe_length;
+
+			if (end > bytes)
+				end = bytes;
+			if (x->fe_flags & FIEMAP_EXTENT_LAST)
+				last = true;
+			pos = end;
+			if (!(x->fe_flags & FIEMAP_EXTENT_UNWRITTEN))
+				continue;
+			++*count;
+			while (buf && off < end && r == 0) {
+				size_t n = end - off < OV_FILL_BYTES
+						   ? (size_t)(end - off)
+						   : OV_FILL_BYTES;
+				ssize_t w = pwrite(fd, buf, n, (off_t)off);
+
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					r = w < 0 ? -errno : -EIO;
+				else
+					off += (uint64_t)w;
+			}
+		}
+		if (last || r)
+			break;
+	}
+	free(fm);
+	return r;
+}
+
+/* Without FIEMAP: read every block and write it back (its content
+ * unchanged), which converts whatever the file system left unwritten. */
+static int rewrite_all(int fd, uint64_t bytes, void *buf)
+{
+	uint64_t off;
+
+	for (off = 0; off < bytes; off += OV_FILL_BYTES) {
+		size_t n = bytes - off < OV_FILL_BYTES ? (size_t)(bytes - off)
+						       : OV_FILL_BYTES;
+
+		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n ||
+		    pwrite(fd, buf, n, (off_t)off) != (ssize_t)n)
+			return errno ? -errno : -EIO;
+	}
+	return 0;
+}
+
+/* Every block of the file written once, so that a swap write never
+ * converts an extent (see the top of this file). */
+static int file_write_once(int fd, const char *path, uint64_t bytes, char *err,
+			   size_t errlen)
+{
+	uint64_t left;
+	void *buf;
+	int r;
+
+	buf = aligned_alloc(TMEM_PAGE_SIZE, OV_FILL_BYTES);
+	if (buf == NULL)
+		return -ENOMEM;
+	memset(buf, 0, OV_FILL_BYTES);
+	r = unwritten_extents(fd, bytes, buf, &left);
+	if (r == -EOPNOTSUPP)
+		r = rewrite_all(fd, bytes, buf);
+	else if (r == 0 && (r = fdatasync(fd) < 0 ? -errno : 0) == 0 &&
+		 (r = unwritten_extents(fd, bytes, NULL, &left)) == 0 && left)
+		r = -EIO;
+	if (r == 0)
+		r = fdatasync(fd) < 0 ? -errno : 0;
+	free(buf);
+	if (r < 0)
+		snprintf(err, errlen,
+			 "overflow file %s: writing it once in full: %s", path,
+			 left && r == -EIO ? "the file system still leaves "
+					     "extents unwritten"
+					   : strerror(-r));
+	return r;
+}
+
 static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 		     struct stat *st, char *err, size_t errlen)
 {
@@ -246,7 +367,7 @@ static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 			 path, bytes, strerror(r));
 		return -r;
 	}
-	return 0;
+	return file_write_once(ov->fd, path, bytes, err, errlen);
 }
 
 int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,

@@ -31,6 +31,19 @@ used=$(sed -n 's/.*overflow: \([0-9]*\) of.*/\1/p' "$tmp/log1" | tail -1)
 [ "$used" -gt 0 ] || fail "nothing went to the overflow file"
 [ "$(stat -c %s "$ovdir/ov")" -eq 67108864 ] ||
     fail "the overflow file was not allocated in full"
+# ... and written once in full: no extent is left unwritten for a swap
+# write to convert (a journal transaction on the write path).
+if command -v filefrag >/dev/null; then
+    pool2=$pool-b
+    cleanup_fn "rm -f /dev/shm/$pool2 /dev/shm/$pool2.*"
+    nbdkit -U - "$TMEM_PLUGIN" size=64M pool=$pool2 pool-size=16M \
+           overflow="$ovdir/fresh" --run true
+    filefrag -v "$ovdir/fresh" > "$tmp/frag"
+    if grep -q unwritten "$tmp/frag"; then
+        cat "$tmp/frag" >&2
+        fail "the overflow file has unwritten extents"
+    fi
+fi
 
 # The file holds pages now: another overflow-size would lose them.
 if nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" overflow-size=32M --run true \
