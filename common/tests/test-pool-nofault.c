@@ -1,0 +1,242 @@
+/* tmem: a serving process's requests neither allocate nor fault.
+ *
+ * The swap server's put, get and flush must not need memory to make
+ * memory: no malloc (counted here by wrapping the allocator), no page
+ * fault, minor or major (getrusage of the requesting thread).  A process
+ * opened like the server (grower, lock) stores and reads pages until it is
+ * warm, then each request of a measured run is counted; then a peer that
+ * ran a grower of its own (so that it faulted in chunks the server may be
+ * handed) dies holding a lock of the server's sub-pool (crash point 6: it
+ * was storing one of the server's pages with dedup off), and the server's
+ * requests are counted again.  Each count must be 0.
+ *
+ * Faults are counted whether or not the segment could be locked (a lock
+ * on fault needs RLIMIT_MEMLOCK): locking keeps pages in, it does not map
+ * them into the server. */
+#include <config.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "test-pool.h"
+
+/* ---- counting allocations of the calling thread --------------------- */
+
+void *__libc_malloc(size_t);
+void *__libc_calloc(size_t, size_t);
+void *__libc_realloc(void *, size_t);
+void *__libc_memalign(size_t, size_t);
+
+static __thread int counting;
+static __thread unsigned long allocs;
+
+void *malloc(size_t n)
+{
+	if (counting)
+		allocs++;
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	if (counting)
+		allocs++;
+	return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	if (counting)
+		allocs++;
+	return __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t a, size_t n)
+{
+	if (counting)
+		allocs++;
+	return __libc_memalign(a, n);
+}
+
+int posix_memalign(void **p, size_t a, size_t n)
+{
+	if (counting)
+		allocs++;
+	*p = __libc_memalign(a, n);
+	return *p ? 0 : ENOMEM;
+}
+
+/* ---- counting a run of requests ------------------------------------- */
+
+struct tally {
+	unsigned long requests, with_alloc, with_fault, allocs, minflt, majflt;
+};
+
+static long faults(long *maj)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	*maj = ru.ru_majflt;
+	return ru.ru_minflt;
+}
+
+enum req { PUT, GET, FLUSH };
+
+static int request(struct tally *ty, struct tmem *t, uint32_t p, enum req op,
+		   uint64_t object, uint64_t index, void *page)
+{
+	long min0, maj0, min1, maj1;
+	unsigned long a0;
+	int r;
+
+	min0 = faults(&maj0);
+	a0 = allocs;
+	counting = 1;
+	switch (op) {
+	case PUT:
+		r = tmem_put(t, p, object, index, page);
+		break;
+	case GET:
+		r = tmem_get(t, p, object, index, page);
+		break;
+	default:
+		r = tmem_flush_page(t, p, object, index);
+	}
+	counting = 0;
+	min1 = faults(&maj1);
+	ty->requests++;
+	ty->allocs += allocs - a0;
+	ty->minflt += (unsigned long)(min1 - min0);
+	ty->majflt += (unsigned long)(maj1 - maj0);
+	ty->with_alloc += allocs != a0;
+	ty->with_fault += min1 != min0 || maj1 != maj0;
+	return r;
+}
+
+/* A put as the server makes it: a refusal for want of ready chunks is
+ * retried after a millisecond (the grower refills the reserve). */
+static void put_retrying(struct tally *ty, struct tmem *t, uint32_t p,
+			 uint64_t object, uint64_t index, void *page)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	int r, tries;
+
+	for (tries = 0; tries < 2000; tries++) {
+		r = request(ty, t, p, PUT, object, index, page);
+		if (r != -ENOSPC)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	CHECK_RC(r, 0);
+}
+
+/* n puts of new pages, then a get of each, then a flush of half. */
+static void run(struct tally *ty, struct tmem *t, uint32_t p, uint64_t object,
+		uint64_t n)
+{
+	unsigned char page[4096], back[4096];
+	uint64_t i;
+
+	memset(ty, 0, sizeof *ty);
+	for (i = 0; i < n; i++) {
+		page_text(page, object * 100000 + i);
+		put_retrying(ty, t, p, object, i, page);
+	}
+	for (i = 0; i < n; i++) {
+		page_text(page, object * 100000 + i);
+		CHECK_RC(request(ty, t, p, GET, object, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	for (i = 0; i < n; i += 2)
+		CHECK_RC(request(ty, t, p, FLUSH, object, i, NULL), 0);
+}
+
+static bool report(const char *what, const struct tally *ty)
+{
+	printf("%s: %lu requests, %lu allocated (%lu allocations), %lu "
+	       "faulted (%lu minor, %lu major)\n",
+	       what, ty->requests, ty->with_alloc, ty->allocs, ty->with_fault,
+	       ty->minflt, ty->majflt);
+	return ty->with_alloc == 0 && ty->with_fault == 0;
+}
+
+/* ---- the peer -------------------------------------------------------- */
+
+#ifdef TMEM_TEST_HOOKS
+extern int tmem_crash_at; /* the library's (tmem-internal.h) */
+#else
+static int tmem_crash_at;
+#endif
+
+static void peer(const char *name)
+{
+	struct tmem_options o;
+	unsigned char page[4096];
+	struct tmem *t;
+	uint32_t p, e;
+	uint64_t i;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	o.dedup = false;
+	o.grower = true;
+	o.put_may_grow = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
+	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
+	/* The cache's churn makes its grower fault chunks in. */
+	for (i = 0; i < 4000; i++) {
+		page_random(page, 500000 + i);
+		tmem_put(t, e, 1, i, page);
+	}
+	/* One of the server's pages again: dies holding its blob stripe. */
+	tmem_crash_at = 6;
+	page_text(page, 1 * 100000 + 1);
+	tmem_put(t, p, 9, 9, page);
+	_exit(0);
+}
+
+int main(void)
+{
+	struct tmem_options o;
+	struct tally warm, steady, after;
+	const char *name;
+	struct tmem *t;
+	uint32_t p;
+	int status;
+	bool ok;
+	pid_t pid;
+
+#ifndef TMEM_TEST_HOOKS
+	fprintf(stderr, "built without test hooks\n");
+	return 77;
+#endif
+	name = test_segment_name("nofault");
+	test_options(&o, name, 64 << 20);
+	o.grower = true;
+	o.lock = true;
+	o.dedup = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+
+	run(&warm, t, p, 1, 3000);
+	report("warm-up", &warm);
+	run(&steady, t, p, 2, 2000);
+	ok = report("serving", &steady);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		peer(name);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	run(&after, t, p, 1, 3000);
+	ok &= report("serving after a peer died", &after);
+	tmem_close(t);
+	return ok ? 0 : 1;
+}
