@@ -327,6 +327,13 @@ int tmem_put(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	r = pool_resolve(t, pool_id, &pool);
 	if (r)
 		return r;
+	/* A process that writes to a persistent sub-pool serves it (see
+	 * own_persistent). */
+	if (seg_pool(t, pool)->kind == TMEM_PERSISTENT &&
+	    !((atomic_load_explicit(&t->own_persistent, memory_order_relaxed) >>
+	       pool) &
+	      1))
+		atomic_fetch_or(&t->own_persistent, 1ULL << pool);
 	c = tmem_ctx_get(t);
 	r = do_put(t, c, pool_id, pool, seg_pool(t, pool)->kind, object, index,
 		   page);
@@ -735,6 +742,8 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		} else {
 			*pool_id = pool_id_make(p, pr->gen);
 			pool_hold(t, p, true);
+			if (kind == TMEM_PERSISTENT)
+				atomic_fetch_or(&t->own_persistent, 1ULL << p);
 		}
 		goto out;
 	}
@@ -759,6 +768,8 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
 	pool_hold(t, (unsigned)free_slot, true);
+	if (kind == TMEM_PERSISTENT)
+		atomic_fetch_or(&t->own_persistent, 1ULL << free_slot);
 out:
 	tmem_unlock(&t->hdr->pool_lock);
 	return r;

@@ -14,6 +14,8 @@ void tmem_reap_dead(struct tmem *t);
 #ifdef TMEM_TEST_HOOKS
 /* Step at which to die (0: none); from TMEM_CRASH_POINT at tmem_open. */
 extern int tmem_crash_at;
+/* What a crash point raises: SIGKILL, or SIGSTOP to stall there. */
+extern int tmem_crash_signal;
 void tmem_crash_point(int n);
 #define CRASH_POINT(n)                                         \
 	do {                                                   \

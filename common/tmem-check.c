@@ -781,12 +781,13 @@ int tmem_check(struct tmem *t)
 
 #ifdef TMEM_TEST_HOOKS
 int tmem_crash_at;
+int tmem_crash_signal = SIGKILL;
 
-/* TMEM_CRASH_POINT=N kills the process at step N (tests). */
+/* TMEM_CRASH_POINT=N kills (or stops) the process at step N (tests). */
 void tmem_crash_point(int n)
 {
 	if (tmem_crash_at == n)
-		raise(SIGKILL);
+		raise(tmem_crash_signal);
 }
 
 int tmem_test_corrupt(struct tmem *t, uint32_t pool_id, uint64_t object,

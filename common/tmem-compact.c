@@ -13,7 +13,10 @@
  * the last free chunk to the compactor so that it can always start.  It runs
  * when a put finds no room, and from the grower when free chunks run low or,
  * at half live, when the pool is idle and its chunks hold less than half
- * their size in payload.
+ * their size in payload.  A process compacts ephemeral chunks and the
+ * persistent chunks of sub-pools it opened itself (the swap server its
+ * own), never another's persistent chunks: a cache daemon stopped in the
+ * middle of a move holds only an ephemeral stripe.
  */
 #include <config.h>
 
@@ -25,7 +28,26 @@
 #include "tmem-compact-internal.h"
 #include "tmem-lock-internal.h"
 
-/* Claim the sparsest closed chunk with at most max_live bytes live. */
+/* Whether this process may compact chunk c (caller holds chunk_lock, so
+ * a closed chunk keeps its pool): ephemeral chunks, and persistent ones of
+ * a sub-pool it opened itself — moving a blob holds its stripe, and a
+ * persistent stripe must never be held by a process that a stop or a
+ * ptrace could stall outside the swap server. */
+static bool may_compact(struct tmem *t, uint32_t c)
+{
+	unsigned pool = seg_chunk(t, c)->pool;
+
+	if (pool >= TMEM_MAX_POOLS)
+		return false;
+	return __atomic_load_n(&seg_pool(t, pool)->kind, __ATOMIC_RELAXED) ==
+		       TMEM_EPHEMERAL ||
+	       (atomic_load_explicit(&t->own_persistent,
+				     memory_order_relaxed) >>
+		pool) & 1;
+}
+
+/* Claim the sparsest closed chunk with at most max_live bytes live that
+ * this process may compact. */
 static uint32_t victim_pick(struct tmem *t, uint32_t max_live)
 {
 	struct tmem_header *h = t->hdr;
@@ -36,7 +58,8 @@ static uint32_t victim_pick(struct tmem *t, uint32_t max_live)
 		return 0;
 	for (c = 1; c < h->hole_bump; c++) {
 		sl = atomic_load(&seg_chunk(t, c)->sl);
-		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live) {
+		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live &&
+		    may_compact(t, c)) {
 			best = c;
 			best_live = SL_LIVE(sl);
 		}

@@ -76,6 +76,11 @@ struct tmem {
 
 	/* compaction: one compactor per process at a time */
 	pthread_mutex_t compact_mu;
+	/* Persistent sub-pools this process opened or wrote to (bit per
+	 * pool slot): it compacts persistent chunks of these only, so that a
+	 * persistent blob stripe is never held by a process that does not
+	 * serve the sub-pool (a stopped cache daemon must not stall swap). */
+	_Atomic uint64_t own_persistent;
 	struct tmem_ctx compact_ctx;
 
 	/* grower thread */
