@@ -21,7 +21,12 @@ uri="nbd+unix:///?socket=$tmp/sock"
 qemu-io -f raw -c 'write -P 0xaa 0 64k' "$uri" >/dev/null
 qemu-io -f raw -c 'read -P 0xaa 0 64k' "$uri" >/dev/null ||
     fail "the data written does not read back"
-"$TMEMCTL" -s "$pool" destroy -S swap >/dev/null
+# tmemctl refuses to destroy a sub-pool a server holds: then nothing can
+# take it from under the server this way, and there is nothing to test.
+if ! "$TMEMCTL" -s "$pool" destroy -S swap >"$tmp/destroy" 2>&1; then
+    grep -q 'in use' "$tmp/destroy" || { cat "$tmp/destroy" >&2; fail "destroy"; }
+    skip "tmemctl refuses to destroy a sub-pool that a server holds"
+fi
 
 for op in 'read 0 64k' 'read 512k 4k' 'write -P 0x55 0 4k' \
           'discard 0 64k'; do
