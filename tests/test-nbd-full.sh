@@ -9,10 +9,7 @@
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
-py=
-for p in python3 /usr/bin/python3; do
-    if "$p" -c 'import nbd' 2>/dev/null; then py=$p; break; fi
-done
+py=$(python_nbd)
 [ -n "$py" ] || skip "python3-libnbd (import nbd) is missing"
 tmp=$(mktemp_dir)
 cat > "$tmp/fill.py" <<'PY'

@@ -87,10 +87,7 @@ grep -q "overflow: 0 of 16384 slots in use" "$tmp/log3" ||
 
 # NBD_CMD_CACHE brings spilled pages back into the pool once it has room:
 # fill, trim the first 24 MiB (pool pages), cache everything, read back.
-py=
-for p in python3 /usr/bin/python3; do
-    if "$p" -c 'import nbd' 2>/dev/null; then py=$p; break; fi
-done
+py=$(python_nbd)
 if [ -n "$py" ]; then
     nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
         set -e
