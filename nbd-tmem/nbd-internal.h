@@ -68,6 +68,9 @@ struct nt_device {
 /* With an overflow file, how long a refused put waits for a growing pool
  * before the page is spilled. */
 #define NT_SPILL_WAIT_MS 5
+/* With an overflow file, a refused put waits for the grower only while
+ * the pool has more than this left that holds no data. */
+#define NT_SPILL_ROOM (4ULL << 20)
 
 /* Allocate the stripe locks and their scratch pages (and touch them, so
  * that a locked process already has them in RAM).  -ENOMEM. */

@@ -148,13 +148,14 @@ static int page_get(struct nt_stripe *s, uint64_t page, void *buf)
 	return pool_get(page, buf);
 }
 
-/* Whether the pool has chunks left that hold no data, so that a refusal
- * means its grower has not caught up yet rather than that it is full.
- * "Full" means full: the metadata, the pre-filled reserve and a margin do
- * not count against the ceiling, only the data chunks do. */
-static bool pool_can_grow(void)
+/* Whether the pool has more than min_room bytes left that hold no data,
+ * so that a refusal means its grower has not caught up yet rather than
+ * that it is full.  "Full" means full: the metadata, the pre-filled
+ * reserve and a margin do not count against the ceiling, only the data
+ * chunks do. */
+static bool pool_can_grow(uint64_t min_room)
 {
-	return tmem_room(dev->pool) > 0;
+	return tmem_room(dev->pool) > min_room;
 }
 
 /* A put refused for want of room may only be waiting for the pool's grower
@@ -162,7 +163,8 @@ static bool pool_can_grow(void)
  * the page, give it time while the pool can still grow, and none when it
  * is full (a swap device's writes then fail at once and the kernel keeps
  * those pages in RAM).  Sleeping allocates nothing. */
-static int put_waiting(uint64_t page, const void *data, unsigned budget_ms)
+static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
+		       uint64_t min_room)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited = 0;
@@ -173,7 +175,7 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms)
 			     data);
 		if (r != -ENOSPC || waited >= budget_ms)
 			return pool_gone(r);
-		if (waited % 10 == 0 && !pool_can_grow())
+		if (waited % 10 == 0 && !pool_can_grow(min_room))
 			return r;
 		NT_COUNT(nospace_retries);
 		nanosleep(&ms, NULL);
@@ -188,15 +190,18 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 	int r;
 
 	if (dev->ov == NULL) {
-		r = put_waiting(page, data, dev->nospace_wait_ms);
+		r = put_waiting(page, data, dev->nospace_wait_ms, 0);
 		if (r == -ENOSPC)
 			NT_COUNT(nospace);
 		return r;
 	}
 
 	/* A few milliseconds for a growing pool cost less than a disk
-	 * write (and a later read) of the page. */
-	r = put_waiting(page, data, NT_SPILL_WAIT_MS);
+	 * write (and a later read) of the page; but a pool with only its last
+	 * few chunks free is full for this purpose (compaction keeps one,
+	 * others are owed to other sub-pools' minimums): there every page
+	 * would wait its whole budget before it spills. */
+	r = put_waiting(page, data, NT_SPILL_WAIT_MS, NT_SPILL_ROOM);
 	if (r == 0) {
 		nt_ov_release(dev->ov, page);
 		return 0;
