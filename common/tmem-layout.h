@@ -23,9 +23,10 @@
  * server waits for it (a cache daemon stopped or faulting, a tool) must
  * never hold a lock the swap path needs.  Puts, gets and flushes keep it:
  * they take only their own kind's stripes, and the swap path takes an
- * ephemeral stripe only with trylock.  Not yet kept: compaction
- * (tmem-compact.c) and repair (tmem-check.c) may run in any process and
- * take persistent stripes blocking.
+ * ephemeral stripe only with trylock.  Compaction keeps it too: a
+ * process moves persistent blobs only of the sub-pools it serves
+ * (tmem-compact.c).  Not yet kept: repair (tmem-check.c) may run in any
+ * process, a tool's attach included, and stops the world.
  * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
  *   and the CLOCK hand.  Taken only when a chunk changes hands.
  *
