@@ -58,7 +58,8 @@ static int reject(struct tmem_ctx *c, unsigned pool, enum tmem_reject why,
 	return err;
 }
 
-/* Take a stripe lock; bail out to the repair if one is due. */
+/* Take a stripe lock; when a repair is due, let go and wait for it (in a
+ * serving process the grower thread repairs: tmem_repair_wait). */
 static void stripe_lock(struct tmem *t, struct tmem_stripe *st)
 {
 	for (;;) {
@@ -66,7 +67,7 @@ static void stripe_lock(struct tmem *t, struct tmem_stripe *st)
 		if (!tmem_repair_pending(t))
 			return;
 		tmem_unlock(&st->lock);
-		tmem_repair_if_needed(t);
+		tmem_repair_wait(t);
 	}
 }
 
@@ -90,7 +91,7 @@ static bool stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 	if (!tmem_repair_pending(t))
 		return true;
 	tmem_unlock(&st->lock);
-	tmem_repair_if_needed(t);
+	tmem_repair_wait(t);
 	return tmem_trylock(t, &st->lock);
 }
 
@@ -165,8 +166,10 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		/* Dead space in sparse chunks comes back by compaction. */
 		if (attempt < 8 && tmem_compact(t, 4, TMEM_COMPACT_FULL) > 0)
 			return 0;
-		/* Space a dead process left behind comes back by repair. */
-		if (attempt == 0) {
+		/* Space a dead process left behind comes back by repair:
+		 * here, or (in a serving process) by the grower, which looks
+		 * for dead processes every second. */
+		if (attempt == 0 && !tmem_repair_deferred(t)) {
 			tmem_reap_dead(t);
 			return 0;
 		}

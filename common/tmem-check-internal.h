@@ -9,6 +9,13 @@
 int tmem_fsck(struct tmem *t, bool repair);
 void tmem_repair_if_needed(struct tmem *t);
 void tmem_reap_dead(struct tmem *t);
+/* A data-path thread that found a repair due, holding no pool lock: wait
+ * for the grower to repair, or repair (see tmem-check.c). */
+void tmem_repair_wait(struct tmem *t);
+/* Whether this thread leaves repairs to a grower thread: a serving
+ * process's request threads, and a process without a grower while
+ * another process runs one. */
+bool tmem_repair_deferred(struct tmem *t);
 
 /* ---- test hooks (crash points, corruption) ----------------------- */
 #ifdef TMEM_TEST_HOOKS

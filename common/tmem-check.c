@@ -17,11 +17,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cleanup.h"
 #include "tmem-alloc-internal.h"
 #include "tmem-blob-internal.h"
 #include "tmem-check-internal.h"
+#include "tmem-grower-internal.h"
 #include "tmem-index-internal.h"
 #include "tmem-lock-internal.h"
 #include "tmem-segment-internal.h"
@@ -756,17 +758,79 @@ void tmem_repair_if_needed(struct tmem *t)
 		tmem_fsck(t, true);
 }
 
-/* Repair if an attached process has died since. */
-void tmem_reap_dead(struct tmem *t)
+/* How long a process without a grower leaves a due repair to the grower
+ * of another (serving) process before it repairs itself: a grower whose
+ * process was killed is still counted in hdr->growers. */
+#define REPAIR_DEFER_MS 3000
+
+/* Called with no pool lock held by a thread that found a repair due.
+ * The repair stops the world and allocates its scratch: a serving
+ * process's request threads never run it.  They wake their grower thread,
+ * which repairs, and sleep a millisecond (no allocation, no log, no lock)
+ * before they look again.  A process that runs no grower (tmemctl, a
+ * program of its own) leaves the repair to a serving process's grower
+ * for up to REPAIR_DEFER_MS, and repairs itself when there is none or it
+ * does not come. */
+void tmem_repair_wait(struct tmem *t)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	unsigned waited;
+
+	if (t->grower_running && !tmem_on_grower_thread(t)) {
+		tmem_grower_wake(t);
+		nanosleep(&ms, NULL);
+		return;
+	}
+	if (!t->grower_running) {
+		for (waited = 0; waited < REPAIR_DEFER_MS &&
+				 atomic_load(&t->hdr->growers) > 0 &&
+				 tmem_repair_pending(t);
+		     waited++) {
+			if (waited % 100 == 0)
+				tmem_grower_wake(t);
+			nanosleep(&ms, NULL);
+		}
+	}
+	tmem_repair_if_needed(t);
+}
+
+bool tmem_repair_deferred(struct tmem *t)
+{
+	return t->grower_running ? !tmem_on_grower_thread(t)
+				 : atomic_load(&t->hdr->growers) > 0;
+}
+
+static bool dead_slot_found(struct tmem *t)
 {
 	unsigned s;
 
-	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+	for (s = 0; s < TMEM_MAX_SLOTS; s++)
 		if (seg_slot(t, s)->state == SLOT_ATTACHED &&
-		    !tmem_slot_alive(t, s)) {
-			tmem_fsck(t, true);
-			return;
+		    !tmem_slot_alive(t, s))
+			return true;
+	return false;
+}
+
+/* Repair if an attached process has died since.  A thread that leaves
+ * repairs to a grower (tmem_repair_deferred) gives it REPAIR_DEFER_MS
+ * first; never called from a serving process's request threads. */
+void tmem_reap_dead(struct tmem *t)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	unsigned waited;
+
+	if (tmem_repair_deferred(t)) {
+		for (waited = 0; waited < REPAIR_DEFER_MS &&
+				 (dead_slot_found(t) || tmem_repair_pending(t));
+		     waited++) {
+			if (waited % 100 == 0)
+				tmem_grower_wake(t);
+			nanosleep(&ms, NULL);
 		}
+	}
+	if (dead_slot_found(t)) {
+		tmem_fsck(t, true);
+		return;
 	}
 	tmem_repair_if_needed(t);
 }

@@ -343,6 +343,14 @@ static bool compact_sparse(struct tmem *t)
 	return false;
 }
 
+/* The handle whose grower this thread is (NULL on other threads). */
+static _Thread_local struct tmem *grower_of;
+
+bool tmem_on_grower_thread(const struct tmem *t)
+{
+	return grower_of == t;
+}
+
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
@@ -351,12 +359,16 @@ static void *grower_main(void *arg)
 	uint64_t last_acquires = 0;
 	unsigned quiet = 0, calm = 0;
 
+	grower_of = t;
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) == -1)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
 	while (!atomic_load(&t->grower_stop)) {
 		uint32_t seen = atomic_load(&t->hdr->grow_futex);
 		bool work = false;
 
+		/* First the repair this process's request threads (or a
+		 * process without a grower) wait for. */
+		tmem_repair_if_needed(t);
 		work |= grow_one(t, true);
 		work |= fault_ahead(t);
 		work |= punch_one(t);
@@ -439,12 +451,14 @@ int tmem_start(struct tmem *t)
 		return 0;
 	atomic_store(&t->grower_stop, false);
 	atomic_fetch_add(&t->hdr->growers, 1);
+	/* Set first: the grower thread and the request threads read it. */
+	t->grower_running = true;
 	r = pthread_create(&t->grower, NULL, grower_main, t);
 	if (r) {
+		t->grower_running = false;
 		atomic_fetch_sub(&t->hdr->growers, 1);
 		return -r;
 	}
-	t->grower_running = true;
 	return 0;
 }
 

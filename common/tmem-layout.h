@@ -25,8 +25,11 @@
  * they take only their own kind's stripes, and the swap path takes an
  * ephemeral stripe only with trylock.  Compaction keeps it too: a
  * process moves persistent blobs only of the sub-pools it serves
- * (tmem-compact.c).  Not yet kept: repair (tmem-check.c) may run in any
- * process, a tool's attach included, and stops the world.
+ * (tmem-compact.c).  Repair (tmem-check.c) stops the world, so it runs
+ * on a grower thread wherever one runs: a serving process's request
+ * threads and a tool that attaches while a grower runs leave it to one
+ * (tmem_repair_wait).  Not yet kept: that grower still waits for every
+ * lock, a stopped process's included.
  * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
  *   and the CLOCK hand.  Taken only when a chunk changes hands.
  *

@@ -354,10 +354,17 @@ static int slot_claim(struct tmem *t)
 			break;
 		}
 		tmem_unlock(&t->hdr->slots_lock);
-		if (dead || tmem_repair_pending(t)) {
+		/* A serving process's grower repairs (it looks for dead
+		 * processes every second): one that only attaches, as
+		 * tmemctl does, leaves it that work and its locks, unless
+		 * it needs a dead process's slot (tmem_reap_dead waits for
+		 * the grower first). */
+		if (t->slot < 0 && dead)
+			tmem_reap_dead(t);
+		else if ((dead || tmem_repair_pending(t)) &&
+			 !tmem_repair_deferred(t))
 			tmem_fsck(t, true);
-			dead = false;
-		}
+		dead = false;
 		if (t->slot >= 0)
 			return 0;
 	}

@@ -105,7 +105,8 @@ void tmem_options_init(struct tmem_options *opts);
  * -EPERM for a segment owned by another user or open to group or other
  * (see tmem_file_private), -EINVAL for bad options).  Takes a shared flock held
  * until tmem_close. Repairs what a process that died while attached left half
- * done. */
+ * done, unless a process running a grower is attached: its grower thread
+ * repairs then (a tool never stops the world of a pool that is served). */
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
 /* Start the background grower thread (if opts->grower) and, while the

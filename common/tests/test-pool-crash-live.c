@@ -10,7 +10,12 @@
  * gets a blob of its own in the same blob stripe): when it dies holding
  * that stripe, the survivor's get reaches it while holding the key's
  * index stripe.  A watchdog fails the test when any request waits longer
- * than a second. */
+ * than a second.
+ *
+ * Then once more with a survivor that serves (runs its grower thread, as
+ * tmem.so and the cache daemon do): the repair must run on the grower
+ * thread, never on a thread that makes requests, and a process that only
+ * attaches (as tmemctl does: no grower) must leave the repair to it. */
 #include <config.h>
 
 #include <pthread.h>
@@ -29,6 +34,25 @@ static const int points[] = {1,	 2,  3,	 4,  5,	 6,  7, 10,
 
 static char seg[64];
 static int point;
+
+/* Threads that make requests, and processes that only attach, must not
+ * repair when a grower serves the pool. */
+static _Thread_local bool request_thread;
+static bool serving;
+
+static void crash_log(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	test_log(opaque, level, msg);
+	if (serving && request_thread &&
+	    (strstr(msg, "repairing after") || strstr(msg, "repair fixed"))) {
+		fprintf(stderr,
+			"FAIL: crash point %d: a request thread repaired the "
+			"pool while a grower serves it: %s\n",
+			point, msg);
+		tmem_unlink(seg);
+		_exit(1);
+	}
+}
 
 /* ---- watchdog ------------------------------------------------------ */
 
@@ -151,6 +175,7 @@ static void requests(struct worker *w)
 	unsigned char page[4096], back[4096];
 	uint64_t i;
 
+	request_thread = true;
 	for (i = 0; i < NPAGES; i++) {
 		page_text(page, i);
 		op_begin(w->op, "get");
@@ -179,17 +204,21 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* A process that attaches after the crash and goes straight to work. */
+/* A process that attaches after the crash and goes straight to work; with
+ * a serving survivor, one that attaches as tmemctl does (no grower). */
 static void late_process(void)
 {
 	struct tmem_options o;
 	struct worker w = {.op = &ops[0], .object = 3};
 	pthread_t wd;
 
-	who = "late process";
+	who = serving ? "attaching process" : "late process";
 	CHECK(pthread_create(&wd, NULL, watchdog, NULL) == 0);
 	test_options(&o, seg, 0);
+	o.log = crash_log;
 	o.create = false;
+	o.grower = !serving;
+	request_thread = true;
 	op_begin(w.op, "tmem_open");
 	CHECK_RC(tmem_open(&o, &w.t), 0);
 	op_end(w.op);
@@ -213,6 +242,9 @@ static void one_crash(bool late)
 	snprintf(seg, sizeof seg, "tmem-test-crashlive-%d", (int)getpid());
 	tmem_unlink(seg);
 	test_options(&o, seg, 8 << 20);
+	o.log = crash_log;
+	o.grower = serving;
+	o.put_may_grow = serving;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
 	for (i = 0; i < NPAGES; i++) {
@@ -234,6 +266,10 @@ static void one_crash(bool late)
 		fprintf(stderr, "crash point %d was never reached\n", point);
 		exit(1);
 	}
+	/* Serving: the grower starts after the crash (a thread must not
+	 * run across the fork), as a server's would be running. */
+	if (serving)
+		CHECK_RC(tmem_start(t), 0);
 	if (late) {
 		pid = fork();
 		CHECK(pid >= 0);
@@ -260,6 +296,7 @@ static void one_crash(bool late)
 	requests(&w[0]);
 	CHECK(pthread_join(th, NULL) == 0);
 	/* Whatever repaired the pool left it consistent. */
+	request_thread = false;
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	tmem_unlink(seg);
@@ -269,17 +306,20 @@ int main(void)
 {
 	pthread_t wd;
 	size_t k;
-	int late;
+	int late, serve;
 
 #ifndef TMEM_TEST_HOOKS
 	fprintf(stderr, "built without test hooks\n");
 	return 77;
 #endif
 	CHECK(pthread_create(&wd, NULL, watchdog, NULL) == 0);
-	for (late = 0; late < 2; late++) {
-		for (k = 0; k < sizeof points / sizeof points[0]; k++) {
-			point = points[k];
-			one_crash(late);
+	for (serve = 0; serve < 2; serve++) {
+		serving = serve;
+		for (late = 0; late < 2; late++) {
+			for (k = 0; k < sizeof points / sizeof points[0]; k++) {
+				point = points[k];
+				one_crash(late);
+			}
 		}
 	}
 	return 0;
