@@ -48,12 +48,12 @@ int tmem_mutex_init(pthread_mutex_t *m)
 	return -r;
 }
 
+/* No log here: the taker may be a swap request, and a log callback may
+ * write, allocate or block (syslog).  The repair says what it repaired. */
 static void owner_died(struct tmem *t, pthread_mutex_t *m)
 {
 	atomic_store_explicit(&t->hdr->needs_repair, 1, memory_order_release);
 	pthread_mutex_consistent(m);
-	tmem_log(t, TMEM_LOG_WARNING,
-		 "a process died holding a pool lock: repair scheduled");
 }
 
 void tmem_lock(struct tmem *t, pthread_mutex_t *m)
