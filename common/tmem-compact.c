@@ -11,9 +11,10 @@
  * (gets and dedup compares read blobs under the same lock, so nobody sees a
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
  * the last free chunk to the compactor so that it can always start.  It runs
- * when a put finds no room, and from the grower when free chunks run low or,
- * at half live, when the pool is idle and its chunks hold less than half
- * their size in payload.  A process compacts ephemeral chunks and the
+ * when a put finds no room, and from the grower when free chunks run low
+ * and whenever the chunks in use hold more than a tenth beyond their
+ * payload (keeping pace with the writers: tmem-grower.c, compact_packed).
+ * A process compacts ephemeral chunks and the
  * persistent chunks of sub-pools it opened itself (the swap server its
  * own), never another's persistent chunks: a cache daemon stopped in the
  * middle of a move holds only an ephemeral stripe.

@@ -181,6 +181,126 @@ static void test_sparse(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* A page that compresses to about len bytes (text after random bytes). */
+static void page_sized(uint64_t seed, unsigned len)
+{
+	page_text(page, seed);
+	page_random(back, seed);
+	memcpy(page, back, len);
+}
+
+/* Store page at index, waiting out an empty reserve. */
+static void put_page(struct tmem *t, uint32_t p, uint64_t index)
+{
+	int r;
+
+	while ((r = tmem_put(t, p, 1, index, page)) == -ENOSPC)
+		sleep_ms(1);
+	CHECK_RC(r, 0);
+}
+
+/* Overwrite or flush random keys of [0, keys) for ms milliseconds, as
+ * swap does, never idle; returns the largest bytes_used / payload seen in
+ * the last half of the run. */
+static double churn(struct tmem *t, uint32_t p, uint32_t *seed_of,
+		    uint64_t keys, uint64_t *rng, int ms)
+{
+	double worst = 0, r;
+	uint64_t k, used, payload, n = 0;
+	long long t0 = 0, now;
+	struct timespec ts;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+		if (!t0)
+			t0 = now;
+		if (now - t0 >= ms)
+			break;
+		k = test_rand(rng) % keys;
+		if (test_rand(rng) % 4 == 0) {
+			CHECK_RC(tmem_flush_page(t, p, 1, k), 0);
+			seed_of[k] = 0;
+		} else {
+			seed_of[k] = (uint32_t)test_rand(rng) | 1;
+			page_sized(seed_of[k], 200 + seed_of[k] % 1800);
+			put_page(t, p, k);
+		}
+		/* A pause now and then: a writer the grower can keep up
+		 * with, never a quiet second. */
+		if (++n % 8 == 0) {
+			sleep_ms(2);
+			if (now - t0 >= ms / 2) {
+				used = pool_used(t, &payload);
+				r = (double)used / (double)payload;
+				if (r > worst)
+					worst = r;
+			}
+		}
+	}
+	return worst;
+}
+
+/* Packed while in use, not only when full or idle: under a swap-like
+ * churn (random overwrites of random sizes and flushes, never a quiet
+ * second), bytes_used stays within a tenth of the live payload plus the
+ * open chunks and the records; and when half the pages are flushed, the
+ * memory comes back within 10 s while the writer goes on. */
+static void test_packed(const char *name)
+{
+	enum { KEYS = 12000 };
+	static uint32_t seed_of[KEYS];
+	uint64_t rng = 7, k, res0, res1 = 0, payload;
+	double worst;
+	struct tmem *t;
+	uint32_t p;
+	int waited;
+
+	t = open_serving(name, 64 << 20, &p);
+	for (k = 0; k < KEYS; k++) {
+		seed_of[k] = (uint32_t)k + 1;
+		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
+		put_page(t, p, k);
+	}
+	worst = churn(t, p, seed_of, KEYS, &rng, 4000);
+	pool_used(t, &payload);
+	fprintf(stderr,
+		"packed: payload %llu, bytes_used at most %.2f x "
+		"payload in the second half of 4 s of churn\n",
+		(unsigned long long)payload, worst);
+	/* 1.10 for the chunks, and the records and the open chunks on top
+	 * (about 0.1 at this page size). */
+	CHECK(worst <= 1.25);
+	for (k = 0; k < KEYS; k += 2) {
+		CHECK_RC(tmem_flush_page(t, p, 1, k), 0);
+		seed_of[k] = 0;
+	}
+	res0 = resident(t);
+	for (waited = 0; waited < 10000; waited += 500) {
+		/* Keys of the other half go on changing meanwhile. */
+		churn(t, p, seed_of, KEYS, &rng, 500);
+		res1 = resident(t);
+		if (res1 < res0 * 3 / 4)
+			break;
+	}
+	fprintf(stderr,
+		"packed: half flushed: resident %llu -> %llu in %d ms\n",
+		(unsigned long long)res0, (unsigned long long)res1, waited);
+	CHECK(res1 < res0 * 3 / 4);
+	for (k = 0; k < KEYS; k++) {
+		if (!seed_of[k]) {
+			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
+			continue;
+		}
+		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
+		CHECK_RC(tmem_get(t, p, 1, k, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
 /* The swap device's promise: a put does not wait in the page allocator.
  * With the grower, the chunks come from its reserve and the index (bucket
  * arrays, touched at random, and the records ahead of each table's bump)
@@ -432,6 +552,7 @@ int main(void)
 
 	test_grower(name);
 	test_sparse(name);
+	test_packed(name);
 	test_no_faults(name);
 	test_may_grow(name, false);
 	test_may_grow(name, true);

@@ -84,11 +84,11 @@ static void cache_process(void)
 	for (i = 0; i < 3000; i++)
 		if (i % 4)
 			CHECK_RC(tmem_flush_page(t, e, 1, i), 0);
-	/* What its grower does when the pool is idle and sparse; stop
-	 * while moving a blob. */
+	/* What its grower does to keep the pool packed; stop while
+	 * moving a blob. */
 	tmem_crash_signal = SIGSTOP;
 	tmem_crash_at = 35;
-	tmem_compact(t, 8, TMEM_COMPACT_SPARSE);
+	tmem_compact(t, 8, TMEM_COMPACT_FULL);
 	fprintf(stderr, "the cache process compacted without stopping\n");
 	_exit(2);
 }
