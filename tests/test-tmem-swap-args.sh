@@ -17,7 +17,17 @@ printf '[pool]\nname = t\n[swap]\nthreads = 4\n' > "$tmp/nosize.conf"
 printf '[swap]\nsize = 1G\nthreads = many\n' > "$tmp/threads.conf"
 printf '[swap]\nsize = 1G ; one gig\npriority = high\n' > "$tmp/prio.conf"
 if [ "$(id -u)" -eq 0 ]; then
-    expect_msg 1 "size is not set" "$ts" --config "$tmp/nosize.conf" start
+    # No [swap] size: twice the pool's.  A stand-in nbdkit shows what
+    # the real one would have been given, then fails the start.
+    mkdir -p "$tmp/bin"
+    printf '#!/bin/sh\necho "$@" > %s/nbdkit-args\nexit 1\n' "$tmp" > "$tmp/bin/nbdkit"
+    chmod +x "$tmp/bin/nbdkit"
+    printf '[pool]\nname = t\nsize = 160M\n[swap]\nsocket = %s/s.sock\n' "$tmp" > "$tmp/auto.conf"
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
+    grep -q "size=335544320 " "$tmp/nbdkit-args" ||
+        fail "no [swap] size: nbdkit got '$(cat "$tmp/nbdkit-args")', not size=335544320 (twice the 160M pool)"
+    TMEMCTL=/nonexistent expect_msg 1 "size is not set and tmemctl cannot tell" "$ts" --config "$tmp/nosize.conf" start
     expect_msg 1 "threads: 'many'" "$ts" --config "$tmp/threads.conf" start
     expect_msg 1 "priority: 'high'" "$ts" --config "$tmp/prio.conf" start
 else
