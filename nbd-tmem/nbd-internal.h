@@ -10,7 +10,8 @@
  * never holds two stripe locks at once.
  *
  * Error convention below the plugin callbacks: 0 or -errno, no logging on
- * the data path (nbd-plugin.c turns -errno into nbdkit_error).
+ * the data path (nbd-plugin.c turns -errno into a message through nt_log,
+ * which never calls nbdkit on a request's thread once serving).
  */
 #ifndef NBD_INTERNAL_H
 #define NBD_INTERNAL_H
@@ -51,6 +52,17 @@ struct nt_counters {
 #define NT_COUNT(field) \
 	__atomic_fetch_add(&nt_counters.field, 1, __ATOMIC_RELAXED)
 extern struct nt_counters nt_counters;
+
+/* ---- nbd-log.c ------------------------------------------------------ */
+
+/* A message for nbdkit_error (or nbdkit_debug): straight to nbdkit before
+ * nt_log_start and after nt_log_stop; in between through a preallocated
+ * ring that the log thread drains every 100 ms, so that no request waits
+ * for the log (a message that finds the ring full is counted instead). */
+void nt_log(bool debug, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int nt_log_start(void);
+void nt_log_stop(void);
 
 /* ---- nbd-pages.c ---------------------------------------------------- */
 

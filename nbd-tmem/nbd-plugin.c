@@ -189,12 +189,14 @@ static int nt_config_complete(void)
 	"(default " TMEM_DEFAULT_CONFIG "\n"                                  \
 	"                  if it exists); keys given here win."
 
+/* The pool logs from request threads too (a damaged page found by a
+ * read): through the log ring once serving. */
 static void pool_log(void *opaque, enum tmem_log_level level, const char *msg)
 {
 	if (level <= TMEM_LOG_WARNING)
-		nbdkit_error("pool: %s", msg);
+		nt_log(false, "pool: %s", msg);
 	else if (tmem_debug_pool)
-		nbdkit_debug("pool: %s", msg);
+		nt_log(true, "pool: %s", msg);
 }
 
 /* Attach and open the export's sub-pool; *made (if not NULL) says
@@ -529,6 +531,12 @@ static int nt_after_fork(void)
 		nbdkit_error("scratch pages: %m");
 		return -1;
 	}
+	/* From here on nothing logs through nbdkit on a request's thread. */
+	r = nt_log_start();
+	if (r < 0) {
+		nbdkit_error("starting the log thread: %s", strerror(-r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -570,6 +578,7 @@ static void print_stats(void)
 
 static void nt_cleanup(void)
 {
+	nt_log_stop();
 	if (dev.pool)
 		print_stats();
 	nt_pages_free();
@@ -642,15 +651,16 @@ static int nt_fail(const char *op, uint64_t offset, int r)
 		/* Once: a full pool fails every write, and logging must not
 		 * become the bottleneck of a swap device. */
 		if (!__atomic_exchange_n(&nospace_said, 1, __ATOMIC_RELAXED))
-			nbdkit_error("%s at %" PRIu64 ": the pool is full%s "
-				     "(reported once)",
-				     op, offset,
-				     dev.ov ? " and so is the overflow file"
-					    : "; give overflow=FILE or a "
-					      "larger pool-size");
+			nt_log(false,
+			       "%s at %" PRIu64 ": the pool is full%s "
+			       "(reported once)",
+			       op, offset,
+			       dev.ov ? " and so is the overflow file"
+				      : "; give overflow=FILE or a "
+					"larger pool-size");
 	} else {
-		nbdkit_error("%s at %" PRIu64 ": %s", op, offset,
-			     tmem_strerror(r));
+		nt_log(false, "%s at %" PRIu64 ": %s", op, offset,
+		       tmem_strerror(r));
 	}
 	errno = -r;
 	return -1;
@@ -671,7 +681,7 @@ static int nt_pread(void *handle, void *buf, uint32_t count, uint64_t offset,
 	int r;
 
 	if (tmem_debug_requests)
-		nbdkit_debug("pread %" PRIu32 " @ %" PRIu64, count, offset);
+		nt_log(true, "pread %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_read(buf, count, offset);
 	return r < 0 ? nt_fail("read", offset, r) : 0;
 }
@@ -682,8 +692,8 @@ static int nt_pwrite(void *handle, const void *buf, uint32_t count,
 	int r;
 
 	if (tmem_debug_requests)
-		nbdkit_debug("pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
-			     count, offset, flags);
+		nt_log(true, "pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
+		       count, offset, flags);
 	r = nt_pages_write(buf, count, offset);
 	if (r == 0)
 		r = sync_if_fua(flags);
@@ -696,8 +706,8 @@ static int nt_zero(void *handle, uint32_t count, uint64_t offset,
 	int r;
 
 	if (tmem_debug_requests)
-		nbdkit_debug("zero %" PRIu32 " @ %" PRIu64 " flags %#x", count,
-			     offset, flags);
+		nt_log(true, "zero %" PRIu32 " @ %" PRIu64 " flags %#x", count,
+		       offset, flags);
 	/* Zeroing is always as fast as it gets here, so FAST_ZERO needs no
 	 * special path. */
 	r = nt_pages_zero(count, offset, flags & NBDKIT_FLAG_MAY_TRIM);
@@ -712,7 +722,7 @@ static int nt_trim(void *handle, uint32_t count, uint64_t offset,
 	int r;
 
 	if (tmem_debug_requests)
-		nbdkit_debug("trim %" PRIu32 " @ %" PRIu64, count, offset);
+		nt_log(true, "trim %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_trim(count, offset);
 	if (r == 0)
 		r = sync_if_fua(flags);

@@ -76,6 +76,26 @@ for p in "$p1" "$p2" 7000; do
 done
 grep -q "slot records fail their check" "$tmp/log" ||
     fail "no message for the damaged record: $(cat "$tmp/log")"
+# Messages from requests go through the plugin's log ring (a request never
+# waits for the log): a burst of failed reads, far more than it holds,
+# still shows the first message, and the rest as a count of dropped ones.
+nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" --run "'$py' - \"\$uri\" $p1" \
+    2> "$tmp/burst" <<'PY' || fail "the burst: $(tail -n 5 "$tmp/burst")"
+import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+for k in range(500):
+    try:
+        h.pread(4096, int(sys.argv[2]) * 4096)
+        sys.exit("page %s read back" % sys.argv[2])
+    except nbd.Error:
+        pass
+PY
+grep -q "read at $(( p1 * 4096 )): " "$tmp/burst" ||
+    fail "no message for the burst's first read: $(tail -n 5 "$tmp/burst")"
+grep -q "log messages were dropped" "$tmp/burst" ||
+    fail "500 failed reads logged without the ring: $(grep -c 'read at' "$tmp/burst") messages"
+echo "burst: $(grep -c "read at" "$tmp/burst") of 500 messages logged; $(grep -o '[0-9]* log messages were dropped' "$tmp/burst" | tr '\n' ' ')"
 # The rest is intact (pages 0.. are in the pool, the last ones spilled).
 nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
     '$py' -c 'import nbd, sys

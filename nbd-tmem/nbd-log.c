@@ -1,0 +1,147 @@
+/* nbd-tmem: the log, kept off the swap path.
+ *
+ * nbdkit_error can block: with --log=syslog it writes to a socket that
+ * journald may be slow to read, and it allocates (open_memstream).  A
+ * swap request must not wait for that, so once the server serves, every
+ * message -- the plugin's own and the pool's, from any thread -- goes into
+ * a preallocated ring, and a thread of its own (the log thread, which
+ * serves no request) hands them to nbdkit.  Putting a message in takes a
+ * mutex that only this process's threads take, never for longer than a
+ * copy, and only by trylock: a message that finds the ring busy or full
+ * is counted and the count is reported instead.  Before the log thread
+ * starts (while nbdkit reads keys and gets ready: errors must reach the
+ * terminal and stop nbdkit) and after it stops, messages go straight to
+ * nbdkit.
+ */
+#include <config.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "nbd-internal.h"
+
+#define NT_LOG_SLOTS   64
+#define NT_LOG_LEN     256
+#define NT_LOG_POLL_MS 100
+
+struct nt_log_msg {
+	bool debug;
+	char text[NT_LOG_LEN];
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct nt_log_msg msg[NT_LOG_SLOTS];
+	unsigned head, count; /* mu */
+	_Atomic unsigned long dropped;
+	_Atomic bool on, stop;
+	pthread_t thread;
+} ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void say(bool debug, const char *text)
+{
+	if (debug)
+		nbdkit_debug("%s", text);
+	else
+		nbdkit_error("%s", text);
+}
+
+void nt_log(bool debug, const char *fmt, ...)
+{
+	struct nt_log_msg *m;
+	char text[NT_LOG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (!atomic_load_explicit(&ring.on, memory_order_acquire)) {
+		say(debug, text);
+		return;
+	}
+	if (pthread_mutex_trylock(&ring.mu) != 0) {
+		atomic_fetch_add(&ring.dropped, 1);
+		return;
+	}
+	if (ring.count == NT_LOG_SLOTS) {
+		pthread_mutex_unlock(&ring.mu);
+		atomic_fetch_add(&ring.dropped, 1);
+		return;
+	}
+	m = &ring.msg[(ring.head + ring.count) % NT_LOG_SLOTS];
+	m->debug = debug;
+	memcpy(m->text, text, sizeof m->text);
+	ring.count++;
+	pthread_mutex_unlock(&ring.mu);
+}
+
+/* Hand what the ring holds to nbdkit, one message at a time (the lock is
+ * never held across nbdkit_error). */
+static void drain(void)
+{
+	struct nt_log_msg m;
+	unsigned long lost;
+
+	for (;;) {
+		pthread_mutex_lock(&ring.mu);
+		if (ring.count == 0) {
+			pthread_mutex_unlock(&ring.mu);
+			break;
+		}
+		m = ring.msg[ring.head];
+		ring.head = (ring.head + 1) % NT_LOG_SLOTS;
+		ring.count--;
+		pthread_mutex_unlock(&ring.mu);
+		say(m.debug, m.text);
+	}
+	lost = atomic_exchange(&ring.dropped, 0);
+	if (lost)
+		nbdkit_error("%lu log messages were dropped (the log ring was "
+			     "full or busy)",
+			     lost);
+}
+
+static void *log_main(void *arg)
+{
+	struct timespec ts = {.tv_sec = 0,
+			      .tv_nsec = NT_LOG_POLL_MS * 1000000L};
+
+	(void)arg;
+	while (!atomic_load(&ring.stop)) {
+		nanosleep(&ts, NULL);
+		drain();
+	}
+	return NULL;
+}
+
+int nt_log_start(void)
+{
+	int r;
+
+	if (atomic_load(&ring.on))
+		return 0;
+	atomic_store(&ring.stop, false);
+	r = pthread_create(&ring.thread, NULL, log_main, NULL);
+	if (r)
+		return -r;
+	atomic_store_explicit(&ring.on, true, memory_order_release);
+	return 0;
+}
+
+void nt_log_stop(void)
+{
+	if (!atomic_load(&ring.on))
+		return;
+	atomic_store(&ring.stop, true);
+	pthread_join(ring.thread, NULL);
+	atomic_store_explicit(&ring.on, false, memory_order_release);
+	/* Whatever came in between the last round and now. */
+	drain();
+}
