@@ -12,7 +12,7 @@
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
  * the last free chunk to the compactor so that it can always start.  It runs
  * when a put finds no room, and from the grower when free chunks run low
- * and whenever the chunks in use hold more than a tenth beyond their
+ * and whenever the chunks in use hold more than a twentieth beyond their
  * payload (keeping pace with the writers: tmem-grower.c, compact_packed).
  * A process compacts ephemeral chunks and the
  * persistent chunks of sub-pools it opened itself (the swap server its

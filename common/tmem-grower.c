@@ -318,7 +318,7 @@ static bool free_chunks_low(struct tmem *t)
 /* Keep the pool packed while it is in use, not only when it fills or
  * idles: swap rewrites and frees slots at random, so every chunk decays
  * towards half live, and a pool that packs only when full has grown to its
- * ceiling first.  When the chunks in use hold more than a tenth beyond
+ * ceiling first.  When the chunks in use hold more than a twentieth beyond
  * their live payload (and the open chunks), move what lives in the
  * sparsest ones together so that the emptied chunks go back to the system,
  * as zsmalloc's compaction does for zram.  Called once a period with the
@@ -352,7 +352,7 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 	if (chunks < 8)
 		return false;
 	used = (chunks - open) * TMEM_CHUNK_SIZE;
-	if (used * 10 <= payload * 11)
+	if (used * 20 <= payload * 21)
 		return false;
 	seen = chunks << 40 ^ payload;
 	if (seen == t->sparse_seen)

@@ -243,7 +243,7 @@ static double churn(struct tmem *t, uint32_t p, uint32_t *seed_of,
 
 /* Packed while in use, not only when full or idle: under a swap-like
  * churn (random overwrites of random sizes and flushes, never a quiet
- * second), bytes_used stays within a tenth of the live payload plus the
+ * second), bytes_used stays within a twentieth of the live payload plus the
  * open chunks and the records; and when half the pages are flushed, the
  * memory comes back within 10 s while the writer goes on. */
 static void test_packed(const char *name)
@@ -268,8 +268,10 @@ static void test_packed(const char *name)
 		"packed: payload %llu, bytes_used at most %.2f x "
 		"payload in the second half of 4 s of churn\n",
 		(unsigned long long)payload, worst);
-	/* 1.10 for the chunks, and the records and the open chunks on top
-	 * (about 0.1 at this page size). */
+	/* 1.05 for the chunks, the records and the open chunks on top
+	 * (about 0.1 at this page size), and what a writer this fast
+	 * (over 10,000 puts a second) leaves between two rounds: 1.15
+	 * measured; 2.17 without packing. */
 	CHECK(worst <= 1.25);
 	for (k = 0; k < KEYS; k += 2) {
 		CHECK_RC(tmem_flush_page(t, p, 1, k), 0);
