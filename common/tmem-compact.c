@@ -11,9 +11,13 @@
  * (gets and dedup compares read blobs under the same lock, so nobody sees a
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
  * the last free chunk to the compactor so that it can always start.  It runs
- * when a put finds no room, and from the grower when free chunks run low
- * and whenever the chunks in use hold more than a twentieth beyond their
- * payload (keeping pace with the writers: tmem-grower.c, compact_packed).
+ * when a put finds no room, and from the grower: when free chunks run low;
+ * for persistent sub-pools, whenever their chunks hold more than a
+ * twentieth beyond their payload (keeping pace with the writers:
+ * tmem-grower.c, compact_packed); and, at half live, when the pool is idle
+ * and its chunks hold less than half their size in payload.  (Ephemeral
+ * sub-pools are not packed while busy: they make room by eviction, and a
+ * small one at its share would evict to make room for the compactor.)
  * A process compacts ephemeral chunks and the
  * persistent chunks of sub-pools it opened itself (the swap server its
  * own), never another's persistent chunks: a cache daemon stopped in the
@@ -47,9 +51,20 @@ static bool may_compact(struct tmem *t, uint32_t c)
 		pool) & 1;
 }
 
+/* Caller holds chunk_lock (a closed chunk keeps its pool). */
+static bool chunk_persistent(struct tmem *t, uint32_t c)
+{
+	unsigned pool = seg_chunk(t, c)->pool;
+
+	return pool < TMEM_MAX_POOLS &&
+	       __atomic_load_n(&seg_pool(t, pool)->kind, __ATOMIC_RELAXED) ==
+		       TMEM_PERSISTENT;
+}
+
 /* Claim the sparsest closed chunk with at most max_live bytes live that
- * this process may compact. */
-static uint32_t victim_pick(struct tmem *t, uint32_t max_live)
+ * this process may compact (of persistent sub-pools only, if so asked). */
+static uint32_t victim_pick(struct tmem *t, uint32_t max_live,
+			    bool persistent_only)
 {
 	struct tmem_header *h = t->hdr;
 	uint32_t c, best = 0, best_live = max_live + 1;
@@ -60,7 +75,8 @@ static uint32_t victim_pick(struct tmem *t, uint32_t max_live)
 	for (c = 1; c < h->hole_bump; c++) {
 		sl = atomic_load(&seg_chunk(t, c)->sl);
 		if (SL_STATE(sl) == CHUNK_CLOSED && SL_LIVE(sl) < best_live &&
-		    may_compact(t, c)) {
+		    may_compact(t, c) &&
+		    (!persistent_only || chunk_persistent(t, c))) {
 			best = c;
 			best_live = SL_LIVE(sl);
 		}
@@ -102,14 +118,15 @@ static bool move_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 }
 
 /* Compact up to max_chunks chunks; returns how many became free. */
-unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live)
+static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
+			bool persistent_only)
 {
 	unsigned n, freed = 0;
 
 	if (pthread_mutex_trylock(&t->compact_mu) != 0)
 		return 0;
 	for (n = 0; n < max_chunks; n++) {
-		uint32_t c = victim_pick(t, max_live);
+		uint32_t c = victim_pick(t, max_live, persistent_only);
 		struct tmem_chunk *k;
 		uint64_t sl, nsl;
 		bool ok;
@@ -135,4 +152,15 @@ unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live)
 	}
 	pthread_mutex_unlock(&t->compact_mu);
 	return freed;
+}
+
+unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live)
+{
+	return compact(t, max_chunks, max_live, false);
+}
+
+unsigned tmem_compact_persistent(struct tmem *t, unsigned max_chunks,
+				 uint32_t max_live)
+{
+	return compact(t, max_chunks, max_live, true);
 }

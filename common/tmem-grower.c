@@ -315,28 +315,14 @@ static bool free_chunks_low(struct tmem *t)
  * many, and up to an eighth of the chunks in use. */
 #define TMEM_PACK_OPEN_CHUNKS 16
 
-/* Keep the pool packed while it is in use, not only when it fills or
- * idles: swap rewrites and frees slots at random, so every chunk decays
- * towards half live, and a pool that packs only when full has grown to its
- * ceiling first.  When the chunks in use hold more than a twentieth beyond
- * their live payload (and the open chunks), move what lives in the
- * sparsest ones together so that the emptied chunks go back to the system,
- * as zsmalloc's compaction does for zram.  Called once a period with the
- * chunks the writers took in the last one: it claims eight victims (at
- * most seven eighths live, the sparsest first) for each, plus
- * TMEM_PACK_CHUNKS, so that it keeps pace with them, up to
- * TMEM_PACK_CHUNKS_MAX a period.  It copies a few times what they wrote,
- * at memcpy speed: far less than compressing it cost them.  A scan
- * that found no chunk to take is not repeated until the pool's chunks or
- * payload change. */
-#define TMEM_PACK_CHUNKS     4
-#define TMEM_PACK_CHUNKS_MAX 512
-
-static bool compact_packed(struct tmem *t, uint64_t taken)
+/* Chunks and live payload of the persistent sub-pools (all: false), or of
+ * all of them. */
+static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
+		       uint64_t *payload)
 {
-	uint64_t chunks = 0, payload = 0, seen, used, open;
 	unsigned p;
 
+	*chunks = *payload = 0;
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
 		struct tmem_pool_rec *pr = seg_pool(t, p);
 		int64_t c = atomic_load_explicit(&pr->g[G_CHUNKS],
@@ -344,9 +330,37 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 		int64_t b = atomic_load_explicit(&pr->g[G_COMPRESSED],
 						 memory_order_relaxed);
 
-		chunks += c > 0 ? (uint64_t)c : 0;
-		payload += b > 0 ? (uint64_t)b : 0;
+		if (!all && __atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
+				    TMEM_PERSISTENT)
+			continue;
+		*chunks += c > 0 ? (uint64_t)c : 0;
+		*payload += b > 0 ? (uint64_t)b : 0;
 	}
+}
+
+/* Keep swap's memory packed while it is in use, not only when the pool
+ * fills or idles: swap rewrites and frees slots at random, so every chunk
+ * decays towards half live, and a pool that packs only when full has
+ * grown to its ceiling first.  When the persistent sub-pools' chunks hold
+ * more than a twentieth beyond their live payload (and the open chunks),
+ * move what lives in the sparsest ones together so that the emptied
+ * chunks go back to the system, as zsmalloc's compaction does for zram.
+ * Called once a period with the chunks the writers took in the last one:
+ * it claims eight victims (at most seven eighths live, the sparsest first)
+ * for each, plus TMEM_PACK_CHUNKS, so that it keeps pace with them, up to
+ * TMEM_PACK_CHUNKS_MAX a period.  It copies a few times what they wrote,
+ * at memcpy speed: far less than compressing it cost them.  A scan that
+ * found no chunk to take is not repeated until those chunks or payload
+ * change.  (Ephemeral sub-pools make room by eviction; they are packed
+ * when idle, below.) */
+#define TMEM_PACK_CHUNKS     4
+#define TMEM_PACK_CHUNKS_MAX 512
+
+static bool compact_packed(struct tmem *t, uint64_t taken)
+{
+	uint64_t chunks, payload, seen, used, open;
+
+	pool_usage(t, false, &chunks, &payload);
 	open = chunks / 8 < TMEM_PACK_OPEN_CHUNKS ? chunks / 8
 						  : TMEM_PACK_OPEN_CHUNKS;
 	if (chunks < 8)
@@ -355,12 +369,34 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 	if (used * 20 <= payload * 21)
 		return false;
 	seen = chunks << 40 ^ payload;
-	if (seen == t->sparse_seen)
+	if (seen == t->packed_seen)
 		return false;
 	if (taken > TMEM_PACK_CHUNKS_MAX)
 		taken = TMEM_PACK_CHUNKS_MAX;
-	if (tmem_compact(t, TMEM_PACK_CHUNKS + 8 * (unsigned)taken,
-			 TMEM_COMPACT_FULL) > 0)
+	if (tmem_compact_persistent(t, TMEM_PACK_CHUNKS + 8 * (unsigned)taken,
+				    TMEM_COMPACT_FULL) > 0)
+		return true;
+	t->packed_seen = seen;
+	return false;
+}
+
+/* Idle, and the chunks in use hold less than half their size in payload:
+ * pages were flushed or overwritten since they were written (a cache is
+ * invalidated, swap frees slots), and nothing writes now to fill the
+ * holes.  Move what lives in the sparsest chunks together so that the
+ * emptied ones go back to the system.  A scan that found no chunk to take
+ * is not repeated until the pool's chunks or payload change. */
+static bool compact_sparse(struct tmem *t)
+{
+	uint64_t chunks, payload, seen;
+
+	pool_usage(t, true, &chunks, &payload);
+	if (chunks < 8 || payload * 2 >= chunks * TMEM_CHUNK_SIZE)
+		return false;
+	seen = chunks << 40 ^ payload;
+	if (seen == t->sparse_seen)
+		return false;
+	if (tmem_compact(t, 4, TMEM_COMPACT_SPARSE) > 0)
 		return true;
 	t->sparse_seen = seen;
 	return false;
@@ -445,6 +481,8 @@ static void *grower_main(void *arg)
 			if (free_chunks_low(t))
 				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
 					0;
+			else if (quiet >= TMEM_IDLE_PERIODS)
+				work |= compact_sparse(t);
 			else
 				work |= compact_packed(t, d);
 			if (atomic_load(&t->hdr->ghosts) > 1024)

@@ -92,7 +92,9 @@ struct tmem {
 	unsigned grow_boost;  /* the reserve covers 8 << boost periods: one
 			       * more each period the grower fell behind */
 	bool grow_behind;     /* it found the reserve empty this period */
-	uint64_t sparse_seen; /* (chunks, payload) when packing
+	uint64_t packed_seen; /* (chunks, payload) of persistent sub-pools
+			       * when packing last found nothing to take */
+	uint64_t sparse_seen; /* (chunks, payload) when idle compaction
 			       * last found nothing to take */
 	uint64_t ahead[2][2]; /* [entries, blobs][kind]: records faulted in
 			       * by this process ahead of the bump (grower) */
