@@ -315,11 +315,15 @@ static bool free_chunks_low(struct tmem *t)
  * many, and up to an eighth of the chunks in use. */
 #define TMEM_PACK_OPEN_CHUNKS 16
 
-/* Chunks and live payload of the persistent sub-pools (all: false), or of
- * all of them. */
+/* Chunks and live payload of the persistent sub-pools this process may
+ * compact, its own (all: false), or of every sub-pool.  Another server's
+ * sub-pool is left out: this process could not pack it, and moving its
+ * own well-packed chunks would only burn CPU. */
 static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 		       uint64_t *payload)
 {
+	uint64_t own =
+		atomic_load_explicit(&t->own_persistent, memory_order_relaxed);
 	unsigned p;
 
 	*chunks = *payload = 0;
@@ -330,8 +334,9 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 		int64_t b = atomic_load_explicit(&pr->g[G_COMPRESSED],
 						 memory_order_relaxed);
 
-		if (!all && __atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
-				    TMEM_PERSISTENT)
+		if (!all && (__atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
+				     TMEM_PERSISTENT ||
+			     !((own >> p) & 1)))
 			continue;
 		*chunks += c > 0 ? (uint64_t)c : 0;
 		*payload += b > 0 ? (uint64_t)b : 0;
@@ -341,7 +346,7 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 /* Keep swap's memory packed while it is in use, not only when the pool
  * fills or idles: swap rewrites and frees slots at random, so every chunk
  * decays towards half live, and a pool that packs only when full has
- * grown to its ceiling first.  When the persistent sub-pools' chunks hold
+ * grown to its ceiling first.  When its own persistent sub-pools' chunks hold
  * more than a twentieth beyond their live payload (and the open chunks),
  * move what lives in the sparsest ones together so that the emptied
  * chunks go back to the system, as zsmalloc's compaction does for zram.
