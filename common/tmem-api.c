@@ -301,6 +301,8 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		/* The entry stays one page: release what it held. */
 		tmem_gauge(t, pool, G_PAGES, 1);
 		tmem_entry_release(t, &old);
+	} else if (replaced) {
+		tmem_entry_read_forget(t, &old);
 	}
 	CRASH_POINT(5);
 	tmem_unlock(&is->lock);
@@ -379,8 +381,10 @@ static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 	*bad = e;
 	if (!tmem_entry_sound(t, en))
 		return GET_BAD;
-	if (entry_type(en) != ENTRY_BLOB)
+	if (entry_type(en) != ENTRY_BLOB) {
+		tmem_entry_read_mark(t, en, 0);
 		return GET_FILL;
+	}
 	id = entry_payload(en);
 	b = seg_blob(t, id);
 	ds = seg_dstripe(t, blob_stripe(t, id));
@@ -398,6 +402,7 @@ static enum get_result get_locked(struct tmem *t, struct tmem_ctx *c,
 		return GET_BAD;
 	}
 	*hash = blob_hash(b);
+	tmem_entry_read_mark(t, en, blob_len(b));
 	*err = tmem_page_decompress(t, c, loc_data(t, b->loc, blob_len(b)),
 				    blob_len(b), c->dbuf);
 	/* Only when not set: two readers must not bounce the line. */

@@ -245,6 +245,11 @@ static void scan_index(struct fsck *f)
 			}
 			sound[s]++;
 			f->g[entry_pool(en)][G_PAGES]++;
+			if (en->flags & ENTRY_F_READ) {
+				f->g[entry_pool(en)][G_READ]++;
+				f->g[entry_pool(en)][G_READ_BYTES] +=
+					en->flags >> ENTRY_F_READ_SHIFT;
+			}
 			if (entry_type(en) == ENTRY_ZERO)
 				f->g[entry_pool(en)][G_ZERO]++;
 			else if (entry_type(en) == ENTRY_SAME)
@@ -662,7 +667,8 @@ static void scan_chunks(struct fsck *f)
 static void check_gauges(struct fsck *f)
 {
 	static const char *const names[G_NR] = {
-		"pages", "zero", "same", "raw", "blobs", "compressed", "chunks",
+		"pages",      "zero",	"same", "raw",	      "blobs",
+		"compressed", "chunks", "read", "read_bytes",
 	};
 	struct tmem *t = f->t;
 	unsigned p, i;

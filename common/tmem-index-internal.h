@@ -14,6 +14,8 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *e);
 void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e);
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en);
+void tmem_entry_read_mark(struct tmem *t, struct tmem_entry *en, uint32_t len);
+void tmem_entry_read_forget(struct tmem *t, const struct tmem_entry *en);
 void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 			   uint64_t object);
 void tmem_index_sweep_ghosts(struct tmem *t);

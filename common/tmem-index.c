@@ -253,10 +253,37 @@ enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 	return ALLOC_OK;
 }
 
+/* Caller holds the entry's index stripe.  Mark a persistent sub-pool's
+ * page as read back (once), holding len payload bytes. */
+void tmem_entry_read_mark(struct tmem *t, struct tmem_entry *en, uint32_t len)
+{
+	unsigned pool = entry_pool(en);
+
+	if ((en->flags & ENTRY_F_READ) ||
+	    seg_pool(t, pool)->kind != TMEM_PERSISTENT)
+		return;
+	en->flags |= ENTRY_F_READ | len << ENTRY_F_READ_SHIFT;
+	tmem_gauge(t, pool, G_READ, 1);
+	tmem_gauge(t, pool, G_READ_BYTES, len);
+}
+
+/* Caller holds the entry's index stripe.  Take a read-back mark off the
+ * gauges (the entry is going, or being rewritten). */
+void tmem_entry_read_forget(struct tmem *t, const struct tmem_entry *en)
+{
+	if (!(en->flags & ENTRY_F_READ))
+		return;
+	tmem_gauge(t, entry_pool(en), G_READ, -1);
+	tmem_gauge(t, entry_pool(en), G_READ_BYTES,
+		   -(int64_t)(en->flags >> ENTRY_F_READ_SHIFT));
+}
+
 /* Caller holds the entry's index stripe.  Give up what the entry holds. */
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 {
 	unsigned pool = entry_pool(en);
+
+	tmem_entry_read_forget(t, en);
 
 	switch (entry_type(en)) {
 	case ENTRY_ZERO:
@@ -284,10 +311,12 @@ static void index_unlink(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	CRASH_POINT(11);
 	/* A damaged entry's payload is not trusted: what it names may be
 	 * another key's blob.  Its reference is left for repair. */
-	if (entry_type(en) == ENTRY_FREE || tmem_entry_sound(t, en))
+	if (entry_type(en) == ENTRY_FREE || tmem_entry_sound(t, en)) {
 		tmem_entry_release(t, en);
-	else
+	} else {
+		tmem_entry_read_forget(t, en);
 		tmem_gauge(t, entry_pool(en), G_PAGES, -1);
+	}
 	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;
 	is->free_head = e;
@@ -334,6 +363,7 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	*link = en->next;
 	tmem_blob_unref_locked(t, id, entry_pool(en));
 	tmem_unlock(&ds->lock);
+	tmem_entry_read_forget(t, en);
 	tmem_gauge(t, entry_pool(en), G_PAGES, -1);
 	__atomic_store_n(&en->value, 0, __ATOMIC_RELEASE);
 	en->next = is->free_head;

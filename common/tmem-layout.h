@@ -56,7 +56,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 3
+#define TMEM_LAYOUT_VERSION 4
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -118,8 +118,16 @@ struct tmem_entry {
 };
 /* The entry failed its check (or its blob's bytes failed theirs) and that
  * was counted and logged: later reads answer EIO quietly. */
-#define ENTRY_F_BAD	  1U
-#define ENTRY_PAYLOAD_MAX 0xffffffU
+#define ENTRY_F_BAD 1U
+/* A page of a persistent sub-pool that was read back: likely stale, since
+ * the kernel frees a swap slot on swap-in (when swap is over half full)
+ * without telling the device.  The payload bytes it held when it was read
+ * are kept from bit ENTRY_F_READ_SHIFT up, so that dropping the entry
+ * takes them off G_READ_BYTES without looking at its blob.  Cleared by
+ * every write of the key (entry_publish). */
+#define ENTRY_F_READ	   2U
+#define ENTRY_F_READ_SHIFT 8
+#define ENTRY_PAYLOAD_MAX  0xffffffU
 static inline uint32_t entry_make(unsigned type, unsigned pool,
 				  uint32_t payload)
 {
@@ -257,6 +265,8 @@ enum {
 	G_BLOBS, /* live blobs */
 	G_COMPRESSED, /* payload bytes of live blobs */
 	G_CHUNKS,     /* chunks held (not free) */
+	G_READ,	      /* entries marked ENTRY_F_READ */
+	G_READ_BYTES, /* payload bytes those entries held when read */
 	G_NR,
 };
 

@@ -124,6 +124,8 @@ static void fill_pool(struct tmem *t, unsigned p, bool relative,
 	st->zero_pages += (uint64_t)g[G_ZERO];
 	st->same_filled_pages += (uint64_t)g[G_SAME];
 	st->raw_pages += (uint64_t)g[G_RAW];
+	st->pages_read_back += (uint64_t)g[G_READ];
+	st->bytes_read_back += (uint64_t)g[G_READ_BYTES];
 	st->puts += sum[CNT_PUTS];
 	st->gets += sum[CNT_GETS];
 	st->hits += sum[CNT_HITS];

@@ -247,6 +247,11 @@ struct tmem_stats {
 				     * compressed (a few bytes each) */
 	uint64_t dedup_hits;	    /* puts that found an identical blob */
 	uint64_t raw_pages;	    /* stored uncompressed (compression poor) */
+	uint64_t pages_read_back;   /* persistent pages read since written:
+				     * likely stale (swap frees a slot on
+				     * swap-in without telling the device) */
+	uint64_t bytes_read_back;   /* their payload bytes (a blob shared by
+				     * several pages counts for each) */
 	uint64_t puts;
 	uint64_t gets;
 	uint64_t hits;

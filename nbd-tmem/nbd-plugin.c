@@ -551,16 +551,18 @@ static void print_stats(void)
 		if (pools[i].id == dev.pool_id)
 			st = &pools[i].stats;
 	if (st)
-		nbdkit_debug(
-			"export %s: %" PRIu64 " pages stored, %" PRIu64
-			" bytes used, %" PRIu64 " compressed; puts %" PRIu64
-			", gets %" PRIu64 ", flushes %" PRIu64 "; zero %" PRIu64
-			", same-filled %" PRIu64 ", dedup %" PRIu64
-			", raw %" PRIu64 ", checksum errors %" PRIu64,
-			export_name, st->pages_stored, st->bytes_used,
-			st->bytes_compressed, st->puts, st->gets, st->flushes,
-			st->zero_pages, st->same_filled_pages, st->dedup_hits,
-			st->raw_pages, st->checksum_errors);
+		nbdkit_debug("export %s: %" PRIu64 " pages stored, %" PRIu64
+			     " bytes used, %" PRIu64
+			     " compressed; puts %" PRIu64 ", gets %" PRIu64
+			     ", flushes %" PRIu64 "; zero %" PRIu64
+			     ", same-filled %" PRIu64 ", dedup %" PRIu64
+			     ", raw %" PRIu64 ", read back %" PRIu64
+			     " (%" PRIu64 " bytes), checksum errors %" PRIu64,
+			     export_name, st->pages_stored, st->bytes_used,
+			     st->bytes_compressed, st->puts, st->gets,
+			     st->flushes, st->zero_pages, st->same_filled_pages,
+			     st->dedup_hits, st->raw_pages, st->pages_read_back,
+			     st->bytes_read_back, st->checksum_errors);
 	nbdkit_debug("export %s: partial pages %" PRIu64
 		     "; overflow writes %" PRIu64 ", reads %" PRIu64
 		     ", promoted %" PRIu64 ", full %" PRIu64

@@ -31,7 +31,8 @@ s = json.load(open(sys.argv[1]))
 seg = sys.argv[2]
 need = ["pages_stored", "bytes_represented", "bytes_used", "bytes_resident",
         "zero_pages", "same_filled_pages", "dedup_hits", "puts", "gets",
-        "hits", "misses", "flushes", "evictions", "rejects"]
+        "hits", "misses", "flushes", "evictions", "pages_read_back",
+        "bytes_read_back", "rejects"]
 def check(obj, where):
     for k in need:
         assert k in obj, "%s: no %s" % (where, k)
@@ -59,12 +60,17 @@ expect = {"pages_stored": 26, "zero_pages": 10, "same_filled_pages": 5,
 for k, v in expect.items():
     assert w[k] == v, "swap0 %s = %d, expected %d" % (k, w[k], v)
 assert w["dedup_hits"] >= 3, w["dedup_hits"]   # 4 copies, one flushed
+# Every key of swap0 was read back once; a blob's payload counts for each
+# copy that was read, so more than the blobs' own bytes.
+assert w["pages_read_back"] == 26, w["pages_read_back"]
+assert w["bytes_read_back"] > w["bytes_compressed"], w
+assert c["pages_read_back"] == 0 and c["bytes_read_back"] == 0, c
 assert c["puts"] == 3 and c["gets"] == 3, c
 assert c["pages_stored"] + c["evictions"] >= 3 or c["pages_stored"] <= 3
 # The segment's figures are the sums of its sub-pools'.
 for k in ("pages_stored", "zero_pages", "same_filled_pages", "puts", "gets",
           "hits", "misses", "flushes", "evictions", "dedup_hits",
-          "bytes_represented"):
+          "bytes_represented", "pages_read_back", "bytes_read_back"):
     assert s[k] == w[k] + c[k], "%s: %d != %d + %d" % (k, s[k], w[k], c[k])
 for r in s["rejects"]:
     assert s["rejects"][r] == w["rejects"][r] + c["rejects"][r], r
