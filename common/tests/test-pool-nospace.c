@@ -8,6 +8,9 @@
  * settled is refused again.  Repeated, because the chunks the grower has
  * in hand (faulting in, punching) come and go; and once with a chunk held
  * in hand on purpose, as the grower holds one while it faults it in.
+ * At 2M, 4M, 16M and 64M, with incompressible pages (every data chunk but
+ * the compaction spare full) and with pages of every compressed size
+ * (every such chunk taken, at least 97% payload).
  */
 #include <config.h>
 
@@ -25,6 +28,20 @@ static void sleep_ms(long ms)
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
+}
+
+/* The first n bytes random, so that pages compress to every size. */
+static void page_random_prefix(unsigned char *p, uint64_t seed, size_t n)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ULL + 1;
+	size_t k;
+
+	for (k = 32; k < n; k++) {
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		p[k] = (unsigned char)s;
+	}
 }
 
 static uint64_t rejects(struct tmem *t, enum tmem_reject why)
@@ -57,7 +74,8 @@ static uint64_t fill(struct tmem *t, uint32_t p, uint64_t seed)
 	}
 }
 
-static void test_fill(const char *name, int round, bool flush_between)
+static void test_fill(const char *name, uint64_t size, int round,
+		      bool flush_between)
 {
 	struct tmem_options o;
 	struct tmem_segment_info si;
@@ -66,7 +84,7 @@ static void test_fill(const char *name, int round, bool flush_between)
 	uint32_t p;
 	int r;
 
-	test_options(&o, name, 2 << 20);
+	test_options(&o, name, size);
 	o.grower = true;
 	o.contexts = 1;
 	CHECK_RC(tmem_open(&o, &t), 0);
@@ -85,8 +103,10 @@ static void test_fill(const char *name, int round, bool flush_between)
 	chunks = (si.pool_size >> 16) - 2;
 	if (stored != chunks * PER_CHUNK)
 		fprintf(stderr,
-			"round %d: nospace after %llu pages, room for %llu\n",
-			round, (unsigned long long)stored,
+			"%lluM round %d: nospace after %llu pages, room for "
+			"%llu\n",
+			(unsigned long long)(size >> 20), round,
+			(unsigned long long)stored,
 			(unsigned long long)(chunks * PER_CHUNK));
 	CHECK(stored == chunks * PER_CHUNK);
 	/* Full means full: once the grower has settled, still nospace. */
@@ -177,6 +197,62 @@ static void test_in_hand(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* Pages of every compressed size: the pool says full only with every data
+ * chunk but the spare taken, and those chunks packed. */
+static void test_fill_mixed(const char *name, uint64_t size)
+{
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint64_t i, retries = 0, nospace, chunks, used;
+	uint32_t p;
+	int r;
+
+	test_options(&o, name, size);
+	o.grower = true;
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0;; i++) {
+		page_text(page, i);
+		page_random_prefix(page, i, (size_t)(i * 37 % 3000));
+		nospace = rejects(t, TMEM_REJECT_NOSPACE);
+		r = tmem_put(t, p, 1, i, page);
+		if (r == -ENOSPC) {
+			if (rejects(t, TMEM_REJECT_NOSPACE) > nospace)
+				break;
+			CHECK(++retries < 200000);
+			sleep_ms(1);
+			i--;
+			continue;
+		}
+		CHECK_RC(r, 0);
+	}
+	{
+		struct tmem_pool_info info[2];
+
+		CHECK(tmem_pool_list(t, info, 2) == 1);
+		st = info[0].stats;
+	}
+	chunks = (size >> 16) - 2;
+	used = (uint64_t)atomic_load(&seg_pool(t, 0)->g[G_CHUNKS]);
+	fprintf(stderr,
+		"%lluM mixed: nospace after %llu pages, %llu of %llu chunks, "
+		"payload %llu of %llu bytes\n",
+		(unsigned long long)(size >> 20), (unsigned long long)i,
+		(unsigned long long)used, (unsigned long long)chunks,
+		(unsigned long long)st.bytes_compressed,
+		(unsigned long long)(chunks << 16));
+	CHECK(used == chunks);
+	/* What is left: a 4-byte header per page and each chunk's tail
+	 * shorter than the next page, about 2% in all. */
+	CHECK(st.bytes_compressed >= (chunks << 16) / 100 * 97);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
 int main(void)
 {
 	const char *name = test_segment_name("nospace");
@@ -184,6 +260,15 @@ int main(void)
 
 	test_in_hand(name);
 	for (round = 0; round < 20; round++)
-		test_fill(name, round, round % 2);
+		test_fill(name, 2 << 20, round, round % 2);
+	/* Larger pools: more reserve and index, the same answer. */
+	for (round = 0; round < 4; round++) {
+		test_fill(name, 4 << 20, round, round % 2);
+		test_fill(name, 16 << 20, round, round % 2);
+		test_fill(name, 64 << 20, round, round % 2);
+	}
+	test_fill_mixed(name, 4 << 20);
+	test_fill_mixed(name, 16 << 20);
+	test_fill_mixed(name, 64 << 20);
 	return 0;
 }
