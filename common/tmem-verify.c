@@ -6,6 +6,9 @@
  * Quick: every link stays in the table and every chain ends; every
  * entry's check holds (its key, what it holds and its blob's hash agree);
  * every blob it names is a live record whose bytes lie in the data area.
+ * Each stripe's chains must reach exactly the entries it holds (counted
+ * under the stripe's lock, links only): one that does not asks for the
+ * repair, the one change verification makes.
  * Deep: also every stored page is decompressed and its checksum compared,
  * at a bounded rate.  Pages written while it runs may be seen twice or
  * not at all; a page damaged before it starts is reported.
@@ -144,6 +147,47 @@ static bool verify_bucket(struct verify *v, unsigned s, uint64_t b)
 	return true;
 }
 
+/* Whether stripe s's chains reach exactly the entries it holds, under its
+ * lock for the whole walk (links only, nothing decompressed: a stripe
+ * holds a 256th of the index).  A chain cut by damage hides the entries
+ * after the cut, which would read as never written: zeros on a swap
+ * device.  Such a stripe asks for the repair, which relinks every entry
+ * from the records (tmem-check.c) before the data path uses the stripe
+ * again. */
+static void count_stripe(struct verify *v, unsigned s)
+{
+	struct tmem *t = v->t;
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint64_t b, nb, reached = 0, steps;
+	uint32_t e;
+
+	tmem_lock(t, &is->lock);
+	nb = stripe_mask(is) + 1;
+	if (nb > t->geo->ibuckets_per_stripe) {
+		tmem_unlock(&is->lock); /* verify_bucket reports it */
+		return;
+	}
+	for (b = 0; b < nb && reached <= is->used; b++) {
+		steps = 0;
+		for (e = *seg_ibucket(t, s, b);
+		     e && entry_id_valid(t, e) && ++steps <= is->used + 1;
+		     e = seg_entry(t, e)->next)
+			reached++;
+	}
+	if (reached != is->used) {
+		v->res->bad_chains++;
+		v->res->cut_stripes++;
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "index stripe %u: its chains reach %llu entries of "
+			 "the %u it holds (a changed link); asking for the "
+			 "repair, which relinks them from the records",
+			 s, (unsigned long long)reached, is->used);
+		atomic_store_explicit(&t->hdr->needs_repair, 1,
+				      memory_order_release);
+	}
+	tmem_unlock(&is->lock);
+}
+
 int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
 		struct tmem_verify_result *res)
 {
@@ -163,6 +207,7 @@ int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
 	v.budget = (v.rate + 99) / 100; /* pages per 10 ms slice */
 	v.c = tmem_ctx_get(t);
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+		count_stripe(&v, s);
 		for (b = 0; verify_bucket(&v, s, b); b++)
 			verify_pace(&v);
 	}

@@ -317,21 +317,28 @@ int tmem_check(struct tmem *t);
 
 /* What tmem_verify found. */
 struct tmem_verify_result {
-	uint64_t entries;    /* index entries looked at */
-	uint64_t pages;	     /* stored pages decompressed (deep) */
-	uint64_t bad_pages;  /* entries or pages that fail their check */
-	uint64_t bad_chains; /* index chains that are broken */
+	uint64_t entries;     /* index entries looked at */
+	uint64_t pages;	      /* stored pages decompressed (deep) */
+	uint64_t bad_pages;   /* entries or pages that fail their check */
+	uint64_t bad_chains;  /* index chains that are broken */
+	uint64_t cut_stripes; /* index stripes whose chains miss entries
+			       * (among bad_chains): repair was asked for,
+			       * which relinks them */
 };
 
-/* Verify without stopping the world and without changing anything: only
- * one index bucket's stripe is held at a time.  Every index chain stays
- * in the table and ends; every entry's check binds what it holds to its
- * key (sub-pool, object, index; a blob's content hash); every blob record
- * it names is in range.  deep: also decompress every stored page and
- * compare its checksum, at most pages_per_sec a second (0: no bound).
- * Every problem goes to the log callback, naming the sub-pool, object
- * and index.  0 if sound, -EUCLEAN if not, -EROFS read-only.  Pages
- * written meanwhile may be looked at twice or not at all. */
+/* Verify without stopping the world: one index stripe is held at a time,
+ * for one bucket (or, to count its chains, for the stripe's links).
+ * Every index chain stays in the table and ends; every entry's check
+ * binds what it holds to its key (sub-pool, object, index; a blob's
+ * content hash); every blob record it names is in range; every stripe's
+ * chains reach exactly the entries it holds.  Nothing is changed, except
+ * that a stripe whose chains miss entries asks for the repair, which
+ * relinks them from the records before the data path uses the pool
+ * again.  deep: also decompress every stored page and compare its
+ * checksum, at most pages_per_sec a second (0: no bound).  Every problem
+ * goes to the log callback, naming the sub-pool, object and index.  0 if
+ * sound, -EUCLEAN if not, -EROFS read-only.  Pages written meanwhile may
+ * be looked at twice or not at all. */
 int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
 		struct tmem_verify_result *res);
 

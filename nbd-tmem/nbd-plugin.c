@@ -308,21 +308,28 @@ static const char *pool_name(void)
 /* The cheap start-up verification: index chains and every entry's check
  * (no page is decompressed: tmemctl check --deep does that).  Damage is
  * reported, and the pages it touches read as I/O errors; the rest of the
- * device is served. */
+ * device is served.  Entries cut off their chains are relinked by the
+ * repair this asks for, before any request uses their stripe. */
 static void pool_verify(struct tmem *t)
 {
 	struct tmem_verify_result vr;
 	int r;
 
 	r = tmem_verify(t, false, 0, &vr);
-	if (r == -EUCLEAN)
-		nbdkit_error(
-			"pool=%s: %" PRIu64 " damaged index entries, %" PRIu64
-			" broken index chains (above): the pages they "
-			"hold read as I/O errors until written or "
-			"trimmed; run 'tmemctl check --deep %s'",
-			pool_name(), vr.bad_pages, vr.bad_chains, pool_name());
-	else if (r < 0)
+	if (vr.cut_stripes)
+		nbdkit_error("pool=%s: %" PRIu64 " index stripes had entries "
+			     "cut off their chains (above): the pool relinks "
+			     "them before it serves them",
+			     pool_name(), vr.cut_stripes);
+	if (r == -EUCLEAN && (vr.bad_pages || vr.bad_chains > vr.cut_stripes))
+		nbdkit_error("pool=%s: %" PRIu64
+			     " damaged index entries, %" PRIu64
+			     " broken index chains (above): the pages they "
+			     "hold read as I/O errors until written or "
+			     "trimmed; run 'tmemctl check --deep %s'",
+			     pool_name(), vr.bad_pages,
+			     vr.bad_chains - vr.cut_stripes, pool_name());
+	else if (r < 0 && r != -EUCLEAN)
 		nbdkit_error("pool=%s: verifying: %s", pool_name(),
 			     tmem_strerror(r));
 	else

@@ -11,6 +11,10 @@
  *                             (1, 16)'s entry (to name (1, 17)'s blob),
  *                             the index of (1, 18)'s entry; then read
  *                             each three times (EIO expected)
+ *   ctl-put SEGMENT cut       with nobody attached, cut the first index
+ *                             chain of two or more entries after its
+ *                             first (as dd would: one link made zero);
+ *                             prints how many entries were cut off
  *
  * fill, in the persistent sub-pool "swap0": 10 zero pages, 5 pages of one
  * repeated byte, 8 distinct text pages and 4 copies of the first text
@@ -152,11 +156,9 @@ static struct tmem_entry *find_entry(unsigned char *base, uint64_t index)
 	exit(1);
 }
 
-static void damage(const char *name)
+/* The stopped segment's file, mapped as a tool from outside would. */
+static unsigned char *seg_map(const char *name, size_t *size)
 {
-	struct tmem_header *h;
-	struct tmem_entry *en;
-	struct tmem_blob *b;
 	unsigned char *base;
 	char path[128];
 	struct stat st;
@@ -170,6 +172,20 @@ static void damage(const char *name)
 		    MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		die("mmap", -errno);
+	close(fd);
+	*size = (size_t)st.st_size;
+	return base;
+}
+
+static void damage(const char *name)
+{
+	struct tmem_header *h;
+	struct tmem_entry *en;
+	struct tmem_blob *b;
+	unsigned char *base;
+	size_t size;
+
+	base = seg_map(name, &size);
 	h = (struct tmem_header *)base;
 	en = find_entry(base, 15);
 	b = (struct tmem_blob *)(base + h->geo.off_blobs) + entry_payload(en);
@@ -179,8 +195,32 @@ static void damage(const char *name)
 	en->value = (en->value & ~ENTRY_PAYLOAD_MAX) |
 		    entry_payload(find_entry(base, 17));
 	find_entry(base, 18)->index ^= 0x40;
-	munmap(base, (size_t)st.st_size);
-	close(fd);
+	munmap(base, size);
+}
+
+/* Cut the first index chain of two or more entries after its first: the
+ * entries behind the cut are still in the table but no lookup finds them.
+ * Prints how many were cut off. */
+static void cut(const char *name)
+{
+	struct tmem_header *h;
+	struct tmem_entry *en;
+	unsigned char *base;
+	uint32_t e, f, n = 0;
+	size_t size;
+
+	base = seg_map(name, &size);
+	h = (struct tmem_header *)base;
+	en = (struct tmem_entry *)(base + h->geo.off_entries);
+	for (e = 1; e < h->geo.nr_entries && !n; e++) {
+		if (!en[e].value || !en[e].next)
+			continue;
+		for (f = en[e].next; f; f = en[f].next)
+			n++;
+		en[e].next = 0;
+	}
+	munmap(base, size);
+	printf("%u\n", n);
 }
 
 static void read_damaged(struct tmem *t)
@@ -218,9 +258,14 @@ int main(int argc, char **argv)
 
 	if (argc != 3 ||
 	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0 &&
-	     strcmp(argv[2], "damage") != 0)) {
-		fprintf(stderr, "usage: ctl-put SEGMENT fill|hold|damage\n");
+	     strcmp(argv[2], "damage") != 0 && strcmp(argv[2], "cut") != 0)) {
+		fprintf(stderr,
+			"usage: ctl-put SEGMENT fill|hold|damage|cut\n");
 		return 2;
+	}
+	if (strcmp(argv[2], "cut") == 0) {
+		cut(argv[1]);
+		return 0;
 	}
 	if (strcmp(argv[2], "damage") == 0)
 		damage(argv[1]);
