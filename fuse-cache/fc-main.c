@@ -26,6 +26,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -351,6 +352,7 @@ static void fc_swap_safety(void)
 
 static int fc_check_paths(void)
 {
+	struct statfs sfs;
 	struct stat st;
 	char *real = realpath(fc.set.source, NULL);
 
@@ -372,9 +374,20 @@ static int fc_check_paths(void)
 		fc_err("source '%s': %s", real, strerror(errno));
 		return -1;
 	}
-	if (stat(fc.set.mountpoint, &st) < 0) {
-		fc_err("mountpoint '%s': %s", fc.set.mountpoint,
-		       strerror(errno));
+	/* A FUSE mount whose daemon died answers ENOTCONN, but a stat may
+	 * still be served from the attributes the kernel cached: statfs
+	 * always asks.  Mounting over it would stack on the dead one. */
+	if (stat(fc.set.mountpoint, &st) < 0 ||
+	    statfs(fc.set.mountpoint, &sfs) < 0) {
+		if (errno == ENOTCONN)
+			fc_err("mountpoint '%s': a FUSE mount whose daemon is "
+			       "gone is still there (%s); unmount it first: "
+			       "fusermount3 -u '%s'",
+			       fc.set.mountpoint, strerror(errno),
+			       fc.set.mountpoint);
+		else
+			fc_err("mountpoint '%s': %s", fc.set.mountpoint,
+			       strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {

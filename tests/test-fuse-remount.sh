@@ -36,13 +36,25 @@ for round in 1 2 3; do
         fc_unmount "$tmp/mnt"
     done
 done
-# A daemon killed without cleaning up leaves its sub-pool behind: the
-# next one must still start from an empty one.
+# A daemon killed without cleaning up leaves its sub-pool and a dead mount
+# behind: a new daemon refuses the dead mount; once it is unmounted, the
+# next one must still start from an empty sub-pool.
 fc_mount "$tmp/a" "$tmp/mnt" -o "$opts"
 cat "$tmp"/mnt/f* > /dev/null
 kill -9 "${_fc_pids[$tmp/mnt]}"
-sleep 0.5
-fusermount3 -u -z "$tmp/mnt" 2>/dev/null || true
+sleep 0.05
+# Its mount is dead (ENOTCONN) but still there: a new daemon on the same
+# mountpoint says so and does not stack on it, even while the kernel still
+# answers stat from cached attributes.
+if timeout 20 "$TMEM_FUSE_CACHE" -o "$opts" "$tmp/a" "$tmp/mnt" -f 2> "$tmp/dead.err"; then
+    fail "mounted over a dead mount"
+fi
+cat "$tmp/dead.err"
+grep -q "a FUSE mount whose daemon is gone is still there" "$tmp/dead.err" ||
+    fail "no word of the dead mount: $(cat "$tmp/dead.err")"
+[ "$(grep -c " $tmp/mnt " /proc/mounts)" -eq 1 ] ||
+    fail "$(grep -c " $tmp/mnt " /proc/mounts) mounts at $tmp/mnt"
+fusermount3 -u "$tmp/mnt" || fusermount3 -u -z "$tmp/mnt"
 fc_unmount "$tmp/mnt"
 fc_mount "$tmp/b" "$tmp/mnt" -o "$opts"
 echo 3 > /proc/sys/vm/drop_caches
