@@ -83,6 +83,9 @@ struct nt_device {
 /* With an overflow file, a refused put waits for the grower only while
  * the pool has more than this left that holds no data. */
 #define NT_SPILL_ROOM (4ULL << 20)
+/* How long a write refused because the device is full waits before it is
+ * answered (nbd-pages.c, full_pace). */
+#define NT_FULL_PACE_MS 20
 
 /* Allocate the stripe locks and their scratch pages (and touch them, so
  * that a locked process already has them in RAM).  -ENOMEM. */

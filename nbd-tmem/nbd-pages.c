@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -185,7 +187,7 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 
 /* Caller must hold page's stripe lock.  Store a whole page: the pool
  * first; when the pool has no room, the overflow file. */
-static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
+static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data)
 {
 	int r;
 
@@ -219,6 +221,87 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 		NT_COUNT(io_errors);
 	else
 		NT_COUNT(ov_writes);
+	return r;
+}
+
+/* Set when a write was refused because the pool (and the overflow file)
+ * is full; cleared once there is room again.  While it is set, a write to
+ * a page the device does not hold is refused at once, even one the pool
+ * could take without room (a zero, same-filled or duplicate page).  Why:
+ * the kernel keeps a page whose swap write failed dirty in RAM, holding
+ * its slot, and goes on reclaiming whatever it can write.  Were those
+ * pages still taken, every reclaim pass would free a few and the OOM
+ * killer would never run: measured in the guest (a 32M pool, the
+ * workload at MemTotal), the workload stood still for minutes with every
+ * slot taken, not even a SIGKILL could end it.  Refused, reclaim makes no
+ * progress and the kernel OOM-kills, as it would with no swap left.  A
+ * write over a page the device holds still goes through: it can only give
+ * room back (a stale slot rewritten with a zero page frees its data). */
+static _Atomic bool dev_full;
+
+/* Whether there is room again: a few chunks free in the pool (a
+ * sixteenth of it, at most NT_SPILL_ROOM), or a free overflow slot. */
+static bool room_returned(void)
+{
+	uint64_t want = dev->pool_ceiling / 16;
+
+	if (want > NT_SPILL_ROOM)
+		want = NT_SPILL_ROOM;
+	if (tmem_room(dev->pool) > want)
+		return true;
+	return dev->ov && nt_ov_slots_used(dev->ov) < nt_ov_slots(dev->ov);
+}
+
+/* A write refused because the device is full is answered after
+ * NT_FULL_PACE_MS, with no lock held.  The kernel writes such a page
+ * again on its next reclaim pass; answered at once, it retried as fast as
+ * requests could go round (15,000 refused pages a second in the guest),
+ * and in one of two boots the machine stalled 200 s before the OOM kill,
+ * a block-layer worker blocked for 120 s.  Paced, two boots ended in an
+ * OOM kill after 56 s and 90 s with no such stall (docs/swap.md, "When
+ * the pool is full"): few boots, so this bounds the retry rate rather
+ * than proving a cure. */
+static void full_pace(void)
+{
+	struct timespec ts = {0, NT_FULL_PACE_MS * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Caller must hold page's stripe lock.  Whether a write to page is
+ * refused because the device is full (see dev_full). */
+static bool full_refuses(uint64_t page)
+{
+	enum tmem_page_state st;
+
+	if (!atomic_load_explicit(&dev_full, memory_order_relaxed))
+		return false;
+	if (room_returned()) {
+		atomic_store_explicit(&dev_full, false, memory_order_relaxed);
+		return false;
+	}
+	if (dev->ov && nt_ov_lookup(dev->ov, page))
+		return false;
+	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, &st) ==
+		       0 &&
+	       st == TMEM_PAGE_ABSENT;
+}
+
+/* Caller must hold page's stripe lock.  Store a whole page: the pool
+ * first; when the pool has no room, the overflow file.  -ENOSPC when
+ * neither has room (and, until room returns, for every page the device
+ * does not hold: see dev_full). */
+static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
+{
+	int r;
+
+	if (full_refuses(page)) {
+		NT_COUNT(nospace);
+		return -ENOSPC;
+	}
+	r = page_put_room(s, page, data);
+	if (r == -ENOSPC)
+		atomic_store_explicit(&dev_full, true, memory_order_relaxed);
 	return r;
 }
 
@@ -307,6 +390,9 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		uint32_t n = chunk_len(offset, count);
 
 		r = page_write_part(page, offset & (TMEM_PAGE_SIZE - 1), n, p);
+		if (r == -ENOSPC &&
+		    atomic_load_explicit(&dev_full, memory_order_relaxed))
+			full_pace();
 		if (r < 0)
 			return r;
 		p += n;

@@ -5,7 +5,9 @@
 # within three chunks of the ceiling (chunk 0 is never used, one chunk is
 # left to compaction, the label takes one), for 4M, 16M and 64M pools.
 # Everything acknowledged reads back.  The metadata, the grower's reserve
-# and a margin once counted against the ceiling and refused early.
+# and a margin once counted against the ceiling and refused early.  Once
+# full, a zero page for a page never written is refused too, until a trim
+# gives room back.
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
@@ -43,4 +45,51 @@ for mb in 4 16 64; do
     [ "$acked" -lt "$ceiling" ] || fail "${mb}M: more than the ceiling taken"
     [ "$acked" -ge "$want" ] || fail "${mb}M: refused at $acked, the pool was not full"
 done
+# Once full, the device refuses even what the pool could take without
+# room (a zero page) for a page it does not hold, so that a kernel whose
+# swap writes fail sees no progress and OOM-kills, rather than crawling on
+# zero pages for ever (nbd-pages.c, dev_full).  Over a page it holds, a
+# zero page still goes through (it gives room back); after a trim returns
+# room, new pages are taken again.
+cat > "$tmp/latch.py" <<'PY'
+import errno, nbd, os, sys, time
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+blk = 1 << 20
+size = h.get_size()
+off = 0
+while off < size:
+    try:
+        h.pwrite(os.urandom(blk), off)
+    except nbd.Error as e:
+        if e.errno not in ("ENOSPC", 28):
+            raise
+        break
+    off += blk
+zero = bytes(4096)
+fresh = size - 4096
+def refused(o):
+    try:
+        h.pwrite(zero, o)
+        return False
+    except nbd.Error as e:
+        if e.errno not in ("ENOSPC", 28):
+            raise
+        return True
+assert refused(fresh), "a zero page to a page never written was taken when full"
+h.pwrite(zero, 0)
+assert h.pread(4096, 0) == zero
+h.trim(off // 2, 0)
+for k in range(100):
+    if not refused(fresh):
+        break
+    time.sleep(0.05)
+else:
+    sys.exit("still refused 5 s after half the device was trimmed")
+print("refused when full; taken %.2f s after the trim" % (k * 0.05))
+PY
+pool=$(unique_segment)-latch; cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+nbdkit -U - "$TMEM_PLUGIN" size=32M pool=$pool pool-size=16M \
+    --run "'$py' '$tmp/latch.py' \"\$uri\"" 2> "$tmp/log" ||
+    fail "full latch: $(grep -v warning "$tmp/log")"
 echo "full: ok"

@@ -9,6 +9,8 @@
 #                         virtio disk this machine serves (tmem-vm)
 #   make check-vm-all     those, a small pool with an overflow file and two
 #                         host-served guests at once on one pool
+#   make check-vm-full    a clean full (tmem.so, then zram): the workload at
+#                         MemTotal on a 32M pool
 #   make check-vm-soak    all four cases, five boots in a row
 
 # The workload: verifiable pages (tests/swap-workload.c).
@@ -47,6 +49,7 @@ EXTRA_DIST += \
 	vm/check-vm-case \
 	vm/check-vm-host-case \
 	$(VM_TESTS_ALL) \
+	$(VM_TESTS_FULL) \
 	$(NULL)
 
 # One boot per case; they run one after another (-j1): two TCG guests on
@@ -67,6 +70,13 @@ VM_TESTS_ALL = \
 	vm/check-vm-overflow-large.test \
 	vm/check-vm-host-two.test \
 	$(NULL)
+# A clean full (guest-swap --case full): tmem.so and zram side by side.
+# Not in check-vm-all: it measures an open problem (docs/swap.md, "When the
+# pool is full") and fails today on the responsiveness criterion.
+VM_TESTS_FULL = \
+	vm/check-vm-full.test \
+	vm/check-vm-full-zram.test \
+	$(NULL)
 
 check-vm: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS)"
@@ -74,10 +84,13 @@ check-vm: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 check-vm-all: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_ALL)"
 
+check-vm-full: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
+	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_FULL)"
+
 check-vm-soak: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	for i in 1 2 3 4 5; do \
 	  echo "check-vm-soak: round $$i of 5"; \
 	  $(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_ALL)" || exit 1; \
 	done
 
-.PHONY: check-vm check-vm-all check-vm-soak
+.PHONY: check-vm check-vm-all check-vm-full check-vm-soak
