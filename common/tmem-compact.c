@@ -31,6 +31,7 @@
 #include "tmem-alloc-internal.h"
 #include "tmem-check-internal.h"
 #include "tmem-compact-internal.h"
+#include "tmem-grower-internal.h"
 #include "tmem-lock-internal.h"
 
 /* Whether this process may compact chunk c (caller holds chunk_lock, so
@@ -126,7 +127,20 @@ static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
 	if (pthread_mutex_trylock(&t->compact_mu) != 0)
 		return 0;
 	for (n = 0; n < max_chunks; n++) {
-		uint32_t c = victim_pick(t, max_live, persistent_only);
+		uint32_t c;
+
+		/* Writers first: on the grower, with the reserve under its
+		 * low watermark and holes left to fault in, there are
+		 * chunks to ready, and a long compaction would keep the
+		 * writers waiting for them (puts answered ENOSPC after
+		 * their retry budget).  Its next round readies them. */
+		if (tmem_on_grower_thread(t) &&
+		    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
+			    __atomic_load_n(&t->hdr->low_wm,
+					    __ATOMIC_RELAXED) &&
+		    __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED))
+			break;
+		c = victim_pick(t, max_live, persistent_only);
 		struct tmem_chunk *k;
 		uint64_t sl, nsl;
 		bool ok;
