@@ -11,6 +11,8 @@
 #                         host-served guests at once on one pool
 #   make check-vm-full    a clean full (tmem.so, then zram): the workload at
 #                         MemTotal on a 32M pool
+#   make check-vm-soak-sizes  the workload at 1.2 x and at 1.5 x MemTotal
+#                         (the latter may be OOM-killed), five rounds
 #   make check-vm-soak    all four cases, five boots in a row
 
 # The workload: verifiable pages (tests/swap-workload.c).
@@ -50,6 +52,7 @@ EXTRA_DIST += \
 	vm/check-vm-host-case \
 	$(VM_TESTS_ALL) \
 	$(VM_TESTS_FULL) \
+	vm/check-vm-full-large.test \
 	$(NULL)
 
 # One boot per case; they run one after another (-j1): two TCG guests on
@@ -77,6 +80,12 @@ VM_TESTS_FULL = \
 	vm/check-vm-full.test \
 	vm/check-vm-full-zram.test \
 	$(NULL)
+# The two sizes of the workload soak: 1.2 x MemTotal (it must finish) and
+# 1.5 x (it may be OOM-killed, never hang).
+VM_TESTS_SIZES = \
+	vm/check-vm-workload-large.test \
+	vm/check-vm-full-large.test \
+	$(NULL)
 
 check-vm: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS)"
@@ -87,10 +96,16 @@ check-vm-all: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 check-vm-full: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	$(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_FULL)"
 
+check-vm-soak-sizes: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
+	for i in 1 2 3 4 5; do \
+	  echo "check-vm-soak-sizes: round $$i of 5"; \
+	  $(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_SIZES)" || exit 1; \
+	done
+
 check-vm-soak: swap-workload$(EXEEXT) vm-lock-on-fault.so$(EXEEXT)
 	for i in 1 2 3 4 5; do \
 	  echo "check-vm-soak: round $$i of 5"; \
 	  $(MAKE) $(AM_MAKEFLAGS) -j1 check TESTS="$(VM_TESTS_ALL)" || exit 1; \
 	done
 
-.PHONY: check-vm check-vm-all check-vm-full check-vm-soak
+.PHONY: check-vm check-vm-all check-vm-full check-vm-soak-sizes check-vm-soak
