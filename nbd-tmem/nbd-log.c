@@ -8,14 +8,20 @@
  * serves no request) hands them to nbdkit.  Putting a message in takes a
  * mutex that only this process's threads take, never for longer than a
  * copy, and only by trylock: a message that finds the ring busy or full
- * is counted and the count is reported instead.  Before the log thread
+ * is counted and the count is reported instead.  An error (not a debug
+ * message) also wakes the log thread by sem_post, which neither blocks
+ * nor allocates, so that it reaches the log at once, not at the next poll:
+ * nbdkit may not live that long (nbdkit 1.32 aborts on a reply to a
+ * client that has just hung up).  Before the log thread
  * starts (while nbdkit reads keys and gets ready: errors must reach the
  * terminal and stop nbdkit) and after it stops, messages go straight to
  * nbdkit.
  */
 #include <config.h>
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,6 +48,7 @@ static struct {
 	unsigned head, count; /* mu */
 	_Atomic unsigned long dropped;
 	_Atomic bool on, stop;
+	sem_t wake; /* posted for an error, and to stop */
 	pthread_t thread;
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -80,6 +87,8 @@ void nt_log(bool debug, const char *fmt, ...)
 	memcpy(m->text, text, sizeof m->text);
 	ring.count++;
 	pthread_mutex_unlock(&ring.mu);
+	if (!debug)
+		sem_post(&ring.wake);
 }
 
 /* Hand what the ring holds to nbdkit, one message at a time (the lock is
@@ -108,14 +117,22 @@ static void drain(void)
 			     lost);
 }
 
+/* Drain every NT_LOG_POLL_MS, or at once when an error wakes it. */
 static void *log_main(void *arg)
 {
-	struct timespec ts = {.tv_sec = 0,
-			      .tv_nsec = NT_LOG_POLL_MS * 1000000L};
+	struct timespec until;
 
 	(void)arg;
 	while (!atomic_load(&ring.stop)) {
-		nanosleep(&ts, NULL);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += NT_LOG_POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (sem_timedwait(&ring.wake, &until) == 0)
+			while (sem_trywait(&ring.wake) == 0)
+				; /* one drain serves every error so far */
 		drain();
 	}
 	return NULL;
@@ -128,9 +145,13 @@ int nt_log_start(void)
 	if (atomic_load(&ring.on))
 		return 0;
 	atomic_store(&ring.stop, false);
+	if (sem_init(&ring.wake, 0, 0) < 0)
+		return -errno;
 	r = pthread_create(&ring.thread, NULL, log_main, NULL);
-	if (r)
+	if (r) {
+		sem_destroy(&ring.wake);
 		return -r;
+	}
 	atomic_store_explicit(&ring.on, true, memory_order_release);
 	return 0;
 }
@@ -140,7 +161,10 @@ void nt_log_stop(void)
 	if (!atomic_load(&ring.on))
 		return;
 	atomic_store(&ring.stop, true);
+	sem_post(&ring.wake);
 	pthread_join(ring.thread, NULL);
+	/* ring.wake is not destroyed: a thread that saw ring.on may still
+	 * post it (a Linux semaphore holds nothing to free). */
 	atomic_store_explicit(&ring.on, false, memory_order_release);
 	/* Whatever came in between the last round and now. */
 	drain();

@@ -12,6 +12,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -268,6 +269,23 @@ static void full_pace(void)
 	nanosleep(&ts, NULL);
 }
 
+/* The first refusal for want of room is logged here, once (a full pool
+ * refuses every new page, and logging must not become the bottleneck of
+ * a swap device): before the write is paced and answered, so that the
+ * message is out before the client can see the error and hang up. */
+static void say_full(uint64_t page)
+{
+	static _Atomic bool said;
+
+	if (atomic_exchange_explicit(&said, true, memory_order_relaxed))
+		return;
+	nt_log(false,
+	       "write at %" PRIu64 ": the pool is full%s (reported once)",
+	       page << TMEM_PAGE_SHIFT,
+	       dev->ov ? " and so is the overflow file"
+		       : "; give overflow=FILE or a larger pool-size");
+}
+
 /* Caller must hold page's stripe lock.  Whether a write to page is
  * refused because the device is full (see dev_full). */
 static bool full_refuses(uint64_t page)
@@ -300,8 +318,10 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 		return -ENOSPC;
 	}
 	r = page_put_room(s, page, data);
-	if (r == -ENOSPC)
+	if (r == -ENOSPC) {
 		atomic_store_explicit(&dev_full, true, memory_order_relaxed);
+		say_full(page);
+	}
 	return r;
 }
 

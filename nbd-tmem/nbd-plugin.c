@@ -651,26 +651,13 @@ static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
 	return 0;
 }
 
-/* Report r (-errno) the plugin way. */
+/* Report r (-errno) the plugin way.  -ENOSPC is not logged here: the
+ * pages layer said so once, when the pool filled (see say_full). */
 static int nt_fail(const char *op, uint64_t offset, int r)
 {
-	static int nospace_said;
-
-	if (r == -ENOSPC) {
-		/* Once: a full pool fails every write, and logging must not
-		 * become the bottleneck of a swap device. */
-		if (!__atomic_exchange_n(&nospace_said, 1, __ATOMIC_RELAXED))
-			nt_log(false,
-			       "%s at %" PRIu64 ": the pool is full%s "
-			       "(reported once)",
-			       op, offset,
-			       dev.ov ? " and so is the overflow file"
-				      : "; give overflow=FILE or a "
-					"larger pool-size");
-	} else {
+	if (r != -ENOSPC)
 		nt_log(false, "%s at %" PRIu64 ": %s", op, offset,
 		       tmem_strerror(r));
-	}
 	errno = -r;
 	return -1;
 }

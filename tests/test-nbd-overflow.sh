@@ -111,3 +111,12 @@ if nbdkit -U - "$TMEM_PLUGIN" size=64M pool=$pool2 pool-size=16M \
     fail "40M of random data fitted in a 16M pool"
 fi
 grep 'pool is full' "$tmp/log4" || { cat "$tmp/log4"; fail "no 'pool is full' message"; }
+# ... logged before the client saw the error: nbdkit may not outlive the
+# client's hang-up (1.32 can abort on a reply to a closed socket), so a
+# message still waiting for the log thread's next poll could be lost.
+said=$(grep -n 'pool is full' "$tmp/log4" | head -1 | cut -d: -f1)
+failed=$(grep -n 'nbdcopy: .*failed' "$tmp/log4" | head -1 | cut -d: -f1)
+if [ -n "$failed" ] && [ "$said" -gt "$failed" ]; then
+    cat "$tmp/log4"
+    fail "the 'pool is full' message came after the client's error"
+fi
