@@ -10,10 +10,13 @@
  * copy, and only by trylock: a message that finds the ring busy or full
  * is counted and the count is reported instead.  An error (not a debug
  * message) also wakes the log thread by sem_post, which neither blocks
- * nor allocates, so that it reaches the log at once, not at the next poll:
- * nbdkit may not live that long (nbdkit 1.32 aborts on a reply to a
- * client that has just hung up).  Before the log thread
- * starts (while nbdkit reads keys and gets ready: errors must reach the
+ * nor allocates, so that the first error after a quiet spell reaches the
+ * log at once, not at the next poll: nbdkit may not live that long
+ * (nbdkit 1.32 aborts on a reply to a client that has just hung up).
+ * After a woken drain the thread waits a poll period before the next, so
+ * a burst of errors is still handed over in batches (and what overflows
+ * the ring counted), not one write per failed request.  Before the log
+ * thread starts (while nbdkit reads keys and gets ready: errors must reach the
  * terminal and stop nbdkit) and after it stops, messages go straight to
  * nbdkit.
  */
@@ -117,10 +120,12 @@ static void drain(void)
 			     lost);
 }
 
-/* Drain every NT_LOG_POLL_MS, or at once when an error wakes it. */
+/* Drain every NT_LOG_POLL_MS, or at once when an error wakes it (then
+ * not again for NT_LOG_POLL_MS). */
 static void *log_main(void *arg)
 {
-	struct timespec until;
+	struct timespec until, poll = {0, NT_LOG_POLL_MS * 1000000L};
+	bool woken;
 
 	(void)arg;
 	while (!atomic_load(&ring.stop)) {
@@ -130,10 +135,12 @@ static void *log_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		if (sem_timedwait(&ring.wake, &until) == 0)
-			while (sem_trywait(&ring.wake) == 0)
-				; /* one drain serves every error so far */
+		woken = sem_timedwait(&ring.wake, &until) == 0;
+		while (woken && sem_trywait(&ring.wake) == 0)
+			; /* one drain serves every error so far */
 		drain();
+		if (woken && !atomic_load(&ring.stop))
+			nanosleep(&poll, NULL);
 	}
 	return NULL;
 }
