@@ -38,6 +38,7 @@ bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
 int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n);
+void tmem_chunk_stamp(struct tmem *t, uint32_t c, uint32_t n);
 void tmem_chunk_punch(struct tmem *t, uint32_t c);
 void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c);
 enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,

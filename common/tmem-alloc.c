@@ -44,19 +44,38 @@ static unsigned ctx_owner(struct tmem *t, struct tmem_ctx *c)
 	return (unsigned)t->slot * TMEM_MAX_CTX + c->id + 1;
 }
 
+/* Stamp chunks [c, c + n), just faulted in by this process, with a new
+ * fault generation, and wake the growers: a locking server's maps them in
+ * (tmem-grower.c, map_new_chunks).  This process has them mapped: if it
+ * is such a server and had seen every generation before, it has seen this
+ * one too. */
+void tmem_chunk_stamp(struct tmem *t, uint32_t c, uint32_t n)
+{
+	uint32_t old = atomic_fetch_add(&t->hdr->fault_gen, 1), i;
+
+	for (i = 0; i < n; i++)
+		atomic_store_explicit(&seg_chunk(t, c + i)->born, old + 1,
+				      memory_order_release);
+	if (t->map_chunks)
+		atomic_compare_exchange_strong(&t->mapped_gen, &old, old + 1);
+	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) > 1)
+		tmem_grower_wake(t);
+}
+
 /* Fault n neighbouring chunks in ahead of need. */
 int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n)
 {
 	unsigned char *p = seg_chunk_data(t, c);
 	size_t i, len = (size_t)n << TMEM_CHUNK_SHIFT;
 
-	if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
-		return 0;
-	if (errno != EINVAL)
-		return -errno;
-	/* Kernels before 5.14: touch every page. */
-	for (i = 0; i < len; i += 4096)
-		((volatile unsigned char *)p)[i] = 0;
+	if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
+		if (errno != EINVAL)
+			return -errno;
+		/* Kernels before 5.14: touch every page. */
+		for (i = 0; i < len; i += 4096)
+			((volatile unsigned char *)p)[i] = 0;
+	}
+	tmem_chunk_stamp(t, c, n);
 	return 0;
 }
 

@@ -415,6 +415,44 @@ bool tmem_on_grower_thread(const struct tmem *t)
 	return grower_of == t;
 }
 
+/* A locking server maps in the chunks other processes faulted in since it
+ * last looked (stamped after mapped_gen): mapped, a page is locked by the
+ * lock on fault, and a put into it does not fault.  Run by the grower when
+ * fault_gen moved (a process that faults chunks in wakes the growers), so
+ * a peer's chunk may reach a request of this process unmapped only if it
+ * is taken within that wake-up.  A chunk punched between the look at its
+ * state and the populate gets its pages back (memory, not data: the
+ * grower punches it again when it is freed once more).  false: nothing
+ * to do. */
+static bool map_new_chunks(struct tmem *t)
+{
+	uint32_t gen = atomic_load(&t->hdr->fault_gen);
+	uint32_t seen = atomic_load(&t->mapped_gen);
+	uint32_t bump, c, born;
+	unsigned st;
+
+	if (!t->map_chunks || gen == seen)
+		return false;
+	bump = __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED);
+	for (c = 1; c < bump && c < t->geo->nr_chunks; c++) {
+		born = atomic_load_explicit(&seg_chunk(t, c)->born,
+					    memory_order_acquire);
+		if ((int32_t)(born - seen) <= 0 || (int32_t)(born - gen) > 0)
+			continue;
+		/* A growing chunk stamped after seen is in memory already
+		 * (the stamp follows the fault); a hole is not, and must not
+		 * be made so. */
+		st = SL_STATE(atomic_load(&seg_chunk(t, c)->sl));
+		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING)
+			continue;
+		madvise(seg_chunk_data(t, c), TMEM_CHUNK_SIZE,
+			MADV_POPULATE_READ);
+	}
+	/* Our own stamps may have moved it on meanwhile: only forward. */
+	atomic_compare_exchange_strong(&t->mapped_gen, &seen, gen);
+	return true;
+}
+
 static void *grower_main(void *arg)
 {
 	struct tmem *t = arg;
@@ -434,6 +472,7 @@ static void *grower_main(void *arg)
 		 * process without a grower) wait for. */
 		tmem_repair_if_needed(t);
 		work |= grow_one(t, true);
+		work |= map_new_chunks(t);
 		work |= fault_ahead(t);
 		work |= punch_one(t);
 		work |= trim_one(t);
@@ -568,6 +607,7 @@ static int prefault_segment(struct tmem *t)
 	}
 	if (mlock(t->base, t->map_size) == -1)
 		tmem_log(t, TMEM_LOG_WARNING, "mlock of the segment: %m");
+	tmem_chunk_stamp(t, 1, t->geo->nr_chunks - 1);
 	tmem_chunk_lock(t, -1);
 	while (h->hole_count) {
 		uint32_t c = tmem_hole_pop(t);
@@ -642,8 +682,13 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 {
 	int r;
 
-	if (opts->lock)
+	if (opts->lock) {
+		/* Before lock_present: a chunk faulted in meanwhile is
+		 * mapped by both. */
+		atomic_store(&t->mapped_gen, atomic_load(&t->hdr->fault_gen));
+		t->map_chunks = opts->grower;
 		lock_memory(t);
+	}
 	if (opts->prefault) {
 		r = prefault_segment(t);
 		if (r)

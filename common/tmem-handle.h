@@ -98,6 +98,11 @@ struct tmem {
 			       * last found nothing to take */
 	uint64_t ahead[2][2]; /* [entries, blobs][kind]: records faulted in
 			       * by this process ahead of the bump (grower) */
+	/* A locking server (opts.lock with a grower): every chunk stamped
+	 * up to mapped_gen is mapped, so locked, in this process (see
+	 * tmem_header.fault_gen). */
+	bool map_chunks;
+	_Atomic uint32_t mapped_gen;
 };
 
 /* ---- address helpers ---------------------------------------------- */

@@ -56,7 +56,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 4
+#define TMEM_LAYOUT_VERSION 5
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -210,7 +210,9 @@ struct tmem_chunk {
 			      * RESERVE (owns it then), read without a lock */
 	_Atomic uint8_t ref; /* CLOCK: set by get, cleared by the hand */
 	uint8_t raw;	     /* holds raw pages only (see seg_rawid): as pool */
-	uint8_t pad[5];
+	uint8_t pad;
+	_Atomic uint32_t born; /* fault_gen when last faulted in (see
+				* tmem_header.fault_gen) */
 };
 
 /* Raw (incompressible) pages go to chunks of their own, 16 to a chunk with
@@ -353,6 +355,12 @@ struct tmem_header {
 	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
 	uint64_t acquires;     /* chunks taken (chunk_lock) */
 	_Atomic uint64_t repairs;
+	/* Bumped by every process that faults chunks in, which stamp them
+	 * with the new value (tmem_chunk.born): a locking server maps in
+	 * the chunks stamped after the last value it saw (tmem-grower.c,
+	 * map_new_chunks), so that another process's chunks are locked in
+	 * it too.  Wraps; compared by difference. */
+	_Atomic uint32_t fault_gen;
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	/* Entry and blob records handed out per kind (persistent from 1:
 	 * record 0 means none).  A stripe reuses its own freed records

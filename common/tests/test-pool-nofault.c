@@ -15,6 +15,7 @@
  * them into the server. */
 #include <config.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 
 #include "test-pool.h"
+#include "tmem-internal.h"
 
 extern char **environ;
 
@@ -175,6 +177,41 @@ static bool report(const char *what, const struct tally *ty)
 #endif
 }
 
+/* ---- chunks mapped in this process ---------------------------------- */
+
+/* How many of the chunks that hold data or wait in the reserve have a
+ * page not mapped in this process (/proc/self/pagemap: bit 63, present,
+ * or bit 62, swapped).  A server's put into such a page would fault, and
+ * under the lock on fault a page not mapped here is not locked here: it
+ * may be swapped out, to this very device. */
+static unsigned chunks_unmapped(struct tmem *t, unsigned *held)
+{
+	uint64_t bump = t->hdr->hole_bump, c, i, e[TMEM_CHUNK_SIZE / 4096];
+	unsigned missing = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0);
+	*held = 0;
+	for (c = 1; c < bump; c++) {
+		unsigned st = SL_STATE(atomic_load(&seg_chunk(t, c)->sl));
+		uintptr_t va = (uintptr_t)seg_chunk_data(t, (uint32_t)c);
+
+		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING ||
+		    st == CHUNK_GROWING)
+			continue;
+		(*held)++;
+		CHECK(pread(fd, e, sizeof e, (off_t)(va / 4096 * 8)) ==
+		      (ssize_t)sizeof e);
+		for (i = 0; i < TMEM_CHUNK_SIZE / 4096; i++)
+			if (!(e[i] >> 63 & 1)) {
+				missing++;
+				break;
+			}
+	}
+	close(fd);
+	return missing;
+}
+
 /* ---- the peer -------------------------------------------------------- */
 
 #ifdef TMEM_TEST_HOOKS
@@ -255,6 +292,24 @@ int main(int argc, char **argv)
 	}
 	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The chunks the peer faulted in: the server's grower maps (and so
+	 * locks) them within a period or two. */
+	{
+		unsigned held, missing = 0, tries;
+
+		for (tries = 0; tries < 20; tries++) {
+			struct timespec ms50 = {0, 50 * 1000000L};
+
+			missing = chunks_unmapped(t, &held);
+			if (missing == 0)
+				break;
+			nanosleep(&ms50, NULL);
+		}
+		printf("chunks held or in reserve: %u, not mapped in the "
+		       "server after 1 s: %u\n",
+		       held, missing);
+		ok &= missing == 0;
+	}
 	run(&after, t, p, 1, 3000);
 	ok &= report("serving after a peer died", &after);
 	tmem_close(t);
