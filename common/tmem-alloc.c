@@ -162,17 +162,23 @@ static bool chunk_file(struct tmem *t, uint32_t c)
 	return false;
 }
 
-/* Caller holds chunk_lock: file the chunks freed while it was busy. */
+/* Caller holds chunk_lock: file the chunks freed while it was busy.  A
+ * chunk in another state was filed by a repair already (tmem-check.c,
+ * scan_chunks: a pusher that died). */
 static void orphans_drain(struct tmem *t)
 {
 	uint32_t c = atomic_exchange(&t->hdr->orphan_head, 0), next;
+	unsigned st;
 
 	for (; c; c = next) {
 		next = seg_chunk(t, c)->next;
-		if (SL_STATE(atomic_load(&seg_chunk(t, c)->sl)) == CHUNK_HOLE) {
+		st = SL_STATE(atomic_load(&seg_chunk(t, c)->sl));
+		if (st == CHUNK_ORPHAN_HOLE) {
 			tmem_hole_push(t, c);
 			continue;
 		}
+		if (st != CHUNK_ORPHAN)
+			continue;
 		if (chunk_file(t, c)) {
 			/* Rare: punch under the lock. */
 			tmem_chunk_punch(t, c);
@@ -194,14 +200,16 @@ bool tmem_chunk_lock(struct tmem *t, long wait_ms)
 	return true;
 }
 
-/* Leave a free chunk for the next chunk_lock holder to file: FREEING (not
- * filed yet) or HOLE (punched, only its list is missing). */
+/* Leave a free chunk for the next chunk_lock holder to file: ORPHAN (not
+ * filed yet) or ORPHAN_HOLE (punched, only its list is missing), owned by
+ * this process until filed, so that a repair scanning meanwhile leaves
+ * it to the stack rather than filing it a second time. */
 static void orphan_push(struct tmem *t, uint32_t c, unsigned state)
 {
 	struct tmem_chunk *k = seg_chunk(t, c);
 	uint32_t head = atomic_load(&t->hdr->orphan_head);
 
-	atomic_store(&k->sl, SL_MAKE(state, 0, 0));
+	atomic_store(&k->sl, SL_MAKE(state, t->slot + 1, 0));
 	do {
 		k->next = head;
 	} while (!atomic_compare_exchange_weak(&t->hdr->orphan_head, &head, c));
@@ -214,7 +222,7 @@ void tmem_chunk_free(struct tmem *t, uint32_t c)
 	bool punch_now, punch_list;
 
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
-		orphan_push(t, c, CHUNK_FREEING);
+		orphan_push(t, c, CHUNK_ORPHAN);
 		return;
 	}
 	punch_now = chunk_file(t, c);
@@ -223,7 +231,7 @@ void tmem_chunk_free(struct tmem *t, uint32_t c)
 	if (punch_now) {
 		tmem_chunk_punch(t, c);
 		if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS)) {
-			orphan_push(t, c, CHUNK_HOLE);
+			orphan_push(t, c, CHUNK_ORPHAN_HOLE);
 			return;
 		}
 		tmem_hole_push(t, c);

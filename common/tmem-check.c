@@ -573,6 +573,34 @@ static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
 	return n;
 }
 
+/* Repair, holding chunk_lock: take the orphan stack over.  Its chunks are
+ * made ownerless (FREEING or HOLE), so that the scan files them; a chunk
+ * pushed from now on, by a process alive when the repair began, stays
+ * ORPHAN and is left to the stack (see scan_chunks).  The walk stops at
+ * anything that is not an orphan: a damaged stack loses nothing, the scan
+ * files every ownerless chunk by its state. */
+static void orphans_adopt(struct fsck *f)
+{
+	struct tmem *t = f->t;
+	uint32_t c = atomic_exchange(&t->hdr->orphan_head, 0), next, n = 0;
+
+	for (; c; c = next) {
+		struct tmem_chunk *k;
+		unsigned st;
+
+		if (c >= t->geo->nr_chunks || ++n > t->geo->nr_chunks)
+			break;
+		k = seg_chunk(t, c);
+		st = SL_STATE(atomic_load(&k->sl));
+		if (st != CHUNK_ORPHAN && st != CHUNK_ORPHAN_HOLE)
+			break;
+		next = k->next;
+		atomic_store(&k->sl, SL_MAKE(st == CHUNK_ORPHAN ? CHUNK_FREEING
+								: CHUNK_HOLE,
+					     0, 0));
+	}
+}
+
 /* Pass 4: chunks — states, owners, live bytes, free lists. */
 static void scan_chunks(struct fsck *f)
 {
@@ -591,8 +619,9 @@ static void scan_chunks(struct fsck *f)
 			PROBLEM(f, "free chunk lists disagree with counts");
 	} else {
 		h->reserve_head = h->hole_head = h->punch_head = 0;
-		atomic_store(&h->orphan_head, 0);
+		orphans_adopt(f);
 		h->reserve_count = h->hole_count = h->punch_count = 0;
+		CRASH_POINT(50);
 	}
 	if (h->hole_bump == 0 || h->hole_bump > t->geo->nr_chunks) {
 		PROBLEM(f, "chunk bump %u out of range", h->hole_bump);
@@ -606,13 +635,17 @@ static void scan_chunks(struct fsck *f)
 		unsigned st = SL_STATE(sl), owner = SL_OWNER(sl);
 		bool alive = owner_alive(f, st, owner);
 
+		/* An ORPHAN whose pusher is alive is on the orphan stack (or
+		 * about to be, see orphans_adopt): left to it. */
 		if (f->repair && !alive) {
 			/* Whatever a dead process was doing with it. */
 			if (st == CHUNK_OPEN || st == CHUNK_EVICTING ||
 			    st == CHUNK_COMPACTING)
 				st = CHUNK_CLOSED;
-			else if (st == CHUNK_FREEING)
+			else if (st == CHUNK_FREEING || st == CHUNK_ORPHAN)
 				st = CHUNK_RESERVE;
+			else if (st == CHUNK_ORPHAN_HOLE)
+				st = CHUNK_HOLE;
 			else if (st == CHUNK_GROWING ||
 				 (st == CHUNK_PUNCHING && owner)) {
 				tmem_chunk_punch(t, c);
@@ -648,10 +681,12 @@ static void scan_chunks(struct fsck *f)
 				"chunk %u (state %u): %u live bytes, found %u",
 				c, st, SL_LIVE(sl), f->clive[c]);
 		} else if (!chunk_in_use(st) && st != CHUNK_FREEING &&
-			   f->clive[c]) {
+			   st != CHUNK_ORPHAN && f->clive[c]) {
 			PROBLEM(f, "free chunk %u holds blobs", c);
 		}
-		if (chunk_in_use(st) || st == CHUNK_FREEING) {
+		/* A chunk leaves its sub-pool's count when it is filed. */
+		if (chunk_in_use(st) || st == CHUNK_FREEING ||
+		    st == CHUNK_ORPHAN) {
 			if (k->pool < TMEM_MAX_POOLS)
 				f->g[k->pool][G_CHUNKS]++;
 		}

@@ -191,6 +191,10 @@ enum chunk_state {
 	CHUNK_EVICTING = 6,
 	CHUNK_COMPACTING = 7,
 	CHUNK_FREEING = 8, /* live hit 0: the one who set it frees it */
+	/* On the orphan stack (hdr->orphan_head), owner: who pushed it.
+	 * Free, not filed yet; the next chunk_lock holder files it. */
+	CHUNK_ORPHAN = 9,	/* as FREEING */
+	CHUNK_ORPHAN_HOLE = 10, /* punched: only its list is missing */
 };
 #define SL_LIVE(sl)  ((uint32_t)(sl))
 #define SL_STATE(sl) ((unsigned)(((sl) >> 32) & 0xf))
