@@ -36,6 +36,9 @@ struct fsck {
 	uint8_t *bstate; /* per blob: 0 free, 1 doomed, 2 live */
 	uint32_t *brefs; /* references found */
 	uint32_t *clive; /* live bytes found per chunk */
+	uint64_t *locs;	 /* repair: loc << 32 | id of every live blob */
+	uint32_t locs_cap;
+	bool incomplete; /* repair: needs_repair stays set (see scan_layout) */
 	int64_t g[TMEM_MAX_POOLS][G_NR];
 	uint64_t ghosts;
 };
@@ -470,15 +473,19 @@ static void mark_dead(struct tmem *t, uint32_t c, uint32_t off, uint32_t size)
 static void scan_layout(struct fsck *f)
 {
 	struct tmem *t = f->t;
-	uint64_t *locs = NULL; /* loc << 32 | id of every live blob */
+	uint64_t *locs = f->locs;
 	uint32_t n = 0, i = 0, id, c;
 
 	if (f->repair) {
 		for (id = 1; id < t->geo->nr_blobs; id++)
 			n += f->bstate[id] == 2;
-		locs = malloc((n ? n : 1) * sizeof *locs);
-		if (!locs)
+		if (n > f->locs_cap) {
+			/* More blobs than the scratch made before the world
+			 * stopped has room for (puts between the two): no
+			 * allocation here, the next repair sizes it anew. */
+			f->incomplete = true;
 			return;
+		}
 		n = 0;
 		for (id = 1; id < t->geo->nr_blobs; id++)
 			if (f->bstate[id] == 2)
@@ -550,7 +557,6 @@ static void scan_layout(struct fsck *f)
 				"chunk %u: allocations unreadable at %u of %u",
 				c, off, fill);
 	}
-	free(locs);
 }
 
 static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
@@ -728,6 +734,32 @@ static void check_gauges(struct fsck *f)
 	}
 }
 
+/* n bytes of scratch, zeroed and faulted in now: the scan runs with every
+ * pool lock held, and a fault there could wait for reclaim, which may
+ * need this very pool's swap device. */
+static void *scratch(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+/* Blob records handed out so far, and room for those handed out before
+ * the world stops: a bound on the live blobs the repair will find. */
+static uint32_t locs_bound(struct tmem *t)
+{
+	uint64_t n = (uint64_t)atomic_load(&t->hdr->bbump[0]) +
+		     atomic_load(&t->hdr->bbump[1]);
+
+	n += n / 8 + 4096;
+	return n < t->geo->nr_blobs ? (uint32_t)n : (uint32_t)t->geo->nr_blobs;
+}
+
+/* Check (repair false) or repair the pool.  Everything it needs is
+ * allocated and faulted in before it takes a lock: without memory it
+ * returns -ENOMEM having held nothing, and a due repair stays due. */
 int tmem_fsck(struct tmem *t, bool repair)
 {
 	struct fsck *f;
@@ -736,15 +768,19 @@ int tmem_fsck(struct tmem *t, bool repair)
 
 	if (t->readonly)
 		return -EROFS;
-	f = calloc(1, sizeof *f);
+	f = scratch(sizeof *f);
 	if (!f)
 		return -ENOMEM;
 	f->t = t;
 	f->repair = repair;
-	f->bstate = calloc(t->geo->nr_blobs, 1);
-	f->brefs = calloc(t->geo->nr_blobs, sizeof *f->brefs);
-	f->clive = calloc(t->geo->nr_chunks, sizeof *f->clive);
-	if (!f->bstate || !f->brefs || !f->clive) {
+	f->bstate = scratch(t->geo->nr_blobs);
+	f->brefs = scratch(t->geo->nr_blobs * sizeof *f->brefs);
+	f->clive = scratch(t->geo->nr_chunks * sizeof *f->clive);
+	if (repair) {
+		f->locs_cap = locs_bound(t);
+		f->locs = scratch((size_t)f->locs_cap * sizeof *f->locs);
+	}
+	if (!f->bstate || !f->brefs || !f->clive || (repair && !f->locs)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -777,7 +813,8 @@ int tmem_fsck(struct tmem *t, bool repair)
 	check_gauges(f);
 	if (repair) {
 		atomic_store(&t->hdr->ghosts, f->ghosts);
-		atomic_store(&t->hdr->needs_repair, 0);
+		if (!f->incomplete)
+			atomic_store(&t->hdr->needs_repair, 0);
 		atomic_fetch_add(&t->hdr->repairs, 1);
 	}
 	tmem_world_start(t);
@@ -789,14 +826,30 @@ out:
 	free(f->bstate);
 	free(f->brefs);
 	free(f->clive);
+	free(f->locs);
 	free(f);
 	return r;
 }
 
+/* A repair that could not be done (no memory for its scratch) is tried
+ * again after this long, holding nothing meanwhile. */
+#define REPAIR_RETRY_MS 10
+
 void tmem_repair_if_needed(struct tmem *t)
 {
-	if (tmem_repair_pending(t))
-		tmem_fsck(t, true);
+	struct timespec retry = {0, REPAIR_RETRY_MS * 1000000L};
+	static _Atomic bool said;
+
+	if (!tmem_repair_pending(t))
+		return;
+	if (tmem_fsck(t, true) == -ENOMEM) {
+		if (!atomic_exchange(&said, true))
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "no memory for the repair's scratch: the "
+				 "pool waits for it, retrying every %d ms",
+				 REPAIR_RETRY_MS);
+		nanosleep(&retry, NULL);
+	}
 }
 
 /* How long a process without a grower leaves a due repair to the grower

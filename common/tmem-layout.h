@@ -28,8 +28,10 @@
  * (tmem-compact.c).  Repair (tmem-check.c) stops the world, so it runs
  * on a grower thread wherever one runs: a serving process's request
  * threads and a tool that attaches while a grower runs leave it to one
- * (tmem_repair_wait).  Not yet kept: that grower still waits for every
- * lock, a stopped process's included.
+ * (tmem_repair_wait).  Its scratch is allocated and faulted in before it
+ * takes a lock (without memory it holds nothing and tries again later).
+ * Not yet kept: that grower still waits for every lock, a stopped
+ * process's included, and holds them all for the whole scan.
  * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
  *   and the CLOCK hand.  Taken only when a chunk changes hands.
  *

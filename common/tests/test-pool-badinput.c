@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <stddef.h>
+#include <sys/resource.h>
 
 #include <xxhash.h>
 
@@ -231,6 +232,61 @@ static void test_checksum(const char *name)
 #endif
 }
 
+/* A repair without memory for all its scratch claims nothing: with room
+ * for its tables but not for the list of live blobs it sorts, it returns
+ * -ENOMEM holding no lock, and the repair stays due (the previous code
+ * skipped the chunk layout and called the pool repaired).  Then, with
+ * memory, it repairs. */
+static void test_repair_nomem(const char *name)
+{
+#ifndef TMEM_SANITIZED /* the sanitizers reserve address space */
+	struct tmem_options o;
+	struct rlimit old, lim;
+	unsigned char page[4096];
+	struct tmem *t;
+	unsigned long vm_pages;
+	uint64_t i, need;
+	uint32_t p;
+	FILE *f;
+	int r;
+
+	test_options(&o, name, 64 << 20);
+	o.dedup = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	for (i = 0; i < 20000; i++) {
+		page_text(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+	atomic_store(&t->hdr->needs_repair, 1);
+	f = fopen("/proc/self/statm", "r");
+	CHECK(f && fscanf(f, "%lu", &vm_pages) == 1);
+	fclose(f);
+	/* Room for the per-blob and per-chunk tables and a little more,
+	 * not for 20,000 live blobs' locations (160 KB). */
+	need = t->geo->nr_blobs * 5 + t->geo->nr_chunks * 4 + (48 << 10);
+	CHECK(getrlimit(RLIMIT_AS, &old) == 0);
+	lim = old;
+	lim.rlim_cur = vm_pages * 4096 + need;
+	CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+	r = tmem_fsck(t, true);
+	CHECK(setrlimit(RLIMIT_AS, &old) == 0);
+	CHECK_RC(r, -ENOMEM);
+	CHECK(atomic_load(&t->hdr->needs_repair) == 1);
+	CHECK(tmem_trylock(t, &t->hdr->chunk_lock));
+	tmem_unlock(&t->hdr->chunk_lock);
+	CHECK(tmem_trylock(t, &seg_istripe(t, 0)->lock));
+	tmem_unlock(&seg_istripe(t, 0)->lock);
+	CHECK_RC(tmem_fsck(t, true), 0);
+	CHECK(atomic_load(&t->hdr->needs_repair) == 0);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	tmem_unlink(name);
+#else
+	(void)name;
+#endif
+}
+
 int main(void)
 {
 	const char *name = test_segment_name("bad");
@@ -239,5 +295,6 @@ int main(void)
 	test_header(name);
 	test_handles(name);
 	test_checksum(name);
+	test_repair_nomem(name);
 	return 0;
 }
