@@ -46,19 +46,24 @@ static unsigned ctx_owner(struct tmem *t, struct tmem_ctx *c)
 
 /* Stamp chunks [c, c + n), just faulted in by this process, with a new
  * fault generation, and wake the growers: a locking server's maps them in
- * (tmem-grower.c, map_new_chunks).  This process has them mapped: if it
- * is such a server and had seen every generation before, it has seen this
- * one too. */
+ * (tmem-grower.c, map_new_chunks).  The generation is taken first and
+ * fault_done counted after the stamps, so that a reader who finds the two
+ * equal knows every stamp up to it is written.  This process has the
+ * chunks mapped: if it is such a server and had seen every generation
+ * before, it has seen this one too. */
 void tmem_chunk_stamp(struct tmem *t, uint32_t c, uint32_t n)
 {
 	uint32_t old = atomic_fetch_add(&t->hdr->fault_gen, 1), i;
+	uint32_t others = t->grower_running ? 1 : 0;
 
 	for (i = 0; i < n; i++)
 		atomic_store_explicit(&seg_chunk(t, c + i)->born, old + 1,
-				      memory_order_release);
+				      memory_order_relaxed);
+	atomic_fetch_add_explicit(&t->hdr->fault_done, 1, memory_order_release);
 	if (t->map_chunks)
 		atomic_compare_exchange_strong(&t->mapped_gen, &old, old + 1);
-	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) > 1)
+	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) >
+	    others)
 		tmem_grower_wake(t);
 }
 

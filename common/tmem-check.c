@@ -38,7 +38,7 @@ struct fsck {
 	uint32_t *clive; /* live bytes found per chunk */
 	uint64_t *locs;	 /* repair: loc << 32 | id of every live blob */
 	uint32_t locs_cap;
-	bool incomplete; /* repair: needs_repair stays set (see scan_layout) */
+	bool incomplete; /* repair: due again (see scan_layout) */
 	int64_t g[TMEM_MAX_POOLS][G_NR];
 	uint64_t ghosts;
 };
@@ -681,7 +681,13 @@ static void scan_chunks(struct fsck *f)
 				npunch++;
 			}
 		} else if (f->repair) {
-			atomic_store(&k->sl, SL_MAKE(st, owner, f->clive[c]));
+			/* A live owner may move it on meanwhile without a lock
+			 * (an eviction ending, a free going to the orphan
+			 * stack): its move wins, only the live count of the
+			 * state seen is corrected. */
+			atomic_compare_exchange_strong(
+				&k->sl, &sl, SL_MAKE(st, owner, f->clive[c]));
+			st = SL_STATE(atomic_load(&k->sl));
 		} else if (SL_LIVE(sl) != f->clive[c]) {
 			PROBLEM(f,
 				"chunk %u (state %u): %u live bytes, found %u",
@@ -813,13 +819,19 @@ int tmem_fsck(struct tmem *t, bool repair)
 	check_gauges(f);
 	if (repair) {
 		atomic_store(&t->hdr->ghosts, f->ghosts);
+		/* Incomplete, it is due again (whether or not it was due
+		 * when it began: a dead process's slot is freed already). */
+		atomic_store(&t->hdr->needs_repair, f->incomplete ? 1 : 0);
 		if (!f->incomplete)
-			atomic_store(&t->hdr->needs_repair, 0);
-		atomic_fetch_add(&t->hdr->repairs, 1);
+			atomic_fetch_add(&t->hdr->repairs, 1);
 	}
 	tmem_world_start(t);
 	r = !repair && f->problems ? -EUCLEAN : 0;
-	if (repair && f->problems)
+	if (repair && f->incomplete)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "repair found more live blobs than its scratch has "
+			 "room for: it runs again");
+	else if (repair && f->problems)
 		tmem_log(t, TMEM_LOG_WARNING, "repair fixed %u problems",
 			 f->problems);
 out:

@@ -426,30 +426,41 @@ bool tmem_on_grower_thread(const struct tmem *t)
  * to do. */
 static bool map_new_chunks(struct tmem *t)
 {
+	uint32_t done =
+		atomic_load_explicit(&t->hdr->fault_done, memory_order_acquire);
 	uint32_t gen = atomic_load(&t->hdr->fault_gen);
 	uint32_t seen = atomic_load(&t->mapped_gen);
 	uint32_t bump, c, born;
 	unsigned st;
+	off_t i;
 
 	if (!t->map_chunks || gen == seen)
 		return false;
 	bump = __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED);
 	for (c = 1; c < bump && c < t->geo->nr_chunks; c++) {
 		born = atomic_load_explicit(&seg_chunk(t, c)->born,
-					    memory_order_acquire);
+					    memory_order_relaxed);
 		if ((int32_t)(born - seen) <= 0 || (int32_t)(born - gen) > 0)
 			continue;
 		/* A growing chunk stamped after seen is in memory already
 		 * (the stamp follows the fault); a hole is not, and must not
 		 * be made so. */
 		st = SL_STATE(atomic_load(&seg_chunk(t, c)->sl));
-		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING)
+		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING ||
+		    st == CHUNK_ORPHAN_HOLE)
 			continue;
-		madvise(seg_chunk_data(t, c), TMEM_CHUNK_SIZE,
-			MADV_POPULATE_READ);
+		if (madvise(seg_chunk_data(t, c), TMEM_CHUNK_SIZE,
+			    MADV_POPULATE_READ) == -1)
+			/* Kernels before 5.14: read a byte of each page. */
+			for (i = 0; i < TMEM_CHUNK_SIZE; i += 4096)
+				(void)((volatile unsigned char *)seg_chunk_data(
+					t, c))[i];
 	}
-	/* Our own stamps may have moved it on meanwhile: only forward. */
-	atomic_compare_exchange_strong(&t->mapped_gen, &seen, gen);
+	/* Only when no stamp was in flight as it began (else a chunk may
+	 * get its stamp after the scan passed it: look again next time);
+	 * our own stamps may have moved it on meanwhile: only forward. */
+	if (done == gen)
+		atomic_compare_exchange_strong(&t->mapped_gen, &seen, gen);
 	return true;
 }
 

@@ -365,8 +365,10 @@ struct tmem_header {
 	 * with the new value (tmem_chunk.born): a locking server maps in
 	 * the chunks stamped after the last value it saw (tmem-grower.c,
 	 * map_new_chunks), so that another process's chunks are locked in
-	 * it too.  Wraps; compared by difference. */
+	 * it too.  Wraps; compared by difference.  fault_done counts the
+	 * stampings finished: equal to fault_gen, no stamp is in flight. */
 	_Atomic uint32_t fault_gen;
+	_Atomic uint32_t fault_done;
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	/* Entry and blob records handed out per kind (persistent from 1:
 	 * record 0 means none).  A stripe reuses its own freed records

@@ -269,10 +269,11 @@ static void full_pace(void)
 	nanosleep(&ts, NULL);
 }
 
-/* The first refusal for want of room is logged here, once (a full pool
- * refuses every new page, and logging must not become the bottleneck of
- * a swap device): before the write is paced and answered, so that the
- * message is out before the client can see the error and hang up. */
+/* The first write refused for want of room is logged here, once (a full
+ * pool refuses every new page, and logging must not become the
+ * bottleneck of a swap device): before it is paced and answered, so that
+ * the message is out before the client can see the error and hang up.
+ * nt_fail leaves a write's -ENOSPC to it. */
 static void say_full(uint64_t page)
 {
 	static _Atomic bool said;
@@ -318,10 +319,8 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 		return -ENOSPC;
 	}
 	r = page_put_room(s, page, data);
-	if (r == -ENOSPC) {
+	if (r == -ENOSPC)
 		atomic_store_explicit(&dev_full, true, memory_order_relaxed);
-		say_full(page);
-	}
 	return r;
 }
 
@@ -411,8 +410,10 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 
 		r = page_write_part(page, offset & (TMEM_PAGE_SIZE - 1), n, p);
 		if (r == -ENOSPC &&
-		    atomic_load_explicit(&dev_full, memory_order_relaxed))
+		    atomic_load_explicit(&dev_full, memory_order_relaxed)) {
+			say_full(page);
 			full_pace();
+		}
 		if (r < 0)
 			return r;
 		p += n;

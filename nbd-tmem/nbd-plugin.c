@@ -697,13 +697,10 @@ static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
 	return 0;
 }
 
-/* Report r (-errno) the plugin way.  -ENOSPC is not logged here: the
- * pages layer said so once, when the pool filled (see say_full). */
+/* Report r (-errno) the plugin way. */
 static int nt_fail(const char *op, uint64_t offset, int r)
 {
-	if (r != -ENOSPC)
-		nt_log(false, "%s at %" PRIu64 ": %s", op, offset,
-		       tmem_strerror(r));
+	nt_log(false, "%s at %" PRIu64 ": %s", op, offset, tmem_strerror(r));
 	errno = -r;
 	return -1;
 }
@@ -737,6 +734,12 @@ static int nt_pwrite(void *handle, const void *buf, uint32_t count,
 		nt_log(true, "pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
 		       count, offset, flags);
 	r = nt_pages_write(buf, count, offset);
+	if (r == -ENOSPC) {
+		/* The pool is full: said once by the pages layer (say_full),
+		 * not for every refused write. */
+		errno = ENOSPC;
+		return -1;
+	}
 	if (r == 0)
 		r = sync_if_fua(flags);
 	return r < 0 ? nt_fail("write", offset, r) : 0;

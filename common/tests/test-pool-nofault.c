@@ -180,10 +180,10 @@ static bool report(const char *what, const struct tally *ty)
 /* ---- chunks mapped in this process ---------------------------------- */
 
 /* How many of the chunks that hold data or wait in the reserve have a
- * page not mapped in this process (/proc/self/pagemap: bit 63, present,
- * or bit 62, swapped).  A server's put into such a page would fault, and
- * under the lock on fault a page not mapped here is not locked here: it
- * may be swapped out, to this very device. */
+ * page not mapped in this process (/proc/self/pagemap bit 63, present,
+ * clear: a page swapped out counts as not mapped).  A server's put into such a
+ * page would fault, and under the lock on fault a page not mapped here is not
+ * locked here: it may be swapped out, to this very device. */
 static unsigned chunks_unmapped(struct tmem *t, unsigned *held)
 {
 	uint64_t bump = t->hdr->hole_bump, c, i, e[TMEM_CHUNK_SIZE / 4096];
@@ -197,7 +197,7 @@ static unsigned chunks_unmapped(struct tmem *t, unsigned *held)
 		uintptr_t va = (uintptr_t)seg_chunk_data(t, (uint32_t)c);
 
 		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING ||
-		    st == CHUNK_GROWING)
+		    st == CHUNK_GROWING || st == CHUNK_ORPHAN_HOLE)
 			continue;
 		(*held)++;
 		CHECK(pread(fd, e, sizeof e, (off_t)(va / 4096 * 8)) ==
