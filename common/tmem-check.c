@@ -583,8 +583,9 @@ static unsigned list_check(struct fsck *f, uint32_t head, unsigned want_state,
  * made ownerless (FREEING or HOLE), so that the scan files them; a chunk
  * pushed from now on, by a process alive when the repair began, stays
  * ORPHAN and is left to the stack (see scan_chunks).  The walk stops at
- * anything that is not an orphan: a damaged stack loses nothing, the scan
- * files every ownerless chunk by its state. */
+ * anything that is not an orphan (a damaged stack): the chunks behind it
+ * of dead pushers are filed by the scan all the same, those of live
+ * pushers stay unfiled until a repair after their pusher's end. */
 static void orphans_adopt(struct fsck *f)
 {
 	struct tmem *t = f->t;

@@ -415,6 +415,20 @@ bool tmem_on_grower_thread(const struct tmem *t)
 	return grower_of == t;
 }
 
+/* Map [p, p + len) of the segment into this process, reading: its pages
+ * are there already (or swapped out, and come back); a hole would be
+ * allocated, so the callers skip holes.  Kernels before 5.14 lack
+ * MADV_POPULATE_READ: a byte of each page is read instead. */
+static void map_in(void *p, size_t len)
+{
+	size_t i;
+
+	if (madvise(p, len, MADV_POPULATE_READ) == 0)
+		return;
+	for (i = 0; i < len; i += 4096)
+		(void)((volatile unsigned char *)p)[i];
+}
+
 /* A locking server maps in the chunks other processes faulted in since it
  * last looked (stamped after mapped_gen): mapped, a page is locked by the
  * lock on fault, and a put into it does not fault.  Run by the grower when
@@ -432,7 +446,6 @@ static bool map_new_chunks(struct tmem *t)
 	uint32_t seen = atomic_load(&t->mapped_gen);
 	uint32_t bump, c, born;
 	unsigned st;
-	off_t i;
 
 	if (!t->map_chunks || gen == seen)
 		return false;
@@ -449,12 +462,7 @@ static bool map_new_chunks(struct tmem *t)
 		if (st == CHUNK_HOLE || st == CHUNK_PUNCHING ||
 		    st == CHUNK_ORPHAN_HOLE)
 			continue;
-		if (madvise(seg_chunk_data(t, c), TMEM_CHUNK_SIZE,
-			    MADV_POPULATE_READ) == -1)
-			/* Kernels before 5.14: read a byte of each page. */
-			for (i = 0; i < TMEM_CHUNK_SIZE; i += 4096)
-				(void)((volatile unsigned char *)seg_chunk_data(
-					t, c))[i];
+		map_in(seg_chunk_data(t, c), TMEM_CHUNK_SIZE);
 	}
 	/* Only when no stamp was in flight as it began (else a chunk may
 	 * get its stamp after the scan passed it: look again next time);
@@ -649,13 +657,7 @@ static void lock_present(struct tmem *t)
 		end = lseek(t->fd, off, SEEK_HOLE);
 		if (end < 0 || (uint64_t)end > t->map_size)
 			end = (off_t)t->map_size;
-		if (madvise(t->base + off, (size_t)(end - off),
-			    MADV_POPULATE_READ) == -1) {
-			off_t i;
-
-			for (i = off; i < end; i += 4096)
-				(void)((volatile unsigned char *)t->base)[i];
-		}
+		map_in(t->base + off, (size_t)(end - off));
 		off = end;
 	}
 }

@@ -101,7 +101,7 @@ int main(void)
 	pthread_t wd;
 	uint32_t p;
 	uint64_t i;
-	int status, waited;
+	int status;
 	pid_t pid;
 
 #ifndef TMEM_TEST_HOOKS
@@ -125,17 +125,7 @@ int main(void)
 	CHECK(pid >= 0);
 	if (pid == 0)
 		cache_process();
-	for (waited = 0;; waited++) {
-		pid_t w = waitpid(pid, &status, WUNTRACED | WNOHANG);
-		struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
-
-		CHECK(w >= 0);
-		if (w == pid)
-			break;
-		CHECK(waited < 20000);
-		nanosleep(&ms, NULL);
-	}
-	if (!WIFSTOPPED(status)) {
+	if (!test_wait_stop(pid, &status)) {
 		fprintf(stderr,
 			"the cache process did not stop in compaction "
 			"(status %#x)\n",

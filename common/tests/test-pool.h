@@ -7,10 +7,13 @@
 #define TEST_POOL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmem.h"
@@ -118,6 +121,24 @@ static inline void page_fill64(void *page, uint64_t v)
 
 	for (i = 0; i < 4096 / 8; i++)
 		w[i] = v;
+}
+
+/* Wait (20 s at most, else fail) until child pid stops (true: stopped at
+ * a crash point raising SIGSTOP) or ends (false); *status as waitpid's. */
+static inline bool test_wait_stop(pid_t pid, int *status)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	int waited;
+
+	for (waited = 0;; waited++) {
+		pid_t w = waitpid(pid, status, WUNTRACED | WNOHANG);
+
+		CHECK(w >= 0);
+		if (w == pid)
+			return WIFSTOPPED(*status);
+		CHECK(waited < 20000);
+		nanosleep(&ms, NULL);
+	}
 }
 
 #endif /* TEST_POOL_H */
