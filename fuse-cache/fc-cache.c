@@ -91,11 +91,14 @@ static void fc_drop_object(struct fc_inode *in)
 	}
 }
 
-/* Called by open on a freshly opened descriptor of a regular file: decide
- * whether this open uses the pool and whether the kernel keeps its page
- * cache.  0 or -errno. */
+/* Called by open on a freshly opened descriptor of a regular file (fd, or
+ * -1 for a deferred open): decide whether this open uses the pool and
+ * whether the kernel keeps its page cache.  fresh, if not NULL, holds the
+ * file's attributes as the source gave them since the open began (the
+ * name check's); otherwise they are asked for here.  0 or -errno. */
 int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
-		  struct fuse_file_info *fi, bool *cache)
+		  const struct stat *fresh, struct fuse_file_info *fi,
+		  bool *cache)
 {
 	struct fc_validator v = {0};
 	struct timespec now;
@@ -112,9 +115,14 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	 * from attributes the kernel cached for a FUSE or network source
 	 * (NFS's attribute cache holds them up to 60 s), also when the open
 	 * was deferred and only the O_PATH descriptor is at hand. */
-	int err = fc_statx(fd >= 0 ? fd : in->fd, AT_STATX_FORCE_SYNC, &st);
-	if (err < 0)
-		return err;
+	if (fresh) {
+		st = *fresh;
+	} else {
+		int err = fc_statx(fd >= 0 ? fd : in->fd, AT_STATX_FORCE_SYNC,
+				   &st);
+		if (err < 0)
+			return err;
+	}
 	/* One round trip less per open on sources without generations
 	 * (FUSE, NFS): ask once per device. */
 	if (fd >= 0 && st.st_dev != atomic_load(&fc.nogen_dev) &&

@@ -207,20 +207,26 @@ struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino)
 	return in;
 }
 
-/* The attributes of fd as struct stat, with statx's sync flag: on FUSE
- * and network sources AT_STATX_DONT_SYNC takes what the kernel has, and
- * AT_STATX_FORCE_SYNC asks the source (a GETATTR), as NFS does at open;
- * local file systems ignore both.  0 or -errno. */
-int fc_statx(int fd, int sync, struct stat *st)
+/* The attributes of name in the directory dirfd (of dirfd itself when
+ * name is ""), not following a final symlink, as struct stat, with
+ * statx's sync flag: on FUSE and network sources AT_STATX_DONT_SYNC
+ * takes what the kernel has, and AT_STATX_FORCE_SYNC asks the source (a
+ * GETATTR), as NFS does at open; local file systems ignore both.  0 or
+ * -errno. */
+int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st)
 {
-	struct statx x;
+	int flags = AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH);
 	const unsigned need = STATX_BASIC_STATS;
+	struct statx x;
 
-	if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync, need,
-		  &x) < 0 ||
-	    (x.stx_mask & need) != need) {
-		if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) <
-		    0)
+	int r = statx(dirfd, name, flags | sync, need, &x);
+
+	if (r < 0 && (errno == ENOENT || errno == ENOTDIR || errno == EACCES))
+		return -errno;
+	if (r < 0 || (x.stx_mask & need) != need) {
+		/* No statx, or a source that cannot give the basic fields
+		 * through it: what stat says. */
+		if (fstatat(dirfd, name, st, flags) < 0)
 			return -errno;
 		return 0;
 	}
@@ -242,6 +248,12 @@ int fc_statx(int fd, int sync, struct stat *st)
 	st->st_ctim.tv_sec = x.stx_ctime.tv_sec;
 	st->st_ctim.tv_nsec = x.stx_ctime.tv_nsec;
 	return 0;
+}
+
+/* The attributes of the file open as fd (see fc_statx_at). */
+int fc_statx(int fd, int sync, struct stat *st)
+{
+	return fc_statx_at(fd, "", sync, st);
 }
 
 /* Whether the descriptor old still refers to the live file described by
@@ -385,16 +397,16 @@ static void fc_inode_name_set(struct fc_inode *in,
 	free(old);
 }
 
-/* Caller is opening in (a regular file or a directory).  0 if the name in
- * was last looked up by still names it (or nothing is known to check
- * against), -ESTALE if it names another file or none. */
-int fc_inode_name_check(struct fc_inode *in)
+/* Caller is opening in (a regular file or a directory).  -ESTALE if the
+ * name in was last looked up by names another file or none now; 1 if it
+ * still names in, with *st the file's attributes asked of the source
+ * itself for a regular file (AT_STATX_FORCE_SYNC: the open's validator,
+ * one round trip for both); 0 if there is nothing to check against. */
+int fc_inode_name_check(struct fc_inode *in, struct stat *st)
 {
 	char name[NAME_MAX + 1];
 	struct fc_inode *p = NULL;
-	bool looked = false, dup = false;
-	struct stat st;
-	int pfd = -1, r = -1, err = 0;
+	int pfd = -1, r;
 
 	if (in->type != S_IFREG && in->type != S_IFDIR)
 		return 0;
@@ -406,44 +418,34 @@ int fc_inode_name_check(struct fc_inode *in)
 		else
 			p = fc_table_find(in->parent_dev, in->parent_ino);
 		if (p && p->fd >= 0) {
+			/* A lookup of our own keeps the parent's descriptor
+			 * open while the source is asked without the lock
+			 * (a FUSE or network source may take a round trip);
+			 * fc_forget_one drops it.  The root is never
+			 * forgotten. */
+			if (p != &fc.root)
+				p->nlookup++;
 			pfd = p->fd;
-			/* A local source answers at once: ask under the
-			 * lock, which keeps the parent's descriptor open.
-			 * A FUSE or network source may take a round trip:
-			 * ask on a copy (the parent may be forgotten once
-			 * the lock is dropped; the root never is). */
-			if (p->dev != atomic_load(&fc.nogen_dev)) {
-				r = fstatat(pfd, in->name, &st,
-					    AT_SYMLINK_NOFOLLOW);
-				err = r < 0 ? errno : 0;
-				looked = true;
-			} else if (p != &fc.root) {
-				pfd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
-				dup = pfd >= 0;
-			}
 			snprintf(name, sizeof name, "%s", in->name);
 		}
 	}
 	pthread_mutex_unlock(&fc.table_lock);
 	if (pfd < 0)
 		return 0;
-	if (!looked) {
-		r = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW);
-		err = r < 0 ? errno : 0;
-		if (dup)
-			close(pfd);
-	}
+	r = fc_statx_at(pfd, name,
+			in->type == S_IFREG ? AT_STATX_FORCE_SYNC : 0, st);
+	fc_forget_one((fuse_ino_t)(uintptr_t)p, 1);
 	if (r < 0)
-		return err == ENOENT || err == ENOTDIR ? -ESTALE : 0;
-	if (st.st_dev != in->dev || st.st_ino != in->ino ||
-	    (st.st_mode & S_IFMT) != in->type)
+		return r == -ENOENT || r == -ENOTDIR ? -ESTALE : 0;
+	if (st->st_dev != in->dev || st->st_ino != in->ino ||
+	    (st->st_mode & S_IFMT) != in->type)
 		return -ESTALE;
 	/* A local source cannot give our inode's number to another file
 	 * while in->fd holds it open; FUSE and network sources can (see
 	 * fc_lookup_name). */
-	if (in->dev == atomic_load(&fc.nogen_dev) && !fc_same_file(in->fd, &st))
+	if (in->dev == atomic_load(&fc.nogen_dev) && !fc_same_file(in->fd, st))
 		return -ESTALE;
-	return 0;
+	return 1;
 }
 
 /* Free an entry nobody can find or hold any more, and its pooled pages. */

@@ -162,8 +162,9 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
-int fc_inode_name_check(struct fc_inode *in);
+int fc_inode_name_check(struct fc_inode *in, struct stat *st);
 int fc_statx(int fd, int sync, struct stat *st);
+int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st);
 struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change
@@ -179,7 +180,8 @@ int fc_creds_init(void);
 
 /* fc-cache.c */
 int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
-		  struct fuse_file_info *fi, bool *cache);
+		  const struct stat *fresh, struct fuse_file_info *fi,
+		  bool *cache);
 void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		   size_t size, off_t off);
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len);

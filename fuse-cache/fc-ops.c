@@ -368,6 +368,10 @@ static int fc_file_new(struct fc_inode *in, int fd, int flags,
 	f->flags = flags;
 	f->append = (flags & O_APPEND) != 0;
 	f->rdonly = (flags & O_ACCMODE) == O_RDONLY;
+	/* A read-only descriptor has nothing to report at close: the kernel
+	 * sends it no FLUSH at all (FOPEN_NOFLUSH; no lock operations are
+	 * implemented here, so POSIX locks stay the kernel's own). */
+	fi->noflush = f->rdonly;
 	fi->fh = (uint64_t)(uintptr_t)f;
 	return 0;
 }
@@ -422,7 +426,8 @@ static bool fc_open_deferrable(struct fc_inode *in, int flags)
 }
 
 static void fc_open_deferred(fuse_req_t req, fuse_ino_t ino,
-			     struct fc_inode *in, struct fuse_file_info *fi)
+			     struct fc_inode *in, const struct stat *fresh,
+			     struct fuse_file_info *fi)
 {
 	char path[FC_PROC_PATH_MAX];
 	struct fc_creds cr;
@@ -439,7 +444,7 @@ static void fc_open_deferred(fuse_req_t req, fuse_ino_t ino,
 		err = -errno;
 	fc_creds_leave(&cr);
 	if (err == 0)
-		err = fc_cache_open(req, ino, in, -1, fi, &cache);
+		err = fc_cache_open(req, ino, in, -1, fresh, fi, &cache);
 	if (err == 0)
 		err = fc_file_new(in, -1, fi->flags, fi);
 	if (err == 0) {
@@ -461,17 +466,26 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fc_inode *in = fc_inode_of(ino);
 	char path[FC_PROC_PATH_MAX];
 	struct fc_creds cr;
+	struct stat st;
+	const struct stat *fresh;
 	bool cache;
 	int fd, err;
 
-	err = fc_inode_name_check(in);
+	err = fc_inode_name_check(in, &st);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
 		return;
 	}
+	/* The name check asked the source for the file's attributes: a
+	 * read-only open takes them as its validator.  An open that may
+	 * write (or truncate) asks again once it is open. */
+	fresh = err > 0 && (fi->flags & O_ACCMODE) == O_RDONLY &&
+				!(fi->flags & O_TRUNC)
+			? &st
+			: NULL;
 	if (fc_open_deferrable(in, fi->flags)) {
-		fc_open_deferred(req, ino, in, fi);
+		fc_open_deferred(req, ino, in, fresh, fi);
 		return;
 	}
 	err = fc_creds_enter(req, &cr);
@@ -492,7 +506,7 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (fi->flags & O_TRUNC)
 		fc_cache_invalidate(in, 0, -1);
-	err = fc_cache_open(req, ino, in, fd, fi, &cache);
+	err = fc_cache_open(req, ino, in, fd, fresh, fi, &cache);
 	if (err == 0)
 		err = fc_file_new(in, fd, fi->flags, fi);
 	if (err < 0) {
@@ -534,7 +548,7 @@ static void fc_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		/* O_CREAT may have opened an existing file with O_TRUNC. */
 		if (fi->flags & O_TRUNC)
 			fc_cache_invalidate(in, 0, -1);
-		err = fc_cache_open(req, e.ino, in, fd, fi, &cache);
+		err = fc_cache_open(req, e.ino, in, fd, NULL, fi, &cache);
 		if (err == 0)
 			err = fc_file_new(in, fd, fi->flags, fi);
 		if (err < 0)
@@ -596,7 +610,8 @@ static void fc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Like close(2) on the source, so that network file systems report
 	 * delayed write errors here; the descriptor stays open.  A read-only
-	 * descriptor has nothing to report: spare the round trip. */
+	 * descriptor has nothing to report (and its open asked the kernel
+	 * not to send FLUSH: kernels before 5.17 still do). */
 	if (fc_file_of(fi)->rdonly) {
 		fuse_reply_err(req, 0);
 		return;
@@ -669,9 +684,10 @@ static void fc_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct fc_inode *in = fc_inode_of(ino);
 	struct fc_creds cr;
 	struct fc_dir *d;
+	struct stat st;
 	int fd, err;
 
-	err = fc_inode_name_check(in);
+	err = fc_inode_name_check(in, &st);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
