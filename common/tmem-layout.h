@@ -58,7 +58,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 5
+#define TMEM_LAYOUT_VERSION 6
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -70,8 +70,9 @@
 #define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
 #define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
-/* Blob locations are 32 bits of 4-byte units. */
-#define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - TMEM_CHUNK_SIZE)
+/* Blob locations are 32 bits of 4-byte units, and chunk 0 lies beyond
+ * the ceiling (tmem_geometry_compute). */
+#define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - 2 * TMEM_CHUNK_SIZE)
 #define TMEM_RAW_THRESHOLD   3584	      /* compressed bigger: store raw */
 #define TMEM_MAX_REFS	     ((1U << 20) - 1) /* then a new blob */
 #define TMEM_LIVENESS_OFFSET (1ULL << 40)     /* OFD lock byte per slot */

@@ -87,14 +87,18 @@ static uint64_t pow2_at_least(uint64_t x)
 int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 {
 	const uint64_t S = TMEM_NR_STRIPES, P = 4096;
-	uint64_t off;
+	uint64_t off, ceiling;
 
 	memset(g, 0, sizeof *g);
 	if (pool_size > TMEM_MAX_POOL_SIZE)
 		return -EFBIG;
-	g->nr_chunks = pool_size >> TMEM_CHUNK_SHIFT;
-	if (g->nr_chunks < TMEM_MIN_CHUNKS)
+	/* Chunk 0 stands for "none" and never holds data: it lies beyond the
+	 * ceiling, so every chunk the ceiling counts can hold data, and its
+	 * bytes, never touched, cost no memory. */
+	ceiling = pool_size >> TMEM_CHUNK_SHIFT;
+	if (ceiling < TMEM_MIN_CHUNKS)
 		return -EINVAL;
+	g->nr_chunks = ceiling + 1;
 	g->page_size = TMEM_PAGE_SIZE;
 	g->chunk_size = TMEM_CHUNK_SIZE;
 	g->unit = TMEM_UNIT;
@@ -111,7 +115,7 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	g->slot_size = sizeof(struct tmem_slot);
 	g->counters_size = sizeof(struct tmem_counters);
 	g->mutex_size = sizeof(pthread_mutex_t);
-	g->pool_size = g->nr_chunks << TMEM_CHUNK_SHIFT;
+	g->pool_size = ceiling << TMEM_CHUNK_SHIFT;
 	/* Up to 8 keys per 4 KiB of pool for each kind (zero pages take no
 	 * data space), and blobs down to 256 bytes on average. */
 	g->nr_entries = round_up(g->pool_size / 256, S);
@@ -156,7 +160,7 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	off = round_up(off + TMEM_DICT_MAX, P);
 	g->meta_end = off;
 	g->off_data = round_up(off, TMEM_CHUNK_SIZE);
-	g->segment_bytes = g->off_data + g->pool_size;
+	g->segment_bytes = g->off_data + (g->nr_chunks << TMEM_CHUNK_SHIFT);
 	return 0;
 }
 

@@ -34,7 +34,7 @@ extern "C" {
  * TMEM_POOL_SIZE_MAX (blob locations are 32 bits of 4-byte units). */
 #define TMEM_CONTEXTS_MAX  62
 #define TMEM_POOL_SIZE_MIN (1ULL << 20)
-#define TMEM_POOL_SIZE_MAX ((16ULL << 30) - (64 << 10))
+#define TMEM_POOL_SIZE_MAX ((16ULL << 30) - (128 << 10))
 
 enum tmem_kind {
 	TMEM_PERSISTENT = 0, /* frontswap: never dropped */

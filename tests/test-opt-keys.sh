@@ -2,7 +2,7 @@
 # One option parser: the plugin's keys, the cache's -o options, tmemctl's
 # KEY=VALUE and tmem.conf refuse the same bad value with the same words
 # ("KEY: what is wrong"), and every range is the pool's own (contexts 1 to
-# 62, a pool of 1M to 16G - 64K), so nothing the parser takes is refused
+# 62, a pool of 1M to 16G - 128K), so nothing the parser takes is refused
 # later by tmem_open.  No pool is made: every case fails while parsing.
 . ./functions.sh
 requires test -x "$TMEMCTL"
@@ -79,7 +79,7 @@ same ()
 same contexts pool contexts 100 "'100' is out of range (1 to 62)"
 same contexts pool contexts 63 "'63' is out of range (1 to 62)"
 same contexts pool contexts 0 "'0' is out of range (1 to 62)"
-same pool-size pool size 16G "'16G' is more than the maximum, 16777152K"
+same pool-size pool size 16G "'16G' is more than the maximum, 16777088K"
 same pool-size pool size 512K "'512K' is less than the minimum, 1M"
 # The same words for the same mistake.
 same pool-size pool size 1Q \

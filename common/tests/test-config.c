@@ -532,7 +532,7 @@ static const struct err_case err_cases[] = {
 	{"[pool]\ncontexts = 100\n",
 	 "t.conf:2: contexts: '100' is out of range (1 to 62)"},
 	{"[pool]\nsize = 16G\n",
-	 "t.conf:2: size: '16G' is more than the maximum, 16777152K"},
+	 "t.conf:2: size: '16G' is more than the maximum, 16777088K"},
 	/* The command line's own keys are no tmem.conf keys. */
 	{"[swap]\noverflow-size = 1G\n",
 	 "t.conf:2: overflow-size: unknown key in [swap]"},
@@ -695,10 +695,10 @@ static void test_conflicts(void)
 		       "[swap]\nmin-share = 100M\n",
 		       "t.conf:3: min-share.b: the reserved shares add up to "
 		       "300M, more than the pool's size (256M)");
-	check_conflict("[pool]\nsize = 16777152K\nmin-share.a = 16777152K\n"
-		       "min-share.b = 16777152K\n",
+	check_conflict("[pool]\nsize = 16777088K\nmin-share.a = 16777088K\n"
+		       "min-share.b = 16777088K\n",
 		       "t.conf:4: min-share.b: the reserved shares add up to "
-		       "33554304K, more than the pool's size (16777152K)");
+		       "33554176K, more than the pool's size (16777088K)");
 	check_conflict("[swap]\nexport = x\n[cache]\nname = x\n",
 		       "t.conf:4: name: the cache cannot use 'x', the swap "
 		       "device's sub-pool");
@@ -857,8 +857,8 @@ static void test_programs(void)
 		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16G", err,
 				   sizeof err) == -ERANGE);
 		CHECK(strcmp(err, "pool-size: '16G' is more than the maximum, "
-				  "16777152K") == 0);
-		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16777152K",
+				  "16777088K") == 0);
+		CHECK(tmem_opt_set(&cfg, progs[i], "pool-size", "16777088K",
 				   err, sizeof err) == 0);
 		CHECK(cfg.pool_size == TMEM_POOL_SIZE_MAX);
 		CHECK(cfg.contexts == TMEM_CONTEXTS_MAX); /* kept */

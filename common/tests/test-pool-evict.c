@@ -44,14 +44,14 @@ static void test_clock(void)
 	uint64_t i, n, chunks;
 	int r;
 
-	/* 2 MiB: 31 usable chunks; one context so that chunks fill in
-	 * order. */
+	/* 2 MiB: 32 usable chunks (chunk 0 lies beyond the ceiling); one
+	 * context so that chunks fill in order. */
 	test_options(&o, name, 2 << 20);
 	o.contexts = 1;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
 	/* One chunk stays free for compaction. */
-	chunks = 30;
+	chunks = 31;
 	n = chunks * PER_CHUNK;
 	for (i = 0; i < n; i++)
 		put_random(t, e, 1, i, 0);

@@ -99,8 +99,9 @@ static void test_fill(const char *name, uint64_t size, int round,
 		sleep_ms(120);
 		stored = fill(t, p, (uint64_t)round * 1000000 + 500000);
 	}
-	/* Every data chunk but chunk 0 and the compaction spare, full. */
-	chunks = (si.pool_size >> 16) - 2;
+	/* Every chunk of the ceiling but the compaction spare, full (chunk
+	 * 0, "none", lies beyond the ceiling). */
+	chunks = (si.pool_size >> 16) - 1;
 	if (stored != chunks * PER_CHUNK)
 		fprintf(stderr,
 			"%lluM round %d: nospace after %llu pages, room for "
@@ -235,7 +236,7 @@ static void test_fill_mixed(const char *name, uint64_t size)
 		CHECK(tmem_pool_list(t, info, 2) == 1);
 		st = info[0].stats;
 	}
-	chunks = (size >> 16) - 2;
+	chunks = (size >> 16) - 1; /* all of the ceiling but the spare */
 	used = (uint64_t)atomic_load(&seg_pool(t, 0)->g[G_CHUNKS]);
 	fprintf(stderr,
 		"%lluM mixed: nospace after %llu pages, %llu of %llu chunks, "

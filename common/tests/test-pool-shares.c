@@ -80,8 +80,8 @@ static void test_min_share(const char *name)
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_start(t), 0);
 	CHECK_RC(tmem_segment_info(t, &si), 0);
-	/* Every data chunk but chunk 0 and the compaction spare. */
-	chunks = (si.pool_size / CHUNK) - 2;
+	/* Every chunk of the ceiling but the compaction spare. */
+	chunks = (si.pool_size / CHUNK) - 1;
 	CHECK_RC(tmem_pool_open(t, "guest-a", TMEM_PERSISTENT, 0, 0, &a), 0);
 	CHECK_RC(
 		tmem_pool_open(t, "guest-b", TMEM_PERSISTENT, 8 * CHUNK, 0, &b),
