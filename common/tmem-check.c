@@ -794,6 +794,7 @@ static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 		goto out;
 	}
 	tmem_world_stop(t);
+	CRASH_POINT(51);
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		struct tmem_slot *sl = seg_slot(t, s);
 
