@@ -58,16 +58,22 @@ static int reject(struct tmem_ctx *c, unsigned pool, enum tmem_reject why,
 	return err;
 }
 
-/* Take a stripe lock; when a repair is due, let go and wait for it (in a
- * serving process the grower thread repairs: tmem_repair_wait). */
-static void stripe_lock(struct tmem *t, struct tmem_stripe *st)
+/* Take a stripe lock; when a repair is due, let go and wait for it (a
+ * grower thread repairs where one runs: tmem_repair_wait).  0 with st
+ * held, or -ETIMEDOUT with nothing held: a process without a grower found
+ * the repair left to a live server that did not do it in time. */
+static int stripe_lock(struct tmem *t, struct tmem_stripe *st)
 {
+	int r;
+
 	for (;;) {
 		tmem_lock(t, &st->lock);
 		if (!tmem_repair_pending(t))
-			return;
+			return 0;
 		tmem_unlock(&st->lock);
-		tmem_repair_wait(t);
+		r = tmem_repair_wait(t);
+		if (r)
+			return r;
 	}
 }
 
@@ -91,7 +97,8 @@ static bool stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 	if (!tmem_repair_pending(t))
 		return true;
 	tmem_unlock(&st->lock);
-	tmem_repair_wait(t);
+	if (tmem_repair_wait(t))
+		return false;
 	return tmem_trylock(t, &st->lock);
 }
 
@@ -102,18 +109,22 @@ static void intent_set(struct tmem *t, struct tmem_ctx *c, uint32_t blob)
 }
 
 /* Remove whatever is stored under a key (a failed put must not leave the
- * older version behind). */
-static void key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
-		     uint64_t object, uint64_t index)
+ * older version behind).  0, or stripe_lock's error (nothing removed). */
+static int key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
+		    uint64_t object, uint64_t index)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint32_t *link, e;
+	int r;
 
-	stripe_lock(t, is);
+	r = stripe_lock(t, is);
+	if (r)
+		return r;
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
 	if (e)
 		tmem_index_remove(t, s, link, e);
 	tmem_unlock(&is->lock);
+	return 0;
 }
 
 /* Make room after the allocator said why there was none.  Returns 0 to
@@ -169,10 +180,9 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		/* Space a dead process left behind comes back by repair:
 		 * here, or (in a serving process) by the grower, which looks
 		 * for dead processes every second. */
-		if (attempt == 0 && !tmem_repair_deferred(t)) {
-			tmem_reap_dead(t);
+		if (attempt == 0 && !tmem_repair_deferred(t) &&
+		    tmem_reap_dead(t) == 0)
 			return 0;
-		}
 		return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
 	}
 	return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
@@ -200,7 +210,9 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
 					      -EBUSY);
 		} else {
-			stripe_lock(t, ds);
+			r = stripe_lock(t, ds);
+			if (r)
+				return r;
 		}
 		r = tmem_blob_find(t, c, pool, d, hash, page, blob);
 		if (r == 0)
@@ -224,7 +236,9 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
 					      -EBUSY);
 		} else {
-			stripe_lock(t, ds);
+			r = stripe_lock(t, ds);
+			if (r)
+				return r;
 		}
 		why = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
 		if (why == ALLOC_OK)
@@ -254,14 +268,24 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	tmem_count(c, pool, CNT_PUTS, 1);
 	if (type == ENTRY_BLOB) {
 		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
+		/* -ETIMEDOUT: no stripe could be taken, nothing changed
+		 * (the older version stays). */
 		if (r) {
-			key_drop(t, s, bucket, pool, object, index);
+			if (r != -ETIMEDOUT)
+				key_drop(t, s, bucket, pool, object, index);
 			return r;
 		}
 		pattern = blob;
 	}
 	CRASH_POINT(2);
-	stripe_lock(t, is);
+	r = stripe_lock(t, is);
+	if (r) {
+		if (blob) {
+			tmem_blob_unref(t, blob, pool);
+			intent_set(t, c, 0);
+		}
+		return r;
+	}
 	if (!pool_still(t, pool, id)) {
 		r = -ENOENT;
 		goto err_unlock;
@@ -425,7 +449,9 @@ static void get_damaged(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	const char *what;
 	bool first;
 
-	stripe_lock(t, is);
+	/* Not marked: the get answers -EIO all the same. */
+	if (stripe_lock(t, is))
+		return;
 	if (bad == UINT32_MAX || !entry_id_valid(t, bad)) {
 		/* A broken chain: nothing to mark; once per process. */
 		first = !atomic_exchange(&t->chain_logged, true);
@@ -492,7 +518,11 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_GETS, 1);
 	for (;;) {
-		stripe_lock(t, is);
+		r = stripe_lock(t, is);
+		if (r) {
+			tmem_ctx_put(c);
+			return r;
+		}
 		res = get_locked(t, c, pool, s, bucket, object, index, &value,
 				 &hash, &bad, &err, &retry);
 		if (!retry)
@@ -543,7 +573,9 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
 			    &bucket);
 	is = seg_istripe(t, s);
-	stripe_lock(t, is);
+	r = stripe_lock(t, is);
+	if (r)
+		return r;
 	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,
 				    &bad);
 	if (e) {
@@ -584,9 +616,9 @@ int tmem_flush_page(struct tmem *t, uint32_t pool_id, uint64_t object,
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_FLUSHES, 1);
 	CRASH_POINT(10);
-	key_drop(t, s, bucket, pool, object, index);
+	r = key_drop(t, s, bucket, pool, object, index);
 	tmem_ctx_put(c);
-	return 0;
+	return r;
 }
 
 int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
@@ -611,7 +643,9 @@ int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
 	tmem_ctx_put(c);
 	for (i = first; i < first + count; i++) {
 		s = tmem_key_stripe(kind, pool, object, i, &bucket);
-		key_drop(t, s, bucket, pool, object, i);
+		r = key_drop(t, s, bucket, pool, object, i);
+		if (r)
+			return r;
 	}
 	return 0;
 }

@@ -5,17 +5,26 @@
 
 #include "tmem-handle.h"
 
+/* How long a process without a grower waits for a live serving
+ * process's grower to repair or check the pool before it fails with
+ * -ETIMEDOUT (it never does either itself while that process lives). */
+#define TMEM_SERVED_WAIT_MS 10000
+
 /* Stop the world, rebuild (repair) or compare (check). */
 int tmem_fsck(struct tmem *t, bool repair);
 void tmem_repair_if_needed(struct tmem *t);
-void tmem_reap_dead(struct tmem *t);
+/* 0, or -ETIMEDOUT: a live server did not repair in time. */
+int tmem_reap_dead(struct tmem *t);
 /* A data-path thread that found a repair due, holding no pool lock: wait
- * for the grower to repair, or repair (see tmem-check.c). */
-void tmem_repair_wait(struct tmem *t);
+ * for the grower to repair, or repair (see tmem-check.c).  0 to look
+ * again, or -ETIMEDOUT: the caller fails its request. */
+int tmem_repair_wait(struct tmem *t);
 /* Whether this thread leaves repairs to a grower thread: a serving
- * process's request threads, and a process without a grower while
- * another process runs one. */
+ * process's request threads, and a process without a grower while a live
+ * process runs one. */
 bool tmem_repair_deferred(struct tmem *t);
+/* Grower thread: run a check another process asked for; false if none. */
+bool tmem_check_serve(struct tmem *t);
 
 /* ---- test hooks (crash points, corruption) ----------------------- */
 #ifdef TMEM_TEST_HOOKS
@@ -29,6 +38,9 @@ void tmem_crash_point(int n);
 		if (__builtin_expect(tmem_crash_at == (n), 0)) \
 			tmem_crash_point(n);                   \
 	} while (0)
+/* TMEM_SERVED_WAIT_MS, or TMEM_SERVED_WAIT_MS=N from the environment at
+ * tmem_open (tests, to fail sooner). */
+extern unsigned tmem_served_wait_ms;
 /* Corrupt one stored byte of the blob under a key (tests). */
 int tmem_test_corrupt(struct tmem *t, uint32_t pool, uint64_t object,
 		      uint64_t index);

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "cleanup.h"
@@ -764,10 +765,11 @@ static uint32_t locs_bound(struct tmem *t)
 	return n < t->geo->nr_blobs ? (uint32_t)n : (uint32_t)t->geo->nr_blobs;
 }
 
-/* Check (repair false) or repair the pool.  Everything it needs is
- * allocated and faulted in before it takes a lock: without memory it
- * returns -ENOMEM having held nothing, and a due repair stays due. */
-int tmem_fsck(struct tmem *t, bool repair)
+/* Check (repair false) or repair the pool; *problems (if not NULL): the
+ * differences found.  Everything it needs is allocated and faulted in
+ * before it takes a lock: without memory it returns -ENOMEM having held
+ * nothing, and a due repair stays due. */
+static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 {
 	struct fsck *f;
 	unsigned s;
@@ -792,6 +794,7 @@ int tmem_fsck(struct tmem *t, bool repair)
 		goto out;
 	}
 	tmem_world_stop(t);
+	CRASH_POINT(51);
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		struct tmem_slot *sl = seg_slot(t, s);
 
@@ -802,6 +805,7 @@ int tmem_fsck(struct tmem *t, bool repair)
 				 "repairing after process %d (slot %u) died",
 				 sl->pid, s);
 			sl->state = SLOT_FREE;
+			atomic_store(&sl->grower, 0);
 			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
 		}
 	}
@@ -828,6 +832,8 @@ int tmem_fsck(struct tmem *t, bool repair)
 	}
 	tmem_world_start(t);
 	r = !repair && f->problems ? -EUCLEAN : 0;
+	if (problems)
+		*problems = f->problems;
 	if (repair && f->incomplete)
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "repair found more live blobs than its scratch has "
@@ -842,6 +848,11 @@ out:
 	free(f->locs);
 	free(f);
 	return r;
+}
+
+int tmem_fsck(struct tmem *t, bool repair)
+{
+	return fsck_run(t, repair, NULL);
 }
 
 /* A repair that could not be done (no memory for its scratch) is tried
@@ -865,46 +876,31 @@ void tmem_repair_if_needed(struct tmem *t)
 	}
 }
 
-/* How long a process without a grower leaves a due repair to the grower
- * of another (serving) process before it repairs itself: a grower whose
- * process was killed is still counted in hdr->growers. */
-#define REPAIR_DEFER_MS 3000
+#ifdef TMEM_TEST_HOOKS
+unsigned tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
+#define served_wait_ms() tmem_served_wait_ms
+#else
+#define served_wait_ms() TMEM_SERVED_WAIT_MS
+#endif
 
-/* Called with no pool lock held by a thread that found a repair due.
- * The repair stops the world and allocates its scratch: a serving
- * process's request threads never run it.  They wake their grower thread,
- * which repairs, and sleep a millisecond (no allocation, no log, no lock)
- * before they look again.  A process that runs no grower (tmemctl, a
- * program of its own) leaves the repair to a serving process's grower
- * for up to REPAIR_DEFER_MS, and repairs itself when there is none or it
- * does not come. */
-void tmem_repair_wait(struct tmem *t)
+/* The pid of a live process, not this one, that runs a grower thread, or
+ * 0 when there is none: the pool's server.  No lock (the slot's words are
+ * read as they are; a slot freed meanwhile is not alive). */
+static pid_t pool_server(struct tmem *t)
 {
-	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
-	unsigned waited;
+	unsigned s;
 
-	if (t->grower_running && !tmem_on_grower_thread(t)) {
-		tmem_grower_wake(t);
-		nanosleep(&ms, NULL);
-		return;
-	}
-	if (!t->grower_running) {
-		for (waited = 0; waited < REPAIR_DEFER_MS &&
-				 atomic_load(&t->hdr->growers) > 0 &&
-				 tmem_repair_pending(t);
-		     waited++) {
-			if (waited % 100 == 0)
-				tmem_grower_wake(t);
-			nanosleep(&ms, NULL);
-		}
-	}
-	tmem_repair_if_needed(t);
-}
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		struct tmem_slot *sl = seg_slot(t, s);
 
-bool tmem_repair_deferred(struct tmem *t)
-{
-	return t->grower_running ? !tmem_on_grower_thread(t)
-				 : atomic_load(&t->hdr->growers) > 0;
+		if ((int)s == t->slot ||
+		    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) !=
+			    SLOT_ATTACHED ||
+		    !atomic_load(&sl->grower) || !tmem_slot_alive(t, s))
+			continue;
+		return __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
+	}
+	return 0;
 }
 
 static bool dead_slot_found(struct tmem *t)
@@ -918,15 +914,132 @@ static bool dead_slot_found(struct tmem *t)
 	return false;
 }
 
-/* Repair if an attached process has died since.  A thread that leaves
- * repairs to a grower (tmem_repair_deferred) gives it REPAIR_DEFER_MS
- * first; never called from a serving process's request threads. */
-void tmem_reap_dead(struct tmem *t)
+static long long ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* What a process without a grower waits for from the pool's server. */
+enum served_wait {
+	WAIT_REPAIR, /* no repair due */
+	WAIT_DEAD,   /* and no dead process's slot left */
+	WAIT_CHECK,  /* check_answer's generation reaches req */
+};
+
+static bool served_done(struct tmem *t, enum served_wait what, uint32_t req)
+{
+	uint64_t ans;
+
+	switch (what) {
+	case WAIT_CHECK:
+		ans = atomic_load(&t->hdr->check_answer);
+		return (int32_t)((uint32_t)(ans >> 32) - req) >= 0;
+	case WAIT_DEAD:
+		if (dead_slot_found(t))
+			return false;
+		/* fall through */
+	case WAIT_REPAIR:
+		break;
+	}
+	return !tmem_repair_pending(t);
+}
+
+/* In a process without a grower: wait, holding no pool lock, until the
+ * server's grower has done what is awaited, waking the growers and looking
+ * for the server every 100 ms.  0: done, or there is no live server any
+ * more (the caller then does the work itself).  -ETIMEDOUT, logged naming
+ * the server's pid, when a live server did not do it within
+ * served_wait_ms(): the caller fails rather than stop the world of a pool
+ * that is served. */
+static int served_wait(struct tmem *t, enum served_wait what, uint32_t req)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	long long start = ms_now(), next = start;
+	pid_t server = 0;
+
+	for (;;) {
+		long long now;
+
+		if (served_done(t, what, req))
+			return 0;
+		now = ms_now();
+		if (now >= next) {
+			server = pool_server(t);
+			if (!server)
+				return 0;
+			tmem_grower_wake(t);
+			next = now + 100;
+		}
+		if (now - start >= served_wait_ms())
+			break;
+		nanosleep(&ms, NULL);
+	}
+	tmem_log(t, TMEM_LOG_ERROR,
+		 "the pool is served by pid %d, whose grower has not %s it in "
+		 "%u s; not %s a served pool",
+		 (int)server, what == WAIT_CHECK ? "checked" : "repaired",
+		 (served_wait_ms() + 999) / 1000,
+		 what == WAIT_CHECK ? "checking" : "repairing");
+	return -ETIMEDOUT;
+}
+
+/* How long a serving process's thread that is not its grower (one that
+ * calls tmem_check, say) leaves a due repair to that grower first. */
+#define REPAIR_DEFER_MS 3000
+
+/* Called with no pool lock held by a thread that found a repair due.
+ * The repair stops the world and allocates its scratch: a serving
+ * process's request threads never run it.  They wake their grower thread,
+ * which repairs, and sleep a millisecond (no allocation, no log, no lock)
+ * before they look again (0).  A process that runs no grower (tmemctl, a
+ * program of its own) leaves the repair to the grower of a live serving
+ * process and waits for it (served_wait): -ETIMEDOUT if it does not come;
+ * it repairs itself (0) only when no live process runs a grower. */
+int tmem_repair_wait(struct tmem *t)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	int r;
+
+	if (t->grower_running && !tmem_on_grower_thread(t)) {
+		tmem_grower_wake(t);
+		nanosleep(&ms, NULL);
+		return 0;
+	}
+	if (!t->grower_running) {
+		r = served_wait(t, WAIT_REPAIR, 0);
+		if (r)
+			return r;
+	}
+	tmem_repair_if_needed(t);
+	return 0;
+}
+
+bool tmem_repair_deferred(struct tmem *t)
+{
+	return t->grower_running ? !tmem_on_grower_thread(t)
+				 : pool_server(t) != 0;
+}
+
+/* Repair if an attached process has died since.  On the grower thread, or
+ * in a process without a grower and without a live server: at once.  A
+ * serving process's other threads give their grower REPAIR_DEFER_MS
+ * first; never called from its request threads.  A process without a
+ * grower on a served pool waits for the server (served_wait) and never
+ * repairs itself: 0, or -ETIMEDOUT. */
+int tmem_reap_dead(struct tmem *t)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited;
+	int r;
 
-	if (tmem_repair_deferred(t)) {
+	if (!t->grower_running) {
+		r = served_wait(t, WAIT_DEAD, 0);
+		if (r)
+			return r;
+	} else if (!tmem_on_grower_thread(t)) {
 		for (waited = 0; waited < REPAIR_DEFER_MS &&
 				 (dead_slot_found(t) || tmem_repair_pending(t));
 		     waited++) {
@@ -937,17 +1050,90 @@ void tmem_reap_dead(struct tmem *t)
 	}
 	if (dead_slot_found(t)) {
 		tmem_fsck(t, true);
-		return;
+		return 0;
 	}
 	tmem_repair_if_needed(t);
+	return 0;
+}
+
+/* Grower thread: answer a check that a process without a grower asked
+ * for (check_req moved past check_answer's generation): repair after dead
+ * processes, check, log what was found, publish.  false: none asked. */
+bool tmem_check_serve(struct tmem *t)
+{
+	struct tmem_header *h = t->hdr;
+	uint32_t req = atomic_load(&h->check_req), word;
+	uint64_t ans = atomic_load(&h->check_answer);
+	unsigned problems = 0;
+	int r;
+
+	if ((uint32_t)(ans >> 32) == req)
+		return false;
+	tmem_reap_dead(t);
+	r = fsck_run(t, false, &problems);
+	if (r == 0 || r == -EUCLEAN) {
+		word = problems < CHECK_ANSWER_ERR ? problems
+						   : CHECK_ANSWER_ERR - 1;
+		tmem_log(t, problems ? TMEM_LOG_WARNING : TMEM_LOG_INFO,
+			 "check asked for by a process without a grower: "
+			 "%u problems",
+			 problems);
+	} else {
+		word = CHECK_ANSWER_ERR | (uint32_t)-r;
+	}
+	/* Forward only: another grower may have answered a later one. */
+	while ((int32_t)((uint32_t)(ans >> 32) - req) < 0 &&
+	       !atomic_compare_exchange_weak(&h->check_answer, &ans,
+					     (uint64_t)req << 32 | word))
+		;
+	return true;
+}
+
+/* Ask the server's grower to check, and wait for its answer.  1: there is
+ * no live server (any more): check here. */
+static int check_by_server(struct tmem *t, struct tmem_check_result *res)
+{
+	uint32_t req = atomic_fetch_add(&t->hdr->check_req, 1) + 1, word;
+	int r;
+
+	res->checked_by = pool_server(t);
+	tmem_grower_wake(t);
+	r = served_wait(t, WAIT_CHECK, req);
+	if (r)
+		return r;
+	if (!served_done(t, WAIT_CHECK, req))
+		return 1;
+	word = (uint32_t)atomic_load(&t->hdr->check_answer);
+	if (word & CHECK_ANSWER_ERR)
+		return -(int)(word & ~CHECK_ANSWER_ERR);
+	res->problems = word;
+	return word ? -EUCLEAN : 0;
+}
+
+int tmem_check_report(struct tmem *t, struct tmem_check_result *res)
+{
+	int r;
+
+	memset(res, 0, sizeof *res);
+	if (t->readonly)
+		return -EROFS;
+	if (!t->grower_running && pool_server(t)) {
+		r = check_by_server(t, res);
+		if (r <= 0)
+			return r;
+		res->checked_by = 0;
+	}
+	r = tmem_reap_dead(t);
+	if (r)
+		return r;
+	return fsck_run(t, false, &res->problems);
 }
 
 int tmem_check(struct tmem *t)
 {
-	if (t->readonly)
-		return -EROFS;
-	tmem_reap_dead(t);
-	return tmem_fsck(t, false);
+	struct tmem_check_result res;
+
+	return tmem_check_report(t, &res);
 }
 
 #ifdef TMEM_TEST_HOOKS

@@ -488,8 +488,10 @@ static void *grower_main(void *arg)
 		bool work = false;
 
 		/* First the repair this process's request threads (or a
-		 * process without a grower) wait for. */
+		 * process without a grower) wait for, and a check such a
+		 * process asked for. */
 		tmem_repair_if_needed(t);
+		work |= tmem_check_serve(t);
 		work |= grow_one(t, true);
 		work |= map_new_chunks(t);
 		work |= fault_ahead(t);
@@ -575,11 +577,14 @@ int tmem_start(struct tmem *t)
 		return 0;
 	atomic_store(&t->grower_stop, false);
 	atomic_fetch_add(&t->hdr->growers, 1);
-	/* Set first: the grower thread and the request threads read it. */
+	/* Set first: the grower thread and the request threads read it,
+	 * and other processes leave repairs and checks to this one. */
 	t->grower_running = true;
+	atomic_store(&seg_slot(t, t->slot)->grower, 1);
 	r = pthread_create(&t->grower, NULL, grower_main, t);
 	if (r) {
 		t->grower_running = false;
+		atomic_store(&seg_slot(t, t->slot)->grower, 0);
 		atomic_fetch_sub(&t->hdr->growers, 1);
 		return -r;
 	}

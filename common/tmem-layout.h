@@ -25,11 +25,14 @@
  * they take only their own kind's stripes, and the swap path takes an
  * ephemeral stripe only with trylock.  Compaction keeps it too: a
  * process moves persistent blobs only of the sub-pools it serves
- * (tmem-compact.c).  Repair (tmem-check.c) stops the world, so it runs
- * on a grower thread wherever one runs: a serving process's request
- * threads and a tool that attaches while a grower runs leave it to one
- * (tmem_repair_wait).  Its scratch is allocated and faulted in before it
- * takes a lock (without memory it holds nothing and tries again later).
+ * (tmem-compact.c).  Repair and check (tmem-check.c) stop the world, so
+ * they run on a grower thread wherever one runs: a serving process's
+ * request threads leave them to their grower, and a process without a
+ * grower (a tool) never runs them while a live process with a grower is
+ * attached (tmem_slot.grower): it asks that grower and waits, holding
+ * nothing, for a bounded time, then fails (tmem_repair_wait,
+ * tmem_check).  Their scratch is allocated and faulted in before they
+ * take a lock (without memory they hold nothing and try again later).
  * Not yet kept: that grower still waits for every lock, a stopped
  * process's included, and holds them all for the whole scan.
  * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
@@ -309,6 +312,13 @@ struct tmem_slot {
 	uint32_t state;	       /* slots_lock */
 	int32_t pid;	       /* slots_lock */
 	uint64_t attach_count; /* slots_lock */
+	/* The process runs a grower thread: set by it when the thread
+	 * starts (tmem_start), cleared when it stops (tmem_close) and when
+	 * the slot is claimed or freed; no lock.  A process killed with it
+	 * set leaves it set until a repair frees the slot: readers pair it
+	 * with tmem_slot_alive. */
+	_Atomic uint32_t grower;
+	uint32_t pad;
 	/* A context's blob reference taken for a put not yet published:
 	 * written under the blob's stripe, cleared under the index stripe,
 	 * by the context's own thread only. */
@@ -371,6 +381,15 @@ struct tmem_header {
 	_Atomic uint32_t fault_gen;
 	_Atomic uint32_t fault_done;
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
+	/* A check asked of the serving processes' growers by a process
+	 * without one (tmem_check_report): it bumps check_req and wakes
+	 * them; a grower that finds check_answer's generation (high 32
+	 * bits) behind check_req runs the check and publishes, with the
+	 * check_req value it saw, what it found (low 32 bits:
+	 * CHECK_ANSWER_ERR | errno when it could not run, else the number
+	 * of problems).  The generation only moves forward; no lock. */
+	_Atomic uint32_t check_req __attribute__((aligned(64)));
+	_Atomic uint64_t check_answer;
 	/* Entry and blob records handed out per kind (persistent from 1:
 	 * record 0 means none).  A stripe reuses its own freed records
 	 * first, so records are dense whatever the stripe balance. */
@@ -390,6 +409,8 @@ struct tmem_header {
 	uint32_t dict_id;
 	uint64_t dict_hash;
 };
+
+#define CHECK_ANSWER_ERR 0x80000000U
 
 enum dict_state {
 	DICT_NONE = 0,	   /* not trained yet: processes sample pages */

@@ -336,7 +336,7 @@ static int slot_claim(struct tmem *t)
 {
 	bool dead = false;
 	unsigned i;
-	int tries;
+	int tries, r;
 
 	for (tries = 0; tries < 2; tries++) {
 		tmem_lock(t, &t->hdr->slots_lock);
@@ -351,6 +351,7 @@ static int slot_claim(struct tmem *t)
 			if (!slot_try_claim(t, i))
 				continue;
 			memset(s->intent_blob, 0, sizeof s->intent_blob);
+			atomic_store(&s->grower, 0);
 			s->pid = getpid();
 			s->attach_count++;
 			s->state = SLOT_ATTACHED;
@@ -358,16 +359,21 @@ static int slot_claim(struct tmem *t)
 			break;
 		}
 		tmem_unlock(&t->hdr->slots_lock);
-		/* A serving process's grower repairs (it looks for dead
-		 * processes every second): one that only attaches, as
-		 * tmemctl does, leaves it that work and its locks, unless
-		 * it needs a dead process's slot (tmem_reap_dead waits for
-		 * the grower first). */
-		if (t->slot < 0 && dead)
-			tmem_reap_dead(t);
-		else if ((dead || tmem_repair_pending(t)) &&
-			 !tmem_repair_deferred(t))
+		/* A live serving process's grower repairs (it looks for
+		 * dead processes every second): one that only attaches, as
+		 * tmemctl does, leaves it that work and its locks.  When it
+		 * needs a dead process's slot it waits for that repair
+		 * (tmem_reap_dead), and fails if it does not come. */
+		if (t->slot < 0 && dead) {
+			r = tmem_reap_dead(t);
+			if (r)
+				return r;
+		} else if ((dead || tmem_repair_pending(t)) &&
+			   !tmem_repair_deferred(t)) {
 			tmem_fsck(t, true);
+		} else if (dead || tmem_repair_pending(t)) {
+			tmem_grower_wake(t);
+		}
 		dead = false;
 		if (t->slot >= 0)
 			return 0;
@@ -550,6 +556,9 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 #ifdef TMEM_TEST_HOOKS
 	if (getenv("TMEM_CRASH_POINT"))
 		tmem_crash_at = atoi(getenv("TMEM_CRASH_POINT"));
+	if (getenv("TMEM_SERVED_WAIT_MS"))
+		tmem_served_wait_ms =
+			(unsigned)atoi(getenv("TMEM_SERVED_WAIT_MS"));
 #endif
 
 	r = segment_attach(t, opts);
@@ -587,6 +596,7 @@ void tmem_close(struct tmem *t)
 		atomic_store(&t->grower_stop, true);
 		tmem_grower_wake(t);
 		pthread_join(t->grower, NULL);
+		atomic_store(&seg_slot(t, t->slot)->grower, 0);
 		atomic_fetch_sub(&t->hdr->growers, 1);
 	}
 	tmem_dict_fini(t);

@@ -50,6 +50,9 @@ const char *tmem_strerror(int err)
 		return "segment attached read-only";
 	case EUCLEAN:
 		return "pool structures are inconsistent";
+	case ETIMEDOUT:
+		return "the process serving the pool did not repair or check "
+		       "it in time";
 	case EUSERS:
 		return "too many processes attached to the segment";
 	case ENOMEM:

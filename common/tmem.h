@@ -105,8 +105,12 @@ void tmem_options_init(struct tmem_options *opts);
  * -EPERM for a segment owned by another user or open to group or other
  * (see tmem_file_private), -EINVAL for bad options).  Takes a shared flock held
  * until tmem_close. Repairs what a process that died while attached left half
- * done, unless a process running a grower is attached: its grower thread
- * repairs then (a tool never stops the world of a pool that is served). */
+ * done, unless a live process running a grower is attached: its grower
+ * thread repairs then (a tool never stops the world of a pool that is
+ * served).  When every process slot is taken and one of them is a dead
+ * process's, the slot comes back only by that repair: on a served pool the
+ * open waits for the server's grower, and fails with -ETIMEDOUT (the log
+ * names the serving pid) if it has not repaired within the bound (10 s). */
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
 /* Start the background grower thread (if opts->grower) and, while the
@@ -177,6 +181,12 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
 int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 
 /* ---- pages -------------------------------------------------------- */
+
+/* In a process without a grower, put, get, probe, flush_page and
+ * flush_range may also fail with -ETIMEDOUT: a repair was due and a live
+ * process with a grower serves the pool, whose grower did not repair it
+ * within 10 s (the log names its pid).  Such a call changed nothing (a
+ * put's older version stays; flush_range may have flushed a first part). */
 
 /* Store one 4096-byte page under (pool, object, index), replacing what was
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;
@@ -310,10 +320,24 @@ int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
 
 /* Walk every structure and check it is consistent (free lists, refcounts,
  * index, chunk layout, accounting).  0 if sound, -EUCLEAN if not; problems
- * are reported through the log callback.  First repairs what processes
- * that died while attached left behind.  Stops the world (takes every
- * lock): for tests and tools, not the data path.  -EROFS read-only. */
+ * are reported through the log callback of the process that ran the walk.
+ * First repairs what processes that died while attached left behind.
+ * Stops the world (takes every lock): for tests and tools, not the data
+ * path.  In a process without a grower, on a pool that a live process
+ * with a grower serves, neither runs here: that grower is asked and runs
+ * them, and this waits for its answer, holding no lock, at most 10 s
+ * (then -ETIMEDOUT, the serving pid in the log).  -EROFS read-only. */
 int tmem_check(struct tmem *t);
+
+/* What tmem_check_report found. */
+struct tmem_check_result {
+	unsigned problems; /* differences found */
+	int checked_by;	   /* pid whose grower ran the check (its log has
+			    * the details), 0: this process ran it */
+};
+
+/* tmem_check, saying what it found and where it ran. */
+int tmem_check_report(struct tmem *t, struct tmem_check_result *res);
 
 /* What tmem_verify found. */
 struct tmem_verify_result {

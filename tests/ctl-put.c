@@ -3,6 +3,8 @@
  *   ctl-put SEGMENT fill      create the segment and store a fixed set of
  *                             pages, so that every figure tmemctl prints
  *                             has a value the test can predict
+ *   ctl-put SEGMENT serve     attach with a grower thread, as a server
+ *                             does, and wait until killed
  *   ctl-put SEGMENT hold      attach and wait until killed (a process
  *                             using the segment, for destroy)
  *   ctl-put SEGMENT damage    with nobody attached, change the segment
@@ -258,9 +260,10 @@ int main(int argc, char **argv)
 
 	if (argc != 3 ||
 	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0 &&
-	     strcmp(argv[2], "damage") != 0 && strcmp(argv[2], "cut") != 0)) {
+	     strcmp(argv[2], "serve") != 0 && strcmp(argv[2], "damage") != 0 &&
+	     strcmp(argv[2], "cut") != 0)) {
 		fprintf(stderr,
-			"usage: ctl-put SEGMENT fill|hold|damage|cut\n");
+			"usage: ctl-put SEGMENT fill|hold|serve|damage|cut\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "cut") == 0) {
@@ -275,6 +278,7 @@ int main(int argc, char **argv)
 	opts.lock = false;
 	opts.log = log_errors;
 	opts.create = strcmp(argv[2], "fill") == 0;
+	opts.grower = strcmp(argv[2], "serve") == 0;
 	r = tmem_open(&opts, &t);
 	if (r < 0)
 		die(argv[1], r);

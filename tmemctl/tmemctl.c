@@ -83,6 +83,10 @@ static void attach_explain(struct ctl *c, int err)
 			  c->segment, tmem_version(),
 			  log_last[0] ? log_last : "no detail");
 		break;
+	case -ETIMEDOUT:
+		ctl_error("segment '%s': %s", c->segment,
+			  log_last[0] ? log_last : tmem_strerror(err));
+		break;
 	case -EBADMSG:
 		ctl_error("segment '%s' is not a tmem segment or its header is "
 			  "corrupt (%s)",
@@ -476,22 +480,27 @@ static int cmd_destroy(struct ctl *c)
 
 /* check: the stop-the-world consistency walk (structure, reference
  * counts, accounting) and the quick verification (index chains, every
- * entry's check).  check --deep: instead, verification of every stored
- * page's checksum too, that stops nobody, at --rate pages a second, and
- * of the nbd plugin's overflow files beside the segment. */
+ * entry's check).  On a served pool the walk runs in the server, on its
+ * grower thread (tmem_check_report): tmemctl never holds the pool's locks
+ * for it, and says where the details were logged.  check --deep: instead,
+ * verification of every stored page's checksum too, that stops nobody,
+ * at --rate pages a second, and of the nbd plugin's overflow files beside
+ * the segment. */
 static int cmd_check(struct ctl *c)
 {
+	struct tmem_check_result cr = {0};
 	struct tmem_verify_result vr;
 	struct tmem *t;
-	int r, v;
+	int r = 0, v;
 	unsigned ov_bad = 0;
 
 	r = ctl_attach(c, false, &t);
 	if (r < 0)
 		return EXIT_FAILURE;
 	if (!c->deep)
-		r = tmem_check(t);
-	v = tmem_verify(t, c->deep, c->rate, &vr);
+		r = tmem_check_report(t, &cr);
+	/* A served pool the server did not repair: nothing to verify. */
+	v = r == -ETIMEDOUT ? 0 : tmem_verify(t, c->deep, c->rate, &vr);
 	tmem_close(t);
 	if (c->deep)
 		ov_bad = ctl_check_overflow(c);
@@ -500,6 +509,11 @@ static int cmd_check(struct ctl *c)
 			  tmem_strerror(r));
 		return EXIT_FAILURE;
 	}
+	if (cr.checked_by)
+		printf("segment %s: checked by the grower of pid %d, which "
+		       "serves it: %u problems (details in that process's "
+		       "log)\n",
+		       c->segment, cr.checked_by, cr.problems);
 	if (v < 0 && v != -EUCLEAN) {
 		ctl_error("segment '%s': cannot verify: %s", c->segment,
 			  tmem_strerror(v));
