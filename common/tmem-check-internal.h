@@ -25,6 +25,12 @@ int tmem_repair_wait(struct tmem *t);
 bool tmem_repair_deferred(struct tmem *t);
 /* Grower thread: run a check another process asked for; false if none. */
 bool tmem_check_serve(struct tmem *t);
+/* The pid of a live process other than this one whose grower serves the
+ * pool, when this process runs none; else 0. */
+int tmem_served_by(struct tmem *t);
+/* Grower thread: the quick tmem_verify of the persistent sub-pools' index
+ * stripes, which a process without a grower leaves to the server. */
+void tmem_verify_persistent(struct tmem *t, struct tmem_verify_result *res);
 
 /* ---- test hooks (crash points, corruption) ----------------------- */
 #ifdef TMEM_TEST_HOOKS

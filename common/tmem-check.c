@@ -1017,6 +1017,11 @@ int tmem_repair_wait(struct tmem *t)
 	return 0;
 }
 
+int tmem_served_by(struct tmem *t)
+{
+	return t->grower_running ? 0 : (int)pool_server(t);
+}
+
 bool tmem_repair_deferred(struct tmem *t)
 {
 	return t->grower_running ? !tmem_on_grower_thread(t)
@@ -1058,7 +1063,9 @@ int tmem_reap_dead(struct tmem *t)
 
 /* Grower thread: answer a check that a process without a grower asked
  * for (check_req moved past check_answer's generation): repair after dead
- * processes, check, log what was found, publish.  false: none asked. */
+ * processes, check, verify the persistent sub-pools' index (which that
+ * process leaves alone: tmem_verify), log what was found, publish.
+ * false: none asked. */
 bool tmem_check_serve(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
@@ -1072,6 +1079,10 @@ bool tmem_check_serve(struct tmem *t)
 	tmem_reap_dead(t);
 	r = fsck_run(t, false, &problems);
 	if (r == 0 || r == -EUCLEAN) {
+		struct tmem_verify_result vr;
+
+		tmem_verify_persistent(t, &vr);
+		problems += (unsigned)(vr.bad_pages + vr.bad_chains);
 		word = problems < CHECK_ANSWER_ERR ? problems
 						   : CHECK_ANSWER_ERR - 1;
 		tmem_log(t, problems ? TMEM_LOG_WARNING : TMEM_LOG_INFO,

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tmem-check-internal.h"
 #include "tmem-codec-internal.h"
 #include "tmem-index-internal.h"
 #include "tmem-lock-internal.h"
@@ -57,6 +58,7 @@ static void verify_entry(struct verify *v, struct tmem_entry *en)
 	int r;
 
 	v->res->entries++;
+	CRASH_POINT(52);
 	if (entry_type(en) == ENTRY_FREE) {
 		report(v, en, "a free entry in a chain");
 		return;
@@ -188,8 +190,10 @@ static void count_stripe(struct verify *v, unsigned s)
 	tmem_unlock(&is->lock);
 }
 
-int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
-		struct tmem_verify_result *res)
+/* Index stripes first .. last - 1; adds to *res. */
+static void verify_stripes(struct tmem *t, bool deep, uint64_t pages_per_sec,
+			   unsigned first, unsigned last,
+			   struct tmem_verify_result *res)
 {
 	struct verify v = {
 		.t = t,
@@ -201,16 +205,32 @@ int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
 	unsigned s;
 	uint64_t b;
 
-	memset(res, 0, sizeof *res);
-	if (t->readonly)
-		return -EROFS;
-	v.budget = (v.rate + 99) / 100; /* pages per 10 ms slice */
-	v.c = tmem_ctx_get(t);
-	for (s = 0; s < TMEM_NR_STRIPES; s++) {
+	v.budget = res->pages + (v.rate + 99) / 100; /* per 10 ms slice */
+	v.c = deep ? tmem_ctx_get(t) : NULL;	     /* only to decompress */
+	for (s = first; s < last; s++) {
 		count_stripe(&v, s);
 		for (b = 0; verify_bucket(&v, s, b); b++)
 			verify_pace(&v);
 	}
-	tmem_ctx_put(v.c);
+	if (v.c)
+		tmem_ctx_put(v.c);
+}
+
+int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
+		struct tmem_verify_result *res)
+{
+	memset(res, 0, sizeof *res);
+	if (t->readonly)
+		return -EROFS;
+	/* The persistent half's stripes come first (kind_stripe). */
+	res->served_by = tmem_served_by(t);
+	verify_stripes(t, deep, pages_per_sec, res->served_by ? TMEM_HALF : 0,
+		       TMEM_NR_STRIPES, res);
 	return res->bad_pages || res->bad_chains ? -EUCLEAN : 0;
+}
+
+void tmem_verify_persistent(struct tmem *t, struct tmem_verify_result *res)
+{
+	memset(res, 0, sizeof *res);
+	verify_stripes(t, false, 0, 0, TMEM_HALF, res);
 }

@@ -348,6 +348,9 @@ struct tmem_verify_result {
 	uint64_t cut_stripes; /* index stripes whose chains miss entries
 			       * (among bad_chains): repair was asked for,
 			       * which relinks them */
+	int served_by;	      /* pid of the live server that the
+			       * persistent half was left to (see
+			       * tmem_verify), 0: all verified here */
 };
 
 /* Verify without stopping the world: one index stripe is held at a time,
@@ -362,7 +365,11 @@ struct tmem_verify_result {
  * checksum, at most pages_per_sec a second (0: no bound).  Every problem
  * goes to the log callback, naming the sub-pool, object and index.  0 if
  * sound, -EUCLEAN if not, -EROFS read-only.  Pages written meanwhile may
- * be looked at twice or not at all. */
+ * be looked at twice or not at all.  A process that runs no grower never
+ * takes a persistent sub-pool's lock while a live process's grower serves
+ * the pool (a stalled tool must not hold what swap needs): it verifies
+ * the ephemeral half only and sets res->served_by; tmem_check_report has
+ * the server verify the persistent half (not deep). */
 int tmem_verify(struct tmem *t, bool deep, uint64_t pages_per_sec,
 		struct tmem_verify_result *res);
 

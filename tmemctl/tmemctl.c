@@ -480,12 +480,13 @@ static int cmd_destroy(struct ctl *c)
 
 /* check: the stop-the-world consistency walk (structure, reference
  * counts, accounting) and the quick verification (index chains, every
- * entry's check).  On a served pool the walk runs in the server, on its
- * grower thread (tmem_check_report): tmemctl never holds the pool's locks
- * for it, and says where the details were logged.  check --deep: instead,
- * verification of every stored page's checksum too, that stops nobody,
- * at --rate pages a second, and of the nbd plugin's overflow files beside
- * the segment. */
+ * entry's check).  On a served pool the walk, and the verification of the
+ * persistent sub-pools, run in the server, on its grower thread
+ * (tmem_check_report): tmemctl never holds the locks swap needs, and says
+ * where the details were logged.  check --deep: instead, verification of
+ * every stored page's checksum too, that stops nobody, at --rate pages a
+ * second (on a served pool, of the ephemeral sub-pools only), and of the
+ * nbd plugin's overflow files beside the segment. */
 static int cmd_check(struct ctl *c)
 {
 	struct tmem_check_result cr = {0};
@@ -527,6 +528,12 @@ static int cmd_check(struct ctl *c)
 		       (unsigned long long)vr.pages,
 		       (unsigned long long)vr.bad_pages,
 		       (unsigned long long)vr.bad_chains, ov_bad);
+	if (c->deep && vr.served_by)
+		printf("segment %s: persistent (swap) pages not verified: pid "
+		       "%d serves them, and tmemctl never holds their locks; "
+		       "that server verifies the index at start and at "
+		       "'tmemctl check'\n",
+		       c->segment, vr.served_by);
 	if (r == -EUCLEAN || v == -EUCLEAN || ov_bad) {
 		printf("segment %s: NOT consistent (problems above)\n",
 		       c->segment);

@@ -18,7 +18,12 @@
  *     bound.
  *
  * After each, with the tool stopped, the server (continued) must get
- * every page back within a second: the tool holds no pool lock. */
+ * every page back within a second: the tool holds no pool lock.
+ *
+ *  4. the server runs and the tool verifies (tmem_verify), stopping
+ *     itself at the first entry it looks at (crash point 52, its index
+ *     stripe held): that must be a cache (ephemeral) entry, never a swap
+ *     one, so the server still gets every page within a second. */
 #include <config.h>
 
 #include <fcntl.h>
@@ -149,6 +154,13 @@ static void tool(char what)
 	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
 	tmem_crash_signal = SIGSTOP;
 	tmem_crash_at = what == 'g' ? 50 : 51;
+	if (what == 'v') {
+		struct tmem_verify_result vr;
+
+		tmem_crash_at = 52;
+		tmem_verify(t, false, 0, &vr);
+		_exit(0); /* it should have stopped inside */
+	}
 	t0 = now_ms();
 	r = what == 'g' ? tmem_get(t, p, 1, 0, page) : tmem_check(t);
 	n = snprintf(line, sizeof line, "%d %lld\n", r, now_ms() - t0);
@@ -235,6 +247,46 @@ static bool round_run(const char *what, char op, pid_t srv, int want)
 	return ok;
 }
 
+/* Round 4: the tool stops inside its verification, holding the stripe
+ * of the first entry it looked at; the server must still serve. */
+static bool round_verify(void)
+{
+	const char *what = "verify, server running";
+	int status, ans;
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		tool('v');
+	if (!test_wait_stop(pid, &status)) {
+		fprintf(stderr,
+			"FAIL: %s: the tool ended (status %#x), it never "
+			"looked at an entry\n",
+			what, status);
+		return false;
+	}
+	ans = server_ask('g', 1000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (ans != 'o') {
+		fprintf(stderr,
+			"FAIL: %s: with the tool stopped in its verification, "
+			"the server's gets %s\n",
+			what,
+			ans < 0 ? "waited more than 1 s (the tool held a swap "
+				  "stripe)"
+				: "lost pages");
+		if (ans < 0)
+			server_reply(10000);
+		return false;
+	}
+	printf("%s: the tool stopped holding a cache stripe only; the server "
+	       "served\n",
+	       what);
+	return true;
+}
+
 int main(void)
 {
 	unsigned char page[4096];
@@ -257,6 +309,12 @@ int main(void)
 	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
 	for (i = 0; i < NPAGES; i++) {
 		page_text(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+	/* A few cache pages, for round 4's tool to stop at. */
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &p), 0);
+	for (i = 0; i < 4; i++) {
+		page_text(page, 1000 + i);
 		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
 	}
 	tmem_close(t);
@@ -294,7 +352,10 @@ int main(void)
 	stop_and_wait(srv);
 	ok &= round_run("check, server stopped", 'c', srv, -ETIMEDOUT);
 
+	/* 4: the server runs: the tool's verification. */
 	kill(srv, SIGCONT);
+	ok &= round_verify();
+
 	close(cmd_pipe[1]);
 	CHECK(waitpid(srv, &status, 0) == srv);
 	return ok ? 0 : 1;
