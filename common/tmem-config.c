@@ -74,6 +74,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->cache_admit = TMEM_ADMIT_REPEAT;
 	cfg->cache_kept_inodes = 0;
 	cfg->cache_acl = true;
+	cfg->cache_cto = true;
 }
 
 int tmem_config_set(struct tmem_config *cfg, const char *section,

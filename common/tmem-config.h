@@ -91,8 +91,9 @@ struct tmem_config {
 	double cache_granularity;    /* cache -o timestamp-granularity= */
 	int cache_admit;	     /* cache -o admit=: enum tmem_admit */
 	bool cache_acl;		     /* cache -o acl=: the kernel checks ACLs */
-	unsigned cache_kept_inodes;  /* cache -o kept-inodes=, 0 = from the
-				      * share */
+	bool cache_cto; /* cache -o cto=: each open asks the source */
+	unsigned cache_kept_inodes; /* cache -o kept-inodes=, 0 = from the
+				     * share */
 
 	/* [pool] min-share.NAME, max-share.NAME */
 	struct tmem_config_share shares[TMEM_CONFIG_SHARES_MAX];

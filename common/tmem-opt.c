@@ -117,6 +117,7 @@ static const struct key_def keys[] = {
 	{NULL, "admit", "admit", CACHE, KEY_ENUM, F(cache_admit), 0, 0, 0,
 	 admit_names},
 	{NULL, "acl", "acl", CACHE, KEY_BOOL, F(cache_acl), 0, 0, 0, NULL},
+	{NULL, "cto", "cto", CACHE, KEY_BOOL, F(cache_cto), 0, 0, 0, NULL},
 	{NULL, "kept-inodes", "kept-inodes", CACHE, KEY_UINT,
 	 F(cache_kept_inodes), 0, UINT32_MAX, 0, NULL},
 };

@@ -114,12 +114,12 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 	/* Close-to-open: the validator comes from the source itself, not
 	 * from attributes the kernel cached for a FUSE or network source
 	 * (NFS's attribute cache holds them up to 60 s), also when the open
-	 * was deferred and only the O_PATH descriptor is at hand. */
+	 * was deferred and only the O_PATH descriptor is at hand; with -o
+	 * cto=no, what the kernel has (fc_open_sync). */
 	if (fresh) {
 		st = *fresh;
 	} else {
-		int err = fc_statx(fd >= 0 ? fd : in->fd, AT_STATX_FORCE_SYNC,
-				   &st);
+		int err = fc_statx(fd >= 0 ? fd : in->fd, fc_open_sync(), &st);
 		if (err < 0)
 			return err;
 	}

@@ -250,6 +250,14 @@ int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st)
 	return 0;
 }
 
+/* The statx sync flag an open asks a regular file's attributes with:
+ * AT_STATX_FORCE_SYNC (close-to-open), or with -o cto=no what the kernel
+ * has cached (AT_STATX_SYNC_AS_STAT). */
+int fc_open_sync(void)
+{
+	return fc.set.cto ? AT_STATX_FORCE_SYNC : AT_STATX_SYNC_AS_STAT;
+}
+
 /* The attributes of the file open as fd (see fc_statx_at). */
 int fc_statx(int fd, int sync, struct stat *st)
 {
@@ -400,8 +408,9 @@ static void fc_inode_name_set(struct fc_inode *in,
 /* Caller is opening in (a regular file or a directory).  -ESTALE if the
  * name in was last looked up by names another file or none now; 1 if it
  * still names in, with *st the file's attributes asked of the source
- * itself for a regular file (AT_STATX_FORCE_SYNC: the open's validator,
- * one round trip for both); 0 if there is nothing to check against. */
+ * itself for a regular file (AT_STATX_FORCE_SYNC unless -o cto=no: the
+ * open's validator, one round trip for both); 0 if there is nothing to
+ * check against. */
 int fc_inode_name_check(struct fc_inode *in, struct stat *st)
 {
 	char name[NAME_MAX + 1];
@@ -432,8 +441,8 @@ int fc_inode_name_check(struct fc_inode *in, struct stat *st)
 	pthread_mutex_unlock(&fc.table_lock);
 	if (pfd < 0)
 		return 0;
-	r = fc_statx_at(pfd, name,
-			in->type == S_IFREG ? AT_STATX_FORCE_SYNC : 0, st);
+	r = fc_statx_at(pfd, name, in->type == S_IFREG ? fc_open_sync() : 0,
+			st);
 	fc_forget_one((fuse_ino_t)(uintptr_t)p, 1);
 	if (r < 0)
 		return r == -ENOENT || r == -ENOTDIR ? -ESTALE : 0;

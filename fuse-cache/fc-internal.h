@@ -111,6 +111,7 @@ struct fc_settings {
 	double granularity; /* seconds: newer files are not cached */
 	uint64_t kept_max;  /* forgotten entries kept for their pages */
 	bool acl;	    /* ask the kernel to check the source's ACLs */
+	bool cto;	    /* close-to-open: every open asks the source */
 	bool no_cache;	    /* passthrough only, no pool */
 	bool admit_all;	    /* put every chunk read, even under pressure */
 	bool as_caller;	    /* root daemon: act as the caller */
@@ -165,6 +166,7 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n);
 int fc_inode_name_check(struct fc_inode *in, struct stat *st);
 int fc_statx(int fd, int sync, struct stat *st);
 int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st);
+int fc_open_sync(void);
 struct fc_inode *fc_inode_find_ref(dev_t dev, ino_t ino);
 
 /* fc-creds.c: become the caller around operations that create or change

@@ -147,6 +147,10 @@ static void fc_usage(void)
 	       "share, at least 1024)\n"
 	       "    -o acl=BOOL            the kernel checks the source's "
 	       "ACLs (default yes)\n"
+	       "    -o cto=BOOL            every open asks a FUSE or network "
+	       "source for the file's\n"
+	       "                           attributes, as NFS's close-to-open "
+	       "(default yes)\n"
 	       "    -o no-pool             plain passthrough, no pool\n"
 	       "Pool options (also [pool] keys in tmem.conf):\n"
 	       "    -o config=FILE         settings file (default "
@@ -185,6 +189,7 @@ static int fc_configure(struct fc_cli *cli, struct tmem_config *cfg)
 	fc.set.admit_all = cfg->cache_admit == TMEM_ADMIT_ALL;
 	fc.set.kept_max = cfg->cache_kept_inodes;
 	fc.set.acl = cfg->cache_acl;
+	fc.set.cto = cfg->cache_cto;
 	fc.set.chunk_size = cfg->cache_chunk_size;
 	fc.set.max_share = cfg->cache_max_share;
 	fc.set.dedup = cfg->cache_dedup;
