@@ -90,16 +90,33 @@ static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
 	return false;
 }
 
-static bool stripe_trylock(struct tmem *t, struct tmem_stripe *st)
+/* 0 with st held; -EBUSY, not held, when another holds it; -ETIMEDOUT,
+ * not held, as stripe_lock's. */
+static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 {
+	int r;
+
 	if (!tmem_trylock(t, &st->lock))
-		return false;
+		return -EBUSY;
 	if (!tmem_repair_pending(t))
-		return true;
+		return 0;
 	tmem_unlock(&st->lock);
-	if (tmem_repair_wait(t))
-		return false;
-	return tmem_trylock(t, &st->lock);
+	r = tmem_repair_wait(t);
+	if (r)
+		return r;
+	return tmem_trylock(t, &st->lock) ? 0 : -EBUSY;
+}
+
+/* Take a blob stripe for a put: an ephemeral put does not wait for a busy
+ * one (-EBUSY, counted as lock_busy).  0 with ds held, or an error with
+ * nothing held. */
+static int blob_stripe_take(struct tmem *t, struct tmem_ctx *c, unsigned pool,
+			    enum tmem_kind kind, struct tmem_stripe *ds)
+{
+	int r = kind == TMEM_EPHEMERAL ? stripe_trylock(t, ds)
+				       : stripe_lock(t, ds);
+
+	return r == -EBUSY ? reject(c, pool, TMEM_REJECT_LOCK_BUSY, -EBUSY) : r;
 }
 
 static void intent_set(struct tmem *t, struct tmem_ctx *c, uint32_t blob)
@@ -205,15 +222,9 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	*bhash = hash;
 	if (t->dedup && __atomic_load_n(&seg_pool(t, pool)->dedup,
 					__ATOMIC_RELAXED) != TMEM_DEDUP_NONE) {
-		if (kind == TMEM_EPHEMERAL) {
-			if (!stripe_trylock(t, ds))
-				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
-					      -EBUSY);
-		} else {
-			r = stripe_lock(t, ds);
-			if (r)
-				return r;
-		}
+		r = blob_stripe_take(t, c, pool, kind, ds);
+		if (r)
+			return r;
 		r = tmem_blob_find(t, c, pool, d, hash, page, blob);
 		if (r == 0)
 			intent_set(t, c, *blob);
@@ -231,15 +242,9 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	if (data != page)
 		tmem_dict_sample(t, page);
 	for (attempt = 0;; attempt++) {
-		if (kind == TMEM_EPHEMERAL) {
-			if (!stripe_trylock(t, ds))
-				return reject(c, pool, TMEM_REJECT_LOCK_BUSY,
-					      -EBUSY);
-		} else {
-			r = stripe_lock(t, ds);
-			if (r)
-				return r;
-		}
+		r = blob_stripe_take(t, c, pool, kind, ds);
+		if (r)
+			return r;
 		why = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
 		if (why == ALLOC_OK)
 			intent_set(t, c, *blob);
@@ -269,10 +274,15 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	if (type == ENTRY_BLOB) {
 		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
 		/* -ETIMEDOUT: no stripe could be taken, nothing changed
-		 * (the older version stays). */
+		 * (the older version stays).  Any other failure drops the
+		 * older version, or fails as that drop does. */
 		if (r) {
-			if (r != -ETIMEDOUT)
-				key_drop(t, s, bucket, pool, object, index);
+			if (r != -ETIMEDOUT) {
+				int d = key_drop(t, s, bucket, pool, object,
+						 index);
+				if (d)
+					return d;
+			}
 			return r;
 		}
 		pattern = blob;

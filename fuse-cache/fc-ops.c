@@ -611,7 +611,7 @@ static void fc_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Like close(2) on the source, so that network file systems report
 	 * delayed write errors here; the descriptor stays open.  A read-only
 	 * descriptor has nothing to report (and its open asked the kernel
-	 * not to send FLUSH: kernels before 5.17 still do). */
+	 * not to send FLUSH: kernels before FUSE 7.35 still do). */
 	if (fc_file_of(fi)->rdonly) {
 		fuse_reply_err(req, 0);
 		return;

@@ -23,7 +23,8 @@
  *  4. the server runs and the tool verifies (tmem_verify), stopping
  *     itself at the first entry it looks at (crash point 52, its index
  *     stripe held): that must be a cache (ephemeral) entry, never a swap
- *     one, so the server still gets every page within a second. */
+ *     one, so the server still gets every page within a second;
+ *  5. as 1, with a put over a cache page: -ETIMEDOUT within the bound. */
 #include <config.h>
 
 #include <fcntl.h>
@@ -161,8 +162,17 @@ static void tool(char what)
 		tmem_verify(t, false, 0, &vr);
 		_exit(0); /* it should have stopped inside */
 	}
+	if (what == 'p') {
+		/* The dead peer's stripe, found: a repair is due before the
+		 * put takes its first stripe. */
+		CHECK_RC(tmem_get(t, p, 1, 0, page), -ETIMEDOUT);
+		CHECK_RC(tmem_pool_find(t, "cache", &p), 0);
+		page_text(page, 2000);
+	}
 	t0 = now_ms();
-	r = what == 'g' ? tmem_get(t, p, 1, 0, page) : tmem_check(t);
+	r = what == 'g'	  ? tmem_get(t, p, 1, 0, page)
+	    : what == 'p' ? tmem_put(t, p, 1, 0, page)
+			  : tmem_check(t);
 	n = snprintf(line, sizeof line, "%d %lld\n", r, now_ms() - t0);
 	CHECK(write(tool_pipe[1], line, (size_t)n) == n);
 	raise(SIGSTOP);
@@ -355,6 +365,19 @@ int main(void)
 	/* 4: the server runs: the tool's verification. */
 	kill(srv, SIGCONT);
 	ok &= round_verify();
+
+	/* 5: a repair due again, the server stopped: the tool's put over a
+	 * cache page fails as a timeout within the bound, not as a busy lock
+	 * after twice the bound. */
+	stop_and_wait(srv);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		peer();
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ok &= round_run("cache put, repair due, server stopped", 'p', srv,
+			-ETIMEDOUT);
 
 	close(cmd_pipe[1]);
 	CHECK(waitpid(srv, &status, 0) == srv);
