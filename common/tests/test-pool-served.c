@@ -188,6 +188,22 @@ static void stop_and_wait(pid_t pid)
 	CHECK(test_wait_stop(pid, &status));
 }
 
+/* Stop the server, then have a peer die holding a swap stripe: a repair
+ * is due that only the (stopped) server may run. */
+static void peer_crash(pid_t srv)
+{
+	int status;
+	pid_t pid;
+
+	stop_and_wait(srv);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		peer();
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
 /* One round: run the tool until it stops, then continue the server and
  * have it get every page within a second.  The tool's call must return
  * want within the bound.  false: failed (said why). */
@@ -303,7 +319,7 @@ int main(void)
 	struct tmem_options o;
 	struct tmem *t;
 	int status, served;
-	pid_t srv, pid;
+	pid_t srv;
 	uint32_t p;
 	uint64_t i;
 	bool ok = true;
@@ -338,13 +354,7 @@ int main(void)
 	CHECK(server_reply(20000) == 'r');
 
 	/* 1: a repair due, the server stopped: the tool's get. */
-	stop_and_wait(srv);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		peer();
-	CHECK(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	peer_crash(srv);
 	ok &= round_run("get, repair due, server stopped", 'g', srv,
 			-ETIMEDOUT);
 
@@ -369,13 +379,7 @@ int main(void)
 	/* 5: a repair due again, the server stopped: the tool's put over a
 	 * cache page fails as a timeout within the bound, not as a busy lock
 	 * after twice the bound. */
-	stop_and_wait(srv);
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0)
-		peer();
-	CHECK(waitpid(pid, &status, 0) == pid);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	peer_crash(srv);
 	ok &= round_run("cache put, repair due, server stopped", 'p', srv,
 			-ETIMEDOUT);
 
