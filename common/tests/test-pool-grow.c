@@ -158,11 +158,14 @@ static void test_sparse(const char *name)
 	t = open_serving(name, 64 << 20, &p);
 	for (i = 0; i < 4 * PAGES; i++)
 		put_text(t, p, i, i);
+	/* Measured with every page live: the grower may start packing as
+	 * soon as the flushes below leave it idle (a loaded machine can
+	 * pause this thread among them), so the fragmented state need not be
+	 * seen. */
+	before = pool_used(t, &payload);
 	for (i = 0; i < 4 * PAGES; i++)
 		if (i % 4)
 			CHECK_RC(tmem_flush_page(t, p, 1, i), 0);
-	before = pool_used(t, &payload);
-	CHECK(payload * 3 < before);
 	for (waited = 0; waited < 10000; waited += 50) {
 		after = pool_used(t, &payload);
 		if (after < before / 2)
@@ -170,7 +173,8 @@ static void test_sparse(const char *name)
 		sleep_ms(50);
 	}
 	fprintf(stderr,
-		"sparse: payload %llu, used %llu before, %llu after %d ms\n",
+		"sparse: payload %llu, used %llu with every page, %llu a "
+		"quarter live after %d ms\n",
 		(unsigned long long)payload, (unsigned long long)before,
 		(unsigned long long)after, waited);
 	CHECK(after < before / 2);

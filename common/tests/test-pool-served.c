@@ -60,7 +60,8 @@ static void server_log(void *opaque, enum tmem_log_level level, const char *msg)
 
 /* The server: store NPAGES pages, start the grower, then answer each
  * command byte: 'g' gets every page ('o' if all are back, else 'f'),
- * 'c' answers how many checks its grower ran for others. */
+ * 'c' answers how many checks its grower ran for others, 'r' once no
+ * repair is due ('o'). */
 static void server(void)
 {
 	unsigned char page[4096], back[4096], c, ok;
@@ -83,6 +84,10 @@ static void server(void)
 	while (read(cmd_pipe[0], &c, 1) == 1) {
 		if (c == 'c') {
 			ok = (unsigned char)atomic_load(&checks_served);
+		} else if (c == 'r') {
+			/* The killed tools' slots repaired (by the grower,
+			 * or here after a while): nothing due any more. */
+			ok = tmem_reap_dead(t) == 0 ? 'o' : 'f';
 		} else {
 			ok = 'o';
 			for (i = 0; i < NPAGES; i++) {
@@ -281,6 +286,11 @@ static bool round_verify(void)
 	int status, ans;
 	pid_t pid;
 
+	/* The tools killed in the rounds before are repaired first: a
+	 * repair stops the world, and would wait for the stripe this tool
+	 * holds while stopped, swap stripes held (the repair is not yet
+	 * stripe by stripe). */
+	CHECK(server_ask('r', 20000) == 'o');
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
