@@ -407,11 +407,11 @@ static void fc_inode_name_set(struct fc_inode *in,
 
 /* Caller is opening in (a regular file or a directory).  -ESTALE if the
  * name in was last looked up by names another file or none now; 1 if it
- * still names in, with *st the file's attributes asked of the source
- * itself for a regular file (AT_STATX_FORCE_SYNC unless -o cto=no: the
- * open's validator, one round trip for both); 0 if there is nothing to
- * check against. */
-int fc_inode_name_check(struct fc_inode *in, struct stat *st)
+ * still names in, with *st the file's attributes, taken with statx's sync
+ * flag sync (an open that takes them as its validator asks the source
+ * itself: fc_open_sync, one round trip for both); 0 if there is nothing
+ * to check against. */
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
 {
 	char name[NAME_MAX + 1];
 	struct fc_inode *p = NULL;
@@ -441,8 +441,7 @@ int fc_inode_name_check(struct fc_inode *in, struct stat *st)
 	pthread_mutex_unlock(&fc.table_lock);
 	if (pfd < 0)
 		return 0;
-	r = fc_statx_at(pfd, name, in->type == S_IFREG ? fc_open_sync() : 0,
-			st);
+	r = fc_statx_at(pfd, name, sync, st);
 	fc_forget_one((fuse_ino_t)(uintptr_t)p, 1);
 	if (r < 0)
 		return r == -ENOENT || r == -ENOTDIR ? -ESTALE : 0;

@@ -163,7 +163,7 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
-int fc_inode_name_check(struct fc_inode *in, struct stat *st);
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st);
 int fc_statx(int fd, int sync, struct stat *st);
 int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st);
 int fc_open_sync(void);

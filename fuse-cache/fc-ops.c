@@ -470,20 +470,19 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct stat *fresh;
 	bool cache;
 	int fd, err;
+	/* A read-only open takes the attributes the name check asks of the
+	 * source as its validator.  An open that may write (or truncate)
+	 * asks again once it is open, so its name check need not. */
+	bool validate =
+		(fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
 
-	err = fc_inode_name_check(in, &st);
+	err = fc_inode_name_check(in, validate ? fc_open_sync() : 0, &st);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	/* The name check asked the source for the file's attributes: a
-	 * read-only open takes them as its validator.  An open that may
-	 * write (or truncate) asks again once it is open. */
-	fresh = err > 0 && (fi->flags & O_ACCMODE) == O_RDONLY &&
-				!(fi->flags & O_TRUNC)
-			? &st
-			: NULL;
+	fresh = err > 0 && validate ? &st : NULL;
 	if (fc_open_deferrable(in, fi->flags)) {
 		fc_open_deferred(req, ino, in, fresh, fi);
 		return;
@@ -687,7 +686,7 @@ static void fc_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int fd, err;
 
-	err = fc_inode_name_check(in, &st);
+	err = fc_inode_name_check(in, 0, &st);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
