@@ -1025,7 +1025,7 @@ int tmem_served_by(struct tmem *t)
 bool tmem_repair_deferred(struct tmem *t)
 {
 	return t->grower_running ? !tmem_on_grower_thread(t)
-				 : pool_server(t) != 0;
+				 : tmem_served_by(t) != 0;
 }
 
 /* Repair if an attached process has died since.  On the grower thread, or
@@ -1128,7 +1128,7 @@ int tmem_check_report(struct tmem *t, struct tmem_check_result *res)
 	memset(res, 0, sizeof *res);
 	if (t->readonly)
 		return -EROFS;
-	if (!t->grower_running && pool_server(t)) {
+	if (tmem_served_by(t)) {
 		r = check_by_server(t, res);
 		if (r <= 0)
 			return r;
