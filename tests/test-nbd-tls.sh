@@ -21,8 +21,7 @@ echo "vm2:$(hexkey)" > "$tmp/vm2/keys.psk"
 echo "vm1:$(hexkey)" > "$tmp/thief/keys.psk"
 chmod 0600 "$tmp"/*/keys.psk
 
-# A free port on the loopback (a small race with other users of ports).
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 # The server knows vm1's identity only.
 nbdkit --tls=require --tls-psk="$tmp/vm1/keys.psk" -i 127.0.0.1 -p "$port" \
        --pidfile "$tmp/pid" "$TMEM_PLUGIN" pool="$pool" pool-size=32M size=1M export=vm1
