@@ -244,7 +244,7 @@ static void one_crash(bool late)
 	pthread_t th;
 	uint32_t p;
 	uint64_t i;
-	int status;
+	int status, go[2];
 	pid_t pid;
 
 	snprintf(seg, sizeof seg, "tmem-test-crashlive-%d", (int)getpid());
@@ -274,17 +274,31 @@ static void one_crash(bool late)
 		fprintf(stderr, "crash point %d was never reached\n", point);
 		exit(1);
 	}
-	/* Serving: the grower starts after the crash (a thread must not
-	 * run across the fork), as a server's would be running. */
-	if (serving)
-		CHECK_RC(tmem_start(t), 0);
+	/* The late process is forked before the grower starts: a child
+	 * forked while another thread runs (the grower allocates and logs as
+	 * it repairs) may inherit a lock no thread will release: POSIX
+	 * allows only async-signal-safe calls in it, and such a child hung
+	 * in tmem_open under ASan.  It waits on the pipe until the grower
+	 * runs, as a server's would be running. */
 	if (late) {
+		CHECK(pipe(go) == 0);
 		pid = fork();
 		CHECK(pid >= 0);
 		if (pid == 0) {
+			char c;
+
+			close(go[1]);
+			CHECK(read(go[0], &c, 1) == 1);
 			late_process();
 			_exit(0);
 		}
+		close(go[0]);
+	}
+	if (serving)
+		CHECK_RC(tmem_start(t), 0);
+	if (late) {
+		CHECK(write(go[1], "g", 1) == 1);
+		close(go[1]);
 		CHECK(waitpid(pid, &status, 0) == pid);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			fprintf(stderr,
