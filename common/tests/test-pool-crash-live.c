@@ -275,11 +275,12 @@ static void one_crash(bool late)
 		exit(1);
 	}
 	/* The late process is forked before the grower starts: a child
-	 * forked while another thread runs (the grower allocates and logs as
-	 * it repairs) may inherit a lock no thread will release: POSIX
-	 * allows only async-signal-safe calls in it, and such a child hung
-	 * in tmem_open under ASan.  It waits on the pipe until the grower
-	 * runs, as a server's would be running. */
+	 * forked while the grower runs (it allocates and logs as it repairs)
+	 * may inherit a lock no thread will release (POSIX allows it only
+	 * async-signal-safe calls), and one forked so hung in tmem_open under
+	 * ASan.  The watchdog, the one thread that does run across every
+	 * fork, holds no lock: it sleeps and reads atomics.  The child waits
+	 * on the pipe until the grower runs, as a server's would be running. */
 	if (late) {
 		CHECK(pipe(go) == 0);
 		pid = fork();
