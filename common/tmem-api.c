@@ -58,33 +58,36 @@ static int reject(struct tmem_ctx *c, unsigned pool, enum tmem_reject why,
 	return err;
 }
 
-/* Take a stripe lock; when a repair is due, let go and wait for it (a
- * grower thread repairs where one runs: tmem_repair_wait).  0 with st
+/* Take a stripe lock; when a repair of its half is due, let go and wait
+ * for it (a grower thread repairs where one runs: tmem_repair_wait); a
+ * repair due in the other half is not waited for.  0 with st
  * held, or -ETIMEDOUT with nothing held: a process without a grower found
  * the repair left to a live server that did not do it in time. */
 static int stripe_lock(struct tmem *t, struct tmem_stripe *st)
 {
+	unsigned halves = tmem_lock_halves(t, &st->lock);
 	int r;
 
 	for (;;) {
 		tmem_lock(t, &st->lock);
-		if (!tmem_repair_pending(t))
+		if (!tmem_repair_pending_in(t, halves))
 			return 0;
 		tmem_unlock(&st->lock);
-		r = tmem_repair_wait(t);
+		r = tmem_repair_wait(t, halves);
 		if (r)
 			return r;
 	}
 }
 
-/* Take a stripe while already holding one (the key's index stripe).  A
- * repair takes every lock, the held one too, so it never runs from here:
- * false when one is due, with st not held; the caller lets go of what it
+/* Take a stripe while already holding one (the key's index stripe, of
+ * the same half).  A repair takes every lock of the half, the held one
+ * too, so it never runs from here: false when one of the half is due,
+ * with st not held; the caller lets go of what it
  * holds and starts over, and its next stripe_lock repairs. */
 static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
 {
 	tmem_lock(t, &st->lock);
-	if (!tmem_repair_pending(t))
+	if (!tmem_repair_pending_in(t, tmem_lock_halves(t, &st->lock)))
 		return true;
 	tmem_unlock(&st->lock);
 	return false;
@@ -94,14 +97,15 @@ static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
  * not held, as stripe_lock's. */
 static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 {
+	unsigned halves = tmem_lock_halves(t, &st->lock);
 	int r;
 
 	if (!tmem_trylock(t, &st->lock))
 		return -EBUSY;
-	if (!tmem_repair_pending(t))
+	if (!tmem_repair_pending_in(t, halves))
 		return 0;
 	tmem_unlock(&st->lock);
-	r = tmem_repair_wait(t);
+	r = tmem_repair_wait(t, halves);
 	if (r)
 		return r;
 	return tmem_trylock(t, &st->lock) ? 0 : -EBUSY;
@@ -372,7 +376,7 @@ int tmem_put(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	    !((atomic_load_explicit(&t->own_persistent, memory_order_relaxed) >>
 	       pool) &
 	      1))
-		atomic_fetch_or(&t->own_persistent, 1ULL << pool);
+		tmem_serve_persistent(t, pool);
 	c = tmem_ctx_get(t);
 	r = do_put(t, c, pool_id, pool, seg_pool(t, pool)->kind, object, index,
 		   page);
@@ -795,7 +799,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 			*pool_id = pool_id_make(p, pr->gen);
 			pool_hold(t, p, true);
 			if (kind == TMEM_PERSISTENT)
-				atomic_fetch_or(&t->own_persistent, 1ULL << p);
+				tmem_serve_persistent(t, p);
 		}
 		goto out;
 	}
@@ -821,7 +825,7 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
 	pool_hold(t, (unsigned)free_slot, true);
 	if (kind == TMEM_PERSISTENT)
-		atomic_fetch_or(&t->own_persistent, 1ULL << free_slot);
+		tmem_serve_persistent(t, (unsigned)free_slot);
 out:
 	tmem_unlock(&t->hdr->pool_lock);
 	return r;

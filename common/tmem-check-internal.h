@@ -10,15 +10,17 @@
  * -ETIMEDOUT (it never does either itself while that process lives). */
 #define TMEM_SERVED_WAIT_MS 10000
 
-/* Stop the world, rebuild (repair) or compare (check). */
+/* Rebuild (repair: each half this process repairs) or compare (check:
+ * each half), stopping one half's world at a time. */
 int tmem_fsck(struct tmem *t, bool repair);
 void tmem_repair_if_needed(struct tmem *t);
 /* 0, or -ETIMEDOUT: a live server did not repair in time. */
 int tmem_reap_dead(struct tmem *t);
-/* A data-path thread that found a repair due, holding no pool lock: wait
- * for the grower to repair, or repair (see tmem-check.c).  0 to look
- * again, or -ETIMEDOUT: the caller fails its request. */
-int tmem_repair_wait(struct tmem *t);
+/* A data-path thread that found a repair of the given halves due (those
+ * of the lock it took), holding no pool lock: wait for the grower to
+ * repair, or repair (see tmem-check.c).  0 to look again, or -ETIMEDOUT:
+ * the caller fails its request. */
+int tmem_repair_wait(struct tmem *t, unsigned halves);
 /* Whether this thread leaves repairs to a grower thread: a serving
  * process's request threads, and a process without a grower while a live
  * process runs one. */

@@ -1,7 +1,9 @@
 /* tmem: consistency check and repair.
  *
- * Both stop the world (every lock, in order) and recompute what the
- * derived structures should be from the primary records: an entry is
+ * Both work one half of the pool at a time (a kind's stripes, records and
+ * chunks; tmem-layout.h), stopping that half's world (the header locks
+ * and the half's stripes, in order), and recompute what its derived
+ * structures should be from the primary records: an entry is
  * stored if its type is set and what it names is sound; a blob is live if
  * its location is set and the chunk header there names it back; a chunk's
  * state and owner say whether it is free, open, closed or in someone's
@@ -32,6 +34,7 @@
 struct fsck {
 	struct tmem *t;
 	bool repair;
+	unsigned halves; /* the one half (TMEM_HALF_BIT) it works on */
 	unsigned problems;
 	bool alive[TMEM_MAX_SLOTS];
 	uint8_t *bstate; /* per blob: 0 free, 1 doomed, 2 live */
@@ -55,6 +58,27 @@ static bool chunk_in_use(unsigned st)
 {
 	return st == CHUNK_OPEN || st == CHUNK_CLOSED || st == CHUNK_EVICTING ||
 	       st == CHUNK_COMPACTING;
+}
+
+static bool kind_mine(struct fsck *f, unsigned kind)
+{
+	return (f->halves & TMEM_HALF_BIT(kind)) != 0;
+}
+
+/* The half of a sub-pool: its kind's. */
+static unsigned pool_half(struct tmem *t, unsigned pool)
+{
+	return TMEM_HALF_BIT(seg_pool(t, pool)->kind == TMEM_EPHEMERAL
+				     ? TMEM_EPHEMERAL
+				     : TMEM_PERSISTENT);
+}
+
+/* Whether a chunk that holds blobs (in use, or being freed) is of the
+ * half f works on: its sub-pool's.  One with no sound sub-pool is. */
+static bool chunk_mine(struct fsck *f, const struct tmem_chunk *k)
+{
+	return k->pool >= TMEM_MAX_POOLS ||
+	       (pool_half(f->t, k->pool) & f->halves) != 0;
 }
 
 static bool owner_alive(struct fsck *f, unsigned st, unsigned owner)
@@ -89,6 +113,8 @@ static void scan_blobs(struct fsck *f)
 	unsigned kind;
 
 	for (kind = 0; kind < 2; kind++) {
+		if (!kind_mine(f, kind))
+			continue;
 		kind_range(t, true, kind, &first, &end);
 		for (id = first; id < end; id++) {
 			struct tmem_blob *b = seg_blob(t, id);
@@ -160,6 +186,8 @@ static void scan_index(struct fsck *f)
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *is = seg_istripe(t, s);
 
+		if (!kind_mine(f, s / TMEM_HALF))
+			continue;
 		nb = stripe_mask(is) + 1;
 		if (nb > t->geo->ibuckets_per_stripe) {
 			PROBLEM(f, "index stripe %u: %u bucket bits", s,
@@ -217,6 +245,8 @@ static void scan_index(struct fsck *f)
 	}
 	/* Every record ever handed out is in use or free. */
 	for (kind = 0; kind < 2; kind++) {
+		if (!kind_mine(f, kind))
+			continue;
 		kind_range(t, false, kind, &first, &end);
 		for (e = first; e < end; e++) {
 			struct tmem_entry *en = seg_entry(t, e);
@@ -260,7 +290,8 @@ static void scan_index(struct fsck *f)
 				f->g[entry_pool(en)][G_SAME]++;
 			else {
 				f->brefs[entry_payload(en)]++;
-				if (f->bstate[entry_payload(en)] == 1)
+				if (f->bstate[entry_payload(en)] == 1 &&
+				    kind == TMEM_EPHEMERAL)
 					f->ghosts++;
 			}
 			if (f->repair) {
@@ -286,6 +317,8 @@ static void scan_index(struct fsck *f)
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *is = seg_istripe(t, s);
 
+		if (!kind_mine(f, s / TMEM_HALF))
+			continue;
 		if (f->repair)
 			tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 		else if (chained[s] != sound[s] || is->used != sound[s])
@@ -319,6 +352,8 @@ static void scan_blob_refs(struct fsck *f)
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *ds = seg_dstripe(t, s);
 
+		if (!kind_mine(f, s / TMEM_HALF))
+			continue;
 		nb = stripe_mask(ds) + 1;
 		if (nb > t->geo->dbuckets_per_stripe) {
 			PROBLEM(f, "blob stripe %u: %u bucket bits", s,
@@ -363,6 +398,8 @@ static void scan_blob_refs(struct fsck *f)
 		}
 	}
 	for (kind = 0; kind < 2; kind++) {
+		if (!kind_mine(f, kind))
+			continue;
 		kind_range(t, true, kind, &first, &end);
 		for (id = first; id < end; id++) {
 			struct tmem_blob *bl = seg_blob(t, id);
@@ -446,6 +483,8 @@ static void scan_blob_refs(struct fsck *f)
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
 		struct tmem_stripe *ds = seg_dstripe(t, s);
 
+		if (!kind_mine(f, s / TMEM_HALF))
+			continue;
 		if (f->repair)
 			tmem_blob_resize(t, s, tmem_bits_for(ds->used, ~0ULL));
 		else if (chained[s] != live[s] || ds->used != used[s])
@@ -499,7 +538,8 @@ static void scan_layout(struct fsck *f)
 		struct tmem_chunk *k = seg_chunk(t, c);
 		uint32_t fill = k->fill, off = 0;
 
-		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))))
+		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
+		    !chunk_mine(f, k))
 			continue;
 		if (f->repair) {
 			unsigned r;
@@ -609,7 +649,13 @@ static void orphans_adopt(struct fsck *f)
 	}
 }
 
-/* Pass 4: chunks — states, owners, live bytes, free lists. */
+/* Pass 4: chunks — states, owners, live bytes, free lists.  The free
+ * lists are the whole pool's (chunk_lock, held, guards them): a repair of
+ * either half rebuilds them, and files every free chunk a dead process
+ * left in its hands; the check of the persistent half checks them.
+ * Chunks that hold the other half's blobs are left as they are: only
+ * their sub-pool's chunk count is taken (under chunk_lock, like every
+ * change of it). */
 static void scan_chunks(struct fsck *f)
 {
 	struct tmem *t = f->t;
@@ -617,13 +663,15 @@ static void scan_chunks(struct fsck *f)
 	uint32_t c, nres = 0, nhole = 0, npunch = 0;
 
 	if (!f->repair) {
-		if (list_check(f, h->reserve_head, CHUNK_RESERVE, "reserve") !=
-			    h->reserve_count ||
-		    list_check(f, h->hole_head, CHUNK_HOLE, "hole") +
-				    (t->geo->nr_chunks - h->hole_bump) !=
-			    h->hole_count ||
-		    list_check(f, h->punch_head, CHUNK_PUNCHING, "punch") !=
-			    h->punch_count)
+		if (!kind_mine(f, TMEM_PERSISTENT))
+			;
+		else if (list_check(f, h->reserve_head, CHUNK_RESERVE,
+				    "reserve") != h->reserve_count ||
+			 list_check(f, h->hole_head, CHUNK_HOLE, "hole") +
+					 (t->geo->nr_chunks - h->hole_bump) !=
+				 h->hole_count ||
+			 list_check(f, h->punch_head, CHUNK_PUNCHING,
+				    "punch") != h->punch_count)
 			PROBLEM(f, "free chunk lists disagree with counts");
 	} else {
 		h->reserve_head = h->hole_head = h->punch_head = 0;
@@ -642,6 +690,17 @@ static void scan_chunks(struct fsck *f)
 		uint64_t sl = atomic_load(&k->sl);
 		unsigned st = SL_STATE(sl), owner = SL_OWNER(sl);
 		bool alive = owner_alive(f, st, owner);
+		bool holds = chunk_in_use(st) || st == CHUNK_FREEING ||
+			     st == CHUNK_ORPHAN;
+
+		/* The other half's: only counted (a free one a dead process
+		 * left is filed below all the same). */
+		if (holds && !chunk_mine(f, k) &&
+		    (chunk_in_use(st) || alive || !f->repair)) {
+			if (k->pool < TMEM_MAX_POOLS)
+				f->g[k->pool][G_CHUNKS]++;
+			continue;
+		}
 
 		/* An ORPHAN whose pusher is alive is on the orphan stack (or
 		 * about to be, see orphans_adopt): left to it. */
@@ -724,10 +783,16 @@ static void check_gauges(struct fsck *f)
 
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
 		struct tmem_pool_rec *pr = seg_pool(t, p);
+		bool mine = (pool_half(t, p) & f->halves) != 0;
 
 		for (i = 0; i < G_NR; i++) {
 			int64_t have = atomic_load(&pr->g[i]);
 
+			/* Another half's sub-pool: its chunk count only,
+			 * and only rewritten (the check of its half says
+			 * whether it was right). */
+			if (!mine && (i != G_CHUNKS || !f->repair))
+				continue;
 			if (have == f->g[p][i])
 				continue;
 			if (f->repair)
@@ -765,11 +830,22 @@ static uint32_t locs_bound(struct tmem *t)
 	return n < t->geo->nr_blobs ? (uint32_t)n : (uint32_t)t->geo->nr_blobs;
 }
 
-/* Check (repair false) or repair the pool; *problems (if not NULL): the
- * differences found.  Everything it needs is allocated and faulted in
- * before it takes a lock: without memory it returns -ENOMEM having held
- * nothing, and a due repair stays due. */
-static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
+/* How long a serving process waits for a half's locks before it lets go
+ * of what it took and tries again later (REPAIR_BACKOFF_MS on its grower):
+ * a stopped process may hold one, and the header locks and the half's
+ * stripes taken so far must not be held meanwhile. */
+#define REPAIR_LOCK_WAIT_MS 50
+#define REPAIR_BACKOFF_MS   500
+
+/* Check (repair false) or repair one half of the pool (halves: one
+ * TMEM_HALF_BIT); *problems (if not NULL): the differences found.
+ * Everything it needs is allocated and faulted in before it takes a lock:
+ * without memory it returns -ENOMEM having held nothing, and a due repair
+ * stays due.  A serving process waits at most REPAIR_LOCK_WAIT_MS for the
+ * half's locks, else -EBUSY having held nothing; any other waits for
+ * them. */
+static int fsck_run(struct tmem *t, bool repair, unsigned halves,
+		    unsigned *problems)
 {
 	struct fsck *f;
 	unsigned s;
@@ -782,6 +858,7 @@ static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 		return -ENOMEM;
 	f->t = t;
 	f->repair = repair;
+	f->halves = halves;
 	f->bstate = scratch(t->geo->nr_blobs);
 	f->brefs = scratch(t->geo->nr_blobs * sizeof *f->brefs);
 	f->clive = scratch(t->geo->nr_chunks * sizeof *f->clive);
@@ -793,18 +870,29 @@ static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 		r = -ENOMEM;
 		goto out;
 	}
-	tmem_world_stop(t);
+	if (!tmem_world_stop(t, halves,
+			     t->grower_running ? REPAIR_LOCK_WAIT_MS : -1)) {
+		r = -EBUSY;
+		goto out;
+	}
 	CRASH_POINT(51);
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		struct tmem_slot *sl = seg_slot(t, s);
 
 		f->alive[s] =
 			sl->state == SLOT_ATTACHED && tmem_slot_alive(t, s);
-		if (sl->state == SLOT_ATTACHED && !f->alive[s] && repair) {
+		if (sl->state != SLOT_ATTACHED || f->alive[s] || !repair)
+			continue;
+		/* A dead process: what it left in this half goes below;
+		 * its slot is freed once both halves are rebuilt. */
+		if (sl->repaired == 0)
 			tmem_log(t, TMEM_LOG_WARNING,
 				 "repairing after process %d (slot %u) died",
 				 sl->pid, s);
+		sl->repaired |= halves;
+		if ((sl->repaired & TMEM_HALVES) == TMEM_HALVES) {
 			sl->state = SLOT_FREE;
+			sl->repaired = 0;
 			atomic_store(&sl->grower, 0);
 			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
 		}
@@ -813,7 +901,8 @@ static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 		struct tmem_pool_rec *pr = seg_pool(t, s);
 
 		/* The destroyer died: its pool's entries go below. */
-		if (atomic_load(&pr->state) == POOL_DESTROYING && repair)
+		if (atomic_load(&pr->state) == POOL_DESTROYING && repair &&
+		    (pool_half(t, s) & halves))
 			atomic_store(&pr->state, POOL_FREE);
 	}
 	scan_blobs(f);
@@ -823,14 +912,20 @@ static int fsck_run(struct tmem *t, bool repair, unsigned *problems)
 	scan_chunks(f);
 	check_gauges(f);
 	if (repair) {
-		atomic_store(&t->hdr->ghosts, f->ghosts);
+		/* Only the cache's blobs are ever doomed by eviction. */
+		if (halves & TMEM_HALF_BIT(TMEM_EPHEMERAL))
+			atomic_store(&t->hdr->ghosts, f->ghosts);
 		/* Incomplete, it is due again (whether or not it was due
-		 * when it began: a dead process's slot is freed already). */
-		atomic_store(&t->hdr->needs_repair, f->incomplete ? 1 : 0);
+		 * when it began: a dead process's slot may be freed
+		 * already). */
+		if (f->incomplete)
+			atomic_fetch_or(&t->hdr->needs_repair, halves);
+		else
+			atomic_fetch_and(&t->hdr->needs_repair, ~halves);
 		if (!f->incomplete)
 			atomic_fetch_add(&t->hdr->repairs, 1);
 	}
-	tmem_world_start(t);
+	tmem_world_start(t, halves);
 	r = !repair && f->problems ? -EUCLEAN : 0;
 	if (problems)
 		*problems = f->problems;
@@ -850,68 +945,49 @@ out:
 	return r;
 }
 
-int tmem_fsck(struct tmem *t, bool repair)
-{
-	return fsck_run(t, repair, NULL);
-}
-
-/* A repair that could not be done (no memory for its scratch) is tried
- * again after this long, holding nothing meanwhile. */
-#define REPAIR_RETRY_MS 10
-
-void tmem_repair_if_needed(struct tmem *t)
-{
-	struct timespec retry = {0, REPAIR_RETRY_MS * 1000000L};
-	static _Atomic bool said;
-
-	if (!tmem_repair_pending(t))
-		return;
-	if (tmem_fsck(t, true) == -ENOMEM) {
-		if (!atomic_exchange(&said, true))
-			tmem_log(t, TMEM_LOG_ERROR,
-				 "no memory for the repair's scratch: the "
-				 "pool waits for it, retrying every %d ms",
-				 REPAIR_RETRY_MS);
-		nanosleep(&retry, NULL);
-	}
-}
-
-#ifdef TMEM_TEST_HOOKS
-unsigned tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
-#define served_wait_ms() tmem_served_wait_ms
-#else
-#define served_wait_ms() TMEM_SERVED_WAIT_MS
-#endif
-
-/* The pid of a live process, not this one, that runs a grower thread, or
- * 0 when there is none: the pool's server.  No lock (the slot's words are
- * read as they are; a slot freed meanwhile is not alive). */
-static pid_t pool_server(struct tmem *t)
+/* A dead process's slot whose halves are not all rebuilt yet, of those
+ * given.  No lock (a hint: the repair reads them under slots_lock). */
+static bool dead_slot_in(struct tmem *t, unsigned halves)
 {
 	unsigned s;
 
 	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
 		struct tmem_slot *sl = seg_slot(t, s);
 
-		if ((int)s == t->slot ||
-		    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) !=
-			    SLOT_ATTACHED ||
-		    !atomic_load(&sl->grower) || !tmem_slot_alive(t, s))
-			continue;
-		return __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
+			    SLOT_ATTACHED &&
+		    (__atomic_load_n(&sl->repaired, __ATOMIC_RELAXED) &
+		     halves) != halves &&
+		    !tmem_slot_alive(t, s))
+			return true;
 	}
-	return 0;
+	return false;
 }
 
-static bool dead_slot_found(struct tmem *t)
+/* The halves this process repairs itself.  Without a grower (it runs
+ * a repair only when no process serves the pool): both.  With one: both
+ * if it serves a persistent sub-pool itself or no live process that does
+ * is attached; else none.  So while a swap server lives, only its grower
+ * repairs: a cache daemon that stalls inside a repair would hold the
+ * header locks (slots, pools, chunks) that the swap half's repair needs
+ * too, and so stop swap. */
+static unsigned halves_mine(struct tmem *t)
 {
 	unsigned s;
 
-	for (s = 0; s < TMEM_MAX_SLOTS; s++)
-		if (seg_slot(t, s)->state == SLOT_ATTACHED &&
-		    !tmem_slot_alive(t, s))
-			return true;
-	return false;
+	if (!t->grower_running || atomic_load(&t->own_persistent))
+		return TMEM_HALVES;
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		struct tmem_slot *sl = seg_slot(t, s);
+
+		if ((int)s != t->slot &&
+		    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
+			    SLOT_ATTACHED &&
+		    (atomic_load(&sl->grower) & SLOT_GROWER_PERSISTENT) &&
+		    tmem_slot_alive(t, s))
+			return 0;
+	}
+	return TMEM_HALVES;
 }
 
 static long long ms_now(void)
@@ -922,14 +998,123 @@ static long long ms_now(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* Repair, one at a time, each of the given halves that is due (or, with
+ * all set, every one of them).  0; -ENOMEM (no scratch) or -EBUSY (a
+ * serving process did not get a half's locks in time: on its grower,
+ * none is tried again for REPAIR_BACKOFF_MS, so that growing goes on). */
+static int repair_halves(struct tmem *t, unsigned halves, bool all)
+{
+	static _Thread_local long long busy_until;
+	unsigned k, h;
+	int r, ret = 0;
+
+	if (t->grower_running && tmem_on_grower_thread(t) && !all &&
+	    ms_now() < busy_until)
+		return -EBUSY;
+	for (k = 0; k < 2; k++) {
+		h = TMEM_HALF_BIT(k);
+		if (!(halves & h) || (!all && !tmem_repair_pending_in(t, h) &&
+				      !dead_slot_in(t, h)))
+			continue;
+		r = fsck_run(t, true, h, NULL);
+		if (r == -EBUSY && tmem_on_grower_thread(t))
+			busy_until = ms_now() + REPAIR_BACKOFF_MS;
+		if (r && !ret)
+			ret = r;
+	}
+	return ret;
+}
+
+/* Check (each half in turn) or repair (each half this process repairs). */
+int tmem_fsck(struct tmem *t, bool repair)
+{
+	unsigned problems = 0, k, n;
+	int r;
+
+	if (repair)
+		return repair_halves(t, halves_mine(t), true);
+	for (k = 0; k < 2; k++) {
+		n = 0;
+		r = fsck_run(t, false, TMEM_HALF_BIT(k), &n);
+		if (r && r != -EUCLEAN)
+			return r;
+		problems += n;
+	}
+	return problems ? -EUCLEAN : 0;
+}
+
+/* A repair that could not be done (no memory for its scratch) is tried
+ * again after this long, holding nothing meanwhile. */
+#define REPAIR_RETRY_MS 10
+
+/* Repair those of the given halves that are due and that this process
+ * repairs (halves_mine). */
+static void repair_if_needed_in(struct tmem *t, unsigned halves)
+{
+	struct timespec retry = {0, REPAIR_RETRY_MS * 1000000L};
+	static _Atomic bool said;
+	unsigned mine = halves & halves_mine(t);
+
+	if (!tmem_repair_pending_in(t, mine))
+		return;
+	if (repair_halves(t, mine, false) == -ENOMEM) {
+		if (!atomic_exchange(&said, true))
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "no memory for the repair's scratch: the "
+				 "pool waits for it, retrying every %d ms",
+				 REPAIR_RETRY_MS);
+		nanosleep(&retry, NULL);
+	}
+}
+
+void tmem_repair_if_needed(struct tmem *t)
+{
+	repair_if_needed_in(t, TMEM_HALVES);
+}
+
+#ifdef TMEM_TEST_HOOKS
+unsigned tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
+#define served_wait_ms() tmem_served_wait_ms
+#else
+#define served_wait_ms() TMEM_SERVED_WAIT_MS
+#endif
+
+/* The pid of a live process, not this one, that runs a grower thread, or
+ * 0 when there is none: the pool's server (one that serves a persistent
+ * sub-pool first: its grower is the one that checks).  No lock (the
+ * slot's words are read as they are; a slot freed meanwhile is not
+ * alive). */
+static pid_t pool_server(struct tmem *t)
+{
+	pid_t any = 0;
+	unsigned s;
+
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		struct tmem_slot *sl = seg_slot(t, s);
+		uint32_t g;
+
+		if ((int)s == t->slot ||
+		    __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) !=
+			    SLOT_ATTACHED ||
+		    !(g = atomic_load(&sl->grower)) || !tmem_slot_alive(t, s))
+			continue;
+		if (g & SLOT_GROWER_PERSISTENT)
+			return __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
+		if (!any)
+			any = __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
+	}
+	return any;
+}
+
 /* What a process without a grower waits for from the pool's server. */
 enum served_wait {
-	WAIT_REPAIR, /* no repair due */
-	WAIT_DEAD,   /* and no dead process's slot left */
+	WAIT_REPAIR, /* no repair of the halves due */
+	WAIT_DEAD,   /* and no dead process's slot left in them */
 	WAIT_CHECK,  /* check_answer's generation reaches req */
 };
 
-static bool served_done(struct tmem *t, enum served_wait what, uint32_t req)
+static bool served_done(struct tmem *t, enum served_wait what, uint32_t req,
+			unsigned halves)
 {
 	uint64_t ans;
 
@@ -938,13 +1123,13 @@ static bool served_done(struct tmem *t, enum served_wait what, uint32_t req)
 		ans = atomic_load(&t->hdr->check_answer);
 		return (int32_t)((uint32_t)(ans >> 32) - req) >= 0;
 	case WAIT_DEAD:
-		if (dead_slot_found(t))
+		if (dead_slot_in(t, halves))
 			return false;
 		/* fall through */
 	case WAIT_REPAIR:
 		break;
 	}
-	return !tmem_repair_pending(t);
+	return !tmem_repair_pending_in(t, halves);
 }
 
 /* In a process without a grower: wait, holding no pool lock, until the
@@ -954,7 +1139,8 @@ static bool served_done(struct tmem *t, enum served_wait what, uint32_t req)
  * the server's pid, when a live server did not do it within
  * served_wait_ms(): the caller fails rather than stop the world of a pool
  * that is served. */
-static int served_wait(struct tmem *t, enum served_wait what, uint32_t req)
+static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
+		       unsigned halves)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	long long start = ms_now(), next = start;
@@ -963,7 +1149,7 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req)
 	for (;;) {
 		long long now;
 
-		if (served_done(t, what, req))
+		if (served_done(t, what, req, halves))
 			return 0;
 		now = ms_now();
 		if (now >= next) {
@@ -990,15 +1176,16 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req)
  * calls tmem_check, say) leaves a due repair to that grower first. */
 #define REPAIR_DEFER_MS 3000
 
-/* Called with no pool lock held by a thread that found a repair due.
- * The repair stops the world and allocates its scratch: a serving
- * process's request threads never run it.  They wake their grower thread,
- * which repairs, and sleep a millisecond (no allocation, no log, no lock)
+/* Called with no pool lock held by a thread that found a repair of the
+ * given halves due (the halves of the lock it was taking).  The repair
+ * stops the half's world and allocates its scratch: a serving process's
+ * request threads never run it.  They wake their grower thread, which
+ * repairs, and sleep a millisecond (no allocation, no log, no lock)
  * before they look again (0).  A process that runs no grower (tmemctl, a
  * program of its own) leaves the repair to the grower of a live serving
  * process and waits for it (served_wait): -ETIMEDOUT if it does not come;
  * it repairs itself (0) only when no live process runs a grower. */
-int tmem_repair_wait(struct tmem *t)
+int tmem_repair_wait(struct tmem *t, unsigned halves)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	int r;
@@ -1009,11 +1196,15 @@ int tmem_repair_wait(struct tmem *t)
 		return 0;
 	}
 	if (!t->grower_running) {
-		r = served_wait(t, WAIT_REPAIR, 0);
+		r = served_wait(t, WAIT_REPAIR, 0, halves);
 		if (r)
 			return r;
 	}
-	tmem_repair_if_needed(t);
+	repair_if_needed_in(t, halves);
+	/* Left to another process's grower, or this one's backs off: the
+	 * caller looks again, not at once. */
+	if (tmem_repair_pending_in(t, halves))
+		nanosleep(&ms, NULL);
 	return 0;
 }
 
@@ -1033,51 +1224,84 @@ bool tmem_repair_deferred(struct tmem *t)
  * serving process's other threads give their grower REPAIR_DEFER_MS
  * first; never called from its request threads.  A process without a
  * grower on a served pool waits for the server (served_wait) and never
- * repairs itself: 0, or -ETIMEDOUT. */
+ * repairs itself: 0, or -ETIMEDOUT.  A cache daemon leaves the repair to
+ * a live swap server's grower (halves_mine). */
 int tmem_reap_dead(struct tmem *t)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
-	unsigned waited;
+	unsigned waited, mine = halves_mine(t);
 	int r;
 
 	if (!t->grower_running) {
-		r = served_wait(t, WAIT_DEAD, 0);
+		r = served_wait(t, WAIT_DEAD, 0, TMEM_HALVES);
 		if (r)
 			return r;
 	} else if (!tmem_on_grower_thread(t)) {
-		for (waited = 0; waited < REPAIR_DEFER_MS &&
-				 (dead_slot_found(t) || tmem_repair_pending(t));
+		for (waited = 0;
+		     waited < REPAIR_DEFER_MS &&
+		     (dead_slot_in(t, mine) || tmem_repair_pending_in(t, mine));
 		     waited++) {
 			if (waited % 100 == 0)
 				tmem_grower_wake(t);
 			nanosleep(&ms, NULL);
 		}
 	}
-	if (dead_slot_found(t)) {
-		tmem_fsck(t, true);
-		return 0;
-	}
-	tmem_repair_if_needed(t);
+	repair_halves(t, mine, false);
 	return 0;
+}
+
+/* Check each half in turn; *problems: the differences found.  A serving
+ * process's thread that is not its grower tries a busy half again, every
+ * 10 ms for a few seconds (a lock holder may be slow; a stopped one makes
+ * it -EBUSY). */
+static int check_halves(struct tmem *t, unsigned *problems)
+{
+	struct timespec ms10 = {.tv_sec = 0, .tv_nsec = 10000000};
+	unsigned k, n, tries;
+	int r;
+
+	*problems = 0;
+	for (k = 0; k < 2; k++) {
+		for (tries = 0;; tries++) {
+			n = 0;
+			r = fsck_run(t, false, TMEM_HALF_BIT(k), &n);
+			if (r != -EBUSY || tmem_on_grower_thread(t) ||
+			    tries >= 300)
+				break;
+			nanosleep(&ms10, NULL);
+		}
+		if (r && r != -EUCLEAN)
+			return r;
+		*problems += n;
+	}
+	return *problems ? -EUCLEAN : 0;
 }
 
 /* Grower thread: answer a check that a process without a grower asked
  * for (check_req moved past check_answer's generation): repair after dead
  * processes, check, verify the persistent sub-pools' index (which that
- * process leaves alone: tmem_verify), log what was found, publish.
- * false: none asked. */
+ * process leaves alone: tmem_verify), log what was found, publish.  Only
+ * a grower that repairs answers (a cache daemon's leaves it to the swap
+ * server's); one that could not take a half's locks answers later
+ * (REPAIR_BACKOFF_MS).  false: none asked, or not answered now. */
 bool tmem_check_serve(struct tmem *t)
 {
+	static _Thread_local long long busy_until;
 	struct tmem_header *h = t->hdr;
 	uint32_t req = atomic_load(&h->check_req), word;
 	uint64_t ans = atomic_load(&h->check_answer);
 	unsigned problems = 0;
 	int r;
 
-	if ((uint32_t)(ans >> 32) == req)
+	if ((uint32_t)(ans >> 32) == req || halves_mine(t) != TMEM_HALVES ||
+	    ms_now() < busy_until)
 		return false;
 	tmem_reap_dead(t);
-	r = fsck_run(t, false, &problems);
+	r = check_halves(t, &problems);
+	if (r == -EBUSY) {
+		busy_until = ms_now() + REPAIR_BACKOFF_MS;
+		return false;
+	}
 	if (r == 0 || r == -EUCLEAN) {
 		struct tmem_verify_result vr;
 
@@ -1109,10 +1333,10 @@ static int check_by_server(struct tmem *t, struct tmem_check_result *res)
 
 	res->checked_by = pool_server(t);
 	tmem_grower_wake(t);
-	r = served_wait(t, WAIT_CHECK, req);
+	r = served_wait(t, WAIT_CHECK, req, TMEM_HALVES);
 	if (r)
 		return r;
-	if (!served_done(t, WAIT_CHECK, req))
+	if (!served_done(t, WAIT_CHECK, req, TMEM_HALVES))
 		return 1;
 	word = (uint32_t)atomic_load(&t->hdr->check_answer);
 	if (word & CHECK_ANSWER_ERR)
@@ -1137,7 +1361,7 @@ int tmem_check_report(struct tmem *t, struct tmem_check_result *res)
 	r = tmem_reap_dead(t);
 	if (r)
 		return r;
-	return fsck_run(t, false, &res->problems);
+	return check_halves(t, &res->problems);
 }
 
 int tmem_check(struct tmem *t)

@@ -6,6 +6,9 @@
 #include "tmem-handle.h"
 
 void tmem_grower_wake(struct tmem *t);
+/* This process serves persistent sub-pool pool (own_persistent): with a
+ * grower running, its slot says so (SLOT_GROWER_PERSISTENT). */
+void tmem_serve_persistent(struct tmem *t, unsigned pool);
 /* Whether the calling thread is t's grower. */
 bool tmem_on_grower_thread(const struct tmem *t);
 int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts);

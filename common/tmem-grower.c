@@ -564,6 +564,22 @@ static void *grower_main(void *arg)
 	return NULL;
 }
 
+/* What this process's slot says of its grower (tmem_slot.grower). */
+static void grower_mark(struct tmem *t)
+{
+	atomic_store(&seg_slot(t, t->slot)->grower,
+		     SLOT_GROWER | (atomic_load(&t->own_persistent)
+					    ? SLOT_GROWER_PERSISTENT
+					    : 0));
+}
+
+void tmem_serve_persistent(struct tmem *t, unsigned pool)
+{
+	atomic_fetch_or(&t->own_persistent, 1ULL << pool);
+	if (t->grower_running)
+		grower_mark(t);
+}
+
 int tmem_start(struct tmem *t)
 {
 	int r;
@@ -580,7 +596,7 @@ int tmem_start(struct tmem *t)
 	/* Set first: the grower thread and the request threads read it,
 	 * and other processes leave repairs and checks to this one. */
 	t->grower_running = true;
-	atomic_store(&seg_slot(t, t->slot)->grower, 1);
+	grower_mark(t);
 	r = pthread_create(&t->grower, NULL, grower_main, t);
 	if (r) {
 		t->grower_running = false;

@@ -25,16 +25,24 @@
  * they take only their own kind's stripes, and the swap path takes an
  * ephemeral stripe only with trylock.  Compaction keeps it too: a
  * process moves persistent blobs only of the sub-pools it serves
- * (tmem-compact.c).  Repair and check (tmem-check.c) stop the world, so
- * they run on a grower thread wherever one runs: a serving process's
- * request threads leave them to their grower, and a process without a
- * grower (a tool) never runs them while a live process with a grower is
- * attached (tmem_slot.grower): it asks that grower and waits, holding
- * nothing, for a bounded time, then fails (tmem_repair_wait,
- * tmem_check).  Their scratch is allocated and faulted in before they
- * take a lock (without memory they hold nothing and try again later).
- * Not yet kept: that grower still waits for every lock, a stopped
- * process's included, and holds them all for the whole scan.
+ * (tmem-compact.c).  Repair and check (tmem-check.c) work one half at a
+ * time: each stops that half's world (the header locks and the half's
+ * stripes), and a due repair is due per half (needs_repair), so that the
+ * requests of the other half go on.  They run on a grower thread wherever
+ * one runs, and only on the swap server's while one lives (a cache
+ * daemon's grower leaves them to it): a serving process's request threads
+ * leave them to their grower, and a process without a grower (a tool)
+ * never runs them while a live process with a grower is attached
+ * (tmem_slot.grower): it asks that grower and waits, holding nothing, for
+ * a bounded time, then fails (tmem_repair_wait, tmem_check).  A grower
+ * waits at most 50 ms for a half's locks; then it lets go of what it took
+ * and tries again later, so a stopped process holding a cache stripe
+ * never has swap's stripes held waiting for it.  Their scratch is
+ * allocated and faulted in before they take a lock (without memory they
+ * hold nothing and try again later).  Still shared by both halves: the
+ * header locks, which a stopped process may hold in their short sections
+ * (attach, sub-pool creation, a chunk changing hands) and which a cache
+ * half's repair holds for its scan.
  * - chunk_lock (header): the free-chunk lists (reserve, holes, to punch)
  *   and the CLOCK hand.  Taken only when a chunk changes hands.
  *
@@ -46,9 +54,10 @@
  * Crash safety: no operation keeps state outside locked sections except a
  * context's pending blob reference (slot intents, written under the blob
  * stripe and cleared under the index stripe).  Repair (tmem-check.c) stops
- * the world by taking every lock in the order above and rebuilds every
- * derived structure (chains, free lists, refcounts, live bytes, gauges)
- * from the primary records: entries, blobs, chunk states.
+ * one half's world by taking its locks in the order above and rebuilds
+ * every derived structure of that half (chains, free lists, refcounts,
+ * live bytes, gauges) from the primary records: entries, blobs, chunk
+ * states; and the free-chunk lists, which are the whole pool's.
  */
 #ifndef TMEM_LAYOUT_H
 #define TMEM_LAYOUT_H
@@ -61,7 +70,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 6
+#define TMEM_LAYOUT_VERSION 7
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -308,17 +317,26 @@ enum slot_state {
 	SLOT_FREE = 0,
 	SLOT_ATTACHED = 1,
 };
+enum slot_grower {
+	SLOT_GROWER = 1,
+	SLOT_GROWER_PERSISTENT = 2,
+};
 struct tmem_slot {
 	uint32_t state;	       /* slots_lock */
 	int32_t pid;	       /* slots_lock */
 	uint64_t attach_count; /* slots_lock */
 	/* The process runs a grower thread: set by it when the thread
 	 * starts (tmem_start), cleared when it stops (tmem_close) and when
-	 * the slot is claimed or freed; no lock.  A process killed with it
+	 * the slot is claimed or freed; no lock.  SLOT_GROWER, with
+	 * SLOT_GROWER_PERSISTENT when the process also serves a persistent
+	 * sub-pool (it repairs that half).  A process killed with it
 	 * set leaves it set until a repair frees the slot: readers pair it
 	 * with tmem_slot_alive. */
 	_Atomic uint32_t grower;
-	uint32_t pad;
+	/* Of a dead process's slot: the halves (TMEM_HALF_BIT) a repair
+	 * has rebuilt since it died; the slot is freed once both are.
+	 * slots_lock. */
+	uint32_t repaired;
 	/* A context's blob reference taken for a put not yet published:
 	 * written under the blob's stripe, cleared under the index stripe,
 	 * by the context's own thread only. */
@@ -371,7 +389,7 @@ struct tmem_header {
 	_Atomic uint32_t grow_futex __attribute__((aligned(64)));
 	_Atomic uint32_t idle; /* no chunk taken lately: keep a small reserve */
 	uint64_t acquires;     /* chunks taken (chunk_lock) */
-	_Atomic uint64_t repairs;
+	_Atomic uint64_t repairs; /* repairs of a half done, ever */
 	/* Bumped by every process that faults chunks in, which stamp them
 	 * with the new value (tmem_chunk.born): a locking server maps in
 	 * the chunks stamped after the last value it saw (tmem-grower.c,
@@ -380,6 +398,10 @@ struct tmem_header {
 	 * stampings finished: equal to fault_gen, no stamp is in flight. */
 	_Atomic uint32_t fault_gen;
 	_Atomic uint32_t fault_done;
+	/* The halves (TMEM_HALF_BIT of a kind) that a process dying with
+	 * one of their locks held may have left half done: set by the next
+	 * taker of that lock (a header lock: both), cleared by the repair of
+	 * that half.  No lock. */
 	_Atomic uint32_t needs_repair __attribute__((aligned(64)));
 	/* A check asked of the serving processes' growers by a process
 	 * without one (tmem_check_report): it bumps check_req and wakes

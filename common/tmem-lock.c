@@ -2,15 +2,18 @@
  *
  * Every lock in the segment is PTHREAD_PROCESS_SHARED and ROBUST.  When a
  * holder dies, the next taker gets EOWNERDEAD: it marks the mutex
- * consistent and raises needs_repair in the header.  Whoever sees that flag
- * after taking a data-path lock lets go and runs the repair, which takes
- * every lock in the documented order (tmem-internal.h) and rebuilds what
- * the dead process may have left half done.
+ * consistent and raises the half of needs_repair that the lock guards (a
+ * stripe's kind; both for a header lock).  Whoever sees its half due
+ * after taking a data-path lock lets go and waits for the repair of that
+ * half, which takes the half's locks in the documented order
+ * (tmem-layout.h) and rebuilds what the dead process may have left half
+ * done.  The other half's requests go on meanwhile.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "tmem-lock-internal.h"
@@ -48,11 +51,29 @@ int tmem_mutex_init(pthread_mutex_t *m)
 	return -r;
 }
 
+/* The halves of the pool that lock m guards: its kind's for a stripe
+ * lock, both for a header lock (slots, pools, chunks). */
+unsigned tmem_lock_halves(struct tmem *t, pthread_mutex_t *m)
+{
+	uintptr_t a = (uintptr_t)m, i0 = (uintptr_t)seg_istripe(t, 0),
+		  d0 = (uintptr_t)seg_dstripe(t, 0);
+	uintptr_t n = TMEM_NR_STRIPES * sizeof(struct tmem_stripe);
+
+	if (a >= i0 && a < i0 + n)
+		return TMEM_HALF_BIT((a - i0) / sizeof(struct tmem_stripe) /
+				     TMEM_HALF);
+	if (a >= d0 && a < d0 + n)
+		return TMEM_HALF_BIT((a - d0) / sizeof(struct tmem_stripe) /
+				     TMEM_HALF);
+	return TMEM_HALVES;
+}
+
 /* No log here: the taker may be a swap request, and a log callback may
  * write, allocate or block (syslog).  The repair says what it repaired. */
 static void owner_died(struct tmem *t, pthread_mutex_t *m)
 {
-	atomic_store_explicit(&t->hdr->needs_repair, 1, memory_order_release);
+	atomic_fetch_or_explicit(&t->hdr->needs_repair, tmem_lock_halves(t, m),
+				 memory_order_release);
 	pthread_mutex_consistent(m);
 }
 
@@ -104,29 +125,78 @@ void tmem_unlock(pthread_mutex_t *m)
 	pthread_mutex_unlock(m);
 }
 
-/* Take every lock in order.  Slow, and only for repair and check. */
-void tmem_world_stop(struct tmem *t)
+/* The i-th lock of a world stop of the given halves, in the documented
+ * order: slots_lock, pool_lock, the halves' index stripes, their blob
+ * stripes, chunk_lock.  NULL for a stripe of another half. */
+#define WORLD_LOCKS (2 * TMEM_NR_STRIPES + 3)
+static pthread_mutex_t *world_lock(struct tmem *t, unsigned halves, unsigned i)
 {
-	unsigned i;
+	unsigned s;
 
-	tmem_lock(t, &t->hdr->slots_lock);
-	tmem_lock(t, &t->hdr->pool_lock);
-	for (i = 0; i < TMEM_NR_STRIPES; i++)
-		tmem_lock(t, &seg_istripe(t, i)->lock);
-	for (i = 0; i < TMEM_NR_STRIPES; i++)
-		tmem_lock(t, &seg_dstripe(t, i)->lock);
-	tmem_lock(t, &t->hdr->chunk_lock);
+	if (i == 0)
+		return &t->hdr->slots_lock;
+	if (i == 1)
+		return &t->hdr->pool_lock;
+	if (i == WORLD_LOCKS - 1)
+		return &t->hdr->chunk_lock;
+	s = (i - 2) % TMEM_NR_STRIPES;
+	if (!(halves & TMEM_HALF_BIT(s / TMEM_HALF)))
+		return NULL;
+	return i - 2 < TMEM_NR_STRIPES ? &seg_istripe(t, s)->lock
+				       : &seg_dstripe(t, s)->lock;
 }
 
-void tmem_world_start(struct tmem *t)
+static void world_release(struct tmem *t, unsigned halves, unsigned n)
 {
-	unsigned i;
+	pthread_mutex_t *m;
 
-	tmem_unlock(&t->hdr->chunk_lock);
-	for (i = TMEM_NR_STRIPES; i-- > 0;)
-		tmem_unlock(&seg_dstripe(t, i)->lock);
-	for (i = TMEM_NR_STRIPES; i-- > 0;)
-		tmem_unlock(&seg_istripe(t, i)->lock);
-	tmem_unlock(&t->hdr->pool_lock);
-	tmem_unlock(&t->hdr->slots_lock);
+	while (n-- > 0)
+		if ((m = world_lock(t, halves, n)))
+			tmem_unlock(m);
+}
+
+/* Take every lock of the given halves in order.  wait_ms < 0: as long as
+ * it takes.  Otherwise at most wait_ms in all: a lock still busy then
+ * (a stopped process may hold it) has every lock taken so far let go
+ * again, and false is returned, so that the locks of the half that
+ * was taken first are never held long while waiting for another's. */
+bool tmem_world_stop(struct tmem *t, unsigned halves, long wait_ms)
+{
+	struct timespec end;
+	pthread_mutex_t *m;
+	unsigned i;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &end);
+	if (wait_ms >= 0) {
+		end.tv_sec += wait_ms / 1000;
+		end.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (end.tv_nsec >= 1000000000L) {
+			end.tv_sec++;
+			end.tv_nsec -= 1000000000L;
+		}
+	}
+	for (i = 0; i < WORLD_LOCKS; i++) {
+		if (!(m = world_lock(t, halves, i)))
+			continue;
+		if (wait_ms < 0) {
+			tmem_lock(t, m);
+			continue;
+		}
+		r = pthread_mutex_trylock(m);
+		if (r == EBUSY)
+			r = pthread_mutex_timedlock(m, &end);
+		if (r == EOWNERDEAD)
+			owner_died(t, m);
+		else if (r) {
+			world_release(t, halves, i);
+			return false;
+		}
+	}
+	return true;
+}
+
+void tmem_world_start(struct tmem *t, unsigned halves)
+{
+	world_release(t, halves, WORLD_LOCKS);
 }

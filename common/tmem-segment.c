@@ -352,6 +352,7 @@ static int slot_claim(struct tmem *t)
 				continue;
 			memset(s->intent_blob, 0, sizeof s->intent_blob);
 			atomic_store(&s->grower, 0);
+			s->repaired = 0;
 			s->pid = getpid();
 			s->attach_count++;
 			s->state = SLOT_ATTACHED;

@@ -184,8 +184,9 @@ static void count_stripe(struct verify *v, unsigned s)
 			 "the %u it holds (a changed link); asking for the "
 			 "repair, which relinks them from the records",
 			 s, (unsigned long long)reached, is->used);
-		atomic_store_explicit(&t->hdr->needs_repair, 1,
-				      memory_order_release);
+		atomic_fetch_or_explicit(&t->hdr->needs_repair,
+					 TMEM_HALF_BIT(s / TMEM_HALF),
+					 memory_order_release);
 	}
 	tmem_unlock(&is->lock);
 }

@@ -322,8 +322,9 @@ int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
  * index, chunk layout, accounting).  0 if sound, -EUCLEAN if not; problems
  * are reported through the log callback of the process that ran the walk.
  * First repairs what processes that died while attached left behind.
- * Stops the world (takes every lock): for tests and tools, not the data
- * path.  In a process without a grower, on a pool that a live process
+ * Stops the world one half at a time (every lock of the persistent
+ * sub-pools, then of the ephemeral ones): for tests and tools, not the
+ * data path.  In a process without a grower, on a pool that a live process
  * with a grower serves, neither runs here: that grower is asked and runs
  * them, and this waits for its answer, holding no lock, at most 10 s
  * (then -ETIMEDOUT, the serving pid in the log).  -EROFS read-only. */

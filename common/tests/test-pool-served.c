@@ -23,8 +23,22 @@
  *  4. the server runs and the tool verifies (tmem_verify), stopping
  *     itself at the first entry it looks at (crash point 52, its index
  *     stripe held): that must be a cache (ephemeral) entry, never a swap
- *     one, so the server still gets every page within a second;
- *  5. as 1, with a put over a cache page: -ETIMEDOUT within the bound. */
+ *     one, so the server still gets every page within a second (the dead
+ *     tools of the rounds before are repaired meanwhile: the swap half at
+ *     once, the cache half once this tool is gone);
+ *  5. as 1, with a put over a cache page: -ETIMEDOUT within the bound;
+ *  6, 7. a repair due while a tool is stopped holding a cache stripe:
+ *     the server stopped, a peer dies holding a stripe (a cache one in 6,
+ *     a swap one in 7), then the tool stops in its verification as in 4.
+ *     The server, continued, must get every swap page within a second,
+ *     after its grower has had time to start the repair: it repairs the
+ *     swap half without waiting for the cache half's locks, which the
+ *     stopped tool holds.  Once the tool is gone, nothing stays due.
+ *  8. a cache daemon (a process with a grower that serves only the cache
+ *     sub-pool), set to stop inside any repair or check it runs (crash
+ *     point 51, its locks held), is attached while a peer dies holding a
+ *     swap stripe: it must leave the repair to the server, which must get
+ *     every page within a second. */
 #include <config.h>
 
 #include <fcntl.h>
@@ -40,6 +54,7 @@
 #define BOUND_MS 2000 /* TMEM_SERVED_WAIT_MS for the tools */
 
 static const char *name;
+static const char *peer_pool = "swap";
 static int cmd_pipe[2], reply_pipe[2], tool_pipe[2];
 static _Atomic unsigned checks_served; /* in the server */
 
@@ -61,7 +76,7 @@ static void server_log(void *opaque, enum tmem_log_level level, const char *msg)
 /* The server: store NPAGES pages, start the grower, then answer each
  * command byte: 'g' gets every page ('o' if all are back, else 'f'),
  * 'c' answers how many checks its grower ran for others, 'r' once no
- * repair is due ('o'). */
+ * repair is due ('o'; 'f' if one still is after 10 s). */
 static void server(void)
 {
 	unsigned char page[4096], back[4096], c, ok;
@@ -77,7 +92,8 @@ static void server(void)
 	o.put_may_grow = true;
 	o.log = server_log;
 	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
+	/* Opened as the swap server opens its export: it serves it. */
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
 	CHECK_RC(tmem_start(t), 0);
 	c = 'r';
 	CHECK(write(reply_pipe[1], &c, 1) == 1);
@@ -87,7 +103,13 @@ static void server(void)
 		} else if (c == 'r') {
 			/* The killed tools' slots repaired (by the grower,
 			 * or here after a while): nothing due any more. */
-			ok = tmem_reap_dead(t) == 0 ? 'o' : 'f';
+			for (i = 0; i < 100; i++) {
+				tmem_reap_dead(t);
+				if (!tmem_repair_pending(t))
+					break;
+				usleep(100000);
+			}
+			ok = tmem_repair_pending(t) ? 'f' : 'o';
 		} else {
 			ok = 'o';
 			for (i = 0; i < NPAGES; i++) {
@@ -120,8 +142,8 @@ static int server_ask(char cmd, int ms)
 	return server_reply(ms);
 }
 
-/* The peer: overwrite the server's page (1, 0) with the same bytes and
- * die (crash point 3) holding that key's index stripe. */
+/* The peer: overwrite page (1, 0) of sub-pool peer_pool with other bytes
+ * and die (crash point 3) holding that key's index stripe. */
 static void peer(void)
 {
 	unsigned char page[4096];
@@ -132,7 +154,7 @@ static void peer(void)
 	test_options(&o, name, 0);
 	o.create = false;
 	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
+	CHECK_RC(tmem_pool_find(t, peer_pool, &p), 0);
 	page_text(page, 0);
 	tmem_crash_at = 3;
 	tmem_put(t, p, 1, 0, page);
@@ -278,19 +300,22 @@ static bool round_run(const char *what, char op, pid_t srv, int want)
 	return ok;
 }
 
-/* Round 4: the tool stops inside its verification, holding the stripe
- * of the first entry it looked at; the server must still serve. */
-static bool round_verify(void)
+/* Rounds 4, 6 and 7: the tool stops inside its verification, holding the
+ * stripe of the first entry it looked at (a cache one); the server must
+ * still serve.  With pool set (6, 7), a peer dies first holding a stripe
+ * of that sub-pool while the server is stopped, so that a repair is due;
+ * the server's grower is given time to start it, and once the tool is
+ * gone nothing may stay due. */
+static bool round_verify(const char *what, const char *pool, pid_t srv)
 {
-	const char *what = "verify, server running";
+	struct timespec grace = {.tv_sec = 1, .tv_nsec = 500000000L};
 	int status, ans;
 	pid_t pid;
 
-	/* The tools killed in the rounds before are repaired first: a
-	 * repair stops the world, and would wait for the stripe this tool
-	 * holds while stopped, swap stripes held (the repair is not yet
-	 * stripe by stripe). */
-	CHECK(server_ask('r', 20000) == 'o');
+	if (pool) {
+		peer_pool = pool;
+		peer_crash(srv);
+	}
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
@@ -302,6 +327,11 @@ static bool round_verify(void)
 			what, status);
 		return false;
 	}
+	if (pool) {
+		kill(srv, SIGCONT);
+		/* The grower looks for dead processes every second. */
+		nanosleep(&grace, NULL);
+	}
 	ans = server_ask('g', 1000);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
@@ -310,14 +340,109 @@ static bool round_verify(void)
 			"FAIL: %s: with the tool stopped in its verification, "
 			"the server's gets %s\n",
 			what,
-			ans < 0 ? "waited more than 1 s (the tool held a swap "
-				  "stripe)"
-				: "lost pages");
+			ans >= 0 ? "lost pages"
+			: pool	 ? "waited more than 1 s (its repair waited "
+				   "for the tool's lock)"
+				 : "waited more than 1 s (the tool held a swap "
+				   "stripe)");
 		if (ans < 0)
 			server_reply(10000);
 		return false;
 	}
+	if (pool && server_ask('r', 20000) != 'o') {
+		fprintf(stderr,
+			"FAIL: %s: a repair is still due after the tool "
+			"ended\n",
+			what);
+		return false;
+	}
 	printf("%s: the tool stopped holding a cache stripe only; the server "
+	       "served%s\n",
+	       what, pool ? ", and repaired once the tool ended" : "");
+	return true;
+}
+
+/* The cache daemon of round 8: attach with a grower, serve the cache
+ * sub-pool only, say so on tool_pipe, and wait to be killed; a repair or
+ * check its grower runs stops it at crash point 51. */
+static void cache_daemon(void)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t p;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	o.grower = true;
+	o.put_may_grow = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_find(t, "cache", &p), 0);
+	tmem_crash_signal = SIGSTOP;
+	tmem_crash_at = 51;
+	CHECK_RC(tmem_start(t), 0);
+	CHECK(write(tool_pipe[1], "d\n", 2) == 2);
+	for (;;)
+		pause();
+}
+
+/* Whether pid stops within ms. */
+static bool stops_within(pid_t pid, int ms)
+{
+	struct timespec one = {.tv_sec = 0, .tv_nsec = 1000000};
+	int status, waited;
+
+	for (waited = 0; waited < ms; waited++) {
+		pid_t w = waitpid(pid, &status, WUNTRACED | WNOHANG);
+
+		CHECK(w >= 0);
+		if (w == pid)
+			return WIFSTOPPED(status);
+		nanosleep(&one, NULL);
+	}
+	return false;
+}
+
+/* Round 8: a cache daemon attached when a peer dies holding a swap
+ * stripe must not repair (it would stop there, holding locks). */
+static bool round_daemon(pid_t srv)
+{
+	const char *what = "cache daemon attached, swap half due";
+	struct pollfd pf = {.fd = tool_pipe[0], .events = POLLIN};
+	char line[8];
+	int status, ans;
+	bool stopped;
+	pid_t pid;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		cache_daemon();
+	CHECK(poll(&pf, 1, 20000) == 1 && read(tool_pipe[0], line, 2) == 2);
+	peer_pool = "swap";
+	peer_crash(srv);
+	/* Its grower looks for dead processes every second. */
+	stopped = stops_within(pid, 3000);
+	kill(srv, SIGCONT);
+	ans = server_ask('g', stopped ? 1000 : 3000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (stopped || ans != 'o') {
+		fprintf(stderr, "FAIL: %s: %s; the server's gets %s\n", what,
+			stopped ? "the daemon ran a repair itself, and stopped "
+				  "there holding its locks"
+				: "the daemon left the repair to the server",
+			ans == 'o' ? "served"
+			: ans < 0  ? "waited more than the bound"
+				   : "lost pages");
+		if (ans < 0)
+			server_reply(10000);
+		return false;
+	}
+	if (server_ask('r', 20000) != 'o') {
+		fprintf(stderr, "FAIL: %s: a repair is still due\n", what);
+		return false;
+	}
+	printf("%s: the daemon left the repair to the server, which "
 	       "served\n",
 	       what);
 	return true;
@@ -339,6 +464,9 @@ int main(void)
 	return 77;
 #endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* A wedge fails the test instead of hanging it (each round takes
+	 * a few seconds). */
+	alarm(180);
 	name = test_segment_name("served");
 	test_options(&o, name, 16 << 20);
 	CHECK_RC(tmem_open(&o, &t), 0);
@@ -384,7 +512,7 @@ int main(void)
 
 	/* 4: the server runs: the tool's verification. */
 	kill(srv, SIGCONT);
-	ok &= round_verify();
+	ok &= round_verify("verify, server running", NULL, srv);
 
 	/* 5: a repair due again, the server stopped: the tool's put over a
 	 * cache page fails as a timeout within the bound, not as a busy lock
@@ -392,6 +520,13 @@ int main(void)
 	peer_crash(srv);
 	ok &= round_run("cache put, repair due, server stopped", 'p', srv,
 			-ETIMEDOUT);
+
+	/* 6, 7: a repair due, a tool stopped holding a cache stripe. */
+	ok &= round_verify("cache half due, tool stalled", "cache", srv);
+	ok &= round_verify("swap half due, tool stalled", "swap", srv);
+
+	/* 8: a cache daemon attached, a repair due. */
+	ok &= round_daemon(srv);
 
 	close(cmd_pipe[1]);
 	CHECK(waitpid(srv, &status, 0) == srv);
