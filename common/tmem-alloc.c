@@ -356,9 +356,29 @@ static uint64_t chunks_in_hand(struct tmem *t)
 		       : 0;
 }
 
-/* Take a free chunk for pool (see enum alloc_outcome). */
+/* Make chunk ch, just taken, the open chunk of context me. */
+static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
+		       bool raw)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+
+	k->fill = 0;
+	k->pool = (uint8_t)pool;
+	k->raw = raw;
+	atomic_store(&k->ref, 0);
+	atomic_store(&k->sl, SL_MAKE(CHUNK_OPEN, me, 0));
+}
+
+/* Take a free chunk for pool and open it for context me (see enum
+ * alloc_outcome).  A chunk off every list is never left in a free state
+ * without a lock: one from the reserve is opened under chunk_lock, one
+ * from the holes is GROWING, owned by this process and counted in pool,
+ * until it is faulted in and opened.  A repair of the other half of the
+ * pool, which holds chunk_lock but not this half's stripes, would file a
+ * free one again. */
 static enum alloc_outcome chunk_acquire(struct tmem *t, unsigned pool,
-					bool compact, uint32_t *out)
+					bool compact, unsigned me, bool raw,
+					uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
 	struct tmem_pool_rec *pr = seg_pool(t, pool);
@@ -393,10 +413,12 @@ again:
 		}
 	} else if (h->reserve_count) {
 		c = list_pop(t, &h->reserve_head, &h->reserve_count);
+		chunk_open(t, c, me, pool, raw);
 	} else if (h->hole_count && (t->sync_grow || t->may_grow)) {
 		/* No grower, or a caller that may wait for a fault: fault
 		 * one in ourselves (outside the lock). */
 		c = tmem_hole_pop(t);
+		seg_chunk(t, c)->pool = (uint8_t)pool;
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	} else {
@@ -417,6 +439,8 @@ again:
 	if (r == ALLOC_LATER)
 		atomic_store(&h->idle, 0);
 	tmem_unlock(&h->chunk_lock);
+	if (c)
+		CRASH_POINT(12);
 	if (low && !t->sync_grow)
 		tmem_grower_wake(t);
 	if (r)
@@ -429,22 +453,10 @@ again:
 			tmem_unlock(&h->chunk_lock);
 			return ALLOC_FULL;
 		}
+		chunk_open(t, c, me, pool, raw);
 	}
 	*out = c;
 	return ALLOC_OK;
-}
-
-/* Make chunk ch, just taken, the context's open chunk. */
-static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
-		       bool raw)
-{
-	struct tmem_chunk *k = seg_chunk(t, ch);
-
-	k->fill = 0;
-	k->pool = (uint8_t)pool;
-	k->raw = raw;
-	atomic_store(&k->ref, 0);
-	atomic_store(&k->sl, SL_MAKE(CHUNK_OPEN, me, 0));
 }
 
 /* Take size bytes at the end of ch if it is still ours and has room. */
@@ -485,10 +497,10 @@ static enum alloc_outcome alloc_raw(struct tmem *t, struct tmem_ctx *c,
 				tmem_chunk_close(t, ch);
 			c->open_raw[pool] = 0;
 		}
-		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, me, true,
+				  &ch);
 		if (r)
 			return r;
-		chunk_open(t, ch, me, pool, true);
 		c->open_raw[pool] = ch;
 	}
 }
@@ -558,10 +570,10 @@ enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
 			tmem_chunk_close(t, c->open[worst][pool]);
 			c->open[worst][pool] = 0;
 		}
-		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, &ch);
+		r = chunk_acquire(t, pool, c->id == TMEM_COMPACT_CTX, me, false,
+				  &ch);
 		if (r)
 			return r;
-		chunk_open(t, ch, me, pool, false);
 		c->open[worst][pool] = ch;
 		c->open_seq[worst][pool] = ++c->seq;
 	}

@@ -204,13 +204,16 @@ static void ghosts_dec(struct tmem *t)
  * reference a doomed blob still had was counted in ghosts when it was
  * doomed (under this lock, and no reference is taken after), so each one
  * dropped here is counted off: ghosts stays the number of references to
- * doomed blobs, whoever drops them (get, put, flush, sweep, destroy). */
+ * doomed cache blobs, whoever drops them (get, put, flush, sweep,
+ * destroy).  A swap blob is doomed only by a repair that found its
+ * location unsound, and is not counted. */
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 {
 	struct tmem_blob *b = seg_blob(t, id);
 	uint32_t loc = b->loc, len = blob_len(b);
 
-	if (loc == BLOB_LOC_DOOMED)
+	/* Only the cache's are counted (tmem_header.ghosts). */
+	if (loc == BLOB_LOC_DOOMED && id >= t->geo->nr_blobs / 2)
 		ghosts_dec(t);
 	if (--b->rl & BLOB_REFS_MASK)
 		return;

@@ -655,7 +655,9 @@ static void orphans_adopt(struct fsck *f)
  * left in its hands; the check of the persistent half checks them.
  * Chunks that hold the other half's blobs are left as they are: only
  * their sub-pool's chunk count is taken (under chunk_lock, like every
- * change of it). */
+ * change of it; a chunk is counted from the moment it leaves the free
+ * lists, when it is opened or marked GROWING with its sub-pool, see
+ * chunk_acquire). */
 static void scan_chunks(struct fsck *f)
 {
 	struct tmem *t = f->t;
@@ -757,9 +759,11 @@ static void scan_chunks(struct fsck *f)
 			   st != CHUNK_ORPHAN && f->clive[c]) {
 			PROBLEM(f, "free chunk %u holds blobs", c);
 		}
-		/* A chunk leaves its sub-pool's count when it is filed. */
+		/* A chunk leaves its sub-pool's count when it is filed; a
+		 * writer's, taken from the holes, is in it while it grows
+		 * (the grower's own are no sub-pool's, pool 0xff). */
 		if (chunk_in_use(st) || st == CHUNK_FREEING ||
-		    st == CHUNK_ORPHAN) {
+		    st == CHUNK_ORPHAN || (st == CHUNK_GROWING && alive)) {
 			if (k->pool < TMEM_MAX_POOLS)
 				f->g[k->pool][G_CHUNKS]++;
 		}
@@ -807,9 +811,9 @@ static void check_gauges(struct fsck *f)
 	}
 }
 
-/* n bytes of scratch, zeroed and faulted in now: the scan runs with every
- * pool lock held, and a fault there could wait for reclaim, which may
- * need this very pool's swap device. */
+/* n bytes of scratch, zeroed and faulted in now: the scan runs with a
+ * half's locks and the header locks held, and a fault there could wait
+ * for reclaim, which may need this very pool's swap device. */
 static void *scratch(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -1001,24 +1005,33 @@ static long long ms_now(void)
 /* Repair, one at a time, each of the given halves that is due (or, with
  * all set, every one of them).  0; -ENOMEM (no scratch) or -EBUSY (a
  * serving process did not get a half's locks in time: on its grower,
- * none is tried again for REPAIR_BACKOFF_MS, so that growing goes on). */
+ * that half is not tried again for REPAIR_BACKOFF_MS, so that growing
+ * goes on; the other half's repair is not held up by it). */
 static int repair_halves(struct tmem *t, unsigned halves, bool all)
 {
-	static _Thread_local long long busy_until;
+	static _Thread_local long long busy_until[2];
+	bool grower = tmem_on_grower_thread(t);
 	unsigned k, h;
 	int r, ret = 0;
 
-	if (t->grower_running && tmem_on_grower_thread(t) && !all &&
-	    ms_now() < busy_until)
-		return -EBUSY;
 	for (k = 0; k < 2; k++) {
 		h = TMEM_HALF_BIT(k);
 		if (!(halves & h) || (!all && !tmem_repair_pending_in(t, h) &&
 				      !dead_slot_in(t, h)))
 			continue;
-		r = fsck_run(t, true, h, NULL);
-		if (r == -EBUSY && tmem_on_grower_thread(t))
-			busy_until = ms_now() + REPAIR_BACKOFF_MS;
+		if (grower && !all && ms_now() < busy_until[k])
+			r = -EBUSY;
+		else
+			r = fsck_run(t, true, h, NULL);
+		if (r == -EBUSY && grower && ms_now() >= busy_until[k]) {
+			busy_until[k] = ms_now() + REPAIR_BACKOFF_MS;
+			tmem_log(t, TMEM_LOG_DEBUG,
+				 "repair of the %s half: a lock stayed busy "
+				 "%d ms; trying again in %d ms",
+				 k == TMEM_PERSISTENT ? "persistent"
+						      : "ephemeral",
+				 REPAIR_LOCK_WAIT_MS, REPAIR_BACKOFF_MS);
+		}
 		if (r && !ret)
 			ret = r;
 	}
@@ -1352,7 +1365,9 @@ int tmem_check_report(struct tmem *t, struct tmem_check_result *res)
 	memset(res, 0, sizeof *res);
 	if (t->readonly)
 		return -EROFS;
-	if (tmem_served_by(t)) {
+	/* A process with a grower that leaves repairs to the swap server
+	 * (a cache daemon) leaves it checks too. */
+	if (tmem_served_by(t) || halves_mine(t) != TMEM_HALVES) {
 		r = check_by_server(t, res);
 		if (r <= 0)
 			return r;

@@ -231,6 +231,8 @@ static bool grow_one(struct tmem *t, bool grower)
 		want = 1;
 	while (n < want && h->hole_count) {
 		got[n] = tmem_hole_pop(t);
+		/* For the reserve, no sub-pool's (see scan_chunks). */
+		seg_chunk(t, got[n])->pool = 0xff;
 		atomic_store(&seg_chunk(t, got[n])->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 		n++;

@@ -417,7 +417,7 @@ struct tmem_header {
 	 * first, so records are dense whatever the stripe balance. */
 	_Atomic uint32_t ebump[2] __attribute__((aligned(64)));
 	_Atomic uint32_t bbump[2];
-	/* References to doomed (evicted) blobs: entries not yet swept and
+	/* References to doomed (evicted) cache blobs: entries not yet swept and
 	 * pending puts.  Added when a blob is doomed, taken off one by one
 	 * as they go (tmem_blob_unref_locked), recounted by repair; no
 	 * lock.  Read on every lock taken: a line of its own. */

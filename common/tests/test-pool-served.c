@@ -26,7 +26,8 @@
  *     one, so the server still gets every page within a second (the dead
  *     tools of the rounds before are repaired meanwhile: the swap half at
  *     once, the cache half once this tool is gone);
- *  5. as 1, with a put over a cache page: -ETIMEDOUT within the bound;
+ *  5. as 1, with a peer that dies holding a cache stripe and a put over a
+ *     cache page: -ETIMEDOUT within the bound;
  *  6, 7. a repair due while a tool is stopped holding a cache stripe:
  *     the server stopped, a peer dies holding a stripe (a cache one in 6,
  *     a swap one in 7), then the tool stops in its verification as in 4.
@@ -73,6 +74,20 @@ static void server_log(void *opaque, enum tmem_log_level level, const char *msg)
 		atomic_fetch_add(&checks_served, 1);
 }
 
+/* No repair due, and no dead process's slot left. */
+static bool settled(struct tmem *t)
+{
+	unsigned s;
+
+	if (tmem_repair_pending(t))
+		return false;
+	for (s = 0; s < TMEM_MAX_SLOTS; s++)
+		if (seg_slot(t, s)->state == SLOT_ATTACHED &&
+		    !tmem_slot_alive(t, s))
+			return false;
+	return true;
+}
+
 /* The server: store NPAGES pages, start the grower, then answer each
  * command byte: 'g' gets every page ('o' if all are back, else 'f'),
  * 'c' answers how many checks its grower ran for others, 'r' once no
@@ -105,11 +120,11 @@ static void server(void)
 			 * or here after a while): nothing due any more. */
 			for (i = 0; i < 100; i++) {
 				tmem_reap_dead(t);
-				if (!tmem_repair_pending(t))
+				if (settled(t))
 					break;
 				usleep(100000);
 			}
-			ok = tmem_repair_pending(t) ? 'f' : 'o';
+			ok = settled(t) ? 'o' : 'f';
 		} else {
 			ok = 'o';
 			for (i = 0; i < NPAGES; i++) {
@@ -190,10 +205,10 @@ static void tool(char what)
 		_exit(0); /* it should have stopped inside */
 	}
 	if (what == 'p') {
-		/* The dead peer's stripe, found: a repair is due before the
-		 * put takes its first stripe. */
-		CHECK_RC(tmem_get(t, p, 1, 0, page), -ETIMEDOUT);
+		/* The dead peer's cache stripe, found: a repair of the cache
+		 * half is due before the put takes its first stripe. */
 		CHECK_RC(tmem_pool_find(t, "cache", &p), 0);
+		CHECK_RC(tmem_get(t, p, 1, 0, page), -ETIMEDOUT);
 		page_text(page, 2000);
 	}
 	t0 = now_ms();
@@ -215,14 +230,53 @@ static void stop_and_wait(pid_t pid)
 	CHECK(test_wait_stop(pid, &status));
 }
 
-/* Stop the server, then have a peer die holding a swap stripe: a repair
- * is due that only the (stopped) server may run. */
+/* Whether any pool lock is held: its word is nonzero (glibc's mutex). */
+static bool pool_locked(void)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	bool held;
+	unsigned i;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	o.readonly = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	held = t->hdr->slots_lock.__data.__lock ||
+	       t->hdr->pool_lock.__data.__lock ||
+	       t->hdr->chunk_lock.__data.__lock;
+	for (i = 0; i < TMEM_NR_STRIPES && !held; i++)
+		held = seg_istripe(t, i)->lock.__data.__lock ||
+		       seg_dstripe(t, i)->lock.__data.__lock;
+	tmem_close(t);
+	return held;
+}
+
+/* Stop the server where it holds no pool lock (its grower may be in the
+ * middle of growing or compacting): a peer must find every lock free. */
+static void stop_quiet(pid_t srv)
+{
+	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+	int tries;
+
+	for (tries = 0;; tries++) {
+		stop_and_wait(srv);
+		if (!pool_locked())
+			return;
+		CHECK(tries < 1000);
+		kill(srv, SIGCONT);
+		nanosleep(&ms, NULL);
+	}
+}
+
+/* Stop the server, then have a peer die holding a stripe of peer_pool: a
+ * repair is due that only the (stopped) server may run. */
 static void peer_crash(pid_t srv)
 {
 	int status;
 	pid_t pid;
 
-	stop_and_wait(srv);
+	stop_quiet(srv);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0)
@@ -313,6 +367,11 @@ static bool round_verify(const char *what, const char *pool, pid_t srv)
 	pid_t pid;
 
 	if (pool) {
+		/* From a pool with nothing due: the rounds before leave dead
+		 * processes (a tool killed holding a cache stripe, in 4),
+		 * whose cache half the grower repairs after the swap half a
+		 * get waited for. */
+		CHECK(server_ask('r', 20000) == 'o');
 		peer_pool = pool;
 		peer_crash(srv);
 	}
@@ -418,6 +477,7 @@ static bool round_daemon(pid_t srv)
 	if (pid == 0)
 		cache_daemon();
 	CHECK(poll(&pf, 1, 20000) == 1 && read(tool_pipe[0], line, 2) == 2);
+	CHECK(server_ask('r', 20000) == 'o');
 	peer_pool = "swap";
 	peer_crash(srv);
 	/* Its grower looks for dead processes every second. */
@@ -507,16 +567,19 @@ int main(void)
 	}
 
 	/* 3: the server stopped: the tool's check. */
-	stop_and_wait(srv);
+	stop_quiet(srv);
 	ok &= round_run("check, server stopped", 'c', srv, -ETIMEDOUT);
 
 	/* 4: the server runs: the tool's verification. */
 	kill(srv, SIGCONT);
 	ok &= round_verify("verify, server running", NULL, srv);
 
-	/* 5: a repair due again, the server stopped: the tool's put over a
-	 * cache page fails as a timeout within the bound, not as a busy lock
-	 * after twice the bound. */
+	/* 5: a repair of the cache half due (a peer died holding a cache
+	 * stripe), the server stopped: the tool's put over a cache page fails
+	 * as a timeout within the bound, not as a busy lock after twice the
+	 * bound. */
+	CHECK(server_ask('r', 20000) == 'o');
+	peer_pool = "cache";
 	peer_crash(srv);
 	ok &= round_run("cache put, repair due, server stopped", 'p', srv,
 			-ETIMEDOUT);
