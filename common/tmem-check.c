@@ -1002,6 +1002,96 @@ static long long ms_now(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+/* Whether the dead process of slot s left anything in half k that only a
+ * repair of that half puts right: a pending reference to one of its blobs,
+ * a chunk of its sub-pools in its hands (open, being evicted or
+ * compacted), or one of its sub-pools half destroyed; and, for either
+ * half, a free chunk in its hands (either half's repair files it).  A
+ * lock it held raised the half's needs_repair bit instead.  No lock: a
+ * dead process's intents and chunks change only by a repair. */
+static bool dead_left_in(struct tmem *t, unsigned s, unsigned k)
+{
+	struct tmem_slot *sl = seg_slot(t, s);
+	uint32_t c, id, end = t->hdr->hole_bump;
+	unsigned x, p;
+
+	for (x = 0; x < TMEM_MAX_CTX; x++) {
+		id = __atomic_load_n(&sl->intent_blob[x], __ATOMIC_RELAXED);
+		if (id && (id >= t->geo->nr_blobs / 2) == (k == TMEM_EPHEMERAL))
+			return true;
+	}
+	for (p = 0; p < TMEM_MAX_POOLS; p++)
+		if (atomic_load(&seg_pool(t, p)->state) == POOL_DESTROYING &&
+		    pool_half(t, p) == TMEM_HALF_BIT(k))
+			return true;
+	if (end > t->geo->nr_chunks)
+		end = (uint32_t)t->geo->nr_chunks;
+	for (c = 1; c < end; c++) {
+		struct tmem_chunk *ch = seg_chunk(t, c);
+		uint64_t w = atomic_load(&ch->sl);
+		unsigned st = SL_STATE(w), owner = SL_OWNER(w);
+
+		if (owner == 0 || (st == CHUNK_OPEN ? (owner - 1) / TMEM_MAX_CTX
+						    : owner - 1) != s)
+			continue;
+		/* A free one in its hands (growing, punching, being freed):
+		 * some repair must file it, so neither half is skipped. */
+		if (!chunk_in_use(st) || ch->pool >= TMEM_MAX_POOLS ||
+		    pool_half(t, ch->pool) == TMEM_HALF_BIT(k))
+			return true;
+	}
+	return false;
+}
+
+/* Mark half k rebuilt for every dead process's slot that left nothing in
+ * it (dead_left_in) and no lock of it held, freeing the slots whose halves
+ * are then all done, under slots_lock (not waited for: busy, it is left to
+ * the repair).  So a cache process or a tool that dies outside the swap
+ * half's locks costs swap no repair of its half. */
+static void dead_skip_half(struct tmem *t, unsigned k)
+{
+	unsigned s, h = TMEM_HALF_BIT(k);
+
+	if (!tmem_trylock(t, &t->hdr->slots_lock))
+		return;
+	/* A lock a dead process held is found by its next taker: take each
+	 * of the half's that is free now, and let go (a busy one is a live
+	 * holder's).  One found so raises the half's needs_repair. */
+	if (tmem_trylock(t, &t->hdr->pool_lock))
+		tmem_unlock(&t->hdr->pool_lock);
+	if (tmem_trylock(t, &t->hdr->chunk_lock))
+		tmem_unlock(&t->hdr->chunk_lock);
+	for (s = k * TMEM_HALF; s < (k + 1) * TMEM_HALF; s++) {
+		if (tmem_trylock(t, &seg_istripe(t, s)->lock))
+			tmem_unlock(&seg_istripe(t, s)->lock);
+		if (tmem_trylock(t, &seg_dstripe(t, s)->lock))
+			tmem_unlock(&seg_dstripe(t, s)->lock);
+	}
+	if (tmem_repair_pending_in(t, h)) {
+		tmem_unlock(&t->hdr->slots_lock);
+		return;
+	}
+	for (s = 0; s < TMEM_MAX_SLOTS; s++) {
+		struct tmem_slot *sl = seg_slot(t, s);
+
+		if (sl->state != SLOT_ATTACHED || (sl->repaired & h) ||
+		    tmem_slot_alive(t, s) || dead_left_in(t, s, k))
+			continue;
+		if (sl->repaired == 0)
+			tmem_log(t, TMEM_LOG_WARNING,
+				 "repairing after process %d (slot %u) died",
+				 sl->pid, s);
+		sl->repaired |= h;
+		if ((sl->repaired & TMEM_HALVES) == TMEM_HALVES) {
+			sl->state = SLOT_FREE;
+			sl->repaired = 0;
+			atomic_store(&sl->grower, 0);
+			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
+		}
+	}
+	tmem_unlock(&t->hdr->slots_lock);
+}
+
 /* Repair, one at a time, each of the given halves that is due (or, with
  * all set, every one of them).  0; -ENOMEM (no scratch) or -EBUSY (a
  * serving process did not get a half's locks in time: on its grower,
@@ -1019,6 +1109,13 @@ static int repair_halves(struct tmem *t, unsigned halves, bool all)
 		if (!(halves & h) || (!all && !tmem_repair_pending_in(t, h) &&
 				      !dead_slot_in(t, h)))
 			continue;
+		/* Due only for dead processes that left nothing in it. */
+		if (!all && !tmem_repair_pending_in(t, h)) {
+			dead_skip_half(t, k);
+			if (!tmem_repair_pending_in(t, h) &&
+			    !dead_slot_in(t, h))
+				continue;
+		}
 		if (grower && !all && ms_now() < busy_until[k])
 			r = -EBUSY;
 		else

@@ -12,7 +12,13 @@
  * put; the cache half is then due (as after a cache process died holding a
  * cache stripe) and a cache put here repairs it.  The writer's chunk must
  * be on no free list; once the writer has finished, the check must find
- * nothing wrong and the swap page must read back. */
+ * nothing wrong and the swap page must read back.
+ *
+ * Then a process that dies holding no lock costs only the repair of the
+ * half it left something in: one that stored cache pages only (its open
+ * cache chunk to close), then one that stored a swap page only.  Each
+ * death must cost exactly one half's repair, free the slot, and leave
+ * the pool clean. */
 #include <config.h>
 
 #include <signal.h>
@@ -44,6 +50,49 @@ static void writer(void)
 	_exit(0);
 }
 
+/* A process that puts one page into sub-pool sub, stops, and is killed
+ * there by the parent (no lock held). */
+static void put_and_stop(const char *sub, uint64_t seed)
+{
+	unsigned char page[4096];
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t p;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	o.dedup = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_find(t, sub, &p), 0);
+	page_random(page, seed);
+	CHECK_RC(tmem_put(t, p, 9, seed, page), 0);
+	raise(SIGSTOP);
+	_exit(0);
+}
+
+/* Kill such a process and repair after it: the half repairs it cost. */
+static uint64_t repairs_after_death(struct tmem *t, const char *sub,
+				    uint64_t seed)
+{
+	uint64_t before;
+	int status;
+	unsigned s;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0)
+		put_and_stop(sub, seed);
+	CHECK(test_wait_stop(pid, &status));
+	kill(pid, SIGKILL);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	before = atomic_load(&t->hdr->repairs);
+	CHECK_RC(tmem_reap_dead(t), 0);
+	for (s = 0; s < TMEM_MAX_SLOTS; s++)
+		CHECK(seg_slot(t, s)->state != SLOT_ATTACHED ||
+		      tmem_slot_alive(t, s));
+	return atomic_load(&t->hdr->repairs) - before;
+}
+
 static bool listed(struct tmem *t, uint32_t head, uint32_t count, uint32_t c)
 {
 	uint32_t n;
@@ -61,6 +110,7 @@ int main(void)
 	struct tmem_header *h;
 	struct tmem *t;
 	uint32_t e, p, taken;
+	uint64_t n;
 	int status;
 	pid_t w;
 	bool ok = true;
@@ -116,9 +166,40 @@ int main(void)
 	}
 	if (ok)
 		printf("chunk %u, taken by a swap writer, stayed its own "
-		       "through "
-		       "a repair of the cache half\n",
+		       "through a repair of the cache half\n",
 		       taken);
+
+	/* Deaths outside every lock: one half's repair each. */
+	n = repairs_after_death(t, "cache", 11);
+	if (n != 1) {
+		fprintf(stderr,
+			"FAIL: a cache process's death cost %llu half "
+			"repairs, want 1 (the cache half only)\n",
+			(unsigned long long)n);
+		ok = false;
+	}
+	n = repairs_after_death(t, "swap", 12);
+	if (n != 1) {
+		fprintf(stderr,
+			"FAIL: a swap writer's death cost %llu half repairs, "
+			"want 1 (the swap half only)\n",
+			(unsigned long long)n);
+		ok = false;
+	}
+	if (tmem_fsck(t, false) != 0) {
+		fprintf(stderr, "FAIL: the check finds problems after the "
+				"deaths\n");
+		ok = false;
+	}
+	page_random(page, 12);
+	if (tmem_get(t, p, 9, 12, back) != 0 || memcmp(page, back, 4096)) {
+		fprintf(stderr, "FAIL: the dead writer's swap page does not "
+				"read back\n");
+		ok = false;
+	}
+	if (ok)
+		printf("a process that died outside every lock cost one half's "
+		       "repair\n");
 	tmem_close(t);
 	tmem_unlink(name);
 	return ok ? 0 : 1;

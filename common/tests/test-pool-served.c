@@ -43,6 +43,7 @@
 #include <config.h>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -230,26 +231,34 @@ static void stop_and_wait(pid_t pid)
 	CHECK(test_wait_stop(pid, &status));
 }
 
-/* Whether any pool lock is held: its word is nonzero (glibc's mutex). */
+/* Whether a live thread holds m: glibc's robust mutex word holds the
+ * owner's thread id; a dead owner's is cleared by the kernel (which sets
+ * FUTEX_OWNER_DIED for the next taker). */
+static bool held(pthread_mutex_t *m)
+{
+	return (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) &
+		FUTEX_TID_MASK) != 0;
+}
+
+/* Whether any pool lock is held by a live thread. */
 static bool pool_locked(void)
 {
 	struct tmem_options o;
 	struct tmem *t;
-	bool held;
+	bool any;
 	unsigned i;
 
 	test_options(&o, name, 0);
 	o.create = false;
 	o.readonly = true;
 	CHECK_RC(tmem_open(&o, &t), 0);
-	held = t->hdr->slots_lock.__data.__lock ||
-	       t->hdr->pool_lock.__data.__lock ||
-	       t->hdr->chunk_lock.__data.__lock;
-	for (i = 0; i < TMEM_NR_STRIPES && !held; i++)
-		held = seg_istripe(t, i)->lock.__data.__lock ||
-		       seg_dstripe(t, i)->lock.__data.__lock;
+	any = held(&t->hdr->slots_lock) || held(&t->hdr->pool_lock) ||
+	      held(&t->hdr->chunk_lock);
+	for (i = 0; i < TMEM_NR_STRIPES && !any; i++)
+		any = held(&seg_istripe(t, i)->lock) ||
+		      held(&seg_dstripe(t, i)->lock);
 	tmem_close(t);
-	return held;
+	return any;
 }
 
 /* Stop the server where it holds no pool lock (its grower may be in the
