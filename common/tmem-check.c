@@ -344,7 +344,10 @@ static void scan_blob_refs(struct fsck *f)
 		if (!f->alive[s])
 			continue;
 		for (x = 0; x < TMEM_MAX_CTX; x++) {
-			id = seg_slot(t, s)->intent_blob[x];
+			/* The other half's change under its stripes; they
+			 * are not this half's blobs (bstate 0). */
+			id = __atomic_load_n(&seg_slot(t, s)->intent_blob[x],
+					     __ATOMIC_RELAXED);
 			if (id && id < t->geo->nr_blobs && f->bstate[id])
 				f->brefs[id]++;
 		}
@@ -536,11 +539,12 @@ static void scan_layout(struct fsck *f)
 	}
 	for (c = 1; c < t->hdr->hole_bump; c++) {
 		struct tmem_chunk *k = seg_chunk(t, c);
-		uint32_t fill = k->fill, off = 0;
+		uint32_t fill, off = 0;
 
 		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
 		    !chunk_mine(f, k))
 			continue;
+		fill = k->fill; /* the other half's may be moving */
 		if (f->repair) {
 			unsigned r;
 
