@@ -1163,12 +1163,51 @@ int tmem_fsck(struct tmem *t, bool repair)
 
 /* Repair those of the given halves that are due and that this process
  * repairs (halves_mine). */
+#ifdef TMEM_TEST_HOOKS
+unsigned tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
+#define served_wait_ms() tmem_served_wait_ms
+#else
+#define served_wait_ms() TMEM_SERVED_WAIT_MS
+#endif
+
+static pid_t pool_server(struct tmem *t);
+
+/* Grower of a process that leaves repairs to a live swap server (a cache
+ * daemon): the cache half, when it has been due for served_wait_ms()
+ * without that server repairing it (the server is stopped, say), so that
+ * the cache's requests do not wait for ever.  That takes the header locks
+ * and the cache stripes, never the swap stripes. */
+static unsigned cache_half_overdue(struct tmem *t)
+{
+	static _Thread_local long long due_since;
+	static _Thread_local bool said;
+	unsigned e = TMEM_HALF_BIT(TMEM_EPHEMERAL);
+
+	if (!tmem_on_grower_thread(t) || !tmem_repair_pending_in(t, e)) {
+		due_since = 0;
+		said = false;
+		return 0;
+	}
+	if (!due_since)
+		due_since = ms_now();
+	if (ms_now() - due_since < served_wait_ms())
+		return 0;
+	if (!said && (said = true))
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "the cache half has waited %u s for the swap server "
+			 "(pid %d) to repair it; repairing it here",
+			 (served_wait_ms() + 999) / 1000, (int)pool_server(t));
+	return e;
+}
+
 static void repair_if_needed_in(struct tmem *t, unsigned halves)
 {
 	struct timespec retry = {0, REPAIR_RETRY_MS * 1000000L};
 	static _Atomic bool said;
 	unsigned mine = halves & halves_mine(t);
 
+	if (!mine)
+		mine = halves & cache_half_overdue(t);
 	if (!tmem_repair_pending_in(t, mine))
 		return;
 	if (repair_halves(t, mine, false) == -ENOMEM) {
@@ -1185,13 +1224,6 @@ void tmem_repair_if_needed(struct tmem *t)
 {
 	repair_if_needed_in(t, TMEM_HALVES);
 }
-
-#ifdef TMEM_TEST_HOOKS
-unsigned tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
-#define served_wait_ms() tmem_served_wait_ms
-#else
-#define served_wait_ms() TMEM_SERVED_WAIT_MS
-#endif
 
 /* The pid of a live process, not this one, that runs a grower thread, or
  * 0 when there is none: the pool's server (one that serves a persistent

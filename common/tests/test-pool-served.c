@@ -39,7 +39,11 @@
  *     sub-pool), set to stop inside any repair or check it runs (crash
  *     point 51, its locks held), is attached while a peer dies holding a
  *     swap stripe: it must leave the repair to the server, which must get
- *     every page within a second. */
+ *     every page within a second;
+ *  9. a cache daemon attached, the server stopped, a peer dies holding a
+ *     cache stripe: the daemon's get of that key must not wait for ever
+ *     for the stopped server; its grower repairs the cache half itself
+ *     after the bound. */
 #include <config.h>
 
 #include <fcntl.h>
@@ -177,24 +181,37 @@ static void peer(void)
 	_exit(3);
 }
 
+/* Attach as a tool (no grower) or as a daemon (a grower), with the
+ * tools' bound on waiting for a server (TMEM_SERVED_WAIT_MS). */
+static struct tmem *attach(bool grower)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	char bound[16];
+
+	snprintf(bound, sizeof bound, "%d", BOUND_MS);
+	setenv("TMEM_SERVED_WAIT_MS", bound, 1);
+	test_options(&o, name, 0);
+	o.create = false;
+	o.grower = grower;
+	o.put_may_grow = grower;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	return t;
+}
+
 /* The tool: attach without a grower, run what (get or check), report
  * "RC MS" on tool_pipe, stop.  A repair or check it runs itself stops it
  * earlier, holding every pool lock (crash points 50, 51). */
 static void tool(char what)
 {
 	unsigned char page[4096];
-	struct tmem_options o;
 	struct tmem *t;
 	char line[64];
 	long long t0;
 	uint32_t p;
 	int r, n;
 
-	snprintf(line, sizeof line, "%d", BOUND_MS);
-	setenv("TMEM_SERVED_WAIT_MS", line, 1);
-	test_options(&o, name, 0);
-	o.create = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
+	t = attach(false);
 	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
 	tmem_crash_signal = SIGSTOP;
 	tmem_crash_at = what == 'g' ? 50 : 51;
@@ -435,15 +452,10 @@ static bool round_verify(const char *what, const char *pool, pid_t srv)
  * check its grower runs stops it at crash point 51. */
 static void cache_daemon(void)
 {
-	struct tmem_options o;
 	struct tmem *t;
 	uint32_t p;
 
-	test_options(&o, name, 0);
-	o.create = false;
-	o.grower = true;
-	o.put_may_grow = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
+	t = attach(true);
 	CHECK_RC(tmem_pool_find(t, "cache", &p), 0);
 	tmem_crash_signal = SIGSTOP;
 	tmem_crash_at = 51;
@@ -515,6 +527,88 @@ static bool round_daemon(pid_t srv)
 	       "served\n",
 	       what);
 	return true;
+}
+
+/* The cache daemon of round 9: attach with a grower, serve the cache
+ * sub-pool, say so on tool_pipe; on a byte from go, get cache page (1, 0)
+ * and report "RC MS" on tool_pipe; then wait to be killed. */
+static void cache_reader(int go)
+{
+	unsigned char page[4096], c;
+	struct tmem *t;
+	char line[64];
+	long long t0;
+	uint32_t p;
+	int r, n;
+
+	t = attach(true);
+	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &p), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK(write(tool_pipe[1], "d\n", 2) == 2);
+	CHECK(read(go, &c, 1) == 1);
+	t0 = now_ms();
+	r = tmem_get(t, p, 1, 0, page);
+	n = snprintf(line, sizeof line, "%d %lld\n", r, now_ms() - t0);
+	CHECK(write(tool_pipe[1], line, (size_t)n) == n);
+	for (;;)
+		pause();
+}
+
+/* Round 9: the swap server stopped, a cache repair due: a cache daemon's
+ * request must not wait for ever. */
+static bool round_cache_waits(pid_t srv)
+{
+	const char *what = "cache daemon, cache half due, server stopped";
+	struct pollfd pf = {.fd = tool_pipe[0], .events = POLLIN};
+	char line[64] = "";
+	long long ms = -1;
+	int go[2], status, r = 1;
+	bool ok = true;
+	ssize_t n = 0;
+	pid_t pid;
+
+	CHECK(server_ask('r', 20000) == 'o');
+	CHECK(pipe(go) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		cache_reader(go[0]);
+	CHECK(poll(&pf, 1, 20000) == 1 && read(tool_pipe[0], line, 2) == 2);
+	peer_pool = "cache";
+	peer_crash(srv);
+	CHECK(write(go[1], "g", 1) == 1);
+	if (poll(&pf, 1, BOUND_MS + 5000) == 1)
+		n = read(tool_pipe[0], line, sizeof line - 1);
+	if (n > 0) {
+		line[n] = '\0';
+		sscanf(line, "%d %lld", &r, &ms);
+	}
+	kill(srv, SIGCONT);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	close(go[0]);
+	close(go[1]);
+	if (n <= 0) {
+		fprintf(stderr,
+			"FAIL: %s: the daemon's get waited more than %d ms "
+			"for the stopped server\n",
+			what, BOUND_MS + 5000);
+		ok = false;
+	} else if (r != 0 && r != -ENOENT) {
+		fprintf(stderr, "FAIL: %s: the daemon's get returned %d (%s)\n",
+			what, r, tmem_strerror(r));
+		ok = false;
+	}
+	if (server_ask('r', 20000) != 'o') {
+		fprintf(stderr, "FAIL: %s: a repair is still due\n", what);
+		ok = false;
+	}
+	if (ok)
+		printf("%s: the daemon's get returned %d after %lld ms (its "
+		       "grower repaired the cache half after the %d ms "
+		       "bound)\n",
+		       what, r, ms, BOUND_MS);
+	return ok;
 }
 
 int main(void)
@@ -599,6 +693,9 @@ int main(void)
 
 	/* 8: a cache daemon attached, a repair due. */
 	ok &= round_daemon(srv);
+
+	/* 9: a cache daemon's request while the server is stopped. */
+	ok &= round_cache_waits(srv);
 
 	close(cmd_pipe[1]);
 	CHECK(waitpid(srv, &status, 0) == srv);
