@@ -569,16 +569,18 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	return r;
 }
 
-int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
-	       uint64_t index, enum tmem_page_state *state)
+/* Look a key up for a reader that only inspects its entry: on 0, *is is
+ * locked (the caller unlocks it) and *en is the key's entry or NULL, with
+ * *bad set when its bucket holds a damaged entry that may have been it. */
+static int key_inspect(struct tmem *t, uint32_t pool_id, uint64_t object,
+		       uint64_t index, struct tmem_stripe **is,
+		       struct tmem_entry **en, uint32_t *bad)
 {
-	struct tmem_stripe *is;
 	uint64_t bucket;
 	unsigned pool, s;
-	uint32_t e, *link, bad;
+	uint32_t e, *link;
 	int r;
 
-	*state = TMEM_PAGE_ABSENT;
 	if (t->readonly)
 		return -EROFS;
 	r = pool_resolve(t, pool_id, &pool);
@@ -586,15 +588,29 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 		return r;
 	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
 			    &bucket);
-	is = seg_istripe(t, s);
-	r = stripe_lock(t, is);
+	*is = seg_istripe(t, s);
+	r = stripe_lock(t, *is);
 	if (r)
 		return r;
 	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,
-				    &bad);
-	if (e) {
-		struct tmem_entry *en = seg_entry(t, e);
+				    bad);
+	*en = e ? seg_entry(t, e) : NULL;
+	return 0;
+}
 
+int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
+	       uint64_t index, enum tmem_page_state *state)
+{
+	struct tmem_stripe *is;
+	struct tmem_entry *en;
+	uint32_t bad;
+	int r;
+
+	*state = TMEM_PAGE_ABSENT;
+	r = key_inspect(t, pool_id, object, index, &is, &en, &bad);
+	if (r)
+		return r;
+	if (en) {
 		/* A damaged entry is data (that reads as an I/O error),
 		 * never a hole or zeros. */
 		if (!tmem_entry_sound(t, en) || (en->flags & ENTRY_F_BAD))
@@ -610,6 +626,23 @@ int tmem_probe(struct tmem *t, uint32_t pool_id, uint64_t object,
 	}
 	tmem_unlock(&is->lock);
 	return 0;
+}
+
+int tmem_read_back(struct tmem *t, uint32_t pool_id, uint64_t object,
+		   uint64_t index)
+{
+	struct tmem_stripe *is;
+	struct tmem_entry *en;
+	uint32_t bad;
+	int r;
+
+	r = key_inspect(t, pool_id, object, index, &is, &en, &bad);
+	if (r)
+		return r;
+	r = en && tmem_entry_sound(t, en) && !(en->flags & ENTRY_F_BAD) &&
+	    (en->flags & ENTRY_F_READ) && entry_type(en) == ENTRY_BLOB;
+	tmem_unlock(&is->lock);
+	return r;
 }
 
 int tmem_flush_page(struct tmem *t, uint32_t pool_id, uint64_t object,

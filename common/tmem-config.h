@@ -72,6 +72,9 @@ struct tmem_config {
 	uint64_t swap_min_share;	     /* min-share = reserved for swap */
 	unsigned swap_threads;		     /* threads = nbdkit -t */
 	int swap_priority;		     /* priority = swapon -p */
+	double swap_demote_after; /* demote-after = seconds a page read
+				   * back stays in the pool before it moves
+				   * to the overflow file; 0 = never */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

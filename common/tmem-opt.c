@@ -91,6 +91,8 @@ static const struct key_def keys[] = {
 	 0, NULL},
 	{"swap", "priority", "priority", CTL, KEY_INT, F(swap_priority), -1,
 	 32767, 0, NULL},
+	{"swap", "demote-after", "demote-after", PLUGIN | CTL, KEY_SECONDS,
+	 F(swap_demote_after), 0, 86400, 0, NULL},
 	{"cache", "chunk-size", "chunk-size", CACHE | CTL, KEY_SIZE,
 	 F(cache_chunk_size), TMEM_PAGE_SIZE, 64 << 20, SZ_PAGES, NULL},
 	{"cache", "max-share", "max-share", CACHE | CTL, KEY_SIZE,

@@ -216,6 +216,15 @@ enum tmem_page_state {
 int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	       enum tmem_page_state *state);
 
+/* Whether a persistent sub-pool's key holds a stored page (not a zero or
+ * same-filled one) that was read since it was last written: 1 or 0 (absent
+ * keys and damaged entries: 0), or -errno as tmem_probe.  Such a page is
+ * likely stale (the kernel frees a swap slot on swap-in without telling
+ * the device), so a caller may move it somewhere cheaper.  A hint: the
+ * caller must hold off writers of the key if it acts on the answer. */
+int tmem_read_back(struct tmem *t, uint32_t pool, uint64_t object,
+		   uint64_t index);
+
 /* Forget one page / every page of an object.  Absent keys are fine.
  * tmem_flush_object walks the index of every stripe of the pool's kind:
  * its cost grows with what the pool holds, not with the object.  A caller

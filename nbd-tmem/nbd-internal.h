@@ -3,7 +3,9 @@
  * Layers, top to bottom: nbd-plugin.c (nbdkit callbacks, keys, process
  * set-up) → nbd-pages.c (byte ranges to whole pages, the page locks, pool
  * first and overflow second) → nbd-overflow.c (the overflow file and its
- * slot map) and common/ (the pool).
+ * slot map) and common/ (the pool).  nbd-demote.c runs beside the requests:
+ * a thread that moves pages read back to the overflow file through
+ * nbd-pages.c.
  *
  * Lock order: a page stripe lock (nbd-pages.c), then the overflow free-list
  * lock (nbd-overflow.c), then whatever the pool takes inside.  A thread
@@ -43,6 +45,8 @@ struct nt_counters {
 	uint64_t ov_writes;	  /* pages written to the overflow file */
 	uint64_t ov_reads;	  /* pages read from the overflow file */
 	uint64_t ov_promoted;	  /* overflow pages moved back into the pool */
+	uint64_t ov_demoted;	  /* pages read back moved to the overflow
+				   * file (nbd-demote.c) */
 	uint64_t ov_full;	  /* writes refused: overflow file full */
 	uint64_t nospace;	  /* writes refused: pool full, no overflow */
 	uint64_t nospace_retries; /* ENOSPC retried (reserve being refilled) */
@@ -107,6 +111,22 @@ int nt_pages_cache(uint32_t count, uint64_t offset);
 int nt_pages_probe(uint64_t page, enum tmem_page_state *state);
 /* Make overflow writes durable (fdatasync); 0 without overflow. */
 int nt_pages_sync(void);
+/* With an overflow file: move page there if it was read back since it was
+ * written (see nbd-demote.c).  1 moved, 0 not, -ENOSPC file full,
+ * -errno. */
+int nt_pages_demote(uint64_t page);
+
+/* ---- nbd-demote.c --------------------------------------------------- */
+
+/* Pages read back are likely stale: the kernel frees a swap slot on
+ * swap-in (once swap is half full) and tells no device but zram.  With an
+ * overflow file, a thread moves every page found read back in two scans
+ * after_s seconds apart out of the pool into the file, where it costs disk
+ * instead of RAM; a page read again after that is read from the file.  It
+ * keeps an eighth of the file's slots free for the writes the pool cannot
+ * take.  after_s 0 or no overflow file: no thread.  -errno. */
+int nt_demote_start(struct nt_device *dev, double after_s);
+void nt_demote_stop(void);
 
 /* ---- nbd-overflow.c ------------------------------------------------- */
 

@@ -509,6 +509,40 @@ int nt_pages_cache(uint32_t count, uint64_t offset)
 	return 0;
 }
 
+/* Move a page that was read back since it was written from the pool to
+ * the overflow file (nbd-demote.c).  Under its stripe lock the page is
+ * looked at again, read from the pool into the stripe's scratch page,
+ * written to its slot, and only then flushed from the pool: whoever takes
+ * the lock next finds it in exactly one place.  1 if it moved, 0 if it
+ * no longer qualifies, -ENOSPC when the file has no free slot, or another
+ * -errno (the page then stays in the pool). */
+int nt_pages_demote(uint64_t page)
+{
+	LOCK_PAGE_FOR_SCOPE(s, page);
+	int r;
+
+	if (nt_ov_lookup(dev->ov, page) != NT_NO_SLOT)
+		return 0;
+	r = tmem_read_back(dev->pool, dev->pool_id, NT_DATA_OBJECT, page);
+	if (r <= 0)
+		return r;
+	r = tmem_get(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, s->buf);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r; /* a damaged page stays where gets report it */
+	r = nt_ov_write(dev->ov, page, s->buf);
+	if (r < 0)
+		return r;
+	r = tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page);
+	if (r < 0) {
+		nt_ov_release(dev->ov, page); /* never in two places */
+		return r;
+	}
+	NT_COUNT(ov_demoted);
+	return 1;
+}
+
 static int pool_probe(uint64_t page, enum tmem_page_state *state)
 {
 	return pool_gone(tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT,

@@ -174,6 +174,9 @@ static int nt_config_complete(void)
 	"                  block-backed file system (not tmpfs).\n"           \
 	"overflow-size=SIZE  FILE's size, allocated in full at start\n"       \
 	"                  (default: the device size).\n"                     \
+	"demote-after=SECS A page read back stays in the pool this long,\n"   \
+	"                  then moves to FILE (likely stale; default 10,\n"   \
+	"                  0 never).\n"                                       \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
 	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
@@ -590,6 +593,11 @@ static int nt_after_fork(void)
 		nbdkit_error("starting the log thread: %s", strerror(-r));
 		return -1;
 	}
+	r = nt_demote_start(&dev, cfg.swap_demote_after);
+	if (r < 0) {
+		nbdkit_error("starting the demotion thread: %s", strerror(-r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -618,13 +626,14 @@ static void print_stats(void)
 			     st->bytes_read_back, st->checksum_errors);
 	nbdkit_debug("export %s: partial pages %" PRIu64
 		     "; overflow writes %" PRIu64 ", reads %" PRIu64
-		     ", promoted %" PRIu64 ", full %" PRIu64
-		     "; no space %" PRIu64 " (retries %" PRIu64
-		     "); I/O errors %" PRIu64,
+		     ", promoted %" PRIu64 ", demoted %" PRIu64
+		     ", full %" PRIu64 "; no space %" PRIu64
+		     " (retries %" PRIu64 "); I/O errors %" PRIu64,
 		     export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
 		     nt_counters.ov_reads, nt_counters.ov_promoted,
-		     nt_counters.ov_full, nt_counters.nospace,
-		     nt_counters.nospace_retries, nt_counters.io_errors);
+		     nt_counters.ov_demoted, nt_counters.ov_full,
+		     nt_counters.nospace, nt_counters.nospace_retries,
+		     nt_counters.io_errors);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",
@@ -633,6 +642,7 @@ static void print_stats(void)
 
 static void nt_cleanup(void)
 {
+	nt_demote_stop();
 	nt_log_stop();
 	if (dev.pool)
 		print_stats();

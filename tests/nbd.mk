@@ -12,6 +12,7 @@ TESTS += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-demote.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \
@@ -30,6 +31,7 @@ EXTRA_DIST += \
 	test-nbd-fio.sh \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
+	test-nbd-demote.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \

@@ -59,7 +59,8 @@ static struct tmem_stats pool_stats(struct tmem *t, uint32_t id)
 /* A persistent page read since it was written is counted as read back
  * (likely stale swap), with the payload it holds, until it is written
  * again or dropped; an ephemeral sub-pool's reads mark nothing; repair's
- * recount (tmem_check) agrees at every step. */
+ * recount (tmem_check) agrees at every step; tmem_read_back answers 1
+ * for exactly the stored pages so marked. */
 static void test_read_back(const char *name)
 {
 	struct tmem_options o;
@@ -84,9 +85,14 @@ static void test_read_back(const char *name)
 	CHECK(st.pages_read_back == 0 && st.bytes_read_back == 0);
 	st = pool_stats(t, e);
 	CHECK(st.pages_read_back == 0 && st.bytes_read_back == 0);
+	CHECK_RC(tmem_read_back(t, p, 1, 0), 0);
+	CHECK_RC(tmem_read_back(t, e, 1, 0), 0); /* a cache read marks none */
 	/* Read every page, some twice: each counts once. */
 	for (i = 0; i < 8; i++)
 		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
+	CHECK_RC(tmem_read_back(t, p, 1, 7), 1);
+	CHECK_RC(tmem_read_back(t, p, 1, 8), 0);	/* absent */
+	CHECK_RC(tmem_read_back(t, 63, 1, 0), -ENOENT); /* no such pool */
 	for (i = 0; i < 4; i++)
 		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
 	st = pool_stats(t, p);
@@ -100,6 +106,8 @@ static void test_read_back(const char *name)
 	memset(page, 0, sizeof page);
 	CHECK_RC(tmem_put(t, p, 1, 1, page), 0);
 	CHECK_RC(tmem_get(t, p, 1, 1, back), 0);
+	CHECK_RC(tmem_read_back(t, p, 1, 0), 0); /* written again */
+	CHECK_RC(tmem_read_back(t, p, 1, 1), 0); /* a zero page: no payload */
 	/* Flushed: gone from the figures. */
 	CHECK_RC(tmem_flush_page(t, p, 1, 2), 0);
 	st = pool_stats(t, p);

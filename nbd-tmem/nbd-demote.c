@@ -1,0 +1,182 @@
+/* nbd-tmem: moving pages read back out of the pool, to the overflow file.
+ *
+ * NBD has no per-slot free notice: when the kernel reads a page back from
+ * swap (with swap over half full) it frees the slot and tells only zram, so
+ * the pool keeps a copy nobody will read until the slot is written again.
+ * A page that was read back is therefore the likeliest to be stale, and one
+ * never read back is live.  None may be dropped (the kernel may also have
+ * kept the slot and dropped a clean copy from RAM), but a likely-stale page
+ * costs less on disk than in RAM.
+ *
+ * With an overflow file, one thread scans the device every after_s seconds
+ * and asks the pool which pages were read back since they were last
+ * written (tmem_read_back, one index lookup each).  A page found so in two
+ * scans in a row (read back at least after_s ago and not written since)
+ * moves to the file (nt_pages_demote, under the page's lock).  A swap
+ * request never waits for the scan: it takes one page lock at a time, for
+ * one lookup or one page moved.  The thread keeps an eighth of the file's
+ * slots free for pages the pool cannot take, and paces itself: at most
+ * DEMOTE_BURST pages moved, or SCAN_BURST looked at, per millisecond.
+ * Everything it uses is allocated and touched when it starts.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nbd-internal.h"
+
+#define SCAN_BURST   4096
+#define DEMOTE_BURST 4
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t wake;	 /* stop was set (CLOCK_MONOTONIC waits) */
+	bool stop;		 /* protected by mu */
+	bool on;		 /* set and read by the starting thread */
+	struct nt_device *dev;	 /* set before the thread starts */
+	uint64_t *seen;		 /* bit p: page p was read back at the last
+				  * scan (the thread's own) */
+	unsigned long period_ms; /* set before the thread starts */
+} dm = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Sleep ms milliseconds unless stopped first; whether to stop. */
+static bool nap(unsigned long ms)
+{
+	struct timespec until;
+	bool stop;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&dm.mu);
+	while (!dm.stop &&
+	       pthread_cond_timedwait(&dm.wake, &dm.mu, &until) != ETIMEDOUT)
+		;
+	stop = dm.stop;
+	pthread_mutex_unlock(&dm.mu);
+	return stop;
+}
+
+/* Whether the file has more than an eighth of its slots free. */
+static bool file_has_room(void)
+{
+	uint64_t slots = nt_ov_slots(dm.dev->ov);
+
+	return nt_ov_slots_used(dm.dev->ov) + slots / 8 < slots;
+}
+
+/* One pass over the device; whether to stop.  *moved counts pages moved. */
+static bool scan(uint64_t *moved)
+{
+	struct nt_device *d = dm.dev;
+	unsigned looked = 0, demoted = 0;
+	static bool said;
+	uint64_t p;
+	int r;
+
+	for (p = 0; p < d->pages; p++) {
+		uint64_t bit = 1ULL << (p & 63), *w = &dm.seen[p >> 6];
+
+		r = tmem_read_back(d->pool, d->pool_id, NT_DATA_OBJECT, p);
+		if (r < 0)
+			return false; /* the sub-pool is gone: requests say so
+				       */
+		if (r == 0) {
+			*w &= ~bit;
+		} else if (!(*w & bit)) {
+			*w |= bit;
+		} else if (file_has_room()) {
+			r = nt_pages_demote(p);
+			if (r == 1) {
+				*w &= ~bit;
+				++*moved;
+				if (++demoted % DEMOTE_BURST == 0 && nap(1))
+					return true;
+			} else if (r < 0 && r != -ENOSPC && !said) {
+				said = true;
+				nt_log(false,
+				       "moving page %" PRIu64
+				       " to the overflow file: %s (it stays "
+				       "in the pool; reported once)",
+				       p, strerror(-r));
+			}
+		}
+		if (++looked % SCAN_BURST == 0 && nap(1))
+			return true;
+	}
+	return false;
+}
+
+static void *demote_main(void *arg)
+{
+	uint64_t moved;
+
+	(void)arg;
+	while (!nap(dm.period_ms)) {
+		moved = 0;
+		if (scan(&moved))
+			break;
+		if (moved)
+			nt_log(true,
+			       "moved %" PRIu64 " pages read back to the "
+			       "overflow file",
+			       moved);
+	}
+	return NULL;
+}
+
+int nt_demote_start(struct nt_device *dev, double after_s)
+{
+	size_t bytes = (dev->pages + 63) / 64 * sizeof(uint64_t);
+	pthread_condattr_t ca;
+	int r;
+
+	if (dev->ov == NULL || after_s <= 0)
+		return 0;
+	dm.dev = dev;
+	dm.period_ms = after_s < 0.01 ? 10 : (unsigned long)(after_s * 1000);
+	dm.stop = false;
+	dm.seen = malloc(bytes);
+	if (dm.seen == NULL)
+		return -ENOMEM;
+	memset(dm.seen, 0, bytes); /* faulted in (and locked) now */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&dm.wake, &ca);
+	pthread_condattr_destroy(&ca);
+	r = pthread_create(&dm.thread, NULL, demote_main, NULL);
+	if (r) {
+		pthread_cond_destroy(&dm.wake);
+		free(dm.seen);
+		dm.seen = NULL;
+		return -r;
+	}
+	dm.on = true;
+	return 0;
+}
+
+void nt_demote_stop(void)
+{
+	if (!dm.on)
+		return;
+	pthread_mutex_lock(&dm.mu);
+	dm.stop = true;
+	pthread_cond_signal(&dm.wake);
+	pthread_mutex_unlock(&dm.mu);
+	pthread_join(dm.thread, NULL);
+	pthread_cond_destroy(&dm.wake);
+	free(dm.seen);
+	dm.seen = NULL;
+	dm.on = false;
+}
