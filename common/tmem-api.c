@@ -210,13 +210,16 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 }
 
 /* Find or make the blob for a page; on success the context holds one
- * reference on *blob (recorded as its intent). */
+ * reference on *blob (recorded as its intent).  The blob is found among,
+ * or made in, the chunks of the sub-pool that stores the page: pool's own,
+ * or TMEM_SHARED_POOL's for a TMEM_DEDUP_POOL sub-pool once this process
+ * opened it (the blob's chunk, not the entry, says whose bytes it is). */
 static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		    enum tmem_kind kind, const void *page, uint32_t *blob,
 		    uint32_t *bhash)
 {
-	uint32_t hash = (uint32_t)tmem_page_hash(page);
-	unsigned d = kind_stripe(kind, hash);
+	uint32_t hash = (uint32_t)tmem_page_hash(page), scope;
+	unsigned d = kind_stripe(kind, hash), store = pool;
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	const void *data;
 	uint32_t len;
@@ -224,12 +227,15 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	int r, attempt;
 
 	*bhash = hash;
-	if (t->dedup && __atomic_load_n(&seg_pool(t, pool)->dedup,
-					__ATOMIC_RELAXED) != TMEM_DEDUP_NONE) {
+	scope = __atomic_load_n(&seg_pool(t, pool)->dedup, __ATOMIC_RELAXED);
+	if (scope == TMEM_DEDUP_POOL &&
+	    pool_resolve(t, atomic_load(&t->shared_id), &store) != 0)
+		store = pool; /* not opened here: the sub-pool's own chunks */
+	if (t->dedup && scope != TMEM_DEDUP_NONE) {
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)
 			return r;
-		r = tmem_blob_find(t, c, pool, d, hash, page, blob);
+		r = tmem_blob_find(t, c, store, d, hash, page, blob);
 		if (r == 0)
 			intent_set(t, c, *blob);
 		tmem_unlock(&ds->lock);
@@ -249,13 +255,13 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)
 			return r;
-		why = tmem_blob_create(t, c, pool, d, hash, data, len, blob);
+		why = tmem_blob_create(t, c, store, d, hash, data, len, blob);
 		if (why == ALLOC_OK)
 			intent_set(t, c, *blob);
 		tmem_unlock(&ds->lock);
 		if (why == ALLOC_OK)
 			return 0;
-		r = make_room(t, c, pool, kind, why, attempt);
+		r = make_room(t, c, store, kind, why, attempt);
 		if (r)
 			return r;
 	}
@@ -295,7 +301,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	r = stripe_lock(t, is);
 	if (r) {
 		if (blob) {
-			tmem_blob_unref(t, blob, pool);
+			tmem_blob_unref(t, blob);
 			intent_set(t, c, 0);
 		}
 		return r;
@@ -348,7 +354,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 
 err_unlock:
 	if (blob) {
-		tmem_blob_unref(t, blob, pool);
+		tmem_blob_unref(t, blob);
 		intent_set(t, c, 0);
 	}
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
@@ -797,8 +803,24 @@ static bool pool_name_valid(const char *name)
 	return n > 0 && n <= TMEM_NAME_MAX;
 }
 
+static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
+		     uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id);
+
 int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		   uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id)
+{
+	if (name && strcmp(name, TMEM_SHARED_POOL) == 0) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool name %s is reserved (it holds the pages of "
+			 "sub-pools whose dedup scope is the pool)",
+			 TMEM_SHARED_POOL);
+		return -EINVAL;
+	}
+	return pool_open(t, name, kind, min_bytes, max_bytes, pool_id);
+}
+
+static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
+		     uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id)
 {
 	struct tmem_pool_rec *pr;
 	int free_slot = -1;
@@ -890,11 +912,25 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 
 	if (t->readonly)
 		return -EROFS;
-	if (scope != TMEM_DEDUP_SUBPOOL && scope != TMEM_DEDUP_NONE)
+	if (scope != TMEM_DEDUP_SUBPOOL && scope != TMEM_DEDUP_NONE &&
+	    scope != TMEM_DEDUP_POOL)
 		return -EINVAL;
 	r = pool_resolve(t, pool_id, &pool);
 	if (r)
 		return r;
+	if (scope == TMEM_DEDUP_POOL) {
+		uint32_t sid;
+
+		if (seg_pool(t, pool)->kind != TMEM_PERSISTENT)
+			return -EINVAL;
+		if (strcmp(seg_pool(t, pool)->name, TMEM_SHARED_POOL) == 0)
+			return -EINVAL;
+		/* Held by this process from now on, like any it opened. */
+		r = pool_open(t, TMEM_SHARED_POOL, TMEM_PERSISTENT, 0, 0, &sid);
+		if (r)
+			return r;
+		atomic_store(&t->shared_id, sid);
+	}
 	__atomic_store_n(&seg_pool(t, pool)->dedup, scope, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -914,6 +950,16 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return r;
 	}
 	pr = seg_pool(t, pool);
+	if (strcmp(pr->name, TMEM_SHARED_POOL) == 0 &&
+	    atomic_load(&pr->g[G_BLOBS]) > 0) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s holds pages of other sub-pools (those "
+			 "whose dedup scope is the pool): flush or destroy "
+			 "them first",
+			 pr->name);
+		tmem_unlock(&t->hdr->pool_lock);
+		return -ENOTEMPTY;
+	}
 	n = pool_holders(t, pool, &pid, 1);
 	if (n > 0) {
 		tmem_log(t, TMEM_LOG_ERROR,

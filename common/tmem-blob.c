@@ -207,10 +207,11 @@ static void ghosts_dec(struct tmem *t)
  * doomed cache blobs, whoever drops them (get, put, flush, sweep,
  * destroy).  A swap blob is doomed only by a repair that found its
  * location unsound, and is not counted. */
-void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
+void tmem_blob_unref_locked(struct tmem *t, uint32_t id)
 {
 	struct tmem_blob *b = seg_blob(t, id);
 	uint32_t loc = b->loc, len = blob_len(b);
+	unsigned owner;
 
 	/* Only the cache's are counted (tmem_header.ghosts). */
 	if (loc == BLOB_LOC_DOOMED && id >= t->geo->nr_blobs / 2)
@@ -222,22 +223,25 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id, unsigned pool)
 		return;
 	}
 	tmem_blob_unlink_chain(t, id);
-	/* Mark the space dead so that walkers can step over it. */
+	/* Mark the space dead so that walkers can step over it.  Its bytes
+	 * are charged to the sub-pool of its chunk, which may not be the
+	 * entry's (TMEM_DEDUP_POOL). */
 	alloc_mark(t, loc, len, 0);
-	tmem_gauge(t, pool, G_BLOBS, -1);
-	tmem_gauge(t, pool, G_COMPRESSED, -(int64_t)len);
+	owner = seg_chunk(t, loc_chunk(loc))->pool;
+	tmem_gauge(t, owner, G_BLOBS, -1);
+	tmem_gauge(t, owner, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)
-		tmem_gauge(t, pool, G_RAW, -1);
+		tmem_gauge(t, owner, G_RAW, -1);
 	record_free(t, blob_stripe(t, id), id);
 	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }
 
-void tmem_blob_unref(struct tmem *t, uint32_t id, unsigned pool)
+void tmem_blob_unref(struct tmem *t, uint32_t id)
 {
 	struct tmem_stripe *ds = seg_dstripe(t, blob_stripe(t, id));
 
 	tmem_lock(t, &ds->lock);
-	tmem_blob_unref_locked(t, id, pool);
+	tmem_blob_unref_locked(t, id);
 	tmem_unlock(&ds->lock);
 }

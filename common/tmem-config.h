@@ -47,6 +47,12 @@ struct tmem_config_share {
 	int min_origin, max_origin; /* as origin[] below */
 };
 
+/* [swap] dedup-scope =: what the device's pages may share. */
+enum tmem_scope_key {
+	TMEM_SCOPE_SUBPOOL = 0, /* its own pages only (TMEM_DEDUP_SUBPOOL) */
+	TMEM_SCOPE_POOL = 1,	/* every sub-pool set so (TMEM_DEDUP_POOL) */
+};
+
 /* The cache's -o admit=: when a chunk goes to the pool under pressure. */
 enum tmem_admit {
 	TMEM_ADMIT_REPEAT = 0, /* at its second miss */
@@ -72,6 +78,7 @@ struct tmem_config {
 	uint64_t swap_min_share;	     /* min-share = reserved for swap */
 	unsigned swap_threads;		     /* threads = nbdkit -t */
 	int swap_priority;		     /* priority = swapon -p */
+	int swap_dedup_scope;	  /* dedup-scope = enum tmem_scope_key */
 	double swap_demote_after; /* demote-after = seconds a page read
 				   * back stays in the pool before it moves
 				   * to the overflow file; 0 = never */

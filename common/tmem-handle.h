@@ -81,6 +81,10 @@ struct tmem {
 	 * persistent blob stripe is never held by a process that does not
 	 * serve the sub-pool (a stopped cache daemon must not stall swap). */
 	_Atomic uint64_t own_persistent;
+	/* The id of TMEM_SHARED_POOL once this process opened it (through
+	 * tmem_pool_set_dedup), 0 before: where its TMEM_DEDUP_POOL puts
+	 * store pages.  Set under pool_lock, read by puts. */
+	_Atomic uint32_t shared_id;
 	struct tmem_ctx compact_ctx;
 
 	/* grower thread */

@@ -293,7 +293,7 @@ void tmem_entry_release(struct tmem *t, struct tmem_entry *en)
 		tmem_gauge(t, pool, G_SAME, -1);
 		break;
 	case ENTRY_BLOB:
-		tmem_blob_unref(t, entry_payload(en), pool);
+		tmem_blob_unref(t, entry_payload(en));
 		break;
 	}
 	if (entry_type(en) != ENTRY_FREE)
@@ -361,7 +361,7 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	if (!tmem_trylock(t, &ds->lock))
 		return false;
 	*link = en->next;
-	tmem_blob_unref_locked(t, id, entry_pool(en));
+	tmem_blob_unref_locked(t, id);
 	tmem_unlock(&ds->lock);
 	tmem_entry_read_forget(t, en);
 	tmem_gauge(t, entry_pool(en), G_PAGES, -1);

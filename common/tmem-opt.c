@@ -62,6 +62,7 @@ struct key_def {
 #define SWAP_SIZE_MAX (INT64_MAX & ~(long long)(TMEM_PAGE_SIZE - 1))
 
 static const char *const admit_names[] = {"repeat", "all", NULL};
+static const char *const scope_names[] = {"subpool", "pool", NULL};
 
 static const struct key_def keys[] = {
 	{"pool", "name", "pool", ALL, KEY_NAME, F(pool_name), 0, 0, 0, NULL},
@@ -93,6 +94,8 @@ static const struct key_def keys[] = {
 	 32767, 0, NULL},
 	{"swap", "demote-after", "demote-after", PLUGIN | CTL, KEY_SECONDS,
 	 F(swap_demote_after), 0, 86400, 0, NULL},
+	{"swap", "dedup-scope", "dedup-scope", PLUGIN | CTL, KEY_ENUM,
+	 F(swap_dedup_scope), 0, 0, 0, scope_names},
 	{"cache", "chunk-size", "chunk-size", CACHE | CTL, KEY_SIZE,
 	 F(cache_chunk_size), TMEM_PAGE_SIZE, 64 << 20, SZ_PAGES, NULL},
 	{"cache", "max-share", "max-share", CACHE | CTL, KEY_SIZE,

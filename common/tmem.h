@@ -52,7 +52,16 @@ enum tmem_dedup_scope {
 	TMEM_DEDUP_NONE = 1,	/* never: for a sub-pool whose puts come from
 				 * users who must not learn of each other's
 				 * pages (the read cache's default) */
+	TMEM_DEDUP_POOL = 2,	/* with every persistent sub-pool set so: an
+				 * opt-in for owners who trust each other
+				 * (guests of one image).  Their pages are
+				 * stored in the sub-pool TMEM_SHARED_POOL,
+				 * charged to it rather than to them */
 };
+/* The sub-pool holding the pages of TMEM_DEDUP_POOL sub-pools.  Its name is
+ * reserved: tmem_pool_open refuses it.  It cannot be destroyed while it
+ * holds a page. */
+#define TMEM_SHARED_POOL ".shared"
 
 enum tmem_log_level {
 	TMEM_LOG_ERROR = 0,
@@ -162,7 +171,12 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 /* Set which stored pages the sub-pool's later puts may share (a new
  * sub-pool starts with TMEM_DEDUP_SUBPOOL; a segment made with dedup off
  * shares nothing whatever this says).  Pages stored before keep what they
- * share.  -ENOENT for a stale id, -EINVAL for another scope, -EROFS. */
+ * share and where they are.  TMEM_DEDUP_POOL (persistent sub-pools only)
+ * also opens TMEM_SHARED_POOL in this process, creating it if needed; a
+ * process that puts into the sub-pool without having set it so stores its
+ * pages in the sub-pool's own chunks.  -ENOENT for a stale id, -EINVAL for
+ * another scope or an ephemeral sub-pool set to TMEM_DEDUP_POOL, -ENOSPC
+ * when the shared sub-pool cannot be made, -EROFS. */
 int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			enum tmem_dedup_scope scope);
 
@@ -172,7 +186,8 @@ int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
 /* Drop every page of the pool and free its id.  Later calls with the old
  * id return -ENOENT (ids are generation-tagged, never silently reused).
  * -EBUSY, and nothing dropped, while another live process holds it (has
- * it open: see tmem_pool_open); the log callback names that process. */
+ * it open: see tmem_pool_open); the log callback names that process.
+ * -ENOTEMPTY for TMEM_SHARED_POOL while it holds pages. */
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
 
 /* The other live processes that hold a sub-pool: their pids go to

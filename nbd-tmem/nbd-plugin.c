@@ -182,6 +182,9 @@ static int nt_config_complete(void)
 	"level=N           zstd level of the pool (when creating it;\n"       \
 	"                  default 1; negative levels are faster).\n"         \
 	"dedup=BOOL        Deduplicate identical pages (when creating it).\n" \
+	"dedup-scope=subpool|pool  Share pages with this export only\n"       \
+	"                  (default), or with every export set to pool\n"     \
+	"                  (lets each time whether a page is in another).\n"  \
 	"dictionary=BOOL   Train a zstd dictionary on the first pages\n"      \
 	"                  (when creating it; default yes).\n"                \
 	"lock=BOOL         Lock pool pages in RAM as they are touched.\n"     \
@@ -234,6 +237,20 @@ static int pool_attach(struct tmem **out, bool *made)
 		nbdkit_error("export=%s: cannot open the sub-pool in pool "
 			     "%s: %s",
 			     export_name, opts.name, tmem_strerror(r));
+		return -1;
+	}
+	/* Set at every start: the scope is the configuration's, not what
+	 * an earlier life of the export left in the segment. */
+	r = tmem_pool_set_dedup(*out, dev.pool_id,
+				cfg.swap_dedup_scope == TMEM_SCOPE_POOL
+					? TMEM_DEDUP_POOL
+					: TMEM_DEDUP_SUBPOOL);
+	if (r < 0) {
+		nbdkit_error("export=%s: dedup-scope=%s: %s", export_name,
+			     cfg.swap_dedup_scope == TMEM_SCOPE_POOL
+				     ? "pool"
+				     : "subpool",
+			     tmem_strerror(r));
 		return -1;
 	}
 	return 0;

@@ -368,6 +368,13 @@ static int destroy_subpool(struct ctl *c)
 				  "stop the process that serves or mounts it "
 				  "first; nothing destroyed",
 				  c->subpool, c->segment);
+	} else if (r == -ENOTEMPTY) {
+		ctl_error(
+			"sub-pool '%s' of segment '%s' holds the pages of the "
+			"sub-pools whose dedup scope is the pool "
+			"(dedup-scope = pool): destroy those first; nothing "
+			"destroyed",
+			c->subpool, c->segment);
 	} else if (r < 0) {
 		ctl_error("sub-pool '%s' of segment '%s': %s", c->subpool,
 			  c->segment,

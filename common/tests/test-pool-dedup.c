@@ -2,7 +2,8 @@
  * page is faster than one that stores it, so sharing is a timing oracle
  * for whoever puts: it stays inside one sub-pool, and a sub-pool whose
  * puts come from users who must not learn of each other's pages (the read
- * cache) shares nothing (TMEM_DEDUP_NONE). */
+ * cache) shares nothing (TMEM_DEDUP_NONE); sharing across sub-pools is an
+ * opt-in of each (TMEM_DEDUP_POOL). */
 #include <config.h>
 
 #include "test-pool.h"
@@ -31,6 +32,80 @@ static void put_twice_then_other(struct tmem *t, uint32_t a, uint32_t b)
 	CHECK(memcmp(page, back, sizeof page) == 0);
 	CHECK_RC(tmem_get(t, b, 1, 0, back), 0);
 	CHECK(memcmp(page, back, sizeof page) == 0);
+}
+
+/* TMEM_DEDUP_POOL: the sub-pools set so share one copy of a page, kept in
+ * TMEM_SHARED_POOL and charged to it; one left at the default shares
+ * nothing with them; a sub-pool destroyed leaves the others' pages whole;
+ * the shared sub-pool cannot go while it holds a page. */
+static void test_pool_scope(void)
+{
+	const char *name = test_segment_name("dedup-pool");
+	struct tmem_pool_info i1, i2, i3, is;
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t g1, g2, g3, e, sid;
+	uint64_t i, n = 64;
+
+	test_options(&o, name, 16 << 20);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "g1", TMEM_PERSISTENT, 0, 0, &g1), 0);
+	CHECK_RC(tmem_pool_open(t, "g2", TMEM_PERSISTENT, 0, 0, &g2), 0);
+	CHECK_RC(tmem_pool_open(t, "g3", TMEM_PERSISTENT, 0, 0, &g3), 0);
+	CHECK_RC(tmem_pool_open(t, "e", TMEM_EPHEMERAL, 0, 0, &e), 0);
+	/* The name is reserved; a cache cannot opt in. */
+	CHECK_RC(tmem_pool_open(t, TMEM_SHARED_POOL, TMEM_PERSISTENT, 0, 0,
+				&sid),
+		 -EINVAL);
+	CHECK_RC(tmem_pool_set_dedup(t, e, TMEM_DEDUP_POOL), -EINVAL);
+	CHECK_RC(tmem_pool_find(t, TMEM_SHARED_POOL, &sid), -ENOENT);
+	CHECK_RC(tmem_pool_set_dedup(t, g1, TMEM_DEDUP_POOL), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, g2, TMEM_DEDUP_POOL), 0);
+	CHECK_RC(tmem_pool_find(t, TMEM_SHARED_POOL, &sid), 0);
+	CHECK(pool_info(t, g1).dedup == TMEM_DEDUP_POOL);
+
+	for (i = 0; i < n; i++) {
+		page_text(page, 500 + i);
+		CHECK_RC(tmem_put(t, g1, 1, i, page), 0);
+		CHECK_RC(tmem_put(t, g2, 7, i, page), 0);
+		CHECK_RC(tmem_put(t, g3, 1, i, page), 0);
+	}
+	i1 = pool_info(t, g1);
+	i2 = pool_info(t, g2);
+	i3 = pool_info(t, g3);
+	is = pool_info(t, sid);
+	CHECK(i1.stats.pages_stored == n && i2.stats.pages_stored == n);
+	CHECK(i2.stats.dedup_hits == n); /* every page found in g1's */
+	CHECK(i3.stats.dedup_hits == 0); /* the default shares nothing */
+	CHECK(i1.stats.bytes_compressed == 0 && i2.stats.bytes_compressed == 0);
+	CHECK(is.stats.bytes_compressed == i3.stats.bytes_compressed);
+	CHECK(is.stats.pages_stored == 0);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* g1 goes: g2's pages stay, in the shared sub-pool. */
+	CHECK_RC(tmem_pool_destroy(t, g1), 0);
+	for (i = 0; i < n; i++) {
+		page_text(page, 500 + i);
+		CHECK_RC(tmem_get(t, g2, 7, i, back), 0);
+		CHECK(memcmp(page, back, sizeof page) == 0);
+	}
+	CHECK(pool_info(t, sid).stats.bytes_compressed ==
+	      i3.stats.bytes_compressed);
+	CHECK_RC(tmem_check(t), 0);
+	CHECK_RC(tmem_pool_destroy(t, sid), -ENOTEMPTY);
+	CHECK_RC(tmem_flush_object(t, g2, 7), 0);
+	CHECK(pool_info(t, sid).stats.bytes_compressed == 0);
+	CHECK_RC(tmem_check(t), 0);
+	/* Empty, it may go; g2's later puts then use its own chunks. */
+	CHECK_RC(tmem_pool_destroy(t, sid), 0);
+	page_text(page, 900);
+	CHECK_RC(tmem_put(t, g2, 8, 0, page), 0);
+	CHECK_RC(tmem_get(t, g2, 8, 0, back), 0);
+	CHECK(memcmp(page, back, sizeof page) == 0);
+	CHECK(pool_info(t, g2).stats.bytes_compressed > 0);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
 }
 
 int main(void)
@@ -101,6 +176,7 @@ int main(void)
 	CHECK_RC(tmem_pool_set_dedup(t, d, TMEM_DEDUP_NONE), -EROFS);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
+	test_pool_scope();
 	printf("test-pool-dedup: passed\n");
 	return 0;
 }
