@@ -36,6 +36,8 @@ expect_msg 1 "is not MIN:MAX" "$tv" "${opts[@]}" add g1 --share 8M --user "$me"
 expect_msg 1 "minimum 'x' is not a size" "$tv" "${opts[@]}" add g1 --share x:8M --user "$me"
 expect_msg 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8Q --user "$me"
 expect_msg 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1 --share 16M:8M --user "$me"
+expect_msg 1 "dedup-scope: 'all' is not subpool or pool" "$tv" "${opts[@]}" add g1 --dedup-scope all --user "$me"
+expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --dedup-scope pool
 expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
 expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
 expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
@@ -51,8 +53,10 @@ cleanup_fn "for p in $tmp/run/*.pid; do [ -f \"\$p\" ] && kill \$(cat \"\$p\"); 
 
 "$tv" "${opts[@]}" add g1 --size 16M --share 8M:32M --user "$me" > "$tmp/add1" 2> "$tmp/err" ||
     fail "add g1: $(cat "$tmp/err")"
-"$tv" "${opts[@]}" add g2 --size 16M --user "$me" > "$tmp/add2" 2> "$tmp/err" ||
+"$tv" "${opts[@]}" add g2 --size 16M --user "$me" --dedup-scope pool > "$tmp/add2" 2> "$tmp/err" ||
     fail "add g2: $(cat "$tmp/err")"
+grep -qx "dedup-scope = pool" "$tmp/guests/g2.conf" || fail "add did not record --dedup-scope: $(cat "$tmp/guests/g2.conf")"
+grep -q "dedup-scope" "$tmp/guests/g1.conf" && fail "add recorded a dedup-scope for g1, given none"
 expect_msg 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
 # 8M + 60M reserved is more than the 64M pool.
 expect_msg 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
@@ -82,6 +86,17 @@ if command -v qemu-io >/dev/null; then
         fail "qemu-io did not read back what it wrote to g1"
 fi
 
+# g2 opted in: its pages go to the pool's shared sub-pool.
+if command -v qemu-io >/dev/null; then
+    qemu-io -f raw -c 'write -P 0x5b 0 8192' "nbd+unix:///g2?socket=$tmp/run/g2.sock" >/dev/null ||
+        fail "qemu-io could not write to g2"
+    "$TMEMCTL" stats "$pool" --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["subpools"]
+sys.exit(0 if d.get(".shared", {}).get("bytes_compressed", 0) > 0 and
+         d["g2"]["bytes_compressed"] == 0 else 1)' ||
+        fail "g2's pages are not in .shared: $("$TMEMCTL" stats "$pool")"
+fi
+
 # A guest cannot open another's export: as root, one guest for nobody
 # and one for daemon; qemu-io as nobody reads its own and is refused the
 # other's (its socket is daemon's, mode 0600).
@@ -108,7 +123,7 @@ grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lack
 grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
 # tmemctl shows each guest's sub-pool with its share.
 grep -qE "^[0-9]+ +g1 +persistent +8.0 MiB +32.0 MiB" "$tmp/list" || fail "list has no sub-pool g1 with 8M:32M: $(cat "$tmp/list")"
-"$TMEMCTL" stats "$pool" | grep -qE '^ +segment +g1 +g2$|^ +segment +g2 +g1$' ||
+"$TMEMCTL" stats "$pool" | grep -qE '^ +segment +(g1 +g2|g2 +g1)( +\.shared)?$' ||
     fail "tmemctl stats does not show g1 and g2: $("$TMEMCTL" stats "$pool")"
 
 # A connected guest is not removed: its pages live only in its server.
