@@ -9,8 +9,9 @@
  * costs less on disk than in RAM.
  *
  * With an overflow file, one thread scans the device every after_s seconds
- * and asks the pool which pages were read back since they were last
- * written (tmem_read_back, one index lookup each).  A page found so in two
+ * (unless the sub-pool's gauge says no page was read back, or the file has
+ * no room) and asks the pool which pages were read back since they were
+ * last written (tmem_read_back, one index lookup each).  A page found so in two
  * scans in a row (read back at least after_s ago and not written since)
  * moves to the file (nt_pages_demote, under the page's lock).  A swap
  * request never waits for the scan: it takes one page lock at a time, for
@@ -44,7 +45,11 @@ static struct {
 	uint64_t *seen;		 /* bit p: page p was read back at the last
 				  * scan (the thread's own) */
 	unsigned long period_ms; /* set before the thread starts */
+	size_t seen_bytes;
+	struct tmem_pool_info *pools; /* NT_POOLS_MAX, the thread's own */
 } dm = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+#define NT_POOLS_MAX 64
 
 /* Sleep ms milliseconds unless stopped first; whether to stop. */
 static bool nap(unsigned long ms)
@@ -74,6 +79,21 @@ static bool file_has_room(void)
 	uint64_t slots = nt_ov_slots(dm.dev->ov);
 
 	return nt_ov_slots_used(dm.dev->ov) + slots / 8 < slots;
+}
+
+/* Whether a scan may find work: the device's sub-pool holds pages read
+ * back (its gauge: one call, not a lookup per page) and the file has
+ * room.  Unknown counts as yes. */
+static bool worth_a_scan(void)
+{
+	int i, n = tmem_pool_list(dm.dev->pool, dm.pools, NT_POOLS_MAX);
+
+	if (!file_has_room())
+		return false;
+	for (i = 0; i < n && i < NT_POOLS_MAX; i++)
+		if (dm.pools[i].id == dm.dev->pool_id)
+			return dm.pools[i].stats.pages_read_back > 0;
+	return true;
 }
 
 /* One pass over the device; whether to stop.  *moved counts pages moved. */
@@ -125,6 +145,11 @@ static void *demote_main(void *arg)
 	(void)arg;
 	while (!nap(dm.period_ms)) {
 		moved = 0;
+		if (!worth_a_scan()) {
+			/* Two scans in a row, so a skipped one starts over. */
+			memset(dm.seen, 0, dm.seen_bytes);
+			continue;
+		}
 		if (scan(&moved))
 			break;
 		if (moved)
@@ -148,9 +173,16 @@ int nt_demote_start(struct nt_device *dev, double after_s)
 	dm.period_ms = after_s < 0.01 ? 10 : (unsigned long)(after_s * 1000);
 	dm.stop = false;
 	dm.seen = malloc(bytes);
-	if (dm.seen == NULL)
+	dm.pools = malloc(NT_POOLS_MAX * sizeof *dm.pools);
+	if (dm.seen == NULL || dm.pools == NULL) {
+		free(dm.seen);
+		free(dm.pools);
 		return -ENOMEM;
-	memset(dm.seen, 0, bytes); /* faulted in (and locked) now */
+	}
+	/* Faulted in (and so locked) now. */
+	memset(dm.seen, 0, bytes);
+	memset(dm.pools, 0, NT_POOLS_MAX * sizeof *dm.pools);
+	dm.seen_bytes = bytes;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&dm.wake, &ca);
@@ -159,7 +191,9 @@ int nt_demote_start(struct nt_device *dev, double after_s)
 	if (r) {
 		pthread_cond_destroy(&dm.wake);
 		free(dm.seen);
+		free(dm.pools);
 		dm.seen = NULL;
+		dm.pools = NULL;
 		return -r;
 	}
 	dm.on = true;
@@ -177,6 +211,8 @@ void nt_demote_stop(void)
 	pthread_join(dm.thread, NULL);
 	pthread_cond_destroy(&dm.wake);
 	free(dm.seen);
+	free(dm.pools);
 	dm.seen = NULL;
+	dm.pools = NULL;
 	dm.on = false;
 }
