@@ -1,12 +1,12 @@
 /* tmem: the page API — put, get, probe, flush — and sub-pools.
  *
  * A put classifies the page (zero, same-filled, other), then for other
- * pages hashes it, looks for an identical blob of the same sub-pool, and
- * otherwise compresses it into the context's scratch, all before taking a
- * lock.  Only the copy into the segment and the publishing happen under
- * the blob stripe and then the index stripe.  A put that fails for any
- * reason removes what was stored under the key before, so no get can
- * return stale data.
+ * pages hashes it, looks for an identical blob it may share (its sub-pool's, or
+ * .shared's), and otherwise compresses it into the context's scratch, all
+ * before taking a lock.  Only the copy into the segment and the publishing
+ * happen under the blob stripe and then the index stripe.  A put that fails for
+ * any reason removes what was stored under the key before, so no get can return
+ * stale data.
  */
 #include <config.h>
 
@@ -228,9 +228,11 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 
 	*bhash = hash;
 	scope = __atomic_load_n(&seg_pool(t, pool)->dedup, __ATOMIC_RELAXED);
+	/* Not opened here, or nothing to share: the sub-pool's own chunks. */
 	if (scope == TMEM_DEDUP_POOL &&
-	    pool_resolve(t, atomic_load(&t->shared_id), &store) != 0)
-		store = pool; /* not opened here: the sub-pool's own chunks */
+	    (!t->dedup ||
+	     pool_resolve(t, atomic_load(&t->shared_id), &store) != 0))
+		store = pool;
 	if (t->dedup && scope != TMEM_DEDUP_NONE) {
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)
@@ -646,7 +648,10 @@ int tmem_read_back(struct tmem *t, uint32_t pool_id, uint64_t object,
 	if (r)
 		return r;
 	r = en && tmem_entry_sound(t, en) && !(en->flags & ENTRY_F_BAD) &&
-	    (en->flags & ENTRY_F_READ) && entry_type(en) == ENTRY_BLOB;
+	    (en->flags & ENTRY_F_READ) && entry_type(en) == ENTRY_BLOB &&
+	    (__atomic_load_n(&seg_blob(t, entry_payload(en))->rl,
+			     __ATOMIC_RELAXED) &
+	     BLOB_REFS_MASK) == 1;
 	tmem_unlock(&is->lock);
 	return r;
 }
@@ -925,6 +930,18 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			return -EINVAL;
 		if (strcmp(seg_pool(t, pool)->name, TMEM_SHARED_POOL) == 0)
 			return -EINVAL;
+		/* Its pages would go to .shared's chunks, so its reserve
+		 * would stay owed for ever, unused by anyone. */
+		if (__atomic_load_n(&seg_pool(t, pool)->min_bytes,
+				    __ATOMIC_RELAXED)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "sub-pool %s has a reserved minimum "
+				 "(min-share): "
+				 "its pages cannot be shared across sub-pools, "
+				 "which are stored in %s and could not use it",
+				 seg_pool(t, pool)->name, TMEM_SHARED_POOL);
+			return -EINVAL;
+		}
 		/* Held by this process from now on, like any it opened. */
 		r = pool_open(t, TMEM_SHARED_POOL, TMEM_PERSISTENT, 0, 0, &sid);
 		if (r)
@@ -950,6 +967,18 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return r;
 	}
 	pr = seg_pool(t, pool);
+	/* A put of this process may be storing into it right now (it
+	 * resolves shared_id without pool_lock): only another may destroy it,
+	 * which pool_holders refuses while this one lives. */
+	if (strcmp(pr->name, TMEM_SHARED_POOL) == 0 &&
+	    atomic_load(&t->shared_id) == pool_id) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s is in use by this process (it stores "
+			 "pages there)",
+			 pr->name);
+		tmem_unlock(&t->hdr->pool_lock);
+		return -EBUSY;
+	}
 	if (strcmp(pr->name, TMEM_SHARED_POOL) == 0 &&
 	    atomic_load(&pr->g[G_BLOBS]) > 0) {
 		tmem_log(t, TMEM_LOG_ERROR,

@@ -1,7 +1,9 @@
 /* tmem: blobs — stored pages, their dedup chains and reference counts.
  *
  * A blob is one stored page (compressed or raw) that any number of index
- * entries of one sub-pool share.  Blobs are found by the XXH3 of the page;
+ * entries share: of one sub-pool, or of every TMEM_DEDUP_POOL sub-pool (the
+ * blob is then in a chunk of TMEM_SHARED_POOL, which its bytes count
+ * for).  Blobs are found by the XXH3 of the page;
  * a hash match is confirmed by comparing the bytes (decompressing the
  * stored copy into the context's scratch), never trusted alone.  The hash
  * doubles as the page's checksum, verified on every get.  Blob records of

@@ -79,9 +79,9 @@ struct tmem_config {
 	unsigned swap_threads;		     /* threads = nbdkit -t */
 	int swap_priority;		     /* priority = swapon -p */
 	int swap_dedup_scope;	  /* dedup-scope = enum tmem_scope_key */
-	double swap_demote_after; /* demote-after = seconds a page read
-				   * back stays in the pool before it moves
-				   * to the overflow file; 0 = never */
+	double swap_demote_after; /* demote-after = seconds between looks
+				   * for pages read back to move to the
+				   * overflow file; 0 = never */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

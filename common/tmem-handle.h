@@ -83,7 +83,8 @@ struct tmem {
 	_Atomic uint64_t own_persistent;
 	/* The id of TMEM_SHARED_POOL once this process opened it (through
 	 * tmem_pool_set_dedup), 0 before: where its TMEM_DEDUP_POOL puts
-	 * store pages.  Set under pool_lock, read by puts. */
+	 * store pages.  Set once it holds that sub-pool (so no other process
+	 * can destroy it), read by puts without a lock. */
 	_Atomic uint32_t shared_id;
 	struct tmem_ctx compact_ctx;
 

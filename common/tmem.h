@@ -173,10 +173,12 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
  * shares nothing whatever this says).  Pages stored before keep what they
  * share and where they are.  TMEM_DEDUP_POOL (persistent sub-pools only)
  * also opens TMEM_SHARED_POOL in this process, creating it if needed; a
- * process that puts into the sub-pool without having set it so stores its
- * pages in the sub-pool's own chunks.  -ENOENT for a stale id, -EINVAL for
- * another scope or an ephemeral sub-pool set to TMEM_DEDUP_POOL, -ENOSPC
- * when the shared sub-pool cannot be made, -EROFS. */
+ * process that puts into the sub-pool without having set it so, or a
+ * segment made with dedup off, stores its pages in the sub-pool's own
+ * chunks.  -ENOENT for a stale id, -EINVAL for another scope, or for
+ * TMEM_DEDUP_POOL on an ephemeral sub-pool or one with a reserved minimum
+ * (its pages would not be in its chunks), -ENOSPC when the shared sub-pool
+ * cannot be made, -EROFS. */
 int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			enum tmem_dedup_scope scope);
 
@@ -187,7 +189,8 @@ int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
  * id return -ENOENT (ids are generation-tagged, never silently reused).
  * -EBUSY, and nothing dropped, while another live process holds it (has
  * it open: see tmem_pool_open); the log callback names that process.
- * -ENOTEMPTY for TMEM_SHARED_POOL while it holds pages. */
+ * -ENOTEMPTY for TMEM_SHARED_POOL while it holds pages; -EBUSY for it in
+ * a process that set a sub-pool to TMEM_DEDUP_POOL (its puts store there). */
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id);
 
 /* The other live processes that hold a sub-pool: their pids go to
@@ -232,8 +235,9 @@ int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	       enum tmem_page_state *state);
 
 /* Whether a persistent sub-pool's key holds a stored page (not a zero or
- * same-filled one) that was read since it was last written: 1 or 0 (absent
- * keys and damaged entries: 0), or -errno as tmem_probe.  Such a page is
+ * same-filled one, nor one another key shares) that was read since it was
+ * last written: 1 or 0 (absent keys and damaged entries: 0), or -errno as
+ * tmem_probe.  Such a page is
  * likely stale (the kernel frees a swap slot on swap-in without telling
  * the device), so a caller may move it somewhere cheaper.  A hint: the
  * caller must hold off writers of the key if it acts on the answer. */

@@ -11,9 +11,10 @@
  * With an overflow file, one thread scans the device every after_s seconds
  * (unless the sub-pool's gauge says no page was read back, or the file has
  * no room) and asks the pool which pages were read back since they were
- * last written (tmem_read_back, one index lookup each).  A page found so in two
- * scans in a row (read back at least after_s ago and not written since)
- * moves to the file (nt_pages_demote, under the page's lock).  A swap
+ * last written and share their stored copy with no other key
+ * (tmem_read_back, one index lookup each).  A page found so at two scans in
+ * a row (read back one to two periods ago, or again since) moves to the
+ * file (nt_pages_demote, under the page's lock).  A swap
  * request never waits for the scan: it takes one page lock at a time, for
  * one lookup or one page moved.  The thread keeps an eighth of the file's
  * slots free for pages the pool cannot take, and paces itself: at most

@@ -120,7 +120,7 @@ int nt_pages_demote(uint64_t page);
 
 /* Pages read back are likely stale: the kernel frees a swap slot on
  * swap-in (once swap is half full) and tells no device but zram.  With an
- * overflow file, a thread moves every page found read back in two scans
+ * overflow file, a thread moves every page found read back at two scans
  * after_s seconds apart out of the pool into the file, where it costs disk
  * instead of RAM; a page read again after that is read from the file.  It
  * keeps an eighth of the file's slots free for the writes the pool cannot

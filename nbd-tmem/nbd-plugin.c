@@ -174,9 +174,9 @@ static int nt_config_complete(void)
 	"                  block-backed file system (not tmpfs).\n"           \
 	"overflow-size=SIZE  FILE's size, allocated in full at start\n"       \
 	"                  (default: the device size).\n"                     \
-	"demote-after=SECS A page read back stays in the pool this long,\n"   \
-	"                  then moves to FILE (likely stale; default 10,\n"   \
-	"                  0 never).\n"                                       \
+	"demote-after=SECS Every SECS, pages found read back at the last\n"   \
+	"                  two looks move to FILE (likely stale; default\n"   \
+	"                  10, 0 never).\n"                                   \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
 	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \

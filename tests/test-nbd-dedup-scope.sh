@@ -69,7 +69,7 @@ echo "one export's copy: $a bytes compressed; two exports sharing: $shared"
 if "$TMEMCTL" destroy --pool "$pool" --subpool .shared > "$tmp/out" 2>&1; then
     fail "tmemctl destroyed .shared while it held pages"
 fi
-grep -q "holds the pages of the sub-pools whose dedup scope is the pool" "$tmp/out" || fail "no reason given: $(cat "$tmp/out")"
+grep -q "holds the pages of the sub-pools whose dedup scope is, or was, the pool" "$tmp/out" || fail "no reason given: $(cat "$tmp/out")"
 "$TMEMCTL" destroy --pool "$pool" --subpool c > /dev/null || fail "destroying c failed"
 nbdkit -U - "$TMEM_PLUGIN" size=8M pool=$pool config="$tmp/empty.conf" \
        export=d dedup-scope=pool --run "nbdcopy \"\$uri\" '$tmp/back-d2'" ||
@@ -79,6 +79,13 @@ cmp -n 4194304 "$tmp/data" "$tmp/back-d2" || fail "d: wrong bytes after c went"
 after=$(stat_of .shared bytes_compressed)
 [ "$after" -lt "$shared" ] && [ "$after" -ge $(( shared - 4096 )) ] ||
     fail ".shared holds $after compressed bytes once c went (was $shared)"
+
+# A reserved minimum and pages kept in .shared do not go together.
+if nbdkit -U - "$TMEM_PLUGIN" size=8M pool=$pool config="$tmp/empty.conf" \
+          export=m min-share=1M dedup-scope=pool --run true 2> "$tmp/err"; then
+    fail "min-share=1M with dedup-scope=pool was taken"
+fi
+grep -q "reserved minimum" "$tmp/err" || fail "no message naming min-share: $(cat "$tmp/err")"
 
 # A bad value names the key.
 if nbdkit -U - "$TMEM_PLUGIN" size=8M pool=$pool config="$tmp/empty.conf" \

@@ -38,6 +38,7 @@ expect_msg 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8
 expect_msg 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1 --share 16M:8M --user "$me"
 expect_msg 1 "dedup-scope: 'all' is not subpool or pool" "$tv" "${opts[@]}" add g1 --dedup-scope all --user "$me"
 expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --dedup-scope pool
+expect_msg 1 "cannot have a reserved minimum" "$tv" "${opts[@]}" add g1 --dedup-scope pool --share 8M: --user "$me"
 expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
 expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
 expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"

@@ -371,7 +371,7 @@ static int destroy_subpool(struct ctl *c)
 	} else if (r == -ENOTEMPTY) {
 		ctl_error(
 			"sub-pool '%s' of segment '%s' holds the pages of the "
-			"sub-pools whose dedup scope is the pool "
+			"sub-pools whose dedup scope is, or was, the pool "
 			"(dedup-scope = pool): destroy those first; nothing "
 			"destroyed",
 			c->subpool, c->segment);

@@ -37,7 +37,9 @@ static void put_twice_then_other(struct tmem *t, uint32_t a, uint32_t b)
 /* TMEM_DEDUP_POOL: the sub-pools set so share one copy of a page, kept in
  * TMEM_SHARED_POOL and charged to it; one left at the default shares
  * nothing with them; a sub-pool destroyed leaves the others' pages whole;
- * the shared sub-pool cannot go while it holds a page. */
+ * the shared sub-pool cannot go while it holds a page, nor in a process
+ * that stores there; a sub-pool with a reserved minimum cannot opt in; a
+ * segment without dedup keeps the pages where they were. */
 static void test_pool_scope(void)
 {
 	const char *name = test_segment_name("dedup-pool");
@@ -92,6 +94,21 @@ static void test_pool_scope(void)
 	CHECK(pool_info(t, sid).stats.bytes_compressed ==
 	      i3.stats.bytes_compressed);
 	CHECK_RC(tmem_check(t), 0);
+	/* A page another key shares is no candidate for a move out. */
+	page_text(page, 500);
+	CHECK_RC(tmem_put(t, g3, 2, 0, page), 0);
+	CHECK_RC(tmem_get(t, g3, 2, 0, back), 0);
+	CHECK_RC(tmem_get(t, g3, 1, 0, back), 0);
+	CHECK_RC(tmem_read_back(t, g3, 2, 0), 0);
+	CHECK_RC(tmem_flush_page(t, g3, 2, 0), 0);
+	CHECK_RC(tmem_read_back(t, g3, 1, 0), 1);
+	/* This process stores there: it may not destroy it (a put of its own
+	 * may be on its way in). */
+	CHECK_RC(tmem_pool_destroy(t, sid), -EBUSY);
+	tmem_close(t);
+	o.create = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "g2", TMEM_PERSISTENT, 0, 0, &g2), 0);
 	CHECK_RC(tmem_pool_destroy(t, sid), -ENOTEMPTY);
 	CHECK_RC(tmem_flush_object(t, g2, 7), 0);
 	CHECK(pool_info(t, sid).stats.bytes_compressed == 0);
@@ -103,6 +120,26 @@ static void test_pool_scope(void)
 	CHECK_RC(tmem_get(t, g2, 8, 0, back), 0);
 	CHECK(memcmp(page, back, sizeof page) == 0);
 	CHECK(pool_info(t, g2).stats.bytes_compressed > 0);
+	CHECK_RC(tmem_check(t), 0);
+
+	/* A reserved minimum could not be used by pages kept in .shared. */
+	CHECK_RC(tmem_pool_open(t, "m", TMEM_PERSISTENT, 1 << 20, 0, &g1), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, g1, TMEM_DEDUP_POOL), -EINVAL);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+
+	/* A segment made with dedup off shares nothing: the pages stay in
+	 * the sub-pool's own chunks, under its cap. */
+	test_options(&o, name, 16 << 20);
+	o.dedup = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "g1", TMEM_PERSISTENT, 0, 0, &g1), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, g1, TMEM_DEDUP_POOL), 0);
+	CHECK_RC(tmem_pool_find(t, TMEM_SHARED_POOL, &sid), 0);
+	page_text(page, 77);
+	CHECK_RC(tmem_put(t, g1, 1, 0, page), 0);
+	CHECK(pool_info(t, g1).stats.bytes_compressed > 0);
+	CHECK(pool_info(t, sid).stats.bytes_compressed == 0);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
