@@ -955,6 +955,7 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 {
 	struct tmem_pool_rec *pr;
+	bool shared;
 	unsigned pool;
 	int r, n, pid = 0;
 
@@ -967,11 +968,11 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return r;
 	}
 	pr = seg_pool(t, pool);
+	shared = strcmp(pr->name, TMEM_SHARED_POOL) == 0;
 	/* A put of this process may be storing into it right now (it
 	 * resolves shared_id without pool_lock): only another may destroy it,
 	 * which pool_holders refuses while this one lives. */
-	if (strcmp(pr->name, TMEM_SHARED_POOL) == 0 &&
-	    atomic_load(&t->shared_id) == pool_id) {
+	if (shared && atomic_load(&t->shared_id) == pool_id) {
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "sub-pool %s is in use by this process (it stores "
 			 "pages there)",
@@ -979,8 +980,7 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		tmem_unlock(&t->hdr->pool_lock);
 		return -EBUSY;
 	}
-	if (strcmp(pr->name, TMEM_SHARED_POOL) == 0 &&
-	    atomic_load(&pr->g[G_BLOBS]) > 0) {
+	if (shared && atomic_load(&pr->g[G_BLOBS]) > 0) {
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "sub-pool %s holds pages of other sub-pools (those "
 			 "whose dedup scope is the pool): flush or destroy "

@@ -237,9 +237,9 @@ int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 /* Whether a persistent sub-pool's key holds a stored page (not a zero or
  * same-filled one, nor one another key shares) that was read since it was
  * last written: 1 or 0 (absent keys and damaged entries: 0), or -errno as
- * tmem_probe.  Such a page is
- * likely stale (the kernel frees a swap slot on swap-in without telling
- * the device), so a caller may move it somewhere cheaper.  A hint: the
+ * tmem_probe.  Such a page is likely stale (the kernel frees a swap slot on
+ * swap-in without telling the device), so a caller may move it somewhere
+ * cheaper.  A hint: the
  * caller must hold off writers of the key if it acts on the answer. */
 int tmem_read_back(struct tmem *t, uint32_t pool, uint64_t object,
 		   uint64_t index);

@@ -55,16 +55,9 @@ static struct {
 /* Sleep ms milliseconds unless stopped first; whether to stop. */
 static bool nap(unsigned long ms)
 {
-	struct timespec until;
+	struct timespec until = nt_deadline_ms(ms);
 	bool stop;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&dm.mu);
 	while (!dm.stop &&
 	       pthread_cond_timedwait(&dm.wake, &dm.mu, &until) != ETIMEDOUT)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "tmem.h"
 
@@ -56,6 +57,22 @@ struct nt_counters {
 #define NT_COUNT(field) \
 	__atomic_fetch_add(&nt_counters.field, 1, __ATOMIC_RELAXED)
 extern struct nt_counters nt_counters;
+
+/* The CLOCK_MONOTONIC time ms milliseconds from now: the deadline of the
+ * plugin's threads' timed waits (the log ring, the demotion thread). */
+static inline struct timespec nt_deadline_ms(unsigned long ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
 
 /* ---- nbd-log.c ------------------------------------------------------ */
 

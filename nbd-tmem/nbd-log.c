@@ -129,12 +129,7 @@ static void *log_main(void *arg)
 
 	(void)arg;
 	while (!atomic_load(&ring.stop)) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += NT_LOG_POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = nt_deadline_ms(NT_LOG_POLL_MS);
 		woken = sem_clockwait(&ring.wake, CLOCK_MONOTONIC, &until) == 0;
 		while (woken && sem_trywait(&ring.wake) == 0)
 			; /* one drain serves every error so far */

@@ -211,6 +211,7 @@ static int pool_attach(struct tmem **out, bool *made)
 {
 	struct tmem_options opts;
 	uint32_t id;
+	bool shared;
 	int r;
 
 	tmem_options_init(&opts);
@@ -241,16 +242,12 @@ static int pool_attach(struct tmem **out, bool *made)
 	}
 	/* Set at every start: the scope is the configuration's, not what
 	 * an earlier life of the export left in the segment. */
+	shared = cfg.swap_dedup_scope == TMEM_SCOPE_POOL;
 	r = tmem_pool_set_dedup(*out, dev.pool_id,
-				cfg.swap_dedup_scope == TMEM_SCOPE_POOL
-					? TMEM_DEDUP_POOL
-					: TMEM_DEDUP_SUBPOOL);
+				shared ? TMEM_DEDUP_POOL : TMEM_DEDUP_SUBPOOL);
 	if (r < 0) {
 		nbdkit_error("export=%s: dedup-scope=%s: %s", export_name,
-			     cfg.swap_dedup_scope == TMEM_SCOPE_POOL
-				     ? "pool"
-				     : "subpool",
-			     tmem_strerror(r));
+			     shared ? "pool" : "subpool", tmem_strerror(r));
 		return -1;
 	}
 	return 0;
