@@ -3,10 +3,10 @@
  * Chunks are filled by appending, so overwrites and flushes leave dead
  * space that only comes back when a whole chunk dies.  Compaction bounds
  * that waste: it claims the sparsest closed chunk (at most max_live bytes
- * live: three quarters in the background, seven eighths when a put finds
- * no room,
- * so that a pool churned by swap, whose chunks all decay towards half
- * live, still fills to seven eighths of payload), copies each live blob into
+ * live: tmem-compact-internal.h; up to fifteen sixteenths to keep swap
+ * packed, thirty-one thirty-seconds when a put finds no room, because a
+ * pool churned by swap decays evenly and near its ceiling every chunk is
+ * about as live as the pool), copies each live blob into
  * the compactor's own open chunk for that sub-pool under the blob's stripe lock
  * (gets and dedup compares read blobs under the same lock, so nobody sees a
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave

@@ -352,11 +352,14 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
  * more than a twentieth beyond their live payload (and the open chunks),
  * move what lives in the sparsest ones together so that the emptied
  * chunks go back to the system, as zsmalloc's compaction does for zram.
- * Called once a period with the chunks the writers took in the last one:
- * it claims eight victims (at most seven eighths live, the sparsest first)
- * for each, plus TMEM_PACK_CHUNKS, so that it keeps pace with them, up to
- * TMEM_PACK_CHUNKS_MAX a period.  It copies a few times what they wrote,
- * at memcpy speed: far less than compressing it cost them.  A scan that
+ * Called once a period with the chunks the writers took in the last one
+ * (and near the ceiling, where it matters most: swap's chunks there all
+ * decay to about the pool's payload / used, none to three quarters): it
+ * claims sixteen victims (at most fifteen sixteenths live, the sparsest
+ * first) for each, plus TMEM_PACK_CHUNKS, so that it keeps pace with
+ * them, up to TMEM_PACK_CHUNKS_MAX a period.  It copies up to about ten
+ * times what they wrote, at memcpy speed: less than compressing it cost
+ * them.  A scan that
  * found no chunk to take is not repeated until those chunks or payload
  * change.  (Ephemeral sub-pools make room by eviction; they are packed
  * when idle, below.) */
@@ -380,8 +383,8 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 		return false;
 	if (taken > TMEM_PACK_CHUNKS_MAX)
 		taken = TMEM_PACK_CHUNKS_MAX;
-	if (tmem_compact_persistent(t, TMEM_PACK_CHUNKS + 8 * (unsigned)taken,
-				    TMEM_COMPACT_FULL) > 0)
+	if (tmem_compact_persistent(t, TMEM_PACK_CHUNKS + 16 * (unsigned)taken,
+				    TMEM_COMPACT_PACK) > 0)
 		return true;
 	t->packed_seen = seen;
 	return false;
@@ -545,9 +548,12 @@ static void *grower_main(void *arg)
 			    !atomic_load(&t->hdr->idle))
 				atomic_store(&t->hdr->idle, 1);
 			last_acquires = a;
+			/* Near the ceiling most of all: swap's chunks there
+			 * decay evenly, none of them to three quarters. */
 			if (free_chunks_low(t))
-				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
-					0;
+				work |= compact_packed(t, d) |
+					(tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
+					 0);
 			else if (quiet >= TMEM_IDLE_PERIODS)
 				work |= compact_sparse(t);
 			else
