@@ -277,6 +277,8 @@ static void full_pace(void)
 static void say_full(uint64_t page)
 {
 	static _Atomic bool said;
+	struct tmem_stats st;
+	uint64_t slots = dev->size >> TMEM_PAGE_SHIFT, fits;
 
 	if (atomic_exchange_explicit(&said, true, memory_order_relaxed))
 		return;
@@ -285,6 +287,22 @@ static void say_full(uint64_t page)
 	       page << TMEM_PAGE_SHIFT,
 	       dev->ov ? " and so is the overflow file"
 		       : "; give overflow=FILE or a larger pool-size");
+	/* The pool keeps a page for every slot ever written (NBD says nothing
+	 * when the kernel frees one): a device with many slots the pool never
+	 * saw has more swap, in the kernel's eyes, than the pool can hold,
+	 * and the kernel goes on writing there (docs/swap.md, "Sizing the
+	 * device"). */
+	if (dev->ov || tmem_stats_get(dev->pool, &st) != 0 ||
+	    st.pages_stored == 0 || st.pages_stored >= slots - slots / 8)
+		return;
+	fits = st.pages_stored << TMEM_PAGE_SHIFT;
+	nt_log(false,
+	       "the pool holds %" PRIu64 " pages of the device's %" PRIu64
+	       " (%" PRIu64 " bytes each): a device of about %" PRIu64
+	       " MiB is what it can hold; the kernel sees the rest as free "
+	       "swap and will keep writing there",
+	       st.pages_stored, slots, st.bytes_used / st.pages_stored,
+	       fits >> 20);
 }
 
 /* Caller must hold page's stripe lock.  Whether a write to page is

@@ -4,7 +4,9 @@
 # the pool is full: every block but the one that did not fit is taken,
 # within two chunks of the ceiling (one chunk is left to compaction, the
 # label takes one), for 4M, 16M and 64M pools.
-# Everything acknowledged reads back.  The metadata, the grower's reserve
+# Everything acknowledged reads back, and the log says how large a device
+# the pool can hold (the rest of it looks like free swap to the kernel).
+# The metadata, the grower's reserve
 # and a margin once counted against the ceiling and refused early.  Once
 # full, a zero page for a page never written is refused too, until a trim
 # gives room back.
@@ -44,6 +46,12 @@ for mb in 4 16 64; do
     echo "pool ${mb}M: $acked bytes taken before ENOSPC (at least $want)"
     [ "$acked" -lt "$ceiling" ] || fail "${mb}M: more than the ceiling taken"
     [ "$acked" -ge "$want" ] || fail "${mb}M: refused at $acked, the pool was not full"
+    # Random pages are stored whole: the pool holds about a page per 4 KiB
+    # of its size, half the device, and the log says what device it fits.
+    fits=$(sed -n "s/.*the pool holds [0-9]* pages of the device's $((mb * 512)) ([0-9]* bytes each): a device of about \([0-9]*\) MiB is what it can hold.*/\1/p" "$tmp/log")
+    [ -n "$fits" ] || fail "${mb}M: no word of the device the pool can hold: $(grep -v warning "$tmp/log")"
+    echo "pool ${mb}M: a device of about $fits MiB is what it can hold, says the log"
+    [ "$fits" -le "$mb" ] && [ "$fits" -ge $((mb - 2)) ] || fail "${mb}M: a device of $fits MiB said to fit"
 done
 # Once full, the device refuses even what the pool could take without
 # room (a zero page) for a page it does not hold, so that a kernel whose
