@@ -119,6 +119,19 @@ else
     echo "not root (or no qemu-io, nobody, daemon): the check across users is left out"
 fi
 
+# The device's default size: 2.5 x the guest's maximum share, else the
+# pool's size (the pool keeps a page for every slot ever written); a
+# warning once the guests' devices add up to more than 3 x the pool.
+grep -q "tmem-vm: warning" "$tmp/err" && fail "a warning for 32M of devices on a 64M pool: $(cat "$tmp/err")"
+"$tv" "${opts[@]}" add g3 --share :8M --user "$me" > /dev/null 2> "$tmp/err" || fail "add g3: $(cat "$tmp/err")"
+grep -qx "size = $((20 << 20))" "$tmp/guests/g3.conf" || fail "g3's device is not 2.5 x its 8M share: $(cat "$tmp/guests/g3.conf")"
+grep -q "tmem-vm: warning" "$tmp/err" && fail "a warning for 52M of devices on a 64M pool: $(cat "$tmp/err")"
+"$tv" "${opts[@]}" add g4 --user "$me" > /dev/null 2> "$tmp/err" || fail "add g4: $(cat "$tmp/err")"
+grep -qx "size = $((160 << 20))" "$tmp/guests/g4.conf" || fail "g4's device is not 2.5 x the 64M pool: $(cat "$tmp/guests/g4.conf")"
+grep -q "warning: the guests' swap devices would add up to 212M, more than three times the pool's 64M" "$tmp/err" ||
+    fail "no warning for 212M of devices on a 64M pool: $(cat "$tmp/err")"
+for g in g3 g4; do "$tv" "${opts[@]}" remove $g > /dev/null || fail "remove $g failed"; done
+
 "$tv" "${opts[@]}" list > "$tmp/list" || fail "list: exit status $? with both servers up: $(cat "$tmp/list")"
 grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"
 grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
