@@ -343,6 +343,12 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
  * not count against it.  Lock-free and approximate (a moment old). */
 uint64_t tmem_room(struct tmem *t);
 
+/* Sub-pool pool's pages and the bytes they use (chunks, records), read
+ * from its gauges alone: no process's counters, nothing that opening it did
+ * not touch, so a swap request may call it.  -ENOENT for a bad id. */
+int tmem_pool_usage(struct tmem *t, uint32_t pool, uint64_t *pages,
+		    uint64_t *bytes_used);
+
 /* Per sub-pool: fills up to max entries, returns how many pools exist. */
 int tmem_pool_list(struct tmem *t, struct tmem_pool_info *pools, int max);
 

@@ -277,8 +277,7 @@ static void full_pace(void)
 static void say_full(uint64_t page)
 {
 	static _Atomic bool said;
-	struct tmem_stats st;
-	uint64_t slots = dev->size >> TMEM_PAGE_SHIFT, fits;
+	uint64_t slots = dev->size >> TMEM_PAGE_SHIFT, pages, used;
 
 	if (atomic_exchange_explicit(&said, true, memory_order_relaxed))
 		return;
@@ -289,20 +288,21 @@ static void say_full(uint64_t page)
 		       : "; give overflow=FILE or a larger pool-size");
 	/* The pool keeps a page for every slot ever written (NBD says nothing
 	 * when the kernel frees one): a device with many slots the pool never
-	 * saw has more swap, in the kernel's eyes, than the pool can hold,
-	 * and the kernel goes on writing there (docs/swap.md, "Sizing the
-	 * device"). */
-	if (dev->ov || tmem_stats_get(dev->pool, &st) != 0 ||
-	    st.pages_stored == 0 || st.pages_stored >= slots - slots / 8)
+	 * held has more swap, in the kernel's eyes, than its room in the pool
+	 * (the pool, or this device's max-share) can hold, and the kernel goes
+	 * on writing there (docs/swap.md, "Sizing the device").  This
+	 * device's own sub-pool's gauges: other sub-pools share the pool, and
+	 * reading them could fault on this path. */
+	if (dev->ov ||
+	    tmem_pool_usage(dev->pool, dev->pool_id, &pages, &used) != 0 ||
+	    pages == 0 || used == 0 || pages >= slots - slots / 8)
 		return;
-	fits = st.pages_stored << TMEM_PAGE_SHIFT;
 	nt_log(false,
-	       "the pool holds %" PRIu64 " pages of the device's %" PRIu64
+	       "this device's sub-pool holds %" PRIu64 " pages of its %" PRIu64
 	       " (%" PRIu64 " bytes each): a device of about %" PRIu64
-	       " MiB is what it can hold; the kernel sees the rest as free "
-	       "swap and will keep writing there",
-	       st.pages_stored, slots, st.bytes_used / st.pages_stored,
-	       fits >> 20);
+	       " MiB is what its room in the pool holds; the kernel sees the "
+	       "rest as free swap and will keep writing there",
+	       pages, slots, used / pages, (pages << TMEM_PAGE_SHIFT) >> 20);
 }
 
 /* Caller must hold page's stripe lock.  Whether a write to page is

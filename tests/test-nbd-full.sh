@@ -48,11 +48,21 @@ for mb in 4 16 64; do
     [ "$acked" -ge "$want" ] || fail "${mb}M: refused at $acked, the pool was not full"
     # Random pages are stored whole: the pool holds about a page per 4 KiB
     # of its size, half the device, and the log says what device it fits.
-    fits=$(sed -n "s/.*the pool holds [0-9]* pages of the device's $((mb * 512)) ([0-9]* bytes each): a device of about \([0-9]*\) MiB is what it can hold.*/\1/p" "$tmp/log")
+    fits=$(sed -n "s/.*this device's sub-pool holds [0-9]* pages of its $((mb * 512)) ([0-9]* bytes each): a device of about \([0-9]*\) MiB is what its room in the pool holds.*/\1/p" "$tmp/log")
     [ -n "$fits" ] || fail "${mb}M: no word of the device the pool can hold: $(grep -v warning "$tmp/log")"
     echo "pool ${mb}M: a device of about $fits MiB is what it can hold, says the log"
     [ "$fits" -le "$mb" ] && [ "$fits" -ge $((mb - 2)) ] || fail "${mb}M: a device of $fits MiB said to fit"
 done
+# The figure is the device's own: on a pool where another export holds
+# 8 MiB, an export capped at max-share=4M is told about 4 MiB, not 12.
+pool=$(unique_segment)-share; cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+nbdkit -U - "$TMEM_PLUGIN" size=8M pool=$pool pool-size=32M export=other \
+    --run "'$py' '$tmp/fill.py' \"\$uri\"" > /dev/null 2> "$tmp/log" || fail "export other: $(grep -v warning "$tmp/log")"
+nbdkit -U - "$TMEM_PLUGIN" size=32M pool=$pool max-share=4M export=capped \
+    --run "'$py' '$tmp/fill.py' \"\$uri\"" > /dev/null 2> "$tmp/log" || fail "export capped: $(grep -v warning "$tmp/log")"
+fits=$(sed -n "s/.*this device's sub-pool holds [0-9]* pages of its 8192 ([0-9]* bytes each): a device of about \([0-9]*\) MiB is what its room in the pool holds.*/\1/p" "$tmp/log")
+echo "max-share 4M beside 8M of another export: a device of about $fits MiB, says the log"
+[ -n "$fits" ] && [ "$fits" -le 4 ] && [ "$fits" -ge 2 ] || fail "max-share 4M: $(grep -v warning "$tmp/log")"
 # Once full, the device refuses even what the pool could take without
 # room (a zero page) for a page it does not hold, so that a kernel whose
 # swap writes fail sees no progress and OOM-kills, rather than crawling on
