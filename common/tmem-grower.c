@@ -357,9 +357,10 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
  * decay to about the pool's payload / used, none to three quarters): it
  * claims sixteen victims (at most fifteen sixteenths live, the sparsest
  * first) for each, plus TMEM_PACK_CHUNKS, so that it keeps pace with
- * them, up to TMEM_PACK_CHUNKS_MAX a period.  It copies up to about ten
- * times what they wrote, at memcpy speed: less than compressing it cost
- * them.  A scan that
+ * them, up to TMEM_PACK_CHUNKS_MAX victims a period (compact_mu is held
+ * meanwhile, and a put that finds no room does not wait for it).  It
+ * copies up to fifteen times what they wrote, at memcpy speed: less than
+ * compressing it cost them.  A scan that
  * found no chunk to take is not repeated until those chunks or payload
  * change.  (Ephemeral sub-pools make room by eviction; they are packed
  * when idle, below.) */
@@ -368,7 +369,7 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 
 static bool compact_packed(struct tmem *t, uint64_t taken)
 {
-	uint64_t chunks, payload, seen, used, open;
+	uint64_t chunks, payload, seen, used, open, victims;
 
 	pool_usage(t, false, &chunks, &payload);
 	open = chunks / 8 < TMEM_PACK_OPEN_CHUNKS ? chunks / 8
@@ -381,10 +382,11 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 	seen = chunks << 40 ^ payload;
 	if (seen == t->packed_seen)
 		return false;
-	if (taken > TMEM_PACK_CHUNKS_MAX)
-		taken = TMEM_PACK_CHUNKS_MAX;
-	if (tmem_compact_persistent(t, TMEM_PACK_CHUNKS + 16 * (unsigned)taken,
-				    TMEM_COMPACT_PACK) > 0)
+	victims = TMEM_PACK_CHUNKS + 16 * taken;
+	if (victims > TMEM_PACK_CHUNKS_MAX)
+		victims = TMEM_PACK_CHUNKS_MAX;
+	if (tmem_compact_persistent(t, (unsigned)victims, TMEM_COMPACT_PACK) >
+	    0)
 		return true;
 	t->packed_seen = seen;
 	return false;

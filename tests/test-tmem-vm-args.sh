@@ -32,6 +32,7 @@ expect_msg 1 "longer than 63" "$tv" "${opts[@]}" add "$(printf 'g%.0s' $(seq 64)
 expect_msg 1 "size: 'lots'" "$tv" "${opts[@]}" add g1 --size lots --user "$me"
 expect_msg 1 "size: '4097'" "$tv" "${opts[@]}" add g1 --size 4097 --user "$me"
 expect_msg 1 "size: '0'" "$tv" "${opts[@]}" add g1 --size 0 --user "$me"
+expect_msg 1 "size: an empty size" "$tv" "${opts[@]}" add g1 --size "" --user "$me"
 expect_msg 1 "is not MIN:MAX" "$tv" "${opts[@]}" add g1 --share 8M --user "$me"
 expect_msg 1 "minimum 'x' is not a size" "$tv" "${opts[@]}" add g1 --share x:8M --user "$me"
 expect_msg 1 "maximum '8Q' is not a size" "$tv" "${opts[@]}" add g1 --share 1M:8Q --user "$me"
