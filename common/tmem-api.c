@@ -659,24 +659,16 @@ int tmem_read_back(struct tmem *t, uint32_t pool_id, uint64_t object,
 int tmem_pool_usage(struct tmem *t, uint32_t pool, uint64_t *pages,
 		    uint64_t *bytes_used)
 {
-	struct tmem_pool_rec *pr;
 	int64_t g[G_NR];
-	unsigned i, slot;
+	unsigned slot;
 	int r;
 
 	r = pool_resolve(t, pool, &slot);
 	if (r)
 		return r;
-	pr = seg_pool(t, slot);
-	for (i = 0; i < G_NR; i++) {
-		g[i] = atomic_load_explicit(&pr->g[i], memory_order_relaxed);
-		if (g[i] < 0)
-			g[i] = 0;
-	}
+	tmem_gauges_read(t, slot, g);
 	*pages = (uint64_t)g[G_PAGES];
-	*bytes_used = (uint64_t)g[G_CHUNKS] * TMEM_CHUNK_SIZE +
-		      (uint64_t)g[G_PAGES] * sizeof(struct tmem_entry) +
-		      (uint64_t)g[G_BLOBS] * sizeof(struct tmem_blob);
+	*bytes_used = tmem_gauges_used(g);
 	return 0;
 }
 

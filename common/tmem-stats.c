@@ -100,6 +100,25 @@ uint64_t tmem_fixed_bytes(struct tmem *t)
 	return n;
 }
 
+void tmem_gauges_read(struct tmem *t, unsigned pool, int64_t g[G_NR])
+{
+	struct tmem_pool_rec *pr = seg_pool(t, pool);
+	unsigned i;
+
+	for (i = 0; i < G_NR; i++) {
+		g[i] = atomic_load_explicit(&pr->g[i], memory_order_relaxed);
+		if (g[i] < 0)
+			g[i] = 0;
+	}
+}
+
+uint64_t tmem_gauges_used(const int64_t g[G_NR])
+{
+	return (uint64_t)g[G_CHUNKS] * TMEM_CHUNK_SIZE +
+	       (uint64_t)g[G_PAGES] * sizeof(struct tmem_entry) +
+	       (uint64_t)g[G_BLOBS] * sizeof(struct tmem_blob);
+}
+
 static void fill_pool(struct tmem *t, unsigned p, bool relative,
 		      struct tmem_stats *st)
 {
@@ -113,16 +132,10 @@ static void fill_pool(struct tmem *t, unsigned p, bool relative,
 		if (relative && sum[i] >= pr->base[i])
 			sum[i] -= pr->base[i];
 	}
-	for (i = 0; i < G_NR; i++) {
-		g[i] = atomic_load_explicit(&pr->g[i], memory_order_relaxed);
-		if (g[i] < 0)
-			g[i] = 0;
-	}
+	tmem_gauges_read(t, p, g);
 	st->pages_stored += (uint64_t)g[G_PAGES];
 	st->bytes_represented += (uint64_t)g[G_PAGES] * TMEM_PAGE_SIZE;
-	st->bytes_used += (uint64_t)g[G_CHUNKS] * TMEM_CHUNK_SIZE +
-			  (uint64_t)g[G_PAGES] * sizeof(struct tmem_entry) +
-			  (uint64_t)g[G_BLOBS] * sizeof(struct tmem_blob);
+	st->bytes_used += tmem_gauges_used(g);
 	st->bytes_compressed += (uint64_t)g[G_COMPRESSED];
 	st->zero_pages += (uint64_t)g[G_ZERO];
 	st->same_filled_pages += (uint64_t)g[G_SAME];
