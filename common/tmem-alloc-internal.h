@@ -26,6 +26,26 @@ enum evict_outcome {
 	EVICT_BUSY,  /* chunk_lock was busy: never wait on it twice */
 };
 
+/* The chunk lists' counts and the bump (reserve_count, hole_count,
+ * punch_count, hole_bump) change only under chunk_lock, and are read
+ * without it (tmem_room, compaction's yield to the writers, the grower's
+ * scan, other processes' statistics): every store is a relaxed atomic, so
+ * such a read gets a value some holder of the lock stored, never a torn
+ * one, and races with no plain write. */
+static inline void chunk_count_set(uint32_t *count, uint32_t v)
+{
+	__atomic_store_n(count, v, __ATOMIC_RELAXED);
+}
+
+/* A chunk's fill, pool and raw as set when it is opened or filed, and as
+ * read by a context checking that the chunk it last filled is still open
+ * and its own: the chunk may be emptied, freed and reopened by another
+ * thread meanwhile, so both sides are relaxed atomics (the state word's
+ * compare-and-swap decides who has the chunk, not these reads). */
+#define chunk_get(k, field) __atomic_load_n(&(k)->field, __ATOMIC_RELAXED)
+#define chunk_set(k, field, v) \
+	__atomic_store_n(&(k)->field, (v), __ATOMIC_RELAXED)
+
 /* Caller holds the blob stripe lock of the blob being created. */
 enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
 				    unsigned pool, uint32_t size,

@@ -104,7 +104,7 @@ static void list_push(struct tmem *t, uint32_t *head, uint32_t *count,
 {
 	seg_chunk(t, c)->next = *head;
 	*head = c;
-	(*count)++;
+	chunk_count_set(count, *count + 1);
 }
 
 static uint32_t list_pop(struct tmem *t, uint32_t *head, uint32_t *count)
@@ -114,7 +114,7 @@ static uint32_t list_pop(struct tmem *t, uint32_t *head, uint32_t *count)
 	if (c) {
 		*head = seg_chunk(t, c)->next;
 		seg_chunk(t, c)->next = 0;
-		(*count)--;
+		chunk_count_set(count, *count - 1);
 	}
 	return c;
 }
@@ -130,8 +130,9 @@ uint32_t tmem_hole_pop(struct tmem *t)
 		return list_pop(t, &h->hole_head, &h->hole_count);
 	if (h->hole_bump >= t->geo->nr_chunks)
 		return 0;
-	c = h->hole_bump++;
-	h->hole_count--;
+	c = h->hole_bump;
+	chunk_count_set(&h->hole_bump, c + 1);
+	chunk_count_set(&h->hole_count, h->hole_count - 1);
 	return c;
 }
 
@@ -151,8 +152,8 @@ static bool chunk_file(struct tmem *t, uint32_t c)
 
 	tmem_gauge(t, k->pool, G_CHUNKS, -1);
 	atomic_store(&k->ref, 0);
-	k->fill = 0;
-	k->raw = 0;
+	chunk_set(k, fill, 0);
+	chunk_set(k, raw, 0);
 	if (h->prefaulted || h->reserve_count < h->high_wm) {
 		atomic_store(&k->sl, SL_MAKE(CHUNK_RESERVE, 0, 0));
 		list_push(t, &h->reserve_head, &h->reserve_count, c);
@@ -362,9 +363,9 @@ static void chunk_open(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 {
 	struct tmem_chunk *k = seg_chunk(t, ch);
 
-	k->fill = 0;
-	k->pool = (uint8_t)pool;
-	k->raw = raw;
+	chunk_set(k, fill, 0);
+	chunk_set(k, pool, (uint8_t)pool);
+	chunk_set(k, raw, raw);
 	atomic_store(&k->ref, 0);
 	atomic_store(&k->sl, SL_MAKE(CHUNK_OPEN, me, 0));
 }
@@ -418,7 +419,7 @@ again:
 		/* No grower, or a caller that may wait for a fault: fault
 		 * one in ourselves (outside the lock). */
 		c = tmem_hole_pop(t);
-		seg_chunk(t, c)->pool = (uint8_t)pool;
+		chunk_set(seg_chunk(t, c), pool, (uint8_t)pool);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 	} else {
@@ -469,12 +470,12 @@ static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 
 	/* Counts as live at once: nobody frees it under us. */
 	if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
-	    k->pool != pool || k->raw != raw ||
-	    k->fill + size > TMEM_CHUNK_SIZE ||
+	    chunk_get(k, pool) != pool || chunk_get(k, raw) != raw ||
+	    chunk_get(k, fill) + size > TMEM_CHUNK_SIZE ||
 	    !atomic_compare_exchange_strong(&k->sl, &sl, sl + size))
 		return false;
-	off = k->fill;
-	k->fill = off + size;
+	off = chunk_get(k, fill);
+	chunk_set(k, fill, off + size);
 	*loc = loc_make(ch, off);
 	return true;
 }
@@ -531,11 +532,11 @@ enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
 			k = seg_chunk(t, ch);
 			sl = atomic_load(&k->sl);
 			if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
-			    k->pool != pool || k->raw) {
+			    chunk_get(k, pool) != pool || chunk_get(k, raw)) {
 				c->open[i][pool] = 0; /* emptied and freed */
 				continue;
 			}
-			room[i] = TMEM_CHUNK_SIZE - k->fill;
+			room[i] = TMEM_CHUNK_SIZE - chunk_get(k, fill);
 			if (room[i] >= size &&
 			    (best == TMEM_OPEN || room[i] < room[best]))
 				best = i;

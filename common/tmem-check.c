@@ -682,14 +682,16 @@ static void scan_chunks(struct fsck *f)
 	} else {
 		h->reserve_head = h->hole_head = h->punch_head = 0;
 		orphans_adopt(f);
-		h->reserve_count = h->hole_count = h->punch_count = 0;
+		chunk_count_set(&h->reserve_count, 0);
+		chunk_count_set(&h->hole_count, 0);
+		chunk_count_set(&h->punch_count, 0);
 		CRASH_POINT(50);
 	}
 	if (h->hole_bump == 0 || h->hole_bump > t->geo->nr_chunks) {
 		PROBLEM(f, "chunk bump %u out of range", h->hole_bump);
 		if (!f->repair)
 			return;
-		h->hole_bump = (uint32_t)t->geo->nr_chunks;
+		chunk_count_set(&h->hole_bump, (uint32_t)t->geo->nr_chunks);
 	}
 	for (c = h->hole_bump - 1; c >= 1; c--) {
 		struct tmem_chunk *k = seg_chunk(t, c);
@@ -773,10 +775,11 @@ static void scan_chunks(struct fsck *f)
 		}
 	}
 	if (f->repair) {
-		h->reserve_count = nres;
-		h->hole_count =
-			nhole + (uint32_t)(t->geo->nr_chunks - h->hole_bump);
-		h->punch_count = npunch;
+		chunk_count_set(&h->reserve_count, nres);
+		chunk_count_set(
+			&h->hole_count,
+			nhole + (uint32_t)(t->geo->nr_chunks - h->hole_bump));
+		chunk_count_set(&h->punch_count, npunch);
 	}
 }
 
@@ -897,10 +900,10 @@ static int fsck_run(struct tmem *t, bool repair, unsigned halves,
 			tmem_log(t, TMEM_LOG_WARNING,
 				 "repairing after process %d (slot %u) died",
 				 sl->pid, s);
-		sl->repaired |= halves;
+		slot_set(&sl->repaired, sl->repaired | halves);
 		if ((sl->repaired & TMEM_HALVES) == TMEM_HALVES) {
-			sl->state = SLOT_FREE;
-			sl->repaired = 0;
+			slot_set(&sl->state, SLOT_FREE);
+			slot_set(&sl->repaired, 0);
 			atomic_store(&sl->grower, 0);
 			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
 		}
@@ -1085,10 +1088,10 @@ static void dead_skip_half(struct tmem *t, unsigned k)
 			tmem_log(t, TMEM_LOG_WARNING,
 				 "repairing after process %d (slot %u) died",
 				 sl->pid, s);
-		sl->repaired |= h;
+		slot_set(&sl->repaired, sl->repaired | h);
 		if ((sl->repaired & TMEM_HALVES) == TMEM_HALVES) {
-			sl->state = SLOT_FREE;
-			sl->repaired = 0;
+			slot_set(&sl->state, SLOT_FREE);
+			slot_set(&sl->repaired, 0);
 			atomic_store(&sl->grower, 0);
 			memset(sl->intent_blob, 0, sizeof sl->intent_blob);
 		}

@@ -283,8 +283,11 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 	if (n < 0)
 		return -EIO;
 	/* Counted per context (one caller at a time owns it): a counter
-	 * shared by every put would bounce its cache line between threads. */
-	if (atomic_load_explicit(&t->dict_loaded, memory_order_relaxed) &&
+	 * shared by every put would bounce its cache line between threads.
+	 * Acquire: the probe uses t->cdict, which the load that set
+	 * dict_loaded (another thread, maybe since the check above) wrote
+	 * before its release. */
+	if (atomic_load_explicit(&t->dict_loaded, memory_order_acquire) &&
 	    c->probe_tick++ % DICT_PROBE_EVERY == 0)
 		dict_probe(t, c, page, n);
 	*len = (uint32_t)n;

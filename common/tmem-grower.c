@@ -117,7 +117,7 @@ static bool trim_one(struct tmem *t)
 	if (!h->prefaulted && h->reserve_count > h->high_wm) {
 		c = h->reserve_head;
 		h->reserve_head = seg_chunk(t, c)->next;
-		h->reserve_count--;
+		chunk_count_set(&h->reserve_count, h->reserve_count - 1);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
 	}
@@ -232,7 +232,7 @@ static bool grow_one(struct tmem *t, bool grower)
 	while (n < want && h->hole_count) {
 		got[n] = tmem_hole_pop(t);
 		/* For the reserve, no sub-pool's (see scan_chunks). */
-		seg_chunk(t, got[n])->pool = 0xff;
+		chunk_set(seg_chunk(t, got[n]), pool, 0xff);
 		atomic_store(&seg_chunk(t, got[n])->sl,
 			     SL_MAKE(CHUNK_GROWING, t->slot + 1, 0));
 		n++;
@@ -258,7 +258,7 @@ static bool grow_one(struct tmem *t, bool grower)
 			     SL_MAKE(CHUNK_RESERVE, 0, 0));
 		seg_chunk(t, got[j])->next = h->reserve_head;
 		h->reserve_head = got[j];
-		h->reserve_count++;
+		chunk_count_set(&h->reserve_count, h->reserve_count + 1);
 	}
 	tmem_unlock(&h->chunk_lock);
 	if (i < n) {
@@ -279,7 +279,7 @@ static bool punch_one(struct tmem *t)
 	if (h->punch_count) {
 		c = h->punch_head;
 		h->punch_head = seg_chunk(t, c)->next;
-		h->punch_count--;
+		chunk_count_set(&h->punch_count, h->punch_count - 1);
 		atomic_store(&seg_chunk(t, c)->sl,
 			     SL_MAKE(CHUNK_PUNCHING, t->slot + 1, 0));
 	}
@@ -552,11 +552,14 @@ static void *grower_main(void *arg)
 			last_acquires = a;
 			/* Near the ceiling most of all: swap's chunks there
 			 * decay evenly, none of them to three quarters. */
-			if (free_chunks_low(t))
-				work |= compact_packed(t, d) |
-					(tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
-					 0);
-			else if (quiet >= TMEM_IDLE_PERIODS)
+			if (free_chunks_low(t)) {
+				bool packed = compact_packed(t, d);
+
+				/* Both, whatever packing did. */
+				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
+						0 ||
+					packed;
+			} else if (quiet >= TMEM_IDLE_PERIODS)
 				work |= compact_sparse(t);
 			else
 				work |= compact_packed(t, d);
@@ -666,7 +669,7 @@ static int prefault_segment(struct tmem *t)
 			     SL_MAKE(CHUNK_RESERVE, 0, 0));
 		seg_chunk(t, c)->next = h->reserve_head;
 		h->reserve_head = c;
-		h->reserve_count++;
+		chunk_count_set(&h->reserve_count, h->reserve_count + 1);
 	}
 	h->prefaulted = 1;
 	tmem_unlock(&h->chunk_lock);

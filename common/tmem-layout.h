@@ -322,7 +322,8 @@ enum slot_grower {
 	SLOT_GROWER_PERSISTENT = 2,
 };
 struct tmem_slot {
-	uint32_t state;	       /* slots_lock */
+	uint32_t state;	       /* written under slots_lock (slot_set),
+				* also read without it */
 	int32_t pid;	       /* slots_lock */
 	uint64_t attach_count; /* slots_lock */
 	/* The process runs a grower thread: set by it when the thread
@@ -335,7 +336,7 @@ struct tmem_slot {
 	_Atomic uint32_t grower;
 	/* Of a dead process's slot: the halves (TMEM_HALF_BIT) a repair
 	 * has rebuilt since it died; the slot is freed once both are.
-	 * slots_lock. */
+	 * Written under slots_lock (slot_set), also read without it. */
 	uint32_t repaired;
 	/* A context's blob reference taken for a put not yet published:
 	 * written under the blob's stripe, cleared under the index stripe,

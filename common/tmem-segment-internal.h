@@ -10,4 +10,13 @@ void tmem_log(struct tmem *t, enum tmem_log_level lvl, const char *fmt, ...)
 int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g);
 bool tmem_slot_alive(struct tmem *t, unsigned slot);
 
+/* A slot's state and repaired change only under slots_lock and are read
+ * without it (a hint: is there a dead process to repair after?): stores
+ * are atomic, release so that a reader that sees SLOT_ATTACHED sees the
+ * pid written before it. */
+static inline void slot_set(uint32_t *field, uint32_t v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELEASE);
+}
+
 #endif /* TMEM_SEGMENT_INTERNAL_H */

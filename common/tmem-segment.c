@@ -352,10 +352,10 @@ static int slot_claim(struct tmem *t)
 				continue;
 			memset(s->intent_blob, 0, sizeof s->intent_blob);
 			atomic_store(&s->grower, 0);
-			s->repaired = 0;
+			slot_set(&s->repaired, 0);
 			s->pid = getpid();
 			s->attach_count++;
-			s->state = SLOT_ATTACHED;
+			slot_set(&s->state, SLOT_ATTACHED);
 			t->slot = (int)i;
 			break;
 		}
@@ -608,7 +608,7 @@ void tmem_close(struct tmem *t)
 		tmem_lock(t, &t->hdr->slots_lock);
 		memset(seg_slot(t, t->slot)->intent_blob, 0,
 		       sizeof seg_slot(t, t->slot)->intent_blob);
-		seg_slot(t, t->slot)->state = SLOT_FREE;
+		slot_set(&seg_slot(t, t->slot)->state, SLOT_FREE);
 		tmem_unlock(&t->hdr->slots_lock);
 		slot_release_lock(t, t->slot);
 	}

@@ -186,7 +186,8 @@ static bool report(const char *what, const struct tally *ty)
  * locked here: it may be swapped out, to this very device. */
 static unsigned chunks_unmapped(struct tmem *t, unsigned *held)
 {
-	uint64_t bump = t->hdr->hole_bump, c, i, e[TMEM_CHUNK_SIZE / 4096];
+	uint64_t bump = __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED);
+	uint64_t c, i, e[TMEM_CHUNK_SIZE / 4096];
 	unsigned missing = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 
