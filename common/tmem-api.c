@@ -1019,6 +1019,7 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	CRASH_POINT(21);
 	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
 	pool_hold(t, pool, false);
+	tmem_unserve_persistent(t, pool);
 	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
 }

@@ -593,6 +593,13 @@ void tmem_serve_persistent(struct tmem *t, unsigned pool)
 		grower_mark(t);
 }
 
+void tmem_unserve_persistent(struct tmem *t, unsigned pool)
+{
+	atomic_fetch_and(&t->own_persistent, ~(1ULL << pool));
+	if (t->grower_running)
+		grower_mark(t);
+}
+
 int tmem_start(struct tmem *t)
 {
 	int r;

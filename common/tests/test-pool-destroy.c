@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "test-pool.h"
+#include "tmem-internal.h"
 
 static unsigned char page[4096], back[4096];
 
@@ -75,6 +76,11 @@ static void test_reopen(const char *name, enum tmem_kind kind, uint64_t n,
 	}
 	CHECK_RC(tmem_pool_destroy(t, p), 0);
 	CHECK_RC(tmem_get(t, p, 0, 0, back), -ENOENT);
+	/* This process served the persistent sub-pool: no more (its slot may
+	 * become another process's, whose blobs compaction must not move);
+	 * its neighbour, thinned, is ephemeral. */
+	if (thin && kind == TMEM_PERSISTENT)
+		CHECK(atomic_load(&t->own_persistent) == 0);
 	CHECK_RC(tmem_pool_open(t, "sub", kind, 0, 0, &p2), 0);
 	CHECK(p2 != p);
 	seen = count_visible(t, p2, n);
