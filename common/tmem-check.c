@@ -544,7 +544,7 @@ static void scan_layout(struct fsck *f)
 		if (!chunk_in_use(SL_STATE(atomic_load(&k->sl))) ||
 		    !chunk_mine(f, k))
 			continue;
-		fill = k->fill; /* the other half's may be moving */
+		fill = chunk_get(k, fill); /* the other half's may be moving */
 		if (f->repair) {
 			unsigned r;
 
@@ -705,8 +705,10 @@ static void scan_chunks(struct fsck *f)
 		 * left is filed below all the same). */
 		if (holds && !chunk_mine(f, k) &&
 		    (chunk_in_use(st) || alive || !f->repair)) {
-			if (k->pool < TMEM_MAX_POOLS)
-				f->g[k->pool][G_CHUNKS]++;
+			unsigned kp = chunk_get(k, pool);
+
+			if (kp < TMEM_MAX_POOLS)
+				f->g[kp][G_CHUNKS]++;
 			continue;
 		}
 
@@ -730,7 +732,7 @@ static void scan_chunks(struct fsck *f)
 				st = CHUNK_RESERVE;
 			if (st == CHUNK_RESERVE || st == CHUNK_HOLE ||
 			    st == CHUNK_PUNCHING) {
-				k->fill = 0;
+				chunk_set(k, fill, 0);
 				owner = 0;
 			}
 			if (st == CHUNK_CLOSED || st == CHUNK_OPEN)
@@ -770,8 +772,10 @@ static void scan_chunks(struct fsck *f)
 		 * (the grower's own are no sub-pool's, pool 0xff). */
 		if (chunk_in_use(st) || st == CHUNK_FREEING ||
 		    st == CHUNK_ORPHAN || (st == CHUNK_GROWING && alive)) {
-			if (k->pool < TMEM_MAX_POOLS)
-				f->g[k->pool][G_CHUNKS]++;
+			unsigned kp = chunk_get(k, pool);
+
+			if (kp < TMEM_MAX_POOLS)
+				f->g[kp][G_CHUNKS]++;
 		}
 	}
 	if (f->repair) {
@@ -1019,7 +1023,8 @@ static long long ms_now(void)
 static bool dead_left_in(struct tmem *t, unsigned s, unsigned k)
 {
 	struct tmem_slot *sl = seg_slot(t, s);
-	uint32_t c, id, end = t->hdr->hole_bump;
+	uint32_t c, id;
+	uint32_t end = __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED);
 	unsigned x, p;
 
 	for (x = 0; x < TMEM_MAX_CTX; x++) {

@@ -284,9 +284,9 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		return -EIO;
 	/* Counted per context (one caller at a time owns it): a counter
 	 * shared by every put would bounce its cache line between threads.
-	 * Acquire: the probe uses t->cdict, which the load that set
-	 * dict_loaded (another thread, maybe since the check above) wrote
-	 * before its release. */
+	 * Acquire: the probe uses t->cdict, which tmem_dict_load, which set
+	 * dict_loaded (another thread, maybe since the check above), wrote
+	 * before its release store. */
 	if (atomic_load_explicit(&t->dict_loaded, memory_order_acquire) &&
 	    c->probe_tick++ % DICT_PROBE_EVERY == 0)
 		dict_probe(t, c, page, n);

@@ -577,13 +577,19 @@ static void *grower_main(void *arg)
 	return NULL;
 }
 
-/* What this process's slot says of its grower (tmem_slot.grower). */
+/* What this process's slot says of its grower (tmem_slot.grower).  A
+ * put's serve (no lock) and a destroy's unserve may mark at once: each
+ * stores again until own_persistent is the value its last store showed,
+ * so the last store of all shows the last value. */
 static void grower_mark(struct tmem *t)
 {
-	atomic_store(&seg_slot(t, t->slot)->grower,
-		     SLOT_GROWER | (atomic_load(&t->own_persistent)
-					    ? SLOT_GROWER_PERSISTENT
-					    : 0));
+	uint64_t own;
+
+	do {
+		own = atomic_load(&t->own_persistent);
+		atomic_store(&seg_slot(t, t->slot)->grower,
+			     SLOT_GROWER | (own ? SLOT_GROWER_PERSISTENT : 0));
+	} while (atomic_load(&t->own_persistent) != own);
 }
 
 void tmem_serve_persistent(struct tmem *t, unsigned pool)

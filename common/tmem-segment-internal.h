@@ -19,4 +19,10 @@ static inline void slot_set(uint32_t *field, uint32_t v)
 	__atomic_store_n(field, v, __ATOMIC_RELEASE);
 }
 
+/* The reader's half, for a reader without slots_lock. */
+static inline uint32_t slot_get(const uint32_t *field)
+{
+	return __atomic_load_n(field, __ATOMIC_ACQUIRE);
+}
+
 #endif /* TMEM_SEGMENT_INTERNAL_H */

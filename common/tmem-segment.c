@@ -672,7 +672,7 @@ int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info)
 		info->dict_bytes = t->hdr->dict_size;
 	info->max_pools = TMEM_MAX_POOLS;
 	for (i = 0; i < TMEM_MAX_SLOTS; i++) {
-		if (seg_slot(t, i)->state == SLOT_ATTACHED &&
+		if (slot_get(&seg_slot(t, i)->state) == SLOT_ATTACHED &&
 		    tmem_slot_alive(t, i))
 			n++;
 	}

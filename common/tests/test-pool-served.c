@@ -87,7 +87,8 @@ static bool settled(struct tmem *t)
 	if (tmem_repair_pending(t))
 		return false;
 	for (s = 0; s < TMEM_MAX_SLOTS; s++)
-		if (seg_slot(t, s)->state == SLOT_ATTACHED &&
+		if (__atomic_load_n(&seg_slot(t, s)->state, __ATOMIC_ACQUIRE) ==
+			    SLOT_ATTACHED &&
 		    !tmem_slot_alive(t, s))
 			return false;
 	return true;
