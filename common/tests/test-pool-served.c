@@ -55,6 +55,7 @@
 
 #include "test-pool.h"
 #include "tmem-internal.h"
+#include "tmem-segment-internal.h"
 
 #define NPAGES	 64
 #define BOUND_MS 2000 /* TMEM_SERVED_WAIT_MS for the tools */
@@ -87,8 +88,7 @@ static bool settled(struct tmem *t)
 	if (tmem_repair_pending(t))
 		return false;
 	for (s = 0; s < TMEM_MAX_SLOTS; s++)
-		if (__atomic_load_n(&seg_slot(t, s)->state, __ATOMIC_ACQUIRE) ==
-			    SLOT_ATTACHED &&
+		if (slot_get(&seg_slot(t, s)->state) == SLOT_ATTACHED &&
 		    !tmem_slot_alive(t, s))
 			return false;
 	return true;
