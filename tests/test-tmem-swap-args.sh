@@ -11,6 +11,7 @@ expect_msg 2 "unknown action 'go'" "$ts" go
 expect_msg 2 "unknown option '--bogus'" "$ts" --bogus start
 expect_msg 1 "does not exist" "$ts" --config "$tmp/none.conf" start
 expect_msg 1 "not an NBD device" "$ts" --device /dev/sda start
+expect_msg 1 "--log: 'loud' is not syslog, stderr or null" "$ts" --log loud start
 
 # Settings the script checks itself, before anything is started.
 printf '[pool]\nname = t\n[swap]\nthreads = 4\n' > "$tmp/nosize.conf"
@@ -27,6 +28,11 @@ if [ "$(id -u)" -eq 0 ]; then
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
     grep -q "size=335544320 " "$tmp/nbdkit-args" ||
         fail "no [swap] size: nbdkit got '$(cat "$tmp/nbdkit-args")', not size=335544320 (twice the 160M pool)"
+    # --log goes to nbdkit as its own --log.
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
+    grep -q -- "--log=stderr " "$tmp/nbdkit-args" ||
+        fail "--log stderr: nbdkit got '$(cat "$tmp/nbdkit-args")'"
     TMEMCTL=/nonexistent expect_msg 1 "size is not set and tmemctl cannot tell" "$ts" --config "$tmp/nosize.conf" start
     expect_msg 1 "threads: 'many'" "$ts" --config "$tmp/threads.conf" start
     expect_msg 1 "priority: 'high'" "$ts" --config "$tmp/prio.conf" start
