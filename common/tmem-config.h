@@ -82,6 +82,8 @@ struct tmem_config {
 	double swap_demote_after; /* demote-after = seconds between looks
 				   * for pages read back to move to the
 				   * overflow file; 0 = never */
+	uint64_t swap_ballast;	  /* ballast = memory the server gives
+				   * back at the minimum watermark */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

@@ -94,6 +94,8 @@ static const struct key_def keys[] = {
 	 32767, 0, NULL},
 	{"swap", "demote-after", "demote-after", PLUGIN | CTL, KEY_SECONDS,
 	 F(swap_demote_after), 0, 86400, 0, NULL},
+	{"swap", "ballast", "ballast", PLUGIN | CTL, KEY_SIZE, F(swap_ballast),
+	 0, 1 << 30, SZ_PAGES, NULL},
 	{"swap", "dedup-scope", "dedup-scope", PLUGIN | CTL, KEY_ENUM,
 	 F(swap_dedup_scope), 0, 0, 0, scope_names},
 	{"cache", "chunk-size", "chunk-size", CACHE | CTL, KEY_SIZE,

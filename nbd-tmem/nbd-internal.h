@@ -42,16 +42,18 @@ struct nt_overflow;
 /* Counters kept by the plugin itself (the pool keeps its own).  Updated
  * with relaxed atomics: they are statistics, not synchronisation. */
 struct nt_counters {
-	uint64_t rmw_pages;	  /* partial pages read-modified-written */
-	uint64_t ov_writes;	  /* pages written to the overflow file */
-	uint64_t ov_reads;	  /* pages read from the overflow file */
-	uint64_t ov_promoted;	  /* overflow pages moved back into the pool */
-	uint64_t ov_demoted;	  /* pages read back moved to the overflow
-				   * file (nbd-demote.c) */
-	uint64_t ov_full;	  /* writes refused: overflow file full */
-	uint64_t nospace;	  /* writes refused: pool full, no overflow */
-	uint64_t nospace_retries; /* ENOSPC retried (reserve being refilled) */
-	uint64_t io_errors;	  /* -EIO from the pool or the overflow file */
+	uint64_t rmw_pages;	   /* partial pages read-modified-written */
+	uint64_t ov_writes;	   /* pages written to the overflow file */
+	uint64_t ov_reads;	   /* pages read from the overflow file */
+	uint64_t ov_promoted;	   /* overflow pages moved back into the pool */
+	uint64_t ov_demoted;	   /* pages read back moved to the overflow
+				    * file (nbd-demote.c) */
+	uint64_t ov_full;	   /* writes refused: overflow file full */
+	uint64_t nospace;	   /* writes refused: pool full, no overflow */
+	uint64_t nospace_retries;  /* ENOSPC retried (reserve being refilled) */
+	uint64_t io_errors;	   /* -EIO from the pool or the overflow file */
+	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
+	uint64_t ballast_refills;  /* ballast taken back whole */
 };
 
 #define NT_COUNT(field) \
@@ -144,6 +146,19 @@ int nt_pages_demote(uint64_t page);
  * take.  after_s 0 or no overflow file: no thread.  -errno. */
 int nt_demote_start(struct nt_device *dev, double after_s);
 void nt_demote_stop(void);
+
+/* ---- nbd-ballast.c -------------------------------------------------- */
+
+/* Keep bytes (rounded up to 64 KiB) of locked memory, and give them back
+ * to the kernel when free memory has stayed at the minimum watermark for a
+ * second (the server's own replies need pages there, and as an I/O flusher
+ * it cannot make the kernel find any); take them back once memory is
+ * plentiful again.  0 bytes: nothing.  Logs through nbdkit and returns
+ * -errno when the ballast cannot be set up. */
+int nt_ballast_start(uint64_t bytes);
+void nt_ballast_stop(void);
+/* Bytes of ballast held now. */
+size_t nt_ballast_held(void);
 
 /* ---- nbd-overflow.c ------------------------------------------------- */
 

@@ -177,6 +177,9 @@ static int nt_config_complete(void)
 	"demote-after=SECS Every SECS, pages found read back at the last\n"   \
 	"                  two looks move to FILE (likely stale; default\n"   \
 	"                  10, 0 never).\n"                                   \
+	"ballast=SIZE      Locked memory given back to the kernel when\n"     \
+	"                  free memory sits at its minimum (default 4M,\n"    \
+	"                  0 none: for a server on another machine).\n"       \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
 	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
@@ -612,6 +615,8 @@ static int nt_after_fork(void)
 		nbdkit_error("starting the demotion thread: %s", strerror(-r));
 		return -1;
 	}
+	if (nt_ballast_start(cfg.swap_ballast) < 0)
+		return -1;
 	return 0;
 }
 
@@ -638,16 +643,18 @@ static void print_stats(void)
 			     st->flushes, st->zero_pages, st->same_filled_pages,
 			     st->dedup_hits, st->raw_pages, st->pages_read_back,
 			     st->bytes_read_back, st->checksum_errors);
-	nbdkit_debug("export %s: partial pages %" PRIu64
-		     "; overflow writes %" PRIu64 ", reads %" PRIu64
-		     ", promoted %" PRIu64 ", demoted %" PRIu64
-		     ", full %" PRIu64 "; no space %" PRIu64
-		     " (retries %" PRIu64 "); I/O errors %" PRIu64,
-		     export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
-		     nt_counters.ov_reads, nt_counters.ov_promoted,
-		     nt_counters.ov_demoted, nt_counters.ov_full,
-		     nt_counters.nospace, nt_counters.nospace_retries,
-		     nt_counters.io_errors);
+	nbdkit_debug(
+		"export %s: partial pages %" PRIu64 "; overflow writes %" PRIu64
+		", reads %" PRIu64 ", promoted %" PRIu64 ", demoted %" PRIu64
+		", full %" PRIu64 "; no space %" PRIu64 " (retries %" PRIu64
+		"); I/O errors %" PRIu64 "; ballast given back %" PRIu64
+		" times, taken back %" PRIu64 " times, %zu KiB held",
+		export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
+		nt_counters.ov_reads, nt_counters.ov_promoted,
+		nt_counters.ov_demoted, nt_counters.ov_full,
+		nt_counters.nospace, nt_counters.nospace_retries,
+		nt_counters.io_errors, nt_counters.ballast_releases,
+		nt_counters.ballast_refills, nt_ballast_held() / 1024);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",
@@ -660,6 +667,7 @@ static void nt_cleanup(void)
 	nt_log_stop();
 	if (dev.pool)
 		print_stats();
+	nt_ballast_stop();
 	nt_pages_free();
 	tmem_close(dev.pool);
 	dev.pool = NULL;

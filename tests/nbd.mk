@@ -13,6 +13,7 @@ TESTS += \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
 	test-nbd-demote.sh \
+	test-nbd-ballast.sh \
 	test-nbd-dedup-scope.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
@@ -33,6 +34,7 @@ EXTRA_DIST += \
 	test-nbd-restart.sh \
 	test-nbd-overflow.sh \
 	test-nbd-demote.sh \
+	test-nbd-ballast.sh \
 	test-nbd-dedup-scope.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
