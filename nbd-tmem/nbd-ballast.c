@@ -61,17 +61,15 @@ NBDKIT_DLL_PUBLIC int tmem_debug_ballast_free_kib;
 
 static struct {
 	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t wake; /* stop was set (CLOCK_MONOTONIC waits) */
-	bool stop;	     /* protected by mu */
-	bool on;	     /* set and read by the starting thread */
+	struct nt_napper nap;
+	bool on; /* set and read by the starting thread */
 	int fd;
 	unsigned char *base;
 	size_t size;
 	size_t held; /* bytes faulted in: written by the thread once
 		      * started (atomic: nt_ballast_held reads it) */
 	uint64_t min_kib, low_kib;
-} bl = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+} bl = {.nap = NT_NAPPER_INIT, .fd = -1};
 
 /* The zones' minimum and low watermarks, summed, in KiB.  -errno. */
 static int read_watermarks(uint64_t *min_kib, uint64_t *low_kib)
@@ -107,21 +105,6 @@ static uint64_t free_kib(unsigned sample)
 	if (sysinfo(&si) < 0)
 		return UINT64_MAX;
 	return (uint64_t)si.freeram * si.mem_unit / 1024;
-}
-
-/* Sleep ms milliseconds unless stopped first; whether to stop. */
-static bool nap(unsigned long ms)
-{
-	struct timespec until = nt_deadline_ms(ms);
-	bool stop;
-
-	pthread_mutex_lock(&bl.mu);
-	while (!bl.stop &&
-	       pthread_cond_timedwait(&bl.wake, &bl.mu, &until) != ETIMEDOUT)
-		;
-	stop = bl.stop;
-	pthread_mutex_unlock(&bl.mu);
-	return stop;
 }
 
 /* Fault [off, off + len) of the ballast in (locked: the mapping is). */
@@ -166,7 +149,7 @@ static void *ballast_main(void *arg)
 
 	(void)arg;
 	for (;; sample++) {
-		if (nap(SAMPLE_MS))
+		if (nt_nap(&bl.nap, SAMPLE_MS))
 			break;
 		release_at = bl.min_kib + (bl.low_kib - bl.min_kib) / 8;
 		refill_at = bl.min_kib + (bl.low_kib - bl.min_kib) / 2 +
@@ -207,7 +190,6 @@ static void *ballast_main(void *arg)
 
 int nt_ballast_start(uint64_t bytes)
 {
-	pthread_condattr_t ca;
 	int r;
 
 	bytes = (bytes + REFILL_STEP - 1) / REFILL_STEP * REFILL_STEP;
@@ -240,14 +222,10 @@ int nt_ballast_start(uint64_t bytes)
 		goto fail;
 	}
 	bl.held = bl.size;
-	bl.stop = false;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&bl.wake, &ca);
-	pthread_condattr_destroy(&ca);
+	nt_napper_init(&bl.nap);
 	r = pthread_create(&bl.thread, NULL, ballast_main, NULL);
 	if (r) {
-		pthread_cond_destroy(&bl.wake);
+		pthread_cond_destroy(&bl.nap.wake);
 		r = -r;
 		goto fail;
 	}
@@ -265,12 +243,7 @@ fail:
 void nt_ballast_stop(void)
 {
 	if (bl.on) {
-		pthread_mutex_lock(&bl.mu);
-		bl.stop = true;
-		pthread_cond_signal(&bl.wake);
-		pthread_mutex_unlock(&bl.mu);
-		pthread_join(bl.thread, NULL);
-		pthread_cond_destroy(&bl.wake);
+		nt_napper_stop(&bl.nap, bl.thread);
 		bl.on = false;
 	}
 	if (bl.base)

@@ -38,9 +38,7 @@
 
 static struct {
 	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t wake;	 /* stop was set (CLOCK_MONOTONIC waits) */
-	bool stop;		 /* protected by mu */
+	struct nt_napper nap;
 	bool on;		 /* set and read by the starting thread */
 	struct nt_device *dev;	 /* set before the thread starts */
 	uint64_t *seen;		 /* bit p: page p was read back at the last
@@ -48,24 +46,9 @@ static struct {
 	unsigned long period_ms; /* set before the thread starts */
 	size_t seen_bytes;
 	struct tmem_pool_info *pools; /* NT_POOLS_MAX, the thread's own */
-} dm = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} dm = {.nap = NT_NAPPER_INIT};
 
 #define NT_POOLS_MAX 64
-
-/* Sleep ms milliseconds unless stopped first; whether to stop. */
-static bool nap(unsigned long ms)
-{
-	struct timespec until = nt_deadline_ms(ms);
-	bool stop;
-
-	pthread_mutex_lock(&dm.mu);
-	while (!dm.stop &&
-	       pthread_cond_timedwait(&dm.wake, &dm.mu, &until) != ETIMEDOUT)
-		;
-	stop = dm.stop;
-	pthread_mutex_unlock(&dm.mu);
-	return stop;
-}
 
 /* Whether the file has more than an eighth of its slots free. */
 static bool file_has_room(void)
@@ -115,7 +98,8 @@ static bool scan(uint64_t *moved)
 			if (r == 1) {
 				*w &= ~bit;
 				++*moved;
-				if (++demoted % DEMOTE_BURST == 0 && nap(1))
+				if (++demoted % DEMOTE_BURST == 0 &&
+				    nt_nap(&dm.nap, 1))
 					return true;
 			} else if (r < 0 && r != -ENOSPC && !said) {
 				said = true;
@@ -126,7 +110,7 @@ static bool scan(uint64_t *moved)
 				       p, strerror(-r));
 			}
 		}
-		if (++looked % SCAN_BURST == 0 && nap(1))
+		if (++looked % SCAN_BURST == 0 && nt_nap(&dm.nap, 1))
 			return true;
 	}
 	return false;
@@ -137,7 +121,7 @@ static void *demote_main(void *arg)
 	uint64_t moved;
 
 	(void)arg;
-	while (!nap(dm.period_ms)) {
+	while (!nt_nap(&dm.nap, dm.period_ms)) {
 		moved = 0;
 		if (!worth_a_scan()) {
 			/* Two scans in a row, so a skipped one starts over. */
@@ -158,14 +142,12 @@ static void *demote_main(void *arg)
 int nt_demote_start(struct nt_device *dev, double after_s)
 {
 	size_t bytes = (dev->pages + 63) / 64 * sizeof(uint64_t);
-	pthread_condattr_t ca;
 	int r;
 
 	if (dev->ov == NULL || after_s <= 0)
 		return 0;
 	dm.dev = dev;
 	dm.period_ms = after_s < 0.01 ? 10 : (unsigned long)(after_s * 1000);
-	dm.stop = false;
 	dm.seen = malloc(bytes);
 	dm.pools = malloc(NT_POOLS_MAX * sizeof *dm.pools);
 	if (dm.seen == NULL || dm.pools == NULL) {
@@ -177,13 +159,10 @@ int nt_demote_start(struct nt_device *dev, double after_s)
 	memset(dm.seen, 0, bytes);
 	memset(dm.pools, 0, NT_POOLS_MAX * sizeof *dm.pools);
 	dm.seen_bytes = bytes;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&dm.wake, &ca);
-	pthread_condattr_destroy(&ca);
+	nt_napper_init(&dm.nap);
 	r = pthread_create(&dm.thread, NULL, demote_main, NULL);
 	if (r) {
-		pthread_cond_destroy(&dm.wake);
+		pthread_cond_destroy(&dm.nap.wake);
 		free(dm.seen);
 		free(dm.pools);
 		dm.seen = NULL;
@@ -198,12 +177,7 @@ void nt_demote_stop(void)
 {
 	if (!dm.on)
 		return;
-	pthread_mutex_lock(&dm.mu);
-	dm.stop = true;
-	pthread_cond_signal(&dm.wake);
-	pthread_mutex_unlock(&dm.mu);
-	pthread_join(dm.thread, NULL);
-	pthread_cond_destroy(&dm.wake);
+	nt_napper_stop(&dm.nap, dm.thread);
 	free(dm.seen);
 	free(dm.pools);
 	dm.seen = NULL;

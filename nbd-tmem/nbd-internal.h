@@ -18,6 +18,8 @@
 #ifndef NBD_INTERNAL_H
 #define NBD_INTERNAL_H
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,6 +76,55 @@ static inline struct timespec nt_deadline_ms(unsigned long ms)
 		t.tv_nsec -= 1000000000L;
 	}
 	return t;
+}
+
+/* A background thread's sleep that its stopper cuts short (CLOCK_MONOTONIC
+ * waits, so a clock step neither wakes nor holds it). */
+struct nt_napper {
+	pthread_mutex_t mu;
+	pthread_cond_t wake; /* stop was set */
+	bool stop;	     /* protected by mu */
+};
+#define NT_NAPPER_INIT                          \
+	{                                       \
+		.mu = PTHREAD_MUTEX_INITIALIZER \
+	}
+
+static inline void nt_napper_init(struct nt_napper *n)
+{
+	pthread_condattr_t ca;
+
+	n->stop = false;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&n->wake, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Sleep ms milliseconds unless stopped first; whether to stop. */
+static inline bool nt_nap(struct nt_napper *n, unsigned long ms)
+{
+	struct timespec until = nt_deadline_ms(ms);
+	bool stop;
+
+	pthread_mutex_lock(&n->mu);
+	while (!n->stop &&
+	       pthread_cond_timedwait(&n->wake, &n->mu, &until) != ETIMEDOUT)
+		;
+	stop = n->stop;
+	pthread_mutex_unlock(&n->mu);
+	return stop;
+}
+
+/* Stop the thread that naps on n, and wait for it. */
+static inline void nt_napper_stop(struct nt_napper *n, pthread_t thread)
+{
+	pthread_mutex_lock(&n->mu);
+	n->stop = true;
+	pthread_cond_signal(&n->wake);
+	pthread_mutex_unlock(&n->mu);
+	pthread_join(thread, NULL);
+	pthread_cond_destroy(&n->wake);
 }
 
 /* ---- nbd-log.c ------------------------------------------------------ */
