@@ -663,11 +663,11 @@ static void print_stats(void)
 
 static void nt_cleanup(void)
 {
+	nt_ballast_stop();
 	nt_demote_stop();
 	nt_log_stop();
 	if (dev.pool)
 		print_stats();
-	nt_ballast_stop();
 	nt_pages_free();
 	tmem_close(dev.pool);
 	dev.pool = NULL;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ballast=: the server holds that much locked memory and gives it back to
 # the kernel when free memory has stayed at the minimum watermark for a
-# second (faked here with -D tmem.ballast_free_kib=1 for the thread's
-# first 3 s), then takes it back once memory is plentiful; the data is
+# second (faked here with -D tmem.ballast_free_kib=1 from the thread's
+# 3rd second to its 6th), then takes it back once memory has been
+# plentiful for 5 s; the data is
 # untouched by either.  Without the fake it keeps the ballast; ballast=0
 # holds none; a bad size is refused by name.
 . ./functions.sh
@@ -23,9 +24,9 @@ nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool pool-size=64M ballast=8M \
     set -e
     nbdcopy '$tmp/data' \"\$uri\"
     echo held $shmem > '$tmp/rss'
-    sleep 2.5
+    sleep 5
     echo released $shmem >> '$tmp/rss'
-    sleep 8
+    sleep 10
     echo refilled $shmem >> '$tmp/rss'
     nbdcopy \"\$uri\" '$tmp/back'
 " 2> "$tmp/log1" || { grep -v debug "$tmp/log1"; fail "the run failed"; }
@@ -48,6 +49,11 @@ nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool pool-size=64M ballast=4M \
        --run "sleep 2" 2> "$tmp/log2" || { grep -v debug "$tmp/log2"; fail "second run failed"; }
 grep -q 'ballast given back 0 times, taken back 0 times, 4096 KiB held' "$tmp/log2" ||
     fail "with memory to spare: $(grep 'ballast given' "$tmp/log2")"
+# Its floor: the zones' minimum watermarks with their protection, at least
+# vm.min_free_kbytes (the sum of the zones' minimums).
+floor=$(sed -n 's/.*ballast: 4096 KiB; given back below [0-9]* KiB free (floor \([0-9]*\) KiB.*/\1/p' "$tmp/log2")
+[ -n "$floor" ] && [ $(( floor * 100 )) -ge $(( $(cat /proc/sys/vm/min_free_kbytes) * 99 )) ] ||
+    fail "floor '$floor' KiB, below vm.min_free_kbytes $(cat /proc/sys/vm/min_free_kbytes): $(grep 'ballast:' "$tmp/log2")"
 
 # ballast=0: none.
 nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool pool-size=64M ballast=0 \
