@@ -161,6 +161,13 @@ static int read_watermarks(uint64_t *min_kib, uint64_t *low_kib)
 	return 0;
 }
 
+/* Free memory in KiB at or below which the ballast is given back: an
+ * eighth of the way from the floor to the low watermark. */
+static uint64_t release_kib(void)
+{
+	return bl.min_kib + (bl.low_kib - bl.min_kib) / 8;
+}
+
 /* Free memory in KiB into *kib; false when it cannot be read. */
 static bool free_kib(unsigned sample, uint64_t *kib)
 {
@@ -265,7 +272,7 @@ static void *ballast_main(void *arg)
 			break;
 		if (!free_kib(sample, &kib))
 			continue;
-		release_at = bl.min_kib + (bl.low_kib - bl.min_kib) / 8;
+		release_at = release_kib();
 		refill_at = bl.min_kib + (bl.low_kib - bl.min_kib) / 2 +
 			    bl.size / 1024;
 		low_run = kib <= release_at ? low_run + 1 : 0;
@@ -363,8 +370,7 @@ int nt_ballast_start(uint64_t bytes)
 	       "ballast: %" PRIu64 " KiB; given back below %" PRIu64
 	       " KiB free (floor %" PRIu64 " KiB, low watermark %" PRIu64
 	       " KiB)",
-	       bytes / 1024, bl.min_kib + (bl.low_kib - bl.min_kib) / 8,
-	       bl.min_kib, bl.low_kib);
+	       bytes / 1024, release_kib(), bl.min_kib, bl.low_kib);
 	return 0;
 
 fail:

@@ -201,11 +201,13 @@ void nt_demote_stop(void);
 /* ---- nbd-ballast.c -------------------------------------------------- */
 
 /* Keep bytes (rounded up to 64 KiB) of locked memory, and give them back
- * to the kernel when free memory has stayed at the minimum watermark for a
- * second (the server's own replies need pages there, and as an I/O flusher
- * it cannot make the kernel find any); take them back once memory is
- * plentiful again.  0 bytes: nothing.  Logs through nbdkit and returns
- * -errno when the ballast cannot be set up. */
+ * to the kernel when free memory has stayed at its floor (the zones'
+ * minimum watermarks with their protection) for a second: the server's own
+ * replies need pages there, and as an I/O flusher it cannot make the
+ * kernel find any.  Take them back once memory is plentiful again.
+ * 0 bytes: nothing.  Memory that cannot be locked: a warning, and no
+ * ballast (0).  Logs through nbdkit and returns -errno when the ballast
+ * cannot be set up otherwise. */
 int nt_ballast_start(uint64_t bytes);
 void nt_ballast_stop(void);
 /* Bytes of ballast held now. */
