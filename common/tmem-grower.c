@@ -29,6 +29,7 @@
 
 #include "tmem-alloc-internal.h"
 #include "tmem-check-internal.h"
+#include "tmem-code-internal.h"
 #include "tmem-compact-internal.h"
 #include "tmem-dict-internal.h"
 #include "tmem-grower-internal.h"
@@ -709,9 +710,10 @@ static void lock_present(struct tmem *t)
 	}
 }
 
-/* Lock the mapping on fault, and the contexts' scratch.  Without the
- * privilege or the RLIMIT_MEMLOCK for it, say so and go on unlocked: the
- * pool works, only without the guarantee. */
+/* Lock the mapping on fault, the contexts' scratch, and the code the
+ * requests run (tmem-code.c).  Without the privilege or the RLIMIT_MEMLOCK
+ * for it, say so and go on unlocked: the pool works, only without the
+ * guarantee. */
 static void lock_memory(struct tmem *t)
 {
 	unsigned i;
@@ -734,6 +736,14 @@ static void lock_memory(struct tmem *t)
 			break;
 		}
 	}
+	/* And the code: a path first run under memory pressure must not
+	 * read itself in from disk. */
+	errno = -tmem_lock_request_code();
+	if (errno)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot lock the pool's code, zstd's and the C "
+			 "library's (%m): a request that runs a path for the "
+			 "first time may fault");
 	t->locked = true;
 }
 

@@ -12,6 +12,7 @@
 #include "tmem-alloc-internal.h"
 #include "tmem-blob-internal.h"
 #include "tmem-check-internal.h"
+#include "tmem-code-internal.h"
 #include "tmem-codec-internal.h"
 #include "tmem-compact-internal.h"
 #include "tmem-dict-internal.h"

@@ -134,6 +134,16 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out);
  * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
 
+/* Lock in memory the read-only segments of the loaded object (program or
+ * shared library) that holds addr; NULL: the program.  Every page of its
+ * code and constants is read in now and stays, so a path run for the
+ * first time does not fault on them (a serving process locks only what it
+ * touches).  A process opened with opts->lock does this for the pool's own
+ * code, zstd and the C library; a server adds its own program.  0;
+ * -ENOENT when no object holds addr; the mlock error as -errno (EPERM,
+ * ENOMEM: no CAP_IPC_LOCK and RLIMIT_MEMLOCK too low). */
+int tmem_lock_code(const void *addr);
+
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
 void tmem_close(struct tmem *t);
 

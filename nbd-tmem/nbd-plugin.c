@@ -587,6 +587,15 @@ static int nt_after_fork(void)
 		fprintf(stderr,
 			"nbdkit: tmem: warning: mlockall: %m: pages of this "
 			"swap server may themselves be swapped out\n");
+	/* nbdkit's own code and constants: it runs every request (the pool
+	 * locks its own, zstd's and the C library's when it attaches). */
+	r = tmem_lock_code(NULL);
+	if (r < 0)
+		fprintf(stderr,
+			"nbdkit: tmem: warning: locking nbdkit's code: %s: a "
+			"request that runs a path of it for the first time "
+			"may fault\n",
+			strerror(-r));
 
 	if (pool_attach(&dev.pool, NULL) < 0)
 		return -1;
