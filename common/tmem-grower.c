@@ -718,6 +718,14 @@ static void lock_memory(struct tmem *t)
 {
 	unsigned i;
 
+	/* The code first (whether or not the segment can be locked): a path
+	 * first run under memory pressure must not read itself in from disk. */
+	errno = -tmem_lock_request_code();
+	if (errno)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot lock the pool's code, zstd's and the C "
+			 "library's (%m): a request that runs a path for the "
+			 "first time may fault");
 	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot lock the segment on fault (%m): raise "
@@ -736,14 +744,6 @@ static void lock_memory(struct tmem *t)
 			break;
 		}
 	}
-	/* And the code: a path first run under memory pressure must not
-	 * read itself in from disk. */
-	errno = -tmem_lock_request_code();
-	if (errno)
-		tmem_log(t, TMEM_LOG_WARNING,
-			 "cannot lock the pool's code, zstd's and the C "
-			 "library's (%m): a request that runs a path for the "
-			 "first time may fault");
 	t->locked = true;
 }
 

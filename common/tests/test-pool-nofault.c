@@ -284,13 +284,14 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 			if (path)
 				path[strcspn(path, "\n")] = '\0';
 			/* read-only mappings: code and constants */
-			in = path && strcmp(path, want) == 0 && sp[2] != 'w';
+			in = path && strcmp(path, want) == 0 && sp[1] == 'r' &&
+			     sp[2] != 'w';
 		} else if (in && sscanf(line, "Size: %lu kB", &v) == 1)
 			*size += v;
 		else if (in && sscanf(line, "Rss: %lu kB", &v) == 1)
 			rss = v;
 		else if (in && strncmp(line, "VmFlags:", 8) == 0 &&
-			 strstr(line, " lo"))
+			 strstr(line, " lo "))
 			*locked += rss;
 	}
 	if (fp)
@@ -309,8 +310,8 @@ static bool code_locked(void)
 	int r;
 
 	/* Locked already by the open: again, to learn whether it can be. */
-	r = tmem_lock_code((const void *)memcpy);
-	if (r == -EPERM || r == -ENOMEM) {
+	r = tmem_lock_request_code();
+	if (r == -EPERM || r == -ENOMEM || r == -EAGAIN) {
 		printf("code: cannot be locked here (%s): not checked\n",
 		       strerror(-r));
 		return true;
