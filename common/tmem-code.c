@@ -52,8 +52,8 @@ static int lock_object(struct dl_phdr_info *info, size_t size, void *arg)
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 
 	(void)size;
-	/* dl_iterate_phdr visits the program first. */
-	if (w->addr ? !holds(info, w->addr) : w->found)
+	/* dl_iterate_phdr visits the program first; 1 ends the walk. */
+	if (w->addr && !holds(info, w->addr))
 		return 0;
 	w->found = 1;
 	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
@@ -83,19 +83,21 @@ int tmem_lock_code(const void *addr)
 	return w.err;
 }
 
-/* The pool's own code, zstd's, and the C library's (locks, memcpy). */
+const void *const tmem_request_code[] = {
+	(const void *)tmem_put,
+	(const void *)ZSTD_compressCCtx,
+	(const void *)pthread_mutex_lock,
+	(const void *)memcpy,
+};
+const unsigned tmem_request_code_count =
+	sizeof tmem_request_code / sizeof tmem_request_code[0];
+
 int tmem_lock_request_code(void)
 {
-	const void *objects[] = {
-		(const void *)tmem_put,
-		(const void *)ZSTD_compressCCtx,
-		(const void *)pthread_mutex_lock,
-		(const void *)memcpy,
-	};
 	int r, first = 0;
 
-	for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
-		r = tmem_lock_code(objects[i]);
+	for (unsigned i = 0; i < tmem_request_code_count; i++) {
+		r = tmem_lock_code(tmem_request_code[i]);
 		if (r && !first)
 			first = r;
 	}

@@ -30,8 +30,6 @@
 #include "test-pool.h"
 #include "tmem-internal.h"
 
-#include <zstd.h>
-
 extern char **environ;
 
 /* ---- counting allocations of the calling thread --------------------- */
@@ -299,13 +297,10 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 }
 
 /* A process opened to lock has the code and constants its requests run
- * in memory, every page of them: the pool's (here in the test program), zstd's,
- * the C library's. */
+ * in memory, every page of them: the pool's (here in the test program),
+ * zstd's, the C library's (tmem_request_code). */
 static bool code_locked(void)
 {
-	const void *objects[] = {(const void *)tmem_put,
-				 (const void *)ZSTD_compressCCtx,
-				 (const void *)memcpy};
 	bool ok = true;
 	int r;
 
@@ -317,11 +312,11 @@ static bool code_locked(void)
 		return true;
 	}
 	CHECK_RC(r, 0);
-	for (size_t i = 0; i < sizeof objects / sizeof objects[0]; i++) {
+	for (unsigned i = 0; i < tmem_request_code_count; i++) {
 		unsigned long size, locked;
 		const char *file;
 
-		locked_kib(objects[i], &file, &size, &locked);
+		locked_kib(tmem_request_code[i], &file, &size, &locked);
 		printf("code of %s: %lu KiB mapped, %lu KiB locked\n", file,
 		       size, locked);
 		ok &= size > 0 && locked == size;
