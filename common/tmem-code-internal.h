@@ -3,15 +3,17 @@
 #ifndef TMEM_CODE_INTERNAL_H
 #define TMEM_CODE_INTERNAL_H
 
-/* An address inside each loaded object a request runs: the pool's own
- * code, zstd's, and the C library's (locks, memcpy). */
-extern const void *const tmem_request_code[];
-extern const unsigned tmem_request_code_count;
+#define TMEM_REQUEST_CODE_MAX 5
 
-/* Lock the code and constants of each loaded object a request runs: the pool's
- * own, zstd's and the C library's (tmem_lock_code on each of
- * tmem_request_code).  0, or the first error as -errno (the others are still
- * locked). */
+/* Fill addr with an address inside each loaded object a request runs, or
+ * could run: the pool's own code, zstd's, the C library's (locks, memcpy;
+ * two entries, which may name one object) and the dynamic loader's when
+ * the program has one.  Returns how many. */
+unsigned tmem_request_code(const void *addr[TMEM_REQUEST_CODE_MAX]);
+
+/* Lock the code and constants of each loaded object a request runs
+ * (tmem_lock_code on each of tmem_request_code).  0, or the first error as
+ * -errno (the others are still locked). */
 int tmem_lock_request_code(void);
 
 #endif /* TMEM_CODE_INTERNAL_H */

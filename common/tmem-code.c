@@ -8,8 +8,12 @@
  * swap path, when memory is shortest.  Locking the read-only segments
  * of each loaded object the requests run (code, constants, and the
  * relocated data the loader made read-only) maps them and keeps every page.
- * They are small (the pool's own code, libzstd, libc: about 3 MiB) and
- * mostly shared with every other process on the machine.  Writable
+ * They are small (the pool's own code, libzstd, libc and the dynamic
+ * loader: about 3 MiB) and mostly shared with every other process on the
+ * machine.  The loader is among them although no request should call it
+ * (the pool's thread-local variables are initial-exec, the plugin is
+ * linked -z now): a program that binds lazily resolves its first call of
+ * each library function there.  Writable
  * segments are left to lock on fault: their data is written when the
  * object is loaded, and their bss can be large (nbdkit's is 192 MiB, most
  * of it never touched).
@@ -19,7 +23,9 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -83,21 +89,68 @@ int tmem_lock_code(const void *addr)
 	return w.err;
 }
 
-const void *const tmem_request_code[] = {
-	(const void *)tmem_put,
-	(const void *)ZSTD_compressCCtx,
-	(const void *)pthread_mutex_lock,
-	(const void *)memcpy,
-};
-const unsigned tmem_request_code_count =
-	sizeof tmem_request_code / sizeof tmem_request_code[0];
+static int program_binds_lazily(struct dl_phdr_info *info, size_t size,
+				void *arg)
+{
+	bool *lazy = arg, plt = false, now = false;
+
+	(void)size;
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const ElfW(Dyn) * d;
+
+		if (ph->p_type != PT_DYNAMIC)
+			continue;
+		d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
+		for (; d->d_tag != DT_NULL; d++) {
+			if (d->d_tag == DT_JMPREL)
+				plt = true;
+			else if (d->d_tag == DT_BIND_NOW ||
+				 (d->d_tag == DT_FLAGS &&
+				  (d->d_un.d_val & DF_BIND_NOW)) ||
+				 (d->d_tag == DT_FLAGS_1 &&
+				  (d->d_un.d_val & DF_1_NOW)))
+				now = true;
+		}
+	}
+	*lazy = plt && !now;
+	return 1; /* the program is visited first: done */
+}
+
+bool tmem_binds_lazily(void)
+{
+	const char *env = getenv("LD_BIND_NOW");
+	bool lazy = false;
+
+	if (env && *env)
+		return false;
+	dl_iterate_phdr(program_binds_lazily, &lazy);
+	return lazy;
+}
+
+unsigned tmem_request_code(const void *addr[TMEM_REQUEST_CODE_MAX])
+{
+	unsigned n = 0;
+
+	addr[n++] = (const void *)tmem_put;
+	addr[n++] = (const void *)ZSTD_compressCCtx;
+	addr[n++] = (const void *)pthread_mutex_lock;
+	addr[n++] = (const void *)memcpy;
+	/* The loader's base, its first mapped byte; 0 when the program
+	 * has no interpreter (static) or the loader was run as a program. */
+	if (getauxval(AT_BASE))
+		addr[n++] = (const void *)getauxval(AT_BASE);
+	return n;
+}
 
 int tmem_lock_request_code(void)
 {
+	const void *addr[TMEM_REQUEST_CODE_MAX];
+	unsigned n = tmem_request_code(addr);
 	int r, first = 0;
 
-	for (unsigned i = 0; i < tmem_request_code_count; i++) {
-		r = tmem_lock_code(tmem_request_code[i]);
+	for (unsigned i = 0; i < n; i++) {
+		r = tmem_lock_code(addr[i]);
 		if (r && !first)
 			first = r;
 	}

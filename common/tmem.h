@@ -144,6 +144,13 @@ int tmem_start(struct tmem *t);
  * ENOMEM: no CAP_IPC_LOCK and RLIMIT_MEMLOCK too low). */
 int tmem_lock_code(const void *addr);
 
+/* Does the program bind its calls into libraries lazily?  Then the first
+ * call of each library function resolves it in the dynamic loader, which
+ * reads the symbol tables of every loaded library: pages no process
+ * locks.  False when the program was linked -z now or LD_BIND_NOW is set
+ * (a server started with LD_BIND_NOW=1 resolves every call at start). */
+bool tmem_binds_lazily(void);
+
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */
 void tmem_close(struct tmem *t);
 

@@ -596,6 +596,13 @@ static int nt_after_fork(void)
 			"request that runs a path of it for the first time "
 			"may fault\n",
 			strerror(-r));
+	if (tmem_binds_lazily())
+		fprintf(stderr,
+			"nbdkit: tmem: warning: nbdkit binds its library calls "
+			"lazily: the first call of each on a rare path runs "
+			"the dynamic loader's lookup, which may fault; start "
+			"nbdkit with LD_BIND_NOW=1 (tmem-swap and tmem-vm "
+			"do)\n");
 
 	if (pool_attach(&dev.pool, NULL) < 0)
 		return -1;

@@ -19,6 +19,7 @@ TESTS += \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
+	test-nbd-binding.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -40,4 +41,5 @@ EXTRA_DIST += \
 	test-nbd-full.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
+	test-nbd-binding.sh \
 	$(NULL)

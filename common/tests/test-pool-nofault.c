@@ -298,10 +298,12 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 
 /* A process opened to lock has the code and constants its requests run
  * in memory, every page of them: the pool's (here in the test program),
- * zstd's, the C library's (tmem_request_code). */
+ * zstd's, the C library's, the loader's (tmem_request_code). */
 static bool code_locked(void)
 {
-	bool ok = true;
+	const void *code[TMEM_REQUEST_CODE_MAX];
+	unsigned n = tmem_request_code(code);
+	bool ok = n == TMEM_REQUEST_CODE_MAX; /* the loader is among them */
 	int r;
 
 	/* Locked already by the open: again, to learn whether it can be. */
@@ -312,11 +314,11 @@ static bool code_locked(void)
 		return true;
 	}
 	CHECK_RC(r, 0);
-	for (unsigned i = 0; i < tmem_request_code_count; i++) {
+	for (unsigned i = 0; i < n; i++) {
 		unsigned long size, locked;
 		const char *file;
 
-		locked_kib(tmem_request_code[i], &file, &size, &locked);
+		locked_kib(code[i], &file, &size, &locked);
 		printf("code of %s: %lu KiB mapped, %lu KiB locked\n", file,
 		       size, locked);
 		ok &= size > 0 && locked == size;
