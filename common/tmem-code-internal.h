@@ -6,9 +6,9 @@
 #define TMEM_REQUEST_CODE_MAX 5
 
 /* Fill addr with an address inside each loaded object a request runs, or
- * could run: the pool's own code, zstd's, the C library's (locks, memcpy;
- * two entries, which may name one object) and the dynamic loader's when
- * the program has one.  Returns how many. */
+ * could run: the pool's own code, zstd's, the C library's (twice: its
+ * constants and its mutex lock, which may name one object) and the
+ * dynamic loader's when the program has one.  Returns how many. */
 unsigned tmem_request_code(const void *addr[TMEM_REQUEST_CODE_MAX]);
 
 /* Lock the code and constants of each loaded object a request runs

@@ -21,6 +21,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -128,14 +129,19 @@ bool tmem_binds_lazily(void)
 	return lazy;
 }
 
+/* Addresses of constants, not of functions: in a program built without
+ * -fPIE, the address of a library function the program calls is its PLT
+ * stub in the program, which would lock the program instead.  A string a
+ * library returns is in that library's read-only data. */
 unsigned tmem_request_code(const void *addr[TMEM_REQUEST_CODE_MAX])
 {
 	unsigned n = 0;
 
-	addr[n++] = (const void *)tmem_put;
-	addr[n++] = (const void *)ZSTD_compressCCtx;
+	addr[n++] = (const void *)tmem_request_code; /* this object */
+	addr[n++] = ZSTD_versionString();
+	addr[n++] = gnu_get_libc_version();
+	/* Before glibc 2.34 the lock functions were in libpthread. */
 	addr[n++] = (const void *)pthread_mutex_lock;
-	addr[n++] = (const void *)memcpy;
 	/* The loader's base, its first mapped byte; 0 when the program
 	 * has no interpreter (static) or the loader was run as a program. */
 	if (getauxval(AT_BASE))
