@@ -13,10 +13,12 @@
  * machine.  The loader is among them although no request should call it
  * (the pool's thread-local variables are initial-exec, the plugin is
  * linked -z now): a program that binds lazily resolves its first call of
- * each library function there.  Writable
- * segments are left to lock on fault: their data is written when the
- * object is loaded, and their bss can be large (nbdkit's is 192 MiB, most
- * of it never touched).
+ * each library function there.  A writable segment (data and bss) is
+ * locked too, whole when it is at most TMEM_CODE_BSS_MAX (libc's is
+ * 74 KiB): a rare path's first write to it would otherwise allocate a
+ * page.  A larger one (nbdkit's is 192 MiB, most of it never touched)
+ * gets its file-backed part only, its data: the bss is left to lock on
+ * fault.
  */
 #include <config.h>
 
@@ -33,6 +35,9 @@
 
 #include "tmem-code-internal.h"
 #include "tmem.h"
+
+/* The largest writable segment locked whole. */
+#define TMEM_CODE_BSS_MAX (1024 * 1024)
 
 struct code_walk {
 	uintptr_t addr; /* an address inside the object, 0: the program */
@@ -67,12 +72,15 @@ static int lock_object(struct dl_phdr_info *info, size_t size, void *arg)
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		uintptr_t start = info->dlpi_addr + ph->p_vaddr, end;
 
-		/* RELRO: written by the loader, read-only since. */
-		if (ph->p_memsz == 0 ||
-		    !((ph->p_type == PT_LOAD && !(ph->p_flags & PF_W)) ||
-		      ph->p_type == PT_GNU_RELRO))
+		size_t len = ph->p_memsz;
+
+		/* RELRO (written by the loader, read-only since) is the
+		 * start of the writable segment, inside its file part. */
+		if (len == 0 || ph->p_type != PT_LOAD)
 			continue;
-		end = (start + ph->p_memsz + page - 1) & ~(page - 1);
+		if ((ph->p_flags & PF_W) && len > TMEM_CODE_BSS_MAX)
+			len = ph->p_filesz;
+		end = (start + len + page - 1) & ~(page - 1);
 		start &= ~(page - 1);
 		if (mlock((void *)start, end - start) == -1 && !w->err)
 			w->err = -errno;

@@ -134,12 +134,13 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out);
  * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
 
-/* Lock in memory the read-only segments of the loaded object (program or
- * shared library) that holds addr; NULL: the program.  Every page of its
- * code and constants is read in now and stays, so a path run for the
+/* Lock in memory the segments of the loaded object (program or shared
+ * library) that holds addr; NULL: the program.  Every page of its code,
+ * constants and data is read in now and stays, so a path run for the
  * first time does not fault on them (a serving process locks only what it
- * touches).  A process opened with opts->lock does this for the pool's own
- * code, zstd and the C library; a server adds its own program.  0;
+ * touches); so is its bss when the writable segment is at most 1 MiB.  A
+ * process opened with opts->lock does this for the pool's own code, zstd,
+ * the C library and the dynamic loader; a server adds its own program.  0;
  * -ENOENT when no object holds addr; the mlock error as -errno (EPERM,
  * ENOMEM: no CAP_IPC_LOCK and RLIMIT_MEMLOCK too low). */
 int tmem_lock_code(const void *addr);

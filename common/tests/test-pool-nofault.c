@@ -254,7 +254,7 @@ static void evict_mapped_files(void)
 /* ---- code locked ------------------------------------------------------ */
 
 /* KiB mapped and KiB resident and locked of the file holding addr, over
- * its read-only mappings in this process (/proc/self/smaps: a mapping's Rss
+ * its readable mappings in this process (/proc/self/smaps: a mapping's Rss
  * counts if its VmFlags say "lo"; smaps' own Locked is a proportional
  * share, less than the pages for pages other processes map too). */
 static void locked_kib(const void *addr, const char **file, unsigned long *size,
@@ -281,9 +281,9 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 			path = strchr(line, '/');
 			if (path)
 				path[strcspn(path, "\n")] = '\0';
-			/* read-only mappings: code and constants */
-			in = path && strcmp(path, want) == 0 && sp[1] == 'r' &&
-			     sp[2] != 'w';
+			/* code, constants, and the data of the writable
+			 * segment (its bss past the file is anonymous) */
+			in = path && strcmp(path, want) == 0 && sp[1] == 'r';
 		} else if (in && sscanf(line, "Size: %lu kB", &v) == 1)
 			*size += v;
 		else if (in && sscanf(line, "Rss: %lu kB", &v) == 1)
