@@ -263,6 +263,12 @@ static int fc_pool_setup(struct tmem_config *cfg)
 
 	tmem_options_init(&opts);
 	tmem_config_to_options(cfg, &opts);
+	/* The daemon locks its memory whatever the setting says (see the
+	 * top of this file): say so rather than ignore it silently. */
+	if (!opts.lock)
+		fc_err("warning: lock=no ignored: the cache daemon always "
+		       "locks its memory, since it may run while the pool "
+		       "serves swap");
 	opts.lock = true;
 	opts.grower = true;
 	opts.log = fc_log;

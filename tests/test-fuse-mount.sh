@@ -34,4 +34,10 @@ if do_mount "$tmp/src" "$tmp/mnt" "$FC_POOL,no-such-option" 2>"$tmp/err"; then
 fi
 cat "$tmp/err"
 grep -q "no-such-option" "$tmp/err" || fail "unclear message for a bad option"
+# lock=no is not obeyed (the daemon always locks), and says so.
+do_mount "$tmp/src" "$tmp/mnt" "$FC_POOL,lock=no" 2>"$tmp/err" ||
+    { cat "$tmp/err"; fail "mount with lock=no"; }
+[ "$(cat "$tmp/mnt/file")" = "through mount" ] || fail "read with lock=no"
+umount "$tmp/mnt"
+grep -q "lock=no ignored" "$tmp/err" || { cat "$tmp/err"; fail "lock=no ignored silently"; }
 echo ok
