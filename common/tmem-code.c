@@ -5,9 +5,9 @@
  * after a peer died, an error branch, a rarely used part of zstd -- stays
  * an unmapped file page the kernel may drop under memory pressure; the
  * first request that runs it then faults and reads it from disk, on the
- * swap path, when memory is shortest.  Locking the read-only segments
- * of each loaded object the requests run (code, constants, and the
- * relocated data the loader made read-only) maps them and keeps every page.
+ * swap path, when memory is shortest.  Locking the segments of each
+ * loaded object the requests run (code, constants, the relocated data the
+ * loader made read-only, and data) maps them and keeps every page.
  * They are small (the pool's own code, libzstd, libc and the dynamic
  * loader: about 3 MiB) and mostly shared with every other process on the
  * machine.  The loader is among them although no request should call it
@@ -18,7 +18,8 @@
  * 74 KiB): a rare path's first write to it would otherwise allocate a
  * page.  A larger one (nbdkit's is 192 MiB, most of it never touched)
  * gets its file-backed part only, its data: the bss is left to lock on
- * fault.
+ * fault.  mlock makes a private copy of each page of a writable segment
+ * not yet written (about 100 KiB a process in all).
  */
 #include <config.h>
 
@@ -98,8 +99,11 @@ int tmem_lock_code(const void *addr)
 	return w.err;
 }
 
-static int program_binds_lazily(struct dl_phdr_info *info, size_t size,
-				void *arg)
+/* Does this object have calls to bind (a PLT) and no mark to bind them at
+ * load?  An object dlopened with RTLD_NOW is bound all the same: a warning
+ * too many, never one too few. */
+static int object_binds_lazily(struct dl_phdr_info *info, size_t size,
+			       void *arg)
 {
 	bool *lazy = arg, plt = false, now = false;
 
@@ -123,7 +127,7 @@ static int program_binds_lazily(struct dl_phdr_info *info, size_t size,
 		}
 	}
 	*lazy = plt && !now;
-	return 1; /* the program is visited first: done */
+	return *lazy; /* 1 ends the walk */
 }
 
 bool tmem_binds_lazily(void)
@@ -133,7 +137,7 @@ bool tmem_binds_lazily(void)
 
 	if (env && *env)
 		return false;
-	dl_iterate_phdr(program_binds_lazily, &lazy);
+	dl_iterate_phdr(object_binds_lazily, &lazy);
 	return lazy;
 }
 

@@ -360,6 +360,7 @@ int tmem_dict_start(struct tmem *t)
 	r = pthread_create(&t->trainer, NULL, trainer_main, t);
 	if (r)
 		return -r;
+	pthread_setname_np(t->trainer, "tmem-dict"); /* ps -L, top -H */
 	t->trainer_running = true;
 	return 0;
 }

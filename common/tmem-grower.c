@@ -631,6 +631,7 @@ int tmem_start(struct tmem *t)
 		atomic_fetch_sub(&t->hdr->growers, 1);
 		return -r;
 	}
+	pthread_setname_np(t->grower, "tmem-grower"); /* ps -L, top -H */
 	return 0;
 }
 

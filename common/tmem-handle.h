@@ -48,6 +48,7 @@ struct tmem {
 	struct tmem_ctx *ctx;
 	tmem_log_fn log;
 	void *log_opaque;
+	enum tmem_log_level log_level;
 
 	/* The segment's dictionary as this process uses it (tmem-dict.c).
 	 * Workspaces are made at open, so loading it never allocates. */

@@ -48,7 +48,7 @@ void tmem_log(struct tmem *t, enum tmem_log_level lvl, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
-	if (!t || !t->log)
+	if (!t || !t->log || lvl > t->log_level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -66,6 +66,7 @@ void tmem_options_init(struct tmem_options *opts)
 	opts->dictionary = true;
 	opts->create = true;
 	opts->contexts = 16;
+	opts->log_level = TMEM_LOG_DEBUG;
 }
 
 static uint64_t round_up(uint64_t x, uint64_t a)
@@ -545,6 +546,7 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->compact_ctx.id = TMEM_COMPACT_CTX;
 	t->log = opts->log;
 	t->log_opaque = opts->log_opaque;
+	t->log_level = opts->log_level;
 	t->readonly = opts->readonly;
 	t->level = opts->level;
 	t->dedup = opts->dedup;

@@ -100,6 +100,11 @@ struct tmem_options {
 			     * at most 62) */
 	tmem_log_fn log;    /* optional */
 	void *log_opaque;
+	/* The most detailed level passed to log (default TMEM_LOG_DEBUG,
+	 * all); a message past it is not even formatted, which a serving
+	 * process wants: a put that formats a message it drops runs deeper
+	 * on its stack than any other put, and faults a page in. */
+	enum tmem_log_level log_level;
 };
 
 struct tmem; /* one process's handle on a segment */
@@ -145,11 +150,13 @@ int tmem_start(struct tmem *t);
  * ENOMEM: no CAP_IPC_LOCK and RLIMIT_MEMLOCK too low). */
 int tmem_lock_code(const void *addr);
 
-/* Does the program bind its calls into libraries lazily?  Then the first
- * call of each library function resolves it in the dynamic loader, which
- * reads the symbol tables of every loaded library: pages no process
- * locks.  False when the program was linked -z now or LD_BIND_NOW is set
- * (a server started with LD_BIND_NOW=1 resolves every call at start). */
+/* Does the program, or a library loaded in it, bind its calls lazily?
+ * Then the first call of each function resolves it in the dynamic loader,
+ * which reads the symbol tables of every loaded library: pages no process
+ * locks.  glibc's own libc.so binds its calls to malloc and the loader so,
+ * unless LD_BIND_NOW is set: false then, and when every loaded object
+ * with calls to bind was linked -z now (a server started with
+ * LD_BIND_NOW=1 resolves every call at start). */
 bool tmem_binds_lazily(void);
 
 /* Stop threads, unmap, drop the flock.  Accepts NULL.  Never fails. */

@@ -272,6 +272,7 @@ static int fc_pool_setup(struct tmem_config *cfg)
 	opts.lock = true;
 	opts.grower = true;
 	opts.log = fc_log;
+	opts.log_level = TMEM_LOG_WARNING; /* what fc_log keeps */
 	r = tmem_open(&opts, &fc.tmem);
 	if (r < 0) {
 		fc_err("pool '%s': %s", opts.name, tmem_strerror(r));

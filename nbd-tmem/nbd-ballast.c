@@ -365,6 +365,7 @@ int nt_ballast_start(uint64_t bytes)
 		r = -r;
 		goto fail;
 	}
+	pthread_setname_np(bl.thread, "tmem-ballast"); /* ps -L, top -H */
 	bl.on = true;
 	nt_log(true,
 	       "ballast: %" PRIu64 " KiB; given back below %" PRIu64

@@ -169,6 +169,7 @@ int nt_demote_start(struct nt_device *dev, double after_s)
 		dm.pools = NULL;
 		return -r;
 	}
+	pthread_setname_np(dm.thread, "tmem-demote"); /* ps -L, top -H */
 	dm.on = true;
 	return 0;
 }

@@ -154,6 +154,7 @@ int nt_log_start(void)
 		sem_destroy(&ring.wake);
 		return -r;
 	}
+	pthread_setname_np(ring.thread, "tmem-log"); /* ps -L, top -H */
 	atomic_store_explicit(&ring.on, true, memory_order_release);
 	return 0;
 }

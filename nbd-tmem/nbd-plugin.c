@@ -46,6 +46,37 @@
  * data path needs deep stacks (buffers are preallocated). */
 #define NT_STACK_SIZE (512 * 1024)
 
+/* How much of a worker's stack its first request faults in, below that
+ * request's frame.  Stack pages fault in on first touch (and are then
+ * locked), so a rare path that goes deeper than the requests before it
+ * would fault on the swap path.  Measured: a worker's requests touch 8 KiB
+ * of stack; a put that formatted a message (a dictionary probe's, now not
+ * formatted at all: log_level) reached 8.8 KiB and faulted.  16 KiB below
+ * the callback: each worker's stack holds 20 KiB instead of 8 (192 KiB
+ * more for 16 workers). */
+#define NT_STACK_READY (16 * 1024)
+
+static __thread bool stack_ready;
+
+static void __attribute__((noinline)) stack_touch(void)
+{
+	volatile unsigned char pad[NT_STACK_READY];
+
+	for (size_t i = 0; i < sizeof pad; i += 512)
+		pad[i] = 0;
+	pad[sizeof pad - 1] = 0;
+}
+
+/* At the start of every data callback: the first on each thread makes
+ * its stack ready. */
+static inline void request_begin(void)
+{
+	if (!stack_ready) {
+		stack_touch();
+		stack_ready = true;
+	}
+}
+
 /* The zstd level of a pool this plugin creates, unless tmem.conf or
  * level= says otherwise.  A swap device is written as fast as the kernel
  * evicts, so it wants a fast level (zram's default is lzo-rle): on real
@@ -221,6 +252,8 @@ static int pool_attach(struct tmem **out, bool *made)
 	tmem_config_to_options(&cfg, &opts);
 	opts.grower = true;
 	opts.log = pool_log;
+	/* What pool_log would drop is not formatted, on a request either. */
+	opts.log_level = tmem_debug_pool ? TMEM_LOG_DEBUG : TMEM_LOG_WARNING;
 	r = tmem_open(&opts, out);
 	if (r < 0) {
 		if (r == -EPROTO || r == -EBADMSG)
@@ -587,8 +620,9 @@ static int nt_after_fork(void)
 		fprintf(stderr,
 			"nbdkit: tmem: warning: mlockall: %m: pages of this "
 			"swap server may themselves be swapped out\n");
-	/* nbdkit's own code and constants: it runs every request (the pool
-	 * locks its own, zstd's and the C library's when it attaches). */
+	/* nbdkit's own code, constants and data: it runs every request (the
+	 * pool locks its own, zstd's, the C library's and the loader's when
+	 * it attaches). */
 	r = tmem_lock_code(NULL);
 	if (r < 0)
 		fprintf(stderr,
@@ -598,11 +632,11 @@ static int nt_after_fork(void)
 			strerror(-r));
 	if (tmem_binds_lazily())
 		fprintf(stderr,
-			"nbdkit: tmem: warning: nbdkit binds its library calls "
-			"lazily: the first call of each on a rare path runs "
-			"the dynamic loader's lookup, which may fault; start "
-			"nbdkit with LD_BIND_NOW=1 (tmem-swap and tmem-vm "
-			"do)\n");
+			"nbdkit: tmem: warning: nbdkit or its libraries bind "
+			"their calls lazily: the first call of each on a rare "
+			"path runs the dynamic loader's lookup, which may "
+			"fault; start nbdkit with LD_BIND_NOW=1 (tmem-swap "
+			"and tmem-vm do)\n");
 
 	if (pool_attach(&dev.pool, NULL) < 0)
 		return -1;
@@ -767,6 +801,7 @@ static int nt_pread(void *handle, void *buf, uint32_t count, uint64_t offset,
 {
 	int r;
 
+	request_begin();
 	if (tmem_debug_requests)
 		nt_log(true, "pread %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_read(buf, count, offset);
@@ -778,6 +813,7 @@ static int nt_pwrite(void *handle, const void *buf, uint32_t count,
 {
 	int r;
 
+	request_begin();
 	if (tmem_debug_requests)
 		nt_log(true, "pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
 		       count, offset, flags);
@@ -798,6 +834,7 @@ static int nt_zero(void *handle, uint32_t count, uint64_t offset,
 {
 	int r;
 
+	request_begin();
 	if (tmem_debug_requests)
 		nt_log(true, "zero %" PRIu32 " @ %" PRIu64 " flags %#x", count,
 		       offset, flags);
@@ -814,6 +851,7 @@ static int nt_trim(void *handle, uint32_t count, uint64_t offset,
 {
 	int r;
 
+	request_begin();
 	if (tmem_debug_requests)
 		nt_log(true, "trim %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_trim(count, offset);
@@ -824,7 +862,10 @@ static int nt_trim(void *handle, uint32_t count, uint64_t offset,
 
 static int nt_flush(void *handle, uint32_t flags)
 {
-	int r = nt_pages_sync();
+	int r;
+
+	request_begin();
+	r = nt_pages_sync();
 
 	return r < 0 ? nt_fail("flush", 0, r) : 0;
 }
@@ -832,7 +873,10 @@ static int nt_flush(void *handle, uint32_t flags)
 static int nt_cache(void *handle, uint32_t count, uint64_t offset,
 		    uint32_t flags)
 {
-	int r = nt_pages_cache(count, offset);
+	int r;
+
+	request_begin();
+	r = nt_pages_cache(count, offset);
 
 	return r < 0 ? nt_fail("cache", offset, r) : 0;
 }

@@ -20,6 +20,7 @@ TESTS += \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
+	test-nbd-nofault.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -42,4 +43,5 @@ EXTRA_DIST += \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
+	test-nbd-nofault.sh \
 	$(NULL)

@@ -235,7 +235,8 @@ static void damage_dictionary(const char *name)
 	close(fd);
 }
 
-static unsigned errors_logged, warnings_logged;
+static unsigned errors_logged, warnings_logged, infos_logged;
+static enum tmem_log_level counted_level = TMEM_LOG_DEBUG;
 
 static void count_log(void *opaque, enum tmem_log_level level, const char *msg)
 {
@@ -243,6 +244,8 @@ static void count_log(void *opaque, enum tmem_log_level level, const char *msg)
 		errors_logged++;
 	if (level == TMEM_LOG_WARNING)
 		warnings_logged++;
+	if (level == TMEM_LOG_INFO)
+		infos_logged++;
 	test_log(opaque, level, msg);
 }
 
@@ -255,6 +258,7 @@ static struct tmem *open_counted(const char *name, bool dictionary, uint32_t *p)
 
 	test_options(&o, name, 64 << 20);
 	o.log = count_log;
+	o.log_level = counted_level;
 	o.dictionary = dictionary;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_start(t), 0);
@@ -319,14 +323,16 @@ static void test_stale_claim(const char *name)
 
 /* Trained on text, tested on pages it does not fit (the last quarter of
  * the samples are counting integers): no dictionary, said as information
- * (it is normal), not as a warning. */
-static void test_no_gain(const char *name)
+ * (it is normal), not as a warning; with log_level at warnings, not said
+ * at all. */
+static void test_no_gain(const char *name, enum tmem_log_level level)
 {
 	struct tmem *t;
 	uint64_t i;
 	uint32_t p;
 
-	warnings_logged = 0;
+	warnings_logged = infos_logged = 0;
+	counted_level = level;
 	t = open_counted(name, true, &p);
 	put_range(t, p, 0, TMEM_DICT_SAMPLES / 4 * 3 * TMEM_DICT_EVERY);
 	for (i = 0; i < TMEM_DICT_SAMPLES / 4 * TMEM_DICT_EVERY; i++) {
@@ -335,6 +341,11 @@ static void test_no_gain(const char *name)
 	}
 	CHECK(wait_trained(t) == TMEM_DICT_FAILED);
 	CHECK(warnings_logged == 0);
+	printf("test-pool-dict: no gain, log level %d: %u messages of "
+	       "information\n",
+	       (int)level, infos_logged);
+	CHECK(level >= TMEM_LOG_INFO ? infos_logged > 0 : infos_logged == 0);
+	counted_level = TMEM_LOG_DEBUG;
 	check_range(t, p, 0, 1000);
 	tmem_close(t);
 }
@@ -362,7 +373,9 @@ int main(void)
 	tmem_unlink(name);
 	test_stale_claim(name);
 	tmem_unlink(name);
-	test_no_gain(name);
+	test_no_gain(name, TMEM_LOG_DEBUG);
+	tmem_unlink(name);
+	test_no_gain(name, TMEM_LOG_WARNING);
 	tmem_unlink(name);
 	test_off(name);
 	printf("test-pool-dict: ok\n");
