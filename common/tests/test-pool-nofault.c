@@ -254,14 +254,17 @@ static void evict_mapped_files(void)
 /* ---- code locked ------------------------------------------------------ */
 
 /* KiB mapped and KiB resident and locked of the file holding addr, over
- * its readable mappings in this process (/proc/self/smaps: a mapping's Rss
- * counts if its VmFlags say "lo"; smaps' own Locked is a proportional
- * share, less than the pages for pages other processes map too). */
+ * its readable mappings in this process, and the anonymous mapping right
+ * after its writable one: the bss past the file's last page (every object
+ * checked here has a writable segment under 1 MiB, locked whole).
+ * /proc/self/smaps: a mapping's Rss counts if its VmFlags say "lo";
+ * smaps' own Locked is a proportional share, less than the pages for pages
+ * other processes map too. */
 static void locked_kib(const void *addr, const char **file, unsigned long *size,
 		       unsigned long *locked)
 {
 	char line[4096], want[4096];
-	unsigned long v, rss = 0;
+	unsigned long v, rss = 0, start, end, data_end = 0;
 	bool in = false;
 	Dl_info di;
 	FILE *fp;
@@ -277,13 +280,20 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 	while (fp && fgets(line, sizeof line, fp)) {
 		char *path, *sp = strchr(line, ' ');
 
-		if (sp && strchr(line, '-') && strchr(line, '-') < sp) {
+		if (sp && sscanf(line, "%lx-%lx", &start, &end) == 2 &&
+		    strchr(line, '-') < sp) {
+			bool bss = start == data_end && !strchr(line, '/') &&
+				   !strchr(line, '[') &&
+				   strncmp(sp + 1, "rw-p", 4) == 0;
+
 			path = strchr(line, '/');
 			if (path)
 				path[strcspn(path, "\n")] = '\0';
-			/* code, constants, and the data of the writable
-			 * segment (its bss past the file is anonymous) */
-			in = path && strcmp(path, want) == 0 && sp[1] == 'r';
+			/* code, constants, the data of the writable
+			 * segment, and its bss */
+			in = bss ||
+			     (path && strcmp(path, want) == 0 && sp[1] == 'r');
+			data_end = in && !bss && sp[2] == 'w' ? end : 0;
 		} else if (in && sscanf(line, "Size: %lu kB", &v) == 1)
 			*size += v;
 		else if (in && sscanf(line, "Rss: %lu kB", &v) == 1)
