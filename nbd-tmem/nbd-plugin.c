@@ -55,6 +55,8 @@
  * the callback: each worker's stack holds 20 KiB instead of 8 (192 KiB
  * more for 16 workers). */
 #define NT_STACK_READY (16 * 1024)
+_Static_assert(NT_STACK_READY <= NT_STACK_SIZE / 8,
+	       "the stack margin is a small part of a worker's stack");
 
 static __thread bool stack_ready;
 
@@ -894,6 +896,7 @@ static int nt_extents(void *handle, uint32_t count, uint64_t offset,
 	enum tmem_page_state state;
 	int r;
 
+	request_begin();
 	if (end - offset > NT_EXTENTS_MAX)
 		end = offset + NT_EXTENTS_MAX;
 	while (pos < end) {
