@@ -11,7 +11,7 @@
  * dynamic loader's when the program has one.  Returns how many. */
 unsigned tmem_request_code(const void *addr[TMEM_REQUEST_CODE_MAX]);
 
-/* Lock the code and constants of each loaded object a request runs
+/* Lock the code, constants and data of each loaded object a request runs
  * (tmem_lock_code on each of tmem_request_code).  0, or the first error as
  * -errno (the others are still locked). */
 int tmem_lock_request_code(void);

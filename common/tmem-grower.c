@@ -724,9 +724,9 @@ static void lock_memory(struct tmem *t)
 	errno = -tmem_lock_request_code();
 	if (errno)
 		tmem_log(t, TMEM_LOG_WARNING,
-			 "cannot lock the pool's code, zstd's and the C "
-			 "library's (%m): a request that runs a path for the "
-			 "first time may fault");
+			 "cannot lock the code and data of the pool, zstd, the "
+			 "C library and the loader (%m): a request that runs a "
+			 "path for the first time may fault");
 	if (syscall(SYS_mlock2, t->base, t->map_size, MLOCK_ONFAULT) == -1) {
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot lock the segment on fault (%m): raise "

@@ -306,8 +306,8 @@ static void locked_kib(const void *addr, const char **file, unsigned long *size,
 		fclose(fp);
 }
 
-/* A process opened to lock has the code and constants its requests run
- * in memory, every page of them: the pool's (here in the test program),
+/* A process opened to lock has the code, constants and data its requests
+ * run in memory, every page of them: the pool's (here in the test program),
  * zstd's, the C library's, the loader's (tmem_request_code). */
 static bool code_locked(void)
 {
