@@ -14,9 +14,10 @@
  * are given back with FALLOC_FL_PUNCH_HOLE.
  *
  * Eviction works on whole chunks of ephemeral sub-pools in CLOCK order (a
- * get sets the chunk's reference bit): every live blob in the victim is
- * doomed at once and the chunk is free; index entries still naming a doomed
- * blob are misses and are swept lazily.
+ * get sets the chunk's reference bit, and so does the hand passing it
+ * while it is open, so that pages put into it since get their turn): every
+ * live blob in the victim is doomed at once and the chunk is free; index
+ * entries still naming a doomed blob are misses and are swept lazily.
  */
 #include <config.h>
 
@@ -690,12 +691,20 @@ enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
 			continue;
 		k = seg_chunk(t, c);
 		sl = atomic_load(&k->sl);
-		if (SL_STATE(sl) != CHUNK_CLOSED)
+		if (SL_STATE(sl) != CHUNK_CLOSED && SL_STATE(sl) != CHUNK_OPEN)
 			continue;
 		pr = seg_pool(t, k->pool);
 		if (__atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=
 		    TMEM_EPHEMERAL)
 			continue;
+		/* An open chunk the hand passes gets a turn once closed: the
+		 * pages put into it since are newer than the hand knows. */
+		if (SL_STATE(sl) == CHUNK_OPEN) {
+			if (!atomic_load_explicit(&k->ref,
+						  memory_order_relaxed))
+				atomic_store(&k->ref, 1);
+			continue;
+		}
 		if (own_only && k->pool != for_pool)
 			continue;
 		if (k->pool != for_pool &&

@@ -227,7 +227,9 @@ struct tmem_chunk {
 	uint32_t next;	     /* free lists: chunk_lock */
 	uint8_t pool;	     /* pool slot: set by whoever moves it out of
 			      * RESERVE (owns it then), read without a lock */
-	_Atomic uint8_t ref; /* CLOCK: set by get, cleared by the hand */
+	_Atomic uint8_t ref; /* CLOCK: set by get and by the hand passing
+			      * it open, cleared by the hand passing it
+			      * closed */
 	uint8_t raw;	     /* holds raw pages only (see seg_rawid): as pool */
 	uint8_t pad;
 	_Atomic uint32_t born; /* fault_gen when last faulted in (see

@@ -23,10 +23,12 @@
  * refused for want of room), a chunk is put only at its second miss within a
  * while: a small table of recent first misses (a "doorkeeper", as in TinyLFU or
  * the ghost list of 2Q) remembers them.  The pool evicts by CLOCK over whole
- * chunks of the segment, and a new chunk gets a full turn of the hand
- * before it can go; without the filter, pages the kernel asks for once and
- * never again (most of a skewed random workload's misses) push out the
- * pages it keeps coming back for.  -o admit=all turns it off.
+ * chunks of the segment: the chunk the hand frees is the next one filled,
+ * just behind it, and one the hand passed while it was being filled is
+ * marked, so pages just put get a turn before they can go (tmem-alloc.c).
+ * Without the filter, pages the kernel asks for once and never again (most
+ * of a skewed random workload's misses) push out the pages it keeps coming
+ * back for.  -o admit=all turns it off.
  */
 #include <config.h>
 

@@ -226,10 +226,50 @@ static void test_evictions_monotonic(void)
 	tmem_unlink(name);
 }
 
+/* A chunk that a context kept open while the hand went round (older pages
+ * in it, then new ones) was marked by the hand as it passed: closed, its
+ * new pages get a turn, and chunks filled before them go first.  Without
+ * it the chunk went at the first eviction after it closed.  The FUSE
+ * cache's admission at the second miss relies on it: a page admitted
+ * must outlive the scan that follows. */
+static void test_late_close(void)
+{
+	const char *name = test_segment_name("evictlate");
+	struct tmem_options o;
+	struct tmem *a, *b;
+	uint32_t q;
+	uint64_t i;
+
+	test_options(&o, name, 2 << 20);
+	o.contexts = 1;
+	CHECK_RC(tmem_open(&o, &a), 0);
+	CHECK_RC(tmem_open(&o, &b), 0);
+	CHECK_RC(tmem_pool_open(a, "late", TMEM_EPHEMERAL, 0, 4 << 16, &q), 0);
+	/* a's open chunk: half of it old pages. */
+	for (i = 0; i < PER_CHUNK / 2; i++)
+		put_random(a, q, 1, i, 0);
+	/* b goes round the cap a few times; a's chunk, open, stays. */
+	for (i = 0; i < 10 * PER_CHUNK; i++)
+		put_random(b, q, 2, i, 0);
+	/* New pages fill a's chunk; one more closes it (and evicts). */
+	for (i = PER_CHUNK / 2; i <= PER_CHUNK; i++)
+		put_random(a, q, 1, i, 0);
+	/* Two more of b's chunks: the two it closed before go. */
+	for (i = 10 * PER_CHUNK; i < 12 * PER_CHUNK; i++)
+		put_random(b, q, 2, i, 0);
+	for (i = PER_CHUNK / 2; i <= PER_CHUNK; i++)
+		CHECK(present(a, q, 1, i, true));
+	CHECK_RC(tmem_check(a), 0);
+	tmem_close(b);
+	tmem_close(a);
+	tmem_unlink(name);
+}
+
 int main(void)
 {
 	test_clock();
 	test_min();
 	test_evictions_monotonic();
+	test_late_close();
 	return 0;
 }
