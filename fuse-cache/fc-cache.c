@@ -430,13 +430,35 @@ static bool fc_admit(const struct fc_inode *in, uint64_t cidx)
 /* Until when puts that found no room are not retried (monotonic ns). */
 static _Atomic uint64_t fc_nospace_until;
 
+/* Room the segment keeps for the whole of it to count as short of room:
+ * below it a refused put may really have found it full (compaction keeps a
+ * chunk, other sub-pools' minimums are owed theirs). */
+#define FC_ROOM_SLACK (1u << 20)
+
+/* Whether a put the pool refused found it short of room: the segment
+ * nearly full, or this sub-pool near its max share.  Otherwise the refusal
+ * only means that the grower has not yet refilled the reserve of ready
+ * chunks (a busy machine, a burst of reads): that is not pressure, and
+ * taking it for pressure would turn the admission filter on for a second
+ * and keep out every chunk read once meanwhile. */
+static bool fc_short_of_room(void)
+{
+	uint64_t pages, used;
+
+	if (tmem_room(fc.tmem) <= FC_ROOM_SLACK)
+		return true;
+	return fc.set.max_share &&
+	       (tmem_pool_usage(fc.tmem, fc.pool_id, &pages, &used) < 0 ||
+		used + FC_ROOM_SLACK >= fc.set.max_share);
+}
+
 /* One put, retried a little where waiting can help.  An ephemeral put
  * gives up at once on a busy lock (the swap path must never wait on the
  * cache) and when the pool's reserve of ready chunks is empty (its grower
  * refills it in the background); this daemon has just waited for the
- * source and can afford a short wait.  When retries do not help (the pool
- * is full of pages that may not be evicted), it stops retrying for a
- * second.  0 or -errno. */
+ * source and can afford a short wait.  When retries do not help, it stops
+ * retrying for a second (each put is still tried once), and when the pool
+ * is short of room that is pressure (fc_under_pressure).  0 or -errno. */
 static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
 {
 	int r;
@@ -458,7 +480,8 @@ static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
 	}
 	if (r == -ENOSPC) {
 		atomic_store(&fc_nospace_until, fc_now_ns() + 1000000000u);
-		fc_pressure_seen();
+		if (fc_short_of_room())
+			fc_pressure_seen();
 	}
 	return r;
 }

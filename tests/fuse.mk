@@ -33,6 +33,7 @@ TESTS += \
 	test-fuse-dedup.sh \
 	test-fuse-kept.sh \
 	test-fuse-acl.sh \
+	test-fuse-grower.sh \
 	$(NULL)
 endif
 
@@ -52,4 +53,5 @@ EXTRA_DIST += \
 	test-fuse-dedup.sh \
 	test-fuse-kept.sh \
 	test-fuse-acl.sh \
+	test-fuse-grower.sh \
 	$(NULL)
