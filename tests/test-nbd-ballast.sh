@@ -14,21 +14,37 @@ requires test -e "$TMEM_PLUGIN"
 tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool* /dev/shm/$pool.*"
 
-# The server's shared memory in KiB (the pool's segment and the ballast):
-# the server is the nbdkit that the --run script's parent forked.
-shmem='$(awk "/^RssShmem:/ { print \$2 }" /proc/$(pgrep -x -P $PPID nbdkit)/status)'
+# The server's shared memory in KiB (the pool's segment and the ballast),
+# read when the log says the ballast went and when it says it came back
+# (the thread's seconds drift on a loaded machine: poll, do not sleep).
+# The server is the nbdkit that the --run script's parent forked.
+cat > "$tmp/run.sh" <<'EOF'
+set -e
+uri=$1 tmp=$2 srv=$3
+shmem () { awk '/^RssShmem:/ { print $2 }' "/proc/$srv/status"; }
+await () # await TEXT: wait up to 30 s for TEXT in the server's log
+{
+    local i
+    for i in $(seq 300); do
+        grep -q "$1" "$tmp/log1" && return 0
+        sleep 0.1
+    done
+    echo "no '$1' in the log within 30 s" >&2
+    return 1
+}
+nbdcopy "$tmp/data" "$uri"
+echo held "$(shmem)" > "$tmp/rss"
+await 'gave back the 8192 KiB ballast'
+echo released "$(shmem)" >> "$tmp/rss"
+await 'ballast: 8192 KiB held again'
+echo refilled "$(shmem)" >> "$tmp/rss"
+nbdcopy "$uri" "$tmp/back"
+EOF
 
 head -c 4M /dev/urandom > "$tmp/data"
 nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool pool-size=64M ballast=8M \
        -D tmem.ballast_free_kib=1 --run "
-    set -e
-    nbdcopy '$tmp/data' \"\$uri\"
-    echo held $shmem > '$tmp/rss'
-    sleep 5
-    echo released $shmem >> '$tmp/rss'
-    sleep 10
-    echo refilled $shmem >> '$tmp/rss'
-    nbdcopy \"\$uri\" '$tmp/back'
+    bash '$tmp/run.sh' \"\$uri\" '$tmp' \$(pgrep -x -P \$PPID nbdkit)
 " 2> "$tmp/log1" || { grep -v debug "$tmp/log1"; fail "the run failed"; }
 cmp -n 4194304 "$tmp/data" "$tmp/back" || fail "wrong bytes after the ballast moved"
 grep -q 'gave back the 8192 KiB ballast' "$tmp/log1" ||
