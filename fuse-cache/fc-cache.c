@@ -23,12 +23,11 @@
  * refused for want of room), a chunk is put only at its second miss within a
  * while: a small table of recent first misses (a "doorkeeper", as in TinyLFU or
  * the ghost list of 2Q) remembers them.  The pool evicts by CLOCK over whole
- * chunks of the segment: the chunk the hand frees is the next one filled,
- * just behind it, and one the hand passed while it was being filled is
- * marked, so pages just put get a turn before they can go (tmem-alloc.c).
- * Without the filter, pages the kernel asks for once and never again (most
- * of a skewed random workload's misses) push out the pages it keeps coming
- * back for.  -o admit=all turns it off.
+ * chunks of the segment (a chunk the hand passed while it was being filled
+ * closes marked, so the pages put into it last are not the next to go:
+ * tmem-alloc.c).  Without the filter, pages the kernel asks for once and never
+ * again (most of a skewed random workload's misses) push out the pages it keeps
+ * coming back for.  -o admit=all turns it off.
  */
 #include <config.h>
 
@@ -430,26 +429,22 @@ static bool fc_admit(const struct fc_inode *in, uint64_t cidx)
 /* Until when puts that found no room are not retried (monotonic ns). */
 static _Atomic uint64_t fc_nospace_until;
 
-/* Room the segment keeps for the whole of it to count as short of room:
- * below it a refused put may really have found it full (compaction keeps a
- * chunk, other sub-pools' minimums are owed theirs). */
+/* Room the segment may have left and still count as short of it: the
+ * last chunks are not for this put (compaction keeps one, the grower's
+ * reserve is counted in). */
 #define FC_ROOM_SLACK (1u << 20)
 
-/* Whether a put the pool refused found it short of room: the segment
- * nearly full, or this sub-pool near its max share.  Otherwise the refusal
- * only means that the grower has not yet refilled the reserve of ready
- * chunks (a busy machine, a burst of reads): that is not pressure, and
- * taking it for pressure would turn the admission filter on for a second
- * and keep out every chunk read once meanwhile. */
+/* Whether a put the pool refused found the segment short of room.
+ * Otherwise the refusal means that the grower has not yet refilled the
+ * reserve of ready chunks (a busy machine, a burst of reads), or that
+ * this sub-pool is at its max share, which fc_under_pressure sees by
+ * itself; taking a lagging grower for pressure would turn the admission
+ * filter on for a second and keep out every chunk read once meanwhile.
+ * (Room owed to other sub-pools' minimum shares is not told apart: a
+ * refusal there is not taken for pressure.) */
 static bool fc_short_of_room(void)
 {
-	uint64_t pages, used;
-
-	if (tmem_room(fc.tmem) <= FC_ROOM_SLACK)
-		return true;
-	return fc.set.max_share &&
-	       (tmem_pool_usage(fc.tmem, fc.pool_id, &pages, &used) < 0 ||
-		used + FC_ROOM_SLACK >= fc.set.max_share);
+	return tmem_room(fc.tmem) <= FC_ROOM_SLACK;
 }
 
 /* One put, retried a little where waiting can help.  An ephemeral put

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # A put refused only because the pool's grower is behind (the segment has
 # room; its reserve of ready chunks is empty for a moment) is not pressure:
-# the cache goes on putting the chunks it reads, and the admission filter
-# stays off.  The grower is held back (SCHED_IDLE on a CPU kept busy), a
+# the admission filter stays off, and the cache goes on putting the chunks
+# it reads.  The grower is held back (SCHED_IDLE on a CPU kept busy), a
 # file is read, the grower is let go, and a second file read at once must
 # be served by the pool after the kernel's caches are dropped.
 . ./functions.sh
 . "$srcdir/fuse-functions.sh"
 requires_root
 requires_fuse
-for t in chrt taskset; do
+for t in chrt taskset timeout; do
     command -v $t >/dev/null || skip "$t is not installed"
 done
 fc_use_pool 256M
@@ -29,22 +29,25 @@ for t in /proc/$pid/task/*; do
 done
 [ -n "$grower" ] || fail "no tmem-grower thread in $pid"
 
+# One CPU this test may use, and the grower's own CPUs to put back.
+cpu=$(taskset -pc $$ | sed 's/.*: *//; s/[-,].*//')
+mask=$(taskset -pc "$grower" | sed 's/.*: *//')
+[ -n "$cpu" ] && [ -n "$mask" ] || fail "cannot read the CPU affinity"
 hog=
 release ()
 {
     if [ -n "$hog" ]; then
-        kill "$hog" 2>/dev/null
+        kill "$hog" 2>/dev/null || true
         wait "$hog" 2>/dev/null || true
     fi
     hog=
-    chrt -o -p 0 "$grower" 2>/dev/null
-    taskset -p -c "0-$(( $(nproc) - 1 ))" "$grower" >/dev/null 2>&1
-    return 0
+    chrt -o -p 0 "$grower" 2>/dev/null || true
+    taskset -pc "$mask" "$grower" >/dev/null 2>&1 || true
 }
 cleanup_fn release
-taskset -p -c 0 "$grower" >/dev/null || fail "taskset failed"
-chrt -i -p 0 "$grower" || fail "chrt failed"
-taskset -c 0 sh -c 'while :; do :; done' &
+taskset -pc "$cpu" "$grower" >/dev/null || skip "cannot move the grower to CPU $cpu"
+chrt -i -p 0 "$grower" || skip "cannot make the grower SCHED_IDLE"
+taskset -c "$cpu" timeout 300 sh -c 'while :; do :; done' &
 hog=$!
 cat "$mnt/a" > /dev/null
 release
@@ -56,10 +59,14 @@ reads=$(( $(slowfs_reads "$slow") - r ))
 "$FC_PRESSURE" "$FC_SEG" stats "fc-grower-$$" > "$tmp/stats"
 fc_unmount "$mnt"
 cat "$tmp/stats"
-grep "puts deferred" "$mnt.log"
+grep "puts deferred" "$mnt.log" || fail "no statistics at unmount: $(cat "$mnt.log")"
 refused=$(sed -n 's/^rejected (reserve_empty) //p' "$tmp/stats")
 echo "puts refused while the grower was held back: ${refused:-0}; source reads of b after a drop: $reads"
 [ "${refused:-0}" -gt 0 ] ||
     skip "the grower kept up even held back: nothing to show"
-[ "$reads" -eq 0 ] ||
-    fail "a lagging grower was taken for pressure: b's second read went to the source $reads times"
+grep -q "puts deferred 0," "$mnt.log" ||
+    fail "a lagging grower was taken for pressure: chunks read once were kept out"
+# A put of b's may still have met the reserve empty just after the grower
+# was let go; b has 32 chunks of 128 KiB.
+[ "$reads" -le 4 ] ||
+    fail "b's second read went to the source $reads times"

@@ -26,7 +26,7 @@ counter ()  # counter NAME LOG: the last "NAME N" of the plugin's stats
 # faulted in at start (prefault): a put must never find the reserve empty
 # and spill to the file, which would put pages there that no scan moved.
 head -c 8M /dev/urandom > "$tmp/data"
-keys=(size=16M pool=$pool pool-size=64M prefault=yes overflow="$ovdir/ov" demote-after=0.5)
+keys=(size=16M pool=$pool pool-size=32M prefault=yes overflow="$ovdir/ov" demote-after=0.5)
 nbdkit -v -U - "$TMEM_PLUGIN" "${keys[@]}" --run "
     set -e
     nbdcopy '$tmp/data' \"\$uri\"
@@ -56,7 +56,7 @@ grep -q "overflow: 511 of 4096 slots in use" "$tmp/log2" ||
 # An eighth of the file stays free: a 1 MiB file (256 slots) takes at
 # most 224 of the 512 pages read back (32 slots stay free).
 pool2=$pool-small
-nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool2 pool-size=64M prefault=yes \
+nbdkit -v -U - "$TMEM_PLUGIN" size=16M pool=$pool2 pool-size=32M prefault=yes \
        overflow="$ovdir/small" overflow-size=1M demote-after=0.5 --run "
     set -e
     nbdcopy '$tmp/data' \"\$uri\"

@@ -47,7 +47,7 @@ def page(kind):
 
 def migrated():
     """Pages the kernel moved (compaction, NUMA balancing): a locked page
-    it moves is a minor fault at its next touch, no fault of ours."""
+    touched while it is being moved is a minor fault, no fault of ours."""
     n = 0
     with open("/proc/vmstat") as f:
         for line in f:
