@@ -13,8 +13,7 @@
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
-py=$(python_nbd)
-[ -n "$py" ] || skip "python3-libnbd (import nbd) is missing"
+requires_python_nbd
 tmp=$(mktemp_dir)
 cat > "$tmp/fill.py" <<'PY'
 import nbd, os, sys

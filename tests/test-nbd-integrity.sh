@@ -11,8 +11,7 @@
 requires nbdkit --version
 requires nbdcopy --version
 requires test -e "$TMEM_PLUGIN"
-py=$(python_nbd)
-[ -n "$py" ] || skip "python3-libnbd (import nbd) is missing"
+requires_python_nbd
 
 tmp=$(mktemp_dir)
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"

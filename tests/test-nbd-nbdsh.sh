@@ -4,9 +4,7 @@
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
-
-py=$(python_nbd)
-[ -n "$py" ] || skip "python3-libnbd (import nbd) is missing"
+requires_python_nbd
 
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
 

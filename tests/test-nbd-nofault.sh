@@ -10,8 +10,7 @@
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
-py=$(python_nbd)
-[ -n "$py" ] || skip "python3-libnbd (import nbd) is missing"
+requires_python_nbd
 
 tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
