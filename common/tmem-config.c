@@ -65,6 +65,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->swap_threads = 16;	  /* nbdkit's own default */
 	cfg->swap_priority = 100; /* above disk swap, as zram-generator */
 	cfg->swap_demote_after = 10.0;
+	cfg->swap_free_notify = true;
 	cfg->swap_ballast = 4 << 20;
 	cfg->swap_dedup_scope = TMEM_SCOPE_SUBPOOL;
 

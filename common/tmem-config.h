@@ -26,7 +26,7 @@
 /* How many [pool] min-share.NAME / max-share.NAME sub-pools a file may
  * name, and how many keys the file knows (sizes origin[] below). */
 #define TMEM_CONFIG_SHARES_MAX 32
-#define TMEM_CONFIG_KEYS_MAX   32
+#define TMEM_CONFIG_KEYS_MAX   40
 
 /* Parse a size: decimal digits with an optional K, M, G or T suffix
  * (powers of 1024, any case, an optional trailing "B" or "iB"), or, when
@@ -84,6 +84,8 @@ struct tmem_config {
 				   * overflow file; 0 = never */
 	uint64_t swap_ballast;	  /* ballast = memory the server gives
 				   * back at the minimum watermark */
+	bool swap_free_notify;	  /* free-notify = tmem-swap passes the
+				   * plugin swap-device= */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

@@ -158,6 +158,8 @@ int nt_demote_start(struct nt_device *dev, double after_s)
 	/* Faulted in (and so locked) now. */
 	memset(dm.seen, 0, bytes);
 	memset(dm.pools, 0, NT_POOLS_MAX * sizeof *dm.pools);
+	nt_touch_pages(dm.seen, bytes);
+	nt_touch_pages(dm.pools, NT_POOLS_MAX * sizeof *dm.pools);
 	dm.seen_bytes = bytes;
 	nt_napper_init(&dm.nap);
 	r = pthread_create(&dm.thread, NULL, demote_main, NULL);

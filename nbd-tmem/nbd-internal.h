@@ -127,6 +127,22 @@ static inline void nt_napper_stop(struct nt_napper *n, pthread_t thread)
 	pthread_cond_destroy(&n->wake);
 }
 
+/* Write to every page of a private array, so that it is this process's
+ * own (not shared copy-on-write with the parent nbdkit forked from, nor
+ * left untouched: a compiler may drop a memset of zeroes after calloc, or
+ * turn malloc and memset into calloc) and the data path never takes a
+ * fault that must allocate. */
+static inline void nt_touch_pages(void *p, size_t bytes)
+{
+	volatile unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < bytes; i += TMEM_PAGE_SIZE)
+		c[i] = c[i];
+	if (bytes)
+		c[bytes - 1] = c[bytes - 1];
+}
+
 /* ---- nbd-log.c ------------------------------------------------------ */
 
 /* A message for nbdkit_error (or nbdkit_debug): straight to nbdkit before
@@ -149,7 +165,15 @@ struct nt_device {
 	struct nt_overflow *ov;	  /* NULL without overflow= */
 	unsigned nospace_wait_ms; /* retry a put answered -ENOSPC this long */
 	uint64_t pool_ceiling;	  /* the segment's pool-size */
+	bool stamps;		  /* keep each page's last write time (for
+				   * nbd-freed.c) */
 };
+
+/* A page's last write time, and a free's: CLOCK_MONOTONIC in units of
+ * 2^NT_STAMP_SHIFT ns (about a millisecond), the low 32 bits; compared
+ * as a signed difference (a stamp over 24 days old may look new: its page
+ * is then kept). */
+#define NT_STAMP_SHIFT 20
 
 /* With an overflow file, how long a refused put waits for a growing pool
  * before the page is spilled. */
@@ -185,6 +209,30 @@ int nt_pages_sync(void);
  * written (see nbd-demote.c).  1 moved, 0 not, -ENOSPC file full,
  * -errno. */
 int nt_pages_demote(uint64_t page);
+
+/* A swap slot that holds page was freed by the kernel at stamp (see
+ * nbd-freed.c): drop the page unless it was written at or after stamp.  1
+ * dropped, 0 kept, -errno. */
+int nt_pages_freed(uint64_t page, uint32_t stamp);
+
+/* ---- nbd-freed.c ---------------------------------------------------- */
+
+/* Whether path is a block device (before the fork, so that a mistake
+ * reaches the terminal): 0, or -ENODEV with a message. */
+int nt_freed_check(const char *path);
+/* Before the process locks its memory: load the kprobe that hears the
+ * kernel free swap slots of the block device path (swap-device=).  1
+ * loaded; 0 not (a warning says why: no libbpf, no BTF, not root; the
+ * device then works as without it); -errno with a message for a path
+ * that is not a block device. */
+int nt_freed_load(const char *path);
+/* Serving: start the thread that drops the pages of freed slots (nothing
+ * without nt_freed_load). -errno. */
+int nt_freed_start(struct nt_device *dev);
+/* A connection opened or closed: the device is confirmed to be this
+ * server's again before a notice is believed. */
+void nt_freed_reconfirm(void);
+void nt_freed_stop(void);
 
 /* ---- nbd-demote.c --------------------------------------------------- */
 

@@ -437,25 +437,11 @@ void nt_ov_close(struct nt_overflow *ov)
 	free(ov);
 }
 
-/* Write to every page of a private array, so that it is this process's
- * own (not shared copy-on-write with the parent nbdkit forked from) and
- * the data path never takes a fault that must allocate. */
-static void touch_pages(void *p, size_t bytes)
-{
-	volatile unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < bytes; i += TMEM_PAGE_SIZE)
-		c[i] = c[i];
-	if (bytes)
-		c[bytes - 1] = c[bytes - 1];
-}
-
 void nt_ov_touch(struct nt_overflow *ov)
 {
-	touch_pages(ov->fwd, ov->device_pages * sizeof(uint32_t));
-	touch_pages(ov->free_stack, ov->slots * sizeof(uint32_t));
-	touch_pages(ov->map, ov->map_len);
+	nt_touch_pages(ov->fwd, ov->device_pages * sizeof(uint32_t));
+	nt_touch_pages(ov->free_stack, ov->slots * sizeof(uint32_t));
+	nt_touch_pages(ov->map, ov->map_len);
 }
 
 void nt_ov_unlink_map(const char *map_name)

@@ -30,6 +30,9 @@ struct nt_stripe {
 static struct nt_stripe stripes[NT_STRIPES];
 static unsigned char *scratch; /* NT_STRIPES pages, page-aligned */
 static struct nt_device *dev;
+/* Page p's last write time (NT_STAMP_SHIFT units), guarded by its stripe
+ * lock; NULL unless dev->stamps.  0 for a page not written since start. */
+static uint32_t *stamps;
 
 static const unsigned char zero_page[TMEM_PAGE_SIZE]
 	__attribute__((aligned(TMEM_PAGE_SIZE)));
@@ -50,6 +53,15 @@ int nt_pages_init(struct nt_device *d)
 		pthread_mutex_init(&stripes[i].lock, NULL);
 		stripes[i].buf = scratch + i * TMEM_PAGE_SIZE;
 	}
+	if (d->stamps) {
+		stamps = calloc(d->pages, sizeof *stamps);
+		if (stamps == NULL) {
+			free(scratch);
+			scratch = NULL;
+			return -ENOMEM;
+		}
+		nt_touch_pages(stamps, d->pages * sizeof *stamps);
+	}
 	dev = d;
 	return 0;
 }
@@ -64,7 +76,20 @@ void nt_pages_free(void)
 		pthread_mutex_destroy(&stripes[i].lock);
 	free(scratch);
 	scratch = NULL;
+	free(stamps);
+	stamps = NULL;
 	dev = NULL;
+}
+
+/* Now, in stamp units (clock_gettime: the vDSO, no system call). */
+static uint32_t stamp_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint32_t)(((uint64_t)t.tv_sec * 1000000000u +
+			   (uint64_t)t.tv_nsec) >>
+			  NT_STAMP_SHIFT);
 }
 
 static struct nt_stripe *stripe_lock(uint64_t page)
@@ -332,6 +357,10 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 {
 	int r;
 
+	/* Before the put: a free notice stamped earlier than this write
+	 * cannot drop what it stores (nbd-freed.c). */
+	if (stamps)
+		stamps[page] = stamp_now();
 	if (full_refuses(page)) {
 		NT_COUNT(nospace);
 		return -ENOSPC;
@@ -559,6 +588,17 @@ int nt_pages_demote(uint64_t page)
 	}
 	NT_COUNT(ov_demoted);
 	return 1;
+}
+
+int nt_pages_freed(uint64_t page, uint32_t stamp)
+{
+	LOCK_PAGE_FOR_SCOPE(s, page);
+	int r;
+
+	if (stamps == NULL || (int32_t)(stamps[page] - stamp) >= 0)
+		return 0;
+	r = page_drop(page);
+	return r < 0 ? r : 1;
 }
 
 static int pool_probe(uint64_t page, enum tmem_page_state *state)

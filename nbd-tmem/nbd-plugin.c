@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,7 @@ NBDKIT_DLL_PUBLIC int tmem_debug_requests;
  * The keys go straight into cfg: they win over tmem.conf, read after
  * them in .config_complete. */
 static char *config_path;
+static char *swap_device; /* swap-device= */
 static struct tmem_config cfg;
 static const char *export_name;
 static char lock_name[2 * TMEM_NAME_MAX + 32];
@@ -119,6 +121,7 @@ static void nt_load(void)
 static void nt_unload(void)
 {
 	free(config_path);
+	free(swap_device);
 }
 
 static int nt_config(const char *key, const char *value)
@@ -126,10 +129,12 @@ static int nt_config(const char *key, const char *value)
 	char err[512];
 	int r;
 
-	if (strcmp(key, "config") == 0) {
-		free(config_path);
-		config_path = strdup(value);
-		if (config_path == NULL) {
+	if (strcmp(key, "config") == 0 || strcmp(key, "swap-device") == 0) {
+		char **to = key[0] == 'c' ? &config_path : &swap_device;
+
+		free(*to);
+		*to = strdup(value);
+		if (*to == NULL) {
 			nbdkit_error("strdup: %m");
 			return -1;
 		}
@@ -210,6 +215,10 @@ static int nt_config_complete(void)
 	"demote-after=SECS Every SECS, pages found read back at the last\n"   \
 	"                  two looks move to FILE (likely stale; default\n"   \
 	"                  10, 0 never).\n"                                   \
+	"swap-device=DEV   The block device the kernel swaps to through\n"    \
+	"                  this server (/dev/nbdN, on this machine): the\n"   \
+	"                  server then hears the kernel free swap slots\n"    \
+	"                  and drops their pages (needs BPF and root).\n"     \
 	"ballast=SIZE      Locked memory given back to the kernel when\n"     \
 	"                  free memory sits at its minimum (default 4M,\n"    \
 	"                  0 none: for a server on another machine).\n"       \
@@ -542,6 +551,8 @@ static int nt_get_ready(void)
 	int r;
 
 	swap_safety();
+	if (swap_device && nt_freed_check(swap_device) < 0)
+		return -1;
 
 	snprintf(lock_name, sizeof(lock_name), "/%s.nbd-%s.lock", pool_name(),
 		 export_name);
@@ -615,6 +626,15 @@ static int nt_after_fork(void)
 	struct tmem_segment_info info;
 	int r;
 
+	/* Before memory is locked: loading reads the kernel's BTF (megabytes,
+	 * given back afterwards). */
+	if (swap_device) {
+		r = nt_freed_load(swap_device);
+		if (r < 0)
+			return -1;
+		dev.stamps = r == 1;
+		malloc_trim(0);
+	}
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon
 	 * that serves ends up unlocked.  ONFAULT: lock what we touch, not
 	 * every reserved stack and arena. */
@@ -669,6 +689,12 @@ static int nt_after_fork(void)
 	}
 	if (nt_ballast_start(cfg.swap_ballast) < 0)
 		return -1;
+	r = nt_freed_start(&dev);
+	if (r < 0) {
+		nbdkit_error("starting the free notice thread: %s",
+			     strerror(-r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -715,6 +741,7 @@ static void print_stats(void)
 
 static void nt_cleanup(void)
 {
+	nt_freed_stop();
 	nt_ballast_stop();
 	nt_demote_stop();
 	nt_log_stop();
@@ -744,7 +771,13 @@ static void nt_dump_plugin(void)
 
 static void *nt_open(int readonly)
 {
+	nt_freed_reconfirm();
 	return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+static void nt_close(void *handle)
+{
+	nt_freed_reconfirm();
 }
 
 static int64_t nt_get_size(void *handle)
@@ -939,6 +972,7 @@ static struct nbdkit_plugin plugin = {
 	.cleanup = nt_cleanup,
 	.dump_plugin = nt_dump_plugin,
 	.open = nt_open,
+	.close = nt_close,
 	.get_size = nt_get_size,
 	.block_size = nt_block_size,
 	.can_write = nt_true,

@@ -1,0 +1,400 @@
+/* nbd-tmem: the kernel's swap slot free notice, heard without NBD.
+ *
+ * NBD has no message for "this swap slot is free": the kernel tells zram
+ * (swap_slot_free_notify) and no other device, so the pool keeps a page
+ * for every slot ever written.  When the server runs on the machine that
+ * swaps to it, it can hear the kernel itself: a kprobe on
+ * swap_range_free (nbd-freed.bpf.c, loaded here with libbpf) reports each
+ * slot the kernel frees on the swap area that is the device swap-device=
+ * names, with the time it was freed, and this thread drops those pages
+ * from the pool — what zram does with its notice.
+ *
+ * Why no live page is dropped:
+ * - The kernel frees a slot under the swap device's lock, before any
+ *   allocation can hand it out again; so a write of new data to that slot
+ *   reaches the server after the free.  nbd-pages.c stamps each page with
+ *   the time of its last write, under the page's lock; a free drops the
+ *   page only if it was last written before the free (nt_pages_freed,
+ *   under the same lock).  Stamps are in units of 2^20 ns, so a write in
+ *   the same unit as the free keeps its page (stale, as without this).
+ * - Events are only believed once the device is shown to be this
+ *   server's: page 0 read through the kernel's device (its swap header,
+ *   with mkswap's random UUID) is the page 0 this server holds.  A new
+ *   connection asks again; until then, and for a free the ring had no
+ *   room for, a page stays where it is.
+ * - Only a swap area that is the whole block device counts (the probe
+ *   checks its file's inode): a swap file on a file system on the device
+ *   has offsets of its own.
+ *
+ * The thread is not on the swap path: a request waits for it at most for
+ * one page's drop under one stripe lock, as for a trim.  Everything it
+ * needs is set up before the process locks its memory (libbpf reads the
+ * kernel's BTF then, and gives the memory back).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include "nbd-internal.h"
+
+/* The device number of path, a block device; 0 and a message if not. */
+static dev_t block_device(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		nbdkit_error("swap-device=%s: %m (load the nbd module first: "
+			     "modprobe nbd)",
+			     path);
+		return 0;
+	}
+	if (!S_ISBLK(st.st_mode)) {
+		nbdkit_error("swap-device=%s: not a block device", path);
+		return 0;
+	}
+	if (strlen(path) >= 256) {
+		nbdkit_error("swap-device=%s: name too long", path);
+		return 0;
+	}
+	return st.st_rdev;
+}
+
+int nt_freed_check(const char *path)
+{
+	return block_device(path) ? 0 : -ENODEV;
+}
+
+#ifdef HAVE_BPF
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "nbd-freed.h"
+#include "nbd-freed-bpf.h" /* nt_freed_bpf_obj[], built from .bpf.c */
+
+/* How long the thread waits for events at a time: also how long stop
+ * may wait for it. */
+#define POLL_MS 100
+/* How often an unconfirmed device is looked at again while frees come. */
+#define CONFIRM_EVERY_MS 1000
+
+static struct {
+	bool on;
+	struct nt_device *dev;
+	char path[256];
+	struct bpf_object *obj;
+	struct bpf_link *link;
+	struct ring_buffer *rb;
+	int lost_fd;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_bool confirmed;	/* page 0 of path is ours (see above) */
+	uint64_t last_try_ms;	/* the thread's own */
+	unsigned char *page[2]; /* two aligned pages, the thread's own */
+	uint64_t dropped, kept, ignored, outside;
+} fr = {.lost_fd = -1};
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* libbpf's messages go to the debug log (its warnings on a kernel
+ * without BTF or kprobes are many lines; the one line that matters is
+ * ours). */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	n = strlen(msg);
+	if (n && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	nt_log(true, "libbpf: %s", msg);
+	return 0;
+}
+
+/* Whether path, read through the kernel, starts with the swap header
+ * this server holds as its page 0. */
+static bool device_is_ours(void)
+{
+	static const char magic[] = "SWAPSPACE2";
+	ssize_t n;
+	int fd, r;
+
+	fd = open(fr.path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = pread(fd, fr.page[0], TMEM_PAGE_SIZE, 0);
+	close(fd);
+	if (n != TMEM_PAGE_SIZE)
+		return false;
+	if (memcmp(fr.page[0] + TMEM_PAGE_SIZE - 10, magic, 10) != 0)
+		return false;
+	r = nt_pages_read(fr.page[1], TMEM_PAGE_SIZE, 0);
+	return r == 0 && memcmp(fr.page[0], fr.page[1], TMEM_PAGE_SIZE) == 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	const struct nt_freed_event *e = data;
+	uint64_t p, end;
+	uint32_t stamp;
+
+	(void)ctx;
+	if (size < sizeof *e)
+		return 0;
+	if (!atomic_load(&fr.confirmed)) {
+		uint64_t t = now_ms();
+
+		if (t - fr.last_try_ms >= CONFIRM_EVERY_MS) {
+			fr.last_try_ms = t;
+			if (device_is_ours()) {
+				atomic_store(&fr.confirmed, true);
+				nt_log(true,
+				       "%s is this server's swap device: "
+				       "dropping the pages of the slots the "
+				       "kernel frees",
+				       fr.path);
+			}
+		}
+		if (!atomic_load(&fr.confirmed)) {
+			fr.ignored += e->nr;
+			return 0;
+		}
+	}
+	stamp = (uint32_t)(e->ns >> NT_STAMP_SHIFT);
+	end = e->offset + e->nr;
+	for (p = e->offset; p < end; p++) {
+		if (p >= fr.dev->pages) {
+			fr.outside++;
+			continue;
+		}
+		if (nt_pages_freed(p, stamp) == 1)
+			fr.dropped++;
+		else
+			fr.kept++;
+	}
+	return 0;
+}
+
+static void *freed_main(void *arg)
+{
+	int r;
+
+	(void)arg;
+	while (!atomic_load(&fr.stop)) {
+		r = ring_buffer__poll(fr.rb, POLL_MS);
+		if (r < 0 && r != -EINTR) {
+			nt_log(false,
+			       "swap-device=%s: reading the kernel's free "
+			       "notices: %s (slots freed from now on keep "
+			       "their pages)",
+			       fr.path, strerror(-r));
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Whether this process's CLOCK_MONOTONIC is the kernel's (the probe's
+ * bpf_ktime_get_ns): not so in a time namespace with an offset, where the
+ * stamps of writes and frees could not be compared. */
+static bool clock_is_kernels(void)
+{
+	char line[128];
+	long long s, ns;
+	bool same = true;
+	FILE *f = fopen("/proc/self/timens_offsets", "re");
+
+	if (f == NULL)
+		return true; /* a kernel without time namespaces */
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "monotonic %lld %lld", &s, &ns) == 2 &&
+		    (s != 0 || ns != 0))
+			same = false;
+	fclose(f);
+	return same;
+}
+
+static void unload(void)
+{
+	ring_buffer__free(fr.rb);
+	fr.rb = NULL;
+	bpf_link__destroy(fr.link);
+	fr.link = NULL;
+	bpf_object__close(fr.obj);
+	fr.obj = NULL;
+	fr.lost_fd = -1;
+}
+
+int nt_freed_load(const char *path)
+{
+	struct bpf_program *prog;
+	__u32 key = 0, kdev;
+	dev_t d;
+	int r, fd;
+
+	d = block_device(path);
+	if (d == 0)
+		return -ENODEV;
+	strcpy(fr.path, path);
+	if (!clock_is_kernels()) {
+		r = -EXDEV;
+		goto fail;
+	}
+	libbpf_set_print(libbpf_print);
+	fr.obj = bpf_object__open_mem(nt_freed_bpf_obj, sizeof nt_freed_bpf_obj,
+				      NULL);
+	if (fr.obj == NULL) {
+		r = -errno;
+		goto fail;
+	}
+	r = bpf_object__load(fr.obj);
+	if (r < 0)
+		goto fail;
+	prog = bpf_object__find_program_by_name(fr.obj, "nt_swap_range_free");
+	if (prog == NULL) {
+		r = -ENOENT;
+		goto fail;
+	}
+	/* The kernel's dev_t: major in the bits above the 20 of minor. */
+	kdev = (__u32)major(d) << 20 | (__u32)minor(d);
+	fd = bpf_object__find_map_fd_by_name(fr.obj, "target");
+	fr.lost_fd = bpf_object__find_map_fd_by_name(fr.obj, "lost");
+	if (fd < 0 || fr.lost_fd < 0) {
+		r = -ENOENT;
+		goto fail;
+	}
+	if (bpf_map_update_elem(fd, &key, &kdev, BPF_ANY) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	fd = bpf_object__find_map_fd_by_name(fr.obj, "events");
+	fr.rb = ring_buffer__new(fd, on_event, NULL, NULL);
+	if (fr.rb == NULL) {
+		r = -errno;
+		goto fail;
+	}
+	fr.link = bpf_program__attach_kprobe(prog, false, "swap_range_free");
+	if (fr.link == NULL) {
+		r = -errno;
+		goto fail;
+	}
+	return 1;
+
+fail:
+	unload();
+	/* Not fatal: the device works as without the notice. */
+	fprintf(stderr,
+		"nbdkit: tmem: warning: swap-device=%s: cannot hear the "
+		"kernel's swap slot frees (a kprobe on swap_range_free, "
+		"loaded with BPF): %s; the pool keeps a page for every slot "
+		"ever written (needs root, a kernel with BTF and kprobes, "
+		"and no time namespace)\n",
+		path, strerror(-r));
+	return 0;
+}
+
+int nt_freed_start(struct nt_device *dev)
+{
+	int r;
+
+	if (fr.obj == NULL)
+		return 0;
+	fr.dev = dev;
+	fr.page[0] = aligned_alloc(TMEM_PAGE_SIZE, 2 * TMEM_PAGE_SIZE);
+	if (fr.page[0] == NULL)
+		return -ENOMEM;
+	memset(fr.page[0], 0, 2 * TMEM_PAGE_SIZE); /* faulted in (locked) */
+	fr.page[1] = fr.page[0] + TMEM_PAGE_SIZE;
+	r = pthread_create(&fr.thread, NULL, freed_main, NULL);
+	if (r) {
+		free(fr.page[0]);
+		return -r;
+	}
+	pthread_setname_np(fr.thread, "tmem-freed"); /* ps -L, top -H */
+	fr.on = true;
+	return 0;
+}
+
+void nt_freed_reconfirm(void)
+{
+	atomic_store(&fr.confirmed, false);
+	fr.last_try_ms = 0;
+}
+
+void nt_freed_stop(void)
+{
+	__u32 key = 0;
+	__u64 lost = 0;
+
+	if (fr.on) {
+		atomic_store(&fr.stop, true);
+		pthread_join(fr.thread, NULL);
+		if (fr.lost_fd >= 0)
+			bpf_map_lookup_elem(fr.lost_fd, &key, &lost);
+		nt_log(true,
+		       "swap-device=%s: pages dropped on the kernel's "
+		       "notice %" PRIu64 ", kept (written again since) "
+		       "%" PRIu64 ", notices before the device was "
+		       "confirmed %" PRIu64 ", lost (ring full) %" PRIu64
+		       ", outside the device %" PRIu64,
+		       fr.path, fr.dropped, fr.kept, fr.ignored, (uint64_t)lost,
+		       fr.outside);
+		free(fr.page[0]);
+		fr.on = false;
+	}
+	unload();
+}
+
+#else /* !HAVE_BPF */
+
+int nt_freed_load(const char *path)
+{
+	fprintf(stderr,
+		"nbdkit: tmem: warning: swap-device=%s: this plugin was "
+		"built without libbpf, so it cannot hear the kernel's swap "
+		"slot frees; the pool keeps a page for every slot ever "
+		"written\n",
+		path);
+	return 0;
+}
+
+int nt_freed_start(struct nt_device *dev)
+{
+	(void)dev;
+	return 0;
+}
+
+void nt_freed_reconfirm(void)
+{
+}
+
+void nt_freed_stop(void)
+{
+}
+
+#endif /* HAVE_BPF */
