@@ -103,9 +103,9 @@ static struct {
 	int lost_fd;
 	pthread_t thread;
 	atomic_bool stop;
-	atomic_bool confirmed;	/* page 0 of path is ours (see above) */
-	uint64_t last_try_ms;	/* the thread's own */
-	unsigned char *page[2]; /* two aligned pages, the thread's own */
+	atomic_bool confirmed;	      /* page 0 of path is ours (see above) */
+	_Atomic uint64_t last_try_ms; /* 0: look at the next notice */
+	unsigned char *page[2];	      /* two aligned pages, the thread's own */
 	uint64_t dropped, kept, ignored, outside;
 } fr = {.lost_fd = -1};
 
@@ -169,8 +169,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (!atomic_load(&fr.confirmed)) {
 		uint64_t t = now_ms();
 
-		if (t - fr.last_try_ms >= CONFIRM_EVERY_MS) {
-			fr.last_try_ms = t;
+		if (t - atomic_load(&fr.last_try_ms) >= CONFIRM_EVERY_MS) {
+			atomic_store(&fr.last_try_ms, t);
 			if (device_is_ours()) {
 				atomic_store(&fr.confirmed, true);
 				nt_log(true,
@@ -343,7 +343,7 @@ int nt_freed_start(struct nt_device *dev)
 void nt_freed_reconfirm(void)
 {
 	atomic_store(&fr.confirmed, false);
-	fr.last_try_ms = 0;
+	atomic_store(&fr.last_try_ms, 0);
 }
 
 void nt_freed_stop(void)
@@ -352,8 +352,21 @@ void nt_freed_stop(void)
 	__u64 lost = 0;
 
 	if (fr.on) {
+		struct timespec until;
+
 		atomic_store(&fr.stop, true);
-		pthread_join(fr.thread, NULL);
+		/* The thread may be reading page 0 of a device whose server
+		 * (this one) no longer answers: it is left behind then, with
+		 * what it uses, as the process exits. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		if (pthread_timedjoin_np(fr.thread, NULL, &until) != 0) {
+			nt_log(false,
+			       "swap-device=%s: the free notice thread did "
+			       "not stop within 5 s (reading %s?)",
+			       fr.path, fr.path);
+			return;
+		}
 		if (fr.lost_fd >= 0)
 			bpf_map_lookup_elem(fr.lost_fd, &key, &lost);
 		nt_log(true,

@@ -315,7 +315,7 @@ static void say_full(uint64_t page)
 	 * when the kernel frees one): a device with many slots the pool never
 	 * held has more swap, in the kernel's eyes, than its room in the pool
 	 * (the pool, or this device's max-share) can hold, and the kernel goes
-	 * on writing there (docs/swap.md, "Sizing the device").  This
+	 * on writing there (docs/swap.md, "Freed slots, and sizing the device").  This
 	 * device's own sub-pool's gauges: other sub-pools share the pool, and
 	 * reading them could fault on this path. */
 	if (dev->ov ||

@@ -52,6 +52,7 @@ EXTRA_DIST += \
 	vm/run-guest \
 	vm/guest-swap \
 	vm/guest-latency \
+	vm/guest-freed \
 	vm/monitor \
 	vm/check-vm-case \
 	vm/check-vm-host-case \
@@ -77,6 +78,7 @@ VM_TESTS = \
 	vm/check-vm-stress.test \
 	vm/check-vm-overflow.test \
 	vm/check-vm-host.test \
+	vm/check-vm-freed.test \
 	$(NULL)
 VM_TESTS_ALL = \
 	$(VM_TESTS) \
