@@ -103,18 +103,34 @@ static struct {
 	int lost_fd;
 	pthread_t thread;
 	atomic_bool stop;
-	atomic_bool confirmed;	      /* page 0 of path is ours (see above) */
+	/* Bumped by each connection's open and close; the device is
+	 * confirmed while confirmed_gen == gen (see above).  Notices older
+	 * than epoch_ns (the last bump) are not believed either. */
+	_Atomic unsigned gen, confirmed_gen;
+	_Atomic uint64_t epoch_ns;
 	_Atomic uint64_t last_try_ms; /* 0: look at the next notice */
 	unsigned char *page[2];	      /* two aligned pages, the thread's own */
 	uint64_t dropped, kept, ignored, outside;
-} fr = {.lost_fd = -1};
+} fr = {.lost_fd = -1, .gen = 1};
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The thread's stack, touched (and so locked) before it takes a stripe
+ * lock: a fault there under memory pressure would hold up every request
+ * queued on the stripe. */
+static void __attribute__((noinline)) stack_touch(void)
+{
+	volatile unsigned char pad[16 * 1024];
+
+	for (size_t i = 0; i < sizeof pad; i += 512)
+		pad[i] = 0;
+	pad[sizeof pad - 1] = 0;
 }
 
 /* libbpf's messages go to the debug log (its warnings on a kernel
@@ -149,12 +165,38 @@ static bool device_is_ours(void)
 		return false;
 	n = pread(fd, fr.page[0], TMEM_PAGE_SIZE, 0);
 	close(fd);
-	if (n != TMEM_PAGE_SIZE)
+	if (n != TMEM_PAGE_SIZE || atomic_load(&fr.stop))
 		return false;
 	if (memcmp(fr.page[0] + TMEM_PAGE_SIZE - 10, magic, 10) != 0)
 		return false;
 	r = nt_pages_read(fr.page[1], TMEM_PAGE_SIZE, 0);
 	return r == 0 && memcmp(fr.page[0], fr.page[1], TMEM_PAGE_SIZE) == 0;
+}
+
+/* Whether notices are believed now: the device was confirmed since the
+ * last connection opened or closed (looked at again at most once a
+ * CONFIRM_EVERY_MS while notices come). */
+static bool confirmed(void)
+{
+	unsigned g = atomic_load(&fr.gen);
+	uint64_t t;
+
+	if (atomic_load(&fr.confirmed_gen) == g)
+		return true;
+	t = now_ns() / 1000000;
+	if (t - atomic_load(&fr.last_try_ms) < CONFIRM_EVERY_MS)
+		return false;
+	atomic_store(&fr.last_try_ms, t);
+	if (!device_is_ours() || atomic_load(&fr.stop))
+		return false;
+	/* A connection that opened or closed during the read made g old:
+	 * then the device is not confirmed for the new generation. */
+	atomic_store(&fr.confirmed_gen, g);
+	nt_log(true,
+	       "%s is this server's swap device: dropping the pages of the "
+	       "slots the kernel frees",
+	       fr.path);
+	return atomic_load(&fr.gen) == g;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -164,26 +206,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	uint32_t stamp;
 
 	(void)ctx;
+	if (atomic_load(&fr.stop))
+		return -ECANCELED; /* ring_buffer__poll stops at once */
 	if (size < sizeof *e)
 		return 0;
-	if (!atomic_load(&fr.confirmed)) {
-		uint64_t t = now_ms();
-
-		if (t - atomic_load(&fr.last_try_ms) >= CONFIRM_EVERY_MS) {
-			atomic_store(&fr.last_try_ms, t);
-			if (device_is_ours()) {
-				atomic_store(&fr.confirmed, true);
-				nt_log(true,
-				       "%s is this server's swap device: "
-				       "dropping the pages of the slots the "
-				       "kernel frees",
-				       fr.path);
-			}
-		}
-		if (!atomic_load(&fr.confirmed)) {
-			fr.ignored += e->nr;
-			return 0;
-		}
+	if (!confirmed() || atomic_load(&fr.stop) ||
+	    e->ns < atomic_load(&fr.epoch_ns)) {
+		fr.ignored += e->nr;
+		return 0;
 	}
 	stamp = (uint32_t)(e->ns >> NT_STAMP_SHIFT);
 	end = e->offset + e->nr;
@@ -205,9 +235,10 @@ static void *freed_main(void *arg)
 	int r;
 
 	(void)arg;
+	stack_touch();
 	while (!atomic_load(&fr.stop)) {
 		r = ring_buffer__poll(fr.rb, POLL_MS);
-		if (r < 0 && r != -EINTR) {
+		if (r < 0 && r != -EINTR && r != -ECANCELED) {
 			nt_log(false,
 			       "swap-device=%s: reading the kernel's free "
 			       "notices: %s (slots freed from now on keep "
@@ -219,24 +250,21 @@ static void *freed_main(void *arg)
 	return NULL;
 }
 
+/* The initial time namespace's inode number (the kernel's
+ * PROC_TIME_INIT_INO). */
+#define TIME_NS_INIT_INO 0xEFFFFFFAu
+
 /* Whether this process's CLOCK_MONOTONIC is the kernel's (the probe's
- * bpf_ktime_get_ns): not so in a time namespace with an offset, where the
- * stamps of writes and frees could not be compared. */
+ * bpf_ktime_get_ns): not so in a time namespace other than the initial
+ * one, which may offset it, and then the stamps of writes and frees could
+ * not be compared. */
 static bool clock_is_kernels(void)
 {
-	char line[128];
-	long long s, ns;
-	bool same = true;
-	FILE *f = fopen("/proc/self/timens_offsets", "re");
+	struct stat st;
 
-	if (f == NULL)
-		return true; /* a kernel without time namespaces */
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "monotonic %lld %lld", &s, &ns) == 2 &&
-		    (s != 0 || ns != 0))
-			same = false;
-	fclose(f);
-	return same;
+	if (stat("/proc/self/ns/time", &st) < 0)
+		return errno == ENOENT; /* a kernel without time namespaces */
+	return st.st_ino == TIME_NS_INIT_INO;
 }
 
 static void unload(void)
@@ -253,6 +281,7 @@ static void unload(void)
 int nt_freed_load(const char *path)
 {
 	struct bpf_program *prog;
+	const char *step = "checking the system";
 	__u32 key = 0, kdev;
 	dev_t d;
 	int r, fd;
@@ -261,11 +290,17 @@ int nt_freed_load(const char *path)
 	if (d == 0)
 		return -ENODEV;
 	strcpy(fr.path, path);
+	/* Slot offsets are in the kernel's pages, the pool's in its own. */
+	if (sysconf(_SC_PAGESIZE) != TMEM_PAGE_SIZE) {
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
 	if (!clock_is_kernels()) {
 		r = -EXDEV;
 		goto fail;
 	}
 	libbpf_set_print(libbpf_print);
+	step = "loading the BPF program";
 	fr.obj = bpf_object__open_mem(nt_freed_bpf_obj, sizeof nt_freed_bpf_obj,
 				      NULL);
 	if (fr.obj == NULL) {
@@ -298,6 +333,8 @@ int nt_freed_load(const char *path)
 		r = -errno;
 		goto fail;
 	}
+	step = "attaching it to swap_range_free (a kernel without that "
+	       "function cannot report frees)";
 	fr.link = bpf_program__attach_kprobe(prog, false, "swap_range_free");
 	if (fr.link == NULL) {
 		r = -errno;
@@ -310,11 +347,10 @@ fail:
 	/* Not fatal: the device works as without the notice. */
 	fprintf(stderr,
 		"nbdkit: tmem: warning: swap-device=%s: cannot hear the "
-		"kernel's swap slot frees (a kprobe on swap_range_free, "
-		"loaded with BPF): %s; the pool keeps a page for every slot "
-		"ever written (needs root, a kernel with BTF and kprobes, "
-		"and no time namespace)\n",
-		path, strerror(-r));
+		"kernel's swap slot frees: %s: %s; the pool keeps a page for "
+		"every slot ever written (needs root, a kernel with BTF and "
+		"kprobes, 4 KiB pages, and the initial time namespace)\n",
+		path, step, strerror(-r));
 	return 0;
 }
 
@@ -342,7 +378,8 @@ int nt_freed_start(struct nt_device *dev)
 
 void nt_freed_reconfirm(void)
 {
-	atomic_store(&fr.confirmed, false);
+	atomic_store(&fr.epoch_ns, now_ns());
+	atomic_fetch_add(&fr.gen, 1);
 	atomic_store(&fr.last_try_ms, 0);
 }
 
@@ -356,11 +393,14 @@ void nt_freed_stop(void)
 
 		atomic_store(&fr.stop, true);
 		/* The thread may be reading page 0 of a device whose server
-		 * (this one) no longer answers: it is left behind then, with
-		 * what it uses, as the process exits. */
-		clock_gettime(CLOCK_REALTIME, &until);
+		 * (this one) no longer answers.  It is left behind then, with
+		 * its libbpf objects and pages: when the read returns it sees
+		 * stop and touches nothing else (and the plugin stays mapped:
+		 * -z nodelete). */
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += 5;
-		if (pthread_timedjoin_np(fr.thread, NULL, &until) != 0) {
+		if (pthread_clockjoin_np(fr.thread, NULL, CLOCK_MONOTONIC,
+					 &until) != 0) {
 			nt_log(false,
 			       "swap-device=%s: the free notice thread did "
 			       "not stop within 5 s (reading %s?)",

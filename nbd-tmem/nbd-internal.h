@@ -171,8 +171,8 @@ struct nt_device {
 
 /* A page's last write time, and a free's: CLOCK_MONOTONIC in units of
  * 2^NT_STAMP_SHIFT ns (about a millisecond), the low 32 bits; compared
- * as a signed difference (a stamp over 24 days old may look new: its page
- * is then kept). */
+ * as a signed difference (a stamp over 26 days, 2^51 ns, older than the
+ * free may look newer: its page is then kept, as without the notice). */
 #define NT_STAMP_SHIFT 20
 
 /* With an overflow file, how long a refused put waits for a growing pool
@@ -220,11 +220,12 @@ int nt_pages_freed(uint64_t page, uint32_t stamp);
 /* Whether path is a block device (before the fork, so that a mistake
  * reaches the terminal): 0, or -ENODEV with a message. */
 int nt_freed_check(const char *path);
-/* Before the process locks its memory: load the kprobe that hears the
- * kernel free swap slots of the block device path (swap-device=).  1
- * loaded; 0 not (a warning says why: no libbpf, no BTF, not root; the
- * device then works as without it); -errno with a message for a path
- * that is not a block device. */
+/* In .get_ready, before the fork and before the process locks its
+ * memory: load the kprobe that hears the kernel free swap slots of the
+ * block device path (swap-device=).  1 loaded; 0 not (a warning on
+ * stderr says why: no libbpf, no BTF, not root; the device then works as
+ * without it); -errno with a message for a path that is not a block
+ * device. */
 int nt_freed_load(const char *path);
 /* Serving: start the thread that drops the pages of freed slots (nothing
  * without nt_freed_load). -errno. */

@@ -133,7 +133,9 @@ static int nt_config(const char *key, const char *value)
 		char **to = key[0] == 'c' ? &config_path : &swap_device;
 
 		free(*to);
-		*to = strdup(value);
+		/* Absolute: nbdkit changes to / when it forks. */
+		*to = key[0] == 'c' ? strdup(value)
+				    : nbdkit_absolute_path(value);
 		if (*to == NULL) {
 			nbdkit_error("strdup: %m");
 			return -1;
@@ -599,6 +601,14 @@ static int nt_get_ready(void)
 				     map_name, nt_ov_lost(dev.ov));
 	}
 	tmem_close(t);
+	/* Before the fork, so that a warning reaches the terminal (the BPF
+	 * objects' descriptors and the ring's mappings are inherited), and
+	 * before memory is locked: loading reads the kernel's BTF
+	 * (megabytes, given back afterwards). */
+	if (swap_device) {
+		dev.stamps = nt_freed_load(swap_device) == 1;
+		malloc_trim(0);
+	}
 	return 0;
 
 err_unlabel:
@@ -626,15 +636,6 @@ static int nt_after_fork(void)
 	struct tmem_segment_info info;
 	int r;
 
-	/* Before memory is locked: loading reads the kernel's BTF (megabytes,
-	 * given back afterwards). */
-	if (swap_device) {
-		r = nt_freed_load(swap_device);
-		if (r < 0)
-			return -1;
-		dev.stamps = r == 1;
-		malloc_trim(0);
-	}
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon
 	 * that serves ends up unlocked.  ONFAULT: lock what we touch, not
 	 * every reserved stack and arena. */
@@ -767,6 +768,11 @@ static void nt_dump_plugin(void)
 	printf("tmem_persistent_export=yes\n");
 	printf("tmem_io_flusher=yes\n");
 	printf("tmem_mlock_onfault=yes\n");
+#ifdef HAVE_BPF
+	printf("tmem_free_notice=yes\n");
+#else
+	printf("tmem_free_notice=no\n");
+#endif
 }
 
 static void *nt_open(int readonly)
