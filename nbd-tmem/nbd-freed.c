@@ -113,14 +113,6 @@ static struct {
 	uint64_t dropped, kept, ignored, outside;
 } fr = {.lost_fd = -1, .gen = 1};
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* The thread's stack, touched (and so locked) before it takes a stripe
  * lock: a fault there under memory pressure would hold up every request
  * queued on the stripe. */
@@ -183,7 +175,7 @@ static bool confirmed(void)
 
 	if (atomic_load(&fr.confirmed_gen) == g)
 		return true;
-	t = now_ns() / 1000000;
+	t = nt_now_ns() / 1000000;
 	if (t - atomic_load(&fr.last_try_ms) < CONFIRM_EVERY_MS)
 		return false;
 	atomic_store(&fr.last_try_ms, t);
@@ -378,7 +370,7 @@ int nt_freed_start(struct nt_device *dev)
 
 void nt_freed_reconfirm(void)
 {
-	atomic_store(&fr.epoch_ns, now_ns());
+	atomic_store(&fr.epoch_ns, nt_now_ns());
 	atomic_fetch_add(&fr.gen, 1);
 	atomic_store(&fr.last_try_ms, 0);
 }

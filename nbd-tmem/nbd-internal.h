@@ -62,6 +62,16 @@ struct nt_counters {
 	__atomic_fetch_add(&nt_counters.field, 1, __ATOMIC_RELAXED)
 extern struct nt_counters nt_counters;
 
+/* CLOCK_MONOTONIC now, in ns (clock_gettime: the vDSO, no system call;
+ * the clock of the kernel's bpf_ktime_get_ns). */
+static inline uint64_t nt_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 /* The CLOCK_MONOTONIC time ms milliseconds from now: the deadline of the
  * plugin's threads' timed waits (the log ring, the demotion thread). */
 static inline struct timespec nt_deadline_ms(unsigned long ms)

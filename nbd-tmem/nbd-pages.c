@@ -81,17 +81,6 @@ void nt_pages_free(void)
 	dev = NULL;
 }
 
-/* Now, in stamp units (clock_gettime: the vDSO, no system call). */
-static uint32_t stamp_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint32_t)(((uint64_t)t.tv_sec * 1000000000u +
-			   (uint64_t)t.tv_nsec) >>
-			  NT_STAMP_SHIFT);
-}
-
 static struct nt_stripe *stripe_lock(uint64_t page)
 {
 	struct nt_stripe *s = &stripes[page % NT_STRIPES];
@@ -315,9 +304,9 @@ static void say_full(uint64_t page)
 	 * when the kernel frees one): a device with many slots the pool never
 	 * held has more swap, in the kernel's eyes, than its room in the pool
 	 * (the pool, or this device's max-share) can hold, and the kernel goes
-	 * on writing there (docs/swap.md, "Freed slots, and sizing the device").  This
-	 * device's own sub-pool's gauges: other sub-pools share the pool, and
-	 * reading them could fault on this path. */
+	 * on writing there (docs/swap.md, "Freed slots, and sizing the
+	 * device").  This device's own sub-pool's gauges: other sub-pools share
+	 * the pool, and reading them could fault on this path. */
 	if (dev->ov ||
 	    tmem_pool_usage(dev->pool, dev->pool_id, &pages, &used) != 0 ||
 	    pages == 0 || used == 0 || pages >= slots - slots / 8)
@@ -360,7 +349,7 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 	/* Before the put: a free notice stamped earlier than this write
 	 * cannot drop what it stores (nbd-freed.c). */
 	if (stamps)
-		stamps[page] = stamp_now();
+		stamps[page] = (uint32_t)(nt_now_ns() >> NT_STAMP_SHIFT);
 	if (full_refuses(page)) {
 		NT_COUNT(nospace);
 		return -ENOSPC;

@@ -129,18 +129,21 @@ static int nt_config(const char *key, const char *value)
 	char err[512];
 	int r;
 
-	if (strcmp(key, "config") == 0 || strcmp(key, "swap-device") == 0) {
-		char **to = key[0] == 'c' ? &config_path : &swap_device;
-
-		free(*to);
-		/* Absolute: nbdkit changes to / when it forks. */
-		*to = key[0] == 'c' ? strdup(value)
-				    : nbdkit_absolute_path(value);
-		if (*to == NULL) {
+	if (strcmp(key, "config") == 0) {
+		free(config_path);
+		config_path = strdup(value);
+		if (config_path == NULL) {
 			nbdkit_error("strdup: %m");
 			return -1;
 		}
 		return 0;
+	}
+	if (strcmp(key, "swap-device") == 0) {
+		free(swap_device);
+		/* Absolute: nbdkit changes to / when it forks.  NULL: nbdkit
+		 * said why. */
+		swap_device = nbdkit_absolute_path(value);
+		return swap_device ? 0 : -1;
 	}
 	r = tmem_opt_set(&cfg, TMEM_OPT_PLUGIN, key, value, err, sizeof(err));
 	if (r == -ENOENT)
