@@ -19,9 +19,11 @@ static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
 				  memory_order_relaxed);
 }
 void tmem_counters_sum(struct tmem *t, unsigned pool, uint64_t *sum);
-/* Sub-pool slot pool's gauges, a moment's negative skew read as 0, and
- * the bytes they say it uses (its chunks and its records). */
+/* Sub-pool slot pool's gauges, a moment's negative skew read as 0, the
+ * bytes of its index records (an entry per key, a record per blob), and
+ * the bytes they say it uses (its chunks and those records). */
 void tmem_gauges_read(struct tmem *t, unsigned pool, int64_t g[G_NR]);
+uint64_t tmem_gauges_index(const int64_t g[G_NR]);
 uint64_t tmem_gauges_used(const int64_t g[G_NR]);
 uint64_t tmem_fixed_bytes(struct tmem *t);
 

@@ -112,11 +112,15 @@ void tmem_gauges_read(struct tmem *t, unsigned pool, int64_t g[G_NR])
 	}
 }
 
+uint64_t tmem_gauges_index(const int64_t g[G_NR])
+{
+	return (uint64_t)g[G_PAGES] * sizeof(struct tmem_entry) +
+	       (uint64_t)g[G_BLOBS] * sizeof(struct tmem_blob);
+}
+
 uint64_t tmem_gauges_used(const int64_t g[G_NR])
 {
-	return (uint64_t)g[G_CHUNKS] * TMEM_CHUNK_SIZE +
-	       (uint64_t)g[G_PAGES] * sizeof(struct tmem_entry) +
-	       (uint64_t)g[G_BLOBS] * sizeof(struct tmem_blob);
+	return (uint64_t)g[G_CHUNKS] * TMEM_CHUNK_SIZE + tmem_gauges_index(g);
 }
 
 static void fill_pool(struct tmem *t, unsigned p, bool relative,
@@ -137,6 +141,7 @@ static void fill_pool(struct tmem *t, unsigned p, bool relative,
 	st->bytes_represented += (uint64_t)g[G_PAGES] * TMEM_PAGE_SIZE;
 	st->bytes_used += tmem_gauges_used(g);
 	st->bytes_compressed += (uint64_t)g[G_COMPRESSED];
+	st->bytes_index += tmem_gauges_index(g);
 	st->zero_pages += (uint64_t)g[G_ZERO];
 	st->same_filled_pages += (uint64_t)g[G_SAME];
 	st->raw_pages += (uint64_t)g[G_RAW];

@@ -305,6 +305,9 @@ struct tmem_stats {
 	uint64_t bytes_used;	    /* segment bytes taken by data+metadata */
 	uint64_t bytes_resident;    /* segment bytes in memory now */
 	uint64_t bytes_compressed;  /* payload bytes of stored blobs */
+	uint64_t bytes_index;	    /* index records of the stored pages: an
+				     * entry per key, a record per blob (part
+				     * of bytes_used) */
 	uint64_t zero_pages;
 	uint64_t same_filled_pages; /* 16-bit patterns repeated; wider ones are
 				     * compressed (a few bytes each) */

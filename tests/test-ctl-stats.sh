@@ -30,6 +30,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 seg = sys.argv[2]
 need = ["pages_stored", "bytes_represented", "bytes_used", "bytes_resident",
+        "bytes_compressed", "bytes_index",
         "zero_pages", "same_filled_pages", "dedup_hits", "puts", "gets",
         "hits", "misses", "flushes", "evictions", "pages_read_back",
         "bytes_read_back", "rejects"]
@@ -45,6 +46,9 @@ def check(obj, where):
             assert isinstance(v, int) and v >= 0, (where, k, v)
     assert obj["bytes_represented"] == 4096 * obj["pages_stored"], where
     assert obj["hits"] + obj["misses"] <= obj["gets"], where
+    # An entry per key at least, all of it inside bytes_used.
+    assert obj["bytes_index"] >= 32 * obj["pages_stored"], where
+    assert obj["bytes_index"] + obj["bytes_compressed"] <= obj["bytes_used"], where
 assert s["segment"] == seg, s["segment"]
 check(s, "segment")
 subs = s["subpools"]
@@ -70,7 +74,8 @@ assert c["pages_stored"] + c["evictions"] >= 3 or c["pages_stored"] <= 3
 # The segment's figures are the sums of its sub-pools'.
 for k in ("pages_stored", "zero_pages", "same_filled_pages", "puts", "gets",
           "hits", "misses", "flushes", "evictions", "dedup_hits",
-          "bytes_represented", "pages_read_back", "bytes_read_back"):
+          "bytes_represented", "pages_read_back", "bytes_read_back",
+          "bytes_index"):
     assert s[k] == w[k] + c[k], "%s: %d != %d + %d" % (k, s[k], w[k], c[k])
 for r in s["rejects"]:
     assert s["rejects"][r] == w["rejects"][r] + c["rejects"][r], r

@@ -41,6 +41,8 @@ static const struct field fields[] = {
 	 "Segment bytes in memory now"},
 	{"bytes_compressed", S(bytes_compressed), GAUGE,
 	 "Payload bytes of stored blobs"},
+	{"bytes_index", S(bytes_index), GAUGE,
+	 "Index records of the stored pages (part of bytes_used)"},
 	{"zero_pages", S(zero_pages), GAUGE,
 	 "Pages stored as all-zero, without allocation"},
 	{"same_filled_pages", S(same_filled_pages), GAUGE,

@@ -189,6 +189,9 @@ int main(void)
 	CHECK(st.bytes_represented == 402 * 4096);
 	CHECK(st.bytes_compressed > 200 * 4096);
 	CHECK(st.bytes_compressed < 200 * 4096 + 200 * 2048);
+	/* An entry (32 bytes) per key, a record (16) per blob: the zero and
+	 * the same-filled page have none. */
+	CHECK(st.bytes_index == 402 * 32 + 400 * 16);
 	CHECK_RC(tmem_check(t), 0);
 
 	/* Duplicates share a blob. */
@@ -197,6 +200,7 @@ int main(void)
 	round_trip(t, p, 4, 1);
 	CHECK_RC(tmem_stats_get(t, &st), 0);
 	CHECK(st.dedup_hits == 2);
+	CHECK(st.bytes_index == 404 * 32 + 400 * 16); /* no new blob */
 	/* Overwrite: the new content, never the old. */
 	page_text(page, 1000);
 	round_trip(t, p, 2, 7);
