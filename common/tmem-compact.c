@@ -12,10 +12,11 @@
  * half-moved blob), repoints the blob and frees the emptied chunk.  Puts leave
  * the last free chunk to the compactor so that it can always start.  It runs
  * when a put finds no room, and from the grower: when free chunks run low;
- * for persistent sub-pools, whenever their chunks hold more than a
- * twentieth beyond their payload (keeping pace with the writers:
- * tmem-grower.c, compact_packed); and, at half live, when the pool is idle
- * and its chunks hold less than half their size in payload.  (Ephemeral
+ * for persistent sub-pools, busy or idle, whenever their chunks hold more
+ * than a twentieth beyond their payload (keeping pace with the writers
+ * and with bursts of frees: tmem-grower.c, compact_packed); and, at half
+ * live, when the pool is idle and its chunks hold less than half their
+ * size in payload.  (Ephemeral
  * sub-pools are not packed while busy: they make room by eviction, and a
  * small one at its share would evict to make room for the compactor.)
  * A process compacts ephemeral chunks and the

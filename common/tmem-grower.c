@@ -367,10 +367,17 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
  * when idle, below.) */
 #define TMEM_PACK_CHUNKS     4
 #define TMEM_PACK_CHUNKS_MAX 512
+/* Frees come in bursts too (a process exits, a run of swap-ins frees the
+ * slots they read) with no writes to pace by: eight victims a period for
+ * each chunk beyond the twentieth (at about seven eighths live, eight
+ * victims give back one chunk), up to this many, so that a burst is
+ * packed within about a second instead of trickling at TMEM_PACK_CHUNKS a
+ * period. */
+#define TMEM_PACK_BURST_MAX 64
 
 static bool compact_packed(struct tmem *t, uint64_t taken)
 {
-	uint64_t chunks, payload, seen, used, open, victims;
+	uint64_t chunks, payload, seen, used, open, victims, excess;
 
 	pool_usage(t, false, &chunks, &payload);
 	open = chunks / 8 < TMEM_PACK_OPEN_CHUNKS ? chunks / 8
@@ -383,7 +390,9 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 	seen = chunks << 40 ^ payload;
 	if (seen == t->packed_seen)
 		return false;
-	victims = TMEM_PACK_CHUNKS + 16 * taken;
+	excess = (used - payload * 21 / 20) / TMEM_CHUNK_SIZE * 8;
+	victims = TMEM_PACK_CHUNKS + 16 * taken +
+		  (excess < TMEM_PACK_BURST_MAX ? excess : TMEM_PACK_BURST_MAX);
 	if (victims > TMEM_PACK_CHUNKS_MAX)
 		victims = TMEM_PACK_CHUNKS_MAX;
 	if (tmem_compact_persistent(t, (unsigned)victims, TMEM_COMPACT_PACK) >
@@ -560,10 +569,14 @@ static void *grower_main(void *arg)
 				work |= tmem_compact(t, 4, TMEM_COMPACT_IDLE) >
 						0 ||
 					packed;
-			} else if (quiet >= TMEM_IDLE_PERIODS)
+			} else if (quiet >= TMEM_IDLE_PERIODS) {
 				work |= compact_sparse(t);
-			else
+				/* Swap-ins free the slots they read while
+				 * nothing is written: swap stays packed. */
 				work |= compact_packed(t, d);
+			} else {
+				work |= compact_packed(t, d);
+			}
 			if (atomic_load(&t->hdr->ghosts) > 1024)
 				tmem_index_sweep_ghosts(t);
 		}

@@ -384,6 +384,70 @@ static void test_packed_full(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* Packed again after a burst of frees with no writes to pace by: a
+ * process that exits frees its swap slots at once, and a run of swap-ins
+ * frees the slots read.  A pool near its ceiling, churned as swap churns
+ * it, loses an eighth of its keys at random; with nothing written
+ * afterwards, bytes_used comes back within a tenth of the payload and
+ * records.  Prints how long that took. */
+static void test_packed_burst(const char *name)
+{
+	enum { KEYS_MAX = 32000 };
+	static uint32_t seed_of[KEYS_MAX];
+	uint64_t rng = 13, k, keys, payload, used, size = 32 << 20;
+	struct tmem_pool_info pi;
+	double before, after = 0;
+	long long t0, waited = 0;
+	struct tmem *t;
+	uint32_t p;
+
+	t = open_serving(name, size, &p);
+	for (keys = 0;; keys++) {
+		pool_used(t, &payload);
+		if (payload >= size * 3 / 4)
+			break;
+		CHECK(keys < KEYS_MAX);
+		seed_of[keys] = (uint32_t)keys + 1;
+		page_sized(seed_of[keys], 200 + seed_of[keys] % 1800);
+		put_page(t, p, keys);
+	}
+	churn(t, p, seed_of, keys, &rng, 2000);
+	for (k = 0; k < keys; k++)
+		if (seed_of[k] && test_rand(&rng) % 8 == 0) {
+			CHECK_RC(tmem_flush_page(t, p, 1, k), 0);
+			seed_of[k] = 0;
+		}
+	used = pool_used(t, &payload);
+	before = (double)used / (double)payload;
+	t0 = now_ms();
+	do {
+		sleep_ms(50);
+		waited = now_ms() - t0;
+		CHECK(tmem_pool_list(t, &pi, 1) == 1);
+		after = (double)pi.stats.bytes_used /
+			(double)(pi.stats.bytes_compressed +
+				 pi.stats.bytes_index);
+	} while (after > 1.10 && waited < 20000);
+	fprintf(stderr,
+		"packed after a burst: an eighth of %llu keys flushed, "
+		"bytes_used %.3f x payload; %.3f x payload and records after "
+		"%lld ms\n",
+		(unsigned long long)keys, before, after, waited);
+	CHECK(after <= 1.10);
+	for (k = 0; k < keys; k++) {
+		if (!seed_of[k]) {
+			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
+			continue;
+		}
+		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
+		CHECK_RC(tmem_get(t, p, 1, k, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
 /* The swap device's promise: a put does not wait in the page allocator.
  * With the grower, the chunks come from its reserve and the index (bucket
  * arrays, touched at random, and the records ahead of each table's bump)
@@ -640,6 +704,7 @@ int main(void)
 	test_sparse(name);
 	test_packed(name);
 	test_packed_full(name);
+	test_packed_burst(name);
 	test_no_faults(name);
 	test_may_grow(name, false);
 	test_may_grow(name, true);
