@@ -25,7 +25,21 @@ for key in size= export= pool= pool-size= overflow= overflow-size= \
 done
 
 nbdkit -U - "$TMEM_PLUGIN" 1M pool=$pool pool-size=32M \
-       --run 'nbdinfo "$uri"' > "$tmp/info"
+       --run 'nbdinfo "$uri"' > "$tmp/info" 2> "$tmp/info.err" ||
+    fail "nbdinfo: $(cat "$tmp/info.err")"
+# The watermark warning asks for 32 MiB between the watermarks on this
+# machine's RAM (a scale factor in ten-thousandths, at most 1000), only
+# when the settings are lower.
+ram=$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)
+need=$(( (32768 * 10000 + ram - 1) / ram )); [ "$need" -gt 1000 ] && need=1000
+scale=$(cat /proc/sys/vm/watermark_scale_factor)
+if [ "$scale" -lt "$need" ] || [ "$(cat /proc/sys/vm/min_free_kbytes)" -lt 16384 ]; then
+    grep -q "raise them to at least 16384 and $need (32 MiB between" "$tmp/info.err" ||
+        fail "the watermark warning does not ask for $need: $(grep watermark "$tmp/info.err")"
+else
+    ! grep -q "watermark_scale_factor" "$tmp/info.err" ||
+        fail "a watermark warning with vm.watermark_scale_factor=$scale >= $need: $(cat "$tmp/info.err")"
+fi
 for want in "export-size: 1048576" "can_multi_conn: true" "can_fua: true" \
             "can_fast_zero: true" "can_trim: true" "can_cache: true" \
             "block_size_preferred: 4096" "base:allocation"; do
