@@ -384,36 +384,21 @@ static void test_packed_full(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
-/* Packed again after a burst of frees with no writes to pace by: a
- * process that exits frees its swap slots at once, and a run of swap-ins
- * frees the slots read.  A pool near its ceiling, churned as swap churns
- * it, loses an eighth of its keys at random; with nothing written
- * afterwards, bytes_used comes back within a tenth of the payload and
- * records.  Prints how long that took. */
-static void test_packed_burst(const char *name)
+/* Flush an eighth of the keys at random, write nothing, and wait (20 s
+ * at most) for bytes_used to come back within 1.12 x the payload and
+ * records; returns whether it did.  (The grower packs to a twentieth over
+ * the payload, the open chunks not counted: up to 16, 1 MiB, 2 % of this
+ * pool.  1.146 after 20 s before it packed bursts.) */
+static bool burst(struct tmem *t, uint32_t p, uint32_t *seed_of, uint64_t keys,
+		  uint64_t *rng, const char *when)
 {
-	enum { KEYS_MAX = 32000 };
-	static uint32_t seed_of[KEYS_MAX];
-	uint64_t rng = 13, k, keys, payload, used, size = 32 << 20;
 	struct tmem_pool_info pi;
+	uint64_t k, payload, used;
 	double before, after = 0;
 	long long t0, waited = 0;
-	struct tmem *t;
-	uint32_t p;
 
-	t = open_serving(name, size, &p);
-	for (keys = 0;; keys++) {
-		pool_used(t, &payload);
-		if (payload >= size * 3 / 4)
-			break;
-		CHECK(keys < KEYS_MAX);
-		seed_of[keys] = (uint32_t)keys + 1;
-		page_sized(seed_of[keys], 200 + seed_of[keys] % 1800);
-		put_page(t, p, keys);
-	}
-	churn(t, p, seed_of, keys, &rng, 2000);
 	for (k = 0; k < keys; k++)
-		if (seed_of[k] && test_rand(&rng) % 8 == 0) {
+		if (seed_of[k] && test_rand(rng) % 8 == 0) {
 			CHECK_RC(tmem_flush_page(t, p, 1, k), 0);
 			seed_of[k] = 0;
 		}
@@ -427,13 +412,45 @@ static void test_packed_burst(const char *name)
 		after = (double)pi.stats.bytes_used /
 			(double)(pi.stats.bytes_compressed +
 				 pi.stats.bytes_index);
-	} while (after > 1.10 && waited < 20000);
+	} while (after > 1.12 && waited < 20000);
 	fprintf(stderr,
-		"packed after a burst: an eighth of %llu keys flushed, "
+		"packed after a burst %s: an eighth of the keys flushed, "
 		"bytes_used %.3f x payload; %.3f x payload and records after "
 		"%lld ms\n",
-		(unsigned long long)keys, before, after, waited);
-	CHECK(after <= 1.10);
+		when, before, after, waited);
+	return after <= 1.12;
+}
+
+/* Packed again after a burst of frees with no writes to pace by: a
+ * process that exits frees its swap slots at once, and a run of swap-ins
+ * frees the slots read.  A pool near its ceiling, churned as swap churns
+ * it, loses an eighth of its keys at random; with nothing written
+ * afterwards, bytes_used comes back near the payload and records.  Then
+ * again once the pool has been idle for more than a second
+ * (the grower's idle rule; before, packing stopped there and the pool
+ * stayed at 1.15 x). */
+static void test_packed_burst(const char *name)
+{
+	enum { KEYS_MAX = 64000 };
+	static uint32_t seed_of[KEYS_MAX];
+	uint64_t rng = 13, k, keys, payload;
+	struct tmem *t;
+	uint32_t p;
+
+	t = open_serving(name, 64 << 20, &p);
+	for (keys = 0;; keys++) {
+		pool_used(t, &payload);
+		if (payload >= (64 << 20) * 3 / 4)
+			break;
+		CHECK(keys < KEYS_MAX);
+		seed_of[keys] = (uint32_t)keys + 1;
+		page_sized(seed_of[keys], 200 + seed_of[keys] % 1800);
+		put_page(t, p, keys);
+	}
+	churn(t, p, seed_of, keys, &rng, 2000);
+	CHECK(burst(t, p, seed_of, keys, &rng, "while busy"));
+	sleep_ms(1500);
+	CHECK(burst(t, p, seed_of, keys, &rng, "while idle"));
 	for (k = 0; k < keys; k++) {
 		if (!seed_of[k]) {
 			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
