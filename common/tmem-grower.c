@@ -368,11 +368,14 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 #define TMEM_PACK_CHUNKS     4
 #define TMEM_PACK_CHUNKS_MAX 512
 /* Frees come in bursts too (a process exits, a run of swap-ins frees the
- * slots they read) with no writes to pace by: eight victims a period for
- * each chunk beyond the twentieth (at about seven eighths live, eight
- * victims give back one chunk), up to this many, so that a burst is
- * packed within about a second instead of trickling at TMEM_PACK_CHUNKS a
- * period. */
+ * slots they read) with no writes to pace by: in a period in which no
+ * chunk was taken, eight victims for each chunk beyond the twentieth (at
+ * about seven eighths live, eight victims give back one chunk), up to
+ * this many, so that a burst is packed within about a second instead of
+ * trickling at TMEM_PACK_CHUNKS a period.  Not while chunks are taken:
+ * the writers need the grower for their reserve then (two guest boots
+ * with it always on each had a few puts wait out their 50 ms for a
+ * reserve chunk and refused; the boot after this rule, none). */
 #define TMEM_PACK_BURST_MAX 64
 
 static bool compact_packed(struct tmem *t, uint64_t taken)
@@ -390,7 +393,7 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 	seen = chunks << 40 ^ payload;
 	if (seen == t->packed_seen)
 		return false;
-	excess = (used - payload * 21 / 20) / TMEM_CHUNK_SIZE * 8;
+	excess = taken ? 0 : (used - payload * 21 / 20) / TMEM_CHUNK_SIZE * 8;
 	victims = TMEM_PACK_CHUNKS + 16 * taken +
 		  (excess < TMEM_PACK_BURST_MAX ? excess : TMEM_PACK_BURST_MAX);
 	if (victims > TMEM_PACK_CHUNKS_MAX)
