@@ -17,8 +17,10 @@
 #define TMEM_COMPACT_PACK   (TMEM_CHUNK_SIZE / 16 * 15)
 #define TMEM_COMPACT_FULL   (TMEM_CHUNK_SIZE / 32 * 31)
 unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live);
-/* The same, taking only chunks of persistent sub-pools. */
+/* The same, taking only chunks of persistent sub-pools; *none says whether
+ * it stopped because no chunk was sparse enough (not for a passing reason:
+ * another compactor, writers waiting for the grower, no room to move to). */
 unsigned tmem_compact_persistent(struct tmem *t, unsigned max_chunks,
-				 uint32_t max_live);
+				 uint32_t max_live, bool *none);
 
 #endif /* TMEM_COMPACT_INTERNAL_H */

@@ -121,10 +121,11 @@ static bool move_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 
 /* Compact up to max_chunks chunks; returns how many became free. */
 static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
-			bool persistent_only)
+			bool persistent_only, bool *none)
 {
 	unsigned n, freed = 0;
 
+	*none = false;
 	if (pthread_mutex_trylock(&t->compact_mu) != 0)
 		return 0;
 	for (n = 0; n < max_chunks; n++) {
@@ -134,20 +135,24 @@ static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
 		 * low watermark and holes left to fault in, there are
 		 * chunks to ready, and a long compaction would keep the
 		 * writers waiting for them (puts answered ENOSPC after
-		 * their retry budget).  Its next round readies them. */
+		 * their retry budget).  Its next round readies them (punched
+		 * chunks become holes again first). */
 		if (tmem_on_grower_thread(t) &&
 		    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
 			    __atomic_load_n(&t->hdr->low_wm,
 					    __ATOMIC_RELAXED) &&
-		    __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED))
+		    (__atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED) ||
+		     __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED)))
 			break;
 		c = victim_pick(t, max_live, persistent_only);
 		struct tmem_chunk *k;
 		uint64_t sl, nsl;
 		bool ok;
 
-		if (!c)
+		if (!c) {
+			*none = true;
 			break;
+		}
 		k = seg_chunk(t, c);
 		/* Ephemeral stripes are only tried (a stopped cache
 		 * process may hold one); persistent holders never stall. */
@@ -171,11 +176,13 @@ static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
 
 unsigned tmem_compact(struct tmem *t, unsigned max_chunks, uint32_t max_live)
 {
-	return compact(t, max_chunks, max_live, false);
+	bool none;
+
+	return compact(t, max_chunks, max_live, false, &none);
 }
 
 unsigned tmem_compact_persistent(struct tmem *t, unsigned max_chunks,
-				 uint32_t max_live)
+				 uint32_t max_live, bool *none)
 {
-	return compact(t, max_chunks, max_live, true);
+	return compact(t, max_chunks, max_live, true, none);
 }

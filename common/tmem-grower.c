@@ -371,8 +371,9 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
  * slots they read) with no writes to pace by: in a period in which no
  * chunk was taken, eight victims for each chunk beyond the twentieth (at
  * about seven eighths live, eight victims give back one chunk), up to
- * this many, so that a burst is packed within about a second instead of
- * trickling at TMEM_PACK_CHUNKS a period.  Not while chunks are taken:
+ * this many: about 10 MiB of excess packed a second (a burst of 8 MiB in
+ * the guest's 160M pool within a second) instead of trickling at
+ * TMEM_PACK_CHUNKS a period.  Not while chunks are taken:
  * the writers need the grower for their reserve then (two guest boots
  * with it always on each had a few puts wait out their 50 ms for a
  * reserve chunk and refused; the boot after this rule, none). */
@@ -381,6 +382,7 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
 static bool compact_packed(struct tmem *t, uint64_t taken)
 {
 	uint64_t chunks, payload, seen, used, open, victims, excess;
+	bool none;
 
 	pool_usage(t, false, &chunks, &payload);
 	open = chunks / 8 < TMEM_PACK_OPEN_CHUNKS ? chunks / 8
@@ -398,10 +400,13 @@ static bool compact_packed(struct tmem *t, uint64_t taken)
 		  (excess < TMEM_PACK_BURST_MAX ? excess : TMEM_PACK_BURST_MAX);
 	if (victims > TMEM_PACK_CHUNKS_MAX)
 		victims = TMEM_PACK_CHUNKS_MAX;
-	if (tmem_compact_persistent(t, (unsigned)victims, TMEM_COMPACT_PACK) >
-	    0)
+	if (tmem_compact_persistent(t, (unsigned)victims, TMEM_COMPACT_PACK,
+				    &none) > 0)
 		return true;
-	t->packed_seen = seen;
+	/* Idle, nothing changes these figures: a round that stopped for a
+	 * passing reason must not switch packing off until the next free. */
+	if (none)
+		t->packed_seen = seen;
 	return false;
 }
 

@@ -384,11 +384,13 @@ static void test_packed_full(const char *name)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
-/* Flush an eighth of the keys at random, write nothing, and wait (20 s
- * at most) for bytes_used to come back within 1.12 x the payload and
- * records; returns whether it did.  (The grower packs to a twentieth over
- * the payload, the open chunks not counted: up to 16, 1 MiB, 2 % of this
- * pool.  1.146 after 20 s before it packed bursts.) */
+/* Flush an eighth of the keys at random, write nothing, and wait (5 s at
+ * most) for bytes_used to come back within 1.12 x the payload and
+ * records; returns whether it did.  The time is printed, not checked:
+ * 0.1-0.3 s measured, 3.2 s with four victims a period alone (no burst
+ * pacing).  (The grower packs to a
+ * twentieth over the payload, the open chunks not counted: up to 16, 1 MiB, 2 %
+ * of this pool.  Still 1.146 after 20 s before it packed bursts.) */
 static bool burst(struct tmem *t, uint32_t p, uint32_t *seed_of, uint64_t keys,
 		  uint64_t *rng, const char *when)
 {
@@ -412,7 +414,7 @@ static bool burst(struct tmem *t, uint32_t p, uint32_t *seed_of, uint64_t keys,
 		after = (double)pi.stats.bytes_used /
 			(double)(pi.stats.bytes_compressed +
 				 pi.stats.bytes_index);
-	} while (after > 1.12 && waited < 20000);
+	} while (after > 1.12 && waited < 5000);
 	fprintf(stderr,
 		"packed after a burst %s: an eighth of the keys flushed, "
 		"bytes_used %.3f x payload; %.3f x payload and records after "
@@ -448,7 +450,7 @@ static void test_packed_burst(const char *name)
 		put_page(t, p, keys);
 	}
 	churn(t, p, seed_of, keys, &rng, 2000);
-	CHECK(burst(t, p, seed_of, keys, &rng, "while busy"));
+	CHECK(burst(t, p, seed_of, keys, &rng, "right after writes"));
 	sleep_ms(1500);
 	CHECK(burst(t, p, seed_of, keys, &rng, "while idle"));
 	for (k = 0; k < keys; k++) {
