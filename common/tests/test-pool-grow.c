@@ -249,6 +249,24 @@ static double churn(struct tmem *t, uint32_t p, uint32_t *seed_of,
 	return worst;
 }
 
+/* Every key of [0, keys) holds what churn or the fill last wrote to it,
+ * and a flushed one (seed 0) is absent. */
+static void check_seeds(struct tmem *t, uint32_t p, const uint32_t *seed_of,
+			uint64_t keys)
+{
+	uint64_t k;
+
+	for (k = 0; k < keys; k++) {
+		if (!seed_of[k]) {
+			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
+			continue;
+		}
+		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
+		CHECK_RC(tmem_get(t, p, 1, k, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+}
+
 /* Packed while in use, not only when full or idle: under a swap-like
  * churn (random overwrites of random sizes and flushes, never a quiet
  * second), bytes_used stays within a twentieth of the live payload plus the
@@ -297,15 +315,7 @@ static void test_packed(const char *name)
 		"packed: half flushed: resident %llu -> %llu in %d ms\n",
 		(unsigned long long)res0, (unsigned long long)res1, waited);
 	CHECK(res1 < res0 * 3 / 4);
-	for (k = 0; k < KEYS; k++) {
-		if (!seed_of[k]) {
-			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
-			continue;
-		}
-		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
-		CHECK_RC(tmem_get(t, p, 1, k, back), 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	check_seeds(t, p, seed_of, KEYS);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
@@ -453,15 +463,7 @@ static void test_packed_burst(const char *name)
 	CHECK(burst(t, p, seed_of, keys, &rng, "right after writes"));
 	sleep_ms(1500);
 	CHECK(burst(t, p, seed_of, keys, &rng, "while idle"));
-	for (k = 0; k < keys; k++) {
-		if (!seed_of[k]) {
-			CHECK_RC(tmem_get(t, p, 1, k, back), -ENOENT);
-			continue;
-		}
-		page_sized(seed_of[k], 200 + seed_of[k] % 1800);
-		CHECK_RC(tmem_get(t, p, 1, k, back), 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	check_seeds(t, p, seed_of, keys);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
