@@ -389,8 +389,7 @@ void nt_freed_stop(void)
 		 * its libbpf objects and pages: when the read returns it sees
 		 * stop and touches nothing else (and the plugin stays mapped:
 		 * -z nodelete). */
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += 5;
+		until = nt_deadline_ms(5000);
 		if (pthread_clockjoin_np(fr.thread, NULL, CLOCK_MONOTONIC,
 					 &until) != 0) {
 			nt_log(false,
