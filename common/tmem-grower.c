@@ -376,7 +376,7 @@ static void pool_usage(struct tmem *t, bool all, uint64_t *chunks,
  * TMEM_PACK_CHUNKS a period.  Not while chunks are taken:
  * the writers need the grower for their reserve then (two guest boots
  * with it always on each had a few puts wait out their 50 ms for a
- * reserve chunk and refused; the boot after this rule, none). */
+ * reserve chunk and refused; the three boots after this rule, none). */
 #define TMEM_PACK_BURST_MAX 64
 
 static bool compact_packed(struct tmem *t, uint64_t taken)
