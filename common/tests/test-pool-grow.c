@@ -445,7 +445,7 @@ static void test_packed_burst(const char *name)
 {
 	enum { KEYS_MAX = 64000 };
 	static uint32_t seed_of[KEYS_MAX];
-	uint64_t rng = 13, k, keys, payload;
+	uint64_t rng = 13, keys, payload;
 	struct tmem *t;
 	uint32_t p;
 
