@@ -6,6 +6,8 @@
 #include "tmem-handle.h"
 
 void *tmem_alloc_touched(size_t size);
+void *tmem_map_touched(size_t size);
+void tmem_unmap_touched(void *p, size_t size);
 int tmem_ctx_init_all(struct tmem *t);
 void tmem_ctx_free_all(struct tmem *t);
 struct tmem_ctx *tmem_ctx_get(struct tmem *t);

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
@@ -46,6 +47,27 @@ void *tmem_alloc_touched(size_t size)
 	if (p)
 		memset(p, 0, n);
 	return p;
+}
+
+/* The same for a large buffer given back while the process lives: a
+ * mapping of its own, so that tmem_unmap_touched returns its pages to the
+ * kernel at once.  Freed to the heap they would stay resident, and under
+ * mlockall locked, for the life of the process. */
+void *tmem_map_touched(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0, size);
+	return p;
+}
+
+void tmem_unmap_touched(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size);
 }
 
 int tmem_ctx_init_all(struct tmem *t)

@@ -44,6 +44,8 @@
 /* The one dictionary of a segment is id 1: frames name it in one byte. */
 #define DICT_ID 1
 
+#define SAMPLES_BYTES ((size_t)TMEM_DICT_SAMPLES * TMEM_PAGE_SIZE)
+
 static unsigned char *seg_dict(struct tmem *t)
 {
 	return t->base + t->geo->off_dict;
@@ -335,8 +337,8 @@ out:
 	/* Every claim below TMEM_DICT_SAMPLES has been filled (the wait saw
 	 * them all), and later claims never touch the buffer. */
 	if (atomic_load(&t->dict_filled) == TMEM_DICT_SAMPLES) {
-		free(t->samples);
-		t->samples_freed = true;
+		tmem_unmap_touched(t->samples, SAMPLES_BYTES);
+		__atomic_store_n(&t->samples_freed, true, __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -350,9 +352,9 @@ int tmem_dict_start(struct tmem *t)
 	    dict_state_of(state_now(t)) == DICT_FAILED)
 		return 0;
 	if (!t->samples) {
-		/* Touched now: puts copy samples into it. */
-		t->samples = tmem_alloc_touched((size_t)TMEM_DICT_SAMPLES *
-						TMEM_PAGE_SIZE);
+		/* Touched now: puts copy samples into it.  Mapped on its
+		 * own: once trained, its 4 MiB go back to the kernel. */
+		t->samples = tmem_map_touched(SAMPLES_BYTES);
 		if (!t->samples)
 			return -ENOMEM;
 	}
@@ -376,7 +378,7 @@ void tmem_dict_fini(struct tmem *t)
 		t->trainer_running = false;
 	}
 	if (!t->samples_freed)
-		free(t->samples);
+		tmem_unmap_touched(t->samples, SAMPLES_BYTES);
 	t->samples = NULL;
 	free(t->cdict_work);
 	free(t->ddict_work);

@@ -1,7 +1,8 @@
 /* tmem: the trained dictionary.  A process that runs tmem_start samples the
  * pages it stores, trains a dictionary once it has enough, and publishes it
  * in the segment; from then on pages compress smaller, pages stored before
- * it still read back, and another process (or a later one) reads and
+ * it still read back, the samples' memory goes back to the kernel once
+ * trained, and another process (or a later one) reads and
  * writes with the same dictionary; pages it does not fit make the process
  * stop using it until it pays again.  A claim left by a dead trainer is taken
  * back; one that does not pay on the samples it was not trained on is
@@ -11,6 +12,7 @@
 #include <config.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,6 +61,16 @@ static enum tmem_dict_state wait_trained(struct tmem *t)
 		sleep_ms(20);
 	}
 	return s;
+}
+
+/* Whether the page at p is mapped in this process (mincore fails with
+ * ENOMEM on a range that is not). */
+static bool mapped(void *p)
+{
+	unsigned char v;
+
+	return mincore((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, &v) ==
+	       0;
 }
 
 static uint64_t compressed(struct tmem *t)
@@ -121,15 +133,25 @@ static struct tmem *open_seg(const char *name, bool start)
 
 static void test_train_and_share(const char *name)
 {
-	struct tmem *t = open_seg(name, true), *u;
+	struct tmem *t, *u;
 	struct tmem_options o;
 	uint64_t first, before, after, i;
 	uint32_t p, up;
+	unsigned char *samples;
 	pid_t pid;
 	int status;
 
+	/* malloc as the swap server's is: once a large block was freed
+	 * (libbpf's copy of the kernel's BTF there), glibc raises its mmap
+	 * and trim thresholds, so that a 4 MiB block comes from the heap,
+	 * and freed there stays resident (and locked, under mlockall). */
+	CHECK(mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1);
+	CHECK(mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1);
+	t = open_seg(name, true);
 	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
 	CHECK(dict_state(t) == TMEM_DICT_SAMPLING);
+	samples = t->samples;
+	CHECK(samples != NULL && mapped(samples));
 	test_options(&o, name, 64 << 20);
 	o.contexts = 1;
 	CHECK_RC(tmem_open(&o, &u), 0);
@@ -139,6 +161,14 @@ static void test_train_and_share(const char *name)
 	put_range(t, p, 0, FIRST);
 	first = compressed(t);
 	CHECK(wait_trained(t) == TMEM_DICT_READY);
+	/* The samples' 4 MiB went back to the kernel: under mlockall, heap
+	 * memory freed stays resident and locked. */
+	for (i = 0;
+	     i < 1500 && !__atomic_load_n(&t->samples_freed, __ATOMIC_ACQUIRE);
+	     i++)
+		sleep_ms(20);
+	CHECK(__atomic_load_n(&t->samples_freed, __ATOMIC_ACQUIRE));
+	CHECK(!mapped(samples));
 	/* The other handle's only context gave up on its last page midway
 	 * (it did not compress enough) before the dictionary was there: it
 	 * must take the dictionary all the same. */
