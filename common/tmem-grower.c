@@ -57,6 +57,69 @@
 #define TMEM_GROW_BOOST_MAX 3	 /* up to 8 << 3 periods in reserve */
 #define TMEM_GROW_MIN_CAP   64	 /* chunks the reserve may always reach */
 
+/* The grower's steps, for tmem_grower_info. */
+enum grower_step {
+	STEP_WAITING,
+	STEP_REPAIRING,
+	STEP_CHECKING,
+	STEP_GROWING,
+	STEP_RECORDS,
+	STEP_PUNCHING,
+	STEP_TRIMMING,
+	STEP_COMPACTING,
+	STEP_REAPING,
+};
+
+static const char *const step_names[] = {
+	[STEP_WAITING] = "waiting",
+	[STEP_REPAIRING] = "repairing",
+	[STEP_CHECKING] = "checking",
+	[STEP_GROWING] = "growing",
+	[STEP_RECORDS] = "faulting in records",
+	[STEP_PUNCHING] = "punching",
+	[STEP_TRIMMING] = "trimming",
+	[STEP_COMPACTING] = "compacting",
+	[STEP_REAPING] = "reaping",
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Grower thread: it enters step (a step it is already in keeps its
+ * start). */
+static void step(struct tmem *t, enum grower_step s)
+{
+	if (atomic_load_explicit(&t->grower_step, memory_order_relaxed) == s)
+		return;
+	atomic_store_explicit(&t->grower_step_ns, now_ns(),
+			      memory_order_relaxed);
+	atomic_store_explicit(&t->grower_step, s, memory_order_relaxed);
+}
+
+int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi)
+{
+	uint32_t s =
+		atomic_load_explicit(&t->grower_step, memory_order_relaxed);
+	uint64_t since = atomic_load_explicit(&t->grower_step_ns,
+					      memory_order_relaxed),
+		 now = now_ns();
+
+	if (!__atomic_load_n(&t->grower_running, __ATOMIC_RELAXED))
+		return -ENOENT;
+	gi->step = s < sizeof step_names / sizeof step_names[0] ? step_names[s]
+								: "?";
+	gi->step_ms = now > since ? (now - since) / 1000000 : 0;
+	gi->reserve = __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED);
+	gi->holes = __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED);
+	gi->to_punch = __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED);
+	return 0;
+}
+
 void tmem_grower_wake(struct tmem *t)
 {
 	if (atomic_load_explicit(&t->hdr->growers, memory_order_relaxed) == 0)
@@ -515,12 +578,31 @@ static void *grower_main(void *arg)
 		/* First the repair this process's request threads (or a
 		 * process without a grower) wait for, and a check such a
 		 * process asked for. */
+		step(t, STEP_REPAIRING);
 		tmem_repair_if_needed(t);
+		step(t, STEP_CHECKING);
 		work |= tmem_check_serve(t);
+		step(t, STEP_GROWING);
+#ifdef TMEM_TEST_HOOKS
+		if (t->grower_stall_ms &&
+		    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
+			    __atomic_load_n(&t->hdr->low_wm,
+					    __ATOMIC_RELAXED)) {
+			struct timespec st = {
+				t->grower_stall_ms / 1000,
+				(long)(t->grower_stall_ms % 1000) * 1000000L};
+
+			t->grower_stall_ms = 0;
+			nanosleep(&st, NULL);
+		}
+#endif
 		work |= grow_one(t, true);
 		work |= map_new_chunks(t);
+		step(t, STEP_RECORDS);
 		work |= fault_ahead(t);
+		step(t, STEP_PUNCHING);
 		work |= punch_one(t);
+		step(t, STEP_TRIMMING);
 		work |= trim_one(t);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		tick = now.tv_sec + now.tv_nsec / 1e9;
@@ -568,6 +650,7 @@ static void *grower_main(void *arg)
 			    !atomic_load(&t->hdr->idle))
 				atomic_store(&t->hdr->idle, 1);
 			last_acquires = a;
+			step(t, STEP_COMPACTING);
 			/* Near the ceiling most of all: swap's chunks there
 			 * decay evenly, none of them to three quarters. */
 			if (free_chunks_low(t)) {
@@ -590,8 +673,10 @@ static void *grower_main(void *arg)
 		}
 		if (now.tv_sec != last_reap.tv_sec) {
 			last_reap = now;
+			step(t, STEP_REAPING);
 			tmem_reap_dead(t);
 		}
+		step(t, STEP_WAITING);
 		if (!work)
 			syscall(SYS_futex, &t->hdr->grow_futex, FUTEX_WAIT,
 				seen, &ts, NULL, 0);
@@ -640,6 +725,14 @@ int tmem_start(struct tmem *t)
 	if (!t->grower_wanted || t->grower_running)
 		return 0;
 	atomic_store(&t->grower_stop, false);
+#ifdef TMEM_TEST_HOOKS
+	/* TMEM_GROWER_STALL_MS=N (tests): the grower stops for N ms, once,
+	 * the first time it finds the reserve under its low watermark, so
+	 * that a test sees puts wait for it in vain. */
+	if (getenv("TMEM_GROWER_STALL_MS"))
+		t->grower_stall_ms =
+			(unsigned)atoi(getenv("TMEM_GROWER_STALL_MS"));
+#endif
 	atomic_fetch_add(&t->hdr->growers, 1);
 	/* Set first: the grower thread and the request threads read it,
 	 * and other processes leave repairs and checks to this one. */

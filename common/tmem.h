@@ -371,6 +371,20 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
  * not count against it.  Lock-free and approximate (a moment old). */
 uint64_t tmem_room(struct tmem *t);
 
+/* What this process's grower thread is doing: the step it is in and
+ * since how long, and the free chunks it keeps (the reserve, those still
+ * to fault in, those to punch).  For a message when a put waited for the
+ * grower in vain.  Lock-free, allocates nothing: a swap request may call
+ * it.  -ENOENT when the process runs no grower (no tmem_start). */
+struct tmem_grower_info {
+	const char *step; /* "waiting", "repairing", "checking", "growing",
+			   * "faulting in records", "punching", "trimming",
+			   * "compacting", "reaping" */
+	uint64_t step_ms;
+	uint64_t reserve, holes, to_punch; /* chunks */
+};
+int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi);
+
 /* Sub-pool pool's pages and the bytes they use (chunks, records), read
  * from its gauges alone: no process's counters, nothing that opening it did
  * not touch, so a swap request may call it.  -ENOENT for a bad id. */

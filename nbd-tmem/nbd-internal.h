@@ -53,6 +53,8 @@ struct nt_counters {
 	uint64_t ov_full;	   /* writes refused: overflow file full */
 	uint64_t nospace;	   /* writes refused: pool full, no overflow */
 	uint64_t nospace_retries;  /* ENOSPC retried (reserve being refilled) */
+	uint64_t nospace_waited;   /* of those refused: after the whole wait,
+				    * the pool not full (the grower late) */
 	uint64_t io_errors;	   /* -EIO from the pool or the overflow file */
 	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
 	uint64_t ballast_refills;  /* ballast taken back whole */

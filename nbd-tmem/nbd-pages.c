@@ -175,6 +175,47 @@ static bool pool_can_grow(uint64_t min_room)
 	return tmem_room(dev->pool) > min_room;
 }
 
+/* Whether a put refused after its whole wait was refused for want of a
+ * ready chunk while the pool had room: more than its last few chunks left
+ * that hold no data (compaction keeps one, which alone does not make a
+ * pool that can take pages), and the grower's reserve still empty.  A
+ * refusal with chunks in the reserve is another limit (the sub-pool's
+ * max-share, for one), which no wait lifts.  A grower that refilled the
+ * reserve just now makes a late refusal look like a full pool, once. */
+static bool grower_late(void)
+{
+	struct tmem_grower_info gi;
+
+	return pool_can_grow(NT_SPILL_ROOM) &&
+	       tmem_grower_info(dev->pool, &gi) == 0 && gi.reserve == 0;
+}
+
+/* A put that waited its whole budget for the grower, with room left in
+ * the pool: said through the log ring with what the grower was doing, at
+ * most once every NT_LATE_SAY_S (a late grower refuses several writes in
+ * a row, and the message is for finding out why, not for counting). */
+#define NT_LATE_SAY_S 10
+static void say_late(uint64_t page, uint64_t waited_ms)
+{
+	static _Atomic uint64_t last_ns;
+	struct tmem_grower_info gi;
+	uint64_t now = nt_now_ns(),
+		 last = atomic_load_explicit(&last_ns, memory_order_relaxed);
+
+	NT_COUNT(nospace_waited);
+	if ((last && now - last < NT_LATE_SAY_S * 1000000000ull) ||
+	    !atomic_compare_exchange_strong(&last_ns, &last, now) ||
+	    tmem_grower_info(dev->pool, &gi) != 0)
+		return;
+	nt_log(false,
+	       "write at %" PRIu64 ": refused (ENOSPC) after waiting %" PRIu64
+	       " ms for the pool's grower with room left: it has been %s for "
+	       "%" PRIu64 " ms; reserve %" PRIu64 " chunks, %" PRIu64
+	       " to fault in, %" PRIu64 " to punch (said at most every %d s)",
+	       page << TMEM_PAGE_SHIFT, waited_ms, gi.step, gi.step_ms,
+	       gi.reserve, gi.holes, gi.to_punch, NT_LATE_SAY_S);
+}
+
 /* A put refused for want of room may only be waiting for the pool's grower
  * to refill its reserve of ready chunks: without an overflow file to take
  * the page, give it time while the pool can still grow, and none when it
@@ -185,15 +226,21 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited = 0;
+	uint64_t start = 0;
 	int r;
 
 	for (;;) {
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
+		if (r == -ENOSPC && waited >= budget_ms && budget_ms &&
+		    dev->ov == NULL && grower_late())
+			say_late(page, (nt_now_ns() - start) / 1000000);
 		if (r != -ENOSPC || waited >= budget_ms)
 			return pool_gone(r);
 		if (waited % 10 == 0 && !pool_can_grow(min_room))
 			return r;
+		if (waited == 0)
+			start = nt_now_ns();
 		NT_COUNT(nospace_retries);
 		nanosleep(&ms, NULL);
 		waited++;
@@ -355,7 +402,9 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 		return -ENOSPC;
 	}
 	r = page_put_room(s, page, data);
-	if (r == -ENOSPC)
+	/* Not when the pool had room and its grower was late (say_late):
+	 * that write alone is refused, and the pool is not full. */
+	if (r == -ENOSPC && (dev->ov || !grower_late()))
 		atomic_store_explicit(&dev_full, true, memory_order_relaxed);
 	return r;
 }

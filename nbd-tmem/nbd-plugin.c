@@ -757,14 +757,16 @@ static void print_stats(void)
 		"export %s: partial pages %" PRIu64 "; overflow writes %" PRIu64
 		", reads %" PRIu64 ", promoted %" PRIu64 ", demoted %" PRIu64
 		", full %" PRIu64 "; no space %" PRIu64 " (retries %" PRIu64
+		", refused after the whole wait with room left %" PRIu64
 		"); I/O errors %" PRIu64 "; ballast given back %" PRIu64
 		" times, taken back %" PRIu64 " times, %zu KiB held",
 		export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
 		nt_counters.ov_reads, nt_counters.ov_promoted,
 		nt_counters.ov_demoted, nt_counters.ov_full,
 		nt_counters.nospace, nt_counters.nospace_retries,
-		nt_counters.io_errors, nt_counters.ballast_releases,
-		nt_counters.ballast_refills, nt_ballast_held() / 1024);
+		nt_counters.nospace_waited, nt_counters.io_errors,
+		nt_counters.ballast_releases, nt_counters.ballast_refills,
+		nt_ballast_held() / 1024);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",
@@ -891,7 +893,8 @@ static int nt_pwrite(void *handle, const void *buf, uint32_t count,
 		       count, offset, flags);
 	r = nt_pages_write(buf, count, offset);
 	if (r == -ENOSPC) {
-		/* The pool is full: said once by the pages layer (say_full),
+		/* The pool is full, or its grower was late: said by the
+		 * pages layer (say_full once, say_late at most every 10 s),
 		 * not for every refused write. */
 		errno = ENOSPC;
 		return -1;

@@ -17,6 +17,7 @@ TESTS += \
 	test-nbd-dedup-scope.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
+	test-nbd-late.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
@@ -40,6 +41,7 @@ EXTRA_DIST += \
 	test-nbd-dedup-scope.sh \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
+	test-nbd-late.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \

@@ -47,13 +47,25 @@ static void test_grower(const char *name)
 	struct tmem_stats st;
 	struct tmem *t;
 	uint64_t i, retries = 0, full, empty;
+	struct tmem_grower_info gi;
 	uint32_t p;
 	int r, waited;
 
 	test_options(&o, name, 32 << 20);
 	o.grower = true;
 	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_grower_info(t, &gi), -ENOENT);
 	CHECK_RC(tmem_start(t), 0);
+	/* Started, with nothing to do: it waits, for longer and longer, and
+	 * keeps its reserve. */
+	for (waited = 0; waited < 5000; waited += 10) {
+		CHECK_RC(tmem_grower_info(t, &gi), 0);
+		if (strcmp(gi.step, "waiting") == 0 && gi.step_ms >= 20)
+			break;
+		sleep_ms(10);
+	}
+	CHECK(strcmp(gi.step, "waiting") == 0 && gi.step_ms >= 20);
+	CHECK(gi.reserve > 0 && gi.holes > 0);
 	CHECK_RC(tmem_segment_info(t, &si), 0);
 	empty = resident(t);
 	CHECK(empty < si.segment_bytes / 4);

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A write the pool refuses because its grower fell behind, not because it
+# is full: with the grower stopped for 3 s the first time its reserve runs
+# low (TMEM_GROWER_STALL_MS, a test hook), a 1 MiB write of random pages
+# waits its 200 ms for a chunk and gets ENOSPC.  The log says so, with what
+# the grower was doing and for how long — not that the pool is full — and
+# the counters count it apart; the device is not marked full, so once the
+# grower is back new pages are taken again, and everything acknowledged
+# reads back.
+. ./functions.sh
+requires nbdkit --version
+requires test -e "$TMEM_PLUGIN"
+requires_python_nbd
+tmp=$(mktemp_dir)
+cat > "$tmp/late.py" <<'PY'
+import nbd, os, sys, time
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+blk = 1 << 20
+first = os.urandom(blk)
+t0 = time.monotonic()
+try:
+    h.pwrite(first, 0)
+    print("first write taken")
+    sys.exit(1)
+except nbd.Error as e:
+    if e.errno not in ("ENOSPC", 28):
+        raise
+print("refused after %.0f ms" % ((time.monotonic() - t0) * 1000))
+time.sleep(4)
+data = [os.urandom(blk) for _ in range(4)]
+for i, d in enumerate(data):
+    h.pwrite(d, (i + 1) * blk)
+for i, d in enumerate(data):
+    assert h.pread(blk, (i + 1) * blk) == d, i
+print("4 MiB taken and read back after the stall")
+PY
+pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+TMEM_GROWER_STALL_MS=3000 nbdkit -v -U - "$TMEM_PLUGIN" size=32M pool=$pool \
+    pool-size=16M --run "'$py' '$tmp/late.py' \"\$uri\"" \
+    > "$tmp/out" 2> "$tmp/log" || fail "$(cat "$tmp/out"; grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
+cat "$tmp/out"
+said=$(grep -o "refused (ENOSPC) after waiting [0-9]* ms for the pool's grower with room left: it has been [a-z ]* for [0-9]* ms" "$tmp/log") ||
+    fail "no word of the late grower: $(grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
+echo "log: $said"
+[[ $said =~ waiting\ ([0-9]+)\ ms.*been\ growing\ for\ ([0-9]+)\ ms ]] ||
+    fail "the grower was not said to be growing: $said"
+[ "${BASH_REMATCH[1]}" -ge 200 ] || fail "refused after ${BASH_REMATCH[1]} ms, not the whole wait"
+[ "${BASH_REMATCH[2]}" -ge 200 ] || fail "the grower was said to be growing for only ${BASH_REMATCH[2]} ms"
+! grep -q "the pool is full" "$tmp/log" || fail "a late grower was reported as a full pool"
+grep -q "refused after the whole wait with room left [1-9]" "$tmp/log" ||
+    fail "not counted: $(grep 'no space' "$tmp/log")"
