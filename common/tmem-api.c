@@ -51,11 +51,20 @@ static bool pool_still(struct tmem *t, unsigned slot, uint32_t id)
 	       __atomic_load_n(&pr->gen, __ATOMIC_RELAXED) == id >> 8;
 }
 
+/* Why this thread's last put was refused (tmem_last_reject). */
+static __thread unsigned char last_reject = TMEM_REJECT_NR;
+
 static int reject(struct tmem_ctx *c, unsigned pool, enum tmem_reject why,
 		  int err)
 {
 	tmem_count(c, pool, CNT_REJECT0 + why, 1);
+	last_reject = (unsigned char)why;
 	return err;
+}
+
+enum tmem_reject tmem_last_reject(void)
+{
+	return (enum tmem_reject)last_reject;
 }
 
 /* Take a stripe lock; when a repair of its half is due, let go and wait

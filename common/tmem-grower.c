@@ -82,38 +82,36 @@ static const char *const step_names[] = {
 	[STEP_REAPING] = "reaping",
 };
 
-static uint64_t now_ns(void)
+static uint64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Grower thread: it enters step (a step it is already in keeps its
- * start). */
+/* The grower enters step s (a step it is already in keeps its start). */
 static void step(struct tmem *t, enum grower_step s)
 {
-	if (atomic_load_explicit(&t->grower_step, memory_order_relaxed) == s)
+	if ((atomic_load_explicit(&t->grower_step, memory_order_relaxed) &
+	     0xff) == s)
 		return;
-	atomic_store_explicit(&t->grower_step_ns, now_ns(),
+	atomic_store_explicit(&t->grower_step, now_ms() << 8 | s,
 			      memory_order_relaxed);
-	atomic_store_explicit(&t->grower_step, s, memory_order_relaxed);
 }
 
 int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi)
 {
-	uint32_t s =
-		atomic_load_explicit(&t->grower_step, memory_order_relaxed);
-	uint64_t since = atomic_load_explicit(&t->grower_step_ns,
-					      memory_order_relaxed),
-		 now = now_ns();
+	uint64_t v = atomic_load_explicit(&t->grower_step,
+					  memory_order_relaxed),
+		 now = now_ms();
+	unsigned s = (unsigned)(v & 0xff);
 
 	if (!__atomic_load_n(&t->grower_running, __ATOMIC_RELAXED))
 		return -ENOENT;
 	gi->step = s < sizeof step_names / sizeof step_names[0] ? step_names[s]
 								: "?";
-	gi->step_ms = now > since ? (now - since) / 1000000 : 0;
+	gi->step_ms = now > v >> 8 ? now - (v >> 8) : 0;
 	gi->reserve = __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED);
 	gi->holes = __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED);
 	gi->to_punch = __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED);
@@ -734,6 +732,8 @@ int tmem_start(struct tmem *t)
 			(unsigned)atoi(getenv("TMEM_GROWER_STALL_MS"));
 #endif
 	atomic_fetch_add(&t->hdr->growers, 1);
+	/* Waiting, since now (not since boot) until the thread runs. */
+	atomic_store(&t->grower_step, now_ms() << 8 | STEP_WAITING);
 	/* Set first: the grower thread and the request threads read it,
 	 * and other processes leave repairs and checks to this one. */
 	t->grower_running = true;

@@ -98,11 +98,11 @@ struct tmem {
 	unsigned grow_boost; /* the reserve covers 8 << boost periods: one
 			      * more each period the grower fell behind */
 	bool grow_behind;    /* it found the reserve empty this period */
-	unsigned grower_stall_ms; /* TMEM_GROWER_STALL_MS (test hooks) */
-	_Atomic uint32_t grower_step;	 /* what it does now (tmem-grower.c's
-					  * steps), and since when */
-	_Atomic uint64_t grower_step_ns; /* (CLOCK_MONOTONIC): read by
-					  * tmem_grower_info */
+	unsigned grower_stall_ms;     /* TMEM_GROWER_STALL_MS (test hooks) */
+	_Atomic uint64_t grower_step; /* what the grower does now and since
+				       * when: CLOCK_MONOTONIC ms << 8 | step
+				       * (tmem-grower.c), one word so that
+				       * tmem_grower_info reads a pair */
 	uint64_t packed_seen; /* (chunks, payload) of persistent sub-pools
 			       * when packing last found nothing to take */
 	uint64_t sparse_seen; /* (chunks, payload) when idle compaction

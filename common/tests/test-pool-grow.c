@@ -56,8 +56,11 @@ static void test_grower(const char *name)
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_grower_info(t, &gi), -ENOENT);
 	CHECK_RC(tmem_start(t), 0);
-	/* Started, with nothing to do: it waits, for longer and longer, and
-	 * keeps its reserve. */
+	/* Waiting since it started, not since boot. */
+	CHECK_RC(tmem_grower_info(t, &gi), 0);
+	CHECK(gi.step_ms < 1000);
+	/* Started, with nothing to do: it waits (a 50 ms timeout a round)
+	 * and keeps its reserve. */
 	for (waited = 0; waited < 5000; waited += 10) {
 		CHECK_RC(tmem_grower_info(t, &gi), 0);
 		if (strcmp(gi.step, "waiting") == 0 && gi.step_ms >= 20)
