@@ -347,13 +347,12 @@ int nt_ballast_start(uint64_t bytes)
 	/* Locked and in memory: an unlocked ballast would itself be
 	 * swapped out, to us. */
 	if (mlock(bl.base, bl.size) < 0) {
-		fprintf(stderr,
-			"nbdkit: tmem: warning: cannot lock the %" PRIu64
-			" byte ballast (%m: raise RLIMIT_MEMLOCK, or give "
-			"CAP_IPC_LOCK): going without one, so under memory "
-			"pressure this server has no memory of its own to "
-			"give back\n",
-			bytes);
+		nt_log_warn("cannot lock the %" PRIu64
+			    " byte ballast (%m: raise RLIMIT_MEMLOCK, or give "
+			    "CAP_IPC_LOCK): going without one, so under memory "
+			    "pressure this server has no memory of its own to "
+			    "give back",
+			    bytes);
 		nt_ballast_stop();
 		return 0;
 	}

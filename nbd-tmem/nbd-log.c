@@ -19,10 +19,19 @@
  * thread starts (while nbdkit reads keys and gets ready: errors must reach the
  * terminal and stop nbdkit) and after it stops, messages go straight to
  * nbdkit.
+ *
+ * log-file=: nbdkit forking into the background points its stderr at
+ * /dev/null (unless -v), so with --log=stderr every message after the
+ * start was lost.  With log-file=PATH (or "-": the stderr nbdkit was
+ * started with, kept before the fork) the errors and warnings the log
+ * thread hands over, and the plugin's own warnings at the fork, are
+ * written there instead, one write(2) a line.  Debug messages still go
+ * to nbdkit_debug (-v).
  */
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -55,10 +65,76 @@ static struct {
 	pthread_t thread;
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void say(bool debug, const char *text)
+/* log-file=: -1 for none.  Set by nbdkit's .config, before any thread. */
+static int log_fd = -1;
+
+int nt_log_file(const char *value)
+{
+	int fd;
+
+	if (strcmp(value, "-") == 0)
+		fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	else
+		fd = open(value,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+			  0600);
+	if (fd < 0) {
+		nbdkit_error("log-file=%s: %m", value);
+		return -1;
+	}
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void nt_log_file_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+}
+
+/* One line to log-file=, whole or not at all as far as this process
+ * goes (a short write is not retried: the log thread must not spin on
+ * a full pipe). */
+static void write_line(const char *kind, const char *text)
+{
+	char line[NT_LOG_LEN + 64];
+	int n = snprintf(line, sizeof line, "nbdkit: tmem: %s: %s\n", kind,
+			 text);
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line) {
+		n = sizeof line - 1;
+		line[n - 1] = '\n';
+	}
+	if (write(log_fd, line, (size_t)n) < 0)
+		return; /* nowhere left to say it */
+}
+
+void nt_log_warn(const char *fmt, ...)
+{
+	char text[NT_LOG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (log_fd >= 0)
+		write_line("warning", text);
+	else
+		fprintf(stderr, "nbdkit: tmem: warning: %s\n", text);
+}
+
+/* A message from the ring, or from before or after it runs. */
+static void say(bool debug, bool from_ring, const char *text)
 {
 	if (debug)
 		nbdkit_debug("%s", text);
+	else if (from_ring && log_fd >= 0)
+		write_line("error", text);
 	else
 		nbdkit_error("%s", text);
 }
@@ -73,7 +149,7 @@ void nt_log(bool debug, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	if (!atomic_load_explicit(&ring.on, memory_order_acquire)) {
-		say(debug, text);
+		say(debug, false, text);
 		return;
 	}
 	if (pthread_mutex_trylock(&ring.mu) != 0) {
@@ -94,8 +170,8 @@ void nt_log(bool debug, const char *fmt, ...)
 		sem_post(&ring.wake);
 }
 
-/* Hand what the ring holds to nbdkit, one message at a time (the lock is
- * never held across nbdkit_error). */
+/* Hand what the ring holds to nbdkit or log-file=, one message at a time
+ * (the lock is never held across the write). */
 static void drain(void)
 {
 	struct nt_log_msg m;
@@ -111,13 +187,18 @@ static void drain(void)
 		ring.head = (ring.head + 1) % NT_LOG_SLOTS;
 		ring.count--;
 		pthread_mutex_unlock(&ring.mu);
-		say(m.debug, m.text);
+		say(m.debug, true, m.text);
 	}
 	lost = atomic_exchange(&ring.dropped, 0);
-	if (lost)
-		nbdkit_error("%lu log messages were dropped (the log ring was "
-			     "full or busy)",
-			     lost);
+	if (lost) {
+		char text[NT_LOG_LEN];
+
+		snprintf(text, sizeof text,
+			 "%lu log messages were dropped (the log ring was "
+			 "full or busy)",
+			 lost);
+		say(false, true, text);
+	}
 }
 
 /* Drain every NT_LOG_POLL_MS, or at once when an error wakes it (then

@@ -123,6 +123,7 @@ static void nt_unload(void)
 {
 	free(config_path);
 	free(swap_device);
+	nt_log_file_close();
 }
 
 static int nt_config(const char *key, const char *value)
@@ -139,6 +140,8 @@ static int nt_config(const char *key, const char *value)
 		}
 		return 0;
 	}
+	if (strcmp(key, "log-file") == 0)
+		return nt_log_file(value);
 	if (strcmp(key, "swap-device") == 0) {
 		free(swap_device);
 		/* Absolute: nbdkit changes to / when it forks.  NULL: nbdkit
@@ -242,6 +245,9 @@ static int nt_config_complete(void)
 	"prefault=BOOL     Reserve and fault in the whole segment now.\n"     \
 	"contexts=N        Compression contexts (concurrent requests).\n"     \
 	"reset=BOOL        Drop what the export held before starting.\n"      \
+	"log-file=FILE     Where the plugin's messages go once it serves\n"   \
+	"                  (appended; - for the stderr nbdkit started\n"      \
+	"                  with, which a forked nbdkit otherwise loses).\n"   \
 	"config=FILE       tmem.conf to read first "                          \
 	"(default " TMEM_DEFAULT_CONFIG "\n"                                  \
 	"                  if it exists); keys given here win."
@@ -671,26 +677,22 @@ static int nt_after_fork(void)
 	 * that serves ends up unlocked.  ONFAULT: lock what we touch, not
 	 * every reserved stack and arena. */
 	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
-		fprintf(stderr,
-			"nbdkit: tmem: warning: mlockall: %m: pages of this "
-			"swap server may themselves be swapped out\n");
+		nt_log_warn("mlockall: %m: pages of this swap server may "
+			    "themselves be swapped out");
 	/* nbdkit's own code, constants and data: it runs every request (the
 	 * pool locks its own, zstd's, the C library's and the loader's when
 	 * it attaches). */
 	r = tmem_lock_code(NULL);
 	if (r < 0)
-		fprintf(stderr,
-			"nbdkit: tmem: warning: locking nbdkit's code: %s: a "
-			"request that runs a path of it for the first time "
-			"may fault\n",
-			strerror(-r));
+		nt_log_warn("locking nbdkit's code: %s: a request that runs a "
+			    "path of it for the first time may fault",
+			    strerror(-r));
 	if (tmem_binds_lazily())
-		fprintf(stderr,
-			"nbdkit: tmem: warning: nbdkit or its libraries bind "
-			"their calls lazily: the first call of each on a rare "
-			"path runs the dynamic loader's lookup, which may "
-			"fault; start nbdkit with LD_BIND_NOW=1 (tmem-swap "
-			"and tmem-vm do)\n");
+		nt_log_warn("nbdkit or its libraries bind their calls lazily: "
+			    "the first call of each on a rare path runs the "
+			    "dynamic loader's lookup, which may fault; start "
+			    "nbdkit with LD_BIND_NOW=1 (tmem-swap and tmem-vm "
+			    "do)");
 
 	if (pool_attach(&dev.pool, NULL) < 0)
 		return -1;

@@ -18,6 +18,7 @@ TESTS += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-late.sh \
+	test-nbd-log-file.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
@@ -42,6 +43,7 @@ EXTRA_DIST += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-late.sh \
+	test-nbd-log-file.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \

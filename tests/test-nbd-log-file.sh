@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# What the plugin says once it serves reaches the user when nbdkit runs in
+# the background, where nbdkit points its own stderr at /dev/null (unless
+# -v).  A forked nbdkit with --log=stderr and log-file=- has its pool
+# filled; the refusal ("the pool is full") must be in the stderr it was
+# started with.  log-file=FILE appends to FILE, created 0600.  A log-file=
+# that cannot be opened stops nbdkit before it serves, naming the key.
+. ./functions.sh
+requires nbdkit --version
+requires test -e "$TMEM_PLUGIN"
+requires_python_nbd
+tmp=$(mktemp_dir)
+cat > "$tmp/fill.py" <<'PY'
+import nbd, os, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+blk = 1 << 20
+off = 0
+while off < h.get_size():
+    try:
+        h.pwrite(os.urandom(blk), off)
+    except nbd.Error as e:
+        if e.errno not in ("ENOSPC", 28):
+            raise
+        print("refused at %d" % off)
+        sys.exit(0)
+    off += blk
+sys.exit("the pool took the whole device")
+PY
+full="write at [0-9]*: the pool is full"
+
+# serve_fill NAME KEY=VALUE...: a forked nbdkit on a 4M pool of its own,
+# its 16M device filled until refused, then stopped (SIGTERM; the plugin
+# drains its log ring as it unloads).  Its stderr is $tmp/NAME.err.
+serve_fill ()
+{
+    local name=$1 pool sock=$tmp/$1.sock pidf=$tmp/$1.pid pid
+    shift
+    pool=$(unique_segment)-$name
+    cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
+    nbdkit --log=stderr -U "$sock" -P "$pidf" "$TMEM_PLUGIN" size=16M \
+        pool="$pool" pool-size=4M "$@" 2> "$tmp/$name.err" ||
+        fail "$name: nbdkit did not start: $(cat "$tmp/$name.err")"
+    pid=$(cat "$pidf") || fail "$name: no pidfile"
+    cleanup_fn "kill $pid 2>/dev/null"
+    "$py" "$tmp/fill.py" "nbd+unix:///?socket=$sock" || fail "$name: the fill failed"
+    kill "$pid"
+    wait_for 10 sh -c "! kill -0 $pid" || fail "$name: nbdkit did not stop"
+}
+
+serve_fill stderr log-file=-
+grep "$full" "$tmp/stderr.err" ||
+    fail "log-file=-: the refusal is not in nbdkit's stderr: $(cat "$tmp/stderr.err")"
+
+serve_fill file log-file="$tmp/plugin.log"
+grep "$full" "$tmp/plugin.log" ||
+    fail "log-file=FILE: the refusal is not in the file: $(cat "$tmp/plugin.log" "$tmp/file.err")"
+[ "$(stat -c %a "$tmp/plugin.log")" = 600 ] ||
+    fail "log-file=FILE created with mode $(stat -c %a "$tmp/plugin.log"), not 600"
+! grep -q "$full" "$tmp/file.err" || fail "log-file=FILE: the refusal went to stderr as well"
+# Appended, not truncated: a second server's lines follow the first's.
+serve_fill again log-file="$tmp/plugin.log"
+[ "$(grep -c "$full" "$tmp/plugin.log")" = 2 ] ||
+    fail "log-file=FILE was not appended to: $(cat "$tmp/plugin.log")"
+
+# Without log-file= the same message goes where nbdkit sends it: with this
+# nbdkit in the background, nowhere (said, not checked: a later nbdkit
+# may keep its stderr).
+serve_fill none
+if grep -q "$full" "$tmp/none.err"; then
+    echo "without log-file=, this nbdkit kept its stderr after the fork"
+else
+    echo "without log-file=, the refusal was lost (nbdkit's stderr after the fork is /dev/null)"
+fi
+
+expect_msg 1 "log-file=$tmp/no/such/dir/x: No such file or directory" \
+    nbdkit -U - "$TMEM_PLUGIN" size=1M pool="$(unique_segment)-bad" \
+    log-file="$tmp/no/such/dir/x" --run true
