@@ -33,6 +33,23 @@ if [ "$(id -u)" -eq 0 ]; then
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
     grep -q -- "--log=stderr " "$tmp/nbdkit-args" ||
         fail "--log stderr: nbdkit got '$(cat "$tmp/nbdkit-args")'"
+    # ... and the plugin keeps that stderr past nbdkit's fork.
+    grep -q "log-file=- " "$tmp/nbdkit-args" ||
+        fail "--log stderr: no log-file=- for the plugin: nbdkit got '$(cat "$tmp/nbdkit-args")'"
+    # Compression contexts follow the workers (16 by default: 16 contexts;
+    # 4 workers: 8), unless the config file sets them.
+    grep -qw "contexts=16" "$tmp/nbdkit-args" ||
+        fail "16 threads: nbdkit got '$(cat "$tmp/nbdkit-args")', not contexts=16"
+    printf '[pool]\nname = t\nsize = 160M\n[swap]\nthreads = 4\nsocket = %s/s.sock\n' "$tmp" > "$tmp/four.conf"
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/four.conf" --run-dir "$tmp/run" start-server
+    grep -q -- "-t 4 .*contexts=8$" "$tmp/nbdkit-args" ||
+        fail "4 threads: nbdkit got '$(cat "$tmp/nbdkit-args")', not contexts=8"
+    printf '[pool]\nname = t\nsize = 160M\ncontexts = 3\n[swap]\nthreads = 4\nsocket = %s/s.sock\n' "$tmp" > "$tmp/ctx.conf"
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/ctx.conf" --run-dir "$tmp/run" start-server
+    ! grep -q "contexts=" "$tmp/nbdkit-args" ||
+        fail "[pool] contexts = 3 overridden: nbdkit got '$(cat "$tmp/nbdkit-args")'"
     TMEMCTL=/nonexistent expect_msg 1 "size is not set and tmemctl cannot tell" "$ts" --config "$tmp/nosize.conf" start
     expect_msg 1 "threads: 'many'" "$ts" --config "$tmp/threads.conf" start
     expect_msg 1 "priority: 'high'" "$ts" --config "$tmp/prio.conf" start
