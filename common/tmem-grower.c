@@ -63,6 +63,7 @@ enum grower_step {
 	STEP_REPAIRING,
 	STEP_CHECKING,
 	STEP_GROWING,
+	STEP_FAULTING,
 	STEP_RECORDS,
 	STEP_PUNCHING,
 	STEP_TRIMMING,
@@ -75,6 +76,7 @@ static const char *const step_names[] = {
 	[STEP_REPAIRING] = "repairing",
 	[STEP_CHECKING] = "checking",
 	[STEP_GROWING] = "growing",
+	[STEP_FAULTING] = "faulting chunks in",
 	[STEP_RECORDS] = "faulting in records",
 	[STEP_PUNCHING] = "punching",
 	[STEP_TRIMMING] = "trimming",
@@ -302,6 +304,10 @@ static bool grow_one(struct tmem *t, bool grower)
 	tmem_unlock(&h->chunk_lock);
 	if (n == 0)
 		return false;
+	/* Apart from "growing" (the chunk lock, the CPU): the kernel's
+	 * allocation, where reclaim may hold the grower. */
+	if (grower)
+		step(t, STEP_FAULTING);
 	for (i = 0; i < n; i = j) {
 		/* A run of neighbours in one call. */
 		for (j = i + 1; j < n && got[j] == got[j - 1] + 1; j++)
@@ -309,6 +315,8 @@ static bool grow_one(struct tmem *t, bool grower)
 		if (tmem_chunk_fault_range(t, got[i], j - i) != 0)
 			break;
 	}
+	if (grower)
+		step(t, STEP_GROWING);
 	tmem_chunk_lock(t, -1);
 	for (j = 0; j < n; j++) {
 		if (j >= i) {

@@ -385,8 +385,10 @@ uint64_t tmem_room(struct tmem *t);
  * -ENOENT when the process runs no grower (no tmem_start). */
 struct tmem_grower_info {
 	const char *step; /* "waiting", "repairing", "checking", "growing",
-			   * "faulting in records", "punching", "trimming",
-			   * "compacting", "reaping" */
+			   * "faulting chunks in" (the kernel allocating
+			   * their pages), "faulting in records",
+			   * "punching", "trimming", "compacting",
+			   * "reaping" */
 	uint64_t step_ms;
 	uint64_t reserve, holes, to_punch; /* chunks */
 };
