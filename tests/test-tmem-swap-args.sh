@@ -21,13 +21,22 @@ if [ "$(id -u)" -eq 0 ]; then
     # No [swap] size: twice the pool's.  A stand-in nbdkit shows what
     # the real one would have been given, then fails the start.
     mkdir -p "$tmp/bin"
-    printf '#!/bin/sh\necho "$@" > %s/nbdkit-args\nexit 1\n' "$tmp" > "$tmp/bin/nbdkit"
+    printf '#!/bin/sh\necho "$@" > %s/nbdkit-args\nsysctl -n vm.min_free_kbytes vm.watermark_scale_factor > %s/vm\nexit 1\n' "$tmp" "$tmp" > "$tmp/bin/nbdkit"
     chmod +x "$tmp/bin/nbdkit"
     printf '[pool]\nname = t\nsize = 160M\n[swap]\nsocket = %s/s.sock\n' "$tmp" > "$tmp/auto.conf"
+    vm_before=$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
     grep -q "size=335544320 " "$tmp/nbdkit-args" ||
         fail "no [swap] size: nbdkit got '$(cat "$tmp/nbdkit-args")', not size=335544320 (twice the 160M pool)"
+    # The watermarks are raised before nbdkit starts (it warns when they
+    # are low), and put back when it fails.
+    want_scale=$(awk '$1 == "MemTotal:" { s = int((32768 * 10000 + $2 - 1) / $2); print (s > 1000 ? 1000 : s) }' /proc/meminfo)
+    mf=$(sed -n 1p "$tmp/vm"); sf=$(sed -n 2p "$tmp/vm")
+    [ "$mf" -ge 16384 ] && [ "$sf" -ge "$want_scale" ] ||
+        fail "nbdkit started with vm.min_free_kbytes=$mf vm.watermark_scale_factor=$sf, not at least 16384 and $want_scale"
+    [ "$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')" = "$vm_before" ] ||
+        fail "a failed start left the watermarks at $(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' '), not $vm_before"
     # --log goes to nbdkit as its own --log.
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
