@@ -78,14 +78,17 @@ struct tmem_config {
 	uint64_t swap_min_share;	     /* min-share = reserved for swap */
 	unsigned swap_threads;		     /* threads = nbdkit -t */
 	int swap_priority;		     /* priority = swapon -p */
-	int swap_dedup_scope;	  /* dedup-scope = enum tmem_scope_key */
-	double swap_demote_after; /* demote-after = seconds between looks
-				   * for pages read back to move to the
-				   * overflow file; 0 = never */
-	uint64_t swap_ballast;	  /* ballast = memory the server gives
-				   * back at the minimum watermark */
-	bool swap_free_notify;	  /* free-notify = tmem-swap passes the
-				   * plugin swap-device= */
+	int swap_dedup_scope;	     /* dedup-scope = enum tmem_scope_key */
+	double swap_demote_after;    /* demote-after = seconds between looks
+				      * for pages read back to move to the
+				      * overflow file; 0 = never */
+	uint64_t swap_ballast;	     /* ballast = memory the server gives
+				      * back at the minimum watermark */
+	uint64_t swap_watermark_gap; /* watermark-gap = free memory between
+				      * the kernel's watermarks that
+				      * tmem-swap asks for */
+	bool swap_free_notify;	     /* free-notify = tmem-swap passes the
+				      * plugin swap-device= */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

@@ -96,6 +96,8 @@ static const struct key_def keys[] = {
 	 F(swap_demote_after), 0, 86400, 0, NULL},
 	{"swap", "ballast", "ballast", PLUGIN | CTL, KEY_SIZE, F(swap_ballast),
 	 0, 1 << 30, SZ_PAGES, NULL},
+	{"swap", "watermark-gap", "watermark-gap", PLUGIN | CTL, KEY_SIZE,
+	 F(swap_watermark_gap), 1 << 20, 1 << 30, SZ_PAGES, NULL},
 	{"swap", "free-notify", "free-notify", CTL, KEY_BOOL,
 	 F(swap_free_notify), 0, 0, 0, NULL},
 	{"swap", "dedup-scope", "dedup-scope", PLUGIN | CTL, KEY_ENUM,

@@ -449,11 +449,10 @@ static int export_lock(bool *made)
  * vm.watermark_scale_factor sets the gap between the minimum and the low
  * watermark (and the low and the high) in ten-thousandths of RAM; what
  * the server needs there is room to grow the pool while kswapd catches
- * up, which does not grow with RAM: NT_WATERMARK_GAP_KIB, as a scale
- * factor of this machine's RAM, at most NT_WATERMARK_SCALE_MAX (10 %:
- * what the guest tests measured, 33 MiB of a 329 MiB guest). */
+ * up, which does not grow with RAM: [swap] watermark-gap (default 32 MiB),
+ * as a scale factor of this machine's RAM, at most NT_WATERMARK_SCALE_MAX
+ * (10 %: what the guest tests measured, 33 MiB of a 329 MiB guest). */
 #define NT_MIN_FREE_KBYTES     16384
-#define NT_WATERMARK_GAP_KIB   32768
 #define NT_WATERMARK_SCALE_MAX 1000
 
 static long vm_sysctl(const char *name)
@@ -474,10 +473,10 @@ static long vm_sysctl(const char *name)
 	return strtol(buf, NULL, 10);
 }
 
-/* The vm.watermark_scale_factor that puts NT_WATERMARK_GAP_KIB between
- * the watermarks on this machine (rounded up, at most
- * NT_WATERMARK_SCALE_MAX; that when RAM cannot be read). */
-static long watermark_scale_needed(void)
+/* The vm.watermark_scale_factor that puts gap_kib between the watermarks
+ * on this machine (rounded up, at most NT_WATERMARK_SCALE_MAX; that when
+ * RAM cannot be read). */
+static long watermark_scale_needed(uint64_t gap_kib)
 {
 	struct sysinfo si;
 	uint64_t kib, scale;
@@ -487,7 +486,7 @@ static long watermark_scale_needed(void)
 	kib = (uint64_t)si.totalram * si.mem_unit / 1024;
 	if (kib == 0)
 		return NT_WATERMARK_SCALE_MAX;
-	scale = (NT_WATERMARK_GAP_KIB * UINT64_C(10000) + kib - 1) / kib;
+	scale = (gap_kib * UINT64_C(10000) + kib - 1) / kib;
 	return scale < NT_WATERMARK_SCALE_MAX ? (long)scale
 					      : NT_WATERMARK_SCALE_MAX;
 }
@@ -499,7 +498,8 @@ static void check_watermarks(void)
 {
 	long min_free = vm_sysctl("min_free_kbytes");
 	long scale = vm_sysctl("watermark_scale_factor");
-	long need = watermark_scale_needed();
+	uint64_t gap_kib = cfg.swap_watermark_gap / 1024;
+	long need = watermark_scale_needed(gap_kib);
 
 	if ((min_free >= 0 && min_free < NT_MIN_FREE_KBYTES) ||
 	    (scale >= 0 && scale < need))
@@ -507,11 +507,12 @@ static void check_watermarks(void)
 			"nbdkit: tmem: warning: vm.min_free_kbytes=%ld and "
 			"vm.watermark_scale_factor=%ld: swapping to this "
 			"device can wedge the machine under memory pressure; "
-			"raise them to at least %d and %ld (%d MiB between "
-			"the watermarks on this machine; scripts/tmem-swap "
-			"start does)\n",
+			"raise them to at least %d and %ld (%" PRIu64
+			" MiB between the watermarks on this machine, "
+			"[swap] watermark-gap; scripts/tmem-swap start "
+			"does)\n",
 			min_free, scale, NT_MIN_FREE_KBYTES, need,
-			NT_WATERMARK_GAP_KIB / 1024);
+			gap_kib / 1024);
 }
 
 static void swap_safety(void)

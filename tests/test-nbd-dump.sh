@@ -38,11 +38,19 @@ min_free=$(cat /proc/sys/vm/min_free_kbytes 2>/dev/null) || min_free=
 if [ -z "$scale" ] || [ -z "$min_free" ]; then
     : # the plugin cannot read them either, and says nothing
 elif [ "$scale" -lt "$need" ] || [ "$min_free" -lt 16384 ]; then
-    grep -q "raise them to at least 16384 and $need (32 MiB between" "$tmp/info.err" ||
+    grep -q "raise them to at least 16384 and $need (32 MiB between the watermarks on this machine, \[swap\] watermark-gap" "$tmp/info.err" ||
         fail "the watermark warning does not ask for $need: $(grep watermark "$tmp/info.err")"
 else
     ! grep -q "watermark_scale_factor" "$tmp/info.err" ||
         fail "a watermark warning with vm.watermark_scale_factor=$scale >= $need: $(cat "$tmp/info.err")"
+fi
+# watermark-gap= sets what it asks for: 1G is more than any machine has.
+nbdkit -U - "$TMEM_PLUGIN" 1M pool=$pool pool-size=32M watermark-gap=1G \
+       --run true 2> "$tmp/gap.err" || fail "watermark-gap=1G: $(cat "$tmp/gap.err")"
+need=$(( (1048576 * 10000 + ram - 1) / ram )); [ "$need" -gt 1000 ] && need=1000
+if [ -n "$scale" ] && [ -n "$min_free" ] && [ "$scale" -lt "$need" ]; then
+    grep -q "raise them to at least 16384 and $need (1024 MiB between the watermarks on this machine, \[swap\] watermark-gap" "$tmp/gap.err" ||
+        fail "watermark-gap=1G: the warning does not ask for $need: $(grep watermark "$tmp/gap.err")"
 fi
 for want in "export-size: 1048576" "can_multi_conn: true" "can_fua: true" \
             "can_fast_zero: true" "can_trim: true" "can_cache: true" \

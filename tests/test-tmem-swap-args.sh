@@ -37,6 +37,18 @@ if [ "$(id -u)" -eq 0 ]; then
         fail "nbdkit started with vm.min_free_kbytes=$mf vm.watermark_scale_factor=$sf, not at least 16384 and $want_scale"
     [ "$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')" = "$vm_before" ] ||
         fail "a failed start left the watermarks at $(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' '), not $vm_before"
+    # [swap] watermark-gap sets the gap asked for (256M: above what any
+    # machine has by default, and below what it takes for kswapd to start
+    # reclaiming on one with a few GiB free).
+    printf '[pool]\nname = t\nsize = 160M\n[swap]\nwatermark-gap = 256M\nsocket = %s/s.sock\n' "$tmp" > "$tmp/gap.conf"
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/gap.conf" --run-dir "$tmp/run" start-server
+    want_scale=$(awk '$1 == "MemTotal:" { s = int((262144 * 10000 + $2 - 1) / $2); print (s > 1000 ? 1000 : s) }' /proc/meminfo)
+    sf=$(sed -n 2p "$tmp/vm")
+    [ "$sf" -ge "$want_scale" ] ||
+        fail "watermark-gap = 256M: nbdkit started with vm.watermark_scale_factor=$sf, not at least $want_scale"
+    [ "$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')" = "$vm_before" ] ||
+        fail "watermark-gap = 256M: a failed start left the watermarks at $(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')"
     # --log goes to nbdkit as its own --log.
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
