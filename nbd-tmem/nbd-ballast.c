@@ -318,9 +318,10 @@ int nt_ballast_start(uint64_t bytes)
 		return 0;
 	r = read_watermarks(&bl.min_kib, &bl.low_kib);
 	if (r < 0) {
-		nbdkit_error("ballast: cannot read the watermarks in "
-			     "/proc/zoneinfo: %s",
-			     strerror(-r));
+		nt_log(false,
+		       "ballast: cannot read the watermarks in "
+		       "/proc/zoneinfo: %s",
+		       strerror(-r));
 		return r;
 	}
 	bl.minfree_fd =
@@ -374,9 +375,10 @@ int nt_ballast_start(uint64_t bytes)
 	return 0;
 
 fail:
-	nbdkit_error("ballast of %" PRIu64 " bytes: %s (ballast=0 goes "
-		     "without)",
-		     bytes, strerror(-r));
+	nt_log(false,
+	       "ballast of %" PRIu64 " bytes: %s (ballast=0 goes "
+	       "without)",
+	       bytes, strerror(-r));
 	nt_ballast_stop();
 	return r;
 }

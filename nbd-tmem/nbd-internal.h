@@ -166,13 +166,16 @@ void nt_log(bool debug, const char *fmt, ...)
 int nt_log_start(void);
 void nt_log_stop(void);
 /* log-file=VALUE: open VALUE (appending, created 0600) or, for "-", keep
- * a copy of stderr, for the log thread's messages (nbdkit in the
- * background sends its stderr to /dev/null).  -1 when it cannot; nbdkit
- * said why. */
+ * a copy of stderr, for every error and warning from nbdkit's fork on
+ * (nbdkit in the background sends its stderr to /dev/null).  -1 when it
+ * cannot; nbdkit said why. */
 int nt_log_file(const char *value);
 void nt_log_file_close(void);
+/* .after_fork has begun: from now on errors go to log-file= when given,
+ * and the plugin's own warnings through nbdkit's log when not. */
+void nt_log_forked(void);
 /* A warning of the plugin's own outside any request: to log-file= when
- * given, else to stderr. */
+ * given, else to stderr before the fork and nbdkit's log after it. */
 void nt_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- nbd-pages.c ---------------------------------------------------- */

@@ -23,15 +23,18 @@
  * log-file=: nbdkit forking into the background points its stderr at
  * /dev/null (unless -v), so with --log=stderr every message after the
  * start was lost.  With log-file=PATH (or "-": the stderr nbdkit was
- * started with, kept before the fork) the errors and warnings the log
- * thread hands over, and the plugin's own warnings at the fork, are
- * written there instead, one write(2) a line.  Debug messages still go
- * to nbdkit_debug (-v).
+ * started with, kept before the fork) every error and warning from the
+ * fork on -- the ring's, and those of .after_fork and of the cleanup,
+ * which run on nbdkit's main thread -- is written there instead, one
+ * write(2) a line.  A line that cannot be written within 100 ms (a full
+ * pipe) is counted as dropped, so the log thread never hangs on its
+ * reader.  Debug messages still go to nbdkit_debug (-v).
  */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -65,8 +68,11 @@ static struct {
 	pthread_t thread;
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* log-file=: -1 for none.  Set by nbdkit's .config, before any thread. */
+/* log-file=: -1 for none.  Set by nbdkit's .config, before any thread;
+ * closed by .unload, after every thread has stopped. */
 static int log_fd = -1;
+/* nbdkit has forked (.after_fork began): its stderr may be /dev/null. */
+static _Atomic bool forked;
 
 int nt_log_file(const char *value)
 {
@@ -74,10 +80,23 @@ int nt_log_file(const char *value)
 
 	if (strcmp(value, "-") == 0)
 		fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-	else
+	else {
+		/* O_NONBLOCK: a FIFO without a reader is an error (ENXIO),
+		 * not a start that hangs.  Then blocking again (the open
+		 * file is this process's own), bounded by poll in
+		 * write_line. */
 		fd = open(value,
-			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+				  O_NONBLOCK,
 			  0600);
+		int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
+		if (fd >= 0 &&
+		    (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+			close(fd);
+			fd = -1;
+		}
+	}
 	if (fd < 0) {
 		nbdkit_error("log-file=%s: %m", value);
 		return -1;
@@ -88,6 +107,11 @@ int nt_log_file(const char *value)
 	return 0;
 }
 
+void nt_log_forked(void)
+{
+	atomic_store(&forked, true);
+}
+
 void nt_log_file_close(void)
 {
 	if (log_fd >= 0)
@@ -95,17 +119,23 @@ void nt_log_file_close(void)
 	log_fd = -1;
 }
 
-/* One line to log-file=, whole or not at all as far as this process
- * goes (a short write is not retried: the log thread must not spin on
- * a full pipe). */
+/* One line to log-file=, in one write(2) (atomic for an O_APPEND file or
+ * a pipe: it is shorter than PIPE_BUF).  Not written, and counted as
+ * dropped, when the file takes no more within 100 ms; a short write is
+ * not retried. */
 static void write_line(const char *kind, const char *text)
 {
 	char line[NT_LOG_LEN + 64];
+	struct pollfd pfd = {.fd = log_fd, .events = POLLOUT};
 	int n = snprintf(line, sizeof line, "nbdkit: tmem: %s: %s\n", kind,
 			 text);
 
 	if (n < 0)
 		return;
+	if (poll(&pfd, 1, NT_LOG_POLL_MS) != 1) {
+		atomic_fetch_add(&ring.dropped, 1);
+		return;
+	}
 	if ((size_t)n >= sizeof line) {
 		n = sizeof line - 1;
 		line[n - 1] = '\n';
@@ -124,6 +154,8 @@ void nt_log_warn(const char *fmt, ...)
 	va_end(ap);
 	if (log_fd >= 0)
 		write_line("warning", text);
+	else if (atomic_load(&forked))
+		nbdkit_error("warning: %s", text); /* syslog, by default */
 	else
 		fprintf(stderr, "nbdkit: tmem: warning: %s\n", text);
 }
@@ -133,7 +165,7 @@ static void say(bool debug, bool from_ring, const char *text)
 {
 	if (debug)
 		nbdkit_debug("%s", text);
-	else if (from_ring && log_fd >= 0)
+	else if (log_fd >= 0 && (from_ring || atomic_load(&forked)))
 		write_line("error", text);
 	else
 		nbdkit_error("%s", text);

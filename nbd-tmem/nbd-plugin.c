@@ -228,6 +228,8 @@ static int nt_config_complete(void)
 	"                  this server (/dev/nbdN, on this machine): the\n"   \
 	"                  server then hears the kernel free swap slots\n"    \
 	"                  and drops their pages (needs BPF and root).\n"     \
+	"watermark-gap=SIZE  Free memory between the kernel's watermarks\n"   \
+	"                  below which this warns at start (default 32M).\n"  \
 	"ballast=SIZE      Locked memory given back to the kernel when\n"     \
 	"                  free memory sits at its minimum (default 4M,\n"    \
 	"                  0 none: for a server on another machine).\n"       \
@@ -245,7 +247,7 @@ static int nt_config_complete(void)
 	"prefault=BOOL     Reserve and fault in the whole segment now.\n"     \
 	"contexts=N        Compression contexts (concurrent requests).\n"     \
 	"reset=BOOL        Drop what the export held before starting.\n"      \
-	"log-file=FILE     Where the plugin's messages go once it serves\n"   \
+	"log-file=FILE     Where the plugin's messages go from the fork on\n" \
 	"                  (appended; - for the stderr nbdkit started\n"      \
 	"                  with, which a forked nbdkit otherwise loses).\n"   \
 	"config=FILE       tmem.conf to read first "                          \
@@ -280,13 +282,13 @@ static int pool_attach(struct tmem **out, bool *made)
 	r = tmem_open(&opts, out);
 	if (r < 0) {
 		if (r == -EPROTO || r == -EBADMSG)
-			nbdkit_error(
-				"pool=%s: %s: use another pool= or "
-				"remove /dev/shm/%s (with tmemctl destroy)",
-				opts.name, tmem_strerror(r), opts.name);
+			nt_log(false,
+			       "pool=%s: %s: use another pool= or "
+			       "remove /dev/shm/%s (with tmemctl destroy)",
+			       opts.name, tmem_strerror(r), opts.name);
 		else
-			nbdkit_error("pool=%s: %s", opts.name,
-				     tmem_strerror(r));
+			nt_log(false, "pool=%s: %s", opts.name,
+			       tmem_strerror(r));
 		return -1;
 	}
 	if (made)
@@ -294,9 +296,10 @@ static int pool_attach(struct tmem **out, bool *made)
 	r = tmem_pool_open(*out, export_name, TMEM_PERSISTENT, share_min,
 			   share_max, &dev.pool_id);
 	if (r < 0) {
-		nbdkit_error("export=%s: cannot open the sub-pool in pool "
-			     "%s: %s",
-			     export_name, opts.name, tmem_strerror(r));
+		nt_log(false,
+		       "export=%s: cannot open the sub-pool in pool "
+		       "%s: %s",
+		       export_name, opts.name, tmem_strerror(r));
 		return -1;
 	}
 	/* Set at every start: the scope is the configuration's, not what
@@ -305,8 +308,8 @@ static int pool_attach(struct tmem **out, bool *made)
 	r = tmem_pool_set_dedup(*out, dev.pool_id,
 				shared ? TMEM_DEDUP_POOL : TMEM_DEDUP_SUBPOOL);
 	if (r < 0) {
-		nbdkit_error("export=%s: dedup-scope=%s: %s", export_name,
-			     shared ? "pool" : "subpool", tmem_strerror(r));
+		nt_log(false, "export=%s: dedup-scope=%s: %s", export_name,
+		       shared ? "pool" : "subpool", tmem_strerror(r));
 		return -1;
 	}
 	return 0;
@@ -512,7 +515,7 @@ static void check_watermarks(void)
 			"[swap] watermark-gap; scripts/tmem-swap start "
 			"does)\n",
 			min_free, scale, NT_MIN_FREE_KBYTES, need,
-			gap_kib / 1024);
+			(gap_kib + 1023) / 1024);
 }
 
 static void swap_safety(void)
@@ -674,6 +677,8 @@ static int nt_after_fork(void)
 	struct tmem_segment_info info;
 	int r;
 
+	/* nbdkit's stderr may be /dev/null from here on (log-file=). */
+	nt_log_forked();
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon
 	 * that serves ends up unlocked.  ONFAULT: lock what we touch, not
 	 * every reserved stack and arena. */
@@ -701,33 +706,33 @@ static int nt_after_fork(void)
 		dev.pool_ceiling = info.pool_size;
 	r = tmem_start(dev.pool);
 	if (r < 0) {
-		nbdkit_error("pool=%s: starting its grower thread: %s",
-			     pool_name(), tmem_strerror(r));
+		nt_log(false, "pool=%s: starting its grower thread: %s",
+		       pool_name(), tmem_strerror(r));
 		return -1;
 	}
 	if (dev.ov)
 		nt_ov_touch(dev.ov);
 	if (nt_pages_init(&dev) < 0) {
-		nbdkit_error("scratch pages: %m");
+		nt_log(false, "scratch pages: %m");
 		return -1;
 	}
 	/* From here on nothing logs through nbdkit on a request's thread. */
 	r = nt_log_start();
 	if (r < 0) {
-		nbdkit_error("starting the log thread: %s", strerror(-r));
+		nt_log(false, "starting the log thread: %s", strerror(-r));
 		return -1;
 	}
 	r = nt_demote_start(&dev, cfg.swap_demote_after);
 	if (r < 0) {
-		nbdkit_error("starting the demotion thread: %s", strerror(-r));
+		nt_log(false, "starting the demotion thread: %s", strerror(-r));
 		return -1;
 	}
 	if (nt_ballast_start(cfg.swap_ballast) < 0)
 		return -1;
 	r = nt_freed_start(&dev);
 	if (r < 0) {
-		nbdkit_error("starting the free notice thread: %s",
-			     strerror(-r));
+		nt_log(false, "starting the free notice thread: %s",
+		       strerror(-r));
 		return -1;
 	}
 	return 0;

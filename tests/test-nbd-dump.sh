@@ -20,7 +20,8 @@ done
 
 nbdkit "$TMEM_PLUGIN" --help > "$tmp/help"
 for key in size= export= pool= pool-size= overflow= overflow-size= \
-           min-share= max-share= level= dedup= lock= prefault= contexts= reset= config=; do
+           min-share= max-share= level= dedup= lock= prefault= contexts= reset= config= \
+           log-file= watermark-gap= ballast= swap-device= demote-after= dedup-scope= dictionary=; do
     grep -q "^$key" "$tmp/help" || fail "--help does not document $key"
 done
 

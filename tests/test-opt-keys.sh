@@ -92,6 +92,8 @@ same pool pool name a/b \
 same size swap size 4097 "'4097' is not a multiple of the page size (4096)"
 same chunk-size cache chunk-size 12345 "'12345' is not a multiple of the page size (4096)"
 same attr-timeout cache attr-timeout soon "'soon' is not a number of seconds"
+same watermark-gap swap watermark-gap 512K "'512K' is less than the minimum, 1M"
+same watermark-gap swap watermark-gap 2G "'2G' is more than the maximum, 1G"
 
 # The highest contexts the parser takes, the pool takes.
 "$TMEMCTL" --segment $pool create pool-size=1M contexts=62 > /dev/null ||

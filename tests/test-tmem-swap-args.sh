@@ -19,12 +19,19 @@ printf '[swap]\nsize = 1G\nthreads = many\n' > "$tmp/threads.conf"
 printf '[swap]\nsize = 1G ; one gig\npriority = high\n' > "$tmp/prio.conf"
 if [ "$(id -u)" -eq 0 ]; then
     # No [swap] size: twice the pool's.  A stand-in nbdkit shows what
-    # the real one would have been given, then fails the start.
-    mkdir -p "$tmp/bin"
+    # the real one would have been given, then fails the start.  A
+    # stand-in sysctl keeps vm.* in files (starting from this machine's
+    # values): the test changes none of the machine's.
+    mkdir -p "$tmp/bin" "$tmp/sysctl"
+    for k in min_free_kbytes watermark_scale_factor page-cluster compact_unevictable_allowed; do
+        cat "/proc/sys/vm/$k" > "$tmp/sysctl/vm.$k"
+    done
+    printf '#!/bin/sh\nfor a; do\n    case $a in\n    -*) ;;\n    *=*) echo "${a#*=}" > "%s/sysctl/${a%%%%=*}" ;;\n    *) cat "%s/sysctl/$a" || exit 1 ;;\n    esac\ndone\n' "$tmp" "$tmp" > "$tmp/bin/sysctl"
     printf '#!/bin/sh\necho "$@" > %s/nbdkit-args\nsysctl -n vm.min_free_kbytes vm.watermark_scale_factor > %s/vm\nexit 1\n' "$tmp" "$tmp" > "$tmp/bin/nbdkit"
-    chmod +x "$tmp/bin/nbdkit"
+    chmod +x "$tmp/bin/nbdkit" "$tmp/bin/sysctl"
+    vm_now () { cat "$tmp/sysctl/vm.min_free_kbytes" "$tmp/sysctl/vm.watermark_scale_factor" | tr '\n' ' '; }
     printf '[pool]\nname = t\nsize = 160M\n[swap]\nsocket = %s/s.sock\n' "$tmp" > "$tmp/auto.conf"
-    vm_before=$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')
+    vm_before=$(vm_now)
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
     grep -q "size=335544320 " "$tmp/nbdkit-args" ||
@@ -35,11 +42,10 @@ if [ "$(id -u)" -eq 0 ]; then
     mf=$(sed -n 1p "$tmp/vm"); sf=$(sed -n 2p "$tmp/vm")
     [ "$mf" -ge 16384 ] && [ "$sf" -ge "$want_scale" ] ||
         fail "nbdkit started with vm.min_free_kbytes=$mf vm.watermark_scale_factor=$sf, not at least 16384 and $want_scale"
-    [ "$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')" = "$vm_before" ] ||
-        fail "a failed start left the watermarks at $(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' '), not $vm_before"
-    # [swap] watermark-gap sets the gap asked for (256M: above what any
-    # machine has by default, and below what it takes for kswapd to start
-    # reclaiming on one with a few GiB free).
+    [ "$(vm_now)" = "$vm_before" ] ||
+        fail "a failed start left the watermarks at $(vm_now), not $vm_before"
+    # [swap] watermark-gap sets the gap asked for (256M: more than any
+    # machine has by default).
     printf '[pool]\nname = t\nsize = 160M\n[swap]\nwatermark-gap = 256M\nsocket = %s/s.sock\n' "$tmp" > "$tmp/gap.conf"
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/gap.conf" --run-dir "$tmp/run" start-server
@@ -47,8 +53,8 @@ if [ "$(id -u)" -eq 0 ]; then
     sf=$(sed -n 2p "$tmp/vm")
     [ "$sf" -ge "$want_scale" ] ||
         fail "watermark-gap = 256M: nbdkit started with vm.watermark_scale_factor=$sf, not at least $want_scale"
-    [ "$(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')" = "$vm_before" ] ||
-        fail "watermark-gap = 256M: a failed start left the watermarks at $(sysctl -n vm.min_free_kbytes vm.watermark_scale_factor | tr '\n' ' ')"
+    [ "$(vm_now)" = "$vm_before" ] ||
+        fail "watermark-gap = 256M: a failed start left the watermarks at $(vm_now)"
     # --log goes to nbdkit as its own --log.
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
@@ -64,8 +70,14 @@ if [ "$(id -u)" -eq 0 ]; then
     printf '[pool]\nname = t\nsize = 160M\n[swap]\nthreads = 4\nsocket = %s/s.sock\n' "$tmp" > "$tmp/four.conf"
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/four.conf" --run-dir "$tmp/run" start-server
-    grep -q -- "-t 4 .*contexts=8$" "$tmp/nbdkit-args" ||
+    grep -q -- "-t 4 " "$tmp/nbdkit-args" && grep -qw "contexts=8" "$tmp/nbdkit-args" ||
         fail "4 threads: nbdkit got '$(cat "$tmp/nbdkit-args")', not contexts=8"
+    # 08 is eight workers, not an octal error.
+    printf '[pool]\nname = t\nsize = 160M\n[swap]\nthreads = 08\nsocket = %s/s.sock\n' "$tmp" > "$tmp/eight.conf"
+    PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/eight.conf" --run-dir "$tmp/run" start-server
+    grep -q -- "-t 8 " "$tmp/nbdkit-args" && grep -qw "contexts=12" "$tmp/nbdkit-args" ||
+        fail "threads = 08: nbdkit got '$(cat "$tmp/nbdkit-args")', not -t 8 and contexts=12"
     printf '[pool]\nname = t\nsize = 160M\ncontexts = 3\n[swap]\nthreads = 4\nsocket = %s/s.sock\n' "$tmp" > "$tmp/ctx.conf"
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/ctx.conf" --run-dir "$tmp/run" start-server
