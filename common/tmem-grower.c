@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -114,6 +115,7 @@ int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi)
 	gi->step = s < sizeof step_names / sizeof step_names[0] ? step_names[s]
 								: "?";
 	gi->step_ms = now > v >> 8 ? now - (v >> 8) : 0;
+	gi->allocating = s == STEP_FAULTING;
 	gi->reserve = __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED);
 	gi->holes = __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED);
 	gi->to_punch = __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED);
@@ -270,6 +272,26 @@ static void populate_index(struct tmem *t)
 	fault_ahead(t);
 }
 
+/* TMEM_GROWER_STALL_MS (test hooks): stop once for that long when the
+ * reserve is under its low watermark.  Nothing without test hooks. */
+static void test_stall(struct tmem *t)
+{
+#ifdef TMEM_TEST_HOOKS
+	if (t->grower_stall_ms &&
+	    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
+		    __atomic_load_n(&t->hdr->low_wm, __ATOMIC_RELAXED)) {
+		struct timespec st = {t->grower_stall_ms / 1000,
+				      (long)(t->grower_stall_ms % 1000) *
+					      1000000L};
+
+		t->grower_stall_ms = 0;
+		nanosleep(&st, NULL);
+	}
+#else
+	(void)t;
+#endif
+}
+
 /* Fault holes in and add them to the reserve, a few at a time (holes
  * never used before are neighbours: one madvise for the lot).  false:
  * nothing to do. */
@@ -306,8 +328,11 @@ static bool grow_one(struct tmem *t, bool grower)
 		return false;
 	/* Apart from "growing" (the chunk lock, the CPU): the kernel's
 	 * allocation, where reclaim may hold the grower. */
-	if (grower)
+	if (grower) {
 		step(t, STEP_FAULTING);
+		if (t->grower_stall_faulting)
+			test_stall(t);
+	}
 	for (i = 0; i < n; i = j) {
 		/* A run of neighbours in one call. */
 		for (j = i + 1; j < n && got[j] == got[j - 1] + 1; j++)
@@ -589,19 +614,8 @@ static void *grower_main(void *arg)
 		step(t, STEP_CHECKING);
 		work |= tmem_check_serve(t);
 		step(t, STEP_GROWING);
-#ifdef TMEM_TEST_HOOKS
-		if (t->grower_stall_ms &&
-		    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
-			    __atomic_load_n(&t->hdr->low_wm,
-					    __ATOMIC_RELAXED)) {
-			struct timespec st = {
-				t->grower_stall_ms / 1000,
-				(long)(t->grower_stall_ms % 1000) * 1000000L};
-
-			t->grower_stall_ms = 0;
-			nanosleep(&st, NULL);
-		}
-#endif
+		if (!t->grower_stall_faulting)
+			test_stall(t);
 		work |= grow_one(t, true);
 		work |= map_new_chunks(t);
 		step(t, STEP_RECORDS);
@@ -734,10 +748,15 @@ int tmem_start(struct tmem *t)
 #ifdef TMEM_TEST_HOOKS
 	/* TMEM_GROWER_STALL_MS=N (tests): the grower stops for N ms, once,
 	 * the first time it finds the reserve under its low watermark, so
-	 * that a test sees puts wait for it in vain. */
+	 * that a test sees puts wait for it in vain; with
+	 * TMEM_GROWER_STALL_IN=faulting it stops while faulting the chunks
+	 * in, as when the kernel's reclaim holds up their allocation. */
 	if (getenv("TMEM_GROWER_STALL_MS"))
 		t->grower_stall_ms =
 			(unsigned)atoi(getenv("TMEM_GROWER_STALL_MS"));
+	if (getenv("TMEM_GROWER_STALL_IN"))
+		t->grower_stall_faulting =
+			strcmp(getenv("TMEM_GROWER_STALL_IN"), "faulting") == 0;
 #endif
 	atomic_fetch_add(&t->hdr->growers, 1);
 	/* Waiting, since now (not since boot) until the thread runs. */

@@ -390,6 +390,7 @@ struct tmem_grower_info {
 			   * "punching", "trimming", "compacting",
 			   * "reaping" */
 	uint64_t step_ms;
+	bool allocating;		   /* step is "faulting chunks in" */
 	uint64_t reserve, holes, to_punch; /* chunks */
 };
 int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi);

@@ -55,6 +55,8 @@ struct nt_counters {
 	uint64_t nospace_retries;  /* ENOSPC retried (reserve being refilled) */
 	uint64_t nospace_waited;   /* of those refused: after the whole wait,
 				    * the pool not full (the grower late) */
+	uint64_t fault_waits;	   /* puts that waited past the budget for
+				    * the grower's allocation */
 	uint64_t io_errors;	   /* -EIO from the pool or the overflow file */
 	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
 	uint64_t ballast_refills;  /* ballast taken back whole */
@@ -202,6 +204,11 @@ struct nt_device {
 /* With an overflow file, how long a refused put waits for a growing pool
  * before the page is spilled. */
 #define NT_SPILL_WAIT_MS 5
+/* Without an overflow file, a put refused while the pool's grower is in
+ * the kernel's allocator for the chunks it waits for (reclaim can hold a
+ * NOIO allocation up to a second) waits on, up to this long in all,
+ * rather than fail a swap write the pool has room for. */
+#define NT_FAULT_WAIT_MS 1000
 /* With an overflow file, a refused put waits for the grower only while
  * the pool has more than this left that holds no data. */
 #define NT_SPILL_ROOM (4ULL << 20)

@@ -214,30 +214,54 @@ static void say_late(uint64_t page, uint64_t waited_ms)
 	       gi.reserve, gi.holes, gi.to_punch, NT_LATE_SAY_S);
 }
 
+/* The grower is in the kernel's allocator, faulting chunks in. */
+static bool grower_allocating(void)
+{
+	struct tmem_grower_info gi;
+
+	return tmem_grower_info(dev->pool, &gi) == 0 && gi.allocating;
+}
+
 /* A put refused for want of room may only be waiting for the pool's grower
  * to refill its reserve of ready chunks: without an overflow file to take
  * the page, give it time while the pool can still grow, and none when it
  * is full (a swap device's writes then fail at once and the kernel keeps
- * those pages in RAM).  Sleeping allocates nothing.  With late, a refusal
- * after the whole wait that the grower caused (grower_late) sets *late and
- * is said (say_late). */
+ * those pages in RAM).  Sleeping allocates nothing.  With late (no
+ * overflow file): past the budget, a put whose reserve is empty while the
+ * grower is faulting chunks in waits on, up to NT_FAULT_WAIT_MS from its
+ * first refusal (the kernel's reclaim holds up that allocation, measured
+ * at 350-560 ms in the guest); a refusal after the whole wait that the
+ * grower caused (grower_late) sets *late and is said (say_late). */
 static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		       uint64_t min_room, bool *late)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	unsigned waited = 0;
 	uint64_t start = 0;
+	bool extended = false;
 	int r;
 
 	for (;;) {
+		bool more = false;
+
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
-		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late &&
-		    grower_late()) {
-			*late = true;
-			say_late(page, (nt_now_ns() - start) / 1000000);
+		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late) {
+			more = tmem_last_reject() ==
+				       TMEM_REJECT_RESERVE_EMPTY &&
+			       grower_allocating() &&
+			       nt_now_ns() - start <
+				       (uint64_t)NT_FAULT_WAIT_MS * 1000000;
+			if (more && !extended) {
+				extended = true;
+				NT_COUNT(fault_waits);
+			}
+			if (!more && grower_late()) {
+				*late = true;
+				say_late(page, (nt_now_ns() - start) / 1000000);
+			}
 		}
-		if (r != -ENOSPC || waited >= budget_ms)
+		if (r != -ENOSPC || (waited >= budget_ms && !more))
 			return pool_gone(r);
 		if (waited % 10 == 0 && !pool_can_grow(min_room))
 			return r;

@@ -766,15 +766,16 @@ static void print_stats(void)
 		", reads %" PRIu64 ", promoted %" PRIu64 ", demoted %" PRIu64
 		", full %" PRIu64 "; no space %" PRIu64 " (retries %" PRIu64
 		", refused after the whole wait with room left %" PRIu64
+		", waited on for the grower's allocation %" PRIu64
 		"); I/O errors %" PRIu64 "; ballast given back %" PRIu64
 		" times, taken back %" PRIu64 " times, %zu KiB held",
 		export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
 		nt_counters.ov_reads, nt_counters.ov_promoted,
 		nt_counters.ov_demoted, nt_counters.ov_full,
 		nt_counters.nospace, nt_counters.nospace_retries,
-		nt_counters.nospace_waited, nt_counters.io_errors,
-		nt_counters.ballast_releases, nt_counters.ballast_refills,
-		nt_ballast_held() / 1024);
+		nt_counters.nospace_waited, nt_counters.fault_waits,
+		nt_counters.io_errors, nt_counters.ballast_releases,
+		nt_counters.ballast_refills, nt_ballast_held() / 1024);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",

@@ -5,7 +5,9 @@
 # waits its 200 ms for a chunk and gets ENOSPC.  The log says so, with what
 # the grower was doing and for how long — not that the pool is full — and
 # the counters count it apart.  Once the grower is back new pages are
-# taken again, and everything acknowledged reads back.
+# taken again, and everything acknowledged reads back.  Held up while it
+# faults chunks in (TMEM_GROWER_STALL_IN=faulting), the grower is waited
+# for up to a second (below).
 . ./functions.sh
 grep -q '^#define TMEM_TEST_HOOKS 1' "$abs_top_builddir/config.h" ||
     skip "built without test hooks (--disable-test-hooks)"
@@ -52,3 +54,39 @@ echo "log: $said"
 ! grep -q "the pool is full" "$tmp/log" || fail "a late grower was reported as a full pool"
 grep -q "refused after the whole wait with room left [1-9]" "$tmp/log" ||
     fail "not counted: $(grep 'no space' "$tmp/log")"
+
+# Where the grower is held up in the kernel's allocator (the hook stalls it
+# while it faults chunks in, as reclaim does), a write waits on for it, up
+# to a second from its first refusal, rather than fail: stalled 600 ms, the
+# write is taken; stalled 3 s, it is refused after about a second, and the
+# log says the grower was faulting chunks in.
+cat > "$tmp/taken.py" <<'PY'
+import nbd, os, sys, time
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+blk = 1 << 20
+data = os.urandom(blk)
+t0 = time.monotonic()
+h.pwrite(data, 0)
+print("taken after %.0f ms" % ((time.monotonic() - t0) * 1000))
+assert h.pread(blk, 0) == data
+PY
+pool=$(unique_segment)-f1
+TMEM_GROWER_STALL_MS=600 TMEM_GROWER_STALL_IN=faulting nbdkit -v -U - "$TMEM_PLUGIN" \
+    size=32M pool=$pool pool-size=16M --run "'$py' '$tmp/taken.py' \"\$uri\"" \
+    > "$tmp/out" 2> "$tmp/log" || fail "stalled 600 ms while faulting: $(cat "$tmp/out"; grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
+cat "$tmp/out"
+! grep -q "refused (ENOSPC)" "$tmp/log" || fail "stalled 600 ms while faulting: a write was refused"
+grep -q "waited on for the grower's allocation [1-9]" "$tmp/log" ||
+    fail "no write waited for the grower's allocation: $(grep 'no space' "$tmp/log")"
+
+pool=$(unique_segment)-f3
+TMEM_GROWER_STALL_MS=3000 TMEM_GROWER_STALL_IN=faulting nbdkit -v -U - "$TMEM_PLUGIN" \
+    size=32M pool=$pool pool-size=16M --run "'$py' '$tmp/late.py' \"\$uri\"" \
+    > "$tmp/out" 2> "$tmp/log" || fail "stalled 3 s while faulting: $(cat "$tmp/out"; grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
+cat "$tmp/out"
+said=$(grep -o "refused (ENOSPC) after waiting [0-9]* ms for the pool's grower with room left: it has been faulting chunks in for [0-9]* ms" "$tmp/log") ||
+    fail "no word of the grower faulting chunks in: $(grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
+echo "log: $said"
+[[ $said =~ waiting\ ([0-9]+)\ ms ]] && [ "${BASH_REMATCH[1]}" -ge 1000 ] ||
+    fail "refused before a second of waiting for the grower's allocation: $said"

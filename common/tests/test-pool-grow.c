@@ -68,6 +68,7 @@ static void test_grower(const char *name)
 		sleep_ms(10);
 	}
 	CHECK(strcmp(gi.step, "waiting") == 0 && gi.step_ms >= 20);
+	CHECK(!gi.allocating);
 	CHECK(gi.reserve > 0 && gi.holes > 0);
 	CHECK_RC(tmem_segment_info(t, &si), 0);
 	empty = resident(t);
