@@ -725,17 +725,23 @@ static int nt_after_fork(void)
 	r = nt_demote_start(&dev, cfg.swap_demote_after);
 	if (r < 0) {
 		nt_log(false, "starting the demotion thread: %s", strerror(-r));
-		return -1;
+		goto logged;
 	}
 	if (nt_ballast_start(cfg.swap_ballast) < 0)
-		return -1;
+		goto logged;
 	r = nt_freed_start(&dev);
 	if (r < 0) {
 		nt_log(false, "starting the free notice thread: %s",
 		       strerror(-r));
-		return -1;
+		goto logged;
 	}
 	return 0;
+
+logged:
+	/* The message is in the ring, and nbdkit exits as soon as this
+	 * returns: hand it over first (joins the log thread, drains). */
+	nt_log_stop();
+	return -1;
 }
 
 static void print_stats(void)
