@@ -206,8 +206,8 @@ struct nt_device {
 #define NT_SPILL_WAIT_MS 5
 /* Without an overflow file, a put refused while the pool's grower is in
  * the kernel's allocator for the chunks it waits for (reclaim can hold a
- * NOIO allocation up to a second) waits on, up to this long in all,
- * rather than fail a swap write the pool has room for. */
+ * NOIO allocation up to a second) waits on, up to this long from its
+ * first refusal, before a swap write the pool has room for is refused. */
 #define NT_FAULT_WAIT_MS 1000
 /* With an overflow file, a refused put waits for the grower only while
  * the pool has more than this left that holds no data. */
