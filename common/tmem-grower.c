@@ -115,7 +115,7 @@ int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi)
 	gi->step = s < sizeof step_names / sizeof step_names[0] ? step_names[s]
 								: "?";
 	gi->step_ms = now > v >> 8 ? now - (v >> 8) : 0;
-	gi->allocating = s == STEP_FAULTING;
+	gi->allocating = s == STEP_FAULTING || s == STEP_RECORDS;
 	gi->reserve = __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED);
 	gi->holes = __atomic_load_n(&t->hdr->hole_count, __ATOMIC_RELAXED);
 	gi->to_punch = __atomic_load_n(&t->hdr->punch_count, __ATOMIC_RELAXED);
@@ -272,23 +272,34 @@ static void populate_index(struct tmem *t)
 	fault_ahead(t);
 }
 
-/* TMEM_GROWER_STALL_MS (test hooks): stop once for that long when the
- * reserve is under its low watermark.  Nothing without test hooks. */
-static void test_stall(struct tmem *t)
+/* Where the test hook stops the grower (TMEM_GROWER_STALL_IN). */
+enum {
+	STALL_TOP = 1,	    /* the top of its loop (the default) */
+	STALL_FAULTING = 2, /* "faulting": while faulting chunks in */
+	STALL_FAULTED = 4,  /* "faulted": out of the allocator, its chunks
+			     * not yet in the reserve */
+	STALL_RECORDS = 8,  /* "records": while faulting in records */
+};
+
+/* TMEM_GROWER_STALL_MS (test hooks): stop for that long, once in each
+ * place asked for (where), when the reserve is under its low watermark.
+ * Nothing without test hooks. */
+static void test_stall(struct tmem *t, unsigned where)
 {
 #ifdef TMEM_TEST_HOOKS
-	if (t->grower_stall_ms &&
+	if (t->grower_stall_ms && (t->grower_stall_in & where) &&
 	    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
 		    __atomic_load_n(&t->hdr->low_wm, __ATOMIC_RELAXED)) {
 		struct timespec st = {t->grower_stall_ms / 1000,
 				      (long)(t->grower_stall_ms % 1000) *
 					      1000000L};
 
-		t->grower_stall_ms = 0;
+		t->grower_stall_in &= ~where;
 		nanosleep(&st, NULL);
 	}
 #else
 	(void)t;
+	(void)where;
 #endif
 }
 
@@ -330,8 +341,7 @@ static bool grow_one(struct tmem *t, bool grower)
 	 * allocation, where reclaim may hold the grower. */
 	if (grower) {
 		step(t, STEP_FAULTING);
-		if (t->grower_stall_faulting)
-			test_stall(t);
+		test_stall(t, STALL_FAULTING);
 	}
 	for (i = 0; i < n; i = j) {
 		/* A run of neighbours in one call. */
@@ -340,8 +350,10 @@ static bool grow_one(struct tmem *t, bool grower)
 		if (tmem_chunk_fault_range(t, got[i], j - i) != 0)
 			break;
 	}
-	if (grower)
+	if (grower) {
 		step(t, STEP_GROWING);
+		test_stall(t, STALL_FAULTED);
+	}
 	tmem_chunk_lock(t, -1);
 	for (j = 0; j < n; j++) {
 		if (j >= i) {
@@ -614,11 +626,11 @@ static void *grower_main(void *arg)
 		step(t, STEP_CHECKING);
 		work |= tmem_check_serve(t);
 		step(t, STEP_GROWING);
-		if (!t->grower_stall_faulting)
-			test_stall(t);
+		test_stall(t, STALL_TOP);
 		work |= grow_one(t, true);
 		work |= map_new_chunks(t);
 		step(t, STEP_RECORDS);
+		test_stall(t, STALL_RECORDS);
 		work |= fault_ahead(t);
 		step(t, STEP_PUNCHING);
 		work |= punch_one(t);
@@ -748,15 +760,23 @@ int tmem_start(struct tmem *t)
 #ifdef TMEM_TEST_HOOKS
 	/* TMEM_GROWER_STALL_MS=N (tests): the grower stops for N ms, once,
 	 * the first time it finds the reserve under its low watermark, so
-	 * that a test sees puts wait for it in vain; with
-	 * TMEM_GROWER_STALL_IN=faulting it stops while faulting the chunks
-	 * in, as when the kernel's reclaim holds up their allocation. */
+	 * that a test sees puts wait for it in vain.  TMEM_GROWER_STALL_IN,
+	 * a comma-separated list, says where instead, once in each:
+	 * "faulting" (faulting chunks in, as when the kernel's reclaim holds
+	 * up their allocation), "faulted" (after that, before the chunks
+	 * join the reserve), "records" (faulting in records). */
 	if (getenv("TMEM_GROWER_STALL_MS"))
 		t->grower_stall_ms =
 			(unsigned)atoi(getenv("TMEM_GROWER_STALL_MS"));
-	if (getenv("TMEM_GROWER_STALL_IN"))
-		t->grower_stall_faulting =
-			strcmp(getenv("TMEM_GROWER_STALL_IN"), "faulting") == 0;
+	t->grower_stall_in = STALL_TOP;
+	if (getenv("TMEM_GROWER_STALL_IN")) {
+		const char *in = getenv("TMEM_GROWER_STALL_IN");
+
+		t->grower_stall_in =
+			(strstr(in, "faulting") ? STALL_FAULTING : 0) |
+			(strstr(in, "faulted") ? STALL_FAULTED : 0) |
+			(strstr(in, "records") ? STALL_RECORDS : 0);
+	}
 #endif
 	atomic_fetch_add(&t->hdr->growers, 1);
 	/* Waiting, since now (not since boot) until the thread runs. */

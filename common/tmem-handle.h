@@ -99,7 +99,7 @@ struct tmem {
 			      * more each period the grower fell behind */
 	bool grow_behind;    /* it found the reserve empty this period */
 	unsigned grower_stall_ms;     /* TMEM_GROWER_STALL_MS (test hooks) */
-	bool grower_stall_faulting;   /* TMEM_GROWER_STALL_IN=faulting */
+	unsigned grower_stall_in;     /* TMEM_GROWER_STALL_IN: STALL_* left */
 	_Atomic uint64_t grower_step; /* what the grower does now and since
 				       * when: CLOCK_MONOTONIC ms << 8 | step
 				       * (tmem-grower.c), one word so that

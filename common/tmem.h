@@ -390,7 +390,8 @@ struct tmem_grower_info {
 			   * "punching", "trimming", "compacting",
 			   * "reaping" */
 	uint64_t step_ms;
-	bool allocating;		   /* step is "faulting chunks in" */
+	bool allocating; /* step is "faulting chunks in" or "faulting in
+			  * records": in the kernel's allocator */
 	uint64_t reserve, holes, to_punch; /* chunks */
 };
 int tmem_grower_info(struct tmem *t, struct tmem_grower_info *gi);

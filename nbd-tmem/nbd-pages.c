@@ -214,7 +214,8 @@ static void say_late(uint64_t page, uint64_t waited_ms)
 	       gi.reserve, gi.holes, gi.to_punch, NT_LATE_SAY_S);
 }
 
-/* The grower is in the kernel's allocator, faulting chunks in. */
+/* The grower is in the kernel's allocator, faulting chunks or records
+ * in. */
 static bool grower_allocating(void)
 {
 	struct tmem_grower_info gi;
@@ -228,10 +229,14 @@ static bool grower_allocating(void)
  * is full (a swap device's writes then fail at once and the kernel keeps
  * those pages in RAM).  Sleeping allocates nothing.  With late (no
  * overflow file): past the budget, a put whose reserve is empty while the
- * grower is faulting chunks in waits on, up to NT_FAULT_WAIT_MS from its
- * first refusal (the kernel's reclaim holds up that allocation, measured
- * at 350-560 ms in the guest); a refusal after the whole wait that the
- * grower caused (grower_late) sets *late and is said (say_late). */
+ * grower is in the kernel's allocator waits on, up to NT_FAULT_WAIT_MS
+ * from its first refusal (reclaim holds up that allocation, measured at
+ * 350-560 ms in the guest).  Once it waits on, it goes on waiting while
+ * the reserve is empty, whatever the grower's step: the chunk it waited
+ * for may have gone to another waiting put, and the grower pass between
+ * two faults (compacting, trimming) is no reason to fail.  A refusal after
+ * the whole wait that the grower caused (grower_late) sets *late and is
+ * said (say_late). */
 static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		       uint64_t min_room, bool *late)
 {
@@ -249,7 +254,7 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late) {
 			more = tmem_last_reject() ==
 				       TMEM_REJECT_RESERVE_EMPTY &&
-			       grower_allocating() &&
+			       (extended || grower_allocating()) &&
 			       nt_now_ns() - start <
 				       (uint64_t)NT_FAULT_WAIT_MS * 1000000;
 			if (more && !extended) {
