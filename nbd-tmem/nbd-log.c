@@ -69,8 +69,12 @@ static struct {
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* log-file=: -1 for none.  Set by nbdkit's .config, before any thread;
- * closed by .unload, after every thread has stopped. */
+ * closed by .unload, after every thread has stopped.  log_stamped: a
+ * FILE (not "-"), whose lines begin with the UTC time and nbdkit's pid
+ * ("2026-12-06T16:40:01.123Z nbdkit[PID]: tmem: error: ..."), as a log
+ * file's do; stderr's readers (a terminal, journald) have their own. */
 static int log_fd = -1;
+static bool log_stamped;
 /* nbdkit has forked (.after_fork began): its stderr may be /dev/null. */
 static _Atomic bool forked;
 
@@ -104,6 +108,11 @@ int nt_log_file(const char *value)
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = fd;
+	log_stamped = strcmp(value, "-") != 0;
+	/* glibc reads the time zone (a file, malloc) on the first time
+	 * conversion of any kind: here, before the process locks its memory,
+	 * not in the log thread under memory pressure. */
+	tzset();
 	return 0;
 }
 
@@ -122,14 +131,23 @@ void nt_log_file_close(void)
 /* One line to log-file=, in one write(2) (atomic for an O_APPEND file or
  * a pipe: it is shorter than PIPE_BUF).  Not written, and counted as
  * dropped, when the file takes no more within 100 ms; a short write is
- * not retried. */
+ * not retried.  The stamp is UTC; the time zone was read at .config. */
 static void write_line(const char *kind, const char *text)
 {
-	char line[NT_LOG_LEN + 64];
+	char line[NT_LOG_LEN + 160], stamp[96] = "nbdkit: ";
 	struct pollfd pfd = {.fd = log_fd, .events = POLLOUT};
-	int n = snprintf(line, sizeof line, "nbdkit: tmem: %s: %s\n", kind,
-			 text);
+	struct timespec now;
+	struct tm tm;
+	int n;
 
+	if (log_stamped && clock_gettime(CLOCK_REALTIME, &now) == 0 &&
+	    gmtime_r(&now.tv_sec, &tm) != NULL)
+		snprintf(stamp, sizeof stamp,
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ nbdkit[%ld]: ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 now.tv_nsec / 1000000, (long)getpid());
+	n = snprintf(line, sizeof line, "%stmem: %s: %s\n", stamp, kind, text);
 	if (n < 0)
 		return;
 	if (poll(&pfd, 1, NT_LOG_POLL_MS) != 1) {

@@ -3,8 +3,9 @@
 # the background, where nbdkit points its own stderr at /dev/null (unless
 # -v).  A forked nbdkit with --log=stderr and log-file=- has its pool
 # filled; the refusal ("the pool is full") must be in the stderr it was
-# started with.  log-file=FILE appends to FILE, created 0600, and nothing
-# of it goes to stderr as well.  A log-file= that cannot be opened stops
+# started with.  log-file=FILE appends to FILE, created 0600, each line
+# with the UTC time and nbdkit's pid, and nothing of it goes to stderr as
+# well.  A log-file= that cannot be opened stops
 # nbdkit before it serves, naming the key.
 . ./functions.sh
 requires nbdkit --version
@@ -57,6 +58,9 @@ unset LD_BIND_NOW
 serve_fill stderr log-file=-
 grep "$full" "$tmp/stderr.err" ||
     fail "log-file=-: the refusal is not in nbdkit's stderr: $(cat "$tmp/stderr.err")"
+# Not stamped: a terminal or journald has its own.
+grep "$full" "$tmp/stderr.err" | grep -q '^nbdkit: tmem: error: ' ||
+    fail "log-file=-: the line is not nbdkit's own form: $(grep "$full" "$tmp/stderr.err")"
 # A warning of .after_fork's own, where nbdkit's libraries bind lazily
 # (as a captive nbdkit, which does not fork, shows): there too.
 lazy="bind their calls lazily"
@@ -79,6 +83,12 @@ grep "$full" "$tmp/plugin.log" ||
     fail "log-file=FILE created with mode $(stat -c %a "$tmp/plugin.log"), not 600"
 grep -q "debug:" "$tmp/file.err" || fail "-v: nbdkit's stderr was not kept after the fork"
 ! grep -q "$full" "$tmp/file.err" || fail "log-file=FILE: the refusal went to stderr as well"
+# A file's lines begin with the UTC time and nbdkit's pid; the time is now.
+bad=$(grep -v '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9]\{3\}Z nbdkit\[[0-9]\+\]: tmem: \(error\|warning\): ' "$tmp/plugin.log") &&
+    fail "log-file=FILE: lines without the time and pid: $bad"
+stamp=$(grep -m1 "$full" "$tmp/plugin.log" | cut -d' ' -f1)
+age=$(( $(date +%s) - $(date -d "$stamp" +%s) ))
+[ "$age" -ge 0 ] && [ "$age" -lt 120 ] || fail "log-file=FILE: stamped $stamp, $age s from now"
 # Appended, not truncated: a second server's lines follow the first's.
 serve_fill again log-file="$tmp/plugin.log"
 [ "$(grep -c "$full" "$tmp/plugin.log")" = 2 ] ||
