@@ -82,6 +82,11 @@ if [ "$(id -u)" -eq 0 ]; then
         fail "[pool] contexts = 3 overridden: nbdkit got '$(cat "$tmp/nbdkit-args")'"
     TMEMCTL=/nonexistent expect_msg 1 "size is not set and tmemctl cannot tell" "$ts" --config "$tmp/nosize.conf" start
     expect_msg 1 "threads: 'many'" "$ts" --config "$tmp/threads.conf" start
+    # 2^64 + 4 would wrap to 4 in bash's arithmetic; 0 and 1025 are out.
+    for n in 18446744073709551620 0 000 1025; do
+        printf '[swap]\nsize = 1G\nthreads = %s\n' "$n" > "$tmp/threads.conf"
+        expect_msg 1 "threads: '$n' is not a number from 1 to 1024" "$ts" --config "$tmp/threads.conf" start
+    done
     expect_msg 1 "priority: 'high'" "$ts" --config "$tmp/prio.conf" start
 else
     expect_msg 1 "needs root" "$ts" --config "$tmp/nosize.conf" start

@@ -42,6 +42,10 @@ expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --dedup-scope pool
 expect_msg 1 "cannot have a reserved minimum" "$tv" "${opts[@]}" add g1 --dedup-scope pool --share 8M: --user "$me"
 expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
 expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
+# 2^64 + 2 would wrap to 2 in bash's arithmetic.
+printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 18446744073709551618\n' "$pool" > "$tmp/wrap.conf"
+expect_msg 1 "threads: '18446744073709551618' is not a number from 1 to 1024" \
+    "$tv" -c "$tmp/wrap.conf" "${opts[@]:2}" add g1 --size 16M --user "$me"
 expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
