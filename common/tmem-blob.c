@@ -37,7 +37,13 @@ void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
 	uint64_t old = stripe_mask(ds) + 1, nb = 1ULL << bits, b;
 	uint32_t all = 0, id, next;
 
-	if (bits == ds->bits || nb > t->geo->dbuckets_per_stripe)
+	/* At most the stripe's whole array (a stripe with more than its
+	 * share has longer chains). */
+	while (nb > t->geo->dbuckets_per_stripe) {
+		bits--;
+		nb >>= 1;
+	}
+	if (bits == ds->bits)
 		return;
 	for (b = 0; b < old; b++) {
 		for (id = *seg_dbucket(t, d, b); id; id = next) {

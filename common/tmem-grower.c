@@ -260,9 +260,9 @@ static bool fault_ahead(struct tmem *t)
 /* The serving process's data path touches the stripes and the bucket
  * arrays at random (a key's hash picks the bucket) and the raw page slots
  * of any chunk: fault all of them in before it serves, and the first
- * records of each table.  For a 160M pool that is about 6 MiB, which is
- * then in use whatever the pool holds (zram, too, allocates its slot table
- * when its size is set). */
+ * records of each table.  For a 160M pool that is about 4 MiB (3 of it
+ * the bucket arrays), in use whatever the pool holds (zram, too,
+ * allocates its slot table when its size is set). */
 static void populate_index(struct tmem *t)
 {
 	const struct tmem_geometry *g = t->geo;

@@ -162,7 +162,13 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 	uint64_t old = stripe_mask(is) + 1, nb = 1ULL << bits, b;
 	uint32_t all = 0, e, next;
 
-	if (bits == is->bits || nb > t->geo->ibuckets_per_stripe)
+	/* At most the stripe's whole array (a stripe with more than its
+	 * share has longer chains). */
+	while (nb > t->geo->ibuckets_per_stripe) {
+		bits--;
+		nb >>= 1;
+	}
+	if (bits == is->bits)
 		return;
 	for (b = 0; b < old; b++) {
 		for (e = *seg_ibucket(t, s, b); e; e = next) {

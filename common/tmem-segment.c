@@ -128,8 +128,12 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 	/* Entries name blobs in 24 bits. */
 	if (g->nr_blobs > ENTRY_PAYLOAD_MAX + 1 - S)
 		g->nr_blobs = ENTRY_PAYLOAD_MAX + 1 - S;
-	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / 2);
-	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / 2);
+	/* As many buckets as a stripe holding its share of the table grows
+	 * to (tmem_bits_for: TMEM_LOAD records a bucket); the data path
+	 * touches them at random, so the serving process faults the whole
+	 * arrays in and keeps them (tmem-grower.c). */
+	g->ibuckets_per_stripe = pow2_at_least(g->nr_entries / S / TMEM_LOAD);
+	g->dbuckets_per_stripe = pow2_at_least(g->nr_blobs / S / TMEM_LOAD);
 
 	off = round_up(sizeof(struct tmem_header), P);
 	g->off_slots = off;
