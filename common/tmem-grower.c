@@ -281,15 +281,24 @@ enum {
 	STALL_RECORDS = 8,  /* "records": while faulting in records */
 };
 
+/* Whether the test hook would stop the grower now: puts have taken
+ * chunks (not while the grower fills a new pool's reserve, before a
+ * test's writes begin) and the reserve is under its low watermark. */
+static bool stall_due(struct tmem *t)
+{
+	return __atomic_load_n(&t->hdr->acquires, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
+		       __atomic_load_n(&t->hdr->low_wm, __ATOMIC_RELAXED);
+}
+
 /* TMEM_GROWER_STALL_MS (test hooks): stop for that long, once in each
- * place asked for (where), when the reserve is under its low watermark.
- * Nothing without test hooks. */
-static void test_stall(struct tmem *t, unsigned where)
+ * place asked for (where), when due (stall_due, looked at by the caller:
+ * for "records", at the top of the grower's loop, before it refills the
+ * reserve).  Nothing without test hooks. */
+static void test_stall(struct tmem *t, unsigned where, bool due)
 {
 #ifdef TMEM_TEST_HOOKS
-	if (t->grower_stall_ms && (t->grower_stall_in & where) &&
-	    __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
-		    __atomic_load_n(&t->hdr->low_wm, __ATOMIC_RELAXED)) {
+	if (t->grower_stall_ms && (t->grower_stall_in & where) && due) {
 		struct timespec st = {t->grower_stall_ms / 1000,
 				      (long)(t->grower_stall_ms % 1000) *
 					      1000000L};
@@ -300,6 +309,7 @@ static void test_stall(struct tmem *t, unsigned where)
 #else
 	(void)t;
 	(void)where;
+	(void)due;
 #endif
 }
 
@@ -341,7 +351,7 @@ static bool grow_one(struct tmem *t, bool grower)
 	 * allocation, where reclaim may hold the grower. */
 	if (grower) {
 		step(t, STEP_FAULTING);
-		test_stall(t, STALL_FAULTING);
+		test_stall(t, STALL_FAULTING, stall_due(t));
 	}
 	for (i = 0; i < n; i = j) {
 		/* A run of neighbours in one call. */
@@ -352,7 +362,7 @@ static bool grow_one(struct tmem *t, bool grower)
 	}
 	if (grower) {
 		step(t, STEP_GROWING);
-		test_stall(t, STALL_FAULTED);
+		test_stall(t, STALL_FAULTED, stall_due(t));
 	}
 	tmem_chunk_lock(t, -1);
 	for (j = 0; j < n; j++) {
@@ -616,7 +626,7 @@ static void *grower_main(void *arg)
 		tmem_log(t, TMEM_LOG_DEBUG, "PR_SET_IO_FLUSHER: %m");
 	while (!atomic_load(&t->grower_stop)) {
 		uint32_t seen = atomic_load(&t->hdr->grow_futex);
-		bool work = false;
+		bool work = false, due;
 
 		/* First the repair this process's request threads (or a
 		 * process without a grower) wait for, and a check such a
@@ -626,11 +636,12 @@ static void *grower_main(void *arg)
 		step(t, STEP_CHECKING);
 		work |= tmem_check_serve(t);
 		step(t, STEP_GROWING);
-		test_stall(t, STALL_TOP);
+		due = stall_due(t);
+		test_stall(t, STALL_TOP, due);
 		work |= grow_one(t, true);
 		work |= map_new_chunks(t);
 		step(t, STEP_RECORDS);
-		test_stall(t, STALL_RECORDS);
+		test_stall(t, STALL_RECORDS, due);
 		work |= fault_ahead(t);
 		step(t, STEP_PUNCHING);
 		work |= punch_one(t);
@@ -759,7 +770,8 @@ int tmem_start(struct tmem *t)
 	atomic_store(&t->grower_stop, false);
 #ifdef TMEM_TEST_HOOKS
 	/* TMEM_GROWER_STALL_MS=N (tests): the grower stops for N ms, once,
-	 * the first time it finds the reserve under its low watermark, so
+	 * the first time it finds the reserve under its low watermark once
+	 * puts have taken chunks, so
 	 * that a test sees puts wait for it in vain.  TMEM_GROWER_STALL_IN,
 	 * a comma-separated list, says where instead, once in each:
 	 * "faulting" (faulting chunks in, as when the kernel's reclaim holds

@@ -21,23 +21,32 @@ import nbd, os, sys, time
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 blk = 1 << 20
-# The first write: 1 MiB, or argv[2] MiB.
-first = os.urandom(blk * (int(sys.argv[2]) if len(sys.argv) > 2 else 1))
-t0 = time.monotonic()
-try:
-    h.pwrite(first, 0)
-    print("first write taken")
+# 1 MiB writes until one is refused: it must be the first, or with
+# argv[2] = N one of the first N (the stall may begin with a reserve
+# left, which the writes go through first).
+tries = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+written = []
+for i in range(tries):
+    d = os.urandom(blk)
+    t0 = time.monotonic()
+    try:
+        h.pwrite(d, i * blk)
+    except nbd.Error as e:
+        if e.errno not in ("ENOSPC", 28):
+            raise
+        break
+    written.append(d)
+else:
+    print("first write taken" if tries == 1 else "%d writes taken" % tries)
     sys.exit(1)
-except nbd.Error as e:
-    if e.errno not in ("ENOSPC", 28):
-        raise
 print("refused after %.0f ms" % ((time.monotonic() - t0) * 1000))
 time.sleep(4)
+base = len(written) + 1
 data = [os.urandom(blk) for _ in range(4)]
 for i, d in enumerate(data):
-    h.pwrite(d, (i + 1) * blk)
-for i, d in enumerate(data):
-    assert h.pread(blk, (i + 1) * blk) == d, i
+    h.pwrite(d, (base + i) * blk)
+for i, d in enumerate(written + [None] + data):
+    assert d is None or h.pread(blk, i * blk) == d, i
 print("4 MiB taken and read back after the stall")
 PY
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
@@ -73,9 +82,9 @@ h.pwrite(data, 0)
 print("taken after %.0f ms" % ((time.monotonic() - t0) * 1000))
 assert h.pread(blk, 0) == data
 PY
-# stalled MS IN SCRIPT [MiB]: serve a 32M device on a 16M pool whose
-# grower the hook stalls MS ms at IN, and run SCRIPT (its first write MiB
-# large) against it; its output in $tmp/out, nbdkit's in $tmp/log.
+# stalled MS IN SCRIPT [N]: serve a 32M device on a 24M pool whose
+# grower the hook stalls MS ms at IN, and run SCRIPT (with N) against it;
+# its output in $tmp/out, nbdkit's in $tmp/log.
 stalls=0
 stalled ()
 {
@@ -83,7 +92,7 @@ stalled ()
     stalls=$((stalls + 1))
     pool=$(unique_segment)-$stalls
     TMEM_GROWER_STALL_MS=$1 TMEM_GROWER_STALL_IN=$2 nbdkit -v -U - "$TMEM_PLUGIN" \
-        size=32M pool=$pool pool-size=16M --run "'$py' '$tmp/$3' \"\$uri\" ${4:-1}" \
+        size=32M pool=$pool pool-size=24M --run "'$py' '$tmp/$3' \"\$uri\" ${4:-1}" \
         > "$tmp/out" 2> "$tmp/log" ||
         fail "stalled $1 ms at $2: $(cat "$tmp/out"; grep -v 'debug: \(pread\|pwrite\)' "$tmp/log" | tail -20)"
     cat "$tmp/out"
@@ -112,9 +121,9 @@ ms=$(refused_after "faulting chunks in")
 
 # The kernel's allocator holds the grower while it faults in records too:
 # a write whose reserve ran dry then waits on as well, a second in all.
-# (The grower gets there with the chunks it just faulted in: a 1 MiB write
-# runs through them and more: 8 MiB.)
-stalled 3000 records late.py 8
+# (The grower gets there with the chunks it just faulted in, and its
+# reserve: the writes go through those first, up to 12 MiB.)
+stalled 3000 records late.py 12
 ms=$(refused_after "faulting in records")
 [ "$ms" -ge 1000 ] || fail "refused after $ms ms, before a second of waiting for the grower faulting in records"
 
