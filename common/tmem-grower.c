@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -281,20 +282,20 @@ enum {
 	STALL_RECORDS = 8,  /* "records": while faulting in records */
 };
 
-/* Whether the test hook would stop the grower now: puts have taken
+/* Whether the test hook may stop the grower now: once puts have taken
  * chunks (not while the grower fills a new pool's reserve, before a
- * test's writes begin) and the reserve is under its low watermark. */
+ * test's writes begin).  The first such stop comes with at most the
+ * reserve of a pool that was idle (a few chunks) for the writes, so a
+ * test's 1 MiB write runs dry. */
 static bool stall_due(struct tmem *t)
 {
-	return __atomic_load_n(&t->hdr->acquires, __ATOMIC_RELAXED) &&
-	       __atomic_load_n(&t->hdr->reserve_count, __ATOMIC_RELAXED) <
-		       __atomic_load_n(&t->hdr->low_wm, __ATOMIC_RELAXED);
+	return __atomic_load_n(&t->hdr->acquires, __ATOMIC_RELAXED) != 0;
 }
 
 /* TMEM_GROWER_STALL_MS (test hooks): stop for that long, once in each
  * place asked for (where), when due (stall_due, looked at by the caller:
- * for "records", at the top of the grower's loop, before it refills the
- * reserve).  Nothing without test hooks. */
+ * for "records", at the top of the grower's loop).  Nothing without test
+ * hooks. */
 static void test_stall(struct tmem *t, unsigned where, bool due)
 {
 #ifdef TMEM_TEST_HOOKS
@@ -770,24 +771,44 @@ int tmem_start(struct tmem *t)
 	atomic_store(&t->grower_stop, false);
 #ifdef TMEM_TEST_HOOKS
 	/* TMEM_GROWER_STALL_MS=N (tests): the grower stops for N ms, once,
-	 * the first time it finds the reserve under its low watermark once
-	 * puts have taken chunks, so
-	 * that a test sees puts wait for it in vain.  TMEM_GROWER_STALL_IN,
-	 * a comma-separated list, says where instead, once in each:
-	 * "faulting" (faulting chunks in, as when the kernel's reclaim holds
-	 * up their allocation), "faulted" (after that, before the chunks
-	 * join the reserve), "records" (faulting in records). */
+	 * the first time it runs once puts have taken chunks, so that a
+	 * test sees puts wait for it in vain.  TMEM_GROWER_STALL_IN,
+	 * a comma-separated list, says where instead, once in each: "top"
+	 * (of its loop: the default), "faulting" (faulting chunks in, as
+	 * when the kernel's reclaim holds up their allocation), "faulted"
+	 * (after that, before the chunks join the reserve), "records"
+	 * (faulting in records). */
 	if (getenv("TMEM_GROWER_STALL_MS"))
 		t->grower_stall_ms =
 			(unsigned)atoi(getenv("TMEM_GROWER_STALL_MS"));
 	t->grower_stall_in = STALL_TOP;
 	if (getenv("TMEM_GROWER_STALL_IN")) {
-		const char *in = getenv("TMEM_GROWER_STALL_IN");
+		char in[64], *save = NULL, *w;
+		static const struct {
+			const char *name;
+			unsigned bit;
+		} places[] = {{"top", STALL_TOP},
+			      {"faulting", STALL_FAULTING},
+			      {"faulted", STALL_FAULTED},
+			      {"records", STALL_RECORDS}};
 
-		t->grower_stall_in =
-			(strstr(in, "faulting") ? STALL_FAULTING : 0) |
-			(strstr(in, "faulted") ? STALL_FAULTED : 0) |
-			(strstr(in, "records") ? STALL_RECORDS : 0);
+		snprintf(in, sizeof in, "%s", getenv("TMEM_GROWER_STALL_IN"));
+		t->grower_stall_in = 0;
+		for (w = strtok_r(in, ",", &save); w;
+		     w = strtok_r(NULL, ",", &save)) {
+			size_t i;
+
+			for (i = 0; i < sizeof places / sizeof places[0]; i++)
+				if (strcmp(w, places[i].name) == 0)
+					break;
+			if (i == sizeof places / sizeof places[0])
+				tmem_log(t, TMEM_LOG_ERROR,
+					 "TMEM_GROWER_STALL_IN: '%s' is not "
+					 "top, faulting, faulted or records",
+					 w);
+			else
+				t->grower_stall_in |= places[i].bit;
+		}
 	}
 #endif
 	atomic_fetch_add(&t->hdr->growers, 1);

@@ -145,7 +145,8 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 	return 0;
 }
 
-/* Bucket bits for a table of used records: at most two per bucket. */
+/* Bucket bits for a table of used records: at most TMEM_LOAD (4) per
+ * bucket, up to max_buckets. */
 unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
 {
 	unsigned bits = 0;
