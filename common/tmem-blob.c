@@ -24,10 +24,15 @@
 #include "tmem-stats-internal.h"
 
 /* The low bits of the hash chose the stripe; the bucket comes from the
- * bits above them. */
+ * bits above them, within the array whatever the stripe's (perhaps
+ * damaged) bucket count says. */
 uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash)
 {
-	return (hash >> 7) & stripe_mask(seg_dstripe(t, d));
+	uint64_t mask = stripe_mask(seg_dstripe(t, d));
+
+	if (mask >= t->geo->dbuckets_per_stripe)
+		mask = t->geo->dbuckets_per_stripe - 1;
+	return (hash >> 7) & mask;
 }
 
 /* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
@@ -36,6 +41,10 @@ void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	uint64_t old = stripe_mask(ds) + 1, nb = 1ULL << bits, b;
 	uint32_t all = 0, id, next;
+
+	/* A damaged bucket count walks no further than the array. */
+	if (old > t->geo->dbuckets_per_stripe)
+		old = t->geo->dbuckets_per_stripe;
 
 	/* At most the stripe's whole array (a stripe with more than its
 	 * share has longer chains). */

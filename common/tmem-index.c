@@ -163,6 +163,10 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 	uint64_t old = stripe_mask(is) + 1, nb = 1ULL << bits, b;
 	uint32_t all = 0, e, next;
 
+	/* A damaged bucket count walks no further than the array. */
+	if (old > t->geo->ibuckets_per_stripe)
+		old = t->geo->ibuckets_per_stripe;
+
 	/* At most the stripe's whole array (a stripe with more than its
 	 * share has longer chains). */
 	while (nb > t->geo->ibuckets_per_stripe) {
@@ -407,6 +411,8 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 		return 0;
 	}
 	nb = stripe_mask(is) + 1;
+	if (nb > t->geo->ibuckets_per_stripe) /* damaged */
+		nb = t->geo->ibuckets_per_stripe;
 	for (b = 0; b < nb; b++) {
 		uint32_t *link = seg_ibucket(t, s, b);
 
