@@ -55,6 +55,17 @@ if [ "$(id -u)" -eq 0 ]; then
         fail "watermark-gap = 256M: nbdkit started with vm.watermark_scale_factor=$sf, not at least $want_scale"
     [ "$(vm_now)" = "$vm_before" ] ||
         fail "watermark-gap = 256M: a failed start left the watermarks at $(vm_now)"
+    # Below 16M (8M wedged a guest whose pool filled): a warning, once;
+    # none at 256M.
+    sed 's/^watermark-gap = 256M$/watermark-gap = 8M/' "$tmp/gap.conf" > "$tmp/gap8.conf"
+    for g in 8 256; do
+        PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+            "$ts" --config "$tmp/gap${g%256}.conf" --run-dir "$tmp/run" start-server > "$tmp/gap.out" 2>&1 &&
+            fail "watermark-gap = ${g}M: the stand-in nbdkit started"
+        n=$(grep -c 'watermark-gap is [0-9]* MiB: below 16 MiB' "$tmp/gap.out" || true)
+        [ "$n" = "$([ "$g" = 8 ] && echo 1 || echo 0)" ] ||
+            fail "watermark-gap = ${g}M: warned $n times: $(cat "$tmp/gap.out")"
+    done
     # --log goes to nbdkit as its own --log.
     PATH=$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" --log stderr start-server
