@@ -28,30 +28,23 @@
  * damaged) bucket count says. */
 uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash)
 {
-	uint64_t mask = stripe_mask(seg_dstripe(t, d));
-
-	if (mask >= t->geo->dbuckets_per_stripe)
-		mask = t->geo->dbuckets_per_stripe - 1;
-	return (hash >> 7) & mask;
+	return (hash >> 7) &
+	       (stripe_buckets(seg_dstripe(t, d), t->geo->dbuckets_per_stripe) -
+		1);
 }
 
 /* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
 void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
 {
 	struct tmem_stripe *ds = seg_dstripe(t, d);
-	uint64_t old = stripe_mask(ds) + 1, nb = 1ULL << bits, b;
+	/* A damaged bucket count walks no further than the array; at most
+	 * the whole array (a stripe with more than its share has longer
+	 * chains). */
+	uint64_t old = stripe_buckets(ds, t->geo->dbuckets_per_stripe), nb, b;
 	uint32_t all = 0, id, next;
 
-	/* A damaged bucket count walks no further than the array. */
-	if (old > t->geo->dbuckets_per_stripe)
-		old = t->geo->dbuckets_per_stripe;
-
-	/* At most the stripe's whole array (a stripe with more than its
-	 * share has longer chains). */
-	while (nb > t->geo->dbuckets_per_stripe) {
-		bits--;
-		nb >>= 1;
-	}
+	bits = bits_within(bits, t->geo->dbuckets_per_stripe);
+	nb = 1ULL << bits;
 	if (bits == ds->bits)
 		return;
 	for (b = 0; b < old; b++) {

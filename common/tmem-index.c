@@ -119,12 +119,10 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 	uint32_t *link;
 	uint64_t steps = 0;
 
-	uint64_t mask = stripe_mask(is);
-
 	/* A damaged bucket count stays in the table (and gets report the
 	 * stripe damaged: tmem_index_find_checked). */
-	if (mask >= t->geo->ibuckets_per_stripe)
-		mask = t->geo->ibuckets_per_stripe - 1;
+	uint64_t mask = stripe_buckets(is, t->geo->ibuckets_per_stripe) - 1;
+
 	link = seg_ibucket(t, s, bucket & mask);
 	*linkp = link;
 	while (*link) {
@@ -160,19 +158,14 @@ unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint64_t old = stripe_mask(is) + 1, nb = 1ULL << bits, b;
+	/* A damaged bucket count walks no further than the array; at most
+	 * the whole array (a stripe with more than its share has longer
+	 * chains). */
+	uint64_t old = stripe_buckets(is, t->geo->ibuckets_per_stripe), nb, b;
 	uint32_t all = 0, e, next;
 
-	/* A damaged bucket count walks no further than the array. */
-	if (old > t->geo->ibuckets_per_stripe)
-		old = t->geo->ibuckets_per_stripe;
-
-	/* At most the stripe's whole array (a stripe with more than its
-	 * share has longer chains). */
-	while (nb > t->geo->ibuckets_per_stripe) {
-		bits--;
-		nb >>= 1;
-	}
+	bits = bits_within(bits, t->geo->ibuckets_per_stripe);
+	nb = 1ULL << bits;
 	if (bits == is->bits)
 		return;
 	for (b = 0; b < old; b++) {
@@ -205,9 +198,7 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint64_t mask = stripe_mask(is) < t->geo->ibuckets_per_stripe
-				? stripe_mask(is)
-				: t->geo->ibuckets_per_stripe - 1;
+	uint64_t mask = stripe_buckets(is, t->geo->ibuckets_per_stripe) - 1;
 	uint32_t *head = seg_ibucket(t, s, bucket & mask);
 
 	seg_entry(t, e)->next = *head;
@@ -410,9 +401,7 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 		tmem_unlock(&is->lock);
 		return 0;
 	}
-	nb = stripe_mask(is) + 1;
-	if (nb > t->geo->ibuckets_per_stripe) /* damaged */
-		nb = t->geo->ibuckets_per_stripe;
+	nb = stripe_buckets(is, t->geo->ibuckets_per_stripe);
 	for (b = 0; b < nb; b++) {
 		uint32_t *link = seg_ibucket(t, s, b);
 

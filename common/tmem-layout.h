@@ -259,6 +259,23 @@ static inline uint64_t stripe_mask(const struct tmem_stripe *st)
 	return st->bits < 64 ? (1ULL << st->bits) - 1 : ~0ULL;
 }
 
+/* The buckets a stripe uses, within its array of max whatever its
+ * (perhaps damaged) count says: what a walk goes through, and one more
+ * than the mask a lookup takes. */
+static inline uint64_t stripe_buckets(const struct tmem_stripe *st,
+				      uint64_t max)
+{
+	return stripe_mask(st) < max ? stripe_mask(st) + 1 : max;
+}
+
+/* bits, or fewer: at most an array of max buckets (a power of two). */
+static inline unsigned bits_within(unsigned bits, uint64_t max)
+{
+	while ((1ULL << bits) > max)
+		bits--;
+	return bits;
+}
+
 /* Counters: one block per (process slot, stat context, pool); summed.
  * No lock: relaxed atomic adds by the slot's own process, sums by
  * anyone. */
