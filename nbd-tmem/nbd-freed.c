@@ -20,8 +20,18 @@
  * - Events are only believed once the device is shown to be this
  *   server's: page 0 read through the kernel's device (its swap header,
  *   with mkswap's random UUID) is the page 0 this server holds.  A new
- *   connection asks again; until then, and for a free the ring had no
- *   room for, a page stays where it is.
+ *   connection asks again; until then a page stays where it is.
+ * - A burst of frees can outrun this thread (a process with hundreds of
+ *   megabytes swapped out exits in a moment).  A free the ring has no room
+ *   for goes to the spill table, one stamp a device page in the kernel's
+ *   memory (4 bytes a page: 1 MiB a GiB of device, at most
+ *   NT_FREED_SPILL_MAX pages), mapped here; the thread sweeps it when the
+ *   probe's spill count moves, and a free's time is compared as above.
+ *   A sweep believes the same frees as the ring's reader (the device
+ *   confirmed, the free after the last connection's open or close), and
+ *   empties the table whether or not it believes them.  Only a free
+ *   beyond the table (a device over 64 GiB) is lost, and its page stays
+ *   (stale, as without the notice).
  * - Only a swap area that is the whole block device counts (the probe
  *   checks its file's inode): a swap file on a file system on the device
  *   has offsets of its own.
@@ -42,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -92,6 +103,14 @@ int nt_freed_check(const char *path)
 #define POLL_MS 100
 /* How often an unconfirmed device is looked at again while frees come. */
 #define CONFIRM_EVERY_MS 1000
+/* The most pages the spill table covers (its kernel memory: 64 MiB). */
+#define NT_FREED_SPILL_MAX (UINT64_C(16) << 20)
+/* The ring's size can be set by TMEM_FREED_RING_BYTES (tests: a small
+ * ring spills). */
+#define RING_ENV "TMEM_FREED_RING_BYTES"
+
+_Static_assert(NT_FREED_STAMP_SHIFT == NT_STAMP_SHIFT,
+	       "the probe stamps frees in the server's units");
 
 static struct {
 	bool on;
@@ -100,7 +119,12 @@ static struct {
 	struct bpf_object *obj;
 	struct bpf_link *link;
 	struct ring_buffer *rb;
-	int lost_fd;
+	int counts_fd;
+	/* The spill table, mapped: the stamp of page p at spill[p]
+	 * (struct nt_freed_pair), spill_pages long. */
+	_Atomic uint32_t *spill;
+	size_t spill_pages, spill_len;
+	uint64_t spill_seen; /* the spill count at the last sweep's start */
 	pthread_t thread;
 	atomic_bool stop;
 	/* Bumped by each connection's open and close; the device is
@@ -110,8 +134,8 @@ static struct {
 	_Atomic uint64_t epoch_ns;
 	_Atomic uint64_t last_try_ms; /* 0: look at the next notice */
 	unsigned char *page[2];	      /* two aligned pages, the thread's own */
-	uint64_t dropped, kept, ignored, outside;
-} fr = {.lost_fd = -1, .gen = 1};
+	uint64_t dropped, kept, ignored, outside, swept;
+} fr = {.counts_fd = -1, .gen = 1};
 
 /* The thread's stack, touched (and so locked) before it takes a stripe
  * lock: a fault there under memory pressure would hold up every request
@@ -222,8 +246,79 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* A spilled stamp older than this (stamp units: about 13 days) is not
+ * believed: 32 bits that old could pass for newer than the epoch. */
+#define SPILL_MAX_AGE (UINT32_C(1) << 30)
+
+/* Page p's slot was freed at stamp (a spilled free); what on_event does
+ * for a notice.  believe: the device was confirmed at the sweep's start,
+ * and no connection opened or closed since.  The stamp is taken back to
+ * 64 bits against now (read after the stamp was taken out): one from
+ * before the epoch (in its unit or earlier), older than SPILL_MAX_AGE, or
+ * later than now is not believed, and its page stays. */
+static void spilled_free(uint64_t p, uint32_t stamp, bool believe)
+{
+	uint64_t now = nt_now_ns() >> NT_STAMP_SHIFT;
+	uint64_t epoch = atomic_load(&fr.epoch_ns) >> NT_STAMP_SHIFT;
+	uint32_t age = (uint32_t)now - stamp;
+
+	if (!believe || age >= SPILL_MAX_AGE || age > now || now - age <= epoch)
+		fr.ignored++;
+	else if (nt_pages_freed(p, stamp) == 1)
+		fr.dropped++;
+	else
+		fr.kept++;
+}
+
+/* The probe's count of frees spilled (0 if it cannot be read). */
+static uint64_t spill_count(void)
+{
+	__u32 key = NT_FREED_SPILLED;
+	__u64 n = 0;
+
+	if (bpf_map_lookup_elem(fr.counts_fd, &key, &n) < 0)
+		return 0;
+	/* The probe counts after its stores: read them after the count. */
+	atomic_thread_fence(memory_order_acquire);
+	return n;
+}
+
+/* Takes every stamp out of the spill table and acts on it, when the
+ * probe's count moved: the count is read first, so a free spilled during
+ * the sweep moves it again and brings another.  A device not confirmed
+ * empties the table all the same, believing nothing (as on_event does),
+ * so that no stamp waits in it for a later connection. */
+static void sweep(void)
+{
+	uint64_t seen = spill_count();
+	uint32_t stamp;
+	unsigned g;
+	bool believe;
+
+	if (seen == fr.spill_seen)
+		return;
+	fr.spill_seen = seen;
+	g = atomic_load(&fr.gen);
+	believe = confirmed();
+	for (size_t p = 0; p < fr.spill_pages; p++) {
+		if ((p & 4095) == 0 && atomic_load(&fr.stop))
+			return;
+		if (atomic_load_explicit(&fr.spill[p], memory_order_relaxed) ==
+		    0)
+			continue;
+		stamp = atomic_exchange(&fr.spill[p], 0);
+		if (stamp == 0)
+			continue;
+		fr.swept++;
+		if (believe && atomic_load(&fr.gen) != g)
+			believe = false; /* a connection opened or closed */
+		spilled_free(p, stamp, believe);
+	}
+}
+
 static void *freed_main(void *arg)
 {
+	uint64_t swept_ms = 0, now_ms;
 	int r;
 
 	(void)arg;
@@ -237,6 +332,14 @@ static void *freed_main(void *arg)
 			       "their pages)",
 			       fr.path, strerror(-r));
 			break;
+		}
+		/* After the ring is drained, what did not fit in it: when the
+		 * ring is idle, or at most every POLL_MS while it is busy (a
+		 * sweep reads the whole table). */
+		now_ms = nt_now_ns() / 1000000;
+		if (fr.spill && (r == 0 || now_ms - swept_ms >= POLL_MS)) {
+			swept_ms = now_ms;
+			sweep();
 		}
 	}
 	return NULL;
@@ -265,16 +368,64 @@ static void unload(void)
 	fr.rb = NULL;
 	bpf_link__destroy(fr.link);
 	fr.link = NULL;
+	if (fr.spill)
+		munmap((void *)fr.spill, fr.spill_len);
+	fr.spill = NULL;
 	bpf_object__close(fr.obj);
 	fr.obj = NULL;
-	fr.lost_fd = -1;
+	fr.counts_fd = -1;
 }
 
-int nt_freed_load(const char *path)
+/* Whether the mapped spill table (fd's) puts page p's stamp where the
+ * probe writes it (pair p / 2, half p % 2): written through the kernel at
+ * both ends, read here, and cleared.  0, or -EPROTO. */
+static int spill_layout_check(int fd)
+{
+	struct nt_freed_pair v[2] = {{{0xa1, 0xb2}}, {{0xc3, 0xd4}}},
+			     zero = {{0}};
+	__u32 key[2] = {0, (__u32)((fr.spill_pages + 1) / 2 - 1)};
+	size_t at[2] = {0, 2 * (size_t)key[1]};
+	bool ok = true;
+
+	for (int i = 0; i < 2; i++) {
+		if (bpf_map_update_elem(fd, &key[i], &v[i], BPF_ANY) < 0)
+			return -errno;
+		ok = ok && fr.spill[at[i]] == v[i].stamp[0] &&
+		     fr.spill[at[i] + 1] == v[i].stamp[1];
+	}
+	for (int i = 0; i < 2; i++) {
+		if (bpf_map_update_elem(fd, &key[i], &zero, BPF_ANY) < 0)
+			return -errno;
+		ok = ok && fr.spill[at[i]] == 0 && fr.spill[at[i] + 1] == 0;
+	}
+	return ok ? 0 : -EPROTO;
+}
+
+/* The ring's size: RING_ENV's if set (a power of two, at least a page, at
+ * most 1 GiB), else NT_FREED_RING_BYTES; 0 if RING_ENV is not such. */
+static __u32 ring_bytes(void)
+{
+	const char *v = getenv(RING_ENV);
+	unsigned long long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return NT_FREED_RING_BYTES;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || *v < '0' || *v > '9' || n < TMEM_PAGE_SIZE ||
+	    n > (1ull << 30) || (n & (n - 1)))
+		return 0;
+	return (__u32)n;
+}
+
+int nt_freed_load(const char *path, uint64_t pages)
 {
 	struct bpf_program *prog;
+	struct bpf_map *map;
 	const char *step = "checking the system";
-	__u32 key = 0, kdev;
+	__u32 key = 0, kdev, ring;
+	void *m;
 	dev_t d;
 	int r, fd;
 
@@ -291,6 +442,12 @@ int nt_freed_load(const char *path)
 		r = -EXDEV;
 		goto fail;
 	}
+	step = RING_ENV " (a power of two from 4096 to 1073741824)";
+	ring = ring_bytes();
+	if (ring == 0) {
+		r = -EINVAL;
+		goto fail;
+	}
 	libbpf_set_print(libbpf_print);
 	step = "loading the BPF program";
 	fr.obj = bpf_object__open_mem(nt_freed_bpf_obj, sizeof nt_freed_bpf_obj,
@@ -299,6 +456,17 @@ int nt_freed_load(const char *path)
 		r = -errno;
 		goto fail;
 	}
+	fr.spill_pages =
+		pages < NT_FREED_SPILL_MAX ? pages : NT_FREED_SPILL_MAX;
+	map = bpf_object__find_map_by_name(fr.obj, "spill");
+	r = map ? bpf_map__set_max_entries(map, (__u32)(fr.spill_pages + 1) / 2)
+		: -ENOENT;
+	if (r == 0) {
+		map = bpf_object__find_map_by_name(fr.obj, "events");
+		r = map ? bpf_map__set_max_entries(map, ring) : -ENOENT;
+	}
+	if (r < 0)
+		goto fail;
 	r = bpf_object__load(fr.obj);
 	if (r < 0)
 		goto fail;
@@ -310,11 +478,30 @@ int nt_freed_load(const char *path)
 	/* The kernel's dev_t: major in the bits above the 20 of minor. */
 	kdev = (__u32)major(d) << 20 | (__u32)minor(d);
 	fd = bpf_object__find_map_fd_by_name(fr.obj, "target");
-	fr.lost_fd = bpf_object__find_map_fd_by_name(fr.obj, "lost");
-	if (fd < 0 || fr.lost_fd < 0) {
+	fr.counts_fd = bpf_object__find_map_fd_by_name(fr.obj, "counts");
+	if (fd < 0 || fr.counts_fd < 0) {
 		r = -ENOENT;
 		goto fail;
 	}
+	/* The spill table, written by the probe and swept here: mapped
+	 * before memory is locked (its pages are the kernel's, resident). */
+	step = "mapping the spill table";
+	fr.spill_len = (fr.spill_pages + 1) / 2 * sizeof(struct nt_freed_pair);
+	fr.spill_len = (fr.spill_len + TMEM_PAGE_SIZE - 1) &
+		       ~(size_t)(TMEM_PAGE_SIZE - 1);
+	m = mmap(NULL, fr.spill_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 bpf_object__find_map_fd_by_name(fr.obj, "spill"), 0);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	fr.spill = m;
+	step = "checking the spill table's layout";
+	r = spill_layout_check(
+		bpf_object__find_map_fd_by_name(fr.obj, "spill"));
+	if (r < 0)
+		goto fail;
+	step = "setting the device in the BPF program";
 	if (bpf_map_update_elem(fd, &key, &kdev, BPF_ANY) < 0) {
 		r = -errno;
 		goto fail;
@@ -327,6 +514,10 @@ int nt_freed_load(const char *path)
 	}
 	step = "attaching it to swap_range_free (a kernel without that "
 	       "function cannot report frees)";
+	nt_log(true,
+	       "swap-device=%s: free notice: a ring of %" PRIu32
+	       " bytes, a spill table for %zu pages (%zu KiB)",
+	       path, ring, fr.spill_pages, fr.spill_len / 1024);
 	fr.link = bpf_program__attach_kprobe(prog, false, "swap_range_free");
 	if (fr.link == NULL) {
 		r = -errno;
@@ -377,7 +568,7 @@ void nt_freed_reconfirm(void)
 
 void nt_freed_stop(void)
 {
-	__u32 key = 0;
+	__u32 key;
 	__u64 lost = 0;
 
 	if (fr.on) {
@@ -398,16 +589,18 @@ void nt_freed_stop(void)
 			       fr.path, fr.path);
 			return;
 		}
-		if (fr.lost_fd >= 0)
-			bpf_map_lookup_elem(fr.lost_fd, &key, &lost);
+		key = NT_FREED_LOST;
+		if (fr.counts_fd >= 0)
+			bpf_map_lookup_elem(fr.counts_fd, &key, &lost);
 		nt_log(true,
 		       "swap-device=%s: pages dropped on the kernel's "
 		       "notice %" PRIu64 ", kept (written again since) "
 		       "%" PRIu64 ", notices before the device was "
-		       "confirmed %" PRIu64 ", lost (ring full) %" PRIu64
+		       "confirmed %" PRIu64 ", swept from the spill table "
+		       "(ring full) %" PRIu64 ", lost %" PRIu64
 		       ", outside the device %" PRIu64,
-		       fr.path, fr.dropped, fr.kept, fr.ignored, (uint64_t)lost,
-		       fr.outside);
+		       fr.path, fr.dropped, fr.kept, fr.ignored, fr.swept,
+		       (uint64_t)lost, fr.outside);
 		free(fr.page[0]);
 		fr.on = false;
 	}
@@ -416,8 +609,9 @@ void nt_freed_stop(void)
 
 #else /* !HAVE_BPF */
 
-int nt_freed_load(const char *path)
+int nt_freed_load(const char *path, uint64_t pages)
 {
+	(void)pages;
 	fprintf(stderr,
 		"nbdkit: tmem: warning: swap-device=%s: this plugin was "
 		"built without libbpf, so it cannot hear the kernel's swap "

@@ -256,8 +256,8 @@ int nt_freed_check(const char *path);
  * block device path (swap-device=).  1 loaded; 0 not (a warning on
  * stderr says why: no libbpf, no BTF, not root; the device then works as
  * without it); -errno with a message for a path that is not a block
- * device. */
-int nt_freed_load(const char *path);
+ * device.  pages: the device's size, which the spill table covers. */
+int nt_freed_load(const char *path, uint64_t pages);
 /* Serving: start the thread that drops the pages of freed slots (nothing
  * without nt_freed_load). -errno. */
 int nt_freed_start(struct nt_device *dev);

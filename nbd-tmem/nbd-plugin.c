@@ -647,7 +647,7 @@ static int nt_get_ready(void)
 	 * before memory is locked: loading reads the kernel's BTF
 	 * (megabytes, given back afterwards). */
 	if (swap_device) {
-		dev.stamps = nt_freed_load(swap_device) == 1;
+		dev.stamps = nt_freed_load(swap_device, dev.pages) == 1;
 		malloc_trim(0);
 	}
 	return 0;

@@ -6,6 +6,7 @@ if HAVE_NBDKIT
 TESTS += \
 	test-nbd-dump.sh \
 	test-nbd-bad-input.sh \
+	test-nbd-freed-load.sh \
 	test-nbd-nbdcopy.sh \
 	test-nbd-qemu.sh \
 	test-nbd-nbdsh.sh \
@@ -31,6 +32,7 @@ EXTRA_DIST += \
 	nbd-ops.py \
 	test-nbd-dump.sh \
 	test-nbd-bad-input.sh \
+	test-nbd-freed-load.sh \
 	test-nbd-nbdcopy.sh \
 	test-nbd-qemu.sh \
 	test-nbd-nbdsh.sh \
