@@ -15,6 +15,11 @@
  *
  * --corrupt N flips one byte in N pages after the first pass, behind the
  * kernel's back, so that a test can check that mismatches are caught.
+ *
+ * --wait-for PATH waits after the first pass until PATH exists: a small
+ * run left idle beside a big one has its pages swapped out, and verifies
+ * them when told (tests/vm/guest-swap: pages that must survive another
+ * process's exit).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #define PAGE 4096
@@ -192,13 +198,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: swap-workload [--mib N | --ram-factor F] [--passes N]\n"
-		"                     [--seed N] [--corrupt N]\n"
+		"                     [--seed N] [--corrupt N] [--wait-for "
+		"PATH]\n"
 		"  --mib N         memory to use, in MiB (default: F x RAM)\n"
 		"  --ram-factor F  multiple of MemTotal to use (default 1.5)\n"
 		"  --passes N      passes over the pages, >= 2 (default 4)\n"
 		"  --seed N        content seed (default 1)\n"
 		"  --corrupt N     damage N pages after the fill "
-		"(self-test)\n");
+		"(self-test)\n"
+		"  --wait-for PATH after the fill, wait until PATH exists\n");
 }
 
 static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
@@ -222,11 +230,13 @@ int main(int argc, char **argv)
 		{"passes", required_argument, NULL, 'p'},
 		{"seed", required_argument, NULL, 's'},
 		{"corrupt", required_argument, NULL, 'c'},
+		{"wait-for", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long mib = 0, passes = 4, corrupt = 0, v;
 	double factor = 1.5;
+	const char *wait_for = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -280,6 +290,9 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'w':
+			wait_for = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -404,6 +417,16 @@ int main(int argc, char **argv)
 		       "VmSwap %ld MiB\n",
 		       pass + 1, passes, now() - ts, rewritten, swap / 1024);
 		fflush(stdout);
+		if (first && wait_for) {
+			printf("swap-workload: waiting for %s\n", wait_for);
+			fflush(stdout);
+			while (access(wait_for, F_OK) != 0)
+				usleep(100 * 1000);
+			swap = meminfo_kib("/proc/self/status", "VmSwap");
+			printf("swap-workload: %s is there; VmSwap %ld KiB\n",
+			       wait_for, swap);
+			fflush(stdout);
+		}
 	}
 
 	struct rusage ru;
