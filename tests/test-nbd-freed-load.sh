@@ -29,8 +29,10 @@ load ()
 }
 
 load
-if grep -q "cannot hear.*loading the BPF program" "$tmp/err"; then
-    skip "this machine cannot load BPF programs: $(grep 'cannot hear' "$tmp/err")"
+# Not root enough for BPF (a container), or a clock of its own (a time
+# namespace): the notice is off there, with its warning.
+if grep -qE "cannot hear.*(loading the BPF program|checking the system)" "$tmp/err"; then
+    skip "the free notice cannot load here: $(grep 'cannot hear' "$tmp/err")"
 fi
 grep "cannot hear" "$tmp/err" | grep -v "attaching it to swap_range_free" &&
     fail "the free notice failed before its attach (above)"
