@@ -321,6 +321,14 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		r = -ENOENT;
 		goto err_unlock;
 	}
+	/* A damaged bucket count: a get in this stripe answers -EIO
+	 * (tmem_index_find_checked), so the put does too rather than store
+	 * what cannot be read back; the older version goes (err_unlock).
+	 * Not repaired here: tmem_check does. */
+	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+		r = -EIO;
+		goto err_unlock;
+	}
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
 	if (e) {
 		en = seg_entry(t, e);

@@ -235,7 +235,10 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;
  * the page is not stored and any older version under the key is gone
  * — callers of a persistent pool keep their own copy or retry); -ENOENT:
- * no such pool.  An ephemeral put may also quietly not be kept. */
+ * no such pool; -EIO: the key's index stripe is damaged (its bucket count,
+ * which a get would answer -EIO for): nothing stored, any older version
+ * gone, until tmem_check repairs the segment.  An ephemeral put may also
+ * quietly not be kept. */
 int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     const void *page);
 
