@@ -192,8 +192,13 @@ static void scan_index(struct fsck *f)
 		if (nb > t->geo->ibuckets_per_stripe) {
 			PROBLEM(f, "index stripe %u: %u bucket bits", s,
 				is->bits);
-			is->bits = 0;
-			nb = 1;
+			/* A check leaves it (gets answer -EIO until the
+			 * repair): a count set right here would hide the
+			 * keys of the other buckets, absent to a get.  A
+			 * repair empties the whole array. */
+			nb = t->geo->ibuckets_per_stripe;
+			if (!f->repair)
+				continue;
 		}
 		if (f->repair) {
 			/* Rebuilt below from the records. */
@@ -361,8 +366,11 @@ static void scan_blob_refs(struct fsck *f)
 		if (nb > t->geo->dbuckets_per_stripe) {
 			PROBLEM(f, "blob stripe %u: %u bucket bits", s,
 				ds->bits);
-			ds->bits = 0;
-			nb = 1;
+			/* As for the index: a check leaves it, a repair
+			 * empties the whole array. */
+			nb = t->geo->dbuckets_per_stripe;
+			if (!f->repair)
+				continue;
 		}
 		if (f->repair) {
 			for (b = 0; b < nb; b++)

@@ -166,7 +166,17 @@ static void count_stripe(struct verify *v, unsigned s)
 	tmem_lock(t, &is->lock);
 	nb = stripe_mask(is) + 1;
 	if (nb > t->geo->ibuckets_per_stripe) {
-		tmem_unlock(&is->lock); /* verify_bucket reports it */
+		/* verify_bucket reported the count; its gets answer -EIO
+		 * until the repair rebuilds the stripe from the records. */
+		v->res->cut_stripes++;
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "index stripe %u: asking for the repair, which "
+			 "rebuilds its buckets from the records",
+			 s);
+		atomic_fetch_or_explicit(&t->hdr->needs_repair,
+					 TMEM_HALF_BIT(s / TMEM_HALF),
+					 memory_order_release);
+		tmem_unlock(&is->lock);
 		return;
 	}
 	for (b = 0; b < nb && reached <= is->used; b++) {

@@ -397,8 +397,9 @@ static void pool_verify(struct tmem *t)
 	r = tmem_verify(t, false, 0, &vr);
 	if (vr.cut_stripes)
 		nbdkit_error("pool=%s: %" PRIu64 " index stripes had entries "
-			     "cut off their chains (above): the pool relinks "
-			     "them before it serves them",
+			     "cut off their chains or a damaged bucket count "
+			     "(above): the pool rebuilds them from the "
+			     "records before it serves them",
 			     pool_name(), vr.cut_stripes);
 	if (r == -EUCLEAN && (vr.bad_pages || vr.bad_chains > vr.cut_stripes))
 		nbdkit_error("pool=%s: %" PRIu64
