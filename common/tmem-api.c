@@ -323,11 +323,17 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	}
 	/* A damaged bucket count: a get in this stripe answers -EIO
 	 * (tmem_index_find_checked), so the put does too rather than store
-	 * what cannot be read back; the older version goes (err_unlock).
-	 * Not repaired here: tmem_check does. */
+	 * what cannot be read back.  The stripe is left as it is, the older
+	 * version included (a lookup through the damaged count would miss
+	 * it, and a removal would rehash the stripe here): the repair, not
+	 * the data path, rebuilds it from the records. */
 	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
-		r = -EIO;
-		goto err_unlock;
+		if (blob) {
+			tmem_blob_unref(t, blob);
+			intent_set(t, c, 0);
+		}
+		tmem_unlock(&is->lock);
+		return -EIO;
 	}
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
 	if (e) {

@@ -189,7 +189,9 @@ static void scan_index(struct fsck *f)
 		if (!kind_mine(f, s / TMEM_HALF))
 			continue;
 		nb = stripe_mask(is) + 1;
-		if (nb > t->geo->ibuckets_per_stripe) {
+		/* Damaged: past the array (a count of 64 bits or more
+		 * too, whose mask + 1 is 0). */
+		if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
 			PROBLEM(f, "index stripe %u: %u bucket bits", s,
 				is->bits);
 			/* A check leaves it (gets answer -EIO until the
@@ -363,7 +365,7 @@ static void scan_blob_refs(struct fsck *f)
 		if (!kind_mine(f, s / TMEM_HALF))
 			continue;
 		nb = stripe_mask(ds) + 1;
-		if (nb > t->geo->dbuckets_per_stripe) {
+		if (stripe_mask(ds) >= t->geo->dbuckets_per_stripe) {
 			PROBLEM(f, "blob stripe %u: %u bucket bits", s,
 				ds->bits);
 			/* As for the index: a check leaves it, a repair

@@ -120,7 +120,9 @@ static bool verify_bucket(struct verify *v, unsigned s, uint64_t b)
 
 	tmem_lock(t, &is->lock);
 	if (b > stripe_mask(is) || b >= t->geo->ibuckets_per_stripe) {
-		if (b == 0 || b < stripe_mask(is) + 1) {
+		/* Past the array with the count going further: damaged
+		 * (also a count of 64 bits or more, whose mask + 1 is 0). */
+		if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
 			v->res->bad_chains++;
 			tmem_log(t, TMEM_LOG_ERROR,
 				 "index stripe %u: %u bucket bits, more than "
@@ -164,8 +166,7 @@ static void count_stripe(struct verify *v, unsigned s)
 	uint32_t e;
 
 	tmem_lock(t, &is->lock);
-	nb = stripe_mask(is) + 1;
-	if (nb > t->geo->ibuckets_per_stripe) {
+	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
 		/* verify_bucket reported the count; its gets answer -EIO
 		 * until the repair rebuilds the stripe from the records. */
 		v->res->cut_stripes++;
@@ -179,6 +180,7 @@ static void count_stripe(struct verify *v, unsigned s)
 		tmem_unlock(&is->lock);
 		return;
 	}
+	nb = stripe_mask(is) + 1;
 	for (b = 0; b < nb && reached <= is->used; b++) {
 		steps = 0;
 		for (e = *seg_ibucket(t, s, b);

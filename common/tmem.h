@@ -236,9 +236,9 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
  * the page is not stored and any older version under the key is gone
  * — callers of a persistent pool keep their own copy or retry); -ENOENT:
  * no such pool; -EIO: the key's index stripe is damaged (its bucket count,
- * which a get would answer -EIO for): nothing stored, any older version
- * gone, until tmem_check repairs the segment.  An ephemeral put may also
- * quietly not be kept. */
+ * for which a get answers -EIO too): nothing stored or removed; once the
+ * repair has rebuilt the stripe, the key holds what it held before.  An
+ * ephemeral put may also quietly not be kept. */
 int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     const void *page);
 
