@@ -215,6 +215,16 @@ static bool confirmed(void)
 	return atomic_load(&fr.gen) == g;
 }
 
+/* A believed free of page p at stamp: drop the page unless written since,
+ * and count which. */
+static void freed_page(uint64_t p, uint32_t stamp)
+{
+	if (nt_pages_freed(p, stamp) == 1)
+		fr.dropped++;
+	else
+		fr.kept++;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	const struct nt_freed_event *e = data;
@@ -238,10 +248,7 @@ static int on_event(void *ctx, void *data, size_t size)
 			fr.outside++;
 			continue;
 		}
-		if (nt_pages_freed(p, stamp) == 1)
-			fr.dropped++;
-		else
-			fr.kept++;
+		freed_page(p, stamp);
 	}
 	return 0;
 }
@@ -264,10 +271,8 @@ static void spilled_free(uint64_t p, uint32_t stamp, bool believe)
 
 	if (!believe || age >= SPILL_MAX_AGE || age > now || now - age <= epoch)
 		fr.ignored++;
-	else if (nt_pages_freed(p, stamp) == 1)
-		fr.dropped++;
 	else
-		fr.kept++;
+		freed_page(p, stamp);
 }
 
 /* The probe's count of frees spilled (0 if it cannot be read). */
@@ -376,6 +381,12 @@ static void unload(void)
 	fr.counts_fd = -1;
 }
 
+/* The spill table's elements: a pair of stamps each. */
+static size_t spill_pairs(void)
+{
+	return (fr.spill_pages + 1) / 2;
+}
+
 /* Whether the mapped spill table (fd's) puts page p's stamp where the
  * probe writes it (pair p / 2, half p % 2): written through the kernel at
  * both ends, read here, and cleared.  0, or -EPROTO. */
@@ -383,7 +394,7 @@ static int spill_layout_check(int fd)
 {
 	struct nt_freed_pair v[2] = {{{0xa1, 0xb2}}, {{0xc3, 0xd4}}},
 			     zero = {{0}};
-	__u32 key[2] = {0, (__u32)((fr.spill_pages + 1) / 2 - 1)};
+	__u32 key[2] = {0, (__u32)(spill_pairs() - 1)};
 	size_t at[2] = {0, 2 * (size_t)key[1]};
 	bool ok = true;
 
@@ -422,7 +433,7 @@ static __u32 ring_bytes(void)
 int nt_freed_load(const char *path, uint64_t pages)
 {
 	struct bpf_program *prog;
-	struct bpf_map *map;
+	struct bpf_map *map, *spill;
 	const char *step = "checking the system";
 	__u32 key = 0, kdev, ring;
 	void *m;
@@ -458,9 +469,9 @@ int nt_freed_load(const char *path, uint64_t pages)
 	}
 	fr.spill_pages =
 		pages < NT_FREED_SPILL_MAX ? pages : NT_FREED_SPILL_MAX;
-	map = bpf_object__find_map_by_name(fr.obj, "spill");
-	r = map ? bpf_map__set_max_entries(map, (__u32)(fr.spill_pages + 1) / 2)
-		: -ENOENT;
+	spill = bpf_object__find_map_by_name(fr.obj, "spill");
+	r = spill ? bpf_map__set_max_entries(spill, (__u32)spill_pairs())
+		  : -ENOENT;
 	if (r == 0) {
 		map = bpf_object__find_map_by_name(fr.obj, "events");
 		r = map ? bpf_map__set_max_entries(map, ring) : -ENOENT;
@@ -486,19 +497,18 @@ int nt_freed_load(const char *path, uint64_t pages)
 	/* The spill table, written by the probe and swept here: mapped
 	 * before memory is locked (its pages are the kernel's, resident). */
 	step = "mapping the spill table";
-	fr.spill_len = (fr.spill_pages + 1) / 2 * sizeof(struct nt_freed_pair);
+	fr.spill_len = spill_pairs() * sizeof(struct nt_freed_pair);
 	fr.spill_len = (fr.spill_len + TMEM_PAGE_SIZE - 1) &
 		       ~(size_t)(TMEM_PAGE_SIZE - 1);
 	m = mmap(NULL, fr.spill_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 bpf_object__find_map_fd_by_name(fr.obj, "spill"), 0);
+		 bpf_map__fd(spill), 0);
 	if (m == MAP_FAILED) {
 		r = -errno;
 		goto fail;
 	}
 	fr.spill = m;
 	step = "checking the spill table's layout";
-	r = spill_layout_check(
-		bpf_object__find_map_fd_by_name(fr.obj, "spill"));
+	r = spill_layout_check(bpf_map__fd(spill));
 	if (r < 0)
 		goto fail;
 	step = "setting the device in the BPF program";
