@@ -116,6 +116,22 @@ static struct tmem *attach(const char *name, uint32_t *p)
 	return t;
 }
 
+/* Store 300 text pages (page_text(seed + i)) under object, index i, and
+ * detach: the segment is then the test's to damage. */
+static void store_text(const char *name, uint64_t object, unsigned seed)
+{
+	struct tmem *t;
+	uint32_t p;
+	uint64_t i;
+
+	t = attach(name, &p);
+	for (i = 0; i < 300; i++) {
+		page_text(page, seed + i);
+		CHECK_RC(tmem_put(t, p, object, i, page), 0);
+	}
+	tmem_close(t);
+}
+
 static bool damaged(uint64_t i)
 {
 	return i == 5 || i == 45 || i == 10 || i == 12 || i == 61;
@@ -135,12 +151,7 @@ static void test_cut_chain(const char *name)
 	uint32_t p, e, cut = 0;
 	uint64_t i, misses = 0;
 
-	t = attach(name, &p);
-	for (i = 0; i < 300; i++) {
-		page_text(page, 5000 + i);
-		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
-	}
-	tmem_close(t);
+	store_text(name, 1, 5000);
 
 	seg_map(&s, name);
 	en = (struct tmem_entry *)(s.base + s.h->geo.off_entries);
@@ -191,12 +202,7 @@ static void test_damaged_bits(const char *name)
 	uint64_t i, eio = 0, put_eio = 0;
 	int r;
 
-	t = attach(name, &p);
-	for (i = 0; i < 300; i++) {
-		page_text(page, 7000 + i);
-		CHECK_RC(tmem_put(t, p, 2, i, page), 0);
-	}
-	tmem_close(t);
+	store_text(name, 2, 7000);
 
 	seg_map(&s, name);
 	stripes = s.h->geo.nr_stripes;
