@@ -646,7 +646,10 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 }
 
 /* Caller holds the blob's stripe: evict it.  Entries naming it become
- * misses, swept later. */
+ * misses, swept later.  A persistent blob (in a chunk whose pool byte was
+ * damaged to an ephemeral sub-pool's) is never evicted, nor one not found
+ * on its chain (a damaged stripe): either ends the walk, and its chunk
+ * stays closed until a repair. */
 static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 		     uint32_t size, void *arg)
 {
@@ -655,7 +658,8 @@ static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 	uint32_t len = blob_len(b);
 
 	(void)arg;
-	tmem_blob_unlink_chain(t, id);
+	if (id < t->geo->nr_blobs / 2 || !tmem_blob_unlink_chain(t, id))
+		return false;
 	__atomic_store_n(&b->loc, BLOB_LOC_DOOMED, __ATOMIC_RELEASE);
 	CRASH_POINT(32);
 	alloc_mark(t, loc, len, 0);
@@ -691,7 +695,9 @@ enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
 			continue;
 		k = seg_chunk(t, c);
 		sl = atomic_load(&k->sl);
-		if (SL_STATE(sl) != CHUNK_CLOSED && SL_STATE(sl) != CHUNK_OPEN)
+		if ((SL_STATE(sl) != CHUNK_CLOSED &&
+		     SL_STATE(sl) != CHUNK_OPEN) ||
+		    k->pool >= TMEM_MAX_POOLS)
 			continue;
 		pr = seg_pool(t, k->pool);
 		if (__atomic_load_n(&pr->kind, __ATOMIC_RELAXED) !=

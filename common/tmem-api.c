@@ -120,16 +120,58 @@ static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 	return tmem_trylock(t, &st->lock) ? 0 : -EBUSY;
 }
 
-/* Take a blob stripe for a put: an ephemeral put does not wait for a busy
- * one (-EBUSY, counted as lock_busy).  0 with ds held, or an error with
- * nothing held. */
+/* Caller took st and found its bucket count damaged (stripe_sound): its
+ * chains are not where the count says, so nothing may walk or change
+ * them.  Let go and ask for the repair of its half, which rebuilds the
+ * stripe from the records; the caller takes it again, and stripe_lock
+ * waits for that repair (a serving process's grower runs it).  0, or
+ * -EIO when the stripe is found damaged a third time (nothing held). */
+static int stripe_unsound(struct tmem *t, struct tmem_stripe *st, int *tries)
+{
+	tmem_unlock(&st->lock);
+	if (++*tries > 2)
+		return -EIO;
+	atomic_fetch_or_explicit(&t->hdr->needs_repair,
+				 tmem_lock_halves(t, &st->lock),
+				 memory_order_release);
+	return 0;
+}
+
+/* stripe_lock for a walk of an index stripe's chains: 0 with is held and
+ * sound, or an error with nothing held. */
+static int istripe_lock(struct tmem *t, struct tmem_stripe *is)
+{
+	int r, tries = 0;
+
+	for (;;) {
+		r = stripe_lock(t, is);
+		if (r || stripe_sound(is, t->geo->ibuckets_per_stripe))
+			return r;
+		r = stripe_unsound(t, is, &tries);
+		if (r)
+			return r;
+	}
+}
+
+/* Take a blob stripe for a put, sound as istripe_lock's: an ephemeral put
+ * does not wait for a busy one (-EBUSY, counted as lock_busy).  0 with ds
+ * held, or an error with nothing held. */
 static int blob_stripe_take(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			    enum tmem_kind kind, struct tmem_stripe *ds)
 {
-	int r = kind == TMEM_EPHEMERAL ? stripe_trylock(t, ds)
-				       : stripe_lock(t, ds);
+	int r, tries = 0;
 
-	return r == -EBUSY ? reject(c, pool, TMEM_REJECT_LOCK_BUSY, -EBUSY) : r;
+	for (;;) {
+		r = kind == TMEM_EPHEMERAL ? stripe_trylock(t, ds)
+					   : stripe_lock(t, ds);
+		if (r == -EBUSY)
+			return reject(c, pool, TMEM_REJECT_LOCK_BUSY, -EBUSY);
+		if (r || stripe_sound(ds, t->geo->dbuckets_per_stripe))
+			return r;
+		r = stripe_unsound(t, ds, &tries);
+		if (r)
+			return r;
+	}
 }
 
 static void intent_set(struct tmem *t, struct tmem_ctx *c, uint32_t blob)
@@ -147,11 +189,13 @@ static int key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
 	uint32_t *link, e;
 	int r;
 
-	r = stripe_lock(t, is);
+	r = istripe_lock(t, is);
 	if (r)
 		return r;
-	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
-	if (e)
+	/* Every entry under the key: one, unless damage made another entry
+	 * claim it (a changed key), and a drop that took only that one
+	 * would leave the older version to be read. */
+	while ((e = tmem_index_find(t, s, bucket, pool, object, index, &link)))
 		tmem_index_remove(t, s, link, e);
 	tmem_unlock(&is->lock);
 	return 0;
@@ -309,7 +353,7 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		pattern = blob;
 	}
 	CRASH_POINT(2);
-	r = stripe_lock(t, is);
+	r = istripe_lock(t, is);
 	if (r) {
 		if (blob) {
 			tmem_blob_unref(t, blob);
@@ -320,20 +364,6 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	if (!pool_still(t, pool, id)) {
 		r = -ENOENT;
 		goto err_unlock;
-	}
-	/* A damaged bucket count: a get in this stripe answers -EIO
-	 * (tmem_index_find_checked), so the put does too rather than store
-	 * what cannot be read back.  The stripe is left as it is, the older
-	 * version included (a lookup through the damaged count would miss
-	 * it, and a removal would rehash the stripe here): the repair, not
-	 * the data path, rebuilds it from the records. */
-	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
-		if (blob) {
-			tmem_blob_unref(t, blob);
-			intent_set(t, c, 0);
-		}
-		tmem_unlock(&is->lock);
-		return -EIO;
 	}
 	e = tmem_index_find(t, s, bucket, pool, object, index, &link);
 	if (e) {
@@ -563,7 +593,7 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_GETS, 1);
 	for (;;) {
-		r = stripe_lock(t, is);
+		r = istripe_lock(t, is);
 		if (r) {
 			tmem_ctx_put(c);
 			return r;
@@ -620,7 +650,7 @@ static int key_inspect(struct tmem *t, uint32_t pool_id, uint64_t object,
 	s = tmem_key_stripe(seg_pool(t, pool)->kind, pool, object, index,
 			    &bucket);
 	*is = seg_istripe(t, s);
-	r = stripe_lock(t, *is);
+	r = istripe_lock(t, *is);
 	if (r)
 		return r;
 	e = tmem_index_find_checked(t, s, bucket, pool, object, index, &link,

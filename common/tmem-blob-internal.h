@@ -14,7 +14,7 @@ enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
 				    uint32_t *id);
 void tmem_blob_unref(struct tmem *t, uint32_t id);
 void tmem_blob_unref_locked(struct tmem *t, uint32_t id);
-void tmem_blob_unlink_chain(struct tmem *t, uint32_t id);
+bool tmem_blob_unlink_chain(struct tmem *t, uint32_t id);
 uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash);
 void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits);
 void tmem_blob_stripe_fit(struct tmem *t, unsigned d);

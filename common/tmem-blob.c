@@ -33,20 +33,46 @@ uint64_t tmem_dbucket_of(struct tmem *t, unsigned d, uint32_t hash)
 		1);
 }
 
-/* Caller holds blob stripe d: rehash its chains into 1 << bits buckets. */
+/* Whether id may be a link of blob stripe d's chains: a record of d's
+ * (blob_stripe), and within the table. */
+static bool chain_link_valid(struct tmem *t, unsigned d, uint32_t id)
+{
+	return id < t->geo->nr_blobs && blob_stripe(t, id) == d;
+}
+
+/* Whether blob stripe d's first nb chains are whole: every link a record
+ * of d's, and no more links than it has records (a loop).  A resize
+ * moves records only then. */
+static bool chains_sound(struct tmem *t, unsigned d, uint64_t nb)
+{
+	uint64_t b, steps = 0, most = seg_dstripe(t, d)->used + 1ULL;
+	uint32_t id;
+
+	for (b = 0; b < nb; b++)
+		for (id = *seg_dbucket(t, d, b); id; id = seg_blob(t, id)->next)
+			if (!chain_link_valid(t, d, id) || ++steps > most)
+				return false;
+	return true;
+}
+
+/* Caller holds blob stripe d: rehash its chains into 1 << bits buckets
+ * (at most the whole array: a stripe with more than its share has longer
+ * chains).  A stripe with a damaged count or chain is left for the
+ * repair, as in tmem_index_resize. */
 void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
 {
 	struct tmem_stripe *ds = seg_dstripe(t, d);
-	/* A damaged bucket count walks no further than the array; at most
-	 * the whole array (a stripe with more than its share has longer
-	 * chains). */
 	uint64_t old = stripe_buckets(ds, t->geo->dbuckets_per_stripe), nb, b;
 	uint32_t all = 0, id, next;
 
 	bits = bits_within(bits, t->geo->dbuckets_per_stripe);
 	nb = 1ULL << bits;
-	if (bits == ds->bits)
+	if (bits == ds->bits || !stripe_sound(ds, t->geo->dbuckets_per_stripe))
 		return;
+	if (!chains_sound(t, d, old)) {
+		tmem_repair_ask(t, d / TMEM_HALF);
+		return;
+	}
 	for (b = 0; b < old; b++) {
 		for (id = *seg_dbucket(t, d, b); id; id = next) {
 			next = seg_blob(t, id)->next;
@@ -57,7 +83,7 @@ void tmem_blob_resize(struct tmem *t, unsigned d, unsigned bits)
 	}
 	for (b = old; b < nb; b++)
 		*seg_dbucket(t, d, b) = 0;
-	ds->bits = bits;
+	stripe_set_bits(ds, bits);
 	for (id = all; id; id = next) {
 		struct tmem_blob *bl = seg_blob(t, id);
 		uint32_t *head =
@@ -80,18 +106,24 @@ void tmem_blob_stripe_fit(struct tmem *t, unsigned d)
 	tmem_unlock(&ds->lock);
 }
 
-/* Caller holds blob stripe d.  Take a reference on a live blob of pool
- * holding exactly this page.  0 and *id, or -ENOENT. */
+/* Caller holds blob stripe d, which is sound.  Take a reference on a live
+ * blob of pool holding exactly this page.  0 and *id, or -ENOENT.  A
+ * damaged chain (a link out of the stripe, or a loop: more steps than the
+ * stripe has records) ends the walk: a missed match costs only dedup. */
 int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		   unsigned d, uint32_t hash, const void *page, uint32_t *id)
 {
 	uint32_t b = *seg_dbucket(t, d, tmem_dbucket_of(t, d, hash));
+	uint64_t steps = 0, most = seg_dstripe(t, d)->used + 1ULL;
 
 	for (; b; b = seg_blob(t, b)->next) {
 		struct tmem_blob *bl = seg_blob(t, b);
 		const void *stored;
 
-		if (blob_hash(bl) != hash || bl->loc < 2 ||
+		if (!chain_link_valid(t, d, b) || ++steps > most)
+			break;
+
+		if (blob_hash(bl) != hash || !tmem_blob_placed(t, b, bl) ||
 		    blob_refs(bl) >= TMEM_MAX_REFS)
 			continue;
 		if (seg_chunk(t, loc_chunk(bl->loc))->pool != pool)
@@ -115,11 +147,9 @@ int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 static uint32_t record_alloc(struct tmem *t, unsigned d)
 {
 	struct tmem_stripe *ds = seg_dstripe(t, d);
-	uint32_t id = ds->free_head;
+	uint32_t id = tmem_free_pop(t, true, d);
 
-	if (id)
-		ds->free_head = seg_blob(t, id)->next;
-	else
+	if (!id)
 		id = tmem_record_new(t, true, d);
 	if (!id)
 		return 0;
@@ -138,7 +168,7 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 	b->next = ds->free_head;
 	ds->free_head = id;
 	ds->used--;
-	if (ds->bits && ds->used * 16 < (1ULL << ds->bits))
+	if (ds->bits && ds->used * 16 < stripe_mask(ds) + 1)
 		tmem_blob_resize(t, d, tmem_bits_for(ds->used, ~0ULL));
 }
 
@@ -182,21 +212,33 @@ enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
 	return ALLOC_OK;
 }
 
-/* Caller holds the blob's stripe. */
-void tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
+/* Caller holds the blob's stripe.  Take the blob off its chain: true, or
+ * false when it is not there (a damaged count or chain; the walk is
+ * bounded as tmem_blob_find's), and the record must then not be used
+ * again before a repair: a chain may still lead to it, and a record
+ * linked twice makes a loop. */
+bool tmem_blob_unlink_chain(struct tmem *t, uint32_t id)
 {
 	struct tmem_blob *b = seg_blob(t, id);
 	unsigned d = blob_stripe(t, id);
-	uint32_t *link = seg_dbucket(t, d, tmem_dbucket_of(t, d, blob_hash(b)));
+	struct tmem_stripe *ds = seg_dstripe(t, d);
+	uint64_t steps = 0, most = ds->used + 1ULL;
+	uint32_t *link;
 
+	if (!stripe_sound(ds, t->geo->dbuckets_per_stripe))
+		return false;
+	link = seg_dbucket(t, d, tmem_dbucket_of(t, d, blob_hash(b)));
 	while (*link) {
 		if (*link == id) {
 			*link = b->next;
 			b->next = 0;
-			return;
+			return true;
 		}
+		if (!chain_link_valid(t, d, *link) || ++steps > most)
+			return false;
 		link = &seg_blob(t, *link)->next;
 	}
+	return false;
 }
 
 /* One entry (or pending put) naming a doomed blob is gone.  The count
@@ -222,6 +264,7 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id)
 	struct tmem_blob *b = seg_blob(t, id);
 	uint32_t loc = b->loc, len = blob_len(b);
 	unsigned owner;
+	bool unlinked;
 
 	/* Only the cache's are counted (tmem_header.ghosts). */
 	if (loc == BLOB_LOC_DOOMED && id >= t->geo->nr_blobs / 2)
@@ -232,7 +275,14 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id)
 		record_free(t, blob_stripe(t, id), id);
 		return;
 	}
-	tmem_blob_unlink_chain(t, id);
+	if (!tmem_blob_placed(t, id, b)) {
+		/* A damaged location or length: where its space is, is not
+		 * known, so nothing is released; the record stays as it is,
+		 * with no reference, for the repair this asks for. */
+		tmem_repair_ask(t, blob_stripe(t, id) / TMEM_HALF);
+		return;
+	}
+	unlinked = tmem_blob_unlink_chain(t, id);
 	/* Mark the space dead so that walkers can step over it.  Its bytes
 	 * are charged to the sub-pool of its chunk, which may not be the
 	 * entry's (TMEM_DEDUP_POOL). */
@@ -242,7 +292,15 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id)
 	tmem_gauge(t, owner, G_COMPRESSED, -(int64_t)len);
 	if (len == TMEM_PAGE_SIZE)
 		tmem_gauge(t, owner, G_RAW, -1);
-	record_free(t, blob_stripe(t, id), id);
+	if (unlinked) {
+		record_free(t, blob_stripe(t, id), id);
+	} else {
+		/* Off the free list until a repair: a free record (to
+		 * lookups, and to the repair, which files it) that
+		 * nothing allocates. */
+		__atomic_store_n(&b->loc, BLOB_LOC_FREE, __ATOMIC_RELEASE);
+		b->rl = 0;
+	}
 	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));
 }

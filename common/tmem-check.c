@@ -189,11 +189,14 @@ static void scan_index(struct fsck *f)
 		if (!kind_mine(f, s / TMEM_HALF))
 			continue;
 		nb = stripe_mask(is) + 1;
-		/* Damaged: past the array (a count of 64 bits or more
-		 * too, whose mask + 1 is 0). */
-		if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
-			PROBLEM(f, "index stripe %u: %u bucket bits", s,
-				is->bits);
+		/* Damaged: a count whose two copies differ, or past the
+		 * array (a count of 64 bits or more too, whose mask + 1 is
+		 * 0). */
+		if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
+			PROBLEM(f,
+				"index stripe %u: a damaged bucket count "
+				"(%u bits, sealed %u)",
+				s, is->bits, is->seal ^ STRIPE_SEAL);
 			/* A check leaves it (gets answer -EIO until the
 			 * repair): a count set right here would hide the
 			 * keys of the other buckets, absent to a get.  A
@@ -206,7 +209,7 @@ static void scan_index(struct fsck *f)
 			/* Rebuilt below from the records. */
 			for (b = 0; b < nb; b++)
 				*seg_ibucket(t, s, b) = 0;
-			is->bits = 0;
+			stripe_set_bits(is, 0);
 			is->free_head = 0;
 			is->used = 0;
 			continue;
@@ -365,9 +368,11 @@ static void scan_blob_refs(struct fsck *f)
 		if (!kind_mine(f, s / TMEM_HALF))
 			continue;
 		nb = stripe_mask(ds) + 1;
-		if (stripe_mask(ds) >= t->geo->dbuckets_per_stripe) {
-			PROBLEM(f, "blob stripe %u: %u bucket bits", s,
-				ds->bits);
+		if (!stripe_sound(ds, t->geo->dbuckets_per_stripe)) {
+			PROBLEM(f,
+				"blob stripe %u: a damaged bucket count "
+				"(%u bits, sealed %u)",
+				s, ds->bits, ds->seal ^ STRIPE_SEAL);
 			/* As for the index: a check leaves it, a repair
 			 * empties the whole array. */
 			nb = t->geo->dbuckets_per_stripe;
@@ -377,7 +382,7 @@ static void scan_blob_refs(struct fsck *f)
 		if (f->repair) {
 			for (b = 0; b < nb; b++)
 				*seg_dbucket(t, s, b) = 0;
-			ds->bits = 0;
+			stripe_set_bits(ds, 0);
 			ds->free_head = 0;
 			ds->used = 0;
 			continue;

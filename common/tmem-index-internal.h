@@ -22,6 +22,7 @@ void tmem_index_sweep_ghosts(struct tmem *t);
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits);
 unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
+uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s);
 uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s);
 
 /* The check an entry with this key and value carries; bhash is the blob's
@@ -55,6 +56,12 @@ static inline bool blob_id_valid(struct tmem *t, uint32_t id,
 	       (kind == TMEM_EPHEMERAL) == (id >= half);
 }
 bool tmem_blob_sane(struct tmem *t, const struct tmem_blob *b);
+/* tmem_blob_sane, and its chunk names blob id at its location (the raw
+ * slot's id, or the header before its bytes) in a chunk of its kind (raw
+ * pages only in raw chunks): a location changed by damage to another
+ * blob's place fails it, and releasing that place would free another
+ * blob's bytes. */
+bool tmem_blob_placed(struct tmem *t, uint32_t id, const struct tmem_blob *b);
 /* Where an entry of a damaged index would lead: a link to a record that
  * is not in the table. */
 static inline bool entry_id_valid(struct tmem *t, uint32_t e)

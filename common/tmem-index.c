@@ -49,6 +49,21 @@ bool tmem_blob_sane(struct tmem *t, const struct tmem_blob *b)
 	       (uint64_t)loc_off(loc) + alloc_size(len) <= TMEM_CHUNK_SIZE;
 }
 
+bool tmem_blob_placed(struct tmem *t, uint32_t id, const struct tmem_blob *b)
+{
+	uint32_t loc = __atomic_load_n(&b->loc, __ATOMIC_RELAXED), c;
+
+	if (!tmem_blob_sane(t, b))
+		return false;
+	c = loc_chunk(loc);
+	if (blob_len(b) != TMEM_PAGE_SIZE)
+		return !seg_chunk(t, c)->raw &&
+		       __atomic_load_n(loc_hdr(t, loc), __ATOMIC_ACQUIRE) == id;
+	return seg_chunk(t, c)->raw && loc_off(loc) % TMEM_PAGE_SIZE == 0 &&
+	       __atomic_load_n(seg_rawid(t, c, loc_off(loc) / TMEM_PAGE_SIZE),
+			       __ATOMIC_ACQUIRE) == id;
+}
+
 bool tmem_entry_sound(struct tmem *t, const struct tmem_entry *en)
 {
 	unsigned pool = entry_pool(en);
@@ -77,7 +92,7 @@ uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 	uint64_t steps = 0;
 
 	*bad = 0;
-	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+	if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
 		*bad = UINT32_MAX; /* a damaged bucket count */
 		*linkp = seg_ibucket(t, s, 0);
 		return 0;
@@ -154,20 +169,40 @@ unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets)
 	return bits;
 }
 
-/* Caller holds index stripe s: rehash it into 1 << bits buckets. */
+/* Whether index stripe s's first nb chains are whole: every link within
+ * the table, and no more links than it has records (a loop).  A resize
+ * moves records only then. */
+static bool chains_sound(struct tmem *t, unsigned s, uint64_t nb)
+{
+	uint64_t b, steps = 0, most = seg_istripe(t, s)->used + 1ULL;
+	uint32_t e;
+
+	for (b = 0; b < nb; b++)
+		for (e = *seg_ibucket(t, s, b); e; e = seg_entry(t, e)->next)
+			if (!entry_id_valid(t, e) || ++steps > most)
+				return false;
+	return true;
+}
+
+/* Caller holds index stripe s: rehash it into 1 << bits buckets (at most
+ * the whole array: a stripe with more than its share has longer chains).
+ * A stripe with a damaged count is left for the repair: its chains are
+ * not where the count says, and the buckets past it hold old heads; so
+ * is one whose chains are damaged (chains_sound), and it asks for it. */
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	/* A damaged bucket count walks no further than the array; at most
-	 * the whole array (a stripe with more than its share has longer
-	 * chains). */
 	uint64_t old = stripe_buckets(is, t->geo->ibuckets_per_stripe), nb, b;
 	uint32_t all = 0, e, next;
 
 	bits = bits_within(bits, t->geo->ibuckets_per_stripe);
 	nb = 1ULL << bits;
-	if (bits == is->bits)
+	if (bits == is->bits || !stripe_sound(is, t->geo->ibuckets_per_stripe))
 		return;
+	if (!chains_sound(t, s, old)) {
+		tmem_repair_ask(t, s / TMEM_HALF);
+		return;
+	}
 	for (b = 0; b < old; b++) {
 		for (e = *seg_ibucket(t, s, b); e; e = next) {
 			next = seg_entry(t, e)->next;
@@ -178,7 +213,7 @@ void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits)
 	}
 	for (b = old; b < nb; b++)
 		*seg_ibucket(t, s, b) = 0;
-	is->bits = bits;
+	stripe_set_bits(is, bits);
 	for (e = all; e; e = next) {
 		struct tmem_entry *en = seg_entry(t, e);
 		uint64_t bucket;
@@ -207,6 +242,40 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
+/* Caller holds stripe s of the blob table (blobs) or the index.  Take the
+ * head of its free list: 0 when it is empty.  The head is checked first:
+ * a record of s's half, free (a blob without location, an entry without
+ * value).  A damaged one (a changed link, or a record in use) ends the
+ * list: the list is dropped, its records lost to allocation until the
+ * repair (asked for) files them again. */
+uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s)
+{
+	struct tmem_stripe *st = blobs ? seg_dstripe(t, s) : seg_istripe(t, s);
+	enum tmem_kind kind = (enum tmem_kind)(s / TMEM_HALF);
+	uint32_t id = st->free_head;
+	bool free;
+
+	if (!id)
+		return 0;
+	if (blobs)
+		free = blob_id_valid(t, id, kind) &&
+		       __atomic_load_n(&seg_blob(t, id)->loc,
+				       __ATOMIC_RELAXED) == BLOB_LOC_FREE;
+	else
+		free = entry_id_valid(t, id) &&
+		       (id >= t->geo->nr_entries / 2) ==
+			       (kind == TMEM_EPHEMERAL) &&
+		       __atomic_load_n(&seg_entry(t, id)->value,
+				       __ATOMIC_RELAXED) == 0;
+	if (!free) {
+		st->free_head = 0;
+		tmem_repair_ask(t, kind);
+		return 0;
+	}
+	st->free_head = blobs ? seg_blob(t, id)->next : seg_entry(t, id)->next;
+	return id;
+}
+
 /* Caller holds stripe s.  A new record of s's kind from the shared count,
  * or, when none is left, one another stripe has free (only tried). */
 uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
@@ -228,10 +297,7 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
 
 		if (!tmem_trylock(t, &os->lock))
 			continue;
-		id = os->free_head;
-		if (id)
-			os->free_head = blobs ? seg_blob(t, id)->next
-					      : seg_entry(t, id)->next;
+		id = tmem_free_pop(t, blobs, o);
 		tmem_unlock(&os->lock);
 	}
 	return id;
@@ -241,11 +307,9 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
 enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t e = is->free_head;
+	uint32_t e = tmem_free_pop(t, false, s);
 
-	if (e)
-		is->free_head = seg_entry(t, e)->next;
-	else
+	if (!e)
 		e = tmem_record_new(t, false, s);
 	if (!e)
 		return ALLOC_NO_RECORD;
@@ -334,7 +398,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	index_unlink(t, s, link, e);
 	/* Shrink lazily (a quarter of the growth load) so that a stripe
 	 * hovering at a boundary does not rehash on every put and flush. */
-	if (is->bits && is->used * 16 < (1ULL << is->bits))
+	if (is->bits && is->used * 16 < stripe_mask(is) + 1)
 		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 }
 

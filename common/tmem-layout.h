@@ -70,7 +70,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 8
+#define TMEM_LAYOUT_VERSION 9
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -245,17 +245,30 @@ struct tmem_chunk {
 struct tmem_stripe {
 	pthread_mutex_t lock;
 	uint32_t free_head; /* free entry/blob list */
-	uint32_t spare;
-	uint32_t used; /* live records */
-	uint32_t bits; /* 1 << bits buckets in use; doubles as the
-			* stripe fills so that buckets cost memory only
-			* in proportion to use */
+	uint32_t seal;	    /* bits ^ STRIPE_SEAL (stripe_set_bits) */
+	uint32_t used;	    /* live records */
+	uint32_t bits;	    /* 1 << bits buckets in use; doubles as the
+			     * stripe fills so that buckets cost memory only
+			     * in proportion to use */
 } __attribute__((aligned(64)));
+
+/* A stripe's bucket count decides which chain each record is on: a count
+ * changed by damage, even to another that fits the array, sends lookups
+ * to the wrong chains (a key reads as absent) and removals past their
+ * record (which is then freed while still linked: a loop).  So the count
+ * is kept twice, and a stripe whose copies differ is damaged. */
+#define STRIPE_SEAL 0x5eb1c7a3U
+
+static inline void stripe_set_bits(struct tmem_stripe *st, unsigned bits)
+{
+	st->bits = bits;
+	st->seal = bits ^ STRIPE_SEAL;
+}
 
 static inline uint64_t stripe_mask(const struct tmem_stripe *st)
 {
-	/* bits < 64 always, unless the segment is damaged: the lookups
-	 * then check the mask against the table (tmem-index.c). */
+	/* bits < 64 always, unless the segment is damaged (the data path
+	 * then finds the stripe unsound: stripe_sound). */
 	return st->bits < 64 ? (1ULL << st->bits) - 1 : ~0ULL;
 }
 
@@ -266,6 +279,14 @@ static inline uint64_t stripe_buckets(const struct tmem_stripe *st,
 				      uint64_t max)
 {
 	return stripe_mask(st) < max ? stripe_mask(st) + 1 : max;
+}
+
+/* Whether the stripe's count is its own and fits its array of max buckets:
+ * the data path uses a stripe's chains only then (otherwise a get answers
+ * -EIO and a put refuses until the repair rebuilds the stripe). */
+static inline bool stripe_sound(const struct tmem_stripe *st, uint64_t max)
+{
+	return st->seal == (st->bits ^ STRIPE_SEAL) && stripe_mask(st) < max;
 }
 
 /* bits, or fewer: at most an array of max buckets (a power of two). */

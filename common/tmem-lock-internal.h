@@ -27,6 +27,14 @@ static inline bool tmem_repair_pending_in(struct tmem *t, unsigned halves)
 				     memory_order_acquire) &
 		halves) != 0;
 }
+/* Damage found where it cannot be mended: ask for the repair of half
+ * kind (its stripes' next takers wait for it: stripe_lock).  No lock, no
+ * allocation: any thread may ask, a swap request's too. */
+static inline void tmem_repair_ask(struct tmem *t, unsigned kind)
+{
+	atomic_fetch_or_explicit(&t->hdr->needs_repair, TMEM_HALF_BIT(kind),
+				 memory_order_release);
+}
 static inline bool tmem_repair_pending(struct tmem *t)
 {
 	return tmem_repair_pending_in(t, TMEM_HALVES);

@@ -233,6 +233,8 @@ static int format_segment(struct tmem *t, int fd,
 			(struct tmem_stripe *)(base + g.off_istripes) + i;
 		struct tmem_stripe *ds =
 			(struct tmem_stripe *)(base + g.off_dstripes) + i;
+		stripe_set_bits(is, 0);
+		stripe_set_bits(ds, 0);
 		r = tmem_mutex_init(&is->lock);
 		if (!r)
 			r = tmem_mutex_init(&ds->lock);
@@ -291,6 +293,39 @@ static int validate_header(struct tmem *t, const struct tmem_header *h,
 			 (unsigned long long)st_size,
 			 (unsigned long long)h->geo.segment_bytes);
 		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* The sub-pool records every request trusts without a check of its own:
+ * one in use with a state, kind or dedup scope that no build writes, or a
+ * name without its end, is damaged.  Its pages would go to the wrong half
+ * of the pool, or a repair would drop a persistent sub-pool's pages as
+ * misplaced: the segment is refused (-EBADMSG), naming the record, and
+ * left as it is.  A change to another valid value is not seen here.  No
+ * lock: a record is published by its state, last (tmem_pool_open). */
+static int validate_pools(struct tmem *t)
+{
+	unsigned i;
+
+	for (i = 0; i < TMEM_MAX_POOLS; i++) {
+		struct tmem_pool_rec *pr = seg_pool(t, i);
+		uint32_t state =
+			atomic_load_explicit(&pr->state, memory_order_acquire);
+		uint32_t kind = __atomic_load_n(&pr->kind, __ATOMIC_RELAXED);
+		uint32_t dedup = __atomic_load_n(&pr->dedup, __ATOMIC_RELAXED);
+
+		if (state == POOL_FREE)
+			continue;
+		if (state > POOL_DESTROYING || kind > TMEM_EPHEMERAL ||
+		    dedup > TMEM_DEDUP_POOL ||
+		    !memchr(pr->name, 0, sizeof pr->name)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "%s: sub-pool record %u is damaged (state "
+				 "%u, kind %u, dedup scope %u)",
+				 t->path, i, state, kind, dedup);
+			return -EBADMSG;
+		}
 	}
 	return 0;
 }
@@ -524,7 +559,7 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 	}
 	t->hdr = (struct tmem_header *)t->base;
 	t->geo = &t->hdr->geo;
-	return 0;
+	return validate_pools(t);
 }
 
 int tmem_open(const struct tmem_options *opts, struct tmem **out)

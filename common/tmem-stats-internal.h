@@ -15,6 +15,10 @@ static inline void tmem_count(struct tmem_ctx *c, unsigned pool, unsigned which,
 static inline void tmem_gauge(struct tmem *t, unsigned pool, unsigned which,
 			      int64_t n)
 {
+	/* A chunk's pool (a byte) may be damaged: counted nowhere then
+	 * (the repair recounts), never past the table. */
+	if (pool >= TMEM_MAX_POOLS)
+		return;
 	atomic_fetch_add_explicit(&seg_pool(t, pool)->g[which], n,
 				  memory_order_relaxed);
 }

@@ -84,6 +84,16 @@ void tmem_counters_sum(struct tmem *t, unsigned pool, uint64_t *sum)
 	}
 }
 
+/* The bytes of the buckets a stripe uses, read without its lock (a count
+ * changing meanwhile is off by a resize); a damaged count, no more than
+ * its array of max. */
+static uint64_t bucket_bytes(const struct tmem_stripe *st, uint64_t max)
+{
+	unsigned bits = __atomic_load_n(&st->bits, __ATOMIC_RELAXED);
+
+	return 4 * (bits < 64 && (1ULL << bits) < max ? 1ULL << bits : max);
+}
+
 /* Metadata besides entries and blobs: header, tables of slots, pools and
  * stripes, and the buckets the stripes use now. */
 uint64_t tmem_fixed_bytes(struct tmem *t)
@@ -92,10 +102,10 @@ uint64_t tmem_fixed_bytes(struct tmem *t)
 	unsigned s;
 
 	for (s = 0; s < TMEM_NR_STRIPES; s++) {
-		n += (4ULL << __atomic_load_n(&seg_istripe(t, s)->bits,
-					      __ATOMIC_RELAXED));
-		n += (4ULL << __atomic_load_n(&seg_dstripe(t, s)->bits,
-					      __ATOMIC_RELAXED));
+		n += bucket_bytes(seg_istripe(t, s),
+				  t->geo->ibuckets_per_stripe);
+		n += bucket_bytes(seg_dstripe(t, s),
+				  t->geo->dbuckets_per_stripe);
 	}
 	return n;
 }

@@ -119,16 +119,22 @@ static bool verify_bucket(struct verify *v, unsigned s, uint64_t b)
 	uint32_t e;
 
 	tmem_lock(t, &is->lock);
-	if (b > stripe_mask(is) || b >= t->geo->ibuckets_per_stripe) {
-		/* Past the array with the count going further: damaged
-		 * (also a count of 64 bits or more, whose mask + 1 is 0). */
-		if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+	if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
+		/* A damaged count (its copies differ, or it is past the
+		 * array: 64 bits or more too): no chain is walked. */
+		if (b == 0) {
 			v->res->bad_chains++;
 			tmem_log(t, TMEM_LOG_ERROR,
-				 "index stripe %u: %u bucket bits, more than "
-				 "the table holds",
-				 s, is->bits);
+				 "index stripe %u: a damaged bucket count "
+				 "(%u bits, sealed %u, at most %llu buckets)",
+				 s, is->bits, is->seal ^ STRIPE_SEAL,
+				 (unsigned long long)
+					 t->geo->ibuckets_per_stripe);
 		}
+		tmem_unlock(&is->lock);
+		return false;
+	}
+	if (b > stripe_mask(is)) {
 		tmem_unlock(&is->lock);
 		return false;
 	}
@@ -151,6 +157,35 @@ static bool verify_bucket(struct verify *v, unsigned s, uint64_t b)
 	return true;
 }
 
+/* Stripe s (index or blob, of the half s / TMEM_HALF) is to be rebuilt:
+ * counted in cut_stripes, and the repair asked for (its half's
+ * needs_repair), which the data path waits for (stripe_lock). */
+static void ask_repair(struct verify *v, unsigned s)
+{
+	v->res->cut_stripes++;
+	tmem_repair_ask(v->t, s / TMEM_HALF);
+}
+
+/* Whether an entry on bucket b of index stripe s belongs there: in use,
+ * and its key's bucket (an entry that fails its check is the entry
+ * check's to report, not placed by a key it may not have).  A link
+ * changed to a free record, or to another bucket's, can leave the count
+ * right with a cut elsewhere. */
+static bool entry_placed(struct tmem *t, const struct tmem_entry *en,
+			 unsigned s, uint64_t b)
+{
+	unsigned pool = entry_pool(en);
+	uint64_t bucket;
+
+	if (entry_type(en) == ENTRY_FREE)
+		return false;
+	if (!tmem_entry_sound(t, en))
+		return true;
+	return tmem_key_stripe((enum tmem_kind)seg_pool(t, pool)->kind, pool,
+			       en->object, en->index, &bucket) == s &&
+	       (bucket & stripe_mask(seg_istripe(t, s))) == b;
+}
+
 /* Whether stripe s's chains reach exactly the entries it holds, under its
  * lock for the whole walk (links only, nothing decompressed: a stripe
  * holds a 256th of the index).  A chain cut by damage hides the entries
@@ -162,21 +197,18 @@ static void count_stripe(struct verify *v, unsigned s)
 {
 	struct tmem *t = v->t;
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint64_t b, nb, reached = 0, steps;
+	uint64_t b, nb, reached = 0, misplaced = 0, steps;
 	uint32_t e;
 
 	tmem_lock(t, &is->lock);
-	if (stripe_mask(is) >= t->geo->ibuckets_per_stripe) {
+	if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
 		/* verify_bucket reported the count; its gets answer -EIO
 		 * until the repair rebuilds the stripe from the records. */
-		v->res->cut_stripes++;
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "index stripe %u: asking for the repair, which "
 			 "rebuilds its buckets from the records",
 			 s);
-		atomic_fetch_or_explicit(&t->hdr->needs_repair,
-					 TMEM_HALF_BIT(s / TMEM_HALF),
-					 memory_order_release);
+		ask_repair(v, s);
 		tmem_unlock(&is->lock);
 		return;
 	}
@@ -185,25 +217,48 @@ static void count_stripe(struct verify *v, unsigned s)
 		steps = 0;
 		for (e = *seg_ibucket(t, s, b);
 		     e && entry_id_valid(t, e) && ++steps <= is->used + 1;
-		     e = seg_entry(t, e)->next)
+		     e = seg_entry(t, e)->next) {
 			reached++;
+			misplaced += !entry_placed(t, seg_entry(t, e), s, b);
+		}
 	}
-	if (reached != is->used) {
+	if (reached != is->used || misplaced) {
 		v->res->bad_chains++;
-		v->res->cut_stripes++;
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "index stripe %u: its chains reach %llu entries of "
-			 "the %u it holds (a changed link); asking for the "
-			 "repair, which relinks them from the records",
-			 s, (unsigned long long)reached, is->used);
-		atomic_fetch_or_explicit(&t->hdr->needs_repair,
-					 TMEM_HALF_BIT(s / TMEM_HALF),
-					 memory_order_release);
+			 "the %u it holds, %llu of them free or another "
+			 "bucket's (a changed link); asking for the repair, "
+			 "which relinks them from the records",
+			 s, (unsigned long long)reached, is->used,
+			 (unsigned long long)misplaced);
+		ask_repair(v, s);
 	}
 	tmem_unlock(&is->lock);
 }
 
-/* Index stripes first .. last - 1; adds to *res. */
+/* Whether blob stripe s's bucket count is sound.  A damaged one costs no
+ * get (a get does not walk chains), but its puts answer -EIO and its
+ * freed records wait (tmem_blob_unlink_chain): it asks for the repair,
+ * which rebuilds the stripe from the records. */
+static void count_blob_stripe(struct verify *v, unsigned s)
+{
+	struct tmem *t = v->t;
+	struct tmem_stripe *ds = seg_dstripe(t, s);
+
+	tmem_lock(t, &ds->lock);
+	if (!stripe_sound(ds, t->geo->dbuckets_per_stripe)) {
+		v->res->bad_chains++;
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "blob stripe %u: a damaged bucket count (%u bits, "
+			 "sealed %u); asking for the repair, which rebuilds "
+			 "its buckets from the records",
+			 s, ds->bits, ds->seal ^ STRIPE_SEAL);
+		ask_repair(v, s);
+	}
+	tmem_unlock(&ds->lock);
+}
+
+/* Index and blob stripes first .. last - 1; adds to *res. */
 static void verify_stripes(struct tmem *t, bool deep, uint64_t pages_per_sec,
 			   unsigned first, unsigned last,
 			   struct tmem_verify_result *res)
@@ -221,6 +276,7 @@ static void verify_stripes(struct tmem *t, bool deep, uint64_t pages_per_sec,
 	v.budget = res->pages + (v.rate + 99) / 100; /* per 10 ms slice */
 	v.c = deep ? tmem_ctx_get(t) : NULL;	     /* only to decompress */
 	for (s = first; s < last; s++) {
+		count_blob_stripe(&v, s);
 		count_stripe(&v, s);
 		for (b = 0; verify_bucket(&v, s, b); b++)
 			verify_pace(&v);

@@ -435,9 +435,10 @@ struct tmem_verify_result {
 	uint64_t entries;     /* index entries looked at */
 	uint64_t pages;	      /* stored pages decompressed (deep) */
 	uint64_t bad_pages;   /* entries or pages that fail their check */
-	uint64_t bad_chains;  /* index chains that are broken */
-	uint64_t cut_stripes; /* index stripes whose chains miss entries
-			       * or whose bucket count is past the table
+	uint64_t bad_chains;  /* index chains that are broken, and
+			       * stripes whose bucket count is damaged */
+	uint64_t cut_stripes; /* index stripes whose chains miss entries,
+			       * and stripes whose bucket count is damaged
 			       * (among bad_chains): repair was asked for,
 			       * which relinks them */
 	int served_by;	      /* pid of the live server that the

@@ -396,7 +396,7 @@ static void pool_verify(struct tmem *t)
 
 	r = tmem_verify(t, false, 0, &vr);
 	if (vr.cut_stripes)
-		nbdkit_error("pool=%s: %" PRIu64 " index stripes had entries "
+		nbdkit_error("pool=%s: %" PRIu64 " stripes had entries "
 			     "cut off their chains or a damaged bucket count "
 			     "(above): the pool rebuilds them from the "
 			     "records before it serves them",
