@@ -11,7 +11,16 @@
  * documented errors.  Otherwise every key is read twice: each read gives
  * the key's own bytes, -EIO (a damaged page, the same answer both times)
  * or -ENOENT (its index entry or bucket lost); never another page's bytes
- * or anything else.  tmem_verify (deep) must end too.
+ * or anything else.  Then, after the quick verification a server runs at
+ * start (and the repair it asks for), a third of the keys are written
+ * again (and a few new ones), a third flushed: a put the pool took reads
+ * back its new bytes at once, a refused one is -EIO, -ENOSPC or -ENOENT (a
+ * damaged sub-pool record), and no call spins (a
+ * damaged chain must not loop a walk under a stripe lock: SIGALRM after
+ * 20 s aborts).  tmem_verify (deep) must end, and after the repair it
+ * asks for, every key reads what it last took, -EIO or -ENOENT: never an
+ * older version (a flushed or rewritten key whose older entry the repair
+ * relinked) and never another page's bytes.
  *
  * The regions are the records a get reads: the header's fixed part, the
  * sub-pool records, the stripes' bucket counts, buckets, entries, blobs,
@@ -27,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,8 +60,11 @@ static unsigned char *image; /* the file's bytes up to off_counters */
 static uint64_t image_len;
 static unsigned char *data_image; /* [off_dict, segment_bytes) */
 static uint64_t data_len;
+#define NNEW 8 /* keys the write phase adds */
 static unsigned char pages[NKEYS][TMEM_PAGE_SIZE];
-static unsigned long n_inputs, n_refused, n_ok, n_eio, n_miss;
+static unsigned char again[NKEYS + NNEW][TMEM_PAGE_SIZE];
+static unsigned long n_inputs, n_refused, n_ok, n_eio, n_miss, n_put_ok,
+	n_put_refused;
 
 static void die(const char *what, int r)
 {
@@ -96,6 +109,15 @@ static void page_make(unsigned char *p, unsigned i)
 	default:
 		page_make(p, 8);
 	}
+}
+
+/* Key i's page of the write phase: another kind's page (so a zero key may
+ * take text, and copies dedup), marked with i unless it is a fill. */
+static void page_again(unsigned char *p, unsigned i)
+{
+	page_make(p, i + 1);
+	if ((i + 1) % 6 > 1)
+		snprintf((char *)p, 24, "again %u", i);
 }
 
 static void opts_of(struct tmem_options *o, bool create)
@@ -163,6 +185,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (r)
 			die("put", r);
 	}
+	for (i = 0; i < NKEYS + NNEW; i++)
+		page_again(again[i], i);
 	geo = *t->geo;
 	tmem_close(t);
 	image_len = geo.off_counters;
@@ -270,36 +294,103 @@ static void patch(int fd, const uint8_t *rec)
 		return;
 	if (pread(fd, &b, 1, (off_t)off) != 1)
 		return;
+	if (getenv("FUZZ_VERBOSE"))
+		fprintf(stderr,
+			"fuzz-segment: input %lu: byte %" PRIu64 " ^= 0x%02x\n",
+			n_inputs, off, rec[5] ? rec[5] : 0xff);
 	b ^= rec[5] ? rec[5] : 0xff;
 	if (pwrite(fd, &b, 1, (off_t)off) != 1)
 		die("pwrite", -errno);
 }
 
+/* What key i last took: its first page, its page of the write phase, or
+ * nothing (flushed, refused, or never written). */
+static const unsigned char *want[NKEYS + NNEW];
+
+static void fail(const char *what, unsigned i, int r)
+{
+	fprintf(stderr, "fuzz-segment: input %lu, key %u: %s (%d)\n", n_inputs,
+		i, what, r);
+	abort();
+}
+
+/* What a read of key i that answered bytes got wrong, or NULL. */
+static const char *wrong(unsigned i, const unsigned char *got)
+{
+	if (want[i] && memcmp(got, want[i], TMEM_PAGE_SIZE) == 0)
+		return NULL;
+	if (i < NKEYS && want[i] != pages[i] &&
+	    memcmp(got, pages[i], TMEM_PAGE_SIZE) == 0)
+		return "its older version";
+	return want[i] ? "other bytes" : "bytes where nothing is";
+}
+
+/* A read of key i: want[i]'s bytes, -EIO (sticky: the same answer the
+ * second time) or -ENOENT; a key that holds nothing is never bytes. */
 static void check_read(struct tmem *t, uint32_t p, unsigned i)
 {
 	unsigned char got[TMEM_PAGE_SIZE];
 	int r, r2;
 
 	r = tmem_get(t, p, 1, i, got);
-	if (r == 0 && memcmp(got, pages[i], TMEM_PAGE_SIZE) != 0) {
-		fprintf(stderr, "fuzz-segment: key %u: other bytes\n", i);
-		abort();
-	}
+	if (r == 0 && wrong(i, got))
+		fail(wrong(i, got), i, r);
 	if (r != 0 && r != -EIO && r != -ENOENT)
 		die("get", r);
 	/* Sticky: a damaged page stays damaged. */
 	r2 = tmem_get(t, p, 1, i, got);
-	if (r == -EIO && r2 != -EIO) {
-		fprintf(stderr, "fuzz-segment: key %u: EIO, then %d\n", i, r2);
-		abort();
-	}
-	if (r2 == 0 && memcmp(got, pages[i], TMEM_PAGE_SIZE) != 0) {
-		fprintf(stderr, "fuzz-segment: key %u: other bytes\n", i);
-		abort();
-	}
+	if (r == -EIO && r2 != -EIO)
+		fail("EIO, then another answer", i, r2);
+	if (r2 == 0 && wrong(i, got))
+		fail(wrong(i, got), i, r2);
 	n_ok += r == 0;
 	n_eio += r == -EIO;
 	n_miss += r == -ENOENT;
+}
+
+/* Write a third of the keys again and a few new ones, flush a third. */
+static void write_phase(struct tmem *t, uint32_t p)
+{
+	unsigned char got[TMEM_PAGE_SIZE];
+	unsigned i;
+	int r;
+
+	for (i = 0; i < NKEYS + NNEW; i++) {
+		if (i < NKEYS && i % 3 == 1) {
+			r = tmem_flush_page(t, p, 1, i);
+			if (r != 0 && r != -ENOENT && r != -EIO)
+				die("flush", r);
+			if (r == 0)
+				want[i] = NULL;
+			continue;
+		}
+		if (i < NKEYS && i % 3 == 2)
+			continue;
+		r = tmem_put(t, p, 1, i, again[i]);
+		/* -ENOENT: a damaged sub-pool record (its state or id). */
+		if (r != 0 && r != -EIO && r != -ENOSPC && r != -ENOENT)
+			die("put", r);
+		n_put_ok += r == 0;
+		n_put_refused += r != 0;
+		/* A refused put leaves no older version (tmem_put). */
+		want[i] = r == 0 ? again[i] : NULL;
+		if (r != 0)
+			continue;
+		r = tmem_get(t, p, 1, i, got);
+		if (r != 0 || memcmp(got, again[i], TMEM_PAGE_SIZE) != 0)
+			fail("a put taken does not read back", i, r);
+	}
+}
+
+static void hung(int sig)
+{
+	static const char m[] = "fuzz-segment: a call did not return in 20 s "
+				"(a loop under a stripe lock?)\n";
+
+	(void)sig;
+	if (write(2, m, sizeof m - 1) < 0)
+		_exit(3);
+	abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -310,6 +401,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t k;
 	uint32_t p;
 	unsigned i;
+	bool found;
 	int fd, r;
 
 	n_inputs++;
@@ -333,13 +425,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n_refused++;
 		return 0;
 	}
-	if (tmem_pool_find(t, "p", &p) == 0) {
+	signal(SIGALRM, hung);
+	alarm(20);
+	for (i = 0; i < NKEYS + NNEW; i++)
+		want[i] = i < NKEYS ? pages[i] : NULL;
+	found = tmem_pool_find(t, "p", &p) == 0;
+	if (found)
 		for (i = 0; i < NKEYS; i++)
 			check_read(t, p, i);
-	}
+	/* As a server starts: the quick pass, and the repair it asks for
+	 * (at the next stripe lock), before anything is written. */
+	r = tmem_verify(t, false, 0, &vr);
+	if (r && r != -EUCLEAN)
+		die("verify", r);
+	if (found)
+		write_phase(t, p);
 	r = tmem_verify(t, true, 0, &vr);
 	if (r && r != -EUCLEAN)
 		die("verify", r);
+	/* The repair verify asked for runs at the next stripe lock. */
+	if (found)
+		for (i = 0; i < NKEYS + NNEW; i++)
+			check_read(t, p, i);
+	alarm(0);
 	tmem_close(t);
 	return 0;
 }
@@ -352,7 +460,8 @@ void fuzz_pool_summary(void)
 		return;
 	done = true;
 	printf("fuzz-segment: %lu inputs, %lu refused at attach; reads: %lu "
-	       "right, %lu EIO, %lu missing\n",
-	       n_inputs, n_refused, n_ok, n_eio, n_miss);
+	       "right, %lu EIO, %lu missing; puts: %lu taken, %lu refused\n",
+	       n_inputs, n_refused, n_ok, n_eio, n_miss, n_put_ok,
+	       n_put_refused);
 	unlink(path);
 }
