@@ -65,7 +65,7 @@ enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
 				    bool own_only);
 typedef bool (*tmem_walk_fn)(struct tmem *t, uint32_t c, uint32_t id,
 			     uint32_t loc, uint32_t size, void *arg);
-bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
-		     void *arg);
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, enum tmem_kind kind,
+		     bool try_only, tmem_walk_fn fn, void *arg);
 
 #endif /* TMEM_ALLOC_INTERNAL_H */

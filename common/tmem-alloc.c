@@ -581,14 +581,17 @@ enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
 	}
 }
 
-/* Walk the allocations of a chunk we claimed (evicting or compacting):
- * fn is called for every live blob with the blob's stripe held, and may
- * mark the space dead.  Stripes of ephemeral blobs are only tried when
- * try_only (a stopped cache process may hold one).  Returns false when
- * the walk had to stop early: a busy stripe, fn said so, or a header that
- * does not make sense (repair rewrites those). */
-bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
-		     void *arg)
+/* Walk the allocations of a chunk of kind we claimed (evicting or
+ * compacting): fn is called for every live blob with the blob's stripe
+ * held, and may mark the space dead.  Stripes of ephemeral blobs are only
+ * tried when try_only (a stopped cache process may hold one).  Returns
+ * false when the walk had to stop early: a busy stripe, fn said so, or a
+ * header that does not make sense (repair rewrites those), among them one
+ * naming a blob of the other kind (a damaged header or chunk record):
+ * its stripe is never taken (a cache process must not hold a persistent
+ * one), and the repair is asked for. */
+bool tmem_chunk_walk(struct tmem *t, uint32_t c, enum tmem_kind kind,
+		     bool try_only, tmem_walk_fn fn, void *arg)
 {
 	uint32_t off = 0, fill = seg_chunk(t, c)->fill;
 	bool raw = seg_chunk(t, c)->raw;
@@ -618,6 +621,11 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 		id = h;
 		if (id == 0 || id >= t->geo->nr_blobs)
 			return false;
+		if ((id >= t->geo->nr_blobs / 2) != (kind == TMEM_EPHEMERAL)) {
+			tmem_repair_ask(t, TMEM_PERSISTENT);
+			tmem_repair_ask(t, TMEM_EPHEMERAL);
+			return false;
+		}
 		d = blob_stripe(t, id);
 		ds = seg_dstripe(t, d);
 		if (try_only || d >= TMEM_HALF) {
@@ -645,11 +653,10 @@ bool tmem_chunk_walk(struct tmem *t, uint32_t c, bool try_only, tmem_walk_fn fn,
 	return true;
 }
 
-/* Caller holds the blob's stripe: evict it.  Entries naming it become
- * misses, swept later.  A persistent blob (in a chunk whose pool byte was
- * damaged to an ephemeral sub-pool's) is never evicted, nor one not found
- * on its chain (a damaged stripe): either ends the walk, and its chunk
- * stays closed until a repair. */
+/* Caller holds the blob's stripe (an ephemeral one: tmem_chunk_walk):
+ * evict it.  Entries naming it become misses, swept later.  One not found
+ * on its chain (a damaged stripe) is not evicted: it ends the walk, and
+ * asks for the repair; its chunk stays closed until then. */
 static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 		     uint32_t size, void *arg)
 {
@@ -658,8 +665,10 @@ static bool doom_one(struct tmem *t, uint32_t c, uint32_t id, uint32_t loc,
 	uint32_t len = blob_len(b);
 
 	(void)arg;
-	if (id < t->geo->nr_blobs / 2 || !tmem_blob_unlink_chain(t, id))
+	if (!tmem_blob_unlink_chain(t, id)) {
+		tmem_repair_ask(t, TMEM_EPHEMERAL);
 		return false;
+	}
 	__atomic_store_n(&b->loc, BLOB_LOC_DOOMED, __ATOMIC_RELEASE);
 	CRASH_POINT(32);
 	alloc_mark(t, loc, len, 0);
@@ -729,7 +738,7 @@ enum evict_outcome tmem_evict_chunk(struct tmem *t, unsigned for_pool,
 	if (!victim)
 		return EVICT_NONE;
 	CRASH_POINT(30);
-	tmem_chunk_walk(t, victim, true, doom_one, NULL);
+	tmem_chunk_walk(t, victim, TMEM_EPHEMERAL, true, doom_one, NULL);
 	CRASH_POINT(31);
 	sl = atomic_load(&seg_chunk(t, victim)->sl);
 	for (;;) {

@@ -170,7 +170,7 @@ static int blob_stripe_take(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 			return r;
 		r = stripe_unsound(t, ds, &tries);
 		if (r)
-			return r;
+			return reject(c, pool, TMEM_REJECT_DAMAGED, r);
 	}
 }
 
@@ -354,6 +354,8 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	}
 	CRASH_POINT(2);
 	r = istripe_lock(t, is);
+	if (r == -EIO)
+		r = reject(c, pool, TMEM_REJECT_DAMAGED, r);
 	if (r) {
 		if (blob) {
 			tmem_blob_unref(t, blob);
@@ -780,8 +782,8 @@ int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
 int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 {
 	struct tmem_ctx *c;
-	unsigned pool;
-	int r;
+	unsigned pool, half;
+	int r, tries;
 
 	if (t->readonly)
 		return -EROFS;
@@ -791,7 +793,22 @@ int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_FLUSHES, 1);
 	tmem_ctx_put(c);
-	tmem_index_drop_where(t, pool, false, object);
+	/* Damage that may hide some of its entries asked for the repair,
+	 * which relinks them: drop them again once it has run (a flush that
+	 * missed one would let a later get read an older version). */
+	half = TMEM_HALF_BIT(seg_pool(t, pool)->kind == TMEM_EPHEMERAL
+				     ? TMEM_EPHEMERAL
+				     : TMEM_PERSISTENT);
+	for (tries = 0; !tmem_index_drop_where(t, pool, false, object);
+	     tries++) {
+		if (tries == 2)
+			return -EIO;
+		while (tmem_repair_pending_in(t, half)) {
+			r = tmem_repair_wait(t, half);
+			if (r)
+				return r;
+		}
+	}
 	return 0;
 }
 
@@ -1024,7 +1041,7 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 {
 	struct tmem_pool_rec *pr;
-	bool shared;
+	bool shared, whole;
 	unsigned pool;
 	int r, n, pid = 0;
 
@@ -1068,9 +1085,14 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	}
 	atomic_store(&pr->state, POOL_DESTROYING);
 	CRASH_POINT(20);
-	tmem_index_drop_where(t, pool, true, 0);
+	/* Entries damage hid are the repair's (asked for): it finishes the
+	 * destroy and frees the record, so that no sub-pool opened in this
+	 * slot meanwhile finds them. */
+	whole = tmem_index_drop_where(t, pool, true, 0);
 	CRASH_POINT(21);
-	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
+	if (whole)
+		atomic_store_explicit(&pr->state, POOL_FREE,
+				      memory_order_release);
 	pool_hold(t, pool, false);
 	tmem_unserve_persistent(t, pool);
 	tmem_unlock(&t->hdr->pool_lock);

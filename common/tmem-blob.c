@@ -295,11 +295,12 @@ void tmem_blob_unref_locked(struct tmem *t, uint32_t id)
 	if (unlinked) {
 		record_free(t, blob_stripe(t, id), id);
 	} else {
-		/* Off the free list until a repair: a free record (to
-		 * lookups, and to the repair, which files it) that
-		 * nothing allocates. */
+		/* Off the free list until the repair (asked for): a free
+		 * record (to lookups, and to the repair, which files it)
+		 * that nothing allocates. */
 		__atomic_store_n(&b->loc, BLOB_LOC_FREE, __ATOMIC_RELEASE);
 		b->rl = 0;
+		tmem_repair_ask(t, blob_stripe(t, id) / TMEM_HALF);
 	}
 	CRASH_POINT(7);
 	tmem_alloc_release(t, loc, alloc_size(len));

@@ -54,12 +54,6 @@ struct fsck {
 			tmem_log((f)->t, TMEM_LOG_ERROR, __VA_ARGS__); \
 	} while (0)
 
-static bool chunk_in_use(unsigned st)
-{
-	return st == CHUNK_OPEN || st == CHUNK_CLOSED || st == CHUNK_EVICTING ||
-	       st == CHUNK_COMPACTING;
-}
-
 static bool kind_mine(struct fsck *f, unsigned kind)
 {
 	return (f->halves & TMEM_HALF_BIT(kind)) != 0;
@@ -197,7 +191,7 @@ static void scan_index(struct fsck *f)
 				"index stripe %u: a damaged bucket count "
 				"(%u bits, sealed %u)",
 				s, is->bits, is->seal ^ STRIPE_SEAL);
-			/* A check leaves it (gets answer -EIO until the
+			/* A check leaves it (its next taker asks for the
 			 * repair): a count set right here would hide the
 			 * keys of the other buckets, absent to a get.  A
 			 * repair empties the whole array. */

@@ -156,7 +156,10 @@ static unsigned compact(struct tmem *t, unsigned max_chunks, uint32_t max_live,
 		k = seg_chunk(t, c);
 		/* Ephemeral stripes are only tried (a stopped cache
 		 * process may hold one); persistent holders never stall. */
-		ok = tmem_chunk_walk(t, c, false, move_one, NULL);
+		ok = tmem_chunk_walk(t, c,
+				     chunk_persistent(t, c) ? TMEM_PERSISTENT
+							    : TMEM_EPHEMERAL,
+				     false, move_one, NULL);
 		sl = atomic_load(&k->sl);
 		do {
 			nsl = SL_LIVE(sl)

@@ -16,7 +16,7 @@ void tmem_index_remove(struct tmem *t, unsigned s, uint32_t *link, uint32_t e);
 void tmem_entry_release(struct tmem *t, struct tmem_entry *en);
 void tmem_entry_read_mark(struct tmem *t, struct tmem_entry *en, uint32_t len);
 void tmem_entry_read_forget(struct tmem *t, const struct tmem_entry *en);
-void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
+bool tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 			   uint64_t object);
 void tmem_index_sweep_ghosts(struct tmem *t);
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);

@@ -56,6 +56,11 @@ bool tmem_blob_placed(struct tmem *t, uint32_t id, const struct tmem_blob *b)
 	if (!tmem_blob_sane(t, b))
 		return false;
 	c = loc_chunk(loc);
+	/* Never a chunk that holds nothing: its pages may be punched, and
+	 * reading one would fault memory in. */
+	if (c >= __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED) ||
+	    !chunk_in_use(SL_STATE(atomic_load(&seg_chunk(t, c)->sl))))
+		return false;
 	if (blob_len(b) != TMEM_PAGE_SIZE)
 		return !seg_chunk(t, c)->raw &&
 		       __atomic_load_n(loc_hdr(t, loc), __ATOMIC_ACQUIRE) == id;
@@ -92,8 +97,10 @@ uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 	uint64_t steps = 0;
 
 	*bad = 0;
+	/* Callers take the stripe sound (istripe_lock); kept so that a
+	 * damaged count read here is a damaged chain, never a miss. */
 	if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
-		*bad = UINT32_MAX; /* a damaged bucket count */
+		*bad = UINT32_MAX;
 		*linkp = seg_ibucket(t, s, 0);
 		return 0;
 	}
@@ -134,8 +141,8 @@ uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,
 	uint32_t *link;
 	uint64_t steps = 0;
 
-	/* A damaged bucket count stays in the table (and gets report the
-	 * stripe damaged: tmem_index_find_checked). */
+	/* Callers take the stripe sound (istripe_lock); a damaged count
+	 * would stay in the table all the same. */
 	uint64_t mask = stripe_buckets(is, t->geo->ibuckets_per_stripe) - 1;
 
 	link = seg_ibucket(t, s, bucket & mask);
@@ -438,7 +445,6 @@ static bool ghost_drop(struct tmem *t, unsigned s, uint32_t *link, uint32_t e)
 	return true;
 }
 
-/* Remove the entries a predicate picks from one stripe. */
 /* What stripe_drop removes. */
 enum drop_what {
 	DROP_POOL,   /* every entry of a sub-pool */
@@ -446,39 +452,46 @@ enum drop_what {
 	DROP_GHOSTS, /* entries naming doomed blobs, whose stripes are free */
 };
 
-static uint64_t stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
-			    unsigned pool, uint64_t object)
+/* Remove the entries a predicate picks from one stripe: true, or false
+ * when a damaged chain (a link out of the table, or more links than the
+ * stripe has records) may hide some, and the repair is asked for.  A
+ * damaged bucket count is walked past: every chain is within the array
+ * (a resize empties the buckets past the count it leaves). */
+static bool stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
+			unsigned pool, uint64_t object)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint64_t nb, b, n = 0;
+	uint64_t max = t->geo->ibuckets_per_stripe;
+	uint64_t nb, b, steps = 0, most;
+	bool sound, whole = true;
 
 	/* Sweeps are opportunistic: never wait for an ephemeral stripe (a
 	 * stopped cache process may hold it). */
 	if (what == DROP_GHOSTS) {
 		if (!tmem_trylock(t, &is->lock))
-			return 0;
+			return true;
 	} else {
 		tmem_lock(t, &is->lock);
 	}
-	if (is->used == 0) {
-		tmem_index_resize(t, s, 0);
-		tmem_unlock(&is->lock);
-		return 0;
-	}
-	nb = stripe_buckets(is, t->geo->ibuckets_per_stripe);
-	for (b = 0; b < nb; b++) {
+	sound = stripe_sound(is, max);
+	nb = sound ? stripe_buckets(is, max) : max;
+	most = is->used + 1ULL;
+	for (b = 0; b < nb && whole; b++) {
 		uint32_t *link = seg_ibucket(t, s, b);
 
 		while (*link) {
-			struct tmem_entry *en = seg_entry(t, *link);
+			struct tmem_entry *en;
 			bool drop;
 
+			if (!entry_id_valid(t, *link) || ++steps > most) {
+				whole = false;
+				break;
+			}
+			en = seg_entry(t, *link);
 			if (what == DROP_GHOSTS) {
 				if (entry_is_ghost(t, en) &&
-				    ghost_drop(t, s, link, *link)) {
-					n++;
+				    ghost_drop(t, s, link, *link))
 					continue;
-				}
 				drop = false;
 			} else
 				drop = entry_pool(en) == pool &&
@@ -487,32 +500,37 @@ static uint64_t stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 			/* Not tmem_index_remove: a shrink would rehash
 			 * entries into buckets already walked, and they
 			 * would survive the sweep. */
-			if (drop) {
+			if (drop)
 				index_unlink(t, s, link, *link);
-				n++;
-			} else {
+			else
 				link = &en->next;
-			}
 		}
 	}
-	/* After a bulk removal, exactly what is left needs. */
-	tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
+	if (!sound || !whole)
+		tmem_repair_ask(t, s / TMEM_HALF);
+	else /* after a bulk removal, exactly what is left needs */
+		tmem_index_resize(t, s, tmem_bits_for(is->used, ~0ULL));
 	tmem_unlock(&is->lock);
-	return n;
+	return whole;
 }
 
-/* Drop every entry of a pool (all_objects) or of one object of it. */
-void tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
+/* Drop every entry of a pool (all_objects) or of one object of it: true,
+ * or false when damage may have hidden some (stripe_drop), and the
+ * repair of the pool's half is asked for. */
+bool tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 			   uint64_t object)
 {
 	unsigned half = TMEM_NR_STRIPES / 2, s;
 	unsigned first = seg_pool(t, pool)->kind == TMEM_EPHEMERAL ? half : 0;
+	bool whole = true;
 
 	for (s = first; s < first + half; s++)
-		stripe_drop(t, s, all_objects ? DROP_POOL : DROP_OBJECT, pool,
-			    object);
+		whole &=
+			stripe_drop(t, s, all_objects ? DROP_POOL : DROP_OBJECT,
+				    pool, object);
 	for (s = first; s < first + half; s++)
 		tmem_blob_stripe_fit(t, s);
+	return whole;
 }
 
 /* Remove entries that still name evicted blobs. */

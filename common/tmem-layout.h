@@ -211,6 +211,14 @@ enum chunk_state {
 	CHUNK_ORPHAN = 9,	/* as FREEING */
 	CHUNK_ORPHAN_HOLE = 10, /* punched: only its list is missing */
 };
+
+/* A chunk state whose chunk holds blobs. */
+static inline bool chunk_in_use(unsigned st)
+{
+	return st == CHUNK_OPEN || st == CHUNK_CLOSED || st == CHUNK_EVICTING ||
+	       st == CHUNK_COMPACTING;
+}
+
 #define SL_LIVE(sl)  ((uint32_t)(sl))
 #define SL_STATE(sl) ((unsigned)(((sl) >> 32) & 0xf))
 #define SL_OWNER(sl) ((unsigned)(((sl) >> 36) & 0xffff))
@@ -282,8 +290,8 @@ static inline uint64_t stripe_buckets(const struct tmem_stripe *st,
 }
 
 /* Whether the stripe's count is its own and fits its array of max buckets:
- * the data path uses a stripe's chains only then (otherwise a get answers
- * -EIO and a put refuses until the repair rebuilds the stripe). */
+ * the data path walks a stripe's chains only then (otherwise its taker
+ * asks for the repair, which rebuilds the stripe, and waits for it). */
 static inline bool stripe_sound(const struct tmem_stripe *st, uint64_t max)
 {
 	return st->seal == (st->bits ^ STRIPE_SEAL) && stripe_mask(st) < max;

@@ -23,6 +23,7 @@ const char *const tmem_reject_names[TMEM_REJECT_NR] = {
 	[TMEM_REJECT_INDEX_FULL] = "index_full",
 	[TMEM_REJECT_LOCK_BUSY] = "lock_busy",
 	[TMEM_REJECT_COMPRESS_FAIL] = "compress_fail",
+	[TMEM_REJECT_DAMAGED] = "damaged",
 };
 
 const char *tmem_strerror(int err)

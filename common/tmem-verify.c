@@ -6,9 +6,10 @@
  * Quick: every link stays in the table and every chain ends; every
  * entry's check holds (its key, what it holds and its blob's hash agree);
  * every blob it names is a live record whose bytes lie in the data area.
- * Each stripe's chains must reach exactly the entries it holds (counted
- * under the stripe's lock, links only): one that does not asks for the
- * repair, the one change verification makes.
+ * Each stripe's chains must reach exactly the entries it holds, each of
+ * them in use and on its own key's bucket (under the stripe's lock), and
+ * each stripe of both tables must have a sound bucket count: one that
+ * does not asks for the repair, the one change verification makes.
  * Deep: also every stored page is decompressed and its checksum compared,
  * at a bounded rate.  Pages written while it runs may be seen twice or
  * not at all; a page damaged before it starts is reported.
@@ -202,8 +203,9 @@ static void count_stripe(struct verify *v, unsigned s)
 
 	tmem_lock(t, &is->lock);
 	if (!stripe_sound(is, t->geo->ibuckets_per_stripe)) {
-		/* verify_bucket reported the count; its gets answer -EIO
-		 * until the repair rebuilds the stripe from the records. */
+		/* verify_bucket reported the count; the repair rebuilds
+		 * the stripe from the records before its next taker walks
+		 * it. */
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "index stripe %u: asking for the repair, which "
 			 "rebuilds its buckets from the records",
@@ -236,10 +238,9 @@ static void count_stripe(struct verify *v, unsigned s)
 	tmem_unlock(&is->lock);
 }
 
-/* Whether blob stripe s's bucket count is sound.  A damaged one costs no
- * get (a get does not walk chains), but its puts answer -EIO and its
- * freed records wait (tmem_blob_unlink_chain): it asks for the repair,
- * which rebuilds the stripe from the records. */
+/* Whether blob stripe s's bucket count is sound.  A damaged one asks for
+ * the repair now (its next put would, and its freed records wait for it:
+ * tmem_blob_unlink_chain), which rebuilds the stripe from the records. */
 static void count_blob_stripe(struct verify *v, unsigned s)
 {
 	struct tmem *t = v->t;

@@ -235,9 +235,10 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;
  * the page is not stored and any older version under the key is gone
  * — callers of a persistent pool keep their own copy or retry); -ENOENT:
- * no such pool; -EIO: the key's index stripe is damaged (its bucket count,
- * for which a get answers -EIO too): nothing stored or removed; once the
- * repair has rebuilt the stripe, the key holds what it held before.  An
+ * no such pool; -EIO: a stripe the put needs stayed damaged after the
+ * repair it asked for (a damaged stripe asks for the repair of its half
+ * and waits for it, as for a dead process's: see tmem_repair_wait), or the
+ * key's index stripe could not be taken for the older version either.  An
  * ephemeral put may also quietly not be kept. */
 int tmem_put(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 	     const void *page);
@@ -295,6 +296,8 @@ enum tmem_reject {
 	TMEM_REJECT_INDEX_FULL,	   /* no free index entry */
 	TMEM_REJECT_LOCK_BUSY,	   /* ephemeral put skipped: lock busy */
 	TMEM_REJECT_COMPRESS_FAIL, /* zstd returned an error */
+	TMEM_REJECT_DAMAGED,	   /* a stripe it needs stayed damaged after
+				    * the repair asked for (-EIO) */
 	TMEM_REJECT_NR
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];

@@ -209,9 +209,9 @@ enum bits_damage {
 };
 
 /* A damaged bucket count in every stripe of one table's persistent half
- * (blobs: the dedup table; else the index).  A count changed within the array sent gets to
- * the wrong chains (a stored key read as absent: zeros to a swap reader),
- * and a freed blob's record was freed while still linked, so that the
+ * (blobs: the dedup table; else the index).  A count changed within the array
+ * sent gets to the wrong chains (a stored key read as absent: zeros to a swap
+ * reader), and a freed blob's record was freed while still linked, so that the
  * next put on its chain looped for ever holding the stripe's lock (a
  * wedge).  Now a check reports the count and leaves it; the first taker
  * of such a stripe asks for the repair, which rebuilds it from the
@@ -265,6 +265,54 @@ static void test_damaged_bits(const char *name, bool blobs,
 	printf("damaged %s bucket counts (%s): 300 kept, 900 puts read "
 	       "back\n",
 	       blobs ? "blob" : "index", how == BITS_SIXTY ? "60" : "+1");
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+/* The index stripes' bucket counts one less than they were (2,000 keys
+ * make most of them 2, so it still fits the array): a flush of the object
+ * or a destroy of the sub-pool walked only the buckets the count names,
+ * and the entries in the others came back with the repair: old bytes for
+ * a flushed key, or another sub-pool's pages for the next one opened in
+ * the same slot.  Now the walk covers the whole array and asks for the
+ * repair. */
+static void test_damaged_drop(const char *name, bool destroy)
+{
+	struct tmem_stripe *st;
+	struct tmem *t;
+	struct seg s;
+	uint32_t p, k;
+	uint64_t i;
+
+	t = attach(name, &p);
+	for (i = 0; i < 2000; i++) {
+		page_text(page, 15000 + i);
+		CHECK_RC(tmem_put(t, p, 3, i, page), 0);
+	}
+	tmem_close(t);
+	seg_map(&s, name);
+	st = (struct tmem_stripe *)(s.base + s.h->geo.off_istripes);
+	for (k = 0, i = 0; k < s.h->geo.nr_stripes / 2; k++) {
+		if (st[k].bits >= 1) {
+			st[k].bits--;
+			i++;
+		}
+	}
+	CHECK(i > s.h->geo.nr_stripes / 4);
+	munmap(s.base, s.size);
+
+	t = attach(name, &p);
+	if (destroy) {
+		CHECK_RC(tmem_pool_destroy(t, p), 0);
+		CHECK_RC(tmem_pool_open(t, "q", TMEM_PERSISTENT, 0, 0, &p), 0);
+	} else {
+		CHECK_RC(tmem_flush_object(t, p, 3), 0);
+	}
+	for (i = 0; i < 2000; i++)
+		CHECK_RC(tmem_get(t, p, 3, i, back), -ENOENT);
+	printf("damaged bucket counts, %s: 2000 keys gone\n",
+	       destroy ? "destroy and open" : "flush_object");
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
@@ -365,6 +413,8 @@ int main(void)
 	test_damaged_bits(name, false, BITS_SIXTY);
 	test_damaged_bits(name, true, BITS_PLUS_ONE);
 	test_damaged_bits(name, true, BITS_SIXTY);
+	test_damaged_drop(name, false);
+	test_damaged_drop(name, true);
 	printf("integrity: ok\n");
 	return 0;
 }
