@@ -968,6 +968,8 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	tmem_counters_sum(t, (unsigned)free_slot, pr->base);
 	pr->evicted_base = atomic_load(&pr->evicted);
 	atomic_store_explicit(&pr->state, POOL_ACTIVE, memory_order_release);
+	CRASH_POINT(22);
+	tmem_pool_reseal(pr);
 	*pool_id = pool_id_make((unsigned)free_slot, pr->gen);
 	pool_hold(t, (unsigned)free_slot, true);
 	if (kind == TMEM_PERSISTENT)
@@ -1034,7 +1036,10 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			return r;
 		atomic_store(&t->shared_id, sid);
 	}
+	tmem_lock(t, &t->hdr->pool_lock);
 	__atomic_store_n(&seg_pool(t, pool)->dedup, scope, __ATOMIC_RELAXED);
+	tmem_pool_reseal(seg_pool(t, pool));
+	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
 }
 
@@ -1084,15 +1089,18 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 		return -EBUSY;
 	}
 	atomic_store(&pr->state, POOL_DESTROYING);
+	tmem_pool_reseal(pr);
 	CRASH_POINT(20);
 	/* Entries damage hid are the repair's (asked for): it finishes the
 	 * destroy and frees the record, so that no sub-pool opened in this
 	 * slot meanwhile finds them. */
 	whole = tmem_index_drop_where(t, pool, true, 0);
 	CRASH_POINT(21);
-	if (whole)
+	if (whole) {
 		atomic_store_explicit(&pr->state, POOL_FREE,
 				      memory_order_release);
+		tmem_pool_reseal(pr);
+	}
 	pool_hold(t, pool, false);
 	tmem_unserve_persistent(t, pool);
 	tmem_unlock(&t->hdr->pool_lock);

@@ -924,10 +924,23 @@ static int fsck_run(struct tmem *t, bool repair, unsigned halves,
 	for (s = 0; s < TMEM_MAX_POOLS; s++) {
 		struct tmem_pool_rec *pr = seg_pool(t, s);
 
+		/* Changed while attached (the attach checks every seal):
+		 * reported, not mended, as nothing tells which value was
+		 * the record's. */
+		if (atomic_load(&pr->state) != POOL_FREE &&
+		    (pool_half(t, s) & halves) &&
+		    __atomic_load_n(&pr->seal, __ATOMIC_RELAXED) !=
+			    tmem_pool_seal(pr))
+			PROBLEM(f,
+				"sub-pool record %u: its seal does not match "
+				"(a changed state, kind, dedup scope or name)",
+				s);
 		/* The destroyer died: its pool's entries go below. */
 		if (atomic_load(&pr->state) == POOL_DESTROYING && repair &&
-		    (pool_half(t, s) & halves))
+		    (pool_half(t, s) & halves)) {
 			atomic_store(&pr->state, POOL_FREE);
+			tmem_pool_reseal(pr);
+		}
 	}
 	scan_blobs(f);
 	scan_index(f);

@@ -353,6 +353,8 @@ struct tmem_pool_rec {
 	uint32_t kind;
 	uint32_t dedup; /* enum tmem_dedup_scope: written by its owner
 			 * (pool_set_dedup), read by puts without a lock */
+	uint32_t seal;	/* tmem_pool_seal: redone under pool_lock with
+			 * every change of the fields it covers */
 	uint64_t min_bytes, max_bytes;
 	char name[TMEM_NAME_MAX + 1];
 	_Atomic int64_t g[G_NR];

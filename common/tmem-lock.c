@@ -72,8 +72,16 @@ unsigned tmem_lock_halves(struct tmem *t, pthread_mutex_t *m)
  * write, allocate or block (syslog).  The repair says what it repaired. */
 static void owner_died(struct tmem *t, pthread_mutex_t *m)
 {
+	unsigned i;
+
 	atomic_fetch_or_explicit(&t->hdr->needs_repair, tmem_lock_halves(t, m),
 				 memory_order_release);
+	/* A holder of pool_lock may have died between a sub-pool record's
+	 * change and its new seal: the records are sealed again as they are
+	 * (the attach still checks their values). */
+	if (m == &t->hdr->pool_lock)
+		for (i = 0; i < TMEM_MAX_POOLS; i++)
+			tmem_pool_reseal(seg_pool(t, i));
 	pthread_mutex_consistent(m);
 }
 

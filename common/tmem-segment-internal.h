@@ -9,6 +9,11 @@ void tmem_log(struct tmem *t, enum tmem_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g);
 bool tmem_slot_alive(struct tmem *t, unsigned slot);
+/* A sub-pool record's seal: a hash of its state, generation, kind, dedup
+ * scope and name, the fields every request trusts.  tmem_pool_reseal
+ * sets it; caller holds pool_lock (or stops the world). */
+uint32_t tmem_pool_seal(const struct tmem_pool_rec *pr);
+void tmem_pool_reseal(struct tmem_pool_rec *pr);
 
 /* A slot's state and repaired change only under slots_lock and are read
  * without it (a hint: is there a dead process to repair after?): stores

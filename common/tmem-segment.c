@@ -235,6 +235,10 @@ static int format_segment(struct tmem *t, int fd,
 			(struct tmem_stripe *)(base + g.off_dstripes) + i;
 		stripe_set_bits(is, 0);
 		stripe_set_bits(ds, 0);
+		if (i < TMEM_MAX_POOLS)
+			tmem_pool_reseal(
+				(struct tmem_pool_rec *)(base + g.off_pools) +
+				i);
 		r = tmem_mutex_init(&is->lock);
 		if (!r)
 			r = tmem_mutex_init(&ds->lock);
@@ -256,6 +260,27 @@ static int format_segment(struct tmem *t, int fd,
 	tmem_log(t, TMEM_LOG_INFO, "formatted segment %s: %llu bytes of pool",
 		 opts->name, (unsigned long long)g.pool_size);
 	return 0;
+}
+
+uint32_t tmem_pool_seal(const struct tmem_pool_rec *pr)
+{
+	struct {
+		uint32_t state, gen, kind, dedup;
+		char name[TMEM_NAME_MAX + 1];
+	} id;
+
+	memset(&id, 0, sizeof id);
+	id.state = atomic_load_explicit(&pr->state, memory_order_relaxed);
+	id.gen = __atomic_load_n(&pr->gen, __ATOMIC_RELAXED);
+	id.kind = __atomic_load_n(&pr->kind, __ATOMIC_RELAXED);
+	id.dedup = __atomic_load_n(&pr->dedup, __ATOMIC_RELAXED);
+	memcpy(id.name, pr->name, sizeof id.name);
+	return XXH32(&id, sizeof id, 0x706f6f6cU /* "pool" */);
+}
+
+void tmem_pool_reseal(struct tmem_pool_rec *pr)
+{
+	__atomic_store_n(&pr->seal, tmem_pool_seal(pr), __ATOMIC_RELAXED);
 }
 
 /* Check the header read from the file before trusting any offset. */
@@ -298,36 +323,52 @@ static int validate_header(struct tmem *t, const struct tmem_header *h,
 }
 
 /* The sub-pool records every request trusts without a check of its own:
- * one in use with a state, kind or dedup scope that no build writes, or a
- * name without its end, is damaged.  Its pages would go to the wrong half
- * of the pool, or a repair would drop a persistent sub-pool's pages as
- * misplaced: the segment is refused (-EBADMSG), naming the record, and
- * left as it is.  A change to another valid value is not seen here.  No
- * lock: a record is published by its state, last (tmem_pool_open). */
+ * one whose seal does not match its state, generation, kind, dedup scope
+ * and name, or one in use with a value no build writes, is damaged.  Its
+ * pages would go to the wrong half of the pool, a persistent one's could
+ * be evicted, or a repair would drop them as misplaced: the segment is
+ * refused (-EBADMSG), naming the record, and left as it is.  The seals are
+ * read under pool_lock (a record changes under it, its seal last); when
+ * that lock stays busy (a stopped holder), or for a read-only attach,
+ * only the values are checked (a record is published by its state,
+ * last). */
 static int validate_pools(struct tmem *t)
 {
+	bool locked =
+		!t->readonly && tmem_timedlock(t, &t->hdr->pool_lock, 1000);
 	unsigned i;
+	int r = 0;
 
-	for (i = 0; i < TMEM_MAX_POOLS; i++) {
+	for (i = 0; i < TMEM_MAX_POOLS && !r; i++) {
 		struct tmem_pool_rec *pr = seg_pool(t, i);
 		uint32_t state =
 			atomic_load_explicit(&pr->state, memory_order_acquire);
 		uint32_t kind = __atomic_load_n(&pr->kind, __ATOMIC_RELAXED);
 		uint32_t dedup = __atomic_load_n(&pr->dedup, __ATOMIC_RELAXED);
+		bool sealed = !locked ||
+			      __atomic_load_n(&pr->seal, __ATOMIC_RELAXED) ==
+				      tmem_pool_seal(pr);
 
-		if (state == POOL_FREE)
+		if (sealed &&
+		    (state == POOL_FREE ||
+		     (state <= POOL_DESTROYING && kind <= TMEM_EPHEMERAL &&
+		      dedup <= TMEM_DEDUP_POOL &&
+		      memchr(pr->name, 0, sizeof pr->name))))
 			continue;
-		if (state > POOL_DESTROYING || kind > TMEM_EPHEMERAL ||
-		    dedup > TMEM_DEDUP_POOL ||
-		    !memchr(pr->name, 0, sizeof pr->name)) {
-			tmem_log(t, TMEM_LOG_ERROR,
-				 "%s: sub-pool record %u is damaged (state "
-				 "%u, kind %u, dedup scope %u)",
-				 t->path, i, state, kind, dedup);
-			return -EBADMSG;
-		}
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: sub-pool record %u is damaged (%s: state %u, "
+			 "kind %u, dedup scope %u): nothing can use this "
+			 "segment safely; remove it (tmemctl destroy) when "
+			 "nothing has it open",
+			 t->path, i,
+			 sealed ? "a value no build writes"
+				: "its seal does not match",
+			 state, kind, dedup);
+		r = -EBADMSG;
 	}
-	return 0;
+	if (locked)
+		tmem_unlock(&t->hdr->pool_lock);
+	return r;
 }
 
 bool tmem_slot_alive(struct tmem *t, unsigned slot)

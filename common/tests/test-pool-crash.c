@@ -1,8 +1,9 @@
 /* tmem: a process killed (SIGKILL) at each numbered step of put, flush,
  * eviction, chunk freeing and pool destruction — sometimes inside a
  * critical section — leaves the pool usable, consistent and without leaked
- * space: the survivor carries on, tmem_check passes, and bytes_used returns
- * to its baseline once the dead process's data is flushed. */
+ * space: another process attaches, the survivor carries on, tmem_check
+ * passes, and bytes_used returns to its baseline once the dead process's
+ * data is flushed. */
 #include <config.h>
 
 #include <signal.h>
@@ -10,8 +11,8 @@
 
 #include "test-pool.h"
 
-static const int points[] = {1,	 2,  3,	 4,  5,	 6,  7, 10,
-			     11, 20, 21, 30, 31, 32, 40};
+static const int points[] = {1,	 2,  3,	 4,  5,	 6,  7,	 10,
+			     11, 20, 21, 22, 30, 31, 32, 40};
 
 static const char *name;
 
@@ -83,10 +84,10 @@ static void verify_own(struct tmem *t, uint32_t p)
 
 int main(void)
 {
-	struct tmem_options o;
+	struct tmem_options o, o2;
 	struct tmem_stats st, base;
 	unsigned char page[4096], back[4096];
-	struct tmem *t;
+	struct tmem *t, *t2;
 	uint32_t p, x;
 	size_t k;
 	uint64_t i;
@@ -122,6 +123,13 @@ int main(void)
 				points[k]);
 			return 1;
 		}
+		/* A second attach, the lock's first taker: a sub-pool
+		 * record the dead process changed before its new seal (22)
+		 * is sealed again, not taken for damage. */
+		test_options(&o2, name, 0);
+		o2.create = false;
+		CHECK_RC(tmem_open(&o2, &t2), 0);
+		tmem_close(t2);
 		/* The survivor carries on. */
 		CHECK_RC(tmem_check(t), 0);
 		verify_own(t, p);

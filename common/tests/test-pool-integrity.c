@@ -318,6 +318,62 @@ static void test_damaged_drop(const char *name, bool destroy)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* A sub-pool record changed to other valid values: a persistent kind made
+ * ephemeral (its pages evictable, and dropped by a repair as misplaced),
+ * or an active state made free (the sub-pool gone, its pages read as
+ * never written).  Its seal no longer matches: the attach refuses the
+ * segment, naming the record, and changes nothing; restored, the segment
+ * attaches and every page reads back. */
+static void test_pool_record(const char *name)
+{
+	struct tmem_options o;
+	struct tmem_pool_rec *pr = NULL;
+	struct tmem *t;
+	struct seg s;
+	uint32_t p, k;
+	uint64_t i;
+	int what;
+
+	store_text(name, 5, 17000);
+	for (what = 0; what < 2; what++) {
+		seg_map(&s, name);
+		for (k = 0; k < TMEM_MAX_POOLS; k++) {
+			pr = (struct tmem_pool_rec *)(s.base +
+						      s.h->geo.off_pools) +
+			     k;
+			if (strcmp(pr->name, "p") == 0)
+				break;
+		}
+		CHECK(k < TMEM_MAX_POOLS);
+		if (what == 0)
+			pr->kind ^= 1;
+		else
+			pr->state = POOL_FREE;
+		test_options(&o, name, 16 << 20);
+		o.log = log_keep;
+		o.dictionary = false;
+		logged[0] = 0;
+		CHECK_RC(tmem_open(&o, &t), -EBADMSG);
+		CHECK(strstr(logged, "sub-pool record") != NULL);
+		CHECK(strstr(logged, "its seal does not match") != NULL);
+		if (what == 0)
+			pr->kind ^= 1;
+		else
+			pr->state = POOL_ACTIVE;
+		munmap(s.base, s.size);
+	}
+	t = attach(name, &p);
+	for (i = 0; i < 300; i++) {
+		CHECK_RC(tmem_get(t, p, 5, i, back), 0);
+		page_text(page, 17000 + i);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+	printf("sub-pool record: kind and state changes refused at attach\n");
+}
+
 int main(void)
 {
 	const char *name = test_segment_name("integrity");
@@ -415,6 +471,7 @@ int main(void)
 	test_damaged_bits(name, true, BITS_SIXTY);
 	test_damaged_drop(name, false);
 	test_damaged_drop(name, true);
+	test_pool_record(name);
 	printf("integrity: ok\n");
 	return 0;
 }
