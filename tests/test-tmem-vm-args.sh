@@ -42,6 +42,11 @@ expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --dedup-scope pool
 expect_msg 1 "cannot have a reserved minimum" "$tv" "${opts[@]}" add g1 --dedup-scope pool --share 8M: --user "$me"
 expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
 expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
+expect_msg 2 "overflow-size goes with --overflow" "$tv" "${opts[@]}" add g1 --overflow-size 8M --user "$me"
+expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --overflow "$tmp/ov"
+expect_msg 1 "overflow-size: '5000'" "$tv" "${opts[@]}" add g1 --overflow "$tmp/ov" --overflow-size 5000 --user "$me"
+expect_msg 1 "no directory $tmp/none for $tmp/none/ov" "$tv" "${opts[@]}" add g1 --overflow "$tmp/none/ov" --user "$me"
+expect_msg 1 "is a directory" "$tv" "${opts[@]}" add g1 --overflow "$tmp" --user "$me"
 # 2^64 + 2 would wrap to 2 in bash's arithmetic.
 printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 18446744073709551618\n' "$pool" > "$tmp/wrap.conf"
 expect_msg 1 "threads: '18446744073709551618' is not a number from 1 to 1024" \
@@ -136,6 +141,42 @@ grep -qx "size = $((160 << 20))" "$tmp/guests/g4.conf" || fail "g4's device is n
 grep -q "warning: the guests' swap devices would add up to 212M, more than three times the pool's 64M" "$tmp/err" ||
     fail "no warning for 212M of devices on a 64M pool: $(cat "$tmp/err")"
 for g in g3 g4; do "$tv" "${opts[@]}" remove $g > /dev/null || fail "remove $g failed"; done
+
+# An overflow file of its own: the server spills to it what the pool
+# cannot hold; a second guest cannot share it; remove deletes it and the
+# sub-pool's slot map beside the segment.
+ovdir=$(block_backed_dir)
+if [ -n "$ovdir" ]; then
+    cleanup_fn "rm -rf '$ovdir'"
+    "$tv" "${opts[@]}" add g5 --size 32M --share :4M --overflow "$ovdir/g5" --overflow-size 16M --user "$me" \
+        > "$tmp/add5" 2> "$tmp/err" || fail "add g5: $(cat "$tmp/err")"
+    grep -qx "overflow = $ovdir/g5" "$tmp/guests/g5.conf" || fail "add did not record --overflow: $(cat "$tmp/guests/g5.conf")"
+    grep -qx "overflow-size = $((16 << 20))" "$tmp/guests/g5.conf" || fail "add did not record --overflow-size: $(cat "$tmp/guests/g5.conf")"
+    grep -qF "go to $ovdir/g5" "$tmp/add5" || fail "add does not say where the overflow goes: $(cat "$tmp/add5")"
+    [ "$(stat -c %s "$ovdir/g5")" -eq $((16 << 20)) ] || fail "the overflow file is not 16M: $(ls -l "$ovdir/g5")"
+    expect_msg 1 "is guest 'g5's overflow file" "$tv" "${opts[@]}" add g6 --overflow "$ovdir/g5" --user "$me"
+    if command -v qemu-io >/dev/null; then
+        # 12 MiB of random pages through a 4M share: most go to the file.
+        head -c $((12 << 20)) /dev/urandom > "$tmp/rand"
+        qemu-img convert -n -f raw -O raw "$tmp/rand" "nbd+unix:///g5?socket=$tmp/run/g5.sock" ||
+            fail "qemu-img could not write 12M to g5"
+        qemu-img convert -f raw -O raw "nbd+unix:///g5?socket=$tmp/run/g5.sock" "$tmp/back" ||
+            fail "qemu-img could not copy g5 out"
+        cmp -n $((12 << 20)) "$tmp/rand" "$tmp/back" || fail "g5 did not read back what it was given"
+        "$TMEMCTL" check --deep "$pool" > "$tmp/out" 2>&1 || true
+        n=$(sed -n 's/^export g5: \([0-9]*\) overflow pages verified.*/\1/p' "$tmp/out")
+        echo "g5: $n pages in its overflow file"
+        [ "${n:-0}" -ge 1024 ] || fail "g5's pages did not go to its overflow file: $(cat "$tmp/out")"
+    fi
+    ls /dev/shm/"$pool".nbd-g5.ovmap > /dev/null 2>&1 || fail "no slot map for g5 beside the segment"
+    "$tv" "${opts[@]}" remove g5 > "$tmp/out" 2>&1 || fail "remove g5: $(cat "$tmp/out")"
+    grep -qF "removed the overflow file $ovdir/g5" "$tmp/out" || fail "remove g5 did not say it removed the file: $(cat "$tmp/out")"
+    [ -e "$ovdir/g5" ] && fail "remove left g5's overflow file"
+    [ -e "/dev/shm/$pool.nbd-g5.ovmap" ] && fail "remove left g5's slot map"
+    [ -e "/dev/shm/$pool.nbd-g1.lock" ] || fail "remove of g5 took g1's lock file away"
+else
+    echo "no block-backed directory: the overflow file case is left out"
+fi
 
 "$tv" "${opts[@]}" list > "$tmp/list" || fail "list: exit status $? with both servers up: $(cat "$tmp/list")"
 grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"

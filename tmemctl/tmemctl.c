@@ -337,6 +337,55 @@ static const char *ctl_fmt_pid(int pid, char *buf, size_t len)
 	return buf;
 }
 
+/* The files the nbd plugin keeps beside a segment, /dev/shm/SEG.nbd-*:
+ * an export's lock file (.lock) and overflow slot map (.ovmap); those of
+ * every export, or of EXPORT's alone when it is not NULL.  Once the
+ * segment, or the export's sub-pool, is gone they describe nothing.  Only
+ * regular files of the segment's owner go: a lock file that a process
+ * holds stays, and a map only if it starts with the map's magic. */
+static void destroy_side_files(struct ctl *c, uid_t owner, const char *export)
+{
+	char prefix[TMEM_NAME_MAX + 8], path[512], magic[8];
+	struct dirent *d;
+	struct stat st;
+	size_t n, len;
+	bool lock, map;
+	DIR *dir;
+	int fd;
+
+	snprintf(prefix, sizeof prefix, "%s.nbd-", c->segment);
+	n = strlen(prefix);
+	dir = opendir("/dev/shm");
+	if (dir == NULL)
+		return;
+	while ((d = readdir(dir)) != NULL) {
+		len = strlen(d->d_name);
+		if (strncmp(d->d_name, prefix, n) != 0)
+			continue;
+		lock = len > n + 5 && strcmp(d->d_name + len - 5, ".lock") == 0;
+		map = len > n + 6 && strcmp(d->d_name + len - 6, ".ovmap") == 0;
+		if (!lock && !map)
+			continue;
+		if (export != NULL &&
+		    (len - n - (lock ? 5 : 6) != strlen(export) ||
+		     strncmp(d->d_name + n, export, strlen(export)) != 0))
+			continue;
+		snprintf(path, sizeof path, "/dev/shm/%s", d->d_name);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == owner &&
+		    (lock ? flock(fd, LOCK_EX | LOCK_NB) == 0
+			  : pread(fd, magic, 7, 0) == 7 &&
+				     memcmp(magic, "TMEMOVM", 7) == 0) &&
+		    unlink(path) == 0)
+			printf("segment %s: removed %s\n", c->segment, path);
+		close(fd);
+	}
+	closedir(dir);
+}
+
 static int destroy_subpool(struct ctl *c)
 {
 	struct tmem *t;
@@ -380,54 +429,16 @@ static int destroy_subpool(struct ctl *c)
 			  c->segment,
 			  r == -ENOENT ? "no such sub-pool" : tmem_strerror(r));
 	} else {
+		char path[128];
+		struct stat st;
+
 		printf("sub-pool %s: destroyed\n", c->subpool);
+		snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
+		if (stat(path, &st) == 0)
+			destroy_side_files(c, st.st_uid, c->subpool);
 	}
 	tmem_close(t);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
-
-/* The files the nbd plugin keeps beside a segment, /dev/shm/SEG.nbd-*:
- * an export's lock file (.lock) and overflow slot map (.ovmap).  Once the
- * segment is gone they describe nothing.  Only regular files of the
- * segment's owner go: a lock file that a process holds stays, and a map
- * only if it starts with the map's magic. */
-static void destroy_side_files(struct ctl *c, uid_t owner)
-{
-	char prefix[TMEM_NAME_MAX + 8], path[512], magic[8];
-	struct dirent *d;
-	struct stat st;
-	size_t n, len;
-	bool lock, map;
-	DIR *dir;
-	int fd;
-
-	snprintf(prefix, sizeof prefix, "%s.nbd-", c->segment);
-	n = strlen(prefix);
-	dir = opendir("/dev/shm");
-	if (dir == NULL)
-		return;
-	while ((d = readdir(dir)) != NULL) {
-		len = strlen(d->d_name);
-		if (strncmp(d->d_name, prefix, n) != 0)
-			continue;
-		lock = len > n + 5 && strcmp(d->d_name + len - 5, ".lock") == 0;
-		map = len > n + 6 && strcmp(d->d_name + len - 6, ".ovmap") == 0;
-		if (!lock && !map)
-			continue;
-		snprintf(path, sizeof path, "/dev/shm/%s", d->d_name);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_uid == owner &&
-		    (lock ? flock(fd, LOCK_EX | LOCK_NB) == 0
-			  : pread(fd, magic, 7, 0) == 7 &&
-				     memcmp(magic, "TMEMOVM", 7) == 0) &&
-		    unlink(path) == 0)
-			printf("segment %s: removed %s\n", c->segment, path);
-		close(fd);
-	}
-	closedir(dir);
 }
 
 static int cmd_destroy(struct ctl *c)
@@ -479,7 +490,7 @@ static int cmd_destroy(struct ctl *c)
 		return EXIT_FAILURE;
 	}
 	printf("segment %s: destroyed\n", c->segment);
-	destroy_side_files(c, st.st_uid);
+	destroy_side_files(c, st.st_uid, NULL);
 	return EXIT_SUCCESS;
 }
 
