@@ -181,24 +181,39 @@ static void intent_set(struct tmem *t, struct tmem_ctx *c, uint32_t blob)
 }
 
 /* Remove whatever is stored under a key (a failed put must not leave the
- * older version behind).  0, or stripe_lock's error (nothing removed). */
+ * older version behind).  When damage in the key's chain may hide an
+ * entry of the key (tmem_index_chain_suspect), ask for the repair of its
+ * half, which relinks every record, and drop again once it has run (its
+ * next stripe_lock waits for it): a drop that missed the hidden entry
+ * would let a later get, after that repair, read the older version.  0;
+ * -EIO when the chain is still suspect after the repair; or
+ * stripe_lock's error (nothing more removed). */
 static int key_drop(struct tmem *t, unsigned s, uint64_t bucket, unsigned pool,
 		    uint64_t object, uint64_t index)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint32_t *link, e;
-	int r;
+	bool suspect;
+	int r, tries;
 
-	r = istripe_lock(t, is);
-	if (r)
-		return r;
-	/* Every entry under the key: one, unless damage made another entry
-	 * claim it (a changed key), and a drop that took only that one
-	 * would leave the older version to be read. */
-	while ((e = tmem_index_find(t, s, bucket, pool, object, index, &link)))
-		tmem_index_remove(t, s, link, e);
-	tmem_unlock(&is->lock);
-	return 0;
+	for (tries = 0;; tries++) {
+		r = istripe_lock(t, is);
+		if (r)
+			return r;
+		/* Every entry under the key: one, unless damage made
+		 * another entry claim it (a changed key), and a drop that
+		 * took only that one would leave the older version. */
+		while ((e = tmem_index_find(t, s, bucket, pool, object, index,
+					    &link)))
+			tmem_index_remove(t, s, link, e);
+		suspect = tmem_index_chain_suspect(t, s, bucket);
+		tmem_unlock(&is->lock);
+		if (!suspect)
+			return 0;
+		if (tries == 1)
+			return -EIO;
+		tmem_repair_ask(t, s / TMEM_HALF);
+	}
 }
 
 /* Make room after the allocator said why there was none.  Returns 0 to

@@ -299,6 +299,12 @@ static void scan_index(struct fsck *f)
 					f->ghosts++;
 			}
 			if (f->repair) {
+				/* Every record of the half is relinked: a
+				 * damaged entry hides no other any more. */
+				if (tmem_entry_sound(t, en))
+					en->flags &= ~ENTRY_F_RELINKED;
+				else
+					en->flags |= ENTRY_F_RELINKED;
 				seg_istripe(t, s)->used++;
 				tmem_index_link(t, s, bucket, e);
 			}

@@ -76,6 +76,12 @@ static inline bool entry_id_valid(struct tmem *t, uint32_t e)
 uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 				 unsigned pool, uint64_t object, uint64_t index,
 				 uint32_t **linkp, uint32_t *bad);
+/* Caller holds index stripe s.  Whether a key may be in bucket's chain
+ * and out of a lookup's reach: the chain is broken (a link out of the
+ * table, or a loop), or it holds an entry that fails its check and that
+ * no repair has relinked since (ENTRY_F_RELINKED): a changed link may
+ * have cut the chain there. */
+bool tmem_index_chain_suspect(struct tmem *t, unsigned s, uint64_t bucket);
 /* Whether an entry's check holds (reads its blob's hash: caller holds the
  * entry's index stripe; a blob it holds cannot go). */
 bool tmem_entry_sound(struct tmem *t, const struct tmem_entry *en);

@@ -131,6 +131,27 @@ uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 	return 0;
 }
 
+bool tmem_index_chain_suspect(struct tmem *t, unsigned s, uint64_t bucket)
+{
+	struct tmem_stripe *is = seg_istripe(t, s);
+	uint64_t steps = 0;
+	uint32_t e;
+
+	if (!stripe_sound(is, t->geo->ibuckets_per_stripe))
+		return true;
+	for (e = *seg_ibucket(t, s, bucket & stripe_mask(is)); e;
+	     e = seg_entry(t, e)->next) {
+		const struct tmem_entry *en;
+
+		if (!entry_id_valid(t, e) || ++steps > is->used + 1)
+			return true;
+		en = seg_entry(t, e);
+		if (!(en->flags & ENTRY_F_RELINKED) && !tmem_entry_sound(t, en))
+			return true;
+	}
+	return false;
+}
+
 /* Caller holds index stripe s.  Returns the entry (0: none) and, in
  * *linkp, the link that points at it (or where a new one would go). */
 uint32_t tmem_index_find(struct tmem *t, unsigned s, uint64_t bucket,

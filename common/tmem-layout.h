@@ -140,7 +140,12 @@ struct tmem_entry {
  * are kept from bit ENTRY_F_READ_SHIFT up, so that dropping the entry
  * takes them off G_READ_BYTES without looking at its blob.  Cleared by
  * every write of the key (entry_publish). */
-#define ENTRY_F_READ	   2U
+#define ENTRY_F_READ 2U
+/* The entry failed its check when a repair relinked every record of its
+ * half: no entry its damage hid was left out of a chain then.  A drop that
+ * misses its key in a bucket holding a damaged entry without this mark
+ * asks for that repair first (key_drop).  Cleared by every write. */
+#define ENTRY_F_RELINKED   4U
 #define ENTRY_F_READ_SHIFT 8
 #define ENTRY_PAYLOAD_MAX  0xffffffU
 static inline uint32_t entry_make(unsigned type, unsigned pool,

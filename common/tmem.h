@@ -273,7 +273,10 @@ int tmem_probe(struct tmem *t, uint32_t pool, uint64_t object, uint64_t index,
 int tmem_read_back(struct tmem *t, uint32_t pool, uint64_t object,
 		   uint64_t index);
 
-/* Forget one page / every page of an object.  Absent keys are fine.
+/* Forget one page / every page of an object.  Absent keys are fine.  On a
+ * damaged segment a flush may wait for the repair of its half, as any
+ * stripe's taker does, and answers -EIO when the damage may still hide
+ * a page of the key after it (the page must not come back).
  * tmem_flush_object walks the index of every stripe of the pool's kind:
  * its cost grows with what the pool holds, not with the object.  A caller
  * that knows where an object's pages are should use tmem_flush_range,
