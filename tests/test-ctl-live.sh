@@ -5,6 +5,7 @@
 # - a second cache mount with a cache-name in use is refused;
 # - destroy removes only tmem segments (random bytes, an empty file stay),
 #   and removes the nbd plugin's side files (lock, overflow map) with one;
+#   destroy --subpool those of its export;
 # - a create with a bad --subpool, and an nbdkit start refused for an
 #   overflow file on tmpfs, leave no segment, lock, map or overflow file.
 . ./functions.sh
@@ -54,10 +55,15 @@ if nbdkit --version >/dev/null 2>&1 && command -v nbdcopy >/dev/null &&
     [ -e "/dev/shm/$seg.nbd-swap.lock" ] || fail "no lock file beside $seg"
     kill "$pid"
     wait_for 10 sh -c "! kill -0 $pid" || fail "nbdkit did not exit"
-    # Stopped: the sub-pool goes, and with the segment its side files.
+    # Stopped: the sub-pool goes, and with it the export's lock file;
+    # the segment's destroy takes the side files left.
     expect 0 "" "$TMEMCTL" destroy --segment "$seg" --subpool swap
-    # An overflow map, as the plugin leaves it, and the lock nbdkit left.
+    grep -q "removed /dev/shm/$seg.nbd-swap.lock" "$tmp/out" ||
+        fail "destroy --subpool did not remove the export's lock: $(cat "$tmp/out")"
+    [ ! -e "/dev/shm/$seg.nbd-swap.lock" ] || fail "destroy --subpool left the export's lock"
+    # An overflow map, as the plugin leaves it, and a lock nbdkit left.
     printf 'TMEMOVM1' > "/dev/shm/$seg.nbd-swap.ovmap"
+    : > "/dev/shm/$seg.nbd-swap.lock"
     printf 'not a map' > "/dev/shm/$seg.nbd-other.ovmap"
     expect 0 "" "$TMEMCTL" destroy --segment "$seg"
     for f in "$seg" "$seg.nbd-swap.lock" "$seg.nbd-swap.ovmap"; do
