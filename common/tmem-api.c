@@ -772,7 +772,7 @@ int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
 	struct tmem_ctx *c;
 	uint64_t bucket, i;
 	unsigned pool, s;
-	int r;
+	int r, d;
 
 	if (t->readonly)
 		return -EROFS;
@@ -785,13 +785,17 @@ int tmem_flush_range(struct tmem *t, uint32_t pool_id, uint64_t object,
 	c = tmem_ctx_get(t);
 	tmem_count(c, pool, CNT_FLUSHES, 1);
 	tmem_ctx_put(c);
+	/* A key whose chain stayed suspect (-EIO) does not keep the rest
+	 * of the range: they are dropped, and the first error returned. */
 	for (i = first; i < first + count; i++) {
 		s = tmem_key_stripe(kind, pool, object, i, &bucket);
-		r = key_drop(t, s, bucket, pool, object, i);
-		if (r)
-			return r;
+		d = key_drop(t, s, bucket, pool, object, i);
+		if (d && d != -EIO)
+			return d;
+		if (d && !r)
+			r = d;
 	}
-	return 0;
+	return r;
 }
 
 int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)

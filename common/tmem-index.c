@@ -131,6 +131,16 @@ uint32_t tmem_index_find_checked(struct tmem *t, unsigned s, uint64_t bucket,
 	return 0;
 }
 
+/* Caller holds the entry's index stripe.  Whether a chained entry may
+ * mark where a changed link cut its chain: a free record (on no chain), or
+ * one that fails its check and that no repair has relinked since. */
+static bool entry_suspect(struct tmem *t, const struct tmem_entry *en)
+{
+	if (entry_type(en) == ENTRY_FREE)
+		return true;
+	return !(en->flags & ENTRY_F_RELINKED) && !tmem_entry_sound(t, en);
+}
+
 bool tmem_index_chain_suspect(struct tmem *t, unsigned s, uint64_t bucket)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
@@ -146,7 +156,7 @@ bool tmem_index_chain_suspect(struct tmem *t, unsigned s, uint64_t bucket)
 		if (!entry_id_valid(t, e) || ++steps > is->used + 1)
 			return true;
 		en = seg_entry(t, e);
-		if (!(en->flags & ENTRY_F_RELINKED) && !tmem_entry_sound(t, en))
+		if (entry_suspect(t, en))
 			return true;
 	}
 	return false;
@@ -474,17 +484,18 @@ enum drop_what {
 };
 
 /* Remove the entries a predicate picks from one stripe: true, or false
- * when a damaged chain (a link out of the table, or more links than the
- * stripe has records) may hide some, and the repair is asked for.  A
- * damaged bucket count is walked past: every chain is within the array
- * (a resize empties the buckets past the count it leaves). */
+ * when a damaged chain (a link out of the table, more links than the
+ * stripe has records, or, for a sub-pool's or an object's drop, a
+ * suspect entry: entry_suspect) may hide some, and the repair is asked
+ * for.  A damaged bucket count is walked past: every chain is within the
+ * array (a resize empties the buckets past the count it leaves). */
 static bool stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 			unsigned pool, uint64_t object)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
 	uint64_t max = t->geo->ibuckets_per_stripe;
 	uint64_t nb, b, steps = 0, most;
-	bool sound, whole = true;
+	bool sound, whole = true, suspect = false;
 
 	/* Sweeps are opportunistic: never wait for an ephemeral stripe (a
 	 * stopped cache process may hold it). */
@@ -514,10 +525,15 @@ static bool stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 				    ghost_drop(t, s, link, *link))
 					continue;
 				drop = false;
-			} else
-				drop = entry_pool(en) == pool &&
+			} else {
+				/* A damaged entry may mark a cut; a free
+				 * record is on a free list already. */
+				suspect |= entry_suspect(t, en);
+				drop = entry_type(en) != ENTRY_FREE &&
+				       entry_pool(en) == pool &&
 				       (what == DROP_POOL ||
 					en->object == object);
+			}
 			/* Not tmem_index_remove: a shrink would rehash
 			 * entries into buckets already walked, and they
 			 * would survive the sweep. */
@@ -527,6 +543,7 @@ static bool stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 				link = &en->next;
 		}
 	}
+	whole = whole && !suspect;
 	if (!sound || !whole)
 		tmem_repair_ask(t, s / TMEM_HALF);
 	else /* after a bulk removal, exactly what is left needs */

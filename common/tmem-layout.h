@@ -142,9 +142,10 @@ struct tmem_entry {
  * every write of the key (entry_publish). */
 #define ENTRY_F_READ 2U
 /* The entry failed its check when a repair relinked every record of its
- * half: no entry its damage hid was left out of a chain then.  A drop that
- * misses its key in a bucket holding a damaged entry without this mark
- * asks for that repair first (key_drop).  Cleared by every write. */
+ * half: no entry its damage hid was left out of a chain then.  A drop in
+ * a chain that holds a damaged entry without this mark asks for that
+ * repair first (key_drop, stripe_drop).  Cleared by every write; a free
+ * record in a chain is damage whatever its flags. */
 #define ENTRY_F_RELINKED   4U
 #define ENTRY_F_READ_SHIFT 8
 #define ENTRY_PAYLOAD_MAX  0xffffffU

@@ -228,8 +228,10 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 /* In a process without a grower, put, get, probe, flush_page and
  * flush_range may also fail with -ETIMEDOUT: a repair was due and a live
  * process with a grower serves the pool, whose grower did not repair it
- * within 10 s (the log names its pid).  Such a call changed nothing (a
- * put's older version stays; flush_range may have flushed a first part). */
+ * within 10 s (the log names its pid).  A put or get so refused changed
+ * nothing (a put's older version stays); a flush, or a put whose older
+ * version was being dropped, may have removed some of the key's pages
+ * first (flush_range: of its keys). */
 
 /* Store one 4096-byte page under (pool, object, index), replacing what was
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;

@@ -654,7 +654,17 @@ int nt_pages_demote(uint64_t page)
 		return r;
 	r = tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page);
 	if (r < 0) {
-		nt_ov_release(dev->ov, page); /* never in two places */
+		enum tmem_page_state st;
+
+		/* A failed flush may have removed the page before it failed
+		 * (on a damaged pool it drops, then looks again): the file's
+		 * copy goes only while the pool still holds the page.  Reads
+		 * look at the file first, so two copies of the same bytes
+		 * read right, and none would read zeros. */
+		if (tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
+			       &st) == 0 &&
+		    st != TMEM_PAGE_ABSENT)
+			nt_ov_release(dev->ov, page);
 		return r;
 	}
 	NT_COUNT(ov_demoted);

@@ -47,6 +47,11 @@ expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --overflow "$tmp/ov"
 expect_msg 1 "overflow-size: '5000'" "$tv" "${opts[@]}" add g1 --overflow "$tmp/ov" --overflow-size 5000 --user "$me"
 expect_msg 1 "no directory $tmp/none for $tmp/none/ov" "$tv" "${opts[@]}" add g1 --overflow "$tmp/none/ov" --user "$me"
 expect_msg 1 "is a directory" "$tv" "${opts[@]}" add g1 --overflow "$tmp" --user "$me"
+expect_msg 1 "with blanks, ';' or '#'" "$tv" "${opts[@]}" add g1 --overflow "$tmp/a b" --user "$me"
+expect_msg 1 "with blanks, ';' or '#'" "$tv" "${opts[@]}" add g1 --overflow "$tmp/a;b" --user "$me"
+: > "$tmp/image"
+expect_msg 1 "$tmp/image exists" "$tv" "${opts[@]}" add g1 --overflow "$tmp/image" --user "$me"
+[ -e "$tmp/image" ] || fail "a refused add removed the file it named"
 # 2^64 + 2 would wrap to 2 in bash's arithmetic.
 printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 18446744073709551618\n' "$pool" > "$tmp/wrap.conf"
 expect_msg 1 "threads: '18446744073709551618' is not a number from 1 to 1024" \
@@ -169,11 +174,17 @@ if [ -n "$ovdir" ]; then
         [ "${n:-0}" -ge 1024 ] || fail "g5's pages did not go to its overflow file: $(cat "$tmp/out")"
     fi
     ls /dev/shm/"$pool".nbd-g5.ovmap > /dev/null 2>&1 || fail "no slot map for g5 beside the segment"
+    # Unheld lock files of other exports whose names start alike.
+    : > "/dev/shm/$pool.nbd-g5x.lock"
+    : > "/dev/shm/$pool.nbd-g.lock"
     "$tv" "${opts[@]}" remove g5 > "$tmp/out" 2>&1 || fail "remove g5: $(cat "$tmp/out")"
     grep -qF "removed the overflow file $ovdir/g5" "$tmp/out" || fail "remove g5 did not say it removed the file: $(cat "$tmp/out")"
     [ -e "$ovdir/g5" ] && fail "remove left g5's overflow file"
     [ -e "/dev/shm/$pool.nbd-g5.ovmap" ] && fail "remove left g5's slot map"
-    [ -e "/dev/shm/$pool.nbd-g1.lock" ] || fail "remove of g5 took g1's lock file away"
+    for f in g5x g; do
+        [ -e "/dev/shm/$pool.nbd-$f.lock" ] || fail "remove of g5 took export $f's lock file away"
+        rm -f "/dev/shm/$pool.nbd-$f.lock"
+    done
 else
     echo "no block-backed directory: the overflow file case is left out"
 fi

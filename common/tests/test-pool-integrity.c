@@ -220,8 +220,9 @@ static bool on_chain(const struct tmem_entry *en, uint32_t from, uint32_t x)
  * flush of the hidden key missed it and answered 0; the repair, later,
  * relinked every record and the key read its older version.  Now the
  * flush sees a damaged entry in the key's chain, has the repair run
- * first, and drops the entry it relinked: the key stays gone. */
-static void test_hidden_flush(const char *name)
+ * first, and drops the entry it relinked: the key stays gone.  The same
+ * for a flush of the whole object, which walks every chain (object). */
+static void test_hidden_flush(const char *name, bool object)
 {
 	struct tmem_entry *en;
 	struct tmem *t;
@@ -256,13 +257,16 @@ static void test_hidden_flush(const char *name)
 
 	t = attach(name, &p);
 	CHECK_RC(tmem_get(t, p, 1, key, back), -EIO);
-	CHECK_RC(tmem_flush_page(t, p, 1, key), 0);
+	if (object)
+		CHECK_RC(tmem_flush_object(t, p, 1), 0);
+	else
+		CHECK_RC(tmem_flush_page(t, p, 1, key), 0);
 	/* Whatever repair comes next relinks every record. */
 	atomic_fetch_or(&t->hdr->needs_repair, TMEM_HALVES);
 	for (i = 0; i < 300; i++) {
 		int r = tmem_get(t, p, 1, i, back);
 
-		if (i == key) {
+		if (i == key || object) {
 			if (r == 0)
 				fprintf(stderr,
 					"FAIL: flushed key %llu read "
@@ -277,8 +281,56 @@ static void test_hidden_flush(const char *name)
 			CHECK(memcmp(page, back, 4096) == 0);
 		}
 	}
-	printf("a key hidden by a changed link: flushed, gone after the "
-	       "repair\n");
+	printf("a key hidden by a changed link: %s, gone after the repair\n",
+	       object ? "its object flushed" : "flushed");
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+/* An entry that fails its check beside sound ones in its chain: the
+ * first flush of a neighbour has the repair relink the half, which marks
+ * the damaged entry (ENTRY_F_RELINKED); from then on flushes in that
+ * chain go through without another repair (and without -EIO, which an
+ * unmarked entry would give after every repair).  The damaged key still
+ * reads -EIO; its neighbour, flushed, holds nothing. */
+static void test_damaged_neighbour(const char *name)
+{
+	struct tmem_entry *en;
+	struct tmem *t;
+	struct seg s;
+	uint32_t p, e, x = 0;
+	uint64_t key = 0, xkey;
+	int k;
+
+	store_text(name, 1, 7000);
+	seg_map(&s, name);
+	en = (struct tmem_entry *)(s.base + s.h->geo.off_entries);
+	for (e = 1; e < s.h->geo.nr_entries && !x; e++) {
+		if (en[e].value == 0 || en[e].next == 0)
+			continue;
+		key = en[e].index;
+		x = en[e].next;
+	}
+	CHECK(x != 0);
+	xkey = en[x].index;
+	en[x].check ^= 1;
+	munmap(s.base, s.size);
+
+	t = attach(name, &p);
+	CHECK_RC(tmem_flush_page(t, p, 1, key), 0);
+	CHECK(seg_entry(t, x)->flags & ENTRY_F_RELINKED);
+	for (k = 0; k < 3; k++) {
+		CHECK_RC(tmem_flush_page(t, p, 1, key), 0);
+		CHECK_RC(atomic_load(&t->hdr->needs_repair), 0);
+		page_text(page, 8000 + k);
+		CHECK_RC(tmem_put(t, p, 1, key, page), 0);
+		CHECK_RC(tmem_flush_page(t, p, 1, key), 0);
+		/* Absent; a get reads -EIO, as for any miss in a chain
+		 * with a damaged entry (which may have been the key's). */
+		CHECK_RC(tmem_get(t, p, 1, key, back), -EIO);
+	}
+	CHECK_RC(tmem_get(t, p, 1, xkey, back), -EIO);
+	printf("a damaged entry beside flushed keys: one repair, then none\n");
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
 }
@@ -546,7 +598,9 @@ int main(void)
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
 	test_cut_chain(name);
-	test_hidden_flush(name);
+	test_hidden_flush(name, false);
+	test_hidden_flush(name, true);
+	test_damaged_neighbour(name);
 	test_damaged_bits(name, false, BITS_PLUS_ONE);
 	test_damaged_bits(name, false, BITS_SIXTY);
 	test_damaged_bits(name, true, BITS_PLUS_ONE);
