@@ -70,11 +70,13 @@ enum tmem_reject tmem_last_reject(void)
 /* Take a stripe lock; when a repair of its half is due, let go and wait
  * for it (a grower thread repairs where one runs: tmem_repair_wait); a
  * repair due in the other half is not waited for.  0 with st
- * held, or -ETIMEDOUT with nothing held: a process without a grower found
- * the repair left to a live server that did not do it in time. */
+ * held, or -ETIMEDOUT with nothing held: the repair did not come in
+ * time (left to a live server by a process without a grower, or held up
+ * for this process's grower by a stopped process's lock). */
 static int stripe_lock(struct tmem *t, struct tmem_stripe *st)
 {
 	unsigned halves = tmem_lock_halves(t, &st->lock);
+	long long since = 0;
 	int r;
 
 	for (;;) {
@@ -82,7 +84,7 @@ static int stripe_lock(struct tmem *t, struct tmem_stripe *st)
 		if (!tmem_repair_pending_in(t, halves))
 			return 0;
 		tmem_unlock(&st->lock);
-		r = tmem_repair_wait(t, halves);
+		r = tmem_repair_wait(t, halves, &since);
 		if (r)
 			return r;
 	}
@@ -107,6 +109,7 @@ static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
 static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 {
 	unsigned halves = tmem_lock_halves(t, &st->lock);
+	long long since = 0;
 	int r;
 
 	if (!tmem_trylock(t, &st->lock))
@@ -114,7 +117,7 @@ static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 	if (!tmem_repair_pending_in(t, halves))
 		return 0;
 	tmem_unlock(&st->lock);
-	r = tmem_repair_wait(t, halves);
+	r = tmem_repair_wait(t, halves, &since);
 	if (r)
 		return r;
 	return tmem_trylock(t, &st->lock) ? 0 : -EBUSY;
@@ -802,6 +805,7 @@ int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 {
 	struct tmem_ctx *c;
 	unsigned pool, half;
+	long long since = 0;
 	int r, tries;
 
 	if (t->readonly)
@@ -823,7 +827,7 @@ int tmem_flush_object(struct tmem *t, uint32_t pool_id, uint64_t object)
 		if (tries == 2)
 			return -EIO;
 		while (tmem_repair_pending_in(t, half)) {
-			r = tmem_repair_wait(t, half);
+			r = tmem_repair_wait(t, half, &since);
 			if (r)
 				return r;
 		}

@@ -19,8 +19,10 @@ int tmem_reap_dead(struct tmem *t);
 /* A data-path thread that found a repair of the given halves due (those
  * of the lock it took), holding no pool lock: wait for the grower to
  * repair, or repair (see tmem-check.c).  0 to look again, or -ETIMEDOUT:
- * the caller fails its request. */
-int tmem_repair_wait(struct tmem *t, unsigned halves);
+ * the caller fails its request.  *since: 0 before the request's first
+ * call, then kept by the callee between the calls of one request (when
+ * its wait began). */
+int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since);
 /* Whether this thread leaves repairs to a grower thread: a serving
  * process's request threads, and a process without a grower while a live
  * process runs one. */

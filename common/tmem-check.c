@@ -1363,16 +1363,29 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
  * stops the half's world and allocates its scratch: a serving process's
  * request threads never run it.  They wake their grower thread, which
  * repairs, and sleep a millisecond (no allocation, no log, no lock)
- * before they look again (0).  A process that runs no grower (tmemctl, a
- * program of its own) leaves the repair to the grower of a live serving
- * process and waits for it (served_wait): -ETIMEDOUT if it does not come;
- * it repairs itself (0) only when no live process runs a grower. */
-int tmem_repair_wait(struct tmem *t, unsigned halves)
+ * before they look again (0); -ETIMEDOUT once the request has waited
+ * twice served_wait_ms() in all (*since): the grower cannot take a lock
+ * of the half while a stopped process holds it (a header lock, say), and
+ * a kernel swapping to this server would wait with the request.  (Twice:
+ * a cache daemon's grower takes the cache half's repair over from a
+ * stopped swap server after served_wait_ms(), and its requests wait for
+ * that.)  A
+ * process that runs no grower (tmemctl, a program of its own) leaves the
+ * repair to the grower of a live serving process and waits for it
+ * (served_wait): -ETIMEDOUT if it does not come; it repairs itself (0)
+ * only when no live process runs a grower. */
+int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
 	int r;
 
 	if (t->grower_running && !tmem_on_grower_thread(t)) {
+		long long now = ms_now();
+
+		if (!*since)
+			*since = now;
+		else if (now - *since >= 2LL * served_wait_ms())
+			return -ETIMEDOUT;
 		tmem_grower_wake(t);
 		nanosleep(&ms, NULL);
 		return 0;

@@ -225,13 +225,17 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 
 /* ---- pages -------------------------------------------------------- */
 
-/* In a process without a grower, put, get, probe, flush_page and
- * flush_range may also fail with -ETIMEDOUT: a repair was due and a live
- * process with a grower serves the pool, whose grower did not repair it
- * within 10 s (the log names its pid).  A put or get so refused changed
- * nothing (a put's older version stays); a flush, or a put whose older
- * version was being dropped, may have removed some of the key's pages
- * first (flush_range: of its keys). */
+/* Put, get, probe, flush_page, flush_range and flush_object may also
+ * fail with -ETIMEDOUT: a repair of the key's half was due and did not
+ * come in time.  In a process without a grower, it is left to the grower
+ * of the live process that serves the pool, and waited for 10 s (the log
+ * names its pid); in a process with a grower, to that grower, which
+ * cannot take a lock that a stopped process holds, and waited for 20 s (a
+ * request never waits longer: a kernel swapping to the process would wait
+ * with it; the request logs nothing).  A put or get so refused changed nothing (a put's older
+ * version stays); a flush, or a put whose older version was being
+ * dropped, may have removed some of the key's pages first (flush_range,
+ * flush_object: of its keys). */
 
 /* Store one 4096-byte page under (pool, object, index), replacing what was
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;

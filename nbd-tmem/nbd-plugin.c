@@ -869,11 +869,14 @@ static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
 	return 0;
 }
 
-/* Report r (-errno) the plugin way. */
+/* Report r (-errno) the plugin way.  -ETIMEDOUT (a repair of the pool
+ * held up for 20 s by a stopped process's lock; nothing changed) goes to
+ * the client as EIO: NBD has no timeout error, and nbdkit would send
+ * EINVAL, which says the request was malformed. */
 static int nt_fail(const char *op, uint64_t offset, int r)
 {
 	nt_log(false, "%s at %" PRIu64 ": %s", op, offset, tmem_strerror(r));
-	errno = -r;
+	errno = r == -ETIMEDOUT ? EIO : -r;
 	return -1;
 }
 

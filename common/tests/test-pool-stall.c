@@ -10,59 +10,14 @@
  * waits longer than a second. */
 #include <config.h>
 
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "test-pool.h"
+#include "test-watchdog.h"
 #include "tmem-internal.h"
 
-#define WAIT_LIMIT 1000000000LL /* ns */
-
 static const char *name;
-static _Atomic long long since; /* ns when the pending request began */
-static const char *what;
-
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void *watchdog(void *arg)
-{
-	struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};
-	pid_t cache = *(pid_t *)arg;
-
-	for (;;) {
-		long long s;
-
-		nanosleep(&tick, NULL);
-		s = atomic_load(&since);
-		if (s && now_ns() - s > WAIT_LIMIT) {
-			fprintf(stderr,
-				"FAIL: with the cache process stopped, the "
-				"swap side's %s waited more than 1 s\n",
-				what);
-			kill(cache, SIGKILL);
-			tmem_unlink(name);
-			_exit(1);
-		}
-	}
-	return NULL;
-}
-
-#define TIMED(op, call)                         \
-	do {                                    \
-		what = (op);                    \
-		atomic_store(&since, now_ns()); \
-		call;                           \
-		atomic_store(&since, 0);        \
-	} while (0)
 
 static void cache_process(void)
 {
@@ -98,7 +53,6 @@ int main(void)
 	struct tmem_options o;
 	unsigned char page[4096], back[4096];
 	struct tmem *t;
-	pthread_t wd;
 	uint32_t p;
 	uint64_t i;
 	int status;
@@ -132,7 +86,7 @@ int main(void)
 			status);
 		return 1;
 	}
-	CHECK(pthread_create(&wd, NULL, watchdog, &pid) == 0);
+	test_watchdog_start(1000, "with the cache process stopped", pid);
 	/* The swap side carries on. */
 	for (i = 0; i < 3000; i += 16) {
 		page_text(page, i);
