@@ -17,6 +17,12 @@
  *                             chain of two or more entries after its
  *                             first (as dd would: one link made zero);
  *                             prints how many entries were cut off
+ *   ctl-put SEGMENT stall     attach, take pool_lock, ask for the repair
+ *                             of the persistent half (as a process that
+ *                             found damage there would), print "stalled"
+ *                             and stop itself (SIGSTOP): a cache process
+ *                             stopped inside a header lock.  Continued
+ *                             (SIGCONT), it lets go and exits
  *
  * fill, in the persistent sub-pool "swap0": 10 zero pages, 5 pages of one
  * repeated byte, 8 distinct text pages and 4 copies of the first text
@@ -261,9 +267,9 @@ int main(int argc, char **argv)
 	if (argc != 3 ||
 	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0 &&
 	     strcmp(argv[2], "serve") != 0 && strcmp(argv[2], "damage") != 0 &&
-	     strcmp(argv[2], "cut") != 0)) {
-		fprintf(stderr,
-			"usage: ctl-put SEGMENT fill|hold|serve|damage|cut\n");
+	     strcmp(argv[2], "cut") != 0 && strcmp(argv[2], "stall") != 0)) {
+		fprintf(stderr, "usage: ctl-put SEGMENT "
+				"fill|hold|serve|damage|cut|stall\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "cut") == 0) {
@@ -289,6 +295,13 @@ int main(int argc, char **argv)
 		fill(t);
 	} else if (strcmp(argv[2], "damage") == 0) {
 		read_damaged(t);
+	} else if (strcmp(argv[2], "stall") == 0) {
+		tmem_lock(t, &t->hdr->pool_lock);
+		tmem_repair_ask(t, TMEM_PERSISTENT);
+		printf("stalled\n");
+		fflush(stdout);
+		raise(SIGSTOP);
+		tmem_unlock(&t->hdr->pool_lock);
 	} else {
 		printf("attached\n");
 		fflush(stdout);

@@ -24,6 +24,7 @@ TESTS += \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
 	test-nbd-nofault.sh \
+	test-nbd-stall.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -50,4 +51,5 @@ EXTRA_DIST += \
 	test-nbd-gone.sh \
 	test-nbd-binding.sh \
 	test-nbd-nofault.sh \
+	test-nbd-stall.sh \
 	$(NULL)
