@@ -104,8 +104,10 @@ static bool stripe_lock_nested(struct tmem *t, struct tmem_stripe *st)
 	return false;
 }
 
-/* 0 with st held; -EBUSY, not held, when another holds it; -ETIMEDOUT,
- * not held, as stripe_lock's. */
+/* 0 with st held; -EBUSY, not held, when another holds it or a repair
+ * of its half is still due after one look (tmem_repair_wait: a serving
+ * process's threads only wake their grower); -ETIMEDOUT, not held, as
+ * stripe_lock's. */
 static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 {
 	unsigned halves = tmem_lock_halves(t, &st->lock);
@@ -120,7 +122,12 @@ static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 	r = tmem_repair_wait(t, halves, &since);
 	if (r)
 		return r;
-	return tmem_trylock(t, &st->lock) ? 0 : -EBUSY;
+	if (!tmem_trylock(t, &st->lock))
+		return -EBUSY;
+	if (!tmem_repair_pending_in(t, halves))
+		return 0;
+	tmem_unlock(&st->lock);
+	return -EBUSY;
 }
 
 /* Caller took st and found its bucket count damaged (stripe_sound): its
@@ -358,12 +365,16 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
 		/* -ETIMEDOUT: no stripe could be taken, nothing changed
 		 * (the older version stays).  Any other failure drops the
-		 * older version, or fails as that drop does. */
+		 * older version, or fails as that drop does; but a drop
+		 * that gave up waiting for a repair may have dropped it
+		 * already, so the put's own answer stands (-ENOSPC sends
+		 * the page to the nbd plugin's overflow file, whose copy
+		 * reads first). */
 		if (r) {
 			if (r != -ETIMEDOUT) {
 				int d = key_drop(t, s, bucket, pool, object,
 						 index);
-				if (d)
+				if (d && d != -ETIMEDOUT)
 					return d;
 			}
 			return r;

@@ -1369,7 +1369,10 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
  * a kernel swapping to this server would wait with the request.  (Twice:
  * a cache daemon's grower takes the cache half's repair over from a
  * stopped swap server after served_wait_ms(), and its requests wait for
- * that.)  A
+ * that.)  Once one request has given up, the half's next ones give up at
+ * once until a repair has run (repair_given_up): a request queued behind
+ * another's (the nbd plugin's page locks), or one that waits at several
+ * stripes, waits one bound in all, not one each.  A
  * process that runs no grower (tmemctl, a program of its own) leaves the
  * repair to the grower of a live serving process and waits for it
  * (served_wait): -ETIMEDOUT if it does not come; it repairs itself (0)
@@ -1380,12 +1383,23 @@ int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since)
 	int r;
 
 	if (t->grower_running && !tmem_on_grower_thread(t)) {
+		uint64_t gen = atomic_load(&t->hdr->repairs) + 1;
 		long long now = ms_now();
+		unsigned k;
 
-		if (!*since)
+		for (k = 0; k < 2; k++)
+			if ((halves & TMEM_HALF_BIT(k)) &&
+			    atomic_load(&t->repair_given_up[k]) == gen)
+				return -ETIMEDOUT;
+		if (!*since) {
 			*since = now;
-		else if (now - *since >= 2LL * served_wait_ms())
+		} else if (now - *since >= 2LL * served_wait_ms()) {
+			for (k = 0; k < 2; k++)
+				if (halves & TMEM_HALF_BIT(k))
+					atomic_store(&t->repair_given_up[k],
+						     gen);
 			return -ETIMEDOUT;
+		}
 		tmem_grower_wake(t);
 		nanosleep(&ms, NULL);
 		return 0;

@@ -52,8 +52,9 @@ const char *tmem_strerror(int err)
 	case EUCLEAN:
 		return "pool structures are inconsistent";
 	case ETIMEDOUT:
-		return "the process serving the pool did not repair or check "
-		       "it in time";
+		return "the pool's repair or check did not come in time (its "
+		       "server is stopped, or a stopped process holds a lock "
+		       "it needs)";
 	case EUSERS:
 		return "too many processes attached to the segment";
 	case ENOMEM:

@@ -178,7 +178,9 @@ int fc_cache_open(fuse_req_t req, fuse_ino_t ino, struct fc_inode *in, int fd,
 
 /* Forget pooled pages of in overlapping [off, off + len); len < 0 means the
  * whole object.  Reads through the pool stop until the next open
- * re-validates the file. */
+ * re-validates the file.  A flush that fails (-ETIMEDOUT: a repair held
+ * up; -EIO: damage that may hide the page) may leave the page findable:
+ * then every page of in goes, under a new object id. */
 void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
 {
 	if (in->type != S_IFREG)
@@ -194,8 +196,13 @@ void fc_cache_invalidate(struct fc_inode *in, off_t off, off_t len)
 		uint64_t last =
 			((uint64_t)off + (uint64_t)len + TMEM_PAGE_SIZE - 1) >>
 			TMEM_PAGE_SHIFT;
-		for (uint64_t i = first; i < last; i++)
-			tmem_flush_page(fc.tmem, fc.pool_id, in->obj, i);
+		for (uint64_t i = first; i < last; i++) {
+			if (tmem_flush_page(fc.tmem, fc.pool_id, in->obj, i) <
+			    0) {
+				fc_drop_object(in);
+				break;
+			}
+		}
 	}
 	pthread_rwlock_unlock(&in->cache_lock);
 }
@@ -511,8 +518,11 @@ static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
 			src = page;
 		}
 		int r = fc_put_page(obj, idx, src);
-		if (r == -ENOENT)
-			break; /* sub-pool gone (destroyed by tmemctl) */
+		/* Sub-pool gone (destroyed by tmemctl), or its repair held
+		 * up by a stopped process: the chunk's next puts would wait
+		 * for that too, holding cache_lock. */
+		if (r == -ENOENT || r == -ETIMEDOUT)
+			break;
 	}
 	pthread_rwlock_unlock(&in->cache_lock);
 }
