@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -417,33 +418,73 @@ static void pool_verify(struct tmem *t)
 			     pool_name(), vr.entries);
 }
 
+/* Whether fd is still the file at /dev/shm<name>: a lock file can be
+ * removed (tmemctl destroy --subpool takes an unheld one; a start that
+ * fails removes the one it made) between a server's open and its lock. */
+static bool lock_file_current(int fd, const char *name)
+{
+	char path[sizeof "/dev/shm" + sizeof lock_name];
+	struct stat a, b;
+
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* Take the export's lock file, made if missing.  A server that locked a
+ * file that was removed meanwhile would hold a lock no other server
+ * sees: it lets go and takes the one at the path, a few times at most. */
 static int export_lock(bool *made)
 {
 	char why[200];
+	int tries;
 
-	lock_fd = shm_open(lock_name, O_RDWR | O_CLOEXEC, 0600);
-	*made = lock_fd < 0 && errno == ENOENT;
-	if (*made)
-		lock_fd = shm_open(lock_name,
-				   O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (lock_fd < 0) {
-		*made = false;
-		nbdkit_error("/dev/shm%s: %m", lock_name);
-		return -1;
+	for (tries = 0;; tries++) {
+		lock_fd = shm_open(lock_name, O_RDWR | O_CLOEXEC, 0600);
+		*made = lock_fd < 0 && errno == ENOENT;
+		if (*made)
+			lock_fd = shm_open(
+				lock_name,
+				O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (lock_fd < 0 && errno == EEXIST && tries < 8)
+			continue; /* another server made it first */
+		if (lock_fd < 0) {
+			*made = false;
+			nbdkit_error("/dev/shm%s: %m", lock_name);
+			return -1;
+		}
+		/* A lock another user made first could be held by them for
+		 * ever. */
+		if (tmem_file_private(lock_fd, why, sizeof why) < 0) {
+			nbdkit_error("/dev/shm%s: refusing the export's lock "
+				     "file: %s",
+				     lock_name, why);
+			return -1;
+		}
+#ifdef TMEM_TEST_HOOKS
+		if (getenv("TMEM_TEST_LOCK_PAUSE_MS") && tries == 0)
+			usleep(1000 * (useconds_t)atoi(getenv(
+					      "TMEM_TEST_LOCK_PAUSE_MS")));
+#endif
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			nbdkit_error("export=%s of pool %s is already being "
+				     "served by another nbdkit",
+				     export_name, pool_name());
+			return -1;
+		}
+		if (lock_file_current(lock_fd, lock_name))
+			return 0;
+		close(lock_fd);
+		lock_fd = -1;
+		if (tries == 8) {
+			*made = false;
+			nbdkit_error("/dev/shm%s: the export's lock file was "
+				     "removed each time this server locked it; "
+				     "not serving",
+				     lock_name);
+			return -1;
+		}
 	}
-	/* A lock another user made first could be held by them for ever. */
-	if (tmem_file_private(lock_fd, why, sizeof why) < 0) {
-		nbdkit_error("/dev/shm%s: refusing the export's lock file: %s",
-			     lock_name, why);
-		return -1;
-	}
-	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		nbdkit_error("export=%s of pool %s is already being served by "
-			     "another nbdkit",
-			     export_name, pool_name());
-		return -1;
-	}
-	return 0;
 }
 
 /* The kernel's free-memory watermarks that let the pool grow while the

@@ -25,6 +25,7 @@ TESTS += \
 	test-nbd-binding.sh \
 	test-nbd-nofault.sh \
 	test-nbd-stall.sh \
+	test-nbd-lock-race.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -52,4 +53,5 @@ EXTRA_DIST += \
 	test-nbd-binding.sh \
 	test-nbd-nofault.sh \
 	test-nbd-stall.sh \
+	test-nbd-lock-race.sh \
 	$(NULL)
