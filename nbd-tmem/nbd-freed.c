@@ -134,7 +134,7 @@ static struct {
 	_Atomic uint64_t epoch_ns;
 	_Atomic uint64_t last_try_ms; /* 0: look at the next notice */
 	unsigned char *page[2];	      /* two aligned pages, the thread's own */
-	uint64_t dropped, kept, ignored, outside, swept;
+	uint64_t dropped, kept, failed, ignored, outside, swept;
 } fr = {.counts_fd = -1, .gen = 1};
 
 /* The thread's stack, touched (and so locked) before it takes a stripe
@@ -216,13 +216,17 @@ static bool confirmed(void)
 }
 
 /* A believed free of page p at stamp: drop the page unless written since,
- * and count which. */
+ * and count which (or that the drop failed: the page stays). */
 static void freed_page(uint64_t p, uint32_t stamp)
 {
-	if (nt_pages_freed(p, stamp) == 1)
+	int r = nt_pages_freed(p, stamp);
+
+	if (r == 1)
 		fr.dropped++;
-	else
+	else if (r == 0)
 		fr.kept++;
+	else
+		fr.failed++;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -605,12 +609,13 @@ void nt_freed_stop(void)
 		nt_log(true,
 		       "swap-device=%s: pages dropped on the kernel's "
 		       "notice %" PRIu64 ", kept (written again since) "
-		       "%" PRIu64 ", notices before the device was "
+		       "%" PRIu64 ", kept (the drop failed) %" PRIu64
+		       ", notices before the device was "
 		       "confirmed %" PRIu64 ", swept from the spill table "
 		       "(ring full) %" PRIu64 ", lost %" PRIu64
 		       ", outside the device %" PRIu64,
-		       fr.path, fr.dropped, fr.kept, fr.ignored, fr.swept,
-		       (uint64_t)lost, fr.outside);
+		       fr.path, fr.dropped, fr.kept, fr.failed, fr.ignored,
+		       fr.swept, (uint64_t)lost, fr.outside);
 		free(fr.page[0]);
 		fr.on = false;
 	}
