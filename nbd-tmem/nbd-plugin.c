@@ -427,17 +427,20 @@ static bool lock_file_current(int fd, const char *name)
 	struct stat a, b;
 
 	snprintf(path, sizeof path, "/dev/shm%s", name);
-	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 &&
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
-/* Take the export's lock file, made if missing.  A server that locked a
- * file that was removed meanwhile would hold a lock no other server
- * sees: it lets go and takes the one at the path, a few times at most. */
+/* Take the export's lock file, made if missing (*made: this server made
+ * it, and holds it, so a failed start removes it).  A server that locked
+ * a file removed meanwhile would hold a lock no other server sees: it
+ * lets go and takes the one at the path; so does one that found the file
+ * held by whoever is removing it.  A few times at most. */
 static int export_lock(bool *made)
 {
 	char why[200];
 	int tries;
+	bool locked;
 
 	for (tries = 0;; tries++) {
 		lock_fd = shm_open(lock_name, O_RDWR | O_CLOEXEC, 0600);
@@ -456,6 +459,7 @@ static int export_lock(bool *made)
 		/* A lock another user made first could be held by them for
 		 * ever. */
 		if (tmem_file_private(lock_fd, why, sizeof why) < 0) {
+			*made = false; /* not locked: not ours to remove */
 			nbdkit_error("/dev/shm%s: refusing the export's lock "
 				     "file: %s",
 				     lock_name, why);
@@ -466,14 +470,17 @@ static int export_lock(bool *made)
 			usleep(1000 * (useconds_t)atoi(getenv(
 					      "TMEM_TEST_LOCK_PAUSE_MS")));
 #endif
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		locked = flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
+		if (locked && lock_file_current(lock_fd, lock_name))
+			return 0;
+		if (!locked &&
+		    (lock_file_current(lock_fd, lock_name) || tries == 8)) {
+			*made = false; /* another server's */
 			nbdkit_error("export=%s of pool %s is already being "
 				     "served by another nbdkit",
 				     export_name, pool_name());
 			return -1;
 		}
-		if (lock_file_current(lock_fd, lock_name))
-			return 0;
 		close(lock_fd);
 		lock_fd = -1;
 		if (tries == 8) {
