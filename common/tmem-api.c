@@ -81,8 +81,10 @@ static int stripe_lock(struct tmem *t, struct tmem_stripe *st)
 
 	for (;;) {
 		tmem_lock(t, &st->lock);
-		if (!tmem_repair_pending_in(t, halves))
+		if (!tmem_repair_pending_in(t, halves)) {
+			tmem_repair_seen_done(t, halves);
 			return 0;
+		}
 		tmem_unlock(&st->lock);
 		r = tmem_repair_wait(t, halves, &since);
 		if (r)
@@ -116,8 +118,10 @@ static int stripe_trylock(struct tmem *t, struct tmem_stripe *st)
 
 	if (!tmem_trylock(t, &st->lock))
 		return -EBUSY;
-	if (!tmem_repair_pending_in(t, halves))
+	if (!tmem_repair_pending_in(t, halves)) {
+		tmem_repair_seen_done(t, halves);
 		return 0;
+	}
 	tmem_unlock(&st->lock);
 	r = tmem_repair_wait(t, halves, &since);
 	if (r)
@@ -365,16 +369,16 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
 		/* -ETIMEDOUT: no stripe could be taken, nothing changed
 		 * (the older version stays).  Any other failure drops the
-		 * older version, or fails as that drop does; but a drop
-		 * that gave up waiting for a repair may have dropped it
-		 * already, so the put's own answer stands (-ENOSPC sends
-		 * the page to the nbd plugin's overflow file, whose copy
-		 * reads first). */
+		 * older version, or fails as that drop does; but -ENOSPC
+		 * stays -ENOSPC when the drop gave up waiting for a repair
+		 * (the older version may stay, or be gone): the nbd plugin
+		 * then sends the page to its overflow file, whose copy
+		 * reads first. */
 		if (r) {
 			if (r != -ETIMEDOUT) {
 				int d = key_drop(t, s, bucket, pool, object,
 						 index);
-				if (d && d != -ETIMEDOUT)
+				if (d && !(d == -ETIMEDOUT && r == -ENOSPC))
 					return d;
 			}
 			return r;

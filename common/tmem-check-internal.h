@@ -23,6 +23,20 @@ int tmem_reap_dead(struct tmem *t);
  * call, then kept by the callee between the calls of one request (when
  * its wait began). */
 int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since);
+/* A data-path thread found no repair of the given halves due: their
+ * requests wait the full bound again (tmem_repair_wait).  A load, and a
+ * store only after a request gave up. */
+static inline void tmem_repair_seen_done(struct tmem *t, unsigned halves)
+{
+	unsigned k;
+
+	for (k = 0; k < 2; k++)
+		if ((halves & (1U << k)) &&
+		    atomic_load_explicit(&t->repair_given_up[k],
+					 memory_order_relaxed))
+			atomic_store_explicit(&t->repair_given_up[k], false,
+					      memory_order_relaxed);
+}
 /* Whether this thread leaves repairs to a grower thread: a serving
  * process's request threads, and a process without a grower while a live
  * process runs one. */

@@ -1369,10 +1369,12 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
  * a kernel swapping to this server would wait with the request.  (Twice:
  * a cache daemon's grower takes the cache half's repair over from a
  * stopped swap server after served_wait_ms(), and its requests wait for
- * that.)  Once one request has given up, the half's next ones give up at
- * once until a repair has run (repair_given_up): a request queued behind
- * another's (the nbd plugin's page locks), or one that waits at several
- * stripes, waits one bound in all, not one each.  A
+ * that.)  Once one request has given up, the half's next ones wait only
+ * a tenth of served_wait_ms() (the grower's next try after a busy lock
+ * comes within REPAIR_BACKOFF_MS) until one finds the half repaired
+ * (repair_given_up): a request queued behind another's (the nbd plugin's
+ * page locks), or one that waits at several stripes, waits about one
+ * bound in all, not one each.  A
  * process that runs no grower (tmemctl, a program of its own) leaves the
  * repair to the grower of a live serving process and waits for it
  * (served_wait): -ETIMEDOUT if it does not come; it repairs itself (0)
@@ -1383,21 +1385,20 @@ int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since)
 	int r;
 
 	if (t->grower_running && !tmem_on_grower_thread(t)) {
-		uint64_t gen = atomic_load(&t->hdr->repairs) + 1;
-		long long now = ms_now();
+		long long now = ms_now(), bound = 2LL * served_wait_ms();
 		unsigned k;
 
 		for (k = 0; k < 2; k++)
 			if ((halves & TMEM_HALF_BIT(k)) &&
-			    atomic_load(&t->repair_given_up[k]) == gen)
-				return -ETIMEDOUT;
+			    atomic_load(&t->repair_given_up[k]))
+				bound = served_wait_ms() / 10;
 		if (!*since) {
 			*since = now;
-		} else if (now - *since >= 2LL * served_wait_ms()) {
+		} else if (now - *since >= bound) {
 			for (k = 0; k < 2; k++)
 				if (halves & TMEM_HALF_BIT(k))
 					atomic_store(&t->repair_given_up[k],
-						     gen);
+						     true);
 			return -ETIMEDOUT;
 		}
 		tmem_grower_wake(t);

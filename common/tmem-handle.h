@@ -89,11 +89,11 @@ struct tmem {
 	_Atomic uint32_t shared_id;
 	struct tmem_ctx compact_ctx;
 
-	/* Per half (kind): the pool's repair count (tmem_header.repairs)
-	 * plus one when one of this process's requests gave up waiting for
-	 * the half's repair (tmem_repair_wait), 0 before.  While no repair
-	 * has run since, the half's next requests give up at once. */
-	_Atomic uint64_t repair_given_up[2];
+	/* Per half (kind): set when one of this process's requests gave up
+	 * waiting for the half's repair (tmem_repair_wait), cleared when one
+	 * finds no repair of the half due (tmem_repair_seen_done).  While
+	 * set, the half's requests wait a short grace, not the full bound. */
+	_Atomic bool repair_given_up[2];
 
 	/* grower thread */
 	bool grower_wanted, grower_running;

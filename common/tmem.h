@@ -225,22 +225,24 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
 
 /* ---- pages -------------------------------------------------------- */
 
-/* Put, get, probe, flush_page, flush_range and flush_object may also
- * fail with -ETIMEDOUT: a repair of the key's half was due and did not
- * come in time.  In a process without a grower, it is left to the grower
- * of the live process that serves the pool, and waited for 10 s (the log
- * names its pid); in a process with a grower, to that grower, which
- * cannot take a lock that a stopped process holds, and waited for 20 s (a
- * request never waits longer: a kernel swapping to the process would wait
- * with it; the request logs nothing).  A put or get so refused changed nothing (a put's older
- * version stays); a flush, or a put whose older version was being
- * dropped, may have removed some of the key's pages first (flush_range,
- * flush_object: of its keys). */
+/* Put, get, probe, read_back, flush_page, flush_range and flush_object
+ * may also fail with -ETIMEDOUT: a repair of the key's half was due and
+ * did not come in time.  In a process without a grower, it is left to
+ * the grower of the live process that serves the pool, and waited for
+ * 10 s (the log names its pid); in a process with a grower, to that
+ * grower, which cannot take a lock that a stopped process holds, and
+ * waited for 20 s, then by the half's next requests 1 s each until one
+ * finds it repaired (a request never waits longer: a kernel swapping to
+ * the process would wait with it; the request logs nothing).  A put or
+ * get so refused changed nothing (a put's older version stays); a flush,
+ * or a put whose older version was being dropped, may have removed some
+ * of the key's pages first (flush_range, flush_object: of its keys). */
 
 /* Store one 4096-byte page under (pool, object, index), replacing what was
  * there.  -ENOSPC: no room (persistent pools never evict persistent data;
  * the page is not stored and any older version under the key is gone
- * — callers of a persistent pool keep their own copy or retry); -ENOENT:
+ * — callers of a persistent pool keep their own copy or retry — unless a
+ * repair was due and held up: then it may stay); -ENOENT:
  * no such pool; -EIO: a stripe the put needs stayed damaged after the
  * repair it asked for (a damaged stripe asks for the repair of its half
  * and waits for it, as for a dead process's: see tmem_repair_wait), or the

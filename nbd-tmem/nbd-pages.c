@@ -305,7 +305,8 @@ static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data,
 	if (r != -ENOSPC)
 		return r;
 
-	/* The pool no longer holds any older version of the page. */
+	/* The pool no longer holds any older version of the page (or, when
+	 * a repair of it is held up, may: the file's copy reads first). */
 	if (data != s->buf)
 		memcpy(s->buf, data, TMEM_PAGE_SIZE);
 	r = nt_ov_write(dev->ov, page, s->buf);

@@ -918,17 +918,16 @@ static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
 }
 
 /* Report r (-errno) the plugin way.  -ETIMEDOUT (a repair of the pool
- * held up for 20 s, by a lock that another process attached to the pool
- * holds while stopped) goes to the client as EIO: NBD has no timeout
- * error, and nbdkit would send EINVAL, which says the request was
- * malformed. */
+ * that did not come within the bound: tmem_repair_wait) goes to the
+ * client as EIO: NBD has no timeout error, and nbdkit would send EINVAL,
+ * which says the request was malformed. */
 static int nt_fail(const char *op, uint64_t offset, int r)
 {
 	if (r == -ETIMEDOUT) {
 		nt_log(false,
 		       "%s at %" PRIu64 ": the pool's repair is held up "
-		       "(another process attached to it is stopped holding a "
-		       "lock the repair needs): refused (EIO)",
+		       "(is another process attached to it stopped, holding "
+		       "a lock the repair needs?): refused (EIO)",
 		       op, offset);
 		errno = EIO;
 		return -1;

@@ -9,8 +9,8 @@
  * requests of the swap half must then fail, -ETIMEDOUT after twice the
  * served wait (set to 300 ms here), having changed nothing, rather than
  * wait: a kernel swapping to this server would wait with them.  Once one
- * has, the next ones fail at once (a request queued behind another must
- * not wait a second bound).
+ * has, the next ones wait a tenth of the served wait (a request queued
+ * behind another must not wait a second bound).
  *
  * Then the cache process goes on: the grower repairs, and every page
  * reads back as it was before the refused put. */
@@ -103,7 +103,7 @@ int main(void)
 	       tmem_strerror(r), ms);
 	CHECK_RC(r, -ETIMEDOUT);
 	CHECK(ms >= 2 * WAIT_MS - 20);
-	/* Given up once: the next requests of the half fail at once. */
+	/* Given up once: the next requests of the half wait a tenth. */
 	page_random(page, 99);
 	TIMED_MS("put", &ms, r = tmem_put(t, p, 1, 4, page));
 	printf("put with the repair held up: %s after %lld ms\n",
@@ -122,9 +122,10 @@ int main(void)
 	       tmem_strerror(r), ms);
 	CHECK_RC(r, 0);
 	CHECK(atomic_load(&t->hdr->repairs) == repairs);
+	CHECK(atomic_load(&t->repair_given_up[TMEM_PERSISTENT]));
 
 	/* The cache process goes on and lets go; the grower repairs (after
-	 * its back-off: requests meanwhile still fail at once). */
+	 * its back-off: requests meanwhile may still give up). */
 	CHECK(kill(cache, SIGCONT) == 0);
 	CHECK(waitpid(cache, &status, 0) == cache);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -146,6 +147,8 @@ int main(void)
 		}
 	}
 	CHECK(atomic_load(&t->hdr->repairs) > repairs);
+	/* Found repaired: the next incident's requests wait the full bound. */
+	CHECK(!atomic_load(&t->repair_given_up[TMEM_PERSISTENT]));
 	CHECK(!tmem_repair_pending(t));
 	tmem_close(t);
 	return 0;
