@@ -411,7 +411,7 @@ static bool full_refuses(uint64_t page)
 		atomic_store_explicit(&dev_full, false, memory_order_relaxed);
 		return false;
 	}
-	if (dev->ov && nt_ov_lookup(dev->ov, page))
+	if (dev->ov && nt_ov_lookup(dev->ov, page) != NT_NO_SLOT)
 		return false;
 	return tmem_probe(dev->pool, dev->pool_id, NT_DATA_OBJECT, page, &st) ==
 		       0 &&

@@ -26,6 +26,7 @@ TESTS += \
 	test-nbd-nofault.sh \
 	test-nbd-stall.sh \
 	test-nbd-lock-race.sh \
+	test-nbd-overflow-full.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -54,4 +55,5 @@ EXTRA_DIST += \
 	test-nbd-nofault.sh \
 	test-nbd-stall.sh \
 	test-nbd-lock-race.sh \
+	test-nbd-overflow-full.sh \
 	$(NULL)
