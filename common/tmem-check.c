@@ -965,8 +965,14 @@ static int fsck_run(struct tmem *t, bool repair, unsigned halves,
 			atomic_fetch_or(&t->hdr->needs_repair, halves);
 		else
 			atomic_fetch_and(&t->hdr->needs_repair, ~halves);
-		if (!f->incomplete)
+		if (!f->incomplete) {
 			atomic_fetch_add(&t->hdr->repairs, 1);
+			/* This process's requests that gave up on it wait
+			 * the full bound for the next one (another
+			 * process's repair is seen by the next request:
+			 * tmem_repair_seen_done). */
+			tmem_repair_seen_done(t, halves);
+		}
 	}
 	tmem_world_start(t, halves);
 	r = !repair && f->problems ? -EUCLEAN : 0;

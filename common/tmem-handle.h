@@ -91,8 +91,9 @@ struct tmem {
 
 	/* Per half (kind): set when one of this process's requests gave up
 	 * waiting for the half's repair (tmem_repair_wait), cleared when one
-	 * finds no repair of the half due (tmem_repair_seen_done).  While
-	 * set, the half's requests wait a short grace, not the full bound. */
+	 * finds no repair of the half due, or this process repairs it
+	 * (tmem_repair_seen_done).  While set, the half's requests wait a
+	 * short grace, not the full bound. */
 	_Atomic bool repair_given_up[2];
 
 	/* grower thread */

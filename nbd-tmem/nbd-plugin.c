@@ -473,8 +473,11 @@ static int export_lock(bool *made)
 		locked = flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
 		if (locked && lock_file_current(lock_fd, lock_name))
 			return 0;
-		if (!locked &&
-		    (lock_file_current(lock_fd, lock_name) || tries == 8)) {
+		/* Held: by another server, for good, or for a moment by
+		 * whoever is removing it (tmemctl destroy: lock, unlink,
+		 * close); a few milliseconds tell the two apart. */
+		if (!locked && tries == 8 &&
+		    lock_file_current(lock_fd, lock_name)) {
 			*made = false; /* another server's */
 			nbdkit_error("export=%s of pool %s is already being "
 				     "served by another nbdkit",
@@ -483,6 +486,8 @@ static int export_lock(bool *made)
 		}
 		close(lock_fd);
 		lock_fd = -1;
+		if (!locked)
+			usleep(1000);
 		if (tries == 8) {
 			*made = false;
 			nbdkit_error("/dev/shm%s: the export's lock file was "

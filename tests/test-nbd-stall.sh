@@ -4,7 +4,8 @@
 # repair of the swap half is due keeps the server's grower from
 # repairing: the server's reads and writes must then fail with EIO
 # within the bound (twice TMEM_SERVED_WAIT_MS, shortened here) and change
-# nothing; after the first, at once.  Once the process goes on, the
+# nothing; after the first, within a tenth of that.  Once the process
+# goes on, the
 # grower repairs and the data written before reads back.
 . ./functions.sh
 requires nbdkit --version
@@ -63,7 +64,7 @@ wait_for 5 grep -q "the pool's repair is held up" "$tmp/log" ||
 kill -CONT "$stall"
 wait "$stall" || fail "the stalling process failed: $(cat "$tmp/stall.err")"
 head -c 65536 "$tmp/data" > "$tmp/want"
-# Requests still fail at once until the repair has run: try for 10 s.
+# Requests may still give up until the repair has run: try for 10 s.
 wait_for 10 qemu-img compare -f raw -F raw "$tmp/want" "$uri" || {
     qemu-img compare -f raw -F raw "$tmp/want" "$uri" >&2
     fail "the data written before does not read back"
