@@ -86,9 +86,10 @@ static bool scan(uint64_t *moved)
 		uint64_t bit = 1ULL << (p & 63), *w = &dm.seen[p >> 6];
 
 		r = tmem_read_back(d->pool, d->pool_id, NT_DATA_OBJECT, p);
-		if (r < 0)
-			return false; /* the sub-pool is gone: requests say so
-				       */
+		if (r < 0) /* the sub-pool is gone (requests say so), or
+			    * its repair is held up: the next round looks
+			    * again */
+			return false;
 		if (r == 0) {
 			*w &= ~bit;
 		} else if (!(*w & bit)) {
@@ -101,13 +102,15 @@ static bool scan(uint64_t *moved)
 				if (++demoted % DEMOTE_BURST == 0 &&
 				    nt_nap(&dm.nap, 1))
 					return true;
+			} else if (r == -ETIMEDOUT) {
+				return false; /* a held-up repair: as above */
 			} else if (r < 0 && r != -ENOSPC && !said) {
 				said = true;
 				nt_log(false,
 				       "moving page %" PRIu64
 				       " to the overflow file: %s (it stays "
 				       "in the pool; reported once)",
-				       p, strerror(-r));
+				       p, tmem_strerror(r));
 			}
 		}
 		if (++looked % SCAN_BURST == 0 && nt_nap(&dm.nap, 1))
