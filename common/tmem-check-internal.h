@@ -28,14 +28,10 @@ int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since);
  * store only after a request gave up. */
 static inline void tmem_repair_seen_done(struct tmem *t, unsigned halves)
 {
-	unsigned k;
-
-	for (k = 0; k < 2; k++)
-		if ((halves & (1U << k)) &&
-		    atomic_load_explicit(&t->repair_given_up[k],
-					 memory_order_relaxed))
-			atomic_store_explicit(&t->repair_given_up[k], false,
-					      memory_order_relaxed);
+	if (atomic_load_explicit(&t->repair_given_up, memory_order_relaxed) &
+	    halves)
+		atomic_fetch_and_explicit(&t->repair_given_up, ~halves,
+					  memory_order_relaxed);
 }
 /* Whether this thread leaves repairs to a grower thread: a serving
  * process's request threads, and a process without a grower while a live

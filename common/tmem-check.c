@@ -1392,19 +1392,13 @@ int tmem_repair_wait(struct tmem *t, unsigned halves, long long *since)
 
 	if (t->grower_running && !tmem_on_grower_thread(t)) {
 		long long now = ms_now(), bound = 2LL * served_wait_ms();
-		unsigned k;
 
-		for (k = 0; k < 2; k++)
-			if ((halves & TMEM_HALF_BIT(k)) &&
-			    atomic_load(&t->repair_given_up[k]))
-				bound = served_wait_ms() / 10;
+		if (atomic_load(&t->repair_given_up) & halves)
+			bound = served_wait_ms() / 10;
 		if (!*since) {
 			*since = now;
 		} else if (now - *since >= bound) {
-			for (k = 0; k < 2; k++)
-				if (halves & TMEM_HALF_BIT(k))
-					atomic_store(&t->repair_given_up[k],
-						     true);
+			atomic_fetch_or(&t->repair_given_up, halves);
 			return -ETIMEDOUT;
 		}
 		tmem_grower_wake(t);

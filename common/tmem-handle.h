@@ -89,12 +89,12 @@ struct tmem {
 	_Atomic uint32_t shared_id;
 	struct tmem_ctx compact_ctx;
 
-	/* Per half (kind): set when one of this process's requests gave up
-	 * waiting for the half's repair (tmem_repair_wait), cleared when one
-	 * finds no repair of the half due, or this process repairs it
+	/* The halves (TMEM_HALF_BIT) on whose repair one of this process's
+	 * requests gave up waiting (tmem_repair_wait); a half's bit clears
+	 * when one finds no repair of it due, or this process repairs it
 	 * (tmem_repair_seen_done).  While set, the half's requests wait a
 	 * short grace, not the full bound. */
-	_Atomic bool repair_given_up[2];
+	_Atomic unsigned repair_given_up;
 
 	/* grower thread */
 	bool grower_wanted, grower_running;

@@ -435,7 +435,8 @@ static bool lock_file_current(int fd, const char *name)
  * it, and holds it, so a failed start removes it).  A server that locked
  * a file removed meanwhile would hold a lock no other server sees: it
  * lets go and takes the one at the path; so does one that found the file
- * held by whoever is removing it.  A few times at most. */
+ * held by whoever is removing it.  NT_LOCK_TRIES more times at most. */
+#define NT_LOCK_TRIES 8
 static int export_lock(bool *made)
 {
 	char why[200];
@@ -449,7 +450,7 @@ static int export_lock(bool *made)
 			lock_fd = shm_open(
 				lock_name,
 				O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (lock_fd < 0 && errno == EEXIST && tries < 8)
+		if (lock_fd < 0 && errno == EEXIST && tries < NT_LOCK_TRIES)
 			continue; /* another server made it first */
 		if (lock_fd < 0) {
 			*made = false;
@@ -476,7 +477,7 @@ static int export_lock(bool *made)
 		/* Held: by another server, for good, or for a moment by
 		 * whoever is removing it (tmemctl destroy: lock, unlink,
 		 * close); a few milliseconds tell the two apart. */
-		if (!locked && tries == 8 &&
+		if (!locked && tries == NT_LOCK_TRIES &&
 		    lock_file_current(lock_fd, lock_name)) {
 			*made = false; /* another server's */
 			nbdkit_error("export=%s of pool %s is already being "
@@ -488,7 +489,7 @@ static int export_lock(bool *made)
 		lock_fd = -1;
 		if (!locked)
 			usleep(1000);
-		if (tries == 8) {
+		if (tries == NT_LOCK_TRIES) {
 			*made = false;
 			nbdkit_error("/dev/shm%s: the export's lock file was "
 				     "removed each time this server locked it; "
@@ -928,17 +929,14 @@ static int nt_block_size(void *handle, uint32_t *minimum, uint32_t *preferred,
  * which says the request was malformed. */
 static int nt_fail(const char *op, uint64_t offset, int r)
 {
-	if (r == -ETIMEDOUT) {
-		nt_log(false,
-		       "%s at %" PRIu64 ": the pool's repair is held up "
-		       "(is another process attached to it stopped, holding "
-		       "a lock the repair needs?): refused (EIO)",
-		       op, offset);
-		errno = EIO;
-		return -1;
-	}
-	nt_log(false, "%s at %" PRIu64 ": %s", op, offset, tmem_strerror(r));
-	errno = -r;
+	bool held = r == -ETIMEDOUT;
+
+	nt_log(false, "%s at %" PRIu64 ": %s", op, offset,
+	       held ? "the pool's repair is held up (is another process "
+		      "attached to it stopped, holding a lock the repair "
+		      "needs?): refused (EIO)"
+		    : tmem_strerror(r));
+	errno = held ? EIO : -r;
 	return -1;
 }
 

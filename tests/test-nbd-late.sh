@@ -10,8 +10,7 @@
 # grower is waited for up to a second, and once a write waits on it goes
 # on waiting whatever the grower does next (below).
 . ./functions.sh
-grep -q '^#define TMEM_TEST_HOOKS 1' "$abs_top_builddir/config.h" ||
-    skip "built without test hooks (--disable-test-hooks)"
+requires_test_hooks
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
 requires_python_nbd

@@ -14,8 +14,7 @@
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"
-grep -q '^#define TMEM_TEST_HOOKS 1' "$abs_top_builddir/config.h" ||
-    skip "built without test hooks (--disable-test-hooks)"
+requires_test_hooks
 
 tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"

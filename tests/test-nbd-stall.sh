@@ -14,8 +14,7 @@ requires qemu-img --version
 requires test -e "$TMEM_PLUGIN"
 requires test -x ./ctl-put
 # TMEM_SERVED_WAIT_MS is a test hook: without it the bound is 20 s.
-grep -q '^#define TMEM_TEST_HOOKS 1' "$abs_top_builddir/config.h" ||
-    skip "built without test hooks (--disable-test-hooks)"
+requires_test_hooks
 
 tmp=$(mktemp_dir); cleanup_fn "rm -rf '$tmp'"
 pool=$(unique_segment); cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"

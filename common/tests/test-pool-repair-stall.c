@@ -122,7 +122,8 @@ int main(void)
 	       tmem_strerror(r), ms);
 	CHECK_RC(r, 0);
 	CHECK(atomic_load(&t->hdr->repairs) == repairs);
-	CHECK(atomic_load(&t->repair_given_up[TMEM_PERSISTENT]));
+	CHECK(atomic_load(&t->repair_given_up) &
+	      TMEM_HALF_BIT(TMEM_PERSISTENT));
 
 	/* The cache process goes on and lets go; the grower repairs (after
 	 * its back-off: requests meanwhile may still give up). */
@@ -148,7 +149,8 @@ int main(void)
 	}
 	CHECK(atomic_load(&t->hdr->repairs) > repairs);
 	/* Found repaired: the next incident's requests wait the full bound. */
-	CHECK(!atomic_load(&t->repair_given_up[TMEM_PERSISTENT]));
+	CHECK(!(atomic_load(&t->repair_given_up) &
+		TMEM_HALF_BIT(TMEM_PERSISTENT)));
 	CHECK(!tmem_repair_pending(t));
 	tmem_close(t);
 	return 0;
