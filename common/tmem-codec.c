@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
@@ -134,9 +135,17 @@ void tmem_ctx_free_all(struct tmem *t)
  * settle on different contexts and do not share cache lines. */
 static __thread unsigned ctx_hint;
 
+/* Every context busy: yield, and every CTX_YIELDS rounds sleep a little.
+ * A yield gives the CPU only to threads of the caller's own priority; a
+ * real-time caller (the plugin's request threads, [swap] realtime) would
+ * keep an ordinary holder of a context off the CPU, and the sleep lets it
+ * run and give the context back. */
+#define CTX_YIELDS 64
+
 struct tmem_ctx *tmem_ctx_get(struct tmem *t)
 {
-	unsigned n = t->nr_ctx, i, start = ctx_hint % n;
+	const struct timespec nap = {0, 100 * 1000};
+	unsigned n = t->nr_ctx, i, start = ctx_hint % n, rounds = 0;
 	int zero;
 
 	for (;;) {
@@ -157,7 +166,10 @@ struct tmem_ctx *tmem_ctx_get(struct tmem *t)
 				return c;
 			}
 		}
-		sched_yield();
+		if (++rounds % CTX_YIELDS)
+			sched_yield();
+		else
+			nanosleep(&nap, NULL);
 	}
 }
 

@@ -89,6 +89,9 @@ struct tmem_config {
 				      * tmem-swap asks for */
 	bool swap_free_notify;	     /* free-notify = tmem-swap passes the
 				      * plugin swap-device= */
+	bool swap_realtime;	     /* realtime = request threads run
+				      * SCHED_RR (the kernel's reserve below
+				      * the minimum watermark) */
 
 	/* [cache] */
 	uint64_t cache_chunk_size;  /* chunk-size = source read size */

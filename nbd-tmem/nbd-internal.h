@@ -60,6 +60,7 @@ struct nt_counters {
 	uint64_t io_errors;	   /* -EIO from the pool or the overflow file */
 	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
 	uint64_t ballast_refills;  /* ballast taken back whole */
+	uint64_t rt_threads;	   /* request threads made real-time */
 };
 
 #define NT_COUNT(field) \

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,30 @@ _Static_assert(NT_STACK_READY <= NT_STACK_SIZE / 8,
 
 static __thread bool stack_ready;
 
+/* The request threads' scheduling, [swap] realtime: SCHED_RR at the lowest
+ * real-time priority.  Why: a reply needs fresh pages (the socket buffer of
+ * a read's 4 KiB), and when free memory sits at the minimum watermark an
+ * ordinary task waits in reclaim for them; reclaim waits for the swap
+ * writes this server has not answered, so the machine wedges (docs/swap.md,
+ * "Real-time request threads").  The kernel lets a real-time task allocate
+ * below the minimum watermark (to three quarters of it in Linux 6.1:
+ * mm/page_alloc.c, gfp_to_alloc_flags, ALLOC_HARDER for rt_task), a reserve
+ * no ordinary process can take: the replies find their pages there.  Only
+ * the request threads (nbdkit's): the pool's grower, which faults pool
+ * memory in, stays an ordinary task and cannot eat the reserve.  Set on a
+ * thread's first request (nbdkit makes its workers per connection), without
+ * forking children into it. */
+#define NT_RT_POLICY (SCHED_RR | SCHED_RESET_ON_FORK)
+static bool rt_wanted;
+static __thread bool rt_tried;
+
+static int rt_enter(void)
+{
+	struct sched_param sp = {.sched_priority = 1};
+
+	return sched_setscheduler(0, NT_RT_POLICY, &sp);
+}
+
 static void __attribute__((noinline)) stack_touch(void)
 {
 	volatile unsigned char pad[NT_STACK_READY];
@@ -73,12 +98,19 @@ static void __attribute__((noinline)) stack_touch(void)
 }
 
 /* At the start of every data callback: the first on each thread makes
- * its stack ready. */
+ * its stack ready and, with [swap] realtime, the thread real-time (a
+ * system call: no allocation; a thread it fails on stays as it was,
+ * .get_ready having said whether it can work). */
 static inline void request_begin(void)
 {
 	if (!stack_ready) {
 		stack_touch();
 		stack_ready = true;
+	}
+	if (rt_wanted && !rt_tried) {
+		rt_tried = true;
+		if (rt_enter() == 0)
+			NT_COUNT(rt_threads);
 	}
 }
 
@@ -234,6 +266,9 @@ static int nt_config_complete(void)
 	"ballast=SIZE      Locked memory given back to the kernel when\n"     \
 	"                  free memory sits at its minimum (default 4M,\n"    \
 	"                  0 none: for a server on another machine).\n"       \
+	"realtime=BOOL     Request threads run SCHED_RR, so that their\n"     \
+	"                  replies may use the kernel's reserve below the\n"  \
+	"                  minimum watermark (default yes).\n"                \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
 	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
@@ -573,6 +608,29 @@ static void check_watermarks(void)
 			(gap_kib + 1023) / 1024);
 }
 
+/* Whether the request threads can be made real-time: tried on this
+ * thread and undone (the threads this process starts itself stay
+ * ordinary). */
+static void rt_check(void)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	rt_wanted = false;
+	if (!cfg.swap_realtime)
+		return;
+	if (rt_enter() < 0) {
+		fprintf(stderr,
+			"nbdkit: tmem: warning: realtime: SCHED_RR: %m (needs "
+			"CAP_SYS_NICE or RLIMIT_RTPRIO): the request threads "
+			"stay ordinary, and when free memory sits at its "
+			"minimum their replies wait in reclaim with every "
+			"other process (docs/swap.md)\n");
+		return;
+	}
+	sched_setscheduler(0, SCHED_OTHER, &sp);
+	rt_wanted = true;
+}
+
 static void swap_safety(void)
 {
 	pthread_attr_t attr;
@@ -592,6 +650,7 @@ static void swap_safety(void)
 	if (fd >= 0)
 		close(fd);
 	check_watermarks();
+	rt_check();
 
 	if (pthread_getattr_default_np(&attr) == 0) {
 		if (pthread_attr_setstacksize(&attr, NT_STACK_SIZE) != 0 ||
@@ -829,14 +888,16 @@ static void print_stats(void)
 		", refused after the whole wait with room left %" PRIu64
 		", waited on for the grower's allocation %" PRIu64
 		"); I/O errors %" PRIu64 "; ballast given back %" PRIu64
-		" times, taken back %" PRIu64 " times, %zu KiB held",
+		" times, taken back %" PRIu64 " times, %zu KiB held; "
+		"real-time request threads %" PRIu64,
 		export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
 		nt_counters.ov_reads, nt_counters.ov_promoted,
 		nt_counters.ov_demoted, nt_counters.ov_full,
 		nt_counters.nospace, nt_counters.nospace_retries,
 		nt_counters.nospace_waited, nt_counters.fault_waits,
 		nt_counters.io_errors, nt_counters.ballast_releases,
-		nt_counters.ballast_refills, nt_ballast_held() / 1024);
+		nt_counters.ballast_refills, nt_ballast_held() / 1024,
+		nt_counters.rt_threads);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",

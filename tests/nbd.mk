@@ -27,6 +27,7 @@ TESTS += \
 	test-nbd-stall.sh \
 	test-nbd-lock-race.sh \
 	test-nbd-overflow-full.sh \
+	test-nbd-realtime.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -56,4 +57,5 @@ EXTRA_DIST += \
 	test-nbd-stall.sh \
 	test-nbd-lock-race.sh \
 	test-nbd-overflow-full.sh \
+	test-nbd-realtime.sh \
 	$(NULL)
