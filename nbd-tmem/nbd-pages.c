@@ -225,18 +225,19 @@ static bool grower_allocating(void)
 
 /* A put refused for want of room may only be waiting for the pool's grower
  * to refill its reserve of ready chunks: without an overflow file to take
- * the page, give it time while the pool can still grow, and none when it
- * is full (a swap device's writes then fail at once and the kernel keeps
- * those pages in RAM).  Sleeping allocates nothing.  With late (no
- * overflow file): past the budget, a put whose reserve is empty while the
- * grower is in the kernel's allocator waits on, up to NT_FAULT_WAIT_MS
- * from its first refusal (reclaim holds up that allocation, measured at
- * 350-560 ms in the guest).  Once it waits on, it goes on waiting while
- * the reserve is empty, whatever the grower's step: the chunk it waited
- * for may have gone to another waiting put, and the grower pass between
- * two faults (compacting, trimming) is no reason to fail.  A refusal after
- * the whole wait that the grower caused (grower_late) sets *late and is
- * said (say_late). */
+ * the page, give it time while the refusal says so (reserve_empty) and the
+ * pool can still grow, and none when it is full (a swap device's writes
+ * then fail at once and the kernel keeps those pages in RAM; a full pool's
+ * spare chunk, kept for compaction, counts as room, so the refusal's reason
+ * is what tells).  Sleeping allocates nothing.  With late (no overflow
+ * file): past the budget, a put whose reserve is empty while the grower is
+ * in the kernel's allocator waits on, up to NT_FAULT_WAIT_MS from its first
+ * refusal (reclaim holds up that allocation, measured at 350-560 ms in the
+ * guest).  Once it waits on, it goes on waiting while the reserve is empty,
+ * whatever the grower's step: the chunk it waited for may have gone to
+ * another waiting put, and the grower pass between two faults (compacting,
+ * trimming) is no reason to fail.  A refusal after the whole wait that the
+ * grower caused (grower_late) sets *late and is said (say_late). */
 static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		       uint64_t min_room, bool *late)
 {
@@ -268,7 +269,8 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		}
 		if (r != -ENOSPC || (waited >= budget_ms && !more))
 			return pool_gone(r);
-		if (waited % 10 == 0 && !pool_can_grow(min_room))
+		if (tmem_last_reject() != TMEM_REJECT_RESERVE_EMPTY ||
+		    (waited % 10 == 0 && !pool_can_grow(min_room)))
 			return r;
 		if (waited == 0)
 			start = nt_now_ns();
