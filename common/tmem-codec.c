@@ -135,11 +135,11 @@ void tmem_ctx_free_all(struct tmem *t)
  * settle on different contexts and do not share cache lines. */
 static __thread unsigned ctx_hint;
 
-/* Every context busy: yield, and every CTX_YIELDS rounds sleep a little.
- * A yield gives the CPU only to threads of the caller's own priority; a
- * real-time caller (the plugin's request threads, [swap] realtime) would
- * keep an ordinary holder of a context off the CPU, and the sleep lets it
- * run and give the context back. */
+/* Every context busy: yield for CTX_YIELDS rounds, then sleep a little
+ * each round.  A yield gives the CPU only to threads of the caller's own
+ * priority; real-time callers (the plugin's request threads, [swap]
+ * realtime) would keep an ordinary holder of a context off the CPU, and
+ * their sleeps let it run and give the context back. */
 #define CTX_YIELDS 64
 
 struct tmem_ctx *tmem_ctx_get(struct tmem *t)
@@ -166,7 +166,7 @@ struct tmem_ctx *tmem_ctx_get(struct tmem *t)
 				return c;
 			}
 		}
-		if (++rounds % CTX_YIELDS)
+		if (++rounds < CTX_YIELDS)
 			sched_yield();
 		else
 			nanosleep(&nap, NULL);

@@ -74,12 +74,17 @@ static __thread bool stack_ready;
  * mm/page_alloc.c, gfp_to_alloc_flags, ALLOC_HARDER for rt_task), a reserve
  * no ordinary process can take: the replies find their pages there.  Only
  * the request threads (nbdkit's): the pool's grower, which faults pool
- * memory in, stays an ordinary task and cannot eat the reserve.  Set on a
- * thread's first request (nbdkit makes its workers per connection), without
- * forking children into it. */
+ * memory in, stays an ordinary task and cannot eat the reserve.  A thread
+ * switches on its first request (nbdkit makes its workers per connection),
+ * without forking children into it, and runs a request longer than
+ * NT_RT_LONG (a client's large copy, a whole-device trim or zero, block
+ * status: loops of many pages) as an ordinary task, so that no client keeps
+ * the CPU from others at real-time priority; the kernel's swap requests
+ * (at most max_sectors_kb, a swap cluster's discard) are shorter. */
 #define NT_RT_POLICY (SCHED_RR | SCHED_RESET_ON_FORK)
+#define NT_RT_LONG   (1u << 20)
 static bool rt_wanted;
-static __thread bool rt_tried;
+static __thread bool rt_on, rt_refused, rt_counted;
 
 static int rt_enter(void)
 {
@@ -87,6 +92,27 @@ static int rt_enter(void)
 
 	return sched_setscheduler(0, NT_RT_POLICY, &sp);
 }
+
+/* This thread to real-time (on) or back (a system call: no allocation).
+ * A refusal to go real-time is not tried again on this thread (.get_ready
+ * said whether it can work). */
+static void __attribute__((noinline)) rt_switch(bool on)
+{
+	struct sched_param sp = {.sched_priority = 0};
+
+	if (on ? rt_enter() == 0
+	       : sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK,
+				    &sp) == 0) {
+		rt_on = on;
+		if (on && !rt_counted) {
+			rt_counted = true;
+			NT_COUNT(rt_threads);
+		}
+	} else if (on)
+		rt_refused = true;
+}
+
+static __thread bool stack_ready;
 
 static void __attribute__((noinline)) stack_touch(void)
 {
@@ -97,21 +123,23 @@ static void __attribute__((noinline)) stack_touch(void)
 	pad[sizeof pad - 1] = 0;
 }
 
-/* At the start of every data callback: the first on each thread makes
- * its stack ready and, with [swap] realtime, the thread real-time (a
- * system call: no allocation; a thread it fails on stays as it was,
- * .get_ready having said whether it can work). */
-static inline void request_begin(void)
+/* At the start of every data callback, with the bytes it covers: the
+ * first on each thread makes its stack ready; with [swap] realtime, the
+ * thread runs real-time for a request of at most NT_RT_LONG bytes and
+ * ordinary for a longer one (switching only when that changes). */
+static inline void request_begin(uint64_t count)
 {
+	bool want;
+
 	if (!stack_ready) {
 		stack_touch();
 		stack_ready = true;
 	}
-	if (rt_wanted && !rt_tried) {
-		rt_tried = true;
-		if (rt_enter() == 0)
-			NT_COUNT(rt_threads);
-	}
+	if (!rt_wanted)
+		return;
+	want = count <= NT_RT_LONG;
+	if (want != rt_on && !(want && rt_refused))
+		rt_switch(want);
 }
 
 /* The zstd level of a pool this plugin creates, unless tmem.conf or
@@ -608,26 +636,37 @@ static void check_watermarks(void)
 			(gap_kib + 1023) / 1024);
 }
 
-/* Whether the request threads can be made real-time: tried on this
- * thread and undone (the threads this process starts itself stay
- * ordinary). */
+/* Whether the request threads can be made real-time: tried on a thread
+ * of its own that ends, so that nothing else in this process changes. */
+static void *rt_probe(void *arg)
+{
+	*(int *)arg = rt_enter() == 0 ? 0 : errno;
+	return NULL;
+}
+
 static void rt_check(void)
 {
-	struct sched_param sp = {.sched_priority = 0};
+	pthread_t th;
+	int err, res = 0;
 
 	rt_wanted = false;
 	if (!cfg.swap_realtime)
 		return;
-	if (rt_enter() < 0) {
+	err = pthread_create(&th, NULL, rt_probe, &res);
+	if (err == 0) {
+		pthread_join(th, NULL);
+		err = res;
+	}
+	if (err) {
 		fprintf(stderr,
-			"nbdkit: tmem: warning: realtime: SCHED_RR: %m (needs "
+			"nbdkit: tmem: warning: realtime: SCHED_RR: %s (needs "
 			"CAP_SYS_NICE or RLIMIT_RTPRIO): the request threads "
 			"stay ordinary, and when free memory sits at its "
 			"minimum their replies wait in reclaim with every "
-			"other process (docs/swap.md)\n");
+			"other process (docs/swap.md)\n",
+			strerror(err));
 		return;
 	}
-	sched_setscheduler(0, SCHED_OTHER, &sp);
 	rt_wanted = true;
 }
 
@@ -1015,7 +1054,7 @@ static int nt_pread(void *handle, void *buf, uint32_t count, uint64_t offset,
 {
 	int r;
 
-	request_begin();
+	request_begin(count);
 	if (tmem_debug_requests)
 		nt_log(true, "pread %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_read(buf, count, offset);
@@ -1027,7 +1066,7 @@ static int nt_pwrite(void *handle, const void *buf, uint32_t count,
 {
 	int r;
 
-	request_begin();
+	request_begin(count);
 	if (tmem_debug_requests)
 		nt_log(true, "pwrite %" PRIu32 " @ %" PRIu64 " flags %#x",
 		       count, offset, flags);
@@ -1049,7 +1088,7 @@ static int nt_zero(void *handle, uint32_t count, uint64_t offset,
 {
 	int r;
 
-	request_begin();
+	request_begin(count);
 	if (tmem_debug_requests)
 		nt_log(true, "zero %" PRIu32 " @ %" PRIu64 " flags %#x", count,
 		       offset, flags);
@@ -1066,7 +1105,7 @@ static int nt_trim(void *handle, uint32_t count, uint64_t offset,
 {
 	int r;
 
-	request_begin();
+	request_begin(count);
 	if (tmem_debug_requests)
 		nt_log(true, "trim %" PRIu32 " @ %" PRIu64, count, offset);
 	r = nt_pages_trim(count, offset);
@@ -1079,7 +1118,7 @@ static int nt_flush(void *handle, uint32_t flags)
 {
 	int r;
 
-	request_begin();
+	request_begin(0);
 	r = nt_pages_sync();
 
 	return r < 0 ? nt_fail("flush", 0, r) : 0;
@@ -1090,7 +1129,7 @@ static int nt_cache(void *handle, uint32_t count, uint64_t offset,
 {
 	int r;
 
-	request_begin();
+	request_begin(count);
 	r = nt_pages_cache(count, offset);
 
 	return r < 0 ? nt_fail("cache", offset, r) : 0;
@@ -1109,7 +1148,7 @@ static int nt_extents(void *handle, uint32_t count, uint64_t offset,
 	enum tmem_page_state state;
 	int r;
 
-	request_begin();
+	request_begin(count);
 	if (end - offset > NT_EXTENTS_MAX)
 		end = offset + NT_EXTENTS_MAX;
 	while (pos < end) {
