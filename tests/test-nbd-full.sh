@@ -95,10 +95,16 @@ def refused(o, data=zero):
         return True
 assert refused(fresh), "a zero page to a page never written was taken when full"
 # New random data over a page the device holds: the pool has no room for
-# it (its spare chunk is compaction's), and the refusal is at once, not
-# after the wait for a grower that cannot help (the plugin's counters at
-# exit: few retries).
-assert refused(4096, os.urandom(4096)), "random data over a held page was taken when full"
+# it (its spare chunk is compaction's), and the refusal comes at its pace
+# (20 ms), not after the 200 ms the plugin waits for a refilling grower,
+# which cannot help a full pool (the best of three: not a benchmark, a
+# wait that should not happen).
+took = []
+for k in range(3):
+    t0 = time.monotonic()
+    assert refused(4096 * (k + 1), os.urandom(4096)), "random data over a held page was taken when full"
+    took.append(time.monotonic() - t0)
+assert min(took) < 0.15, "a refused write over a held page took %.0f ms (waited for a refill?)" % (min(took) * 1000)
 h.pwrite(zero, 0)
 assert h.pread(4096, 0) == zero
 h.trim(off // 2, 0)
@@ -111,12 +117,7 @@ else:
 print("refused when full; taken %.2f s after the trim" % (k * 0.05))
 PY
 pool=$(unique_segment)-latch; cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
-nbdkit -v -U - "$TMEM_PLUGIN" size=32M pool=$pool pool-size=16M \
+nbdkit -U - "$TMEM_PLUGIN" size=32M pool=$pool pool-size=16M \
     --run "'$py' '$tmp/latch.py' \"\$uri\"" 2> "$tmp/log" ||
-    fail "full latch: $(grep -v 'warning\|debug' "$tmp/log")"
-retries=$(sed -n 's/.*; no space [0-9]* (retries \([0-9]*\),.*/\1/p' "$tmp/log")
-# One put waiting its whole budget for a refill retries about 200 times
-# (1 ms each); the fill's last writes may retry a few times for one.
-[ -n "$retries" ] && [ "$retries" -lt 50 ] ||
-    fail "full: refused writes were retried ${retries:-?} times (the pool was full, not refilling): $(grep 'no space' "$tmp/log")"
+    fail "full latch: $(grep -v warning "$tmp/log")"
 echo "full: ok"
