@@ -74,14 +74,19 @@ static __thread bool stack_ready;
  * mm/page_alloc.c, gfp_to_alloc_flags, ALLOC_HARDER for rt_task), a reserve
  * no ordinary process can take: the replies find their pages there.  Only
  * the request threads (nbdkit's): the pool's grower, which faults pool
- * memory in, stays an ordinary task and cannot eat the reserve.  A thread
- * switches on its first request (nbdkit makes its workers per connection),
- * without forking children into it, and runs a request longer than
+ * memory in, stays an ordinary task and cannot eat the reserve.  A
+ * connection's thread goes real-time when it opens the export, before
+ * nbdkit makes that connection's workers, so that they start real-time
+ * (workers switched one by one on their first request would be woken ahead
+ * of those not yet switched, which then never served a request before
+ * swap needed them, and grew their buffers under memory pressure); a
+ * thread switches on its first request too (another nbdkit may make its
+ * workers earlier).  A thread runs a request longer than
  * NT_RT_LONG (a client's large copy, a whole-device trim or zero, block
  * status: loops of many pages) as an ordinary task, so that no client keeps
  * the CPU from others at real-time priority; the kernel's swap requests
  * (at most max_sectors_kb, a swap cluster's discard) are shorter. */
-#define NT_RT_POLICY (SCHED_RR | SCHED_RESET_ON_FORK)
+#define NT_RT_POLICY (SCHED_RR | SCHED_RESET_ON_FORK) /* no fork into it */
 #define NT_RT_LONG   (1u << 20)
 static bool rt_wanted;
 static __thread bool rt_on, rt_refused, rt_counted;
@@ -112,8 +117,6 @@ static void __attribute__((noinline)) rt_switch(bool on)
 		rt_refused = true;
 }
 
-static __thread bool stack_ready;
-
 static void __attribute__((noinline)) stack_touch(void)
 {
 	volatile unsigned char pad[NT_STACK_READY];
@@ -134,6 +137,13 @@ static inline void request_begin(uint64_t count)
 	if (!stack_ready) {
 		stack_touch();
 		stack_ready = true;
+		/* Started real-time by its connection's thread (nt_open). */
+		rt_on = rt_wanted && (sched_getscheduler(0) &
+				      ~SCHED_RESET_ON_FORK) == SCHED_RR;
+		if (rt_on) {
+			rt_counted = true;
+			NT_COUNT(rt_threads);
+		}
 	}
 	if (!rt_wanted)
 		return;
@@ -978,9 +988,16 @@ static void nt_dump_plugin(void)
 #endif
 }
 
+/* On the connection's thread, which makes its workers after this: with
+ * [swap] realtime they inherit SCHED_RR (without reset-on-fork here: the
+ * connection's thread starts no process). */
 static void *nt_open(int readonly)
 {
+	struct sched_param sp = {.sched_priority = 1};
+
 	nt_freed_reconfirm();
+	if (rt_wanted)
+		sched_setscheduler(0, SCHED_RR, &sp);
 	return NBDKIT_HANDLE_NOT_NEEDED;
 }
 
