@@ -91,23 +91,23 @@ static __thread bool stack_ready;
 static bool rt_wanted;
 static __thread bool rt_on, rt_refused, rt_counted;
 
-static int rt_enter(void)
+/* This thread's policy (SCHED_RR at priority 1, or SCHED_OTHER; with
+ * SCHED_RESET_ON_FORK or not): a system call, no allocation. */
+static int rt_set(int policy)
 {
-	struct sched_param sp = {.sched_priority = 1};
+	struct sched_param sp = {
+		.sched_priority =
+			(policy & ~SCHED_RESET_ON_FORK) == SCHED_RR ? 1 : 0};
 
-	return sched_setscheduler(0, NT_RT_POLICY, &sp);
+	return sched_setscheduler(0, policy, &sp);
 }
 
-/* This thread to real-time (on) or back (a system call: no allocation).
- * A refusal to go real-time is not tried again on this thread (.get_ready
- * said whether it can work). */
+/* This thread to real-time (on) or back.  A refusal to go real-time is
+ * not tried again on this thread (.get_ready said whether it can work). */
 static void __attribute__((noinline)) rt_switch(bool on)
 {
-	struct sched_param sp = {.sched_priority = 0};
-
-	if (on ? rt_enter() == 0
-	       : sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK,
-				    &sp) == 0) {
+	if (rt_set(on ? NT_RT_POLICY : SCHED_OTHER | SCHED_RESET_ON_FORK) ==
+	    0) {
 		rt_on = on;
 		if (on && !rt_counted) {
 			rt_counted = true;
@@ -650,7 +650,7 @@ static void check_watermarks(void)
  * of its own that ends, so that nothing else in this process changes. */
 static void *rt_probe(void *arg)
 {
-	*(int *)arg = rt_enter() == 0 ? 0 : errno;
+	*(int *)arg = rt_set(NT_RT_POLICY) == 0 ? 0 : errno;
 	return NULL;
 }
 
@@ -993,11 +993,9 @@ static void nt_dump_plugin(void)
  * connection's thread starts no process). */
 static void *nt_open(int readonly)
 {
-	struct sched_param sp = {.sched_priority = 1};
-
 	nt_freed_reconfirm();
 	if (rt_wanted)
-		sched_setscheduler(0, SCHED_RR, &sp);
+		rt_set(SCHED_RR);
 	return NBDKIT_HANDLE_NOT_NEEDED;
 }
 

@@ -6,9 +6,9 @@
 # behind the others); the threads the plugin starts itself (grower, log,
 # free notice...) and nbdkit's main thread stay ordinary, the latter also
 # in a server that does not fork.  A request of more than 1 MiB runs
-# ordinary.  realtime=no leaves every
-# thread ordinary.  A server that may not use SCHED_RR (no CAP_SYS_NICE)
-# says so at start and serves with ordinary threads.
+# ordinary.  realtime=no leaves every thread ordinary.  A server that may
+# not use SCHED_RR (no CAP_SYS_NICE) says so at start and serves with
+# ordinary threads.
 . ./functions.sh
 requires nbdkit --version
 requires test -e "$TMEM_PLUGIN"

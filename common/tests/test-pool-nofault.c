@@ -147,7 +147,6 @@ static void put_retrying(struct tally *ty, struct tmem *t, uint32_t p,
 	CHECK_RC(r, 0);
 }
 
-/* n puts of new pages, then a get of each, then a flush of half. */
 /* The stack below run's frame that the requests may use, faulted in
  * before serving, as the nbd plugin's workers do (request_begin, 16 KiB):
  * a rare path (a request that waits for a dead peer's repair) may go
@@ -161,6 +160,7 @@ static void __attribute__((noinline)) stack_touch(void)
 	pad[sizeof pad - 1] = 0;
 }
 
+/* n puts of new pages, then a get of each, then a flush of half. */
 static void run(struct tally *ty, struct tmem *t, uint32_t p, uint64_t object,
 		uint64_t n)
 {
