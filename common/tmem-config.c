@@ -68,6 +68,7 @@ void tmem_config_init(struct tmem_config *cfg)
 	cfg->swap_free_notify = true;
 	cfg->swap_ballast = 4 << 20;
 	cfg->swap_realtime = true;
+	cfg->swap_full_oom = 5;
 	cfg->swap_watermark_gap = 32 << 20;
 	cfg->swap_dedup_scope = TMEM_SCOPE_SUBPOOL;
 

@@ -89,6 +89,10 @@ struct tmem_config {
 				      * tmem-swap asks for */
 	bool swap_free_notify;	     /* free-notify = tmem-swap passes the
 				      * plugin swap-device= */
+	double swap_full_oom;	     /* full-oom = seconds of refused writes
+				      * with every task stalled before the
+				      * server asks for an OOM kill; 0 =
+				      * never */
 	bool swap_realtime;	     /* realtime = request threads run
 				      * SCHED_RR (the kernel's reserve below
 				      * the minimum watermark) */

@@ -102,6 +102,8 @@ static const struct key_def keys[] = {
 	 F(swap_free_notify), 0, 0, 0, NULL},
 	{"swap", "realtime", "realtime", PLUGIN | CTL, KEY_BOOL,
 	 F(swap_realtime), 0, 0, 0, NULL},
+	{"swap", "full-oom", "full-oom", PLUGIN | CTL, KEY_SECONDS,
+	 F(swap_full_oom), 0, 3600, 0, NULL},
 	{"swap", "dedup-scope", "dedup-scope", PLUGIN | CTL, KEY_ENUM,
 	 F(swap_dedup_scope), 0, 0, 0, scope_names},
 	{"cache", "chunk-size", "chunk-size", CACHE | CTL, KEY_SIZE,

@@ -61,6 +61,9 @@ struct nt_counters {
 	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
 	uint64_t ballast_refills;  /* ballast taken back whole */
 	uint64_t rt_threads;	   /* request threads made real-time */
+	uint64_t reads_served;	   /* read requests answered with data */
+	uint64_t writes_taken;	   /* write requests done */
+	uint64_t full_ooms;	   /* OOM kills asked for (nbd-oom.c) */
 };
 
 #define NT_COUNT(field) \
@@ -293,6 +296,16 @@ int nt_ballast_start(uint64_t bytes);
 void nt_ballast_stop(void);
 /* Bytes of ballast held now. */
 size_t nt_ballast_held(void);
+
+/* ---- nbd-oom.c ------------------------------------------------------ */
+
+/* When for seconds in a row every write was refused for want of room,
+ * nothing was read or taken, and the kernel's memory pressure shows every
+ * task waiting, ask the kernel's OOM killer to act (sysrq "f").  0: never.
+ * Files it cannot open: a warning, and no thread (0).  -errno when the
+ * thread cannot start. */
+int nt_oom_start(unsigned seconds);
+void nt_oom_stop(void);
 
 /* ---- nbd-overflow.c ------------------------------------------------- */
 

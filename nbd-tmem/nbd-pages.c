@@ -496,6 +496,7 @@ int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
+	NT_COUNT(reads_served);
 	return 0;
 }
 
@@ -541,6 +542,7 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
+	NT_COUNT(writes_taken);
 	return 0;
 }
 

@@ -307,6 +307,10 @@ static int nt_config_complete(void)
 	"realtime=BOOL     Request threads run SCHED_RR, so that their\n"     \
 	"                  replies may use the kernel's reserve below the\n"  \
 	"                  minimum watermark (default yes).\n"                \
+	"full-oom=SECS     When for SECS every write was refused (pool\n"     \
+	"                  full) and memory pressure stalls every task,\n"    \
+	"                  ask the kernel's OOM killer to act (default\n"     \
+	"                  5, 0 never: a server for another machine).\n"      \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
 	"max-share=SIZE    Cap of the device's pool bytes (default none).\n"  \
 	"level=N           zstd level of the pool (when creating it;\n"       \
@@ -892,6 +896,11 @@ static int nt_after_fork(void)
 	}
 	if (nt_ballast_start(cfg.swap_ballast) < 0)
 		goto logged;
+	r = nt_oom_start((unsigned)cfg.swap_full_oom);
+	if (r < 0) {
+		nt_log(false, "starting the full-oom thread: %s", strerror(-r));
+		goto logged;
+	}
 	r = nt_freed_start(&dev);
 	if (r < 0) {
 		nt_log(false, "starting the free notice thread: %s",
@@ -938,7 +947,8 @@ static void print_stats(void)
 		", waited on for the grower's allocation %" PRIu64
 		"); I/O errors %" PRIu64 "; ballast given back %" PRIu64
 		" times, taken back %" PRIu64 " times, %zu KiB held; "
-		"real-time request threads %" PRIu64,
+		"real-time request threads %" PRIu64
+		"; OOM kills asked for %" PRIu64,
 		export_name, nt_counters.rmw_pages, nt_counters.ov_writes,
 		nt_counters.ov_reads, nt_counters.ov_promoted,
 		nt_counters.ov_demoted, nt_counters.ov_full,
@@ -946,7 +956,7 @@ static void print_stats(void)
 		nt_counters.nospace_waited, nt_counters.fault_waits,
 		nt_counters.io_errors, nt_counters.ballast_releases,
 		nt_counters.ballast_refills, nt_ballast_held() / 1024,
-		nt_counters.rt_threads);
+		nt_counters.rt_threads, nt_counters.full_ooms);
 	if (dev.ov)
 		nbdkit_debug("overflow: %" PRIu64 " of %" PRIu64
 			     " slots in use",
@@ -956,6 +966,7 @@ static void print_stats(void)
 static void nt_cleanup(void)
 {
 	nt_freed_stop();
+	nt_oom_stop();
 	nt_ballast_stop();
 	nt_demote_stop();
 	nt_log_stop();

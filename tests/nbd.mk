@@ -28,6 +28,7 @@ TESTS += \
 	test-nbd-lock-race.sh \
 	test-nbd-overflow-full.sh \
 	test-nbd-realtime.sh \
+	test-nbd-full-oom.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -58,4 +59,5 @@ EXTRA_DIST += \
 	test-nbd-lock-race.sh \
 	test-nbd-overflow-full.sh \
 	test-nbd-realtime.sh \
+	test-nbd-full-oom.sh \
 	$(NULL)

@@ -226,7 +226,7 @@ static void test_example(void)
 			p[0] = ' ';
 			uncommented++;
 		}
-	CHECK(uncommented == 27);
+	CHECK(uncommented == 28);
 	tmem_config_init(&cfg);
 	if (tmem_config_load_buffer(&cfg, "example", text, len, err,
 				    sizeof err) != 0) {
