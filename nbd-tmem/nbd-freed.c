@@ -137,18 +137,6 @@ static struct {
 	uint64_t dropped, kept, failed, ignored, outside, swept;
 } fr = {.counts_fd = -1, .gen = 1};
 
-/* The thread's stack, touched (and so locked) before it takes a stripe
- * lock: a fault there under memory pressure would hold up every request
- * queued on the stripe. */
-static void __attribute__((noinline)) stack_touch(void)
-{
-	volatile unsigned char pad[16 * 1024];
-
-	for (size_t i = 0; i < sizeof pad; i += 512)
-		pad[i] = 0;
-	pad[sizeof pad - 1] = 0;
-}
-
 /* libbpf's messages go to the debug log (its warnings on a kernel
  * without BTF or kprobes are many lines; the one line that matters is
  * ours). */
@@ -331,7 +319,10 @@ static void *freed_main(void *arg)
 	int r;
 
 	(void)arg;
-	stack_touch();
+	/* The thread's stack, touched (and so locked) before it takes a
+	 * stripe lock: a fault there under memory pressure would hold up
+	 * every request queued on the stripe. */
+	nt_stack_touch();
 	while (!atomic_load(&fr.stop)) {
 		r = ring_buffer__poll(fr.rb, POLL_MS);
 		if (r < 0 && r != -EINTR && r != -ECANCELED) {

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,8 +62,7 @@ struct nt_counters {
 	uint64_t ballast_releases; /* ballast given back (nbd-ballast.c) */
 	uint64_t ballast_refills;  /* ballast taken back whole */
 	uint64_t rt_threads;	   /* request threads made real-time */
-	uint64_t reads_served;	   /* read requests answered with data */
-	uint64_t writes_taken;	   /* write requests done */
+	uint64_t full_refused;	   /* write requests refused: device full */
 	uint64_t full_ooms;	   /* OOM kills asked for (nbd-oom.c) */
 };
 
@@ -160,6 +160,11 @@ static inline void nt_touch_pages(void *p, size_t bytes)
 	if (bytes)
 		c[bytes - 1] = c[bytes - 1];
 }
+
+/* Touch the 16 KiB of the calling thread's stack below this frame, so
+ * that (locked as the process is) its pages are in memory before memory
+ * runs short: a fault there then could wait on reclaim (nbd-plugin.c). */
+void nt_stack_touch(void);
 
 /* ---- nbd-log.c ------------------------------------------------------ */
 
@@ -299,13 +304,26 @@ size_t nt_ballast_held(void);
 
 /* ---- nbd-oom.c ------------------------------------------------------ */
 
-/* When for seconds in a row every write was refused for want of room,
- * nothing was read or taken, and the kernel's memory pressure shows every
- * task waiting, ask the kernel's OOM killer to act (sysrq "f").  0: never.
- * Files it cannot open: a warning, and no thread (0).  -errno when the
- * thread cannot start. */
-int nt_oom_start(unsigned seconds);
+/* When for seconds in a row (rounded up) writes were refused because the
+ * device is full, nothing was read or taken, and the kernel's memory
+ * pressure had every task waiting, ask the kernel's OOM killer to act
+ * (sysrq "f").  0: never.  Files it cannot use: a warning, and no thread
+ * (0).  -errno when the thread cannot start. */
+int nt_oom_start(double seconds);
 void nt_oom_stop(void);
+/* On a connection's thread as it opens: whether its client is on this
+ * machine (a Unix socket, the loopback); never asks once one is not. */
+void nt_oom_peer(void);
+
+/* A read answered or a write taken: the swap moves.  On the request path:
+ * one load, and a store only when the flag was clear. */
+extern _Atomic bool nt_oom_moved_flag;
+static inline void nt_oom_moved(void)
+{
+	if (!atomic_load_explicit(&nt_oom_moved_flag, memory_order_relaxed))
+		atomic_store_explicit(&nt_oom_moved_flag, true,
+				      memory_order_relaxed);
+}
 
 /* ---- nbd-overflow.c ------------------------------------------------- */
 

@@ -14,33 +14,42 @@
  * waited with it (docs/swap.md, "When the pool is full").
  *
  * So a thread looks every second.  When, for [swap] full-oom seconds in a
- * row, the server refused writes for want of room and answered no read
- * and took no write, and the kernel's memory pressure (PSI, the "full"
- * line of /proc/pressure/memory: the share of time every task waited for
- * memory) is at least NT_OOM_PSI_FULL percent over the last 10 s, it
- * asks the kernel's own OOM killer to act, as the kernel would itself
+ * row, writes were refused because the device is full, no read was
+ * answered and no write taken, and every task of the machine waited for
+ * memory at least NT_OOM_STALL_PCT of that time (PSI: the growth of the
+ * "full" total of /proc/pressure/memory over those seconds), it asks the
+ * kernel's own OOM killer to act, as the kernel would itself
  * (/proc/sysrq-trigger "f": the task with the largest oom_score; the
- * server's is -1000), and starts counting again.
+ * server's is -1000), then waits NT_OOM_HOLDOFF seconds for the kill to
+ * free memory before it counts again.
  *
  * This is for a server on the machine whose kernel swaps through it: its
- * PSI is that kernel's.  A server for a guest's virtio disk or another
- * machine must not kill on its own machine for another's full device:
- * full-oom=0 there (tmem-vm passes it).  Nothing of this runs on a
- * request's thread; the two files are opened at start.
+ * PSI is that kernel's, and the kill lands there.  It never acts once a
+ * client has connected over the network (not a Unix socket, not the
+ * loopback), and a server for a guest's virtio disk (a local socket, but
+ * another kernel) runs with full-oom=0 (tmem-vm passes it).  Nothing of
+ * this runs on a request's thread but nt_oom_moved's flag and the
+ * refusal counter; the thread's files are opened, read and its stack
+ * touched at start, so that it needs no new page when memory is short.
  *
- * -D tmem.oom_psi_full=N (tests): the pressure reads as N percent.
- * TMEM_SYSRQ_TRIGGER=FILE (tests): written instead of /proc/sysrq-trigger.
+ * For tests: TMEM_SYSRQ_TRIGGER=FILE is appended to instead of
+ * /proc/sysrq-trigger, and TMEM_PSI_MEMORY=FILE read instead of
+ * /proc/pressure/memory (root's environment is trusted: secure_getenv).
  */
 #include <config.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define NBDKIT_API_VERSION 2
@@ -48,10 +57,11 @@
 
 #include "nbd-internal.h"
 
-#define SAMPLE_MS	1000
-#define NT_OOM_PSI_FULL 10 /* percent of the last 10 s */
+#define SAMPLE_MS	 1000
+#define NT_OOM_STALL_PCT 50 /* of the window, every task waiting */
+#define NT_OOM_HOLDOFF	 10 /* seconds after a kill */
 
-NBDKIT_DLL_PUBLIC int tmem_debug_oom_psi_full;
+_Atomic bool nt_oom_moved_flag;
 
 static struct {
 	pthread_t thread;
@@ -59,110 +69,154 @@ static struct {
 	bool on;
 	unsigned seconds;
 	int psi_fd, sysrq_fd;
+	const char *psi_path;
+	_Atomic bool local_peer, remote_peer;
 } oo = {.nap = NT_NAPPER_INIT, .psi_fd = -1, .sysrq_fd = -1};
 
-/* The "full avg10" of /proc/pressure/memory, in hundredths of a percent;
- * -1 when it cannot be read. */
-static long psi_full(void)
+/* The "total=" of the "full" line of the PSI file: microseconds in which
+ * every non-idle task waited for memory, since boot.  -1 when it cannot
+ * be read. */
+static int64_t psi_full_us(void)
 {
 	char buf[256], *p;
 	ssize_t n;
-	long whole, frac;
+	long long total;
 
-	if (tmem_debug_oom_psi_full > 0)
-		return tmem_debug_oom_psi_full * 100L;
 	n = pread(oo.psi_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strstr(buf, "full avg10=");
-	if (p == NULL ||
-	    sscanf(p + strlen("full avg10="), "%ld.%2ld", &whole, &frac) != 2)
+	p = strstr(buf, "full ");
+	if (p == NULL || (p = strstr(p, "total=")) == NULL ||
+	    sscanf(p + strlen("total="), "%lld", &total) != 1 || total < 0)
 		return -1;
-	return whole * 100 + frac;
+	return total;
 }
 
-static uint64_t counter(const uint64_t *c)
-{
-	return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
-
-/* Writes refused for want of room (pool full, overflow file full). */
 static uint64_t refused_now(void)
 {
-	return counter(&nt_counters.nospace) + counter(&nt_counters.ov_full);
+	return __atomic_load_n(&nt_counters.full_refused, __ATOMIC_RELAXED);
 }
 
-/* Requests that moved a page: reads answered, writes taken. */
-static uint64_t served_now(void)
+/* Ask for the kill; whether it was asked. */
+static bool ask(unsigned run, int64_t stalled_us)
 {
-	return counter(&nt_counters.reads_served) +
-	       counter(&nt_counters.writes_taken);
+	if (write(oo.sysrq_fd, "f", 1) != 1) {
+		nt_log(false, "full-oom: cannot ask for an OOM kill: %s",
+		       strerror(errno));
+		return false;
+	}
+	NT_COUNT(full_ooms);
+	nt_log(false,
+	       "full-oom: for %u s writes were refused (the pool is full), "
+	       "nothing was read or taken, and every task waited for memory "
+	       "%" PRId64 "%% of that time: asked the kernel's OOM killer to "
+	       "end a process",
+	       run, stalled_us / (run * 10000));
+	return true;
 }
 
 static void *oom_main(void *arg)
 {
-	uint64_t refused, served, last_refused, last_served;
-	unsigned run = 0;
-	long psi;
+	uint64_t refused, last_refused;
+	int64_t psi, psi_start = -1;
+	unsigned run = 0, hold = 0;
+	bool said_remote = false;
 
 	(void)arg;
+	nt_stack_touch();
 	last_refused = refused_now();
-	last_served = served_now();
 	while (!nt_nap(&oo.nap, SAMPLE_MS)) {
 		refused = refused_now();
-		served = served_now();
-		if (refused != last_refused && served == last_served)
-			run++;
-		else
+		psi = psi_full_us();
+		if (atomic_exchange_explicit(&nt_oom_moved_flag, false,
+					     memory_order_relaxed) ||
+		    refused == last_refused || psi < 0 || hold > 0) {
 			run = 0;
-		last_refused = refused;
-		last_served = served;
-		if (run < oo.seconds)
-			continue;
-		psi = psi_full();
-		if (psi < NT_OOM_PSI_FULL * 100)
-			continue; /* refused, but the machine is not stalled */
-		if (write(oo.sysrq_fd, "f", 1) != 1) {
-			nt_log(false,
-			       "full-oom: cannot ask for an OOM kill: %s",
-			       strerror(errno));
+			psi_start = psi;
+			last_refused = refused;
+			hold -= hold > 0;
 			continue;
 		}
-		NT_COUNT(full_ooms);
-		nt_log(false,
-		       "full-oom: for %u s every write was refused (the pool "
-		       "is full), nothing was read or taken, and every task "
-		       "waited for memory %ld.%02ld%% of the last 10 s: asked "
-		       "the kernel's OOM killer to end a process",
-		       run, psi / 100, psi % 100);
+		last_refused = refused;
+		if (++run < oo.seconds)
+			continue;
+		if (atomic_load(&oo.remote_peer) ||
+		    !atomic_load(&oo.local_peer)) {
+			if (!said_remote)
+				nt_log(false,
+				       "full-oom: the pool is full, but a "
+				       "client came over the network: its "
+				       "kernel is not this one, so no OOM "
+				       "kill is asked for here");
+			said_remote = true;
+			continue;
+		}
+		if (psi - psi_start < (int64_t)run * 10000 * NT_OOM_STALL_PCT)
+			continue; /* refused, but the machine is not stalled */
+		if (ask(run, psi - psi_start))
+			hold = NT_OOM_HOLDOFF;
 		run = 0;
 	}
 	return NULL;
 }
 
-int nt_oom_start(unsigned seconds)
+void nt_oom_peer(void)
 {
-	const char *trigger = getenv("TMEM_SYSRQ_TRIGGER");
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	bool local = true;
+
+	/* No peer name (nbdkit -s on a pipe): a local client. */
+	if (nbdkit_peer_name((struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *in = (const void *)&ss;
+
+			local = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *in6 = (const void *)&ss;
+			const struct in6_addr *a = &in6->sin6_addr;
+
+			local = IN6_IS_ADDR_LOOPBACK(a) ||
+				(IN6_IS_ADDR_V4MAPPED(a) &&
+				 a->s6_addr[12] == 127);
+		} else {
+			local = ss.ss_family == AF_UNIX;
+		}
+	}
+	atomic_store(local ? &oo.local_peer : &oo.remote_peer, true);
+}
+
+int nt_oom_start(double seconds)
+{
+	const char *trigger = secure_getenv("TMEM_SYSRQ_TRIGGER");
 	const char *what = NULL;
+	unsigned s = (unsigned)seconds;
 	int r, err = 0;
 
-	if (seconds == 0)
+	if (seconds <= 0)
 		return 0;
 	if (trigger == NULL || *trigger == '\0')
 		trigger = "/proc/sysrq-trigger";
-	oo.psi_fd = open("/proc/pressure/memory", O_RDONLY | O_CLOEXEC);
-	if (oo.psi_fd < 0 && tmem_debug_oom_psi_full <= 0) {
+	oo.psi_path = secure_getenv("TMEM_PSI_MEMORY");
+	if (oo.psi_path == NULL || *oo.psi_path == '\0')
+		oo.psi_path = "/proc/pressure/memory";
+	oo.psi_fd = open(oo.psi_path, O_RDONLY | O_CLOEXEC);
+	if (oo.psi_fd < 0) {
 		err = errno;
-		what = "/proc/pressure/memory";
+		what = oo.psi_path;
+	} else if (psi_full_us() < 0) {
+		err = EINVAL;
+		what = oo.psi_path;
 	}
-	oo.sysrq_fd = open(trigger, O_WRONLY | O_CLOEXEC);
+	oo.sysrq_fd =
+		open(trigger, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (oo.sysrq_fd < 0) {
 		err = errno;
 		what = trigger;
 	}
 	if (what) {
-		nt_log_warn("full-oom: cannot open %s: %s; a full pool is "
+		nt_log_warn("full-oom: cannot use %s: %s; a full pool is "
 			    "left to the kernel, which may retry the refused "
 			    "writes for minutes before an OOM kill (needs "
 			    "root and a kernel with PSI; full-oom=0 does "
@@ -171,7 +225,7 @@ int nt_oom_start(unsigned seconds)
 		nt_oom_stop();
 		return 0;
 	}
-	oo.seconds = seconds;
+	oo.seconds = s < seconds ? s + 1 : s; /* whole seconds, rounded up */
 	nt_napper_init(&oo.nap);
 	r = pthread_create(&oo.thread, NULL, oom_main, NULL);
 	if (r) {
@@ -181,6 +235,8 @@ int nt_oom_start(unsigned seconds)
 	}
 	pthread_setname_np(oo.thread, "tmem-oom"); /* ps -L, top -H */
 	oo.on = true;
+	nt_log(true, "full-oom: after %u s; asks through %s, reads %s",
+	       oo.seconds, trigger, oo.psi_path);
 	return 0;
 }
 

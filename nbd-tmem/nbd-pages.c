@@ -496,7 +496,7 @@ int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
-	NT_COUNT(reads_served);
+	nt_oom_moved();
 	return 0;
 }
 
@@ -533,6 +533,7 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		r = page_write_part(page, offset & (TMEM_PAGE_SIZE - 1), n, p);
 		if (r == -ENOSPC &&
 		    atomic_load_explicit(&dev_full, memory_order_relaxed)) {
+			NT_COUNT(full_refused);
 			say_full(page);
 			full_pace();
 		}
@@ -542,7 +543,7 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
-	NT_COUNT(writes_taken);
+	nt_oom_moved();
 	return 0;
 }
 

@@ -64,6 +64,15 @@ _Static_assert(NT_STACK_READY <= NT_STACK_SIZE / 8,
 
 static __thread bool stack_ready;
 
+void __attribute__((noinline)) nt_stack_touch(void)
+{
+	volatile unsigned char pad[NT_STACK_READY];
+
+	for (size_t i = 0; i < sizeof pad; i += 512)
+		pad[i] = 0;
+	pad[sizeof pad - 1] = 0;
+}
+
 /* The request threads' scheduling, [swap] realtime: SCHED_RR at the lowest
  * real-time priority.  Why: a reply needs fresh pages (the socket buffer of
  * a read's 4 KiB), and when free memory sits at the minimum watermark an
@@ -117,15 +126,6 @@ static void __attribute__((noinline)) rt_switch(bool on)
 		rt_refused = true;
 }
 
-static void __attribute__((noinline)) stack_touch(void)
-{
-	volatile unsigned char pad[NT_STACK_READY];
-
-	for (size_t i = 0; i < sizeof pad; i += 512)
-		pad[i] = 0;
-	pad[sizeof pad - 1] = 0;
-}
-
 /* At the start of every data callback, with the bytes it covers: the
  * first on each thread makes its stack ready; with [swap] realtime, the
  * thread runs real-time for a request of at most NT_RT_LONG bytes and
@@ -135,7 +135,7 @@ static inline void request_begin(uint64_t count)
 	bool want;
 
 	if (!stack_ready) {
-		stack_touch();
+		nt_stack_touch();
 		stack_ready = true;
 		/* Started real-time by its connection's thread (nt_open). */
 		rt_on = rt_wanted && (sched_getscheduler(0) &
@@ -896,7 +896,7 @@ static int nt_after_fork(void)
 	}
 	if (nt_ballast_start(cfg.swap_ballast) < 0)
 		goto logged;
-	r = nt_oom_start((unsigned)cfg.swap_full_oom);
+	r = nt_oom_start(cfg.swap_full_oom);
 	if (r < 0) {
 		nt_log(false, "starting the full-oom thread: %s", strerror(-r));
 		goto logged;
@@ -1005,6 +1005,7 @@ static void nt_dump_plugin(void)
 static void *nt_open(int readonly)
 {
 	nt_freed_reconfirm();
+	nt_oom_peer();
 	if (rt_wanted)
 		rt_set(SCHED_RR);
 	return NBDKIT_HANDLE_NOT_NEEDED;
