@@ -27,7 +27,9 @@
  * PSI is that kernel's, and the kill lands there.  It never acts once a
  * client has connected over the network (not a Unix socket, not the
  * loopback), and a server for a guest's virtio disk (a local socket, but
- * another kernel) runs with full-oom=0 (tmem-vm passes it).  Nothing of
+ * another kernel) or for a guest over qemu's user network or any other
+ * local proxy (the loopback, but another kernel) runs with full-oom=0
+ * (tmem-vm passes it).  Nothing of
  * this runs on a request's thread but nt_oom_moved's flag and the
  * refusal counter; the thread's files are opened, read and its stack
  * touched at start, so that it needs no new page when memory is short.
@@ -98,8 +100,9 @@ static uint64_t refused_now(void)
 	return __atomic_load_n(&nt_counters.full_refused, __ATOMIC_RELAXED);
 }
 
-/* Ask for the kill; whether it was asked. */
-static bool ask(unsigned run, int64_t stalled_us)
+/* Ask for the kill; whether it was asked.  stalled_us of elapsed_us every
+ * task waited. */
+static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us)
 {
 	if (write(oo.sysrq_fd, "f", 1) != 1) {
 		nt_log(false, "full-oom: cannot ask for an OOM kill: %s",
@@ -112,14 +115,19 @@ static bool ask(unsigned run, int64_t stalled_us)
 	       "nothing was read or taken, and every task waited for memory "
 	       "%" PRId64 "%% of that time: asked the kernel's OOM killer to "
 	       "end a process",
-	       run, stalled_us / (run * 10000));
+	       run, stalled_us * 100 / elapsed_us);
 	return true;
 }
 
+/* A window is the samples since the last reset: its length is counted in
+ * samples (run), its stall measured against the time it really took
+ * (naps stretch on a stalled machine).  Any sample that breaks a
+ * condition, a PSI file that cannot be read, a window whose stall fell
+ * short and a request made start a new one. */
 static void *oom_main(void *arg)
 {
 	uint64_t refused, last_refused;
-	int64_t psi, psi_start = -1;
+	int64_t psi, psi_start = -1, now, t_start = 0;
 	unsigned run = 0, hold = 0;
 	bool said_remote = false;
 
@@ -129,11 +137,14 @@ static void *oom_main(void *arg)
 	while (!nt_nap(&oo.nap, SAMPLE_MS)) {
 		refused = refused_now();
 		psi = psi_full_us();
+		now = (int64_t)(nt_now_ns() / 1000);
 		if (atomic_exchange_explicit(&nt_oom_moved_flag, false,
 					     memory_order_relaxed) ||
-		    refused == last_refused || psi < 0 || hold > 0) {
+		    refused == last_refused || psi < 0 || psi_start < 0 ||
+		    hold > 0) {
 			run = 0;
 			psi_start = psi;
+			t_start = now;
 			last_refused = refused;
 			hold -= hold > 0;
 			continue;
@@ -141,8 +152,7 @@ static void *oom_main(void *arg)
 		last_refused = refused;
 		if (++run < oo.seconds)
 			continue;
-		if (atomic_load(&oo.remote_peer) ||
-		    !atomic_load(&oo.local_peer)) {
+		if (atomic_load(&oo.remote_peer)) {
 			if (!said_remote)
 				nt_log(false,
 				       "full-oom: the pool is full, but a "
@@ -152,11 +162,13 @@ static void *oom_main(void *arg)
 			said_remote = true;
 			continue;
 		}
-		if (psi - psi_start < (int64_t)run * 10000 * NT_OOM_STALL_PCT)
-			continue; /* refused, but the machine is not stalled */
-		if (ask(run, psi - psi_start))
+		if ((psi - psi_start) * 100 >=
+			    (now - t_start) * NT_OOM_STALL_PCT &&
+		    ask(run, psi - psi_start, now - t_start))
 			hold = NT_OOM_HOLDOFF;
 		run = 0;
+		psi_start = psi;
+		t_start = now;
 	}
 	return NULL;
 }
@@ -167,6 +179,8 @@ void nt_oom_peer(void)
 	socklen_t len = sizeof ss;
 	bool local = true;
 
+	if (!oo.on) /* set before nbdkit serves, never changed while it does */
+		return;
 	/* No peer name (nbdkit -s on a pipe): a local client. */
 	if (nbdkit_peer_name((struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET) {

@@ -537,8 +537,11 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 			say_full(page);
 			full_pace();
 		}
-		if (r < 0)
+		if (r < 0) {
+			if (p != buf) /* pages before this one were taken */
+				nt_oom_moved();
 			return r;
+		}
 		p += n;
 		offset += n;
 		count -= n;

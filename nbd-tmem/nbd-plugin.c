@@ -307,8 +307,9 @@ static int nt_config_complete(void)
 	"realtime=BOOL     Request threads run SCHED_RR, so that their\n"     \
 	"                  replies may use the kernel's reserve below the\n"  \
 	"                  minimum watermark (default yes).\n"                \
-	"full-oom=SECS     When for SECS every write was refused (pool\n"     \
-	"                  full) and memory pressure stalls every task,\n"    \
+	"full-oom=SECS     When for SECS writes were refused (pool full),\n"  \
+	"                  nothing moved and every task waited for memory\n"  \
+	"                  half the time,\n"                                  \
 	"                  ask the kernel's OOM killer to act (default\n"     \
 	"                  5, 0 never: a server for another machine).\n"      \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \
