@@ -60,7 +60,7 @@
 #include "nbd-internal.h"
 
 #define SAMPLE_MS	 1000
-#define NT_OOM_STALL_PCT 50 /* of the window, every task waiting */
+#define NT_OOM_STALL_PCT 25 /* of the window, every task waiting */
 #define NT_OOM_HOLDOFF	 10 /* seconds after a kill */
 
 _Atomic bool nt_oom_moved_flag;

@@ -309,7 +309,7 @@ static int nt_config_complete(void)
 	"                  minimum watermark (default yes).\n"                \
 	"full-oom=SECS     When for SECS writes were refused (pool full),\n"  \
 	"                  nothing moved and every task waited for memory\n"  \
-	"                  half the time,\n"                                  \
+	"                  a quarter of the time,\n"                          \
 	"                  ask the kernel's OOM killer to act (default\n"     \
 	"                  5, 0 never: a server for another machine).\n"      \
 	"min-share=SIZE    Pool bytes reserved for this device.\n"            \

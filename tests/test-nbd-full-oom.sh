@@ -5,11 +5,11 @@
 # row, writes were refused because the device is full, nothing was read
 # or taken, and the "full" total of memory pressure (PSI, here a file the
 # test writes in the kernel's format, TMEM_PSI_MEMORY) grew by at least
-# half of those seconds:
+# a quarter of those seconds:
 #   - refusals only, every task stalled 80% of the time: asked, once per
 #     hold-off, and the log says why;
 #   - refusals with a read every 100 ms: not asked (the swap still moves);
-#   - refusals only, stalled 20% of the time: not asked;
+#   - refusals only, stalled 10% of the time: not asked;
 #   - full-oom=0: not asked;
 #   - asked once in 8 s of refusals (the hold-off);
 #   - a client over TCP from an address other than the loopback: not
@@ -103,8 +103,8 @@ grep -q 'full-oom: for [0-9]* s writes were refused (the pool is full), nothing 
     fail "stalled: the log does not say why: $(cat "$tmp/log-stalled")"
 run reading read 4 80 2
 [ ! -s "$tmp/sysrq-reading" ] || fail "reading: asked for an OOM kill while reads were answered"
-run calm refuse 4 20 2
-[ ! -s "$tmp/sysrq-calm" ] || fail "calm: asked for an OOM kill with tasks stalled 20% of the time"
+run calm refuse 4 10 2
+[ ! -s "$tmp/sysrq-calm" ] || fail "calm: asked for an OOM kill with tasks stalled 10% of the time"
 run off refuse 3 80 0
 [ ! -s "$tmp/sysrq-off" ] || fail "off: asked for an OOM kill with full-oom=0"
 # Asked once, then not again within the hold-off (10 s) while refusals
