@@ -29,10 +29,10 @@
  * loopback), and a server for a guest's virtio disk (a local socket, but
  * another kernel) or for a guest over qemu's user network or any other
  * local proxy (the loopback, but another kernel) runs with full-oom=0
- * (tmem-vm passes it).  Nothing of
- * this runs on a request's thread but nt_oom_moved's flag and the
- * refusal counter; the thread's files are opened, read and its stack
- * touched at start, so that it needs no new page when memory is short.
+ * (tmem-vm passes it).  Nothing of this runs on a request's thread but
+ * nt_oom_moved's flag and the refusal counter; the thread's files are
+ * opened, read and its stack touched at start, so that it needs no new
+ * page when memory is short.
  *
  * For tests: TMEM_SYSRQ_TRIGGER=FILE is appended to instead of
  * /proc/sysrq-trigger, and TMEM_PSI_MEMORY=FILE read instead of

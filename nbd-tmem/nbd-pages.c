@@ -524,7 +524,7 @@ static int page_write_part(uint64_t page, uint32_t in, uint32_t n,
 int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 {
 	const unsigned char *p = buf;
-	int r;
+	int r = 0;
 
 	while (count > 0) {
 		uint64_t page = offset >> TMEM_PAGE_SHIFT;
@@ -537,17 +537,15 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 			say_full(page);
 			full_pace();
 		}
-		if (r < 0) {
-			if (p != buf) /* pages before this one were taken */
-				nt_oom_moved();
-			return r;
-		}
+		if (r < 0)
+			break;
 		p += n;
 		offset += n;
 		count -= n;
 	}
-	nt_oom_moved();
-	return 0;
+	if (p != buf) /* pages were taken: the swap moves */
+		nt_oom_moved();
+	return r;
 }
 
 int nt_pages_zero(uint32_t count, uint64_t offset, bool may_trim)
