@@ -33,6 +33,7 @@ TESTS += \
 endif HAVE_NBDKIT
 
 EXTRA_DIST += \
+	nbd_fill.py \
 	nbd-corpus.py \
 	nbd-ops.py \
 	test-nbd-dump.sh \

@@ -20,35 +20,21 @@ requires test -e "$TMEM_PLUGIN"
 requires_python_nbd
 tmp=$(mktemp_dir)
 cat > "$tmp/refuse.py" <<'PY'
-import nbd, os, sys, time
+import nbd, nbd_fill, os, sys, time
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 mode, seconds, trigger = sys.argv[2], float(sys.argv[3]), sys.argv[4]
-blk = 1 << 20
 size = h.get_size()
-off = 0
-while off < size:
-    try:
-        h.pwrite(os.urandom(blk), off)
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        break
-    off += blk
-assert off < size, "the pool never filled"
+assert nbd_fill.fill(h) < size, "the pool never filled"
 refused = 0
 end = time.monotonic() + seconds
 # Until the deadline, or (when asked for one) the first kill asked for.
 while time.monotonic() < end:
     if mode == "until" and os.path.getsize(trigger) > 0:
         break
-    try:
-        h.pwrite(os.urandom(4096), size - 4096)
+    if not nbd_fill.refused(h, os.urandom(4096), size - 4096):
         sys.exit("a new page was taken with the pool full")
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        refused += 1
+    refused += 1
     if mode == "read":
         h.pread(4096, 0)
     time.sleep(0.1)

@@ -16,21 +16,12 @@ requires test -e "$TMEM_PLUGIN"
 requires_python_nbd
 tmp=$(mktemp_dir)
 cat > "$tmp/fill.py" <<'PY'
-import nbd, os, sys
+import nbd, nbd_fill, os, sys
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 blk = 1 << 20
-size = h.get_size()
-data = os.urandom(size)
-off = 0
-while off < size:
-    try:
-        h.pwrite(data[off:off + blk], off)
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        break
-    off += blk
+data = os.urandom(h.get_size())
+off = nbd_fill.fill(h, blk, data)
 for o in range(0, off, blk):
     assert h.pread(blk, o) == data[o:o + blk], o
 print(off)
@@ -69,30 +60,15 @@ echo "max-share 4M beside 8M of another export: a device of about $fits MiB, say
 # zero page still goes through (it gives room back); after a trim returns
 # room, new pages are taken again.
 cat > "$tmp/latch.py" <<'PY'
-import errno, nbd, os, sys, time
+import nbd, nbd_fill, os, sys, time
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
-blk = 1 << 20
 size = h.get_size()
-off = 0
-while off < size:
-    try:
-        h.pwrite(os.urandom(blk), off)
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        break
-    off += blk
+off = nbd_fill.fill(h)
 zero = bytes(4096)
 fresh = size - 4096
 def refused(o, data=zero):
-    try:
-        h.pwrite(data, o)
-        return False
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        return True
+    return nbd_fill.refused(h, data, o)
 assert refused(fresh), "a zero page to a page never written was taken when full"
 # New random data over a page the device holds: the pool has no room for
 # it (its spare chunk is compaction's), and the refusal comes at its pace

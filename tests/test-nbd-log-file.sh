@@ -13,21 +13,13 @@ requires test -e "$TMEM_PLUGIN"
 requires_python_nbd
 tmp=$(mktemp_dir)
 cat > "$tmp/fill.py" <<'PY'
-import nbd, os, sys
+import nbd, nbd_fill, sys
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
-blk = 1 << 20
-off = 0
-while off < h.get_size():
-    try:
-        h.pwrite(os.urandom(blk), off)
-    except nbd.Error as e:
-        if e.errno not in ("ENOSPC", 28):
-            raise
-        print("refused at %d" % off)
-        sys.exit(0)
-    off += blk
-sys.exit("the pool took the whole device")
+off = nbd_fill.fill(h)
+if off >= h.get_size():
+    sys.exit("the pool took the whole device")
+print("refused at %d" % off)
 PY
 full="write at [0-9]*: the pool is full"
 flags=
