@@ -367,15 +367,16 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 	tmem_count(c, pool, CNT_PUTS, 1);
 	if (type == ENTRY_BLOB) {
 		r = put_blob(t, c, pool, kind, page, &blob, &bhash);
-		/* -ETIMEDOUT: no stripe could be taken, nothing changed
-		 * (the older version stays).  Any other failure drops the
-		 * older version, or fails as that drop does; but -ENOSPC
-		 * stays -ENOSPC when the drop gave up waiting for a repair
-		 * (the older version may stay, or be gone): the nbd plugin
-		 * then sends the page to its overflow file, whose copy
-		 * reads first. */
+		/* A persistent put that fails changes nothing: the older
+		 * version stays, as a block device's refused write leaves
+		 * what was there (the caller decides what to do with it).
+		 * An ephemeral one drops the older version (a cache must
+		 * never read it again), or fails as that drop does; but
+		 * -ENOSPC stays -ENOSPC when the drop gave up waiting for a
+		 * repair (the older version may stay, or be gone).
+		 * -ETIMEDOUT: no stripe could be taken, nothing changed. */
 		if (r) {
-			if (r != -ETIMEDOUT) {
+			if (r != -ETIMEDOUT && kind == TMEM_EPHEMERAL) {
 				int d = key_drop(t, s, bucket, pool, object,
 						 index);
 				if (d && !(d == -ETIMEDOUT && r == -ENOSPC))

@@ -239,10 +239,11 @@ int tmem_pool_holders(struct tmem *t, uint32_t pool_id, int *pids, int max);
  * of the key's pages first (flush_range, flush_object: of its keys). */
 
 /* Store one 4096-byte page under (pool, object, index), replacing what was
- * there.  -ENOSPC: no room (persistent pools never evict persistent data;
- * the page is not stored and any older version under the key is gone
- * — callers of a persistent pool keep their own copy or retry — unless a
- * repair was due and held up: then it may stay); -ENOENT:
+ * there.  -ENOSPC: no room (persistent pools never evict persistent data).
+ * A persistent sub-pool's put that fails leaves the key as it was (its
+ * older version, if any, stays); an ephemeral one's drops any older
+ * version (unless a repair was due and held up: then it may stay).
+ * -ENOENT:
  * no such pool; -EIO: a stripe the put needs stayed damaged after the
  * repair it asked for (a damaged stripe asks for the repair of its half
  * and waits for it, as for a dead process's: see tmem_repair_wait), or the

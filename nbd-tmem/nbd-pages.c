@@ -307,8 +307,8 @@ static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data,
 	if (r != -ENOSPC)
 		return r;
 
-	/* The pool no longer holds any older version of the page (or, when
-	 * a repair of it is held up, may: the file's copy reads first). */
+	/* The pool refused: it still holds any older version of the page,
+	 * which stays the page's until the file has the new one. */
 	if (data != s->buf)
 		memcpy(s->buf, data, TMEM_PAGE_SIZE);
 	r = nt_ov_write(dev->ov, page, s->buf);
@@ -318,6 +318,11 @@ static int page_put_room(struct nt_stripe *s, uint64_t page, const void *data,
 		NT_COUNT(io_errors);
 	else
 		NT_COUNT(ov_writes);
+	/* Then the pool's older version goes, giving its room back (should
+	 * that fail, the file's copy reads first). */
+	if (r == 0)
+		(void)tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT,
+				      page);
 	return r;
 }
 
@@ -514,6 +519,10 @@ static int page_write_part(uint64_t page, uint32_t in, uint32_t n,
 	r = page_get(s, page, s->buf);
 	if (r < 0)
 		return r;
+	/* Bytes the page already has (zeroes into a page never written,
+	 * above all): nothing to store, nothing a full pool must refuse. */
+	if (memcmp(s->buf + in, data ? data : zero_page, n) == 0)
+		return 0;
 	if (data)
 		memcpy(s->buf + in, data, n);
 	else

@@ -56,16 +56,21 @@ echo "max-share 4M beside 8M of another export: a device of about $fits MiB, say
 # Once full, the device refuses even what the pool could take without
 # room (a zero page) for a page it does not hold, so that a kernel whose
 # swap writes fail sees no progress and OOM-kills, rather than crawling on
-# zero pages for ever (nbd-pages.c, dev_full).  Over a page it holds, a
-# zero page still goes through (it gives room back); after a trim returns
-# room, new pages are taken again.
+# zero pages for ever (nbd-pages.c, dev_full).  A refused write, whole or
+# partial, leaves the page as it was (no zeros where data was); zeroes
+# into a page never written change nothing and are taken.  Over a page it
+# holds, a zero page still goes through (it gives room back); after a trim
+# returns room, new pages are taken again.
 cat > "$tmp/latch.py" <<'PY'
 import nbd, nbd_fill, os, sys, time
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 size = h.get_size()
-off = nbd_fill.fill(h)
+data = os.urandom(size)
+off = nbd_fill.fill(h, data=data)
 zero = bytes(4096)
+def held(page):
+    return h.pread(4096, 4096 * page) == data[4096 * page:4096 * (page + 1)]
 fresh = size - 4096
 def refused(o, data=zero):
     return nbd_fill.refused(h, data, o)
@@ -80,7 +85,23 @@ for k in range(3):
     t0 = time.monotonic()
     assert refused(4096 * (k + 1), os.urandom(4096)), "random data over a held page was taken when full"
     took.append(time.monotonic() - t0)
+    # A refused write changes nothing: the page keeps its last write.
+    assert held(k + 1), "a refused write over page %d lost its data" % (k + 1)
 assert min(took) < 0.15, "a refused write over a held page took %.0f ms (waited for a refill?)" % (min(took) * 1000)
+# Part of a held page: refused (the new page needs room), and the bytes it
+# did not touch, as the ones it would have, are still the last write's.
+assert refused(4096 * 5 + 100, b"\xff"), "a partial write over a held page was taken when full"
+assert held(5), "a refused partial write lost the rest of its page"
+try:
+    h.zero(1, 4096 * 6 + 100)
+    sys.exit("a partial zero over a held page was taken when full")
+except nbd.Error as e:
+    assert nbd_fill.nospace(e), e
+assert held(6), "a refused partial zero lost the rest of its page"
+# Zeroes into part of a page never written change nothing: taken.
+h.zero(100, fresh - 4096 + 100)
+h.pwrite(bytes(100), fresh - 4096 + 300)
+assert h.pread(4096, fresh - 4096) == zero
 h.pwrite(zero, 0)
 assert h.pread(4096, 0) == zero
 h.trim(off // 2, 0)
