@@ -5,15 +5,15 @@
  * near-duplicate and random pages), get, probe, flush_page, flush_object,
  * pool open and destroy of both kinds, and calls with the id of a
  * destroyed pool.  The model knows what every key must hold.  A persistent
- * key holds exactly what was last put (or nothing after -ENOSPC, which
- * drops the older version); an ephemeral key may lose its page at any time
+ * key holds exactly what was last put (-ENOSPC leaves it as it was); an
+ * ephemeral key may lose its page at any time (-ENOSPC drops it)
  * but never returns wrong or stale bytes, and once it has missed it stays
  * missing until the next put.  At the end of every input all pools are
  * destroyed, the segment must hold no page nor any data chunk and
  * tmem_check must pass.
  *
- * Built as a libFuzzer target with --enable-fuzzing (fuzz/Makefile.am); the same
- * entry points are replayed by test-fuzz-pool in every `make check`.
+ * Built as a libFuzzer target with --enable-fuzzing (fuzz/Makefile.am); the
+ * same entry points are replayed by test-fuzz-pool in every `make check`.
  */
 #include <config.h>
 
@@ -315,9 +315,13 @@ static void do_put(struct slot *sl, unsigned o, unsigned i, uint8_t type,
 		memset(page, 0xa5, sizeof page);
 		return;
 	}
+	/* A persistent key keeps its older version; an ephemeral one's is
+	 * gone too. */
+	if (r == -ENOSPC && sl->kind == TMEM_PERSISTENT)
+		return;
 	if (r == -ENOSPC ||
 	    (sl->kind == TMEM_EPHEMERAL && (r == -EAGAIN || r == -EBUSY))) {
-		k->state = K_ABSENT; /* the older version is gone too */
+		k->state = K_ABSENT;
 		return;
 	}
 	fuzz_fail("put (%u,%u,%u): %s", sl->id, o, i, tmem_strerror(r));
