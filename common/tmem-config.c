@@ -445,8 +445,10 @@ int tmem_config_share(const struct tmem_config *cfg, const char *name,
 
 	if (i < 0)
 		return -ENOENT;
-	*min_bytes = cfg->shares[i].min_bytes;
-	*max_bytes = cfg->shares[i].max_bytes;
+	if (cfg->shares[i].min_origin)
+		*min_bytes = cfg->shares[i].min_bytes;
+	if (cfg->shares[i].max_origin)
+		*max_bytes = cfg->shares[i].max_bytes;
 	return 0;
 }
 
@@ -496,6 +498,23 @@ int tmem_config_get(const struct tmem_config *cfg, const char *section,
 	return 0;
 }
 
+/* One half of a [pool] share, only if it was given: a half not given
+ * leaves the sub-pool's own default ([swap] min-share, [cache]
+ * max-share), and printing it would override that when read again. */
+static void print_share(FILE *fp, const struct tmem_config *cfg,
+			const struct tmem_config_share *sh, bool max)
+{
+	char val[32], o[4200];
+	int origin = max ? sh->max_origin : sh->min_origin;
+
+	if (origin == 0)
+		return;
+	fprintf(fp, "%s-share.%s = %s ; %s\n", max ? "max" : "min", sh->name,
+		tmem_opt_fmt_size(max ? sh->max_bytes : sh->min_bytes, val,
+				  sizeof val),
+		origin_str(cfg, origin, o, sizeof o));
+}
+
 int tmem_config_print(const struct tmem_config *cfg, FILE *fp)
 {
 	const struct tmem_config_share *sh;
@@ -513,20 +532,8 @@ int tmem_config_print(const struct tmem_config *cfg, FILE *fp)
 			if (strcmp(section, "pool") == 0) {
 				for (j = 0; j < cfg->nr_shares; j++) {
 					sh = &cfg->shares[j];
-					fprintf(fp, "min-share.%s = %s ; %s\n",
-						sh->name,
-						tmem_opt_fmt_size(sh->min_bytes,
-								  val,
-								  sizeof val),
-						origin_str(cfg, sh->min_origin,
-							   o, sizeof o));
-					fprintf(fp, "max-share.%s = %s ; %s\n",
-						sh->name,
-						tmem_opt_fmt_size(sh->max_bytes,
-								  val,
-								  sizeof val),
-						origin_str(cfg, sh->max_origin,
-							   o, sizeof o));
+					print_share(fp, cfg, sh, false);
+					print_share(fp, cfg, sh, true);
 				}
 			}
 		}

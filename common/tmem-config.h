@@ -163,9 +163,10 @@ int tmem_config_set(struct tmem_config *cfg, const char *section,
 int tmem_config_validate(const struct tmem_config *cfg, char *err,
 			 size_t errlen);
 
-/* The [pool] min-share.NAME / max-share.NAME of sub-pool name: 0 and the
- * values if the config names it, -ENOENT if not (then the caller uses
- * its own default, e.g. [swap] min-share or [cache] max-share). */
+/* The [pool] min-share.NAME / max-share.NAME of sub-pool name: 0 if the
+ * config names it, each value stored only where it was given (the other
+ * keeps what the caller put there: its own default, e.g. [swap] min-share
+ * or [cache] max-share); -ENOENT, nothing stored, if not. */
 int tmem_config_share(const struct tmem_config *cfg, const char *name,
 		      uint64_t *min_bytes, uint64_t *max_bytes);
 

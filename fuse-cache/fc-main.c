@@ -287,11 +287,11 @@ static int fc_pool_setup(struct tmem_config *cfg)
 	if (!fc.set.cache_name[0])
 		fc_default_name(fc.set.mountpoint, fc.set.cache_name,
 				sizeof(fc.set.cache_name));
-	/* A [pool] max-share.NAME for this sub-pool wins over [cache]. */
-	uint64_t min_share, max_share;
-	if (tmem_config_share(cfg, fc.set.cache_name, &min_share, &max_share) ==
-	    0)
-		fc.set.max_share = max_share;
+	/* A [pool] max-share.NAME for this sub-pool wins over [cache]
+	 * (a min-share.NAME alone leaves it). */
+	uint64_t min_share = 0, max_share = fc.set.max_share;
+	(void)tmem_config_share(cfg, fc.set.cache_name, &min_share, &max_share);
+	fc.set.max_share = max_share;
 	/* A sub-pool of this name that a live process holds is another
 	 * mount's cache: refused, never destroyed. */
 	uint32_t old;

@@ -331,8 +331,10 @@ static inline void nt_oom_moved(void)
  * bytes with posix_fallocate, and attach the slot map kept in the shared
  * memory file map_name (so a restarted server finds what it had spilled;
  * label ties the map to one life of the sub-pool: another label resets
- * it).  On failure, -errno and a message in err naming the file; a file it
- * created is removed again. */
+ * it).  The file must be a regular file, not a symbolic link, this user's
+ * and private to it (0600), and no other server's: it is locked for the
+ * server's life.  On failure, -errno and a message in err naming the
+ * file; a file it created is removed again. */
 int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	       const char *map_name, uint64_t label, struct nt_overflow **out,
 	       char *err, size_t errlen);
@@ -340,6 +342,12 @@ void nt_ov_close(struct nt_overflow *ov);
 /* In the serving process, before serving: make every page of the slot
  * maps present and private to it. */
 void nt_ov_touch(struct nt_overflow *ov);
+/* For a server started without an overflow file: -EEXIST and a message
+ * in err when map_name records pages of this life of the sub-pool (label)
+ * in a file, which a server without it would read as zeros; 0 when there
+ * is no such map (or it is not this user's private file). */
+int nt_ov_map_check(const char *map_name, uint64_t label, char *err,
+		    size_t errlen);
 /* Remove the shared map of a sub-pool being reset.  Absent is fine. */
 void nt_ov_unlink_map(const char *map_name);
 

@@ -41,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,10 +90,35 @@ int nt_log_file(const char *value)
 		 * not a start that hangs.  Then blocking again (the open
 		 * file is this process's own), bounded by poll in
 		 * write_line. */
+		/* Not through a symbolic link (one planted in a shared
+		 * directory would have the server append to any file it can
+		 * write), but /dev/stderr and /proc/self/fd/N are links. */
+		bool sys = strncmp(value, "/dev/", 5) == 0 ||
+			   strncmp(value, "/proc/", 6) == 0;
+		struct stat st;
+
 		fd = open(value,
 			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
-				  O_NONBLOCK,
+				  O_NONBLOCK | (sys ? 0 : O_NOFOLLOW),
 			  0600);
+		if (fd < 0 && errno == ELOOP) {
+			nbdkit_error("log-file=%s: a symbolic link: give the "
+				     "file itself",
+				     value);
+			return -1;
+		}
+		/* A regular file another user owns or may write is not the
+		 * server's log. */
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_uid != geteuid() || (st.st_mode & 022))) {
+			nbdkit_error("log-file=%s: owned by uid %u, mode %04o: "
+				     "a log file must be this user's and "
+				     "writable by it alone",
+				     value, (unsigned)st.st_uid,
+				     (unsigned)(st.st_mode & 07777));
+			close(fd);
+			return -1;
+		}
 		int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
 
 		if (fd >= 0 &&

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -66,6 +67,33 @@ static size_t map_bytes(uint64_t slots)
 	return TMEM_PAGE_SIZE + slots * sizeof(struct ov_slot);
 }
 
+/* Whether the map m (bytes long) is one of this life of the sub-pool
+ * (label) that holds pages: a record in use, whatever the version. */
+static bool map_holds(const void *m, uint64_t bytes, uint64_t label)
+{
+	const struct ov_map_header *h = m;
+	const struct ov_slot *rev =
+		(const struct ov_slot *)((const char *)m + TMEM_PAGE_SIZE);
+	const uint64_t *rev1 = (const uint64_t *)rev;
+	uint64_t i, room;
+
+	if (bytes < TMEM_PAGE_SIZE || h->label != label)
+		return false;
+	room = bytes - TMEM_PAGE_SIZE;
+	if (memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 &&
+	    h->slots <= room / sizeof(*rev)) {
+		for (i = 0; i < h->slots; i++)
+			if (rev[i].page1 != 0)
+				return true;
+	} else if (memcmp(h->magic, OV_MAP_MAGIC_V1, 8) == 0 &&
+		   h->slots <= room / sizeof(*rev1)) {
+		for (i = 0; i < h->slots; i++)
+			if (rev1[i] != 0)
+				return true;
+	}
+	return false;
+}
+
 /* Whether the map in fd (of size bytes) holds pages of this life of the
  * sub-pool that a map for another file or size would lose: then we must
  * refuse rather than start afresh. */
@@ -73,10 +101,7 @@ static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
 			   const struct nt_overflow *ov, const struct stat *st)
 {
 	const struct ov_map_header *h;
-	const struct ov_slot *rev;
-	const uint64_t *rev1;
-	bool lose = false;
-	uint64_t i;
+	bool lose;
 	void *m;
 
 	if (bytes < TMEM_PAGE_SIZE)
@@ -85,21 +110,65 @@ static bool map_would_lose(int fd, uint64_t bytes, uint64_t label,
 	if (m == MAP_FAILED)
 		return false;
 	h = m;
-	rev = (const struct ov_slot *)((const char *)m + TMEM_PAGE_SIZE);
-	rev1 = (const uint64_t *)rev;
-	if (memcmp(h->magic, OV_MAP_MAGIC, 8) == 0 && h->label == label &&
-	    map_bytes(h->slots) <= bytes &&
-	    (h->slots != ov->slots || h->file_dev != (uint64_t)st->st_dev ||
-	     h->file_ino != (uint64_t)st->st_ino))
-		for (i = 0; i < h->slots && !lose; i++)
-			lose = rev[i].page1 != 0;
-	/* An older version's map of this life that holds pages. */
-	if (memcmp(h->magic, OV_MAP_MAGIC_V1, 8) == 0 && h->label == label &&
-	    TMEM_PAGE_SIZE + h->slots * 8 <= bytes)
-		for (i = 0; i < h->slots && !lose; i++)
-			lose = rev1[i] != 0;
+	lose = (memcmp(h->magic, OV_MAP_MAGIC_V1, 8) == 0 ||
+		h->slots != ov->slots || h->file_dev != (uint64_t)st->st_dev ||
+		h->file_ino != (uint64_t)st->st_ino) &&
+	       map_holds(m, bytes, label);
 	munmap(m, bytes);
 	return lose;
+}
+
+/* Whether fd holds something other than an overflow map (of any
+ * version), or nothing: a file of another kind at the map's name (a
+ * segment whose name happens to be POOL.nbd-EXPORT.ovmap) is never
+ * overwritten. */
+static bool map_foreign(int fd, uint64_t bytes)
+{
+	char magic[8];
+
+	if (bytes == 0)
+		return false;
+	if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+		return true;
+	return memcmp(magic, OV_MAP_MAGIC, 8) != 0 &&
+	       memcmp(magic, OV_MAP_MAGIC_V1, 8) != 0;
+}
+
+int nt_ov_map_check(const char *map_name, uint64_t label, char *err,
+		    size_t errlen)
+{
+	const struct ov_map_header *h;
+	struct stat mst;
+	char why[200];
+	void *m;
+	int fd;
+
+	fd = shm_open(map_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (tmem_file_private(fd, why, sizeof why) < 0 || fstat(fd, &mst) < 0 ||
+	    (uint64_t)mst.st_size < TMEM_PAGE_SIZE) {
+		close(fd);
+		return 0;
+	}
+	m = mmap(NULL, (size_t)mst.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return 0;
+	h = m;
+	if (map_holds(m, (uint64_t)mst.st_size, label)) {
+		snprintf(err, errlen,
+			 "pages of this export are in the overflow file "
+			 "%.*s (the map /dev/shm%s records them): give "
+			 "overflow=%.*s again, or reset=true to start afresh",
+			 (int)strnlen(h->path, sizeof h->path), h->path,
+			 map_name, (int)strnlen(h->path, sizeof h->path),
+			 h->path);
+		munmap(m, (size_t)mst.st_size);
+		return -EEXIST;
+	}
+	munmap(m, (size_t)mst.st_size);
+	return 0;
 }
 
 /* Attach the shared map, keeping its contents only if it describes this
@@ -115,7 +184,8 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 	int fd, r;
 
 	ov->map_len = map_bytes(ov->slots);
-	fd = shm_open(map_name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = shm_open(map_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+		      0600);
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
@@ -128,6 +198,15 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 			 why);
 		close(fd);
 		return r;
+	}
+	if (fstat(fd, &mst) == 0 && map_foreign(fd, (uint64_t)mst.st_size)) {
+		snprintf(err, errlen,
+			 "overflow map /dev/shm%s: the file there is not an "
+			 "overflow map (a segment of that name?): not "
+			 "overwriting it",
+			 map_name);
+		close(fd);
+		return -EEXIST;
 	}
 	if (fstat(fd, &mst) == 0 &&
 	    map_would_lose(fd, (uint64_t)mst.st_size, label, ov, st)) {
@@ -331,10 +410,19 @@ static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 	struct statfs sfs;
 	int r;
 
-	ov->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+	char why[200];
+
+	ov->fd =
+		open(path, O_RDWR | O_CREAT | O_DIRECT | O_NOFOLLOW | O_CLOEXEC,
+		     0600);
 	if (ov->fd < 0) {
 		r = -errno;
-		if (errno == EINVAL)
+		if (errno == ELOOP)
+			snprintf(err, errlen,
+				 "overflow file %s is a symbolic link: give "
+				 "the file itself",
+				 path);
+		else if (errno == EINVAL)
 			snprintf(err, errlen,
 				 "overflow file %s: this file system does not "
 				 "support O_DIRECT (tmpfs?): put it on a "
@@ -358,6 +446,22 @@ static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 		snprintf(err, errlen, "overflow file %s: not a regular file",
 			 path);
 		return -EINVAL;
+	}
+	/* Swapped pages are as private as the memory they came from. */
+	r = tmem_file_private(ov->fd, why, sizeof why);
+	if (r < 0) {
+		snprintf(err, errlen, "overflow file %s: %s", path, why);
+		return r;
+	}
+	/* One server's one export per file: each map hands out its slots
+	 * from 0.  Held as long as the descriptor (the server's life). */
+	if (flock(ov->fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		snprintf(err, errlen,
+			 "overflow file %s is in use by another export or "
+			 "server: give each its own file",
+			 path);
+		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	r = posix_fallocate(ov->fd, 0, (off_t)bytes);
 	if (r != 0) {

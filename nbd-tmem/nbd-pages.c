@@ -711,12 +711,18 @@ int nt_pages_probe(uint64_t page, enum tmem_page_state *state)
 		return pool_probe(page, state);
 
 	LOCK_PAGE_FOR_SCOPE(s, page);
+	int r;
 
 	if (nt_ov_lookup(dev->ov, page) != NT_NO_SLOT) {
 		*state = TMEM_PAGE_DATA;
 		return 0;
 	}
-	return pool_probe(page, state);
+	r = pool_probe(page, state);
+	/* A page found nowhere reads as an I/O error while overflow records
+	 * are lost (pool_get): never call it a hole that reads as zeros. */
+	if (r == 0 && *state == TMEM_PAGE_ABSENT && nt_ov_lost(dev->ov))
+		*state = TMEM_PAGE_DATA;
+	return r;
 }
 
 int nt_pages_sync(void)

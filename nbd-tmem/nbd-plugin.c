@@ -258,11 +258,11 @@ static int nt_config_complete(void)
 	}
 	export_name = cfg.swap_export[0] ? cfg.swap_export : "swap";
 	/* [pool] min-share.EXPORT / max-share.EXPORT win over [swap]
-	 * min-share, which applies to whatever the export is called. */
-	if (tmem_config_share(&cfg, export_name, &share_min, &share_max) < 0) {
-		share_min = cfg.swap_min_share;
-		share_max = 0;
-	}
+	 * min-share, which applies to whatever the export is called; each
+	 * only where it is given. */
+	share_min = cfg.swap_min_share;
+	share_max = 0;
+	(void)tmem_config_share(&cfg, export_name, &share_min, &share_max);
 	if (cfg.swap_overflow[0] && cfg.swap_overflow_size == 0)
 		cfg.swap_overflow_size = cfg.swap_size;
 	/* Keys given here win over the file, as everywhere: also over
@@ -765,6 +765,15 @@ static int nt_get_ready(void)
 	if (swap_device && nt_freed_check(swap_device) < 0)
 		return -1;
 
+	/* The exports' side files are POOL.nbd-EXPORT.lock and .ovmap: a
+	 * segment named like one would be taken for it. */
+	if (strstr(pool_name(), ".nbd-")) {
+		nbdkit_error("pool=%s: a pool name with \".nbd-\" in it is "
+			     "kept for the exports' lock and map files "
+			     "beside a pool's segment: choose another",
+			     pool_name());
+		return -1;
+	}
 	snprintf(lock_name, sizeof(lock_name), "/%s.nbd-%s.lock", pool_name(),
 		 export_name);
 	snprintf(map_name, sizeof(map_name), "/%s.nbd-%s.ovmap", pool_name(),
@@ -788,6 +797,11 @@ static int nt_get_ready(void)
 	dev.size = cfg.swap_size;
 	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
 	dev.nospace_wait_ms = NT_NOSPACE_WAIT_MS;
+	if (!cfg.swap_overflow[0] &&
+	    nt_ov_map_check(map_name, label, err, sizeof(err)) < 0) {
+		nbdkit_error("%s", err);
+		goto err_unlabel;
+	}
 	if (cfg.swap_overflow[0]) {
 		r = nt_ov_open(cfg.swap_overflow, cfg.swap_overflow_size,
 			       dev.pages, map_name, label, &dev.ov, err,

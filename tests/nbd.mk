@@ -29,6 +29,7 @@ TESTS += \
 	test-nbd-overflow-full.sh \
 	test-nbd-realtime.sh \
 	test-nbd-full-oom.sh \
+	test-nbd-side-files.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -61,4 +62,5 @@ EXTRA_DIST += \
 	test-nbd-overflow-full.sh \
 	test-nbd-realtime.sh \
 	test-nbd-full-oom.sh \
+	test-nbd-side-files.sh \
 	$(NULL)

@@ -6,7 +6,8 @@
 # three pages concerned (the changed one, the one whose record was
 # changed, the page it now claims) reads EIO three times in a row, never
 # other bytes or zeros, while an intact spilled page and a pool page read
-# back right; tmemctl check --deep names both slots.
+# back right; block status calls a page that reads EIO data, not a hole;
+# tmemctl check --deep names both slots.
 . ./functions.sh
 requires nbdkit --version
 requires nbdcopy --version
@@ -75,6 +76,23 @@ for p in "$p1" "$p2" 7000; do
 done
 grep -q "slot records fail their check" "$tmp/log" ||
     fail "no message for the damaged record: $(cat "$tmp/log")"
+# Block status agrees: a page that reads EIO (found nowhere while records
+# are lost: 7000, never written) is data, never a hole that reads as zeros
+# (a client that skips zero extents would copy zeros, with no error).
+nbdkit -U - "$TMEM_PLUGIN" "${keys[@]}" --run "'$py' - \"\$uri\" 7000" \
+    2> "$tmp/log" <<'PY' || fail "block status of a page that reads EIO: $(tail -n 3 "$tmp/log")"
+import nbd, sys
+h = nbd.NBD()
+h.add_meta_context("base:allocation")
+h.connect_uri(sys.argv[1])
+flags = []
+def extent(meta, off, entries, err):
+    flags.extend(entries[1::2])
+    return 0
+h.block_status(4096, int(sys.argv[2]) * 4096, extent)
+assert flags and not flags[0] & (nbd.STATE_HOLE | nbd.STATE_ZERO), \
+    "page %s: reads EIO, block status says flags %s" % (sys.argv[2], flags)
+PY
 # Messages from requests go through the plugin's log ring (a request never
 # waits for the log): a burst of failed reads, far more than it holds,
 # still shows the first message, and the rest as a count of dropped ones.

@@ -306,9 +306,12 @@ static void check_all_keys(const struct tmem_config *cfg)
 	CHECK(cfg->nr_shares == 2);
 	CHECK(tmem_config_share(cfg, "swap0", &mn, &mx) == 0);
 	CHECK(mn == 128ULL << 20 && mx == 512ULL << 20);
+	/* Only max-share.cache-a is given: the minimum stays the caller's. */
+	mn = 7;
 	CHECK(tmem_config_share(cfg, "cache-a", &mn, &mx) == 0);
-	CHECK(mn == 0 && mx == 64ULL << 20);
+	CHECK(mn == 7 && mx == 64ULL << 20);
 	CHECK(tmem_config_share(cfg, "nope", &mn, &mx) == -ENOENT);
+	CHECK(mn == 7 && mx == 64ULL << 20);
 }
 
 static void test_every_key(void)
