@@ -407,6 +407,7 @@ static int label_check(struct tmem *t, bool *fresh)
 {
 	static unsigned char page[TMEM_PAGE_SIZE];
 	struct nt_label l;
+	uint64_t pages, used;
 	int r;
 
 	r = tmem_get(t, dev.pool_id, NT_LABEL_OBJECT, 0, page);
@@ -435,6 +436,15 @@ static int label_check(struct tmem *t, bool *fresh)
 	if (r != -ENOENT) {
 		nbdkit_error("export=%s: reading the label: %s", export_name,
 			     tmem_strerror(r));
+		return -1;
+	}
+	/* No label, but pages: another program's data, never taken over. */
+	if (tmem_pool_usage(t, dev.pool_id, &pages, &used) == 0 && pages) {
+		nbdkit_error("export=%s: the sub-pool holds %" PRIu64
+			     " pages but no nbd-tmem device label (another "
+			     "program's data?): give another export=, or "
+			     "reset=true to drop them",
+			     export_name, pages);
 		return -1;
 	}
 	memset(&l, 0, sizeof(l));

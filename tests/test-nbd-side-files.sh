@@ -9,6 +9,8 @@
 # - a pool named like an export's side file (POOL.nbd-EXPORT.ovmap) is
 #   refused, and a segment of that name made by another tool is never
 #   overwritten as a map;
+# - a sub-pool holding pages but no device label (another program's) is
+#   not taken over without reset=true;
 # - log-file= is not followed through a symbolic link, nor appended to a
 #   file another user owns or may write;
 # - [pool] max-share.EXPORT alone leaves [swap] min-share in force.
@@ -95,6 +97,17 @@ expect_err "is not an overflow map"
 "$TMEMCTL" stats "$other.nbd-swap.ovmap" > /dev/null ||
     fail "the segment named like a map no longer opens"
 echo "side files: a pool named like one refused, a segment named like a map left alone"
+
+# ---- a sub-pool of another program's pages (no device label) is not
+# taken over
+lab=$pool-l
+cleanup_fn "rm -f /dev/shm/$lab /dev/shm/$lab.*"
+./ctl-put "$lab" fill > /dev/null || fail "ctl-put fill"
+refused size=4M pool=$lab export=swap0
+expect_err "export=swap0: the sub-pool holds [0-9]* pages but no nbd-tmem device label"
+nbdkit -U - "$TMEM_PLUGIN" size=4M pool=$lab export=swap0 reset=true \
+    --run true 2> "$tmp/err" || fail "reset=true over another's pages: $(grep -v warning "$tmp/err")"
+echo "a sub-pool of another program's pages: refused, reset=true takes it"
 
 # ---- log-file=
 ln -s "$tmp/precious" "$ovdir/log"
