@@ -408,9 +408,8 @@ static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 		     struct stat *st, char *err, size_t errlen)
 {
 	struct statfs sfs;
-	int r;
-
 	char why[200];
+	int r;
 
 	ov->fd =
 		open(path, O_RDWR | O_CREAT | O_DIRECT | O_NOFOLLOW | O_CLOEXEC,
@@ -422,7 +421,10 @@ static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
 				 "overflow file %s is a symbolic link: give "
 				 "the file itself",
 				 path);
-		else if (errno == EINVAL)
+		else if (stat(path, st) == 0 && !S_ISREG(st->st_mode))
+			snprintf(err, errlen,
+				 "overflow file %s: not a regular file", path);
+		else if (r == -EINVAL)
 			snprintf(err, errlen,
 				 "overflow file %s: this file system does not "
 				 "support O_DIRECT (tmpfs?): put it on a "

@@ -263,6 +263,10 @@ static int nt_config_complete(void)
 	share_min = cfg.swap_min_share;
 	share_max = 0;
 	(void)tmem_config_share(&cfg, export_name, &share_min, &share_max);
+	if (!cfg.swap_overflow[0] && cfg.swap_overflow_size) {
+		nbdkit_error("overflow-size: given without overflow=FILE");
+		return -1;
+	}
 	if (cfg.swap_overflow[0] && cfg.swap_overflow_size == 0)
 		cfg.swap_overflow_size = cfg.swap_size;
 	/* Keys given here win over the file, as everywhere: also over

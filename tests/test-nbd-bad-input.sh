@@ -33,6 +33,8 @@ refused "pool-size" size=1M pool-size=lots
 refused "level" size=1M level=high
 refused "dedup" size=1M dedup=maybe
 refused "overflow-size" size=1M overflow-size=100
+refused "overflow-size: given without overflow=FILE" size=1M overflow-size=1M
+refused "overflow file /dev/null: not a regular file" size=1M overflow=/dev/null
 refused "reset" size=1M reset=perhaps
 refused "max-share: must not be 0" size=1M max-share=0
 refused "max-share: .lots. is not a size" size=1M max-share=lots
