@@ -462,8 +462,13 @@ static int label_check(struct tmem *t, bool *fresh)
 	memcpy(page, &l, sizeof(l));
 	r = tmem_put(t, dev.pool_id, NT_LABEL_OBJECT, 0, page);
 	if (r < 0) {
-		nbdkit_error("export=%s: storing the label: %s", export_name,
-			     tmem_strerror(r));
+		nbdkit_error("export=%s: storing the label: %s%s", export_name,
+			     tmem_strerror(r),
+			     r == -ENOSPC && share_max && share_max < (1 << 20)
+				     ? " (max-share is too small: the sub-pool "
+				       "needs at least a chunk, 64K, for its "
+				       "label and as much again for pages)"
+				     : "");
 		return -1;
 	}
 	label = l.id;

@@ -38,6 +38,7 @@ refused "overflow file /dev/null: not a regular file" size=1M overflow=/dev/null
 refused "reset" size=1M reset=perhaps
 refused "max-share: must not be 0" size=1M max-share=0
 refused "max-share: .lots. is not a size" size=1M max-share=lots
+refused "storing the label: .*max-share is too small" size=1M max-share=4096
 refused "min-share: 8388608 is more than max-share \\(4194304\\) for export g1" \
     size=1M export=g1 min-share=8M max-share=4M
 refused "overflow file $tmp/missing/dir/ov" size=1M overflow="$tmp/missing/dir/ov"
