@@ -7,6 +7,7 @@ CTL_TESTS = \
 	test-segment-owner.sh \
 	test-ctl-live.sh \
 	test-ctl-verify.sh \
+	test-ctl-ovmap.sh \
 	test-ctl-served.sh \
 	$(NULL)
 TESTS += $(CTL_TESTS)

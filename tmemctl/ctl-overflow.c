@@ -6,6 +6,13 @@
  * checksum, as the plugin verifies on every read.  Read-only: the map and
  * the file are opened for reading only, and a running server is not
  * stopped (a slot it rewrites meanwhile may be reported; run again).
+ *
+ * Any user can create files in /dev/shm, so a map is trusted only as far
+ * as it is checked: a regular file of the segment's owner that no one
+ * else may read or write, long enough for the slots it claims, whose path
+ * is NUL-terminated and names a regular file (opened without following a
+ * symbolic link or waiting on a FIFO) with the device and inode the map
+ * records.  Anything else is reported as damage; nothing is read from it.
  */
 #include <config.h>
 
@@ -21,7 +28,8 @@
 #include "nbd-ovmap.h"
 #include "tmemctl.h"
 
-static unsigned check_map(const char *map_path, const char *export_name)
+static unsigned check_map(const char *map_path, const char *export_name,
+			  uid_t owner)
 {
 	static const struct ov_slot free_rec;
 	const struct ov_map_header *h;
@@ -33,9 +41,23 @@ static unsigned check_map(const char *map_path, const char *export_name)
 	void *m = MAP_FAILED;
 	int fd, ffd = -1;
 
-	fd = open(map_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof(*h)) {
-		ctl_error("%s: cannot read the overflow map", map_path);
+	fd = open(map_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ctl_error("%s: cannot read the overflow map: %s", map_path,
+			  strerror(errno));
+		bad++;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != owner ||
+	    (st.st_mode & 077) != 0) {
+		ctl_error("%s: not a private regular file of the segment's "
+			  "owner (uid %u, mode 0600): not read",
+			  map_path, (unsigned)owner);
+		bad++;
+		goto out;
+	}
+	if ((uint64_t)st.st_size < sizeof(*h)) {
+		ctl_error("%s: truncated: shorter than its header", map_path);
 		bad++;
 		goto out;
 	}
@@ -51,20 +73,32 @@ static unsigned check_map(const char *map_path, const char *export_name)
 		bad++;
 		goto out;
 	}
-	if (h->slots > ((uint64_t)st.st_size - 4096) / sizeof(*rev)) {
+	/* The slots start at the second page: a file shorter than that holds
+	 * none. */
+	if ((uint64_t)st.st_size < 4096 ||
+	    h->slots > ((uint64_t)st.st_size - 4096) / sizeof(*rev)) {
 		ctl_error("%s: truncated: %llu slots do not fit", map_path,
 			  (unsigned long long)h->slots);
 		bad++;
 		goto out;
 	}
+	if (memchr(h->path, '\0', sizeof(h->path)) == NULL) {
+		ctl_error("%s: the overflow file's path is not terminated",
+			  map_path);
+		bad++;
+		goto out;
+	}
 	rev = (const struct ov_slot *)((const char *)m + 4096);
-	ffd = open(h->path, O_RDONLY | O_CLOEXEC);
-	if (ffd < 0 || fstat(ffd, &fst) < 0 ||
+	ffd = open(h->path,
+		   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (ffd < 0 || fstat(ffd, &fst) < 0 || !S_ISREG(fst.st_mode) ||
 	    (uint64_t)fst.st_dev != h->file_dev ||
 	    (uint64_t)fst.st_ino != h->file_ino) {
-		ctl_error("export %s: overflow file %.200s: %s", export_name,
+		ctl_error("export %s: overflow file %s: %s", export_name,
 			  h->path,
 			  ffd < 0 ? strerror(errno)
+			  : !S_ISREG(fst.st_mode)
+				  ? "not a regular file"
 				  : "not the file the map describes");
 		bad++;
 		goto out;
@@ -115,10 +149,14 @@ unsigned ctl_check_overflow(struct ctl *c)
 {
 	char prefix[TMEM_NAME_MAX + 8], path[512], export_name[256];
 	struct dirent *d;
+	struct stat seg_st;
 	unsigned bad = 0;
 	size_t n, len;
 	DIR *dir;
 
+	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
+	if (stat(path, &seg_st) != 0)
+		return 0;
 	snprintf(prefix, sizeof prefix, "%s.nbd-", c->segment);
 	n = strlen(prefix);
 	dir = opendir("/dev/shm");
@@ -132,7 +170,7 @@ unsigned ctl_check_overflow(struct ctl *c)
 		snprintf(export_name, sizeof export_name, "%.*s",
 			 (int)(len - n - 6), d->d_name + n);
 		snprintf(path, sizeof path, "/dev/shm/%s", d->d_name);
-		bad += check_map(path, export_name);
+		bad += check_map(path, export_name, seg_st.st_uid);
 	}
 	closedir(dir);
 	return bad;
