@@ -154,7 +154,19 @@ n=$(grep -c '^{$' "$tmp/watch")
 "$TMEMCTL" stats --segment "$seg" --prometheus --output "$tmp/tmem.prom" ||
     fail "--output"
 cmp "$tmp/tmem.prom" "$tmp/prom" || fail "--output differs from stdout"
-[ -z "$(ls "$tmp" | grep '\.tmp$')" ] || fail "--output left a temporary file"
+[ -z "$(ls "$tmp" | grep '^tmem\.prom\.')" ] || fail "--output left a temporary file"
+# The temporary file's name is not one another user could plant a link
+# at (FILE.PID.tmp was: a link there made tmemctl write where it
+# pointed), and the report is readable by all (0644) whatever the umask.
+: > "$tmp/victim"
+TMEMCTL="$TMEMCTL" seg="$seg" out="$tmp/tmem2.prom" victim="$tmp/victim" \
+    bash -c 'ln -s "$victim" "$out.$$.tmp"; umask 077
+             exec "$TMEMCTL" stats --segment "$seg" --prometheus --output "$out"' ||
+    fail "--output beside a planted link"
+[ ! -s "$tmp/victim" ] || fail "--output wrote through a planted link"
+cmp "$tmp/tmem2.prom" "$tmp/prom" || fail "--output beside a planted link differs"
+[ "$(stat -c %a "$tmp/tmem2.prom")" = 644 ] ||
+    fail "--output: mode $(stat -c %a "$tmp/tmem2.prom"), expected 644"
 
 # ---- pools
 "$TMEMCTL" pools --segment "$seg" > "$tmp/pools" || fail "pools"

@@ -10,11 +10,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -502,18 +504,32 @@ int ctl_stats_print(struct ctl *c, struct tmem *t, FILE *fp)
 }
 
 /* Write the report to c->output through a temporary file and rename(2),
- * so that a collector never reads half a file. */
+ * so that a collector never reads half a file.  The temporary file is
+ * created by mkstemp beside FILE: a new file under a name nobody could
+ * plant a link or a file at beforehand, readable by all (0644) as a
+ * report is meant to be, whatever the umask. */
 static int stats_write_file(struct ctl *c, struct tmem *t)
 {
 	char tmp[4200];
-	FILE *fp;
-	int r;
+	FILE *fp = NULL;
+	int fd, r;
 
-	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", c->output, (long)getpid());
-	fp = fopen(tmp, "we");
-	if (fp == NULL) {
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", c->output) >=
+	    sizeof tmp) {
+		ctl_error("%s: %s", c->output, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
 		r = -errno;
 		ctl_error("%s: %s", tmp, strerror(-r));
+		return r;
+	}
+	if (fchmod(fd, 0644) < 0 || (fp = fdopen(fd, "w")) == NULL) {
+		r = -errno;
+		ctl_error("%s: %s", tmp, strerror(-r));
+		close(fd);
+		unlink(tmp);
 		return r;
 	}
 	r = ctl_stats_print(c, t, fp);
