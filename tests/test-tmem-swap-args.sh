@@ -5,6 +5,8 @@
 
 ts=$abs_top_srcdir/scripts/tmem-swap
 tmp=$(mktemp_dir)
+# The script reads its settings through tmemctl.
+export TMEMCTL=$abs_top_builddir/tmemctl/tmemctl
 
 expect_msg 2 usage "$ts"
 expect_msg 2 "unknown action 'go'" "$ts" go
@@ -36,6 +38,13 @@ if [ "$(id -u)" -eq 0 ]; then
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
     grep -q "size=335544320 " "$tmp/nbdkit-args" ||
         fail "no [swap] size: nbdkit got '$(cat "$tmp/nbdkit-args")', not size=335544320 (twice the 160M pool)"
+    # A section header with a comment after it (docs/ctl.md's style) is
+    # read as the plugin reads it: the device is 4G, not twice the pool.
+    printf '[pool] ; the pool\nname = t\nsize = 160M\n[swap] ; the swap device\nsize = 4G\nsocket = %s/s.sock\n' "$tmp" > "$tmp/commented.conf"
+    PATH=$tmp/bin:$PATH \
+        expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/commented.conf" --run-dir "$tmp/run" start-server
+    grep -q "size=4294967296 " "$tmp/nbdkit-args" ||
+        fail "[swap] ; comment: nbdkit got '$(cat "$tmp/nbdkit-args")', not size=4294967296"
     # The watermarks are raised before nbdkit starts (it warns when they
     # are low), and put back when it fails.
     want_scale=$(awk '$1 == "MemTotal:" { s = int((32768 * 10000 + $2 - 1) / $2); print (s > 1000 ? 1000 : s) }' /proc/meminfo)
@@ -91,12 +100,12 @@ if [ "$(id -u)" -eq 0 ]; then
         expect_msg 1 "nbdkit failed to start" "$ts" --config "$tmp/ctx.conf" --run-dir "$tmp/run" start-server
     ! grep -q "contexts=" "$tmp/nbdkit-args" ||
         fail "[pool] contexts = 3 overridden: nbdkit got '$(cat "$tmp/nbdkit-args")'"
-    TMEMCTL=/nonexistent expect_msg 1 "size is not set and tmemctl cannot tell" "$ts" --config "$tmp/nosize.conf" start
+    TMEMCTL= PATH=/usr/bin:/bin expect_msg 1 "tmemctl not found" "$ts" --config "$tmp/nosize.conf" start
     expect_msg 1 "threads: 'many'" "$ts" --config "$tmp/threads.conf" start
     # 2^64 + 4 would wrap to 4 in bash's arithmetic; 0 and 1025 are out.
     for n in 18446744073709551620 0 000 1025; do
         printf '[swap]\nsize = 1G\nthreads = %s\n' "$n" > "$tmp/threads.conf"
-        expect_msg 1 "threads: '$n' is not a number from 1 to 1024" "$ts" --config "$tmp/threads.conf" start
+        expect_msg 1 "threads: '$n' is out of range (1 to 1024)" "$ts" --config "$tmp/threads.conf" start
     done
     expect_msg 1 "priority: 'high'" "$ts" --config "$tmp/prio.conf" start
 else

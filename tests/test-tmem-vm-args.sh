@@ -54,8 +54,13 @@ expect_msg 1 "$tmp/image exists" "$tv" "${opts[@]}" add g1 --overflow "$tmp/imag
 [ -e "$tmp/image" ] || fail "a refused add removed the file it named"
 # 2^64 + 2 would wrap to 2 in bash's arithmetic.
 printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 18446744073709551618\n' "$pool" > "$tmp/wrap.conf"
-expect_msg 1 "threads: '18446744073709551618' is not a number from 1 to 1024" \
+expect_msg 1 "threads: '18446744073709551618' is out of range (1 to 1024)" \
     "$tv" -c "$tmp/wrap.conf" "${opts[@]:2}" add g1 --size 16M --user "$me"
+# tmem.conf is read as the plugin reads it: a section header with a
+# comment after it counts.
+printf '[pool] ; the pool\nname = %s\nsize = 64M\n[swap] ; host swap\nexport = g1\n' "$pool" > "$tmp/commented.conf"
+expect_msg 1 "host's own swap export" \
+    "$tv" -c "$tmp/commented.conf" "${opts[@]:2}" add g1 --size 16M --user "$me"
 expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.conf" --no-systemd add g1 --user "$me"
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
