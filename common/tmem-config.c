@@ -131,15 +131,27 @@ static void load_fail(struct load_ctx *ctx, int err, const char *fmt, ...)
 }
 
 /* Check a section header the way inih will read it: the name is what
- * lies between '[' and the first ']', untrimmed. */
+ * lies between '[' and the first ']', untrimmed.  inih ignores what
+ * follows ']'; here only blanks and a ';' or '#' comment may, so that a
+ * key written on the header's line is refused, not dropped. */
 static void load_check_section(struct load_ctx *ctx, const char *line,
 			       size_t len)
 {
 	const char *close = memchr(line, ']', len);
+	const char *p, *end = line + len;
 	size_t n, i;
 
 	if (close == NULL) {
 		load_fail(ctx, -EINVAL, "%.*s: missing ']'", (int)len, line);
+		return;
+	}
+	for (p = close + 1; p < end && (*p == ' ' || *p == '\t'); p++)
+		;
+	if (p < end && *p != ';' && *p != '#') {
+		load_fail(ctx, -EINVAL,
+			  "%.*s: text after ']' (only a ';' or '#' comment "
+			  "may follow)",
+			  (int)len, line);
 		return;
 	}
 	n = (size_t)(close - line - 1);
@@ -283,7 +295,10 @@ int tmem_config_load(struct tmem_config *cfg, const char *path, char *err,
 	size_t got = 0;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not blocked waiting for a writer if PATH is a FIFO: it is refused
+	 * below, as is anything else but a regular file, where O_NONBLOCK
+	 * changes nothing. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		tmem_opt_err(err, errlen, "%s: %s", path, strerror(-r));
@@ -295,7 +310,9 @@ int tmem_config_load(struct tmem_config *cfg, const char *path, char *err,
 		goto err_close;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EFBIG;
+		r = S_ISDIR(st.st_mode)	  ? -EISDIR
+		    : S_ISREG(st.st_mode) ? -EFBIG
+					  : -EINVAL;
 		tmem_opt_err(err, errlen, "%s: %s", path,
 			     S_ISREG(st.st_mode)
 				     ? "larger than 1 MiB: not a config "

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -452,6 +453,13 @@ static const struct err_case err_cases[] = {
 	 "t.conf:1: [ pool ]: unknown section (expected [pool], [swap] or "
 	 "[cache])"},
 	{"[pool\nsize = 1G\n", "t.conf:1: [pool: missing ']'"},
+	/* After ']' only blanks or a comment: a key there was dropped. */
+	{"[swap]size = 4G\n",
+	 "t.conf:1: [swap]size = 4G: text after ']' (only a ';' or '#' "
+	 "comment may follow)"},
+	{"[pool] junk\n",
+	 "t.conf:1: [pool] junk: text after ']' (only a ';' or '#' comment "
+	 "may follow)"},
 	{"size = 1G\n",
 	 "t.conf:1: size: key before any section (put it under [pool], "
 	 "[swap] or [cache])"},
@@ -815,6 +823,24 @@ static void test_files(void)
 	CHECK(tmem_config_load(&cfg, path, err, sizeof err) == -ENOENT);
 	CHECK(strstr(err, "missing.conf: No such file or directory") != NULL);
 	CHECK(tmem_config_load(&cfg, dir, err, sizeof err) == -EISDIR);
+	/* A FIFO is refused, not waited on for a writer. */
+	snprintf(path, sizeof path, "%s/fifo.conf", dir);
+	assert(mkfifo(path, 0600) == 0);
+	CHECK(tmem_config_load(&cfg, path, err, sizeof err) == -EINVAL);
+	CHECK(strstr(err, "fifo.conf: not a regular file") != NULL);
+	unlink(path);
+	/* Comments after a section header are fine, ';' or '#'. */
+	snprintf(path, sizeof path, "%s/commented.conf", dir);
+	fp = fopen(path, "w");
+	assert(fp);
+	fputs("[pool] ; the pool\nlevel = 4\n[swap]\t# swap\nsize = 4G\n"
+	      "[cache];\n",
+	      fp);
+	fclose(fp);
+	CHECK(tmem_config_load(&cfg, path, err, sizeof err) == 0);
+	CHECK(cfg.level == 4);
+	CHECK(cfg.swap_size == 4ULL << 30);
+	unlink(path);
 
 	snprintf(path, sizeof path, "%s/bad.conf", dir);
 	fp = fopen(path, "w");
