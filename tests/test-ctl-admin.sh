@@ -74,6 +74,33 @@ grep -q "^segment $seg: created, ceiling 32.0 MiB, level 1, dedup off$" "$tmp/ou
 expect 1 "segment '$seg' already exists" "$TMEMCTL" create --segment "$seg"
 expect 1 "kind 'sometimes' is neither" \
     "$TMEMCTL" create --segment "$seg" --subpool x:sometimes
+# A spec gets the checks a config file gets, and says why it is refused.
+seg2=$(unique_segment)2
+expect 1 "min-share.b: the reserved shares add up to 20M, more than the pool's size (16M)" \
+    "$TMEMCTL" create "$seg2" pool-size=16M -S a:persistent:10M -S b:persistent:10M
+[ ! -e "/dev/shm/$seg2" ] || fail "a refused create left /dev/shm/$seg2"
+expect 1 "max-share.a: 1T is more than the pool's size (16M)" \
+    "$TMEMCTL" create "$seg2" pool-size=16M -S a:persistent:0:1T
+expect 1 "min-share.a: 1T is more than the pool's size (16M)" \
+    "$TMEMCTL" create "$seg2" pool-size=16M -S a:persistent:1T
+[ ! -e "/dev/shm/$seg2" ] || fail "a refused create left /dev/shm/$seg2"
+# An empty MIN is 0, not MAX moved up a field.
+"$TMEMCTL" create "$seg2" pool-size=16M -S a:persistent::8M > /dev/null ||
+    fail "create -S a:persistent::8M"
+cleanup_fn "rm -f /dev/shm/$seg2"
+"$TMEMCTL" pools "$seg2" --json | python3 -c '
+import json, sys
+p = {x["name"]: x for x in json.load(sys.stdin)}
+assert p["a"]["min_bytes"] == 0 and p["a"]["max_bytes"] == 8 << 20, p' ||
+    fail "-S a:persistent::8M: $("$TMEMCTL" pools "$seg2")"
+# Added to an existing segment, the shares are checked against its size
+# and the minimums its sub-pools already reserve.
+expect 1 "min-share.b: 20M is more than segment '$seg2''s ceiling (16M)" \
+    "$TMEMCTL" create "$seg2" -S b:persistent:20M pool-size=1G
+expect 1 "sub-pools' reserved minimums would add up to 20M, more than segment '$seg2''s ceiling (16M)" \
+    "$TMEMCTL" create "$seg2" -S b:persistent:10M -S c:persistent:10M pool-size=1G
+"$TMEMCTL" pools "$seg2" | grep -qw b && fail "a refused create added sub-pool b"
+rm -f "/dev/shm/$seg2"
 "$TMEMCTL" --config "$tmp/seg.conf" pools --json > "$tmp/pools" || fail "pools"
 python3 -c '
 import json, sys

@@ -153,7 +153,8 @@ struct subpool_spec {
 static int subpool_parse(struct ctl *c, const char *spec,
 			 struct subpool_spec *sp)
 {
-	char key[128], err[1024], *name, *kind, *min, *max;
+	char key[128], err[1024], *rest, *name, *kind, *min, *max;
+	const char *v;
 	int i;
 
 	if (strlen(spec) >= sizeof sp->buf) {
@@ -161,11 +162,14 @@ static int subpool_parse(struct ctl *c, const char *spec,
 		return -EINVAL;
 	}
 	snprintf(sp->buf, sizeof sp->buf, "%s", spec);
-	name = strtok(sp->buf, ":");
-	kind = strtok(NULL, ":");
-	min = strtok(NULL, ":");
-	max = strtok(NULL, ":");
-	if (name == NULL || kind == NULL || strtok(NULL, ":")) {
+	/* strsep, not strtok: an empty field stays in its place ("::8M" is
+	 * MIN 0 and MAX 8M, not MIN 8M). */
+	rest = sp->buf;
+	name = strsep(&rest, ":");
+	kind = strsep(&rest, ":");
+	min = strsep(&rest, ":");
+	max = strsep(&rest, ":");
+	if (name == NULL || kind == NULL || rest != NULL) {
 		ctl_error("--subpool %s: expected NAME:persistent|ephemeral"
 			  "[:MIN[:MAX]]",
 			  spec);
@@ -190,12 +194,13 @@ static int subpool_parse(struct ctl *c, const char *spec,
 	/* MIN and MAX are min-share.NAME and max-share.NAME given on the
 	 * command line: they win over the config's. */
 	for (i = 0; i < 2; i++) {
-		if ((i ? max : min) == NULL)
+		v = i ? max : min;
+		if (v == NULL)
 			continue;
 		snprintf(key, sizeof key, "%s-share.%s", i ? "max" : "min",
 			 name);
-		if (tmem_opt_set(&c->cfg, TMEM_OPT_CTL, key, i ? max : min, err,
-				 sizeof err) < 0) {
+		if (tmem_opt_set(&c->cfg, TMEM_OPT_CTL, key, v[0] ? v : "0",
+				 err, sizeof err) < 0) {
 			ctl_error("--subpool %s: %s", spec, err);
 			return -EINVAL;
 		}
@@ -233,13 +238,73 @@ static int subpool_create(struct tmem *t, const struct subpool_spec *sp,
 	return 0;
 }
 
+/* The specs' shares against the segment as it is: each cap within its
+ * ceiling, and the reserved minimums of its sub-pools and the new ones
+ * together too (a spec naming an existing sub-pool changes nothing of
+ * it).  0, or -EINVAL with a message. */
+static int subpool_check_room(struct ctl *c, struct tmem *t,
+			      const struct subpool_spec *specs)
+{
+	struct tmem_segment_info info;
+	struct tmem_pool_info *pools = NULL;
+	char a[32], b[32];
+	uint64_t reserved = 0;
+	int i, j, n;
+
+	if (tmem_segment_info(t, &info) < 0 ||
+	    (pools = calloc(info.max_pools, sizeof *pools)) == NULL ||
+	    (n = tmem_pool_list(t, pools, (int)info.max_pools)) < 0) {
+		free(pools);
+		ctl_error("segment '%s': cannot read its sub-pools",
+			  c->segment);
+		return -EIO;
+	}
+	if (n > (int)info.max_pools)
+		n = (int)info.max_pools;
+	for (j = 0; j < n; j++)
+		reserved += pools[j].min_bytes;
+	for (i = 0; i < c->nr_adds; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(pools[j].name, specs[i].name) == 0)
+				break;
+		if (j < n)
+			continue;
+		if (specs[i].min > info.pool_size ||
+		    specs[i].max > info.pool_size) {
+			bool min = specs[i].min > info.pool_size;
+
+			ctl_error(
+				"--subpool %s: %s-share.%s: %s is more than "
+				"segment '%s''s ceiling (%s)",
+				c->adds[i], min ? "min" : "max", specs[i].name,
+				tmem_opt_fmt_size(min ? specs[i].min
+						      : specs[i].max,
+						  a, sizeof a),
+				c->segment,
+				tmem_opt_fmt_size(info.pool_size, b, sizeof b));
+			free(pools);
+			return -EINVAL;
+		}
+		reserved += specs[i].min;
+	}
+	free(pools);
+	if (reserved > info.pool_size) {
+		ctl_error("--subpool: the sub-pools' reserved minimums would "
+			  "add up to %s, more than segment '%s''s ceiling (%s)",
+			  tmem_opt_fmt_size(reserved, a, sizeof a), c->segment,
+			  tmem_opt_fmt_size(info.pool_size, b, sizeof b));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* A create that fails leaves nothing behind: no segment it made, no
  * sub-pool it added. */
 static int cmd_create(struct ctl *c)
 {
 	struct tmem_options opts;
 	struct tmem *t;
-	char path[128], a[32];
+	char path[128], a[32], err[4200];
 	struct subpool_spec *specs;
 	bool *made;
 	struct stat st;
@@ -266,6 +331,13 @@ static int cmd_create(struct ctl *c)
 		r = subpool_parse(c, c->adds[i], &specs[i]);
 	if (r < 0)
 		goto out;
+	/* The specs' shares are [pool] keys now: checked as the file's are
+	 * (each within the pool, the minimums together too). */
+	if (c->nr_adds && tmem_config_validate(&c->cfg, err, sizeof err) < 0) {
+		ctl_error("--subpool: %s", err);
+		r = -EINVAL;
+		goto out;
+	}
 	tmem_options_init(&opts);
 	tmem_config_to_options(&c->cfg, &opts);
 	opts.name = c->segment;
@@ -296,6 +368,8 @@ static int cmd_create(struct ctl *c)
 		printf("segment %s: created, ceiling %s, level %d, dedup %s\n",
 		       c->segment, ctl_fmt_bytes(opts.pool_size, a, sizeof a),
 		       opts.level, opts.dedup ? "on" : "off");
+	if (c->nr_adds)
+		r = subpool_check_room(c, t, specs);
 	for (i = 0; i < c->nr_adds && r == 0; i++)
 		r = subpool_create(t, &specs[i], &made[i]);
 	if (r < 0 && existed) {
