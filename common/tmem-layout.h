@@ -82,6 +82,11 @@
 #define TMEM_COMPACT_CTX    (TMEM_MAX_CTX - 1) /* the compactor's context */
 #define TMEM_STAT_CTX	    8 /* counter blocks per process slot */
 #define TMEM_MIN_CHUNKS	    16
+
+/* In the magic's place while a segment is being formatted: a creator that
+ * died there left a tmem file, which the next creator formats again; a
+ * file with zeros there is someone else's and is left alone. */
+#define TMEM_MAGIC_FORMATTING 0x2e4d454d54504d54ULL /* "TMPTMEM." */
 /* Blob locations are 32 bits of 4-byte units, and chunk 0 lies beyond
  * the ceiling (tmem_geometry_compute). */
 #define TMEM_MAX_POOL_SIZE   ((16ULL << 30) - 2 * TMEM_CHUNK_SIZE)

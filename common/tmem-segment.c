@@ -187,6 +187,7 @@ static bool name_valid(const char *name)
 static int format_segment(struct tmem *t, int fd,
 			  const struct tmem_options *opts)
 {
+	static const uint64_t formatting = TMEM_MAGIC_FORMATTING;
 	struct tmem_geometry g;
 	struct tmem_header *h;
 	unsigned char *base;
@@ -207,8 +208,15 @@ static int format_segment(struct tmem *t, int fd,
 			 TMEM_MAX_POOL_SIZE >> 30);
 		return -EINVAL;
 	}
-	/* Start from an all-zero file: every list is empty when zeroed. */
-	if (ftruncate(fd, 0) == -1 || ftruncate(fd, g.segment_bytes) == -1)
+	/* Start from an all-zero file: every list is empty when zeroed.  At
+	 * no point does the file hold bytes without a magic: it is empty,
+	 * then marked as being formatted, then a segment. */
+	if (ftruncate(fd, 0) == -1)
+		return -errno;
+	if (pwrite(fd, &formatting, sizeof formatting, 0) !=
+	    (ssize_t)sizeof formatting)
+		return errno ? -errno : -EIO;
+	if (ftruncate(fd, g.segment_bytes) == -1)
 		return -errno;
 	base = mmap(NULL, g.off_data, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		    0);
@@ -496,18 +504,33 @@ int tmem_file_private(int fd, char *why, size_t whylen)
 	return 0;
 }
 
-static int open_locked_fd(struct tmem *t, const struct tmem_options *opts)
+/* Open the segment's file with a shared lock; *created says whether this
+ * call made it (O_EXCL), the one case besides an empty file in which the
+ * caller may format it. */
+static int open_locked_fd(struct tmem *t, const struct tmem_options *opts,
+			  bool *created)
 {
 	struct stat a, b;
-	int flags = opts->readonly ? O_RDONLY : O_RDWR;
+	int flags =
+		(opts->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
+	bool create = opts->create && !opts->readonly;
 	int fd, r;
 
-	if (opts->create && !opts->readonly)
-		flags |= O_CREAT;
 	for (;;) {
 		char why[200];
 
-		fd = open(t->path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+		*created = false;
+		fd = -1;
+		if (create) {
+			fd = open(t->path, flags | O_CREAT | O_EXCL, 0600);
+			if (fd == -1 && errno != EEXIST)
+				return -errno;
+			*created = fd != -1;
+		}
+		if (fd == -1)
+			fd = open(t->path, flags);
+		if (fd == -1 && errno == ENOENT && create)
+			continue; /* removed since O_EXCL found it */
 		if (fd == -1)
 			return -errno;
 		/* Before anything is read or locked: a file another user
@@ -547,14 +570,30 @@ static int read_header(int fd, struct tmem_header *h, uint64_t *size)
 	return 0;
 }
 
+/* Whether a creator is still to format the file (or died doing it). */
+static bool segment_unformatted(struct tmem_header *h)
+{
+	uint64_t magic = atomic_load(&h->magic);
+
+	return magic == 0 || magic == TMEM_MAGIC_FORMATTING;
+}
+
+/* A file with bytes but no magic that this process did not make: not
+ * tmem's, since a creator marks the file before it gives it bytes. */
+static bool segment_foreign(struct tmem_header *h, uint64_t size, bool created)
+{
+	return atomic_load(&h->magic) == 0 && size != 0 && !created;
+}
+
 /* Map the segment, formatting it first if nobody has. */
 static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 {
 	struct tmem_header h;
 	uint64_t size;
+	bool created;
 	int prot, r;
 
-	t->fd = open_locked_fd(t, opts);
+	t->fd = open_locked_fd(t, opts, &created);
 	if (t->fd < 0) {
 		r = t->fd;
 		t->fd = -1;
@@ -566,7 +605,19 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 	r = read_header(t->fd, &h, &size);
 	if (r)
 		return r;
-	if (atomic_load(&h.magic) == 0) {
+	/* Formatted only if this process made the file, it is empty (made
+	 * by another that has not formatted it yet) or a creator died while
+	 * formatting it: a file with bytes that is not a segment keeps
+	 * them. */
+	if (segment_foreign(&h, size, created)) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: not a tmem segment (not formatted): not "
+			 "formatted over, as it is not empty; remove it if "
+			 "it is not needed",
+			 t->path);
+		return -EBADMSG;
+	}
+	if (segment_unformatted(&h)) {
 		if (!opts->create || opts->readonly) {
 			tmem_log(t, TMEM_LOG_ERROR, "%s: segment not formatted",
 				 t->path);
@@ -576,7 +627,12 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 		if (flock(t->fd, LOCK_EX) == -1)
 			return -errno;
 		r = read_header(t->fd, &h, &size);
-		if (!r && atomic_load(&h.magic) == 0) {
+		if (!r && segment_foreign(&h, size, created)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "%s: not a tmem segment (not formatted)",
+				 t->path);
+			r = -EBADMSG;
+		} else if (!r && segment_unformatted(&h)) {
 			r = format_segment(t, t->fd, opts);
 			if (r && size == 0)
 				unlink(t->path);
@@ -725,7 +781,7 @@ int tmem_unlink(const char *name)
 		return -errno;
 	if (!S_ISREG(st.st_mode) ||
 	    pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
-	    magic != TMEM_MAGIC)
+	    (magic != TMEM_MAGIC && magic != TMEM_MAGIC_FORMATTING))
 		return -EBADMSG;
 	if (st.st_uid != geteuid() && geteuid() != 0)
 		return -EPERM;

@@ -135,6 +135,23 @@ chmod 600 "/dev/shm/$seg"
 expect 1 "segment '$seg' is not a tmem segment or its header is corrupt" \
     "$TMEMCTL" stats --segment "$seg"
 rm -f "/dev/shm/$seg"
+# A file that is not a segment and starts with zeros: create -S leaves
+# its bytes alone (it formats only a file it made, or an empty one), and
+# stats does not call it missing.
+{ head -c 4096 /dev/zero; head -c 61440 /dev/urandom; } > "/dev/shm/$seg"
+chmod 600 "/dev/shm/$seg"
+cp "/dev/shm/$seg" "$tmp/zeros"
+expect 1 "not a tmem segment (not formatted)" \
+    "$TMEMCTL" create --segment "$seg" --subpool x:persistent
+cmp -s "/dev/shm/$seg" "$tmp/zeros" || fail "create -S formatted over a file that is not a segment"
+expect 1 "not a tmem segment (not formatted)" "$TMEMCTL" stats --segment "$seg"
+rm -f "/dev/shm/$seg"
+# An empty one is formatted.
+: > "/dev/shm/$seg"
+chmod 600 "/dev/shm/$seg"
+expect 0 "" "$TMEMCTL" create --segment "$seg" --subpool x:persistent pool-size=16M
+expect 0 "" "$TMEMCTL" stats --segment "$seg"
+rm -f "/dev/shm/$seg"
 
 # ---- another version: a real segment whose layout version is changed
 ./ctl-put "$seg" fill || fail "ctl-put fill"

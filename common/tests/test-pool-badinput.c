@@ -55,7 +55,7 @@ static void test_header(const char *name)
 {
 	struct tmem_header h;
 	uint32_t v;
-	uint64_t zero = 0;
+	uint64_t zero = 0, formatting = TMEM_MAGIC_FORMATTING;
 	int fd;
 
 	snprintf(path, sizeof path, "/dev/shm/%s", name);
@@ -86,14 +86,35 @@ static void test_header(const char *name)
 	make_segment(name);
 	CHECK(truncate(path, 1 << 20) == 0);
 	CHECK_RC(try_open(name, true), -EBADMSG);
-	/* A creator that died before writing the magic: formatted again,
-	 * but only by someone allowed to create. */
+	/* A creator that died before writing the magic (the file marked as
+	 * being formatted): formatted again, but only by someone allowed to
+	 * create. */
 	CHECK_RC(tmem_unlink(name), 0);
 	make_segment(name);
-	patch(0, &zero, sizeof zero);
+	patch(0, &formatting, sizeof formatting);
 	CHECK_RC(try_open(name, false), -ENOENT);
 	CHECK_RC(try_open(name, true), 0);
 	CHECK_RC(try_open(name, false), 0);
+	/* Zeros where the magic goes, with bytes after: not a segment, and
+	 * never formatted over by someone who did not make it. */
+	patch(0, &zero, sizeof zero);
+	CHECK_RC(try_open(name, false), -EBADMSG);
+	CHECK_RC(try_open(name, true), -EBADMSG);
+	{
+		uint64_t magic = 1;
+
+		fd = open(path, O_RDONLY);
+		CHECK(fd >= 0 && pread(fd, &magic, sizeof magic, 0) == 8 &&
+		      magic == 0);
+		close(fd);
+	}
+	CHECK(unlink(path) == 0);
+	/* An empty file is a creator's that has not formatted it yet. */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_RC(try_open(name, false), -ENOENT);
+	CHECK_RC(try_open(name, true), 0);
 	/* Not a tmem segment at all. */
 	CHECK_RC(tmem_unlink(name), 0);
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
