@@ -57,6 +57,11 @@ expect 1 "$tmp/conflict.conf:4: max-share: 1G is more than the pool's size (64M)
 expect 1 "$tmp/none.conf: No such file or directory" \
     "$TMEMCTL" --config "$tmp/none.conf" config
 
+# ---- docs/ctl.md's example tmem.conf is one the programs take
+sed -n '/^```ini$/,/^```$/p' "$abs_top_srcdir/docs/ctl.md" | sed '1d;$d' > "$tmp/ctl-md.conf"
+[ -s "$tmp/ctl-md.conf" ] || fail "no example in docs/ctl.md"
+expect 0 "" "$TMEMCTL" --config "$tmp/ctl-md.conf" config
+
 # ---- a missing segment
 expect 1 "segment '$seg' does not exist" "$TMEMCTL" stats --segment "$seg"
 expect 1 "segment '$seg' does not exist" "$TMEMCTL" check --segment "$seg"
