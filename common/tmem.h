@@ -327,7 +327,10 @@ struct tmem_stats {
 	uint64_t pages_stored;	    /* keys present */
 	uint64_t bytes_represented; /* 4096 * pages_stored */
 	uint64_t bytes_used;	    /* segment bytes taken by data+metadata */
-	uint64_t bytes_resident;    /* segment bytes in memory now */
+	uint64_t bytes_resident;    /* segment bytes in memory now; per
+				     * sub-pool, the bytes of its chunks (64
+				     * KiB each), below its bytes_used by
+				     * its index records */
 	uint64_t bytes_compressed;  /* payload bytes of stored blobs */
 	uint64_t bytes_index;	    /* index records of the stored pages: an
 				     * entry per key, a record per blob (part

@@ -146,6 +146,17 @@ for f in ("tmem_bytes_used", "tmem_bytes_resident", "tmem_bytes_represented",
 print("prometheus ok: %d samples" % len(samples))
 PY
 
+# Per sub-pool, bytes_resident is its chunks' bytes, what the HELP says:
+# below its bytes_used by exactly its index records.
+grep -q '^# HELP tmem_subpool_bytes_resident Bytes of the chunks the sub-pool holds data in' "$tmp/prom" ||
+    fail "per-sub-pool bytes_resident's HELP: $(grep 'HELP tmem_subpool_bytes_resident' "$tmp/prom")"
+"$TMEMCTL" stats --segment "$seg" --json | python3 -c '
+import json, sys
+for n, p in json.load(sys.stdin)["subpools"].items():
+    assert p["bytes_resident"] % 65536 == 0, (n, p)
+    assert p["bytes_resident"] == p["bytes_used"] - p["bytes_index"], (n, p)' ||
+    fail "per-sub-pool bytes_resident is not its chunks"
+
 # ---- --watch repeats; --output writes atomically
 timeout 2.5 "$TMEMCTL" stats --segment "$seg" --json --watch 0.5 > "$tmp/watch" ||
     [ $? -eq 124 ] || fail "stats --watch"

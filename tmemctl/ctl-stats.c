@@ -445,8 +445,17 @@ static void print_prometheus(FILE *fp, const struct snapshot *s)
 
 			snprintf(name, sizeof name, "%s%s%s", pre, f->name,
 				 f->kind == COUNTER ? "_total" : "");
-			snprintf(help, sizeof help, "%s%s", f->help,
-				 pass ? ", per sub-pool" : "");
+			/* A sub-pool's is counted from its chunks
+			 * (tmem_pool_list), not read from the file. */
+			if (pass && f->off == S(bytes_resident))
+				snprintf(help, sizeof help,
+					 "Bytes of the chunks the sub-pool "
+					 "holds "
+					 "data in (64 KiB each); its index "
+					 "records count in bytes_used only");
+			else
+				snprintf(help, sizeof help, "%s%s", f->help,
+					 pass ? ", per sub-pool" : "");
 			prom_family(fp, name,
 				    f->kind == COUNTER ? "counter" : "gauge",
 				    help);
