@@ -113,6 +113,27 @@ if [ $have_plugin = yes ]; then
     [ "$got" = "unknown key 'chunk-size' (nbdkit tmem --help lists the keys)" ] ||
         fail "plugin chunk-size=1M: '$got'"
 fi
+# What the documents say of the keys: the largest pool tmem.conf(5)
+# names is the parser's; overflow-size is no tmem.conf key; the plugin
+# takes none of the keys the README says only the scripts read.
+max=$("$TMEMCTL" config pool-size=16T 2>&1 | sed -n 's/.*more than the maximum, \([0-9]*K\)$/\1/p')
+[ -n "$max" ] && grep -q "($max)" "$abs_top_srcdir/man/tmem.conf.pod" ||
+    fail "tmem.conf(5) does not give the maximum pool size, $max"
+printf '[swap]\noverflow-size = 8M\n' > "$tmp/ovs.conf"
+got=$("$TMEMCTL" --config "$tmp/ovs.conf" config 2>&1 || true)
+[ "$got" = "tmemctl: $tmp/ovs.conf:2: overflow-size: unknown key in [swap]" ] ||
+    fail "[swap] overflow-size: '$got'"
+grep -q "the plugin takes neither\$" "$abs_top_srcdir/README.md" ||
+    fail "README: no list of the keys the plugin does not take"
+if [ $have_plugin = yes ]; then
+    for k in socket threads priority free-notify; do
+        got=$(by_plugin "$k" 1)
+        [ "$got" = "unknown key '$k' (nbdkit tmem --help lists the keys)" ] ||
+            fail "plugin $k=1: '$got'"
+        grep -A1 "the plugin takes neither\$" "$abs_top_srcdir/README.md" | grep -q "\`$k\`" ||
+            fail "README does not say the plugin does not take $k"
+    done
+fi
 if [ $have_cache = yes ]; then
     got=$(by_cache admit sometimes)
     [ "$got" = "admit: 'sometimes' is not 'repeat' or 'all'" ] ||
