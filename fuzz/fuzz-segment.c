@@ -15,7 +15,7 @@
  * start (and the repair it asks for), a third of the keys are written
  * again (and a few new ones), a third flushed: a put the pool took reads
  * back its new bytes at once, a refused one is -EIO, -ENOSPC or -ENOENT (a
- * damaged sub-pool record), and no call spins (a
+ * damaged sub-pool record) and leaves the key as it was, and no call spins (a
  * damaged chain must not loop a walk under a stripe lock: SIGALRM after
  * 20 s aborts).  tmem_verify (deep) must end, and after the repair it
  * asks for, every key reads what it last took, -EIO or -ENOENT: never an
@@ -372,10 +372,11 @@ static void write_phase(struct tmem *t, uint32_t p)
 			die("put", r);
 		n_put_ok += r == 0;
 		n_put_refused += r != 0;
-		/* A refused put leaves no older version (tmem_put). */
-		want[i] = r == 0 ? again[i] : NULL;
+		/* A refused put leaves the persistent key as it was
+		 * (tmem_put): what it last took, or nothing. */
 		if (r != 0)
 			continue;
+		want[i] = again[i];
 		r = tmem_get(t, p, 1, i, got);
 		if (r != 0 || memcmp(got, again[i], TMEM_PAGE_SIZE) != 0)
 			fail("a put taken does not read back", i, r);

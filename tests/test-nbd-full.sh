@@ -66,7 +66,11 @@ import nbd, nbd_fill, os, sys, time
 h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 size = h.get_size()
-data = os.urandom(size)
+data = bytearray(os.urandom(size))
+# The bytes the refused partial writes below aim at must change: neither
+# 0xff (written) nor 0 (zeroed).
+data[4096 * 5 + 100] = data[4096 * 6 + 100] = 0x5a
+data = bytes(data)
 off = nbd_fill.fill(h, data=data)
 zero = bytes(4096)
 def held(page):
