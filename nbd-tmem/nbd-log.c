@@ -91,10 +91,13 @@ int nt_log_file(const char *value)
 		 * file is this process's own), bounded by poll in
 		 * write_line. */
 		/* Not through a symbolic link (one planted in a shared
-		 * directory would have the server append to any file it can
-		 * write), but /dev/stderr and /proc/self/fd/N are links. */
-		bool sys = strncmp(value, "/dev/", 5) == 0 ||
-			   strncmp(value, "/proc/", 6) == 0;
+		 * directory, /dev/shm as much as /tmp, would have the server
+		 * append to any file it can write), but the links to this
+		 * process's own descriptors are links. */
+		bool sys = strcmp(value, "/dev/stderr") == 0 ||
+			   strcmp(value, "/dev/stdout") == 0 ||
+			   strncmp(value, "/dev/fd/", 8) == 0 ||
+			   strncmp(value, "/proc/self/fd/", 14) == 0;
 		struct stat st;
 
 		fd = open(value,

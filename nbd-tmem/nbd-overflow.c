@@ -146,8 +146,13 @@ int nt_ov_map_check(const char *map_name, uint64_t label, char *err,
 	fd = shm_open(map_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	if (tmem_file_private(fd, why, sizeof why) < 0 || fstat(fd, &mst) < 0 ||
-	    (uint64_t)mst.st_size < TMEM_PAGE_SIZE) {
+	if (tmem_file_private(fd, why, sizeof why) < 0) {
+		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
+			 why);
+		close(fd);
+		return -EPERM;
+	}
+	if (fstat(fd, &mst) < 0 || (uint64_t)mst.st_size < TMEM_PAGE_SIZE) {
 		close(fd);
 		return 0;
 	}
@@ -219,6 +224,16 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		close(fd);
 		return -EEXIST;
 	}
+	/* A new map has its magic before it has any other byte: a start
+	 * killed while making it leaves a map, never a file map_foreign
+	 * refuses for ever. */
+	if (fstat(fd, &mst) == 0 && mst.st_size == 0 &&
+	    pwrite(fd, OV_MAP_MAGIC, 8, 0) != 8) {
+		snprintf(err, errlen, "overflow map /dev/shm%s: writing it: %s",
+			 map_name, strerror(errno ? errno : EIO));
+		close(fd);
+		return -EIO;
+	}
 	if (fstat(fd, &mst) < 0 || ((uint64_t)mst.st_size != ov->map_len &&
 				    ftruncate(fd, (off_t)ov->map_len) < 0)) {
 		r = -errno;
@@ -244,8 +259,9 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 	       h->label == label && h->file_dev == (uint64_t)st->st_dev &&
 	       h->file_ino == (uint64_t)st->st_ino;
 	if (!keep) {
-		/* Writing every byte also faults the map in before serving. */
-		memset(ov->map, 0, ov->map_len);
+		/* Writing every byte also faults the map in before serving;
+		 * the magic's place is never zero (see above). */
+		memset((char *)ov->map + 8, 0, ov->map_len - 8);
 		memcpy(h->magic, OV_MAP_MAGIC, 8);
 		h->device_pages = ov->device_pages;
 		h->slots = ov->slots;
@@ -405,15 +421,21 @@ static int file_write_once(int fd, const char *path, uint64_t bytes, char *err,
 }
 
 static int file_open(struct nt_overflow *ov, const char *path, uint64_t bytes,
-		     struct stat *st, char *err, size_t errlen)
+		     struct stat *st, bool *made, char *err, size_t errlen)
 {
+	const int flags = O_RDWR | O_DIRECT | O_NOFOLLOW | O_CLOEXEC;
 	struct statfs sfs;
 	char why[200];
 	int r;
 
-	ov->fd =
-		open(path, O_RDWR | O_CREAT | O_DIRECT | O_NOFOLLOW | O_CLOEXEC,
-		     0600);
+	/* *made only for a file this call made (O_EXCL, without O_DIRECT,
+	 * which a file system may refuse once the file exists): a failed
+	 * start removes it, and no other. */
+	r = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	*made = r >= 0;
+	if (r >= 0)
+		close(r);
+	ov->fd = open(path, flags);
 	if (ov->fd < 0) {
 		r = -errno;
 		if (errno == ELOOP)
@@ -503,8 +525,8 @@ int nt_ov_open(const char *path, uint64_t bytes, uint64_t device_pages,
 	pthread_mutex_init(&ov->free_lock, NULL);
 
 	/* A file this start creates is removed again if it fails. */
-	made = access(path, F_OK) != 0 && errno == ENOENT;
-	r = file_open(ov, path, bytes, &st, err, errlen);
+	made = false;
+	r = file_open(ov, path, bytes, &st, &made, err, errlen);
 	if (r < 0)
 		goto err_close;
 	ov->fwd = malloc(device_pages * sizeof(uint32_t));

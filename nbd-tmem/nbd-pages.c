@@ -4,10 +4,13 @@
  * splits each request into pages, takes the page's stripe lock for the
  * whole get-modify-put of a partial page (two writers of one page must not
  * interleave), and keeps one invariant under that lock: a page is in the
- * pool, or in the overflow file, or nowhere (reads as zeroes) — never in
- * two places.  Whole-page reads on a device without an overflow file skip
- * the lock (see pool_get).  Nothing here allocates: partial pages and
- * O_DIRECT transfers go through the scratch page owned by the stripe.
+ * pool, or in the overflow file, or nowhere (reads as zeroes).  It is in
+ * both only when the pool could not flush its older version after the
+ * file took the new one: the file's copy then reads first, and a drop
+ * frees the file's slot only once the pool's copy is gone, so an older
+ * version never comes back.  Whole-page reads on a device without an
+ * overflow file skip the lock (see pool_get).  Nothing here allocates: partial
+ * pages and O_DIRECT transfers go through the scratch page owned by the stripe.
  */
 #include <config.h>
 
@@ -453,10 +456,14 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 /* Caller must hold page's stripe lock.  Forget a page wherever it is. */
 static int page_drop(uint64_t page)
 {
-	if (dev->ov)
-		nt_ov_release(dev->ov, page);
-	return pool_gone(
+	/* The pool first: should its flush fail, the file keeps the newest
+	 * version, which still reads first. */
+	int r = pool_gone(
 		tmem_flush_page(dev->pool, dev->pool_id, NT_DATA_OBJECT, page));
+
+	if (r == 0 && dev->ov)
+		nt_ov_release(dev->ov, page);
+	return r;
 }
 
 /* The part of [offset, offset+count) in page offset >> 12. */
@@ -520,9 +527,15 @@ static int page_write_part(uint64_t page, uint32_t in, uint32_t n,
 	if (r < 0)
 		return r;
 	/* Bytes the page already has (zeroes into a page never written,
-	 * above all): nothing to store, nothing a full pool must refuse. */
-	if (memcmp(s->buf + in, data ? data : zero_page, n) == 0)
+	 * above all): nothing to store, nothing a full pool must refuse.
+	 * Stamped all the same: a free notice from before this write must
+	 * not drop the page after it (page_put). */
+	if (memcmp(s->buf + in, data ? data : zero_page, n) == 0) {
+		if (stamps)
+			stamps[page] =
+				(uint32_t)(nt_now_ns() >> NT_STAMP_SHIFT);
 		return 0;
+	}
 	if (data)
 		memcpy(s->buf + in, data, n);
 	else

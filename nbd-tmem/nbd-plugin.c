@@ -367,7 +367,8 @@ static int pool_attach(struct tmem **out, bool *made)
 		if (r == -EPROTO || r == -EBADMSG)
 			nt_log(false,
 			       "pool=%s: %s: use another pool= or "
-			       "remove /dev/shm/%s (with tmemctl destroy)",
+			       "remove /dev/shm/%s (with tmemctl destroy; "
+			       "by hand if it is not a tmem segment)",
 			       opts.name, tmem_strerror(r), opts.name);
 		else
 			nt_log(false, "pool=%s: %s", opts.name,
