@@ -404,7 +404,15 @@ int tmem_config_validate(const struct tmem_config *cfg, char *err,
 		return -EINVAL;
 	}
 	for (i = 0; i < cfg->nr_shares; i++) {
+		bool swap;
+		uint64_t mn;
+
 		sh = &cfg->shares[i];
+		/* The swap device's own entry replaces [swap] min-share
+		 * where it gives a minimum (tmem_config_share). */
+		swap = strcmp(sh->name, cfg->swap_export) == 0;
+		mn = swap && !sh->min_origin ? cfg->swap_min_share
+					     : sh->min_bytes;
 		if (sh->min_bytes > pool || sh->max_bytes > pool) {
 			bool min = sh->min_bytes > pool;
 
@@ -422,23 +430,27 @@ int tmem_config_validate(const struct tmem_config *cfg, char *err,
 				tmem_opt_fmt_size(pool, b, sizeof b));
 			return -EINVAL;
 		}
-		if (sh->max_bytes != 0 && sh->min_bytes > sh->max_bytes) {
+		if (sh->max_bytes != 0 && mn > sh->max_bytes) {
 			tmem_opt_err(
 				err, errlen,
-				"%smin-share.%s: %s is more than max-share.%s "
-				"(%s)",
-				where(cfg, sh->min_origin, w, sizeof w),
-				sh->name,
-				tmem_opt_fmt_size(sh->min_bytes, a, sizeof a),
-				sh->name,
+				"%s%smin-share%s%s: %s is more than "
+				"max-share.%s (%s)",
+				where(cfg,
+				      sh->min_origin ? sh->min_origin
+						     : key_origin(cfg, "swap",
+								  "min-share"),
+				      w, sizeof w),
+				sh->min_origin ? "" : "[swap] ",
+				sh->min_origin ? "." : "",
+				sh->min_origin ? sh->name : "",
+				tmem_opt_fmt_size(mn, a, sizeof a), sh->name,
 				tmem_opt_fmt_size(sh->max_bytes, b, sizeof b));
 			return -EINVAL;
 		}
-		/* The swap device's own entry replaces [swap] min-share. */
-		if (strcmp(sh->name, cfg->swap_export) == 0)
+		if (swap)
 			reserved -= cfg->swap_min_share;
 		/* Saturate: two shares near 2^64 must not wrap to little. */
-		if (__builtin_add_overflow(reserved, sh->min_bytes, &reserved))
+		if (__builtin_add_overflow(reserved, mn, &reserved))
 			reserved = UINT64_MAX;
 		if (reserved > pool) {
 			tmem_opt_err(

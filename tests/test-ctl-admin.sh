@@ -106,6 +106,15 @@ expect 1 "sub-pools' reserved minimums would add up to 20M, more than segment '$
     "$TMEMCTL" create "$seg2" -S b:persistent:10M -S c:persistent:10M pool-size=1G
 "$TMEMCTL" pools "$seg2" | grep -qw b && fail "a refused create added sub-pool b"
 rm -f "/dev/shm/$seg2"
+# ... and against that size alone, not the configuration's (256M by
+# default) when the segment is larger.
+printf '' > "$tmp/empty.conf"
+"$TMEMCTL" -c "$tmp/empty.conf" create "$seg2" pool-size=1G > /dev/null ||
+    fail "create 1G"
+"$TMEMCTL" -c "$tmp/empty.conf" create "$seg2" -S x:persistent:512M \
+    -S y:persistent::300M > /dev/null ||
+    fail "shares within an existing 1G segment refused against the configuration's 256M"
+rm -f "/dev/shm/$seg2"
 "$TMEMCTL" --config "$tmp/seg.conf" pools --json > "$tmp/pools" || fail "pools"
 python3 -c '
 import json, sys

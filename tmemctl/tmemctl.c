@@ -332,8 +332,11 @@ static int cmd_create(struct ctl *c)
 	if (r < 0)
 		goto out;
 	/* The specs' shares are [pool] keys now: checked as the file's are
-	 * (each within the pool, the minimums together too). */
-	if (c->nr_adds && tmem_config_validate(&c->cfg, err, sizeof err) < 0) {
+	 * (each within the pool, the minimums together too), for a segment
+	 * this makes; an existing one's ceiling is not the config's, and
+	 * subpool_check_room checks against it. */
+	if (c->nr_adds && !existed &&
+	    tmem_config_validate(&c->cfg, err, sizeof err) < 0) {
 		ctl_error("--subpool: %s", err);
 		r = -EINVAL;
 		goto out;

@@ -710,6 +710,16 @@ static void test_conflicts(void)
 		       "min-share.b = 16777088K\n",
 		       "t.conf:4: min-share.b: the reserved shares add up to "
 		       "33554176K, more than the pool's size (16777088K)");
+	/* max-share.swap alone leaves [swap] min-share in force: counted
+	 * and checked against the cap, whatever the keys' order. */
+	check_conflict("[pool]\nmax-share.swap = 250M\nmin-share.other = "
+		       "100M\n[swap]\nmin-share = 200M\n",
+		       "t.conf:3: min-share.other: the reserved shares add up "
+		       "to 300M, more than the pool's size (256M)");
+	check_conflict("[pool]\nmax-share.swap = 100M\n[swap]\nmin-share = "
+		       "200M\n",
+		       "t.conf:4: [swap] min-share: 200M is more than "
+		       "max-share.swap (100M)");
 	check_conflict("[swap]\nexport = x\n[cache]\nname = x\n",
 		       "t.conf:4: name: the cache cannot use 'x', the swap "
 		       "device's sub-pool");
