@@ -114,3 +114,12 @@ fi
 
 # status with nothing running says so, with its own exit status.
 expect_msg 3 "server: not running" "$ts" --config "$tmp/nosize.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
+# A config file edited badly (or tmemctl gone) never keeps swap from being
+# turned off: stop reads no setting, and status says what it can.
+printf '[swap]\ncolour = blue\n' > "$tmp/bad.conf"
+if [ "$(id -u)" -eq 0 ]; then
+    TMEMCTL=/nonexistent "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" \
+        --device /dev/nbd15 stop || fail "stop with a refused config file failed"
+fi
+expect_msg 3 "the settings cannot be read" "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
+expect_msg 1 "colour: unknown key" "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" start-server
