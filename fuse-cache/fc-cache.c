@@ -489,16 +489,19 @@ static int fc_put_page(uint64_t obj, uint64_t idx, const void *src)
 }
 
 /* Put the pages of a chunk just read from the source, unless an
- * invalidation happened since snap was taken.  n is what the read
- * returned; a final partial page is stored zero-padded (its length follows
- * from the validator's size). */
+ * invalidation happened since snap was taken or the validator's size is no
+ * longer fsize, the size the chunk's length n was cut to.  A final partial
+ * page is stored zero-padded: its length follows from the validator's
+ * size, so a page cut by another size would serve zeros where the file has
+ * bytes. */
 static void fc_put_chunk(struct fc_inode *in, uint64_t obj, uint64_t snap,
-			 off_t cstart, const char *buf, size_t n)
+			 off_t fsize, off_t cstart, const char *buf, size_t n)
 {
 	char page[TMEM_PAGE_SIZE] __attribute__((aligned(64)));
 
 	pthread_rwlock_rdlock(&in->cache_lock);
-	if (in->inval != snap || in->obj != obj || !in->cacheable) {
+	if (in->inval != snap || in->obj != obj || !in->cacheable ||
+	    in->v.size != fsize) {
 		pthread_rwlock_unlock(&in->cache_lock);
 		atomic_fetch_add(&fc.stats.puts_refused, 1);
 		return;
@@ -570,7 +573,10 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 	}
 
 	/* The size at open is the file's size for this open (close-to-open);
-	 * a change from outside is seen at the next open. */
+	 * a change from outside is seen at the next open.  Another open may
+	 * take a new validator while this request runs (without a new object
+	 * id when nothing was pooled): a chunk cut to fsize is put only if
+	 * the validator still has that size (fc_put_chunk). */
 	off_t pos = off;
 	off_t end = off + (off_t)size;
 	if (end > fsize)
@@ -628,7 +634,8 @@ void fc_cache_read(fuse_req_t req, struct fc_inode *in, struct fc_file *f,
 		 * but do not keep it. */
 		if ((size_t)n == clen &&
 		    fc_admit(in, (uint64_t)cstart >> TMEM_PAGE_SHIFT))
-			fc_put_chunk(in, obj, snap, cstart, fc_chunk, clen);
+			fc_put_chunk(in, obj, snap, fsize, cstart, fc_chunk,
+				     clen);
 		off_t cend = cstart + n;
 		off_t upto = cend < end ? cend : end;
 		if (upto > pos) {

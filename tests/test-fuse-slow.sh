@@ -129,3 +129,30 @@ grep -q "puts deferred 0," "$tmp/mnt-all.log" ||
     fail "admit=repeat: the scan pushed the hot file out ($hot_repeat reads)"
 [ "$hot_all" -ge 8 ] ||
     fail "admit=all kept the hot file through a scan: the test shows nothing"
+
+# A read racing an open that finds the file grown: the read's first chunk
+# waits on the source (500 ms) while the second open takes the new
+# validator; the read's later, shorter chunk was sized by the old size and
+# must not be kept as the new version's page (it ended in zeros where the
+# source has data).
+mkdir "$tmp/back2" "$tmp/slow2" "$tmp/mnt2"
+head -c 5000 /dev/urandom > "$tmp/back2/F"
+slowfs_mount "$tmp/back2" "$tmp/slow2" -o latency=500
+fc_mount "$tmp/slow2" "$tmp/mnt2" -o "$FC_POOL,cache-name=fc-race-$$,chunk-size=4K"
+sleep 2.5   # older than the granularity: the open uses the pool
+exec 3< "$tmp/mnt2/F"
+head -c 7000 /dev/urandom >> "$tmp/back2/F"
+sleep 3
+dd bs=12288 count=1 of=/dev/null <&3 2>/dev/null &
+dd_pid=$!
+sleep 0.2
+exec 4< "$tmp/mnt2/F"
+wait $dd_pid
+exec 3<&- 4<&-
+echo 3 > /proc/sys/vm/drop_caches
+cmp "$tmp/back2/F" "$tmp/mnt2/F" ||
+    fail "a page put by a read racing a stale open ends where the old size did"
+echo 3 > /proc/sys/vm/drop_caches
+cmp "$tmp/back2/F" "$tmp/mnt2/F" || fail "the short page stays in the pool"
+fc_unmount "$tmp/mnt2"
+fc_unmount "$tmp/slow2"
