@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fc-internal.h"
@@ -31,6 +32,16 @@ static size_t fc_hash(dev_t dev, ino_t ino)
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ULL;
 	h ^= (uint64_t)dev + (h >> 29);
 	return (size_t)(h * 0xBF58476D1CE4E5B9ULL >> 17);
+}
+
+/* Forget every name recorded for in.  Caller must hold fc.table_lock, or
+ * be the last user of in. */
+static void fc_names_free(struct fc_inode *in)
+{
+	for (int i = 0; i < FC_NAMES_MAX; i++) {
+		free(in->names[i].name);
+		in->names[i].name = NULL;
+	}
 }
 
 int fc_table_init(void)
@@ -51,7 +62,7 @@ void fc_table_free(void)
 		if (in->fd >= 0)
 			close(in->fd);
 		pthread_rwlock_destroy(&in->cache_lock);
-		free(in->name);
+		fc_names_free(in);
 		free(in);
 	}
 	for (size_t i = 0; i < fc.table_size; i++) {
@@ -63,7 +74,7 @@ void fc_table_free(void)
 			if (in->fd >= 0)
 				close(in->fd);
 			pthread_rwlock_destroy(&in->cache_lock);
-			free(in->name);
+			fc_names_free(in);
 			free(in);
 		}
 	}
@@ -296,7 +307,7 @@ static struct fc_inode *fc_inode_new(int fd, const struct stat *st)
 	return in;
 }
 
-static void fc_inode_name_set(struct fc_inode *in,
+static bool fc_inode_name_set(struct fc_inode *in,
 			      const struct fc_inode *parent, const char *name);
 
 /* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
@@ -363,7 +374,8 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		fc_forget_one((fuse_ino_t)(uintptr_t)in, 1);
 	}
 
-	fc_inode_name_set(in, p, name);
+	if (!fc_inode_name_set(in, p, name))
+		e->entry_timeout = 0;
 	e->ino = (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
 	return 0;
@@ -374,86 +386,217 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
  * file since (an atomic `mv new name`, unlink and create).  NFS looks the
  * name up again at open; FUSE does when an open answers ESTALE: the VFS
  * walks the path once more with LOOKUP_REVAL, which makes the kernel send
- * a LOOKUP.  So an open checks that the name the inode was last looked up
- * by still names the same live file, and answers ESTALE when not.  With
- * hard links the last name may be another than the one being opened: the
- * retry's lookup records the right one, and the second open passes. */
-static void fc_inode_name_set(struct fc_inode *in,
-			      const struct fc_inode *parent, const char *name)
-{
-	char *copy, *old;
+ * a LOOKUP.  An open does not say which name it came by, so every name the
+ * kernel may still hold for the inode without asking is recorded (up to
+ * FC_NAMES_MAX: hard links), and an open checks them all. */
 
-	if (in->type != S_IFREG && in->type != S_IFDIR)
-		return;
-	/* Most lookups find the name already recorded: no allocation. */
-	pthread_mutex_lock(&fc.table_lock);
-	bool same = in->name && strcmp(in->name, name) == 0 &&
-		    in->parent_dev == parent->dev &&
-		    in->parent_ino == parent->ino;
-	pthread_mutex_unlock(&fc.table_lock);
-	if (same)
-		return;
-	copy = strdup(name);
-	if (!copy)
-		return; /* the open checks against the name it has, if any */
-	pthread_mutex_lock(&fc.table_lock);
-	old = in->name;
-	in->name = copy;
-	in->parent_dev = parent->dev;
-	in->parent_ino = parent->ino;
-	pthread_mutex_unlock(&fc.table_lock);
-	free(old);
+/* Slack on the kernel's entry timeout: it starts counting when it takes
+ * the reply, a little after the name is recorded. */
+#define FC_NAME_SLACK_NS 1000000000ull
+
+static uint64_t fc_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Caller is opening in (a regular file or a directory).  -ESTALE if the
- * name in was last looked up by names another file or none now; 1 if it
- * still names in, with *st the file's attributes, taken with statx's sync
- * flag sync (an open that takes them as its validator asks the source
- * itself: fc_open_sync, one round trip for both); 0 if there is nothing
- * to check against. */
-int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
+/* When a name looked up now stops being trusted by the kernel. */
+static uint64_t fc_name_until(uint64_t now)
 {
-	char name[NAME_MAX + 1];
-	struct fc_inode *p = NULL;
-	int pfd = -1, r;
+	return now + (uint64_t)(fc.set.entry_timeout * 1e9) + FC_NAME_SLACK_NS;
+}
 
-	if (in->type != S_IFREG && in->type != S_IFDIR)
-		return 0;
+/* The slot of (parent, name) in in's names, or -1.  Caller must hold
+ * fc.table_lock. */
+static int fc_name_find(const struct fc_inode *in, dev_t pdev, ino_t pino,
+			const char *name)
+{
+	for (int i = 0; i < FC_NAMES_MAX; i++) {
+		const struct fc_name *n = &in->names[i];
+		if (n->name && n->parent_dev == pdev && n->parent_ino == pino &&
+		    strcmp(n->name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Record that in was just looked up as name in parent.  A slot whose name
+ * the kernel no longer trusts is reused.  False if all FC_NAMES_MAX slots
+ * hold names the kernel still trusts (or no memory): then the reply must
+ * carry an entry timeout of 0, so that the kernel asks again at every use
+ * of this name and no open by it goes unchecked. */
+static bool fc_inode_name_set(struct fc_inode *in,
+			      const struct fc_inode *parent, const char *name)
+{
+	char *copy = NULL, *old = NULL;
+	bool done = false;
+
+	/* Most lookups find the name already recorded: no allocation. */
+	for (int pass = 0; pass < 2 && !done; pass++) {
+		uint64_t now = fc_mono_ns();
+		pthread_mutex_lock(&fc.table_lock);
+		int i = fc_name_find(in, parent->dev, parent->ino, name);
+		if (i >= 0) {
+			in->names[i].until_ns = fc_name_until(now);
+			done = true;
+		} else if (copy) {
+			for (i = 0; i < FC_NAMES_MAX; i++)
+				if (!in->names[i].name ||
+				    in->names[i].until_ns < now)
+					break;
+			if (i < FC_NAMES_MAX) {
+				old = in->names[i].name;
+				in->names[i].name = copy;
+				in->names[i].parent_dev = parent->dev;
+				in->names[i].parent_ino = parent->ino;
+				in->names[i].until_ns = fc_name_until(now);
+				copy = NULL;
+				done = true;
+			}
+		}
+		pthread_mutex_unlock(&fc.table_lock);
+		if (!done && !copy && pass == 0 && !(copy = strdup(name)))
+			break;
+	}
+	free(copy);
+	free(old);
+	return done;
+}
+
+/* After a rename through the mount: the kernel moved its entry of in from
+ * (parent, name) to (newparent, newname), so that is the name to check.
+ * newparent NULL: the name is gone (unlink, replaced by a rename). */
+void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
+			const char *name, const struct fc_inode *newparent,
+			const char *newname)
+{
+	char *copy = newparent ? strdup(newname) : NULL, *old = NULL;
+
 	pthread_mutex_lock(&fc.table_lock);
-	if (in->name) {
-		if (in->parent_dev == fc.root.dev &&
-		    in->parent_ino == fc.root.ino)
-			p = &fc.root;
-		else
-			p = fc_table_find(in->parent_dev, in->parent_ino);
-		if (p && p->fd >= 0) {
-			/* A lookup of our own keeps the parent's descriptor
-			 * open while the source is asked without the lock
-			 * (a FUSE or network source may take a round trip);
-			 * fc_forget_one drops it.  The root is never
-			 * forgotten. */
-			if (p != &fc.root)
-				p->nlookup++;
-			pfd = p->fd;
-			snprintf(name, sizeof name, "%s", in->name);
+	int i = fc_name_find(in, parent->dev, parent->ino, name);
+	if (i >= 0) {
+		old = in->names[i].name;
+		/* Without memory for the new name it goes as with unlink,
+		 * and the kernel's entry under it is trusted unchecked for
+		 * what is left of its entry timeout. */
+		in->names[i].name = copy;
+		if (copy) {
+			in->names[i].parent_dev = newparent->dev;
+			in->names[i].parent_ino = newparent->ino;
+			copy = NULL;
 		}
 	}
 	pthread_mutex_unlock(&fc.table_lock);
-	if (pfd < 0)
-		return 0;
-	r = fc_statx_at(pfd, name, sync, st);
-	fc_forget_one((fuse_ino_t)(uintptr_t)p, 1);
+	free(copy);
+	free(old);
+}
+
+/* The fc_inode of the directory (dev, ino) with one more reference, or
+ * NULL if the kernel does not know it.  Caller must hold fc.table_lock. */
+static struct fc_inode *fc_parent_ref(dev_t dev, ino_t ino)
+{
+	struct fc_inode *p;
+
+	if (dev == fc.root.dev && ino == fc.root.ino)
+		return &fc.root; /* never forgotten */
+	p = fc_table_find(dev, ino);
+	if (!p || p->fd < 0)
+		return NULL;
+	/* Keeps the parent's descriptor open while the source is asked
+	 * without the lock (a FUSE or network source may take a round
+	 * trip); fc_forget_one drops it. */
+	p->nlookup++;
+	return p;
+}
+
+/* Whether (parent pfd, name) still names the live file in; 1 if so with
+ * *st its attributes (statx's sync flag sync), 0 if it names another file
+ * or none, -errno if the source could not say. */
+static int fc_name_names(struct fc_inode *in, int pfd, const char *name,
+			 int sync, struct stat *st)
+{
+	int r = fc_statx_at(pfd, name, sync, st);
 	if (r < 0)
-		return r == -ENOENT || r == -ENOTDIR ? -ESTALE : 0;
+		return r == -ENOENT || r == -ENOTDIR ? 0 : r;
 	if (st->st_dev != in->dev || st->st_ino != in->ino ||
 	    (st->st_mode & S_IFMT) != in->type)
-		return -ESTALE;
+		return 0;
 	/* A local source cannot give our inode's number to another file
 	 * while in->fd holds it open; FUSE and network sources can (see
 	 * fc_lookup_name). */
 	if (in->dev == atomic_load(&fc.nogen_dev) && !fc_same_file(in->fd, st))
-		return -ESTALE;
+		return 0;
 	return 1;
+}
+
+/* Caller is opening in (or reading its link).  -ESTALE if a name the
+ * kernel may hold for it names another file or none now: that name is
+ * forgotten here and in the kernel (fuse_lowlevel_notify_inval_entry), so
+ * that the VFS's retry, which looks up again only the name it came by,
+ * passes unless that is the name replaced.  1 if every name still names
+ * in, with *st the file's attributes from the one looked up last, taken
+ * with statx's sync flag sync (an open that takes them as its validator
+ * asks the source itself: fc_open_sync, one round trip for both); 0 if
+ * there is nothing to check against. */
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
+{
+	struct {
+		char name[NAME_MAX + 1];
+		struct fc_inode *p;
+		uint64_t until_ns;
+	} chk[FC_NAMES_MAX];
+	uint64_t now = fc_mono_ns();
+	int n = 0, ret = 0;
+
+	pthread_mutex_lock(&fc.table_lock);
+	for (int i = 0; i < FC_NAMES_MAX; i++) {
+		const struct fc_name *nm = &in->names[i];
+		/* A name the kernel no longer trusts is looked up again
+		 * before it is used. */
+		if (!nm->name || nm->until_ns < now)
+			continue;
+		struct fc_inode *p =
+			fc_parent_ref(nm->parent_dev, nm->parent_ino);
+		if (!p)
+			continue;
+		snprintf(chk[n].name, sizeof chk[n].name, "%s", nm->name);
+		chk[n].p = p;
+		chk[n].until_ns = nm->until_ns;
+		n++;
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	/* The one looked up last first: its attributes are the answer. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && chk[j].until_ns > chk[j - 1].until_ns;
+		     j--) {
+			__typeof__(chk[0]) t = chk[j];
+			chk[j] = chk[j - 1];
+			chk[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		struct stat other;
+		int r = fc_name_names(in, chk[i].p->fd, chk[i].name, sync,
+				      ret == 0 ? st : &other);
+		if (r == 0) {
+			fc_inode_name_move(in, chk[i].p, chk[i].name, NULL,
+					   NULL);
+			if (fc.se)
+				fuse_lowlevel_notify_inval_entry(
+					fc.se,
+					chk[i].p == &fc.root
+						? FUSE_ROOT_ID
+						: (fuse_ino_t)(uintptr_t)chk[i]
+							  .p,
+					chk[i].name, strlen(chk[i].name));
+			ret = -ESTALE;
+		} else if (r > 0 && ret == 0) {
+			ret = 1;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		fc_forget_one((fuse_ino_t)(uintptr_t)chk[i].p, 1);
+	return ret;
 }
 
 /* Free an entry nobody can find or hold any more, and its pooled pages. */
@@ -482,8 +625,7 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 		if (in->fd >= 0)
 			close(in->fd);
 		in->fd = -1;
-		free(in->name);
-		in->name = NULL;
+		fc_names_free(in);
 		/* No request can hold in now (the kernel forgot it), and
 		 * lookups find it only under the table lock.  An entry out
 		 * of the table can never be found again. */

@@ -40,6 +40,21 @@ struct fc_validator {
 	uint64_t generation; /* FS_IOC_GETVERSION where the source has it */
 };
 
+/* Names recorded per inode: hard links beyond this many, looked up
+ * within an entry timeout of each other, are answered with an entry
+ * timeout of 0, so the kernel keeps none of them unchecked. */
+#define FC_NAMES_MAX 4
+
+/* One name an inode was looked up by, (parent, name). */
+struct fc_name {
+	char *name; /* NULL: a free slot */
+	dev_t parent_dev;
+	ino_t parent_ino;
+	/* CLOCK_MONOTONIC ns after which the kernel no longer trusts the
+	 * name without a LOOKUP (entry timeout, with slack) */
+	uint64_t until_ns;
+};
+
 struct fc_inode {
 	/* protected by fc.table_lock */
 	int fd; /* O_PATH; -1 once the kernel forgot the inode */
@@ -53,11 +68,10 @@ struct fc_inode {
 	 * fc.kept list, oldest first (see fc_forget_one). */
 	bool kept;
 	struct fc_inode *kept_prev, *kept_next;
-	/* The name it was last looked up by (NULL once forgotten): an open
-	 * checks that it still names this file (fc_inode_name_check). */
-	char *name;
-	dev_t parent_dev;
-	ino_t parent_ino;
+	/* The names the kernel may still hold for it without asking again
+	 * (none once forgotten): an open checks that each still names this
+	 * file (fc_inode_name_check). */
+	struct fc_name names[FC_NAMES_MAX];
 
 	pthread_rwlock_t cache_lock;
 	/* protected by cache_lock */
@@ -164,6 +178,9 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
 int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st);
+void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
+			const char *name, const struct fc_inode *newparent,
+			const char *newname);
 int fc_statx(int fd, int sync, struct stat *st);
 int fc_statx_at(int dirfd, const char *name, int sync, struct stat *st);
 int fc_open_sync(void);

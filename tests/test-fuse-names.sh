@@ -64,6 +64,36 @@ through ()
     expect_in g fresh
     expect_in g2 linked
     rm -f "$dir/g" "$dir/g2" "$dir/h" "$dir/f"
+
+    # A second hard link looked up last: replacing the first name is
+    # still seen (every name the kernel may hold is checked, not only the
+    # last one looked up).
+    echo linked > "$dir/g"
+    ln "$dir/g" "$dir/h"
+    touch -d '1 hour ago' "$dir/g"
+    sleep 2.1
+    expect_in h linked
+    expect_in g linked
+    echo other > "$dir/h.tmp"
+    mv "$dir/h.tmp" "$dir/h"
+    expect_in h other
+    expect_in g linked
+    rm -f "$dir/g" "$dir/h"
+    # More names than are recorded (4): the others are not kept by the
+    # kernel, and a replace of any is seen.
+    echo many > "$dir/l1"
+    for i in 2 3 4 5 6; do ln "$dir/l1" "$dir/l$i"; done
+    touch -d '1 hour ago' "$dir/l1"
+    sleep 2.1
+    for i in 1 2 3 4 5 6; do expect_in l$i many; done
+    for i in 1 6; do
+        echo new$i > "$dir/l$i.tmp"
+        mv "$dir/l$i.tmp" "$dir/l$i"
+    done
+    for i in 1 6; do expect_in l$i new$i; done
+    for i in 2 3 4 5; do expect_in l$i many; done
+    rm -f "$dir"/l[1-6]
+
     echo "$what: every replacement seen at the next open"
 }
 
