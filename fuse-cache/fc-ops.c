@@ -280,27 +280,31 @@ static void fc_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	fc_reply_made(req, newparent, newname, r, err);
 }
 
-/* The regular file a name in a directory refers to, if the table has
- * it, with a reference: drop it with fc_victim_done. */
+/* The file a name in a directory refers to, if the table has it, with a
+ * reference: drop it with fc_victim_done or fc_forget_one. */
 static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 {
 	struct stat st;
 	if (fstatat(fc_inode_of(parent)->fd, name, &st, AT_SYMLINK_NOFOLLOW) <
 	    0)
 		return NULL;
-	if (!S_ISREG(st.st_mode))
-		return NULL;
 	return fc_inode_find_ref(st.st_dev, st.st_ino);
 }
 
-/* After unlink or rename-over: the file's pooled pages go if the call
- * succeeded; the reference from fc_inode_at is dropped either way. */
-static void fc_victim_done(struct fc_inode *victim, int err)
+/* After unlink or rename-over of (parent, name): if the call succeeded,
+ * the file's pooled pages go and the kernel no longer holds that name for
+ * it (an open through a descriptor it still has must not find the name
+ * gone: ESTALE); the reference from fc_inode_at is dropped either way. */
+static void fc_victim_done(struct fc_inode *victim, fuse_ino_t parent,
+			   const char *name, int err)
 {
 	if (!victim)
 		return;
-	if (err == 0)
+	if (err == 0) {
 		fc_cache_invalidate(victim, 0, -1);
+		fc_inode_name_move(victim, fc_inode_of(parent), name, NULL,
+				   NULL);
+	}
 	fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
 }
 
@@ -315,12 +319,11 @@ static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (!(flags & AT_REMOVEDIR))
-		victim = fc_inode_at(parent, name);
+	victim = fc_inode_at(parent, name);
 	if (unlinkat(fc_inode_of(parent)->fd, name, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	fc_victim_done(victim, err);
+	fc_victim_done(victim, parent, name, err);
 	fuse_reply_err(req, -err);
 }
 
@@ -339,21 +342,37 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct fc_creds cr;
-	struct fc_inode *victim = NULL;
+	struct fc_inode *moved, *other;
 	int err = fc_creds_enter(req, &cr);
 
 	if (err < 0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	/* An exchange keeps both files alive under their identities. */
-	if (!(flags & RENAME_EXCHANGE))
-		victim = fc_inode_at(newparent, newname);
+	moved = fc_inode_at(parent, name);
+	other = fc_inode_at(newparent, newname);
 	if (renameat2(fc_inode_of(parent)->fd, name, fc_inode_of(newparent)->fd,
 		      newname, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	fc_victim_done(victim, err);
+	/* The kernel moves its entries as the source did: the names to
+	 * check at the next open follow. */
+	if (moved && err == 0)
+		fc_inode_name_move(moved, fc_inode_of(parent), name,
+				   fc_inode_of(newparent), newname);
+	if (flags & RENAME_EXCHANGE) {
+		/* An exchange keeps both files alive under their
+		 * identities. */
+		if (other && err == 0)
+			fc_inode_name_move(other, fc_inode_of(newparent),
+					   newname, fc_inode_of(parent), name);
+		if (other)
+			fc_forget_one((fuse_ino_t)(uintptr_t)other, 1);
+	} else {
+		fc_victim_done(other, newparent, newname, err);
+	}
+	if (moved)
+		fc_forget_one((fuse_ino_t)(uintptr_t)moved, 1);
 	fuse_reply_err(req, -err);
 }
 
