@@ -310,6 +310,16 @@ static struct fc_inode *fc_inode_new(int fd, const struct stat *st)
 static bool fc_inode_name_set(struct fc_inode *in,
 			      const struct fc_inode *parent, const char *name);
 
+/* How long the kernel may keep the attributes st.  A directory's are
+ * asked for again at every use: the daemon opens through /proc/self/fd,
+ * skipping the source's path walk, so the kernel's check of each
+ * directory on the way (default_permissions) is the only one, and a mode
+ * the source has just closed must hold at once. */
+double fc_attr_timeout(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) ? 0 : fc.set.attr_timeout;
+}
+
 /* Look up name in parent and fill e; 0 or -errno.  Counts one lookup. */
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e)
@@ -376,6 +386,7 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 
 	if (!fc_inode_name_set(in, p, name))
 		e->entry_timeout = 0;
+	e->attr_timeout = fc_attr_timeout(&st);
 	e->ino = (fuse_ino_t)(uintptr_t)in;
 	e->attr = st;
 	return 0;

@@ -177,6 +177,7 @@ struct fc_inode *fc_inode_of(fuse_ino_t ino);
 int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
+double fc_attr_timeout(const struct stat *st);
 int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st);
 void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
 			const char *name, const struct fc_inode *newparent,

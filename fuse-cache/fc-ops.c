@@ -113,7 +113,7 @@ static void fc_getattr(fuse_req_t req, fuse_ino_t ino,
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		fuse_reply_err(req, errno);
 	else
-		fuse_reply_attr(req, &st, fc.set.attr_timeout);
+		fuse_reply_attr(req, &st, fc_attr_timeout(&st));
 }
 
 static int fc_setattr_times(struct fc_inode *in, struct stat *attr, int valid)

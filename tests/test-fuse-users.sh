@@ -94,4 +94,25 @@ for i in $(seq 1 20); do
     [ "$(stat -c %u:%g "$src/pub/root$i")" = 0:0 ] ||
         fail "root's file root$i owned by $(stat -c %u:%g "$src/pub/root$i")"
 done
+# A directory closed in the source shuts other users out at once, not
+# after attr-timeout: the kernel checks the path (default_permissions)
+# against attributes it asks for again at every walk, also of the
+# directory a walk starts from.
+mkdir -m 0755 "$src/priv"
+echo secret > "$src/priv/s"
+chmod 0644 "$src/priv/s"
+[ "$(as 1000 cat "$mnt/priv/s")" = secret ] || fail "priv/s unreadable while open"
+as 1000 ls "$mnt/priv" > /dev/null || fail "priv unlisted while open"
+as 1000 bash -c "cd '$mnt/priv' && sleep 0.5 && cat s" > "$tmp/cwd.out" 2>&1 &
+cwd_pid=$!
+sleep 0.2
+chmod 0700 "$src/priv"
+as 1000 cat "$mnt/priv/s" 2>/dev/null &&
+    fail "a directory closed in the source still let uid 1000 read through it"
+as 1000 ls "$mnt/priv" 2>/dev/null &&
+    fail "a directory closed in the source still let uid 1000 list it"
+wait $cwd_pid && fail "a walk from inside a closed directory still found s: $(cat "$tmp/cwd.out")"
+grep -q "Permission denied" "$tmp/cwd.out" ||
+    fail "a walk from inside a closed directory: $(cat "$tmp/cwd.out")"
+[ "$(cat "$mnt/priv/s")" = secret ] || fail "root refused priv/s"
 echo ok
