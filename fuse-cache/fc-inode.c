@@ -541,16 +541,15 @@ static int fc_name_names(struct fc_inode *in, int pfd, const char *name,
 	return 1;
 }
 
-/* Caller is opening in (or reading its link).  -ESTALE if a name the
- * kernel may hold for it names another file or none now: that name is
- * forgotten here and in the kernel (fuse_lowlevel_notify_inval_entry), so
- * that the VFS's retry, which looks up again only the name it came by,
- * passes unless that is the name replaced.  1 if every name still names
- * in, with *st the file's attributes from the one looked up last, taken
- * with statx's sync flag sync (an open that takes them as its validator
- * asks the source itself: fc_open_sync, one round trip for both); 0 if
- * there is nothing to check against. */
-int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
+/* Directories up the tree an open checks the names of, at most: deeper
+ * ancestors are left to the kernel's entry timeout. */
+#define FC_CHECK_MAX 64
+
+/* Check the names of in (see fc_inode_name_check), and add the parents
+ * they are in, other than the root, to work[0 .. *nwork) with a reference
+ * each, unless there already or work is full (FC_CHECK_MAX). */
+static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
+			      struct fc_inode **work, int *nwork)
 {
 	struct {
 		char name[NAME_MAX + 1];
@@ -605,8 +604,45 @@ int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
 			ret = 1;
 		}
 	}
-	for (int i = 0; i < n; i++)
-		fc_forget_one((fuse_ino_t)(uintptr_t)chk[i].p, 1);
+	for (int i = 0; i < n; i++) {
+		struct fc_inode *p = chk[i].p;
+		bool have = p == &fc.root || *nwork >= FC_CHECK_MAX;
+		for (int j = 0; j < *nwork && !have; j++)
+			have = work[j] == p;
+		if (have)
+			fc_forget_one((fuse_ino_t)(uintptr_t)p, 1);
+		else
+			work[(*nwork)++] = p;
+	}
+	return ret;
+}
+
+/* Caller is opening in (or reading its link).  -ESTALE if a name the
+ * kernel may hold for it, or for a directory above it (up to
+ * FC_CHECK_MAX of them), names another file or none now: that name is
+ * forgotten here and in the kernel (fuse_lowlevel_notify_inval_entry), so
+ * that the VFS's retry, which looks up again only the names it came by,
+ * passes unless one of those was replaced.  1 if every name of in still
+ * names it, with *st the file's attributes from the one looked up last,
+ * taken with statx's sync flag sync (an open that takes them as its
+ * validator asks the source itself: fc_open_sync, one round trip for
+ * both); 0 if there is nothing to check against.  The directories' names
+ * are checked with the attributes the source's kernel has
+ * (AT_STATX_DONT_SYNC): only which inode a name leads to matters. */
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
+{
+	struct fc_inode *work[FC_CHECK_MAX];
+	int nwork = 0;
+	int ret = fc_names_check_one(in, sync, st, work, &nwork);
+
+	for (int i = 0; i < nwork; i++) {
+		struct stat dst;
+		if (fc_names_check_one(work[i], AT_STATX_DONT_SYNC, &dst, work,
+				       &nwork) < 0)
+			ret = -ESTALE;
+	}
+	for (int i = 0; i < nwork; i++)
+		fc_forget_one((fuse_ino_t)(uintptr_t)work[i], 1);
 	return ret;
 }
 

@@ -189,8 +189,19 @@ static void fc_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fc_inode *in = fc_inode_of(ino);
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(in->fd, "", buf, sizeof(buf));
+	struct stat st;
 
+	/* The kernel follows a symlink it found by a name it keeps: a link
+	 * replaced in the source since (`ln -sfn new link.tmp; mv -T
+	 * link.tmp link`) must not be followed to its old target.  ESTALE
+	 * makes the VFS walk again, looking the name up. */
+	int err = fc_inode_name_check(in, AT_STATX_DONT_SYNC, &st);
+	if (err < 0) {
+		atomic_fetch_add(&fc.stats.stale_names, 1);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	ssize_t n = readlinkat(in->fd, "", buf, sizeof(buf));
 	if (n < 0)
 		fuse_reply_err(req, errno);
 	else if (n >= (ssize_t)sizeof(buf))

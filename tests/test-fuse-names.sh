@@ -94,6 +94,28 @@ through ()
     for i in 2 3 4 5; do expect_in l$i many; done
     rm -f "$dir"/l[1-6]
 
+    # A parent directory replaced, a symlink on the path replaced: the
+    # next open goes through the new one.
+    mkdir "$dir/d" "$dir/dnew" "$dir/r1" "$dir/r2"
+    echo old > "$dir/d/f"
+    echo new > "$dir/dnew/f"
+    echo v1 > "$dir/r1/x"
+    echo v2 > "$dir/r2/x"
+    ln -sfn r1 "$dir/cur"
+    sleep 2.1
+    expect_in d/f old
+    expect_in cur/x v1
+    mv "$dir/d" "$dir/dold"
+    mv "$dir/dnew" "$dir/d"
+    expect_in d/f new
+    expect_in dold/f old
+    ln -sfn r2 "$dir/cur.tmp"
+    mv -T "$dir/cur.tmp" "$dir/cur"
+    expect_in cur/x v2
+    got=$(readlink "$mnt/cur")
+    [ "$got" = r2 ] || fail "$what: readlink cur says '$got' after the swap"
+    rm -rf "$dir/d" "$dir/dold" "$dir/r1" "$dir/r2" "$dir/cur"
+
     # A file open while it is renamed or unlinked through the mount opens
     # again through its descriptor (/proc/self/fd), as on the source.
     echo hello > "$mnt/x"
