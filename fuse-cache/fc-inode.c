@@ -541,6 +541,114 @@ static int fc_name_names(struct fc_inode *in, int pfd, const char *name,
 	return 1;
 }
 
+/* The kernel's entry for a name found replaced is dropped by a thread of
+ * its own: fuse_lowlevel_notify_inval_entry takes the parent directory's
+ * lock in the kernel, which a rename, create or lookup there holds while
+ * it waits for a worker of this daemon, so workers that all made that
+ * call themselves could wait on each other for ever.  A request waits for
+ * its own drop at most FC_INVAL_WAIT_NS, so that the VFS's retry meets the
+ * kernel without the entry; past that it answers anyway (the entry may
+ * then be trusted a little longer, never past its entry timeout). */
+#define FC_INVAL_WAIT_NS 1000000000ull
+
+struct fc_inval {
+	fuse_ino_t parent;
+	struct fc_inval *next;
+	char name[];
+};
+
+static pthread_mutex_t fc_inval_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fc_inval_cond = PTHREAD_COND_INITIALIZER;
+/* protected by fc_inval_lock: the queue, oldest first; tickets handed
+ * out and done (in order) */
+static struct fc_inval *fc_inval_head, *fc_inval_tail;
+static uint64_t fc_inval_issued, fc_inval_done;
+static bool fc_inval_started, fc_inval_stopping;
+
+static void *fc_inval_thread(void *unused)
+{
+	pthread_mutex_lock(&fc_inval_lock);
+	for (;;) {
+		while (!fc_inval_head && !fc_inval_stopping)
+			pthread_cond_wait(&fc_inval_cond, &fc_inval_lock);
+		if (fc_inval_stopping)
+			break;
+		struct fc_inval *iv = fc_inval_head;
+		fc_inval_head = iv->next;
+		if (!fc_inval_head)
+			fc_inval_tail = NULL;
+		pthread_mutex_unlock(&fc_inval_lock);
+		fuse_lowlevel_notify_inval_entry(fc.se, iv->parent, iv->name,
+						 strlen(iv->name));
+		free(iv);
+		pthread_mutex_lock(&fc_inval_lock);
+		fc_inval_done++;
+		pthread_cond_broadcast(&fc_inval_cond);
+	}
+	pthread_mutex_unlock(&fc_inval_lock);
+	return unused;
+}
+
+/* Have the kernel drop its entry of name in the directory parent (a FUSE
+ * node id), waiting for it at most FC_INVAL_WAIT_NS. */
+static void fc_inval_entry(fuse_ino_t parent, const char *name)
+{
+	struct fc_inval *iv;
+	struct timespec until;
+
+	if (!fc.se)
+		return;
+	iv = malloc(sizeof(*iv) + strlen(name) + 1);
+	if (!iv)
+		return; /* the entry lives out its entry timeout */
+	iv->parent = parent;
+	iv->next = NULL;
+	strcpy(iv->name, name);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += FC_INVAL_WAIT_NS / 1000000000u;
+	pthread_mutex_lock(&fc_inval_lock);
+	if (!fc_inval_started && !fc_inval_stopping) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, fc_inval_thread, NULL) == 0) {
+			pthread_detach(t);
+			fc_inval_started = true;
+		}
+	}
+	if (!fc_inval_started || fc_inval_stopping) {
+		pthread_mutex_unlock(&fc_inval_lock);
+		free(iv);
+		return;
+	}
+	if (fc_inval_tail)
+		fc_inval_tail->next = iv;
+	else
+		fc_inval_head = iv;
+	fc_inval_tail = iv;
+	uint64_t ticket = ++fc_inval_issued;
+	pthread_cond_broadcast(&fc_inval_cond);
+	while (fc_inval_done < ticket && !fc_inval_stopping &&
+	       pthread_cond_timedwait(&fc_inval_cond, &fc_inval_lock, &until) ==
+		       0)
+		;
+	pthread_mutex_unlock(&fc_inval_lock);
+}
+
+/* The session is ending: the drop thread stops at its next look at the
+ * queue (dropped entries left in it are the kernel's to forget anyway). */
+void fc_inval_stop(void)
+{
+	pthread_mutex_lock(&fc_inval_lock);
+	fc_inval_stopping = true;
+	while (fc_inval_head) {
+		struct fc_inval *iv = fc_inval_head;
+		fc_inval_head = iv->next;
+		free(iv);
+	}
+	fc_inval_tail = NULL;
+	pthread_cond_broadcast(&fc_inval_cond);
+	pthread_mutex_unlock(&fc_inval_lock);
+}
+
 /* Directories up the tree an open checks the names of, at most: deeper
  * ancestors are left to the kernel's entry timeout. */
 #define FC_CHECK_MAX 64
@@ -591,14 +699,11 @@ static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
 		if (r == 0) {
 			fc_inode_name_move(in, chk[i].p, chk[i].name, NULL,
 					   NULL);
-			if (fc.se)
-				fuse_lowlevel_notify_inval_entry(
-					fc.se,
-					chk[i].p == &fc.root
-						? FUSE_ROOT_ID
-						: (fuse_ino_t)(uintptr_t)chk[i]
-							  .p,
-					chk[i].name, strlen(chk[i].name));
+			fc_inval_entry(
+				chk[i].p == &fc.root
+					? FUSE_ROOT_ID
+					: (fuse_ino_t)(uintptr_t)chk[i].p,
+				chk[i].name);
 			ret = -ESTALE;
 		} else if (r > 0 && ret == 0) {
 			ret = 1;
@@ -620,7 +725,7 @@ static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
 /* Caller is opening in (or reading its link).  -ESTALE if a name the
  * kernel may hold for it, or for a directory above it (up to
  * FC_CHECK_MAX of them), names another file or none now: that name is
- * forgotten here and in the kernel (fuse_lowlevel_notify_inval_entry), so
+ * forgotten here and in the kernel (fc_inval_entry), so
  * that the VFS's retry, which looks up again only the names it came by,
  * passes unless one of those was replaced.  1 if every name of in still
  * names it, with *st the file's attributes from the one looked up last,

@@ -178,6 +178,7 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 		   struct fuse_entry_param *e);
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
 double fc_attr_timeout(const struct stat *st);
+void fc_inval_stop(void);
 int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st);
 void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
 			const char *name, const struct fc_inode *newparent,

@@ -618,6 +618,7 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop_mt(fc.se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	fc_inval_stop();
 	fuse_session_unmount(fc.se);
 	if (opts.foreground)
 		fc_print_stats();
