@@ -61,6 +61,8 @@ void fc_table_free(void)
 		fc.orphans = in->next;
 		if (in->fd >= 0)
 			close(in->fd);
+		if (in->pin_fd >= 0)
+			close(in->pin_fd);
 		pthread_rwlock_destroy(&in->cache_lock);
 		fc_names_free(in);
 		free(in);
@@ -73,6 +75,8 @@ void fc_table_free(void)
 				continue;
 			if (in->fd >= 0)
 				close(in->fd);
+			if (in->pin_fd >= 0)
+				close(in->pin_fd);
 			pthread_rwlock_destroy(&in->cache_lock);
 			fc_names_free(in);
 			free(in);
@@ -296,6 +300,7 @@ static struct fc_inode *fc_inode_new(int fd, const struct stat *st)
 	if (!in)
 		return NULL;
 	in->fd = fd;
+	in->pin_fd = -1;
 	in->dev = st->st_dev;
 	in->ino = st->st_ino;
 	in->type = st->st_mode & S_IFMT;
@@ -777,6 +782,9 @@ void fc_forget_one(fuse_ino_t ino, uint64_t n)
 		if (in->fd >= 0)
 			close(in->fd);
 		in->fd = -1;
+		if (in->pin_fd >= 0)
+			close(in->pin_fd);
+		in->pin_fd = -1;
 		fc_names_free(in);
 		/* No request can hold in now (the kernel forgot it), and
 		 * lookups find it only under the table lock.  An entry out

@@ -72,6 +72,13 @@ struct fc_inode {
 	 * (none once forgotten): an open checks that each still names this
 	 * file (fc_inode_name_check). */
 	struct fc_name names[FC_NAMES_MAX];
+	/* A read-only open of the source taken before an unlink or rename
+	 * over through the mount while files are open on it (-1: none):
+	 * a FUSE or network source forgets a file unlinked while nobody
+	 * has it open, and deferred opens (struct fc_file) hold none.
+	 * Closed when the kernel forgets the inode. */
+	int pin_fd;
+	atomic_int nopen; /* struct fc_file open on it */
 
 	pthread_rwlock_t cache_lock;
 	/* protected by cache_lock */

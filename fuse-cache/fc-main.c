@@ -542,6 +542,7 @@ int main(int argc, char *argv[])
 
 	umask(0); /* the kernel already applied the caller's umask */
 	fc.root.fd = -1;
+	fc.root.pin_fd = -1;
 	fc_object_ids_init();
 	tmem_config_init(&cfg);
 

@@ -302,6 +302,42 @@ static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
 	return fc_inode_find_ref(st.st_dev, st.st_ino);
 }
 
+/* Before victim is unlinked or renamed over through the mount: while
+ * files are open on it, hold a read-only open of the source (as the
+ * daemon: the caller may remove what it cannot read), so that the source
+ * keeps the file for them as for its own open files (a high-level FUSE
+ * file system's hidden name, NFS's silly rename).  Without it a deferred
+ * open, which has opened nothing on the source, could read nothing more.
+ * Only sources without generations defer opens. */
+static void fc_victim_pin(struct fc_inode *victim)
+{
+	char path[FC_PROC_PATH_MAX];
+
+	if (!victim || victim->type != S_IFREG ||
+	    atomic_load(&victim->nopen) == 0 ||
+	    victim->dev != atomic_load(&fc.nogen_dev))
+		return;
+	pthread_mutex_lock(&fc.table_lock);
+	int fd = victim->pin_fd < 0 ? victim->fd : -1;
+	if (fd >= 0)
+		fc_proc_path(fd, path);
+	pthread_mutex_unlock(&fc.table_lock);
+	if (fd < 0)
+		return;
+	/* Our reference keeps victim->fd open meanwhile. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* as before: the files may lose the source */
+	pthread_mutex_lock(&fc.table_lock);
+	if (victim->pin_fd < 0) {
+		victim->pin_fd = fd;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* After unlink or rename-over of (parent, name): if the call succeeded,
  * the file's pooled pages go and the kernel no longer holds that name for
  * it (an open through a descriptor it still has must not find the name
@@ -323,14 +359,17 @@ static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      int flags)
 {
 	struct fc_creds cr;
-	struct fc_inode *victim = NULL;
-	int err = fc_creds_enter(req, &cr);
+	struct fc_inode *victim = fc_inode_at(parent, name);
+	int err;
 
+	fc_victim_pin(victim);
+	err = fc_creds_enter(req, &cr);
 	if (err < 0) {
+		if (victim)
+			fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	victim = fc_inode_at(parent, name);
 	if (unlinkat(fc_inode_of(parent)->fd, name, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
@@ -353,15 +392,21 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct fc_creds cr;
-	struct fc_inode *moved, *other;
-	int err = fc_creds_enter(req, &cr);
+	struct fc_inode *moved = fc_inode_at(parent, name);
+	struct fc_inode *other = fc_inode_at(newparent, newname);
+	int err;
 
+	if (!(flags & RENAME_EXCHANGE))
+		fc_victim_pin(other);
+	err = fc_creds_enter(req, &cr);
 	if (err < 0) {
+		if (moved)
+			fc_forget_one((fuse_ino_t)(uintptr_t)moved, 1);
+		if (other)
+			fc_forget_one((fuse_ino_t)(uintptr_t)other, 1);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	moved = fc_inode_at(parent, name);
-	other = fc_inode_at(newparent, newname);
 	if (renameat2(fc_inode_of(parent)->fd, name, fc_inode_of(newparent)->fd,
 		      newname, flags) < 0)
 		err = -errno;
@@ -395,6 +440,7 @@ static int fc_file_new(struct fc_inode *in, int fd, int flags,
 		return -ENOMEM;
 	atomic_init(&f->fd, fd);
 	f->in = in;
+	atomic_fetch_add(&in->nopen, 1);
 	f->flags = flags;
 	f->append = (flags & O_APPEND) != 0;
 	f->rdonly = (flags & O_ACCMODE) == O_RDONLY;
@@ -408,6 +454,7 @@ static int fc_file_new(struct fc_inode *in, int fd, int flags,
 
 static void fc_file_free(struct fc_file *f)
 {
+	atomic_fetch_sub(&f->in->nopen, 1);
 	int fd = atomic_load(&f->fd);
 	if (fd >= 0)
 		close(fd);

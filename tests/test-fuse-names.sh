@@ -126,16 +126,24 @@ through ()
     expect_in y hello
     exec 3<&-
     # Over a FUSE source an open deferred to the first miss holds no open
-    # of the source, so the file is gone from it at unlink: local only.
-    if [ "$dir" = "$tmp/src" ]; then
-        echo bye > "$mnt/u"
-        exec 3< "$mnt/u"
-        rm "$mnt/u"
-        got=$(cat /proc/self/fd/3 2>&1) || true
-        [ "$got" = bye ] || fail "$what: reopened after rm through the mount: '$got'"
-        exec 3<&-
-    fi
-    rm -f "$dir/y"
+    # of the source: the daemon holds one across the unlink.
+    echo bye > "$mnt/u"
+    exec 3< "$mnt/u"
+    rm "$mnt/u"
+    got=$(cat /proc/self/fd/3 2>&1) || true
+    [ "$got" = bye ] || fail "$what: reopened after rm through the mount: '$got'"
+    got=$(cat <&3 2>&1) || true
+    [ "$got" = bye ] || fail "$what: read after rm through the mount: '$got'"
+    exec 3<&-
+    echo old > "$mnt/v"
+    echo new > "$mnt/v.tmp"
+    exec 3< "$mnt/v"
+    mv "$mnt/v.tmp" "$mnt/v"
+    got=$(cat <&3 2>&1) || true
+    [ "$got" = old ] || fail "$what: read after mv over through the mount: '$got'"
+    exec 3<&-
+    expect_in v new
+    rm -f "$dir/y" "$dir/v"
     echo "$what: every replacement seen at the next open"
 }
 
