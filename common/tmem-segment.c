@@ -504,13 +504,21 @@ int tmem_file_private(int fd, char *why, size_t whylen)
 	return 0;
 }
 
+/* Whether fd is still the file at path (not removed or replaced). */
+static bool fd_current(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Open the segment's file with a shared lock; *created says whether this
  * call made it (O_EXCL), the one case besides an empty file in which the
  * caller may format it. */
 static int open_locked_fd(struct tmem *t, const struct tmem_options *opts,
 			  bool *created)
 {
-	struct stat a, b;
 	int flags =
 		(opts->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
 	bool create = opts->create && !opts->readonly;
@@ -548,8 +556,7 @@ static int open_locked_fd(struct tmem *t, const struct tmem_options *opts,
 			return -e;
 		}
 		/* tmem_unlink may have removed it before we locked it. */
-		if (fstat(fd, &a) == 0 && stat(t->path, &b) == 0 &&
-		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		if (fd_current(fd, t->path))
 			return fd;
 		close(fd);
 	}
@@ -623,10 +630,20 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 				 t->path);
 			return -ENOENT;
 		}
-		/* Nobody else is attached once we hold LOCK_EX. */
+		/* Nobody else is attached once we hold LOCK_EX.  Taking it
+		 * lets go of LOCK_SH first: the file may have been removed
+		 * meanwhile (tmem_unlink), and a segment formatted there
+		 * would be one no other process finds. */
 		if (flock(t->fd, LOCK_EX) == -1)
 			return -errno;
 		r = read_header(t->fd, &h, &size);
+		if (!r && !fd_current(t->fd, t->path)) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "%s: removed while this process attached it; "
+				 "try again",
+				 t->path);
+			return -ESTALE;
+		}
 		if (!r && segment_foreign(&h, size, created)) {
 			tmem_log(t, TMEM_LOG_ERROR,
 				 "%s: not a tmem segment (not formatted)",
@@ -634,7 +651,9 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 			r = -EBADMSG;
 		} else if (!r && segment_unformatted(&h)) {
 			r = format_segment(t, t->fd, opts);
-			if (r && size == 0)
+			/* Only a file this process made, still at the path
+			 * (no other process can be attached: LOCK_EX). */
+			if (r && created && fd_current(t->fd, t->path))
 				unlink(t->path);
 		}
 		if (flock(t->fd, LOCK_SH) == -1 && !r)
