@@ -21,7 +21,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,7 +37,7 @@ static unsigned check_map(const char *map_path, const char *export_name,
 	unsigned bad = 0;
 	struct stat st, fst;
 	uint64_t slot, used = 0;
-	void *m = MAP_FAILED;
+	void *m = NULL;
 	int fd, ffd = -1;
 
 	fd = open(map_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -61,9 +60,14 @@ static unsigned check_map(const char *map_path, const char *export_name,
 		bad++;
 		goto out;
 	}
-	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (m == MAP_FAILED) {
-		ctl_error("%s: mmap: %s", map_path, strerror(errno));
+	/* A copy, not a mapping: a server restarting meanwhile may truncate
+	 * the map, which would fault a reader of a mapping (SIGBUS). */
+	m = malloc((size_t)st.st_size);
+	if (m == NULL ||
+	    pread(fd, m, (size_t)st.st_size, 0) != (ssize_t)st.st_size) {
+		ctl_error("%s: cannot read the overflow map: %s", map_path,
+			  m ? "it changed while being read (run again)"
+			    : strerror(ENOMEM));
 		bad++;
 		goto out;
 	}
@@ -138,8 +142,7 @@ out:
 	free(buf);
 	if (ffd >= 0)
 		close(ffd);
-	if (m != MAP_FAILED)
-		munmap(m, (size_t)st.st_size);
+	free(m);
 	if (fd >= 0)
 		close(fd);
 	return bad;
@@ -155,7 +158,8 @@ unsigned ctl_check_overflow(struct ctl *c)
 	DIR *dir;
 
 	snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
-	if (stat(path, &seg_st) != 0)
+	/* The owner of the segment itself, not of what a link names. */
+	if (lstat(path, &seg_st) != 0 || !S_ISREG(seg_st.st_mode))
 		return 0;
 	snprintf(prefix, sizeof prefix, "%s.nbd-", c->segment);
 	n = strlen(prefix);
