@@ -455,6 +455,7 @@ static bool fc_inode_name_set(struct fc_inode *in,
 		int i = fc_name_find(in, parent->dev, parent->ino, name);
 		if (i >= 0) {
 			in->names[i].until_ns = fc_name_until(now);
+			in->names[i].replaced = false;
 			done = true;
 		} else if (copy) {
 			for (i = 0; i < FC_NAMES_MAX; i++)
@@ -467,6 +468,7 @@ static bool fc_inode_name_set(struct fc_inode *in,
 				in->names[i].parent_dev = parent->dev;
 				in->names[i].parent_ino = parent->ino;
 				in->names[i].until_ns = fc_name_until(now);
+				in->names[i].replaced = false;
 				copy = NULL;
 				done = true;
 			}
@@ -497,6 +499,7 @@ void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
 		 * and the kernel's entry under it is trusted unchecked for
 		 * what is left of its entry timeout. */
 		in->names[i].name = copy;
+		in->names[i].replaced = false;
 		if (copy) {
 			in->names[i].parent_dev = newparent->dev;
 			in->names[i].parent_ino = newparent->ino;
@@ -569,6 +572,7 @@ static pthread_cond_t fc_inval_cond = PTHREAD_COND_INITIALIZER;
 static struct fc_inval *fc_inval_head, *fc_inval_tail;
 static uint64_t fc_inval_issued, fc_inval_done;
 static bool fc_inval_started, fc_inval_stopping;
+static pthread_t fc_inval_tid; /* joined by fc_inval_join */
 
 static void *fc_inval_thread(void *unused)
 {
@@ -613,11 +617,9 @@ static void fc_inval_entry(fuse_ino_t parent, const char *name)
 	until.tv_sec += FC_INVAL_WAIT_NS / 1000000000u;
 	pthread_mutex_lock(&fc_inval_lock);
 	if (!fc_inval_started && !fc_inval_stopping) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, fc_inval_thread, NULL) == 0) {
-			pthread_detach(t);
+		if (pthread_create(&fc_inval_tid, NULL, fc_inval_thread,
+				   NULL) == 0)
 			fc_inval_started = true;
-		}
 	}
 	if (!fc_inval_started || fc_inval_stopping) {
 		pthread_mutex_unlock(&fc_inval_lock);
@@ -654,20 +656,94 @@ void fc_inval_stop(void)
 	pthread_mutex_unlock(&fc_inval_lock);
 }
 
+bool fc_inval_join(unsigned ms)
+{
+	struct timespec until;
+	bool started;
+
+	pthread_mutex_lock(&fc_inval_lock);
+	started = fc_inval_started;
+	pthread_mutex_unlock(&fc_inval_lock);
+	if (!started)
+		return true;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	return pthread_timedjoin_np(fc_inval_tid, NULL, &until) == 0;
+}
+
 /* Directories up the tree an open checks the names of, at most: deeper
  * ancestors are left to the kernel's entry timeout. */
 #define FC_CHECK_MAX 64
+
+/* Mark (parent, name) of in as found replaced (fc_name.replaced). */
+static void fc_name_mark_replaced(struct fc_inode *in,
+				  const struct fc_inode *parent,
+				  const char *name)
+{
+	pthread_mutex_lock(&fc.table_lock);
+	int i = fc_name_find(in, parent->dev, parent->ino, name);
+	if (i >= 0)
+		in->names[i].replaced = true;
+	pthread_mutex_unlock(&fc.table_lock);
+}
+
+/* The last ESTALE answers, by thread: the VFS retries an open that got
+ * ESTALE once, at once, from the same thread, after looking up again the
+ * names it came by.  Protected by fc.table_lock. */
+#define FC_ESTALE_RING 64
+#define FC_RETRY_NS    1000000000ull
+static struct {
+	pid_t tid;
+	uint64_t ns;
+} fc_estale[FC_ESTALE_RING];
+static unsigned fc_estale_next;
+
+/* Whether thread tid was answered ESTALE within FC_RETRY_NS: this check is
+ * part of the VFS's retry.  An open (take) uses the answer up: the retry
+ * is one open, and the thread's next one is checked in full. */
+static bool fc_estale_recent(pid_t tid, bool take)
+{
+	uint64_t now = fc_mono_ns();
+	bool found = false;
+
+	if (tid == 0)
+		return false;
+	pthread_mutex_lock(&fc.table_lock);
+	for (int i = 0; i < FC_ESTALE_RING && !found; i++) {
+		found = fc_estale[i].tid == tid &&
+			now - fc_estale[i].ns < FC_RETRY_NS;
+		if (found && take)
+			fc_estale[i].tid = 0;
+	}
+	pthread_mutex_unlock(&fc.table_lock);
+	return found;
+}
+
+static void fc_estale_note(pid_t tid)
+{
+	pthread_mutex_lock(&fc.table_lock);
+	unsigned i = fc_estale_next++ % FC_ESTALE_RING;
+	fc_estale[i].tid = tid;
+	fc_estale[i].ns = fc_mono_ns();
+	pthread_mutex_unlock(&fc.table_lock);
+}
 
 /* Check the names of in (see fc_inode_name_check), and add the parents
  * they are in, other than the root, to work[0 .. *nwork) with a reference
  * each, unless there already or work is full (FC_CHECK_MAX). */
 static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
-			      struct fc_inode **work, int *nwork)
+			      struct fc_inode **work, int *nwork, bool retry)
 {
 	struct {
 		char name[NAME_MAX + 1];
 		struct fc_inode *p;
 		uint64_t until_ns;
+		bool replaced;
 	} chk[FC_NAMES_MAX];
 	uint64_t now = fc_mono_ns();
 	int n = 0, ret = 0;
@@ -686,6 +762,7 @@ static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
 		snprintf(chk[n].name, sizeof chk[n].name, "%s", nm->name);
 		chk[n].p = p;
 		chk[n].until_ns = nm->until_ns;
+		chk[n].replaced = nm->replaced;
 		n++;
 	}
 	pthread_mutex_unlock(&fc.table_lock);
@@ -699,17 +776,32 @@ static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
 		}
 	for (int i = 0; i < n; i++) {
 		struct stat other;
-		int r = fc_name_names(in, chk[i].p->fd, chk[i].name, sync,
-				      ret == 0 ? st : &other);
+		int r;
+
+		/* Known replaced: ESTALE, except to the VFS's retry, whose
+		 * walk looked its names up again: it reached this file by
+		 * names that name it now (a hard link, or the new name of a
+		 * file renamed over the one it first reached). */
+		if (chk[i].replaced) {
+			if (!retry)
+				ret = -ESTALE;
+			continue;
+		}
+		r = fc_name_names(in, chk[i].p->fd, chk[i].name, sync,
+				  ret == 0 ? st : &other);
 		if (r == 0) {
-			fc_inode_name_move(in, chk[i].p, chk[i].name, NULL,
-					   NULL);
+			/* Kept, marked, until the kernel's entry expires:
+			 * forgotten, a second open that walked the stale
+			 * entry before the drop would find nothing to check
+			 * and open the old file. */
+			fc_name_mark_replaced(in, chk[i].p, chk[i].name);
 			fc_inval_entry(
 				chk[i].p == &fc.root
 					? FUSE_ROOT_ID
 					: (fuse_ino_t)(uintptr_t)chk[i].p,
 				chk[i].name);
-			ret = -ESTALE;
+			if (!retry)
+				ret = -ESTALE;
 		} else if (r > 0 && ret == 0) {
 			ret = 1;
 		}
@@ -727,32 +819,41 @@ static int fc_names_check_one(struct fc_inode *in, int sync, struct stat *st,
 	return ret;
 }
 
-/* Caller is opening in (or reading its link).  -ESTALE if a name the
- * kernel may hold for it, or for a directory above it (up to
+/* Caller (thread tid) is opening in (or reading its link).  -ESTALE if a
+ * name the kernel may hold for it, or for a directory above it (up to
  * FC_CHECK_MAX of them), names another file or none now: that name is
- * forgotten here and in the kernel (fc_inval_entry), so
- * that the VFS's retry, which looks up again only the names it came by,
- * passes unless one of those was replaced.  1 if every name of in still
+ * dropped from the kernel (fc_inval_entry) and kept here, marked, until
+ * the kernel's entry would have expired, so that every open of in that
+ * walked the stale entry meanwhile is answered ESTALE too.  The VFS's
+ * retry (the same thread, within FC_RETRY_NS; open: this is an open,
+ * which uses the retry up) looked up again the names it came by, so it
+ * reached in by names that name it now: names of in found replaced are
+ * marked and dropped then, but not answered ESTALE (the VFS retries
+ * once; a second ESTALE would reach the caller).  1 if every name of in still
  * names it, with *st the file's attributes from the one looked up last,
  * taken with statx's sync flag sync (an open that takes them as its
  * validator asks the source itself: fc_open_sync, one round trip for
  * both); 0 if there is nothing to check against.  The directories' names
  * are checked with the attributes the source's kernel has
  * (AT_STATX_DONT_SYNC): only which inode a name leads to matters. */
-int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st)
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st,
+			pid_t tid, bool open)
 {
 	struct fc_inode *work[FC_CHECK_MAX];
 	int nwork = 0;
-	int ret = fc_names_check_one(in, sync, st, work, &nwork);
+	bool retry = fc_estale_recent(tid, open);
+	int ret = fc_names_check_one(in, sync, st, work, &nwork, retry);
 
 	for (int i = 0; i < nwork; i++) {
 		struct stat dst;
 		if (fc_names_check_one(work[i], AT_STATX_DONT_SYNC, &dst, work,
-				       &nwork) < 0)
+				       &nwork, retry) < 0)
 			ret = -ESTALE;
 	}
 	for (int i = 0; i < nwork; i++)
 		fc_forget_one((fuse_ino_t)(uintptr_t)work[i], 1);
+	if (ret == -ESTALE)
+		fc_estale_note(tid);
 	return ret;
 }
 

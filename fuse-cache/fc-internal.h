@@ -53,6 +53,9 @@ struct fc_name {
 	/* CLOCK_MONOTONIC ns after which the kernel no longer trusts the
 	 * name without a LOOKUP (entry timeout, with slack) */
 	uint64_t until_ns;
+	/* Found naming another file or none: until until_ns, every open of
+	 * the inode answers ESTALE once per thread (fc_inode_name_check). */
+	bool replaced;
 };
 
 struct fc_inode {
@@ -186,7 +189,11 @@ int fc_lookup_name(fuse_ino_t parent, const char *name,
 void fc_forget_one(fuse_ino_t ino, uint64_t n);
 double fc_attr_timeout(const struct stat *st);
 void fc_inval_stop(void);
-int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st);
+/* After fc_inval_stop and the unmount: whether the drop thread ended
+ * within ms (or never started). */
+bool fc_inval_join(unsigned ms);
+int fc_inode_name_check(struct fc_inode *in, int sync, struct stat *st,
+			pid_t tid, bool open);
 void fc_inode_name_move(struct fc_inode *in, const struct fc_inode *parent,
 			const char *name, const struct fc_inode *newparent,
 			const char *newname);

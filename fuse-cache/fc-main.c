@@ -532,6 +532,9 @@ static char *fc_escape_opt(const char *s)
 	return out;
 }
 
+/* Whether the name-drop thread is gone, so that the session may be freed. */
+static bool inval_joined = true;
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -621,6 +624,9 @@ int main(int argc, char *argv[])
 	}
 	fc_inval_stop();
 	fuse_session_unmount(fc.se);
+	/* The drop thread may still be in a notification (the unmount ends
+	 * it); a session it still uses is left, not freed. */
+	inval_joined = fc_inval_join(2000);
 	if (opts.foreground)
 		fc_print_stats();
 err_signals:
@@ -630,7 +636,8 @@ err_pool:
 		tmem_pool_destroy(fc.tmem, fc.pool_id);
 	tmem_close(fc.tmem);
 	fc_admission_free();
-	fuse_session_destroy(fc.se);
+	if (inval_joined)
+		fuse_session_destroy(fc.se);
 err_ready:
 	fc_ready(ready_fd, 1);
 	fc_table_free();

@@ -195,7 +195,8 @@ static void fc_readlink(fuse_req_t req, fuse_ino_t ino)
 	 * replaced in the source since (`ln -sfn new link.tmp; mv -T
 	 * link.tmp link`) must not be followed to its old target.  ESTALE
 	 * makes the VFS walk again, looking the name up. */
-	int err = fc_inode_name_check(in, AT_STATX_DONT_SYNC, &st);
+	int err = fc_inode_name_check(in, AT_STATX_DONT_SYNC, &st,
+				      fuse_req_ctx(req)->pid, false);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
@@ -309,41 +310,46 @@ static struct fc_inode *fc_inode_at(fuse_ino_t parent, const char *name)
  * file system's hidden name, NFS's silly rename).  Without it a deferred
  * open, which has opened nothing on the source, could read nothing more.
  * Only sources without generations defer opens. */
-static void fc_victim_pin(struct fc_inode *victim)
+static bool fc_victim_pin(struct fc_inode *victim)
 {
 	char path[FC_PROC_PATH_MAX];
 
 	if (!victim || victim->type != S_IFREG ||
 	    atomic_load(&victim->nopen) == 0 ||
 	    victim->dev != atomic_load(&fc.nogen_dev))
-		return;
+		return false;
 	pthread_mutex_lock(&fc.table_lock);
 	int fd = victim->pin_fd < 0 ? victim->fd : -1;
 	if (fd >= 0)
 		fc_proc_path(fd, path);
 	pthread_mutex_unlock(&fc.table_lock);
 	if (fd < 0)
-		return;
+		return false;
 	/* Our reference keeps victim->fd open meanwhile. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return; /* as before: the files may lose the source */
+		return false; /* as before: the files may lose the source */
 	pthread_mutex_lock(&fc.table_lock);
-	if (victim->pin_fd < 0) {
+	bool mine = victim->pin_fd < 0;
+	if (mine) {
 		victim->pin_fd = fd;
 		fd = -1;
 	}
 	pthread_mutex_unlock(&fc.table_lock);
 	if (fd >= 0)
 		close(fd);
+	return mine;
 }
 
 /* After unlink or rename-over of (parent, name): if the call succeeded,
  * the file's pooled pages go and the kernel no longer holds that name for
  * it (an open through a descriptor it still has must not find the name
- * gone: ESTALE); the reference from fc_inode_at is dropped either way. */
+ * gone: ESTALE); if it failed, the pin this call took (pinned) goes, or
+ * it would hold the file on the source, which still has it, until the
+ * kernel forgets the inode.  The reference from fc_inode_at is dropped
+ * either way. */
 static void fc_victim_done(struct fc_inode *victim, fuse_ino_t parent,
-			   const char *name, int err)
+			   const char *name, int err, bool pinned)
 {
 	if (!victim)
 		return;
@@ -351,6 +357,13 @@ static void fc_victim_done(struct fc_inode *victim, fuse_ino_t parent,
 		fc_cache_invalidate(victim, 0, -1);
 		fc_inode_name_move(victim, fc_inode_of(parent), name, NULL,
 				   NULL);
+	} else if (pinned) {
+		pthread_mutex_lock(&fc.table_lock);
+		int fd = victim->pin_fd;
+		victim->pin_fd = -1;
+		pthread_mutex_unlock(&fc.table_lock);
+		if (fd >= 0)
+			close(fd);
 	}
 	fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
 }
@@ -362,18 +375,17 @@ static void fc_remove(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fc_inode *victim = fc_inode_at(parent, name);
 	int err;
 
-	fc_victim_pin(victim);
+	bool pinned = fc_victim_pin(victim);
 	err = fc_creds_enter(req, &cr);
 	if (err < 0) {
-		if (victim)
-			fc_forget_one((fuse_ino_t)(uintptr_t)victim, 1);
+		fc_victim_done(victim, parent, name, err, pinned);
 		fuse_reply_err(req, -err);
 		return;
 	}
 	if (unlinkat(fc_inode_of(parent)->fd, name, flags) < 0)
 		err = -errno;
 	fc_creds_leave(&cr);
-	fc_victim_done(victim, parent, name, err);
+	fc_victim_done(victim, parent, name, err, pinned);
 	fuse_reply_err(req, -err);
 }
 
@@ -396,14 +408,12 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fc_inode *other = fc_inode_at(newparent, newname);
 	int err;
 
-	if (!(flags & RENAME_EXCHANGE))
-		fc_victim_pin(other);
+	bool pinned = !(flags & RENAME_EXCHANGE) && fc_victim_pin(other);
 	err = fc_creds_enter(req, &cr);
 	if (err < 0) {
 		if (moved)
 			fc_forget_one((fuse_ino_t)(uintptr_t)moved, 1);
-		if (other)
-			fc_forget_one((fuse_ino_t)(uintptr_t)other, 1);
+		fc_victim_done(other, newparent, newname, err, pinned);
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -425,7 +435,7 @@ static void fc_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (other)
 			fc_forget_one((fuse_ino_t)(uintptr_t)other, 1);
 	} else {
-		fc_victim_done(other, newparent, newname, err);
+		fc_victim_done(other, newparent, newname, err, pinned);
 	}
 	if (moved)
 		fc_forget_one((fuse_ino_t)(uintptr_t)moved, 1);
@@ -553,7 +563,8 @@ static void fc_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool validate =
 		(fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & O_TRUNC);
 
-	err = fc_inode_name_check(in, validate ? fc_open_sync() : 0, &st);
+	err = fc_inode_name_check(in, validate ? fc_open_sync() : 0, &st,
+				  fuse_req_ctx(req)->pid, true);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);
@@ -763,7 +774,7 @@ static void fc_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int fd, err;
 
-	err = fc_inode_name_check(in, 0, &st);
+	err = fc_inode_name_check(in, 0, &st, fuse_req_ctx(req)->pid, true);
 	if (err < 0) {
 		atomic_fetch_add(&fc.stats.stale_names, 1);
 		fuse_reply_err(req, -err);

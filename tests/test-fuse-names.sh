@@ -156,6 +156,34 @@ mkdir "$tmp/back" "$tmp/slow"
 slowfs_mount "$tmp/back" "$tmp/slow"
 fc_mount "$tmp/slow" "$tmp/mnt" -o "$FC_POOL,cache-name=names-slow-$$"
 through "$tmp/mnt" "$tmp/slow" "slowfs source"
+# An unlink the source refuses (an immutable file) leaves no open of the
+# source behind: the daemon opens the file before the unlink for the
+# opens deferred on it, and must let go when the unlink fails, or it holds
+# the file (and its file system: a busy umount) until the kernel forgets
+# the inode.
+echo pinned > "$tmp/back/p"
+if chattr +i "$tmp/back/p" 2> /dev/null; then
+    cleanup_fn "chattr -i '$tmp/back/p' 2>/dev/null"
+    exec 3< "$tmp/mnt/p"
+    rm "$tmp/mnt/p" 2> /dev/null && fail "an immutable file was removed"
+    exec 3<&-
+    # Opens that can read (not the O_PATH descriptor the daemon keeps
+    # for every inode the kernel knows), once the close's release is in.
+    pid=${_fc_pids[$tmp/mnt]}
+    for k in $(seq 20); do
+        held=0
+        for fd in /proc/$pid/fd/*; do
+            [ "$(readlink "$fd" 2>/dev/null)" = "$tmp/slow/p" ] || continue
+            flags=$(awk '$1 == "flags:" { print $2 }' "/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+            [ $(( 8#${flags:-0} & 8#10000000 )) -eq 0 ] && held=$((held + 1))
+        done
+        [ "$held" -eq 0 ] && break
+        sleep 0.1
+    done
+    chattr -i "$tmp/back/p"
+    [ "$held" -eq 0 ] || fail "the daemon holds $held opens of a file whose unlink failed"
+    echo "a failed unlink leaves no open of the source behind"
+fi
 fc_unmount "$tmp/mnt"
 fc_unmount "$tmp/slow"
 
@@ -186,3 +214,44 @@ fc_unmount "$tmp/mnt"
 grep "stale names" "$tmp/mnt.log"
 grep -q "stale names 0," "$tmp/mnt.log" ||
     fail "an open after a rename or unlink through the mount was answered ESTALE"
+
+# Opens at once after an outside `mv` over a name the kernel holds: each
+# one that walked the stale entry before the daemon dropped it must be
+# answered ESTALE too (and retried), never open the old file.  8 threads
+# meet at a barrier 100 times; with the replaced name forgotten after the
+# first ESTALE, a third of them read the old bytes.
+mkdir "$tmp/src3"
+fc_mount "$tmp/src3" "$tmp/mnt" -o "$FC_POOL,cache-name=names-race-$$"
+python3 - "$tmp/mnt" "$tmp/src3" <<'PY' || fail "concurrent opens after a replace read the old file"
+import os, sys, threading
+mnt, src = sys.argv[1], sys.argv[2]
+stale = errors = 0
+for it in range(100):
+    with open(src + "/f", "w") as f:
+        f.write("v%d" % it)
+    with open(mnt + "/f") as f:  # the kernel now holds the name
+        f.read()
+    with open(src + "/f.tmp", "w") as f:
+        f.write("v%d" % (it + 1))
+    os.rename(src + "/f.tmp", src + "/f")
+    barrier = threading.Barrier(8)
+    got = [None] * 8
+    def reader(i):
+        barrier.wait()
+        try:
+            with open(mnt + "/f") as f:
+                got[i] = f.read()
+        except OSError as e:
+            got[i] = "error %s" % e.errno
+    ts = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    want = "v%d" % (it + 1)
+    stale += sum(g != want and not g.startswith("error") for g in got)
+    errors += sum(g.startswith("error") for g in got)
+print("concurrent opens after a replace: %d stale, %d errors of 800" % (stale, errors))
+sys.exit(1 if stale or errors else 0)
+PY
+fc_unmount "$tmp/mnt"
