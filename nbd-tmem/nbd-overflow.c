@@ -204,7 +204,14 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		close(fd);
 		return r;
 	}
-	if (fstat(fd, &mst) == 0 && map_foreign(fd, (uint64_t)mst.st_size)) {
+	if (fstat(fd, &mst) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
+			 strerror(errno));
+		close(fd);
+		return r;
+	}
+	if (map_foreign(fd, (uint64_t)mst.st_size)) {
 		snprintf(err, errlen,
 			 "overflow map /dev/shm%s: the file there is not an "
 			 "overflow map (a segment of that name?): not "
@@ -213,8 +220,7 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 		close(fd);
 		return -EEXIST;
 	}
-	if (fstat(fd, &mst) == 0 &&
-	    map_would_lose(fd, (uint64_t)mst.st_size, label, ov, st)) {
+	if (map_would_lose(fd, (uint64_t)mst.st_size, label, ov, st)) {
 		snprintf(err, errlen,
 			 "overflow: pages of this export are in another "
 			 "overflow file or one of another overflow-size "
@@ -227,15 +233,16 @@ static int map_attach(struct nt_overflow *ov, const char *map_name,
 	/* A new map has its magic before it has any other byte: a start
 	 * killed while making it leaves a map, never a file map_foreign
 	 * refuses for ever. */
-	if (fstat(fd, &mst) == 0 && mst.st_size == 0 &&
-	    pwrite(fd, OV_MAP_MAGIC, 8, 0) != 8) {
+	if (mst.st_size == 0 && pwrite(fd, OV_MAP_MAGIC, 8, 0) != 8) {
 		snprintf(err, errlen, "overflow map /dev/shm%s: writing it: %s",
 			 map_name, strerror(errno ? errno : EIO));
 		close(fd);
 		return -EIO;
 	}
-	if (fstat(fd, &mst) < 0 || ((uint64_t)mst.st_size != ov->map_len &&
-				    ftruncate(fd, (off_t)ov->map_len) < 0)) {
+	/* mst is from before the magic: a new map's size (0) is never
+	 * map_len, which is at least a page. */
+	if ((uint64_t)mst.st_size != ov->map_len &&
+	    ftruncate(fd, (off_t)ov->map_len) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "overflow map /dev/shm%s: %s", map_name,
 			 strerror(errno));

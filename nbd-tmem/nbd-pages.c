@@ -428,6 +428,15 @@ static bool full_refuses(uint64_t page)
 	       st == TMEM_PAGE_ABSENT;
 }
 
+/* Caller must hold page's stripe lock.  Stamp a write to page before it
+ * is stored: a free notice stamped earlier than this write cannot drop
+ * what it stores (nbd-freed.c). */
+static void page_stamp(uint64_t page)
+{
+	if (stamps)
+		stamps[page] = (uint32_t)(nt_now_ns() >> NT_STAMP_SHIFT);
+}
+
 /* Caller must hold page's stripe lock.  Store a whole page: the pool
  * first; when the pool has no room, the overflow file.  -ENOSPC when
  * neither has room (and, until room returns, for every page the device
@@ -437,10 +446,7 @@ static int page_put(struct nt_stripe *s, uint64_t page, const void *data)
 	bool late = false;
 	int r;
 
-	/* Before the put: a free notice stamped earlier than this write
-	 * cannot drop what it stores (nbd-freed.c). */
-	if (stamps)
-		stamps[page] = (uint32_t)(nt_now_ns() >> NT_STAMP_SHIFT);
+	page_stamp(page);
 	if (full_refuses(page)) {
 		NT_COUNT(nospace);
 		return -ENOSPC;
@@ -528,12 +534,9 @@ static int page_write_part(uint64_t page, uint32_t in, uint32_t n,
 		return r;
 	/* Bytes the page already has (zeroes into a page never written,
 	 * above all): nothing to store, nothing a full pool must refuse.
-	 * Stamped all the same: a free notice from before this write must
-	 * not drop the page after it (page_put). */
+	 * Stamped all the same, as page_put stamps. */
 	if (memcmp(s->buf + in, data ? data : zero_page, n) == 0) {
-		if (stamps)
-			stamps[page] =
-				(uint32_t)(nt_now_ns() >> NT_STAMP_SHIFT);
+		page_stamp(page);
 		return 0;
 	}
 	if (data)
