@@ -291,6 +291,24 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	return reject(c, pool, TMEM_REJECT_NOSPACE, -ENOSPC);
 }
 
+/* The dictionary group of a page put into sub-pool pool whose dedup scope
+ * is scope: who may learn of its content from its compressed size, as from
+ * a dedup hit (tmem-dict-internal.h). */
+static uint64_t dict_group(struct tmem *t, unsigned pool, uint32_t scope)
+{
+	switch (scope) {
+	case TMEM_DEDUP_SUBPOOL:
+		return DICT_GROUP_SUBPOOL |
+		       pool_id_make(pool,
+				    __atomic_load_n(&seg_pool(t, pool)->gen,
+						    __ATOMIC_RELAXED));
+	case TMEM_DEDUP_POOL:
+		return DICT_GROUP_SHARED;
+	default:
+		return 0;
+	}
+}
+
 /* Find or make the blob for a page; on success the context holds one
  * reference on *blob (recorded as its intent).  The blob is found among,
  * or made in, the chunks of the sub-pool that stores the page: pool's own,
@@ -302,6 +320,7 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 {
 	uint32_t hash = (uint32_t)tmem_page_hash(page), scope;
 	unsigned d = kind_stripe(kind, hash), store = pool;
+	uint64_t group;
 	struct tmem_stripe *ds = seg_dstripe(t, d);
 	const void *data;
 	uint32_t len;
@@ -329,12 +348,13 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		}
 	}
 	CRASH_POINT(1);
-	r = tmem_page_compress(t, c, page, &len);
+	group = dict_group(t, pool, scope);
+	r = tmem_page_compress(t, c, page, group, &len);
 	if (r)
 		return reject(c, pool, TMEM_REJECT_COMPRESS_FAIL, -EIO);
 	data = len == TMEM_PAGE_SIZE ? page : c->cbuf;
 	if (data != page)
-		tmem_dict_sample(t, page);
+		tmem_dict_sample(t, page, group);
 	for (attempt = 0;; attempt++) {
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)

@@ -301,28 +301,28 @@ static void dict_probe(struct tmem *t, struct tmem_ctx *c, const void *page,
  * threshold is stored as is (zram's huge class): *len = 4096 and the data
  * is the caller's page. */
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
-		       uint32_t *len)
+		       uint64_t group, uint32_t *len)
 {
-	bool dict = false;
+	bool mine = false, dict = false;
 	long n;
 
-	/* The segment's dictionary, once there is one, while it pays. */
-	if (t->cdict_work && tmem_dict_usable(t, false)) {
+	/* The segment's dictionary, once there is one, for its own group's
+	 * pages, while it pays.  Acquire (tmem_dict_usable): dict_serves
+	 * was written before dict_loaded was set. */
+	if (group && t->cdict_work && tmem_dict_usable(t, false))
+		mine = t->dict_serves == group;
+	if (mine)
 		dict = !atomic_load_explicit(&t->dict_paused,
 					     memory_order_relaxed);
-		if (ctx_use_dict(t, c, dict))
-			return -EIO;
-	}
+	if (ctx_use_dict(t, c, dict))
+		return -EIO;
 	n = compress_once(t, c, c->cbuf, page);
 	if (n < 0)
 		return -EIO;
 	/* Counted per context (one caller at a time owns it): a counter
 	 * shared by every put would bounce its cache line between threads.
-	 * Acquire: the probe uses t->cdict, which tmem_dict_load, which set
-	 * dict_loaded (another thread, maybe since the check above), wrote
-	 * before its release store. */
-	if (atomic_load_explicit(&t->dict_loaded, memory_order_acquire) &&
-	    c->probe_tick++ % DICT_PROBE_EVERY == 0)
+	 * Only the group's pages are probed: the others never use it. */
+	if (mine && c->probe_tick++ % DICT_PROBE_EVERY == 0)
 		dict_probe(t, c, page, n);
 	*len = (uint32_t)n;
 	return 0;

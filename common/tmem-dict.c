@@ -8,7 +8,11 @@
  *
  * One dictionary per segment, trained once: a process that runs
  * tmem_start copies one in every TMEM_DICT_EVERY pages that compress into a
- * sample buffer; when TMEM_DICT_SAMPLES are in, its trainer thread claims
+ * sample buffer, all of one group (the first page's: its sub-pool, or the
+ * sub-pools that share pages; none from a sub-pool that shares with no
+ * one), and the dictionary then compresses that group's pages only: how
+ * small a page compresses with it tells about the pages it was trained
+ * on.  When TMEM_DICT_SAMPLES are in, its trainer thread claims
  * the training in the header (one compare-and-swap; a claim by a process
  * that died is taken back), trains with ZDICT's fastCover, keeps the
  * dictionary only if it makes the samples it was not trained on at least 2%
@@ -120,6 +124,7 @@ bool tmem_dict_load(struct tmem *t, bool wait)
 		goto out;
 	}
 	t->dict_id = t->hdr->dict_id;
+	t->dict_serves = t->hdr->dict_group;
 	atomic_store_explicit(&t->dict_loaded, true, memory_order_release);
 	ok = true;
 out:
@@ -127,16 +132,22 @@ out:
 	return ok;
 }
 
-void tmem_dict_sample(struct tmem *t, const void *page)
+void tmem_dict_sample(struct tmem *t, const void *page, uint64_t group)
 {
+	uint64_t g;
 	uint32_t i;
 
 	/* Read-only checks first: once sampling is over, puts write nothing
 	 * shared here. */
-	if (!t->trainer_running ||
+	if (!group || !t->trainer_running ||
 	    atomic_load_explicit(&t->dict_claimed, memory_order_relaxed) >=
 		    TMEM_DICT_SAMPLES ||
 	    atomic_load_explicit(&t->dict_loaded, memory_order_relaxed))
+		return;
+	/* One group's pages only: the first sampled sets it. */
+	g = atomic_load_explicit(&t->dict_group, memory_order_relaxed);
+	if (g != group && (g != 0 || !atomic_compare_exchange_strong(
+					     &t->dict_group, &g, group)))
 		return;
 	if (atomic_fetch_add_explicit(&t->dict_seen, 1, memory_order_relaxed) %
 	    TMEM_DICT_EVERY)
@@ -319,6 +330,9 @@ static void *trainer_main(void *arg)
 		h->dict_size = (uint32_t)n;
 		h->dict_id = DICT_ID;
 		h->dict_hash = XXH64(seg_dict(t), n, 0);
+		/* Every sample is of this group (tmem_dict_sample), set
+		 * before its first claim: the wait's acquire saw it. */
+		h->dict_group = atomic_load(&t->dict_group);
 		atomic_store_explicit(&h->dict_state, DICT_READY,
 				      memory_order_release);
 		tmem_dict_load(t, true);

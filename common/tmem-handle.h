@@ -62,13 +62,17 @@ struct tmem {
 	void *cdict_work, *ddict_work;
 	size_t cdict_size, ddict_size;
 	uint32_t dict_id;
+	uint64_t dict_serves; /* the loaded dictionary's dict_group */
 	/* Whether it pays (tmem-codec.c: probes compress some pages both
 	 * ways): new pages go without it while dict_paused. */
 	_Atomic uint32_t dict_probes;
 	_Atomic uint64_t dict_with, dict_without;
 	_Atomic bool dict_paused;
 	/* Sampling, in a process that trains (tmem_start): pages are
-	 * claimed, copied, then counted filled; the trainer waits for all. */
+	 * claimed, copied, then counted filled; the trainer waits for all.
+	 * dict_group: the group of the first page sampled (0 before it);
+	 * pages of other groups are not. */
+	_Atomic uint64_t dict_group;
 	unsigned char *samples;
 	bool samples_freed;
 	_Atomic uint32_t dict_seen, dict_claimed, dict_filled;

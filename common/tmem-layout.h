@@ -70,7 +70,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 9
+#define TMEM_LAYOUT_VERSION 10
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -487,11 +487,14 @@ struct tmem_header {
 	/* The dictionary: dict_state is DICT_* in the low byte, and while
 	 * training the trainer's slot (bits 8..15) and pid (32..63), so that
 	 * one compare-and-swap claims it.  Once DICT_READY, dict_size,
-	 * dict_hash (XXH64) and the bytes at off_dict never change. */
+	 * dict_hash (XXH64), dict_group and the bytes at off_dict never
+	 * change.  dict_group: whose pages it was trained on, and so the only
+	 * pages it may compress (tmem-dict-internal.h, DICT_GROUP_*). */
 	_Atomic uint64_t dict_state __attribute__((aligned(64)));
 	uint32_t dict_size;
 	uint32_t dict_id;
 	uint64_t dict_hash;
+	uint64_t dict_group;
 };
 
 #define CHECK_ANSWER_ERR 0x80000000U

@@ -45,7 +45,10 @@ enum tmem_kind {
  * that finds an identical page is faster than one that stores it, so
  * whoever can put pages into a sub-pool can time whether a guessed page is
  * already among those it may share with (the KSM attacks): sharing is a
- * trust boundary.  Across sub-pools it never happens. */
+ * trust boundary.  Across sub-pools it never happens.  The trained
+ * dictionary keeps to the same boundary: it compresses only the pages of
+ * the sub-pool (or of the TMEM_DEDUP_POOL sub-pools) whose pages trained
+ * it, and never a TMEM_DEDUP_NONE sub-pool's. */
 enum tmem_dedup_scope {
 	TMEM_DEDUP_SUBPOOL = 0, /* with the sub-pool's own pages (default):
 				 * for a sub-pool with one owner */

@@ -248,6 +248,79 @@ static void test_train_and_share(const char *name)
 	tmem_close(t);
 }
 
+/* Bytes stored for n text pages put into sub-pool p from key base. */
+static uint64_t cost_of(struct tmem *t, uint32_t p, uint64_t base, uint64_t n)
+{
+	uint64_t before = compressed(t);
+
+	put_range(t, p, base, n);
+	return compressed(t) - before;
+}
+
+/* The dictionary holds pieces of the pages it was trained on, and how
+ * small another page compresses with it tells whoever can measure its
+ * size (a full share, a pool's statistics) how much of that page the
+ * dictionary knows: the compression-side twin of the dedup attack.  So a
+ * dictionary is trained on the pages of one sub-pool, or of the sub-pools
+ * that opted into sharing pages (dedup-scope = pool), and serves those
+ * only; pages of a sub-pool whose users must not learn of each other's
+ * (TMEM_DEDUP_NONE, the read cache's) neither train one nor use one. */
+static void test_isolation(const char *name)
+{
+	struct tmem *t;
+	uint32_t a, b, n, x, y;
+	uint64_t plain, own, other, none, shared;
+	uint32_t claimed;
+
+	t = open_seg(name, true);
+	CHECK_RC(tmem_pool_open(t, "a", TMEM_PERSISTENT, 0, 0, &a), 0);
+	CHECK_RC(tmem_pool_open(t, "b", TMEM_PERSISTENT, 0, 0, &b), 0);
+	CHECK_RC(tmem_pool_open(t, "n", TMEM_EPHEMERAL, 0, 0, &n), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, n, TMEM_DEDUP_NONE), 0);
+	/* Pages of a sub-pool that shares with no one are not sampled. */
+	put_range(t, n, 0, 2 * TMEM_DICT_EVERY);
+	CHECK(atomic_load(&t->dict_claimed) == 0);
+	/* The first sub-pool sampled is the one trained on: b's pages are
+	 * not sampled once a's are. */
+	plain = cost_of(t, a, 0, FIRST);
+	claimed = atomic_load(&t->dict_claimed);
+	CHECK(claimed > 0);
+	put_range(t, b, 0, 4 * TMEM_DICT_EVERY);
+	CHECK(atomic_load(&t->dict_claimed) == claimed ||
+	      claimed >= TMEM_DICT_SAMPLES);
+	CHECK(wait_trained(t) == TMEM_DICT_READY);
+	plain = plain * SECOND / FIRST;
+	own = cost_of(t, a, 10 * FIRST, SECOND);
+	other = cost_of(t, b, 10 * FIRST, SECOND);
+	none = cost_of(t, n, 10 * FIRST, SECOND);
+	printf("test-pool-dict: %d pages: %llu bytes without the dictionary, "
+	       "%llu in the sub-pool it was trained on, %llu in another, "
+	       "%llu in one that shares with no one\n",
+	       SECOND, (unsigned long long)plain, (unsigned long long)own,
+	       (unsigned long long)other, (unsigned long long)none);
+	CHECK(own < plain * 9 / 10);
+	CHECK(other > plain * 19 / 20);
+	CHECK(none > plain * 19 / 20);
+	check_range(t, a, 10 * FIRST, SECOND);
+	check_range(t, b, 10 * FIRST, SECOND);
+	tmem_close(t);
+	tmem_unlink(name);
+
+	/* Sub-pools that opted into sharing pages share the dictionary too:
+	 * trained on x's pages, it serves y. */
+	t = open_seg(name, true);
+	CHECK_RC(tmem_pool_open(t, "x", TMEM_PERSISTENT, 0, 0, &x), 0);
+	CHECK_RC(tmem_pool_open(t, "y", TMEM_PERSISTENT, 0, 0, &y), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, x, TMEM_DEDUP_POOL), 0);
+	CHECK_RC(tmem_pool_set_dedup(t, y, TMEM_DEDUP_POOL), 0);
+	plain = cost_of(t, x, 0, FIRST) * SECOND / FIRST;
+	CHECK(wait_trained(t) == TMEM_DICT_READY);
+	shared = cost_of(t, y, 10 * FIRST, SECOND);
+	CHECK(shared < plain * 9 / 10);
+	check_range(t, y, 10 * FIRST, SECOND);
+	tmem_close(t);
+}
+
 /* Damage one byte of the dictionary in the segment file. */
 static void damage_dictionary(const char *name)
 {
@@ -410,6 +483,8 @@ int main(void)
 	test_no_gain(name, TMEM_LOG_WARNING);
 	tmem_unlink(name);
 	test_off(name);
+	tmem_unlink(name);
+	test_isolation(name);
 	printf("test-pool-dict: ok\n");
 	return 0;
 }
