@@ -184,6 +184,16 @@ static uint64_t label;
 static uint64_t share_min, share_max; /* the export's share of the pool */
 static struct nt_device dev;
 
+/* What .get_ready made, for start_undo: set by .get_ready, read at exit
+ * in the process that ran it. */
+static struct {
+	bool fresh, pool, segment, lock;
+} start_made;
+/* Set at the first fork after .get_ready (nbdkit's parent and its
+ * serving child) and by .after_fork (nbdkit -f): from then on the server
+ * has, or had, clients, and what it made stays. */
+static volatile bool forked;
+
 static void nt_load(void)
 {
 	tmem_config_init(&cfg);
@@ -770,15 +780,61 @@ static int export_reset(struct tmem *t)
 	return 0;
 }
 
+/* Undo what .get_ready made (the label of a new device, the sub-pool,
+ * the segment, the lock file); t is the pool attached, or NULL to attach
+ * it here.  Something another process has attached to meanwhile stays. */
+static void start_undo(struct tmem *t)
+{
+	struct tmem_options opts;
+	uint32_t id;
+
+	if (t == NULL && (start_made.fresh || start_made.pool)) {
+		tmem_options_init(&opts);
+		tmem_config_to_options(&cfg, &opts);
+		if (tmem_open(&opts, &t) < 0)
+			t = NULL;
+	}
+	if (t && start_made.fresh && tmem_pool_find(t, export_name, &id) == 0)
+		tmem_flush_page(t, id, NT_LABEL_OBJECT, 0);
+	if (t && start_made.pool && tmem_pool_find(t, export_name, &id) == 0)
+		tmem_pool_destroy(t, id);
+	tmem_close(t);
+	/* A new device's slot map describes nothing once its label is gone
+	 * (the file named by overflow= stays: the user named it). */
+	if (dev.ov && start_made.fresh)
+		nt_ov_unlink_map(map_name);
+	/* Refused (-EBUSY) if another process attached meanwhile. */
+	if (start_made.segment)
+		tmem_unlink(pool_name());
+	if (start_made.lock)
+		shm_unlink(lock_name);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
+	memset(&start_made, 0, sizeof(start_made));
+}
+
+static void start_forked(void)
+{
+	forked = true;
+}
+
+/* nbdkit may still fail after .get_ready, before it serves (a socket path
+ * too long, a port in use, -i an address not here) and exits without
+ * .unload: a start that never served leaves nothing behind either. */
+static void start_exit(void)
+{
+	if (!forked)
+		start_undo(NULL);
+}
+
 /* A start that fails leaves nothing behind that it made: the lock file,
- * the segment, the sub-pool (with its label). */
+ * the segment, the sub-pool (with its label); nor does one that nbdkit
+ * ends before it forks or serves (start_exit). */
 static int nt_get_ready(void)
 {
 	struct tmem *t = NULL;
-	bool fresh = false, made_lock = false, made_segment = false;
-	bool made_pool = false;
 	char err[512], path[TMEM_NAME_MAX + 16];
-	uint32_t id;
 	int r;
 
 	swap_safety();
@@ -798,21 +854,21 @@ static int nt_get_ready(void)
 		 export_name);
 	snprintf(map_name, sizeof(map_name), "/%s.nbd-%s.ovmap", pool_name(),
 		 export_name);
-	if (export_lock(&made_lock) < 0)
-		goto err_lock;
+	memset(&start_made, 0, sizeof(start_made));
+	if (export_lock(&start_made.lock) < 0)
+		goto err_undo;
 
 	/* Check the pool and the label now, while errors stop nbdkit; the
 	 * serving process attaches again after the fork. */
 	snprintf(path, sizeof(path), "/dev/shm/%s", pool_name());
-	made_segment = access(path, F_OK) != 0;
-	made_pool = false;
-	if (pool_attach(&t, &made_pool) < 0)
-		goto err_close;
+	start_made.segment = access(path, F_OK) != 0;
+	if (pool_attach(&t, &start_made.pool) < 0)
+		goto err_undo;
 	if (cfg.swap_reset && export_reset(t) < 0)
-		goto err_close;
+		goto err_undo;
 	pool_verify(t);
-	if (label_check(t, &fresh) < 0)
-		goto err_close;
+	if (label_check(t, &start_made.fresh) < 0)
+		goto err_undo;
 
 	dev.size = cfg.swap_size;
 	dev.pages = cfg.swap_size / TMEM_PAGE_SIZE;
@@ -820,7 +876,7 @@ static int nt_get_ready(void)
 	if (!cfg.swap_overflow[0] &&
 	    nt_ov_map_check(map_name, label, err, sizeof(err)) < 0) {
 		nbdkit_error("%s", err);
-		goto err_unlabel;
+		goto err_undo;
 	}
 	if (cfg.swap_overflow[0]) {
 		r = nt_ov_open(cfg.swap_overflow, cfg.swap_overflow_size,
@@ -828,7 +884,7 @@ static int nt_get_ready(void)
 			       sizeof(err));
 		if (r < 0) {
 			nbdkit_error("%s", err);
-			goto err_unlabel;
+			goto err_undo;
 		}
 		nbdkit_debug("overflow %s: %" PRIu64 " slots, %" PRIu64
 			     " in use",
@@ -852,25 +908,13 @@ static int nt_get_ready(void)
 		dev.stamps = nt_freed_load(swap_device, dev.pages) == 1;
 		malloc_trim(0);
 	}
+	if (pthread_atfork(NULL, start_forked, start_forked) != 0 ||
+	    atexit(start_exit) != 0)
+		nbdkit_debug("cannot register the undo of a failed start");
 	return 0;
 
-err_unlabel:
-	/* A start that failed leaves no new device behind. */
-	if (fresh)
-		tmem_flush_page(t, dev.pool_id, NT_LABEL_OBJECT, 0);
-err_close:
-	if (t && made_pool && tmem_pool_find(t, export_name, &id) == 0)
-		tmem_pool_destroy(t, id);
-	tmem_close(t);
-	/* Refused (-EBUSY) if another process attached meanwhile. */
-	if (made_segment)
-		tmem_unlink(pool_name());
-err_lock:
-	if (made_lock)
-		shm_unlink(lock_name);
-	if (lock_fd >= 0)
-		close(lock_fd);
-	lock_fd = -1;
+err_undo:
+	start_undo(t);
 	return -1;
 }
 
@@ -879,6 +923,7 @@ static int nt_after_fork(void)
 	struct tmem_segment_info info;
 	int r;
 
+	forked = true;
 	/* nbdkit's stderr may be /dev/null from here on (log-file=). */
 	nt_log_forked();
 	/* Not nbdkit's --swap: that locks before the fork, so the daemon

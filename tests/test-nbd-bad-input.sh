@@ -102,3 +102,34 @@ if nbdkit -U - "$TMEM_PLUGIN" pool=$pool-old size=1M --run true 2> "$tmp/err"; t
 fi
 grep -E "pool=$pool-old: .*(layout|geometry)" "$tmp/err" ||
     fail "no message naming the pool and its layout: $(cat "$tmp/err")"
+
+# nbdkit can fail after the plugin is ready, before it serves (a socket
+# path too long, a port in use): such a start leaves nothing either, not
+# the segment, nor the sub-pool with a label that a later start on the
+# same export would take for a device (with the shares of this start).
+long=$tmp/$(printf 'd%.0s' $(seq 110))
+mkdir "$long"
+if nbdkit -U "$long/sock" "$TMEM_PLUGIN" pool=$pool-late pool-size=32M size=1M export=g9 \
+       > /dev/null 2> "$tmp/err"; then
+    fail "nbdkit served on a socket path of $((${#long} + 5)) bytes"
+fi
+grep -q "path too long" "$tmp/err" || fail "no socket error from nbdkit: $(cat "$tmp/err")"
+left=$(ls /dev/shm | grep -F "$pool-late" || true)
+[ -z "$left" ] || fail "a start nbdkit ended before serving left $left: $("$TMEMCTL" pools "$pool-late" 2>&1)"
+# On a segment that stays (another sub-pool's), only what it made goes.
+nbdkit -U - "$TMEM_PLUGIN" pool=$pool pool-size=32M size=1M export=g8 --run true
+if nbdkit -U "$long/sock" "$TMEM_PLUGIN" pool=$pool size=1M export=g9 min-share=4M \
+       > /dev/null 2> "$tmp/err"; then
+    fail "nbdkit served on a socket path too long"
+fi
+"$TMEMCTL" pools "$pool" | awk '{ print $2 }' | grep -qx g9 &&
+    fail "a start nbdkit ended before serving left sub-pool g9: $("$TMEMCTL" pools "$pool")"
+"$TMEMCTL" pools "$pool" | awk '{ print $2 }' | grep -qx g8 ||
+    fail "sub-pool g8 is gone: $("$TMEMCTL" pools "$pool")"
+# A server that forked and served keeps its device.
+nbdkit -U "$tmp/sock9" -P "$tmp/pid9" "$TMEM_PLUGIN" pool=$pool size=1M export=g9
+cleanup_fn "kill \$(cat '$tmp/pid9') 2>/dev/null"
+kill "$(cat "$tmp/pid9")"
+wait_for 10 eval '! kill -0 $(cat "$tmp/pid9") 2>/dev/null'
+"$TMEMCTL" pools "$pool" | awk '{ print $2 }' | grep -qx g9 ||
+    fail "a server that served lost sub-pool g9: $("$TMEMCTL" pools "$pool")"
