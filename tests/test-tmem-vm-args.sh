@@ -70,6 +70,23 @@ expect_msg 1 "config file $tmp/none.conf does not exist" "$tv" -c "$tmp/none.con
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" remove g9
 expect_msg 1 "no guest 'g9'" "$tv" "${opts[@]}" show g9
 [ -e "$tmp/guests" ] && fail "a refused add left $tmp/guests behind"
+# The run directory goes into the printed qemu and libvirt lines as it
+# is, and a Unix socket path has at most 107 bytes.
+expect_msg 1 "run-dir: '$tmp/a,b': use letters" "$tv" "${opts[@]:0:6}" -r "$tmp/a,b" --no-systemd add g1 --size 16M --user "$me"
+expect_msg 1 "run-dir: '$tmp/a b': use letters" "$tv" "${opts[@]:0:6}" -r "$tmp/a b" --no-systemd add g1 --size 16M --user "$me"
+long=$tmp/$(printf 'r%.0s' $(seq 100))
+expect_msg 1 "socket path $long/g1.sock is $((${#long} + 8)) bytes, more than the 107" \
+    "$tv" "${opts[@]:0:6}" -r "$long" --no-systemd add g1 --size 16M --user "$me"
+# A directory another user may write to would let them put their own
+# socket where qemu connects, or their own settings (a plugin= that the
+# unit loads as root).
+mkdir -m 0777 "$tmp/open" "$tmp/open/run"
+chmod 0777 "$tmp/open/run"
+expect_msg 1 "run-dir: $tmp/open/run is writable by other users" \
+    "$tv" "${opts[@]:0:6}" -r "$tmp/open/run" --no-systemd add g1 --size 16M --user "$me"
+expect_msg 1 "guest-dir: $tmp/open is writable by other users" \
+    "$tv" "${opts[@]:0:4}" -g "$tmp/open/guests" "${opts[@]:6}" add g1 --size 16M --user "$me"
+[ -e "$tmp/open/run/g1.sock" ] || [ -e "$tmp/open/guests" ] && fail "a refused add made files in $tmp/open"
 
 # The rest serves for real.
 requires nbdkit --version
@@ -90,6 +107,15 @@ expect_msg 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" 
 sed 's/^threads = 2$/threads = 2\nmin-share = 16M/' "$tmp/t.conf" > "$tmp/t16.conf"
 grep -q "min-share = 16M" "$tmp/t16.conf" || fail "cannot make $tmp/t16.conf"
 expect_msg 1 "would add up to 72M" "$tv" -c "$tmp/t16.conf" "${opts[@]:2}" add g3 --share 48M: --user "$me"
+
+# A sub-pool of the guest's name already in the pool (an earlier guest's
+# that remove could not drop, another program's) is not taken over: its
+# pages would be the new guest's disk, its shares not the ones given.
+"$TMEMCTL" create "$pool" --subpool gx:persistent:0:4M > /dev/null || fail "cannot make sub-pool gx"
+expect_msg 1 "pool $pool already has a sub-pool 'gx'" "$tv" "${opts[@]}" add gx --size 16M --share 1M:8M --user "$me"
+[ -e "$tmp/guests/gx.conf" ] && fail "a refused add recorded guest gx"
+"$TMEMCTL" pools "$pool" | awk '$2 == "gx"' | grep -q "4.0 MiB" || fail "sub-pool gx changed: $("$TMEMCTL" pools "$pool")"
+"$TMEMCTL" destroy "$pool" --subpool gx > /dev/null || fail "cannot drop sub-pool gx"
 
 for g in g1 g2; do
     s=$tmp/run/$g.sock
