@@ -973,6 +973,7 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		     uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id)
 {
 	struct tmem_pool_rec *pr;
+	uint64_t reserved = min_bytes;
 	int free_slot = -1;
 	unsigned p;
 	int r = 0;
@@ -992,6 +993,9 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 				free_slot = (int)p;
 			continue;
 		}
+		if (atomic_load(&pr->state) == POOL_ACTIVE)
+			reserved += __atomic_load_n(&pr->min_bytes,
+						    __ATOMIC_RELAXED);
 		if (atomic_load(&pr->state) != POOL_ACTIVE ||
 		    strcmp(pr->name, name) != 0)
 			continue;
@@ -1011,6 +1015,21 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	if (free_slot < 0) {
 		tmem_log(t, TMEM_LOG_ERROR, "all %u sub-pools are in use",
 			 TMEM_MAX_POOLS);
+		r = -ENOSPC;
+		goto out;
+	}
+	/* A new minimum is a promise: made only while every one made can
+	 * still be kept (chunks_owed leaves the rest to the others). */
+	if (min_bytes && reserved > TMEM_RESERVABLE(t->geo->pool_size)) {
+		tmem_log(
+			t, TMEM_LOG_ERROR,
+			"sub-pool %s: its reserved minimum (min-share) and "
+			"those of the sub-pools in the pool would add up to "
+			"%llu bytes, more than the pool can reserve (%llu: "
+			"its size less one 64 KiB chunk, kept free for "
+			"compaction)",
+			name, (unsigned long long)reserved,
+			(unsigned long long)TMEM_RESERVABLE(t->geo->pool_size));
 		r = -ENOSPC;
 		goto out;
 	}

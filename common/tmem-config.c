@@ -452,11 +452,14 @@ int tmem_config_validate(const struct tmem_config *cfg, char *err,
 		/* Saturate: two shares near 2^64 must not wrap to little. */
 		if (__builtin_add_overflow(reserved, mn, &reserved))
 			reserved = UINT64_MAX;
-		if (reserved > pool) {
+		/* Less the chunk puts leave free for compaction: beyond
+		 * it one promise could not be kept (TMEM_RESERVABLE). */
+		if (reserved > TMEM_RESERVABLE(pool)) {
 			tmem_opt_err(
 				err, errlen,
 				"%smin-share.%s: the reserved shares add up to "
-				"%s, more than the pool's size (%s)",
+				"%s, more than the pool can reserve (its size, "
+				"%s, less one 64K chunk)",
 				where(cfg, sh->min_origin, w, sizeof w),
 				sh->name,
 				tmem_opt_fmt_size(reserved, a, sizeof a),

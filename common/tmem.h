@@ -35,6 +35,10 @@ extern "C" {
 #define TMEM_CONTEXTS_MAX  62
 #define TMEM_POOL_SIZE_MIN (1ULL << 20)
 #define TMEM_POOL_SIZE_MAX ((16ULL << 30) - (128 << 10))
+/* What the reserved minimums of a pool of pool_size bytes may add up to
+ * so that each can be kept: its 64 KiB chunks but one, which puts always
+ * leave free for compaction. */
+#define TMEM_RESERVABLE(pool_size) ((((uint64_t)(pool_size) >> 16) - 1) << 16)
 
 enum tmem_kind {
 	TMEM_PERSISTENT = 0, /* frontswap: never dropped */

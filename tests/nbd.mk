@@ -30,6 +30,7 @@ TESTS += \
 	test-nbd-realtime.sh \
 	test-nbd-full-oom.sh \
 	test-nbd-side-files.sh \
+	test-nbd-shares.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -63,4 +64,5 @@ EXTRA_DIST += \
 	test-nbd-realtime.sh \
 	test-nbd-full-oom.sh \
 	test-nbd-side-files.sh \
+	test-nbd-shares.sh \
 	$(NULL)

@@ -81,7 +81,7 @@ expect 1 "kind 'sometimes' is neither" \
     "$TMEMCTL" create --segment "$seg" --subpool x:sometimes
 # A spec gets the checks a config file gets, and says why it is refused.
 seg2=$(unique_segment)2
-expect 1 "min-share.b: the reserved shares add up to 20M, more than the pool's size (16M)" \
+expect 1 "min-share.b: the reserved shares add up to 20M, more than the pool can reserve (its size, 16M, less one 64K chunk)" \
     "$TMEMCTL" create "$seg2" pool-size=16M -S a:persistent:10M -S b:persistent:10M
 [ ! -e "/dev/shm/$seg2" ] || fail "a refused create left /dev/shm/$seg2"
 expect 1 "max-share.a: 1T is more than the pool's size (16M)" \
@@ -102,7 +102,7 @@ assert p["a"]["min_bytes"] == 0 and p["a"]["max_bytes"] == 8 << 20, p' ||
 # and the minimums its sub-pools already reserve.
 expect 1 "min-share.b: 20M is more than segment '$seg2''s ceiling (16M)" \
     "$TMEMCTL" create "$seg2" -S b:persistent:20M pool-size=1G
-expect 1 "sub-pools' reserved minimums would add up to 20M, more than segment '$seg2''s ceiling (16M)" \
+expect 1 "sub-pools' reserved minimums would add up to 20M, more than segment '$seg2' can reserve (its ceiling, 16M, less one 64K chunk)" \
     "$TMEMCTL" create "$seg2" -S b:persistent:10M -S c:persistent:10M pool-size=1G
 "$TMEMCTL" pools "$seg2" | grep -qw b && fail "a refused create added sub-pool b"
 rm -f "/dev/shm/$seg2"

@@ -102,7 +102,9 @@ grep -qx "dedup-scope = pool" "$tmp/guests/g2.conf" || fail "add did not record 
 grep -q "dedup-scope" "$tmp/guests/g1.conf" && fail "add recorded a dedup-scope for g1, given none"
 expect_msg 1 "guest 'g1' exists" "$tv" "${opts[@]}" add g1 --user "$me"
 # 8M + 60M reserved is more than the 64M pool.
-expect_msg 1 "would add up to 68M, more than the pool's 64M" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
+expect_msg 1 "would add up to 68M, more than the pool can reserve: its 64M less the 64K chunk" "$tv" "${opts[@]}" add g3 --share 60M: --user "$me"
+# 8M + 56M is the whole pool, the chunk kept free for compaction too.
+expect_msg 1 "would add up to 64M, more than the pool can reserve" "$tv" "${opts[@]}" add g3 --share 56M: --user "$me"
 # The host's own swap's reservation counts too: 8M + 16M + 48M.
 sed 's/^threads = 2$/threads = 2\nmin-share = 16M/' "$tmp/t.conf" > "$tmp/t16.conf"
 grep -q "min-share = 16M" "$tmp/t16.conf" || fail "cannot make $tmp/t16.conf"

@@ -288,9 +288,10 @@ static int subpool_check_room(struct ctl *c, struct tmem *t,
 		reserved += specs[i].min;
 	}
 	free(pools);
-	if (reserved > info.pool_size) {
+	if (reserved > TMEM_RESERVABLE(info.pool_size)) {
 		ctl_error("--subpool: the sub-pools' reserved minimums would "
-			  "add up to %s, more than segment '%s''s ceiling (%s)",
+			  "add up to %s, more than segment '%s' can reserve "
+			  "(its ceiling, %s, less one 64K chunk)",
 			  tmem_opt_fmt_size(reserved, a, sizeof a), c->segment,
 			  tmem_opt_fmt_size(info.pool_size, b, sizeof b));
 		return -EINVAL;

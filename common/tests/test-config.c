@@ -705,17 +705,25 @@ static void test_conflicts(void)
 	check_conflict("[pool]\nmin-share.a = 100M\nmin-share.b = 100M\n"
 		       "[swap]\nmin-share = 100M\n",
 		       "t.conf:3: min-share.b: the reserved shares add up to "
-		       "300M, more than the pool's size (256M)");
-	check_conflict("[pool]\nsize = 16777088K\nmin-share.a = 16777088K\n"
+		       "300M, more than the pool can reserve (its size, 256M, "
+		       "less one 64K chunk)");
+	check_conflict(
+		"[pool]\nsize = 16M\nmin-share.a = 8M\nmin-share.b = 8M\n",
+		"t.conf:4: min-share.b: the reserved shares add up to "
+		"16M, more than the pool can reserve (its size, 16M, "
+		"less one 64K chunk)");
+	check_conflict("[pool]\nsize = 16777088K\nmin-share.a = 16777024K\n"
 		       "min-share.b = 16777088K\n",
 		       "t.conf:4: min-share.b: the reserved shares add up to "
-		       "33554176K, more than the pool's size (16777088K)");
+		       "33554112K, more than the pool can reserve (its size, "
+		       "16777088K, less one 64K chunk)");
 	/* max-share.swap alone leaves [swap] min-share in force: counted
 	 * and checked against the cap, whatever the keys' order. */
 	check_conflict("[pool]\nmax-share.swap = 250M\nmin-share.other = "
 		       "100M\n[swap]\nmin-share = 200M\n",
 		       "t.conf:3: min-share.other: the reserved shares add up "
-		       "to 300M, more than the pool's size (256M)");
+		       "to 300M, more than the pool can reserve (its size, "
+		       "256M, less one 64K chunk)");
 	check_conflict("[pool]\nmax-share.swap = 100M\n[swap]\nmin-share = "
 		       "200M\n",
 		       "t.conf:4: [swap] min-share: 200M is more than "
