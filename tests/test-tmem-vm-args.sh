@@ -45,6 +45,11 @@ expect_msg 1 "minimum 16M is more than the maximum 8M" "$tv" "${opts[@]}" add g1
 expect_msg 1 "dedup-scope: 'all' is not subpool or pool" "$tv" "${opts[@]}" add g1 --dedup-scope all --user "$me"
 expect_msg 2 "go with add" "$tv" "${opts[@]}" show g1 --dedup-scope pool
 expect_msg 1 "cannot have a reserved minimum" "$tv" "${opts[@]}" add g1 --dedup-scope pool --share 8M: --user "$me"
+# The same when the scope comes from the config file (the server would
+# refuse it at its start, its message in the journal).
+printf '[pool]\nname = %s\nsize = 64M\n[swap]\ndedup-scope = pool\n' "$pool" > "$tmp/scope.conf"
+expect_msg 1 "dedup-scope pool (\[swap\] dedup-scope of $tmp/scope.conf): a guest whose pages are shared cannot have a reserved minimum" \
+    "$tv" -c "$tmp/scope.conf" "${opts[@]:2}" add g1 --share 8M: --user "$me"
 expect_msg 1 "no user 'no-such-user-here'" "$tv" "${opts[@]}" add g1 --user no-such-user-here
 expect_msg 1 "host's own swap export" "$tv" "${opts[@]}" add swap --user "$me"
 expect_msg 2 "overflow-size goes with --overflow" "$tv" "${opts[@]}" add g1 --overflow-size 8M --user "$me"
