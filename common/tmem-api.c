@@ -1121,12 +1121,37 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 	return 0;
 }
 
+/* Whether sub-pool p is a persistent one being destroyed (no lock). */
+static bool pool_destroying_persistent(struct tmem *t, unsigned p)
+{
+	return atomic_load(&seg_pool(t, p)->state) == POOL_DESTROYING &&
+	       __atomic_load_n(&seg_pool(t, p)->kind, __ATOMIC_RELAXED) ==
+		       TMEM_PERSISTENT;
+}
+
+/* Caller holds pool_lock; sub-pool pool is POOL_DESTROYING.  Drop its
+ * entries and free its record.  Entries damage hid are the repair's
+ * (asked for): it finishes the destroy and frees the record, so that no
+ * sub-pool opened in this slot meanwhile finds them.  false then. */
+static bool pool_drop_destroyed(struct tmem *t, unsigned pool)
+{
+	struct tmem_pool_rec *pr = seg_pool(t, pool);
+	bool whole = tmem_index_drop_where(t, pool, true, 0);
+
+	CRASH_POINT(21);
+	if (!whole)
+		return false;
+	atomic_store_explicit(&pr->state, POOL_FREE, memory_order_release);
+	tmem_pool_reseal(pr);
+	return true;
+}
+
 int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 {
 	struct tmem_pool_rec *pr;
-	bool shared, whole;
 	unsigned pool;
 	int r, n, pid = 0;
+	bool shared;
 
 	if (t->readonly)
 		return -EROFS;
@@ -1169,18 +1194,56 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	atomic_store(&pr->state, POOL_DESTROYING);
 	tmem_pool_reseal(pr);
 	CRASH_POINT(20);
-	/* Entries damage hid are the repair's (asked for): it finishes the
-	 * destroy and frees the record, so that no sub-pool opened in this
-	 * slot meanwhile finds them. */
-	whole = tmem_index_drop_where(t, pool, true, 0);
-	CRASH_POINT(21);
-	if (whole) {
-		atomic_store_explicit(&pr->state, POOL_FREE,
-				      memory_order_release);
-		tmem_pool_reseal(pr);
-	}
 	pool_hold(t, pool, false);
 	tmem_unserve_persistent(t, pool);
+	/* A swap sub-pool's entries lie on the swap stripes.  A process that
+	 * serves no swap sub-pool (a tool, a cache daemon) may be stopped or
+	 * stall on a fault while it holds one, and a swap server's request
+	 * for a key there would wait as long: while a swap server lives,
+	 * its grower drops them (tmem_destroy_serve), and this process
+	 * waits holding no lock.  The record stays DESTROYING meanwhile, so
+	 * no sub-pool is opened in its slot. */
+	if (pr->kind == TMEM_PERSISTENT && !atomic_load(&t->own_persistent) &&
+	    tmem_swap_server(t)) {
+		tmem_unlock(&t->hdr->pool_lock);
+		r = tmem_destroy_wait(t, pool);
+		if (r <= 0)
+			return r;
+		/* No swap server any more: drop them here, unless someone
+		 * finished the destroy meanwhile. */
+		tmem_lock(t, &t->hdr->pool_lock);
+		if (atomic_load(&pr->state) != POOL_DESTROYING ||
+		    __atomic_load_n(&pr->gen, __ATOMIC_RELAXED) !=
+			    pool_id >> 8) {
+			tmem_unlock(&t->hdr->pool_lock);
+			return 0;
+		}
+	}
+	(void)pool_drop_destroyed(t, pool);
 	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
+}
+
+bool tmem_destroy_serve(struct tmem *t)
+{
+	bool any = false, done = false;
+	unsigned p;
+
+	if (!atomic_load(&t->own_persistent))
+		return false;
+	for (p = 0; p < TMEM_MAX_POOLS && !any; p++)
+		any = pool_destroying_persistent(t, p);
+	/* A destroyer holds pool_lock while it drops: one found DESTROYING
+	 * with pool_lock taken is one handed over, or one whose destroyer
+	 * died (then the repair, due, finishes it).  A busy pool_lock (a
+	 * stopped holder) is tried again on the next round. */
+	if (!any || !tmem_timedlock(t, &t->hdr->pool_lock, 50))
+		return false;
+	for (p = 0; p < TMEM_MAX_POOLS; p++)
+		if (!tmem_repair_pending_in(t,
+					    TMEM_HALF_BIT(TMEM_PERSISTENT)) &&
+		    pool_destroying_persistent(t, p))
+			done |= pool_drop_destroyed(t, p);
+	tmem_unlock(&t->hdr->pool_lock);
+	return done;
 }

@@ -42,6 +42,18 @@ bool tmem_check_serve(struct tmem *t);
 /* The pid of a live process other than this one whose grower serves the
  * pool, when this process runs none; else 0. */
 int tmem_served_by(struct tmem *t);
+/* The pid of a live process other than this one whose grower serves a
+ * persistent sub-pool (a swap server), or 0. */
+int tmem_swap_server(struct tmem *t);
+/* In a process that handed the destroy of sub-pool pool (POOL_DESTROYING,
+ * pool_lock not held) to a swap server's grower: wait for it, holding no
+ * lock.  0: destroyed; 1: no swap server is alive any more (the caller
+ * drops the entries itself); -ETIMEDOUT, logged, when the server did not
+ * within the served wait (it finishes later). */
+int tmem_destroy_wait(struct tmem *t, unsigned pool);
+/* Grower thread of a swap server: finish the destroys of persistent
+ * sub-pools handed to it (tmem_pool_destroy); false if there were none. */
+bool tmem_destroy_serve(struct tmem *t);
 /* Grower thread: the quick tmem_verify of the persistent sub-pools' index
  * stripes, which a process without a grower leaves to the server. */
 void tmem_verify_persistent(struct tmem *t, struct tmem_verify_result *res);

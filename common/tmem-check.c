@@ -1269,10 +1269,10 @@ void tmem_repair_if_needed(struct tmem *t)
 
 /* The pid of a live process, not this one, that runs a grower thread, or
  * 0 when there is none: the pool's server (one that serves a persistent
- * sub-pool first: its grower is the one that checks).  No lock (the
- * slot's words are read as they are; a slot freed meanwhile is not
- * alive). */
-static pid_t pool_server(struct tmem *t)
+ * sub-pool first: its grower is the one that checks); with
+ * persistent_only, only such a one.  No lock (the slot's words are read
+ * as they are; a slot freed meanwhile is not alive). */
+static pid_t server_find(struct tmem *t, bool persistent_only)
 {
 	pid_t any = 0;
 	unsigned s;
@@ -1288,17 +1288,28 @@ static pid_t pool_server(struct tmem *t)
 			continue;
 		if (g & SLOT_GROWER_PERSISTENT)
 			return __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
-		if (!any)
+		if (!any && !persistent_only)
 			any = __atomic_load_n(&sl->pid, __ATOMIC_RELAXED);
 	}
 	return any;
 }
 
+static pid_t pool_server(struct tmem *t)
+{
+	return server_find(t, false);
+}
+
+int tmem_swap_server(struct tmem *t)
+{
+	return (int)server_find(t, true);
+}
+
 /* What a process without a grower waits for from the pool's server. */
 enum served_wait {
-	WAIT_REPAIR, /* no repair of the halves due */
-	WAIT_DEAD,   /* and no dead process's slot left in them */
-	WAIT_CHECK,  /* check_answer's generation reaches req */
+	WAIT_REPAIR,  /* no repair of the halves due */
+	WAIT_DEAD,    /* and no dead process's slot left in them */
+	WAIT_CHECK,   /* check_answer's generation reaches req */
+	WAIT_DESTROY, /* sub-pool req no longer being destroyed */
 };
 
 static bool served_done(struct tmem *t, enum served_wait what, uint32_t req,
@@ -1307,6 +1318,8 @@ static bool served_done(struct tmem *t, enum served_wait what, uint32_t req,
 	uint64_t ans;
 
 	switch (what) {
+	case WAIT_DESTROY:
+		return atomic_load(&seg_pool(t, req)->state) != POOL_DESTROYING;
 	case WAIT_CHECK:
 		ans = atomic_load(&t->hdr->check_answer);
 		return (int32_t)((uint32_t)(ans >> 32) - req) >= 0;
@@ -1341,7 +1354,9 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
 			return 0;
 		now = ms_now();
 		if (now >= next) {
-			server = pool_server(t);
+			/* A destroy is finished by a swap server's grower
+			 * alone (tmem_destroy_serve). */
+			server = server_find(t, what == WAIT_DESTROY);
 			if (!server)
 				return 0;
 			tmem_grower_wake(t);
@@ -1351,6 +1366,15 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
 			break;
 		nanosleep(&ms, NULL);
 	}
+	if (what == WAIT_DESTROY) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s: the pool is served by pid %d, whose "
+			 "grower has not finished destroying it in %u s; it "
+			 "will",
+			 seg_pool(t, req)->name, (int)server,
+			 (served_wait_ms() + 999) / 1000);
+		return -ETIMEDOUT;
+	}
 	tmem_log(t, TMEM_LOG_ERROR,
 		 "the pool is served by pid %d, whose grower has not %s it in "
 		 "%u s; not %s a served pool",
@@ -1358,6 +1382,17 @@ static int served_wait(struct tmem *t, enum served_wait what, uint32_t req,
 		 (served_wait_ms() + 999) / 1000,
 		 what == WAIT_CHECK ? "checking" : "repairing");
 	return -ETIMEDOUT;
+}
+
+int tmem_destroy_wait(struct tmem *t, unsigned pool)
+{
+	int r;
+
+	tmem_grower_wake(t);
+	r = served_wait(t, WAIT_DESTROY, pool, TMEM_HALVES);
+	if (r)
+		return r;
+	return served_done(t, WAIT_DESTROY, pool, TMEM_HALVES) ? 0 : 1;
 }
 
 /* How long a serving process's thread that is not its grower (one that

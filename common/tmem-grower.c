@@ -636,6 +636,7 @@ static void *grower_main(void *arg)
 		tmem_repair_if_needed(t);
 		step(t, STEP_CHECKING);
 		work |= tmem_check_serve(t);
+		work |= tmem_destroy_serve(t);
 		step(t, STEP_GROWING);
 		due = stall_due(t);
 		test_stall(t, STALL_TOP, due);

@@ -23,7 +23,9 @@
  * server waits for it (a cache daemon stopped or faulting, a tool) must
  * never hold a lock the swap path needs.  Puts, gets and flushes keep it:
  * they take only their own kind's stripes, and the swap path takes an
- * ephemeral stripe only with trylock.  Compaction keeps it too: a
+ * ephemeral stripe only with trylock.  A destroy of a persistent
+ * sub-pool by a process serving none is left to a swap server's grower
+ * while one lives (tmem_destroy_serve).  Compaction keeps it too: a
  * process moves persistent blobs only of the sub-pools it serves
  * (tmem-compact.c).  Repair and check (tmem-check.c) work one half at a
  * time: each stops that half's world (the header locks and the half's

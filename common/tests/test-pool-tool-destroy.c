@@ -1,0 +1,117 @@
+/* tmem: a tool that destroys a swap sub-pool of a served pool never holds
+ * a lock the swap server needs.
+ *
+ * The swap server (this process, with its grower) serves the persistent
+ * sub-pool "swap", whose pages cover every index stripe of the swap half.
+ * A tool (a process without a grower, as tmemctl destroy --subpool)
+ * stores pages in "old", another persistent sub-pool, and destroys it,
+ * set to stop itself (SIGSTOP) at the first index entry it would drop
+ * (crash point 11: that entry's index stripe held).  The server's gets of
+ * every page of "swap" must each finish within a second (a watchdog):
+ * were the tool stopped holding a swap stripe, the get of a key of that
+ * stripe would wait as long as the tool.  Then the tool goes on (if it
+ * stopped at all), its destroy must have answered 0, "old" must be gone
+ * with every page of it, and the pool must check clean. */
+#include <config.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test-pool.h"
+#include "test-watchdog.h"
+#include "tmem-internal.h"
+
+#define NPAGES 1024 /* "swap": several keys on every swap stripe */
+#define NOLD   64
+
+static const char *name;
+
+/* The tool: fill "old", then destroy it, stopping at crash point 11.
+ * Exits 0 when the destroy answered 0. */
+static void tool(void)
+{
+	unsigned char page[4096];
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t old;
+	uint64_t i;
+	int r;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "old", TMEM_PERSISTENT, 0, 0, &old), 0);
+	for (i = 0; i < NOLD; i++) {
+		page_text(page, 100000 + i);
+		CHECK_RC(tmem_put(t, old, 7, i, page), 0);
+	}
+	tmem_crash_signal = SIGSTOP;
+	tmem_crash_at = 11;
+	r = tmem_pool_destroy(t, old);
+	tmem_crash_at = 0;
+	if (r != 0)
+		fprintf(stderr, "the tool's destroy: %s\n", tmem_strerror(r));
+	tmem_close(t);
+	_exit(r == 0 ? 0 : 1);
+}
+
+int main(void)
+{
+	struct tmem_options o;
+	unsigned char page[4096], back[4096];
+	struct tmem *t;
+	uint32_t p, old;
+	uint64_t i;
+	int status, r;
+	bool stopped;
+	pid_t pid;
+
+#ifndef TMEM_TEST_HOOKS
+	fprintf(stderr, "built without test hooks\n");
+	return 77;
+#endif
+	name = test_segment_name("tool-destroy");
+	test_options(&o, name, 32 << 20);
+	o.grower = true;
+	o.put_may_grow = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	CHECK_RC(tmem_start(t), 0);
+	for (i = 0; i < NPAGES; i++) {
+		page_text(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		tool();
+	stopped = test_wait_stop(pid, &status);
+	test_watchdog_start(1000,
+			    "with a tool stopped in its destroy of another "
+			    "swap sub-pool",
+			    stopped ? pid : 0);
+	for (i = 0; i < NPAGES; i++) {
+		page_text(page, i);
+		TIMED("get", r = tmem_get(t, p, 1, i, back));
+		CHECK_RC(r, 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	atomic_store(&wd_victim, 0);
+	if (stopped) {
+		kill(pid, SIGCONT);
+		CHECK(waitpid(pid, &status, 0) == pid);
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_RC(tmem_pool_find(t, "old", &old), -ENOENT);
+	for (i = 0; i < NPAGES; i++) {
+		page_text(page, i);
+		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
+		CHECK(memcmp(page, back, 4096) == 0);
+	}
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(t);
+	printf("tool destroy: ok (%s)\n",
+	       stopped ? "the tool stopped in it" : "left to the server");
+	return 0;
+}
