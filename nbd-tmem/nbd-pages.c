@@ -245,8 +245,8 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		       uint64_t min_room, bool *late)
 {
 	struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
-	unsigned waited = 0;
-	uint64_t start = 0;
+	uint64_t start = 0, waited = 0;
+	unsigned tries = 0;
 	bool extended = false;
 	int r;
 
@@ -255,6 +255,12 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 
 		r = tmem_put(dev->pool, dev->pool_id, NT_DATA_OBJECT, page,
 			     data);
+		/* The budget is time since the first refusal, not retries:
+		 * a put itself may wait (up to 100 ms for chunk_lock, which
+		 * a stopped process may hold), and 200 such retries kept a
+		 * write 20 s. */
+		if (start)
+			waited = (nt_now_ns() - start) / 1000000;
 		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late) {
 			more = tmem_last_reject() ==
 				       TMEM_REJECT_RESERVE_EMPTY &&
@@ -273,13 +279,13 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		if (r != -ENOSPC || (waited >= budget_ms && !more))
 			return pool_gone(r);
 		if (tmem_last_reject() != TMEM_REJECT_RESERVE_EMPTY ||
-		    (waited % 10 == 0 && !pool_can_grow(min_room)))
+		    (tries % 10 == 0 && !pool_can_grow(min_room)))
 			return r;
-		if (waited == 0)
+		if (!start)
 			start = nt_now_ns();
 		NT_COUNT(nospace_retries);
 		nanosleep(&ms, NULL);
-		waited++;
+		tries++;
 	}
 }
 

@@ -23,6 +23,11 @@
  *                             and stop itself (SIGSTOP): a cache process
  *                             stopped inside a header lock.  Continued
  *                             (SIGCONT), it lets go and exits
+ *   ctl-put SEGMENT chunkstall
+ *                             attach, take chunk_lock, print "stalled"
+ *                             and stop itself: a process stopped while a
+ *                             chunk changes hands.  Continued, it lets
+ *                             go and exits
  *
  * fill, in the persistent sub-pool "swap0": 10 zero pages, 5 pages of one
  * repeated byte, 8 distinct text pages and 4 copies of the first text
@@ -267,9 +272,11 @@ int main(int argc, char **argv)
 	if (argc != 3 ||
 	    (strcmp(argv[2], "fill") != 0 && strcmp(argv[2], "hold") != 0 &&
 	     strcmp(argv[2], "serve") != 0 && strcmp(argv[2], "damage") != 0 &&
-	     strcmp(argv[2], "cut") != 0 && strcmp(argv[2], "stall") != 0)) {
-		fprintf(stderr, "usage: ctl-put SEGMENT "
-				"fill|hold|serve|damage|cut|stall\n");
+	     strcmp(argv[2], "cut") != 0 && strcmp(argv[2], "stall") != 0 &&
+	     strcmp(argv[2], "chunkstall") != 0)) {
+		fprintf(stderr,
+			"usage: ctl-put SEGMENT "
+			"fill|hold|serve|damage|cut|stall|chunkstall\n");
 		return 2;
 	}
 	if (strcmp(argv[2], "cut") == 0) {
@@ -302,6 +309,12 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		raise(SIGSTOP);
 		tmem_unlock(&t->hdr->pool_lock);
+	} else if (strcmp(argv[2], "chunkstall") == 0) {
+		tmem_lock(t, &t->hdr->chunk_lock);
+		printf("stalled\n");
+		fflush(stdout);
+		raise(SIGSTOP);
+		tmem_unlock(&t->hdr->chunk_lock);
 	} else {
 		printf("attached\n");
 		fflush(stdout);

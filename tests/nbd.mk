@@ -31,6 +31,7 @@ TESTS += \
 	test-nbd-full-oom.sh \
 	test-nbd-side-files.sh \
 	test-nbd-shares.sh \
+	test-nbd-chunk-stall.sh \
 	$(NULL)
 endif HAVE_NBDKIT
 
@@ -65,4 +66,5 @@ EXTRA_DIST += \
 	test-nbd-full-oom.sh \
 	test-nbd-side-files.sh \
 	test-nbd-shares.sh \
+	test-nbd-chunk-stall.sh \
 	$(NULL)
