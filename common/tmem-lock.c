@@ -25,6 +25,7 @@
 #endif
 #endif
 #if defined(__SANITIZE_THREAD__) || defined(TMEM_TSAN)
+#define TMEM_TSAN_BUILD 1
 /* Stopping the world holds every stripe lock at once, more than TSan's
  * deadlock detector can track (64): keep the race detector, not that. */
 const char *__tsan_default_options(void);
@@ -104,6 +105,39 @@ bool tmem_trylock(struct tmem *t, pthread_mutex_t *m)
 	return r == 0;
 }
 
+/* The clock a bounded wait for a lock ends by: the monotonic one, so that
+ * a wall clock set back during the wait (an NTP step, at boot above all)
+ * does not make it longer by as much.  ThreadSanitizer knows of
+ * pthread_mutex_timedlock only (a lock it does not see taken would read
+ * as races): its builds wait by the wall clock. */
+#ifdef TMEM_TSAN_BUILD
+#define LOCK_CLOCK CLOCK_REALTIME
+#else
+#define LOCK_CLOCK CLOCK_MONOTONIC
+#endif
+
+/* *end: ms milliseconds from now, by LOCK_CLOCK. */
+static void lock_deadline(long ms, struct timespec *end)
+{
+	clock_gettime(LOCK_CLOCK, end);
+	end->tv_sec += ms / 1000;
+	end->tv_nsec += (ms % 1000) * 1000000L;
+	if (end->tv_nsec >= 1000000000L) {
+		end->tv_sec++;
+		end->tv_nsec -= 1000000000L;
+	}
+}
+
+/* pthread_mutex_timedlock until end (lock_deadline). */
+static int lock_until(pthread_mutex_t *m, const struct timespec *end)
+{
+#ifdef TMEM_TSAN_BUILD
+	return pthread_mutex_timedlock(m, end);
+#else
+	return pthread_mutex_clocklock(m, LOCK_CLOCK, end);
+#endif
+}
+
 /* Wait at most ms milliseconds: the persistent path must never wait long
  * on a lock a stopped process might hold. */
 bool tmem_timedlock(struct tmem *t, pthread_mutex_t *m, long ms)
@@ -113,14 +147,8 @@ bool tmem_timedlock(struct tmem *t, pthread_mutex_t *m, long ms)
 
 	if (tmem_trylock(t, m))
 		return true;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	r = pthread_mutex_timedlock(m, &ts);
+	lock_deadline(ms, &ts);
+	r = lock_until(m, &ts);
 	if (r == EOWNERDEAD) {
 		owner_died(t, m);
 		return true;
@@ -175,15 +203,8 @@ bool tmem_world_stop(struct tmem *t, unsigned halves, long wait_ms)
 	unsigned i;
 	int r;
 
-	clock_gettime(CLOCK_REALTIME, &end);
-	if (wait_ms >= 0) {
-		end.tv_sec += wait_ms / 1000;
-		end.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (end.tv_nsec >= 1000000000L) {
-			end.tv_sec++;
-			end.tv_nsec -= 1000000000L;
-		}
-	}
+	if (wait_ms >= 0)
+		lock_deadline(wait_ms, &end);
 	for (i = 0; i < WORLD_LOCKS; i++) {
 		if (!(m = world_lock(t, halves, i)))
 			continue;
@@ -193,7 +214,7 @@ bool tmem_world_stop(struct tmem *t, unsigned halves, long wait_ms)
 		}
 		r = pthread_mutex_trylock(m);
 		if (r == EBUSY)
-			r = pthread_mutex_timedlock(m, &end);
+			r = lock_until(m, &end);
 		if (r == EOWNERDEAD)
 			owner_died(t, m);
 		else if (r) {
