@@ -25,13 +25,7 @@ cleanup_fn "kill $pid 2>/dev/null"
 wait_for 10 test -S "$tmp/sock" || { cat "$tmp/log"; fail "nbdkit"; }
 uri="nbd+unix:///?socket=$tmp/sock"
 
-./ctl-put "$pool" chunkstall >"$tmp/stall.out" 2>"$tmp/stall.err" &
-stall=$!
-cleanup_fn "kill -CONT $stall 2>/dev/null; kill $stall 2>/dev/null"
-wait_for 10 grep -q stalled "$tmp/stall.out" ||
-    fail "the stalling process did not start: $(cat "$tmp/stall.err")"
-wait_for 10 grep -q '^State:.*stopped' "/proc/$stall/status" ||
-    fail "the stalling process did not stop"
+ctl_put_stall "$pool" chunkstall "$tmp"
 
 # A page that does not compress: it needs a chunk of raw pages, which
 # only chunk_lock hands out.

@@ -32,13 +32,7 @@ seq 1 20000 > "$tmp/data"
 qemu-io -f raw -c "write -s $tmp/data 0 64k" "$uri" >/dev/null || fail "write"
 head -c 4096 /dev/urandom > "$tmp/new"
 
-./ctl-put "$pool" stall >"$tmp/stall.out" 2>"$tmp/stall.err" &
-stall=$!
-cleanup_fn "kill -CONT $stall 2>/dev/null; kill $stall 2>/dev/null"
-wait_for 10 grep -q stalled "$tmp/stall.out" ||
-    fail "the stalling process did not start: $(cat "$tmp/stall.err")"
-wait_for 10 grep -q '^State:.*stopped' "/proc/$stall/status" ||
-    fail "the stalling process did not stop"
+ctl_put_stall "$pool" stall "$tmp"
 
 for op in 'read 0 4k' "write -s $tmp/new 4k 4k" 'read 8k 4k'; do
     start=$(date +%s%N)

@@ -42,12 +42,8 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 /* The stopped process: hold chunk_lock, stopped, until continued. */
 static void holder(void)
 {
-	struct tmem_options o;
-	struct tmem *t;
+	struct tmem *t = test_attach(name);
 
-	test_options(&o, name, 0);
-	o.create = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
 	pthread_mutex_lock(&t->hdr->chunk_lock);
 	raise(SIGSTOP);
 	pthread_mutex_unlock(&t->hdr->chunk_lock);
@@ -57,7 +53,6 @@ static void holder(void)
 
 int main(void)
 {
-	struct tmem_options o;
 	unsigned char page[4096], back[4096];
 	struct tmem *t;
 	int status, r;
@@ -75,13 +70,7 @@ int main(void)
 	return 77;
 #endif
 	name = test_segment_name("clock-step");
-	test_options(&o, name, 16 << 20);
-	o.grower = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
-	CHECK_RC(tmem_start(t), 0);
-	page_text(page, 1);
-	CHECK_RC(tmem_put(t, p, 1, 1, page), 0);
+	t = test_swap_server(name, 16 << 20, 2, &p);
 
 	pid = fork();
 	CHECK(pid >= 0);

@@ -39,13 +39,9 @@ static const char *name;
 /* The cache process: open a cache sub-pool, stopping inside pool_lock. */
 static void cache_process(void)
 {
-	struct tmem_options o;
-	struct tmem *t;
+	struct tmem *t = test_attach(name);
 	uint32_t e;
 
-	test_options(&o, name, 0);
-	o.create = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
 	tmem_crash_signal = SIGSTOP;
 	tmem_crash_at = 22;
 	CHECK_RC(tmem_pool_open(t, "cache", TMEM_EPHEMERAL, 0, 0, &e), 0);
@@ -55,7 +51,6 @@ static void cache_process(void)
 
 int main(void)
 {
-	struct tmem_options o;
 	unsigned char page[4096], back[4096];
 	struct tmem *t;
 	long long ms;
@@ -64,21 +59,9 @@ int main(void)
 	uint64_t i, repairs;
 	int status, r;
 
-#ifndef TMEM_TEST_HOOKS
-	fprintf(stderr, "built without test hooks\n");
-	return 77;
-#endif
+	test_require_hooks();
 	name = test_segment_name("repair-stall");
-	test_options(&o, name, 16 << 20);
-	o.grower = true;
-	o.put_may_grow = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
-	CHECK_RC(tmem_start(t), 0);
-	for (i = 0; i < NPAGES; i++) {
-		page_text(page, i);
-		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
-	}
+	t = test_swap_server(name, 16 << 20, NPAGES, &p);
 	tmem_served_wait_ms = WAIT_MS;
 
 	cache = fork();

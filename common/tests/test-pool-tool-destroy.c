@@ -31,15 +31,11 @@ static const char *name;
 static void tool(void)
 {
 	unsigned char page[4096];
-	struct tmem_options o;
-	struct tmem *t;
+	struct tmem *t = test_attach(name);
 	uint32_t old;
 	uint64_t i;
 	int r;
 
-	test_options(&o, name, 0);
-	o.create = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_pool_open(t, "old", TMEM_PERSISTENT, 0, 0, &old), 0);
 	for (i = 0; i < NOLD; i++) {
 		page_text(page, 100000 + i);
@@ -55,32 +51,32 @@ static void tool(void)
 	_exit(r == 0 ? 0 : 1);
 }
 
-int main(void)
+/* Get every page of "swap" back, each as one request (TIMED). */
+static void gets_all(struct tmem *t, uint32_t p)
 {
-	struct tmem_options o;
 	unsigned char page[4096], back[4096];
-	struct tmem *t;
-	uint32_t p, old;
 	uint64_t i;
-	int status, r;
-	bool stopped;
-	pid_t pid;
+	int r;
 
-#ifndef TMEM_TEST_HOOKS
-	fprintf(stderr, "built without test hooks\n");
-	return 77;
-#endif
-	name = test_segment_name("tool-destroy");
-	test_options(&o, name, 32 << 20);
-	o.grower = true;
-	o.put_may_grow = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
-	CHECK_RC(tmem_start(t), 0);
 	for (i = 0; i < NPAGES; i++) {
 		page_text(page, i);
-		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+		TIMED("get", r = tmem_get(t, p, 1, i, back));
+		CHECK_RC(r, 0);
+		CHECK(memcmp(page, back, 4096) == 0);
 	}
+}
+
+int main(void)
+{
+	struct tmem *t;
+	uint32_t p, old;
+	bool stopped;
+	int status;
+	pid_t pid;
+
+	test_require_hooks();
+	name = test_segment_name("tool-destroy");
+	t = test_swap_server(name, 32 << 20, NPAGES, &p);
 
 	pid = fork();
 	CHECK(pid >= 0);
@@ -91,12 +87,7 @@ int main(void)
 			    "with a tool stopped in its destroy of another "
 			    "swap sub-pool",
 			    stopped ? pid : 0);
-	for (i = 0; i < NPAGES; i++) {
-		page_text(page, i);
-		TIMED("get", r = tmem_get(t, p, 1, i, back));
-		CHECK_RC(r, 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	gets_all(t, p);
 	atomic_store(&wd_victim, 0);
 	if (stopped) {
 		kill(pid, SIGCONT);
@@ -104,11 +95,7 @@ int main(void)
 	}
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	CHECK_RC(tmem_pool_find(t, "old", &old), -ENOENT);
-	for (i = 0; i < NPAGES; i++) {
-		page_text(page, i);
-		CHECK_RC(tmem_get(t, p, 1, i, back), 0);
-		CHECK(memcmp(page, back, 4096) == 0);
-	}
+	gets_all(t, p);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	printf("tool destroy: ok (%s)\n",

@@ -123,6 +123,52 @@ static inline void page_fill64(void *page, uint64_t v)
 		w[i] = v;
 }
 
+/* Skip (exit 77) a test that needs the pool's test hooks (crash points,
+ * TMEM_SERVED_WAIT_MS) in a build without them. */
+static inline void test_require_hooks(void)
+{
+#ifndef TMEM_TEST_HOOKS
+	fprintf(stderr, "built without test hooks\n");
+	exit(77);
+#endif
+}
+
+/* Attach to segment name, made by the test's first process. */
+static inline struct tmem *test_attach(const char *name)
+{
+	struct tmem_options o;
+	struct tmem *t;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	return t;
+}
+
+/* The swap server of a stop test: make segment name (size bytes), open
+ * the persistent sub-pool "swap" (*p), start the grower, and store
+ * npages text pages under object 1, indexes 0 to npages - 1. */
+static inline struct tmem *test_swap_server(const char *name, uint64_t size,
+					    uint64_t npages, uint32_t *p)
+{
+	unsigned char page[4096];
+	struct tmem_options o;
+	struct tmem *t;
+	uint64_t i;
+
+	test_options(&o, name, size);
+	o.grower = true;
+	o.put_may_grow = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, p), 0);
+	CHECK_RC(tmem_start(t), 0);
+	for (i = 0; i < npages; i++) {
+		page_text(page, i);
+		CHECK_RC(tmem_put(t, *p, 1, i, page), 0);
+	}
+	return t;
+}
+
 /* Wait (20 s at most, else fail) until child pid stops (true: stopped at
  * a crash point raising SIGSTOP) or ends (false); *status as waitpid's. */
 static inline bool test_wait_stop(pid_t pid, int *status)
