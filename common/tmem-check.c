@@ -159,7 +159,12 @@ static bool entry_sound(struct fsck *f, const struct tmem_entry *en)
 	if (entry_type(en) == ENTRY_FREE)
 		return false;
 	pr = seg_pool(f->t, entry_pool(en));
-	if (atomic_load(&pr->state) != POOL_ACTIVE)
+	/* A sub-pool being destroyed owns its entries until they are
+	 * dropped: by its destroyer, or by the swap server's grower it was
+	 * handed to (tmem_destroy_serve), which a check may run before.  A
+	 * repair frees such a record before it scans the index. */
+	if (atomic_load(&pr->state) != POOL_ACTIVE &&
+	    atomic_load(&pr->state) != POOL_DESTROYING)
 		return false;
 	if (entry_type(en) == ENTRY_BLOB)
 		return entry_payload(en) > 0 &&
