@@ -1197,13 +1197,16 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	pool_hold(t, pool, false);
 	tmem_unserve_persistent(t, pool);
 	/* A swap sub-pool's entries lie on the swap stripes.  A process that
-	 * serves no swap sub-pool (a tool, a cache daemon) may be stopped or
+	 * is no swap server (no grower serving a swap sub-pool: a tool, even
+	 * one with a swap sub-pool open, a cache daemon) may be stopped or
 	 * stall on a fault while it holds one, and a swap server's request
 	 * for a key there would wait as long: while a swap server lives,
 	 * its grower drops them (tmem_destroy_serve), and this process
 	 * waits holding no lock.  The record stays DESTROYING meanwhile, so
 	 * no sub-pool is opened in its slot. */
-	if (pr->kind == TMEM_PERSISTENT && !atomic_load(&t->own_persistent) &&
+	if (pr->kind == TMEM_PERSISTENT &&
+	    !(__atomic_load_n(&t->grower_running, __ATOMIC_RELAXED) &&
+	      atomic_load(&t->own_persistent)) &&
 	    tmem_swap_server(t)) {
 		tmem_unlock(&t->hdr->pool_lock);
 		r = tmem_destroy_wait(t, pool);

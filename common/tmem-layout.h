@@ -24,12 +24,12 @@
  * never hold a lock the swap path needs.  Puts, gets and flushes keep it:
  * they take only their own kind's stripes, and the swap path takes an
  * ephemeral stripe only with trylock.  A destroy of a persistent
- * sub-pool by a process serving none is left to a swap server's grower
- * while one lives (tmem_destroy_serve).  Compaction keeps it too: a
- * process moves persistent blobs only of the sub-pools it serves
- * (tmem-compact.c).  Repair and check (tmem-check.c) work one half at a
- * time: each stops that half's world (the header locks and the half's
- * stripes), and a due repair is due per half (needs_repair), so that the
+ * sub-pool by a process that is no swap server (no grower serving one)
+ * is left to a swap server's grower while one lives (tmem_destroy_serve).
+ * Compaction keeps it too: a process moves persistent blobs only of the
+ * sub-pools it serves (tmem-compact.c).  Repair and check (tmem-check.c) work
+ * one half at a time: each stops that half's world (the header locks and the
+ * half's stripes), and a due repair is due per half (needs_repair), so that the
  * requests of the other half go on.  They run on a grower thread wherever
  * one runs, and only on the swap server's while one lives (a cache
  * daemon's grower leaves them to it): a serving process's request threads
