@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "deadline.h"
 #include "tmem-lock-internal.h"
 #include "tmem-segment-internal.h"
 
@@ -116,19 +117,7 @@ bool tmem_trylock(struct tmem *t, pthread_mutex_t *m)
 #define LOCK_CLOCK CLOCK_MONOTONIC
 #endif
 
-/* *end: ms milliseconds from now, by LOCK_CLOCK. */
-static void lock_deadline(long ms, struct timespec *end)
-{
-	clock_gettime(LOCK_CLOCK, end);
-	end->tv_sec += ms / 1000;
-	end->tv_nsec += (ms % 1000) * 1000000L;
-	if (end->tv_nsec >= 1000000000L) {
-		end->tv_sec++;
-		end->tv_nsec -= 1000000000L;
-	}
-}
-
-/* pthread_mutex_timedlock until end (lock_deadline). */
+/* pthread_mutex_timedlock until end (a deadline by LOCK_CLOCK). */
 static int lock_until(pthread_mutex_t *m, const struct timespec *end)
 {
 #ifdef TMEM_TSAN_BUILD
@@ -147,7 +136,7 @@ bool tmem_timedlock(struct tmem *t, pthread_mutex_t *m, long ms)
 
 	if (tmem_trylock(t, m))
 		return true;
-	lock_deadline(ms, &ts);
+	deadline_after_ms(LOCK_CLOCK, ms, &ts);
 	r = lock_until(m, &ts);
 	if (r == EOWNERDEAD) {
 		owner_died(t, m);
@@ -204,7 +193,7 @@ bool tmem_world_stop(struct tmem *t, unsigned halves, long wait_ms)
 	int r;
 
 	if (wait_ms >= 0)
-		lock_deadline(wait_ms, &end);
+		deadline_after_ms(LOCK_CLOCK, wait_ms, &end);
 	for (i = 0; i < WORLD_LOCKS; i++) {
 		if (!(m = world_lock(t, halves, i)))
 			continue;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "fc-internal.h"
 
 static size_t fc_hash(dev_t dev, ino_t ino)
@@ -613,8 +614,7 @@ static void fc_inval_entry(fuse_ino_t parent, const char *name)
 	iv->parent = parent;
 	iv->next = NULL;
 	strcpy(iv->name, name);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += FC_INVAL_WAIT_NS / 1000000000u;
+	deadline_after_ms(CLOCK_REALTIME, FC_INVAL_WAIT_NS / 1000000, &until);
 	pthread_mutex_lock(&fc_inval_lock);
 	if (!fc_inval_started && !fc_inval_stopping) {
 		if (pthread_create(&fc_inval_tid, NULL, fc_inval_thread,
@@ -666,13 +666,7 @@ bool fc_inval_join(unsigned ms)
 	pthread_mutex_unlock(&fc_inval_lock);
 	if (!started)
 		return true;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	deadline_after_ms(CLOCK_REALTIME, ms, &until);
 	return pthread_timedjoin_np(fc_inval_tid, NULL, &until) == 0;
 }
 
