@@ -315,14 +315,22 @@ void nt_oom_stop(void);
  * machine (a Unix socket, the loopback); never asks once one is not. */
 void nt_oom_peer(void);
 
-/* A read answered or a write taken: the swap moves.  On the request path:
- * one load, and a store only when the flag was clear. */
-extern _Atomic bool nt_oom_moved_flag;
-static inline void nt_oom_moved(void)
+/* A read answered: the swap moves.  On the request path: one load, and a
+ * store only when the flag was clear. */
+extern _Atomic bool nt_oom_read_flag;
+static inline void nt_oom_read(void)
 {
-	if (!atomic_load_explicit(&nt_oom_moved_flag, memory_order_relaxed))
-		atomic_store_explicit(&nt_oom_moved_flag, true,
+	if (!atomic_load_explicit(&nt_oom_read_flag, memory_order_relaxed))
+		atomic_store_explicit(&nt_oom_read_flag, true,
 				      memory_order_relaxed);
+}
+
+/* A write request of which pages were taken: counted, to be weighed
+ * against the writes refused.  On the request path: one relaxed add. */
+extern _Atomic uint64_t nt_oom_taken_count;
+static inline void nt_oom_taken(void)
+{
+	atomic_fetch_add_explicit(&nt_oom_taken_count, 1, memory_order_relaxed);
 }
 
 /* ---- nbd-overflow.c ------------------------------------------------- */

@@ -15,13 +15,16 @@
  *
  * So a thread looks every second.  When, for [swap] full-oom seconds in a
  * row, writes were refused because the device is full, no read was
- * answered and no write taken, and every task of the machine waited for
- * memory at least NT_OOM_STALL_PCT of that time (PSI: the growth of the
- * "full" total of /proc/pressure/memory over those seconds), it asks the
- * kernel's own OOM killer to act, as the kernel would itself
- * (/proc/sysrq-trigger "f": the task with the largest oom_score; the
- * server's is -1000), then waits NT_OOM_HOLDOFF seconds for the kill to
- * free memory before it counts again.
+ * answered, at most one write was taken for NT_OOM_TAKEN_PER refused (a
+ * full pool still takes a write over a page it holds: a stale slot
+ * rewritten, often with a zero page, each of which the kernel counts as
+ * progress, so that its own OOM kill never comes), and every task of the
+ * machine waited for memory at least NT_OOM_STALL_PCT of that time (PSI:
+ * the growth of the "full" total of /proc/pressure/memory over those
+ * seconds), it asks the kernel's own OOM killer to act, as the kernel
+ * would itself (/proc/sysrq-trigger "f": the task with the largest
+ * oom_score; the server's is -1000), then waits NT_OOM_HOLDOFF seconds
+ * for the kill to free memory before it counts again.
  *
  * This is for a server on the machine whose kernel swaps through it: its
  * PSI is that kernel's, and the kill lands there.  It never acts once a
@@ -30,9 +33,9 @@
  * another kernel) or for a guest over qemu's user network or any other
  * local proxy (the loopback, but another kernel) runs with full-oom=0
  * (tmem-vm passes it).  Nothing of this runs on a request's thread but
- * nt_oom_moved's flag and the refusal counter; the thread's files are
- * opened, read and its stack touched at start, so that it needs no new
- * page when memory is short.
+ * nt_oom_read's flag, nt_oom_taken's count and the refusal counter; the
+ * thread's files are opened, read and its stack touched at start, so that
+ * it needs no new page when memory is short.
  *
  * For tests: TMEM_SYSRQ_TRIGGER=FILE is appended to instead of
  * /proc/sysrq-trigger, and TMEM_PSI_MEMORY=FILE read instead of
@@ -62,8 +65,10 @@
 #define SAMPLE_MS	 1000
 #define NT_OOM_STALL_PCT 25 /* of the window, every task waiting */
 #define NT_OOM_HOLDOFF	 10 /* seconds after a kill */
+#define NT_OOM_TAKEN_PER 4  /* at most one write taken per this many refused */
 
-_Atomic bool nt_oom_moved_flag;
+_Atomic bool nt_oom_read_flag;
+_Atomic uint64_t nt_oom_taken_count;
 
 static struct {
 	pthread_t thread;
@@ -100,9 +105,15 @@ static uint64_t refused_now(void)
 	return __atomic_load_n(&nt_counters.full_refused, __ATOMIC_RELAXED);
 }
 
+static uint64_t taken_now(void)
+{
+	return atomic_load_explicit(&nt_oom_taken_count, memory_order_relaxed);
+}
+
 /* Ask for the kill; whether it was asked.  stalled_us of elapsed_us every
- * task waited. */
-static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us)
+ * task waited; taken writes were taken and refused refused meanwhile. */
+static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us,
+		uint64_t taken, uint64_t refused)
 {
 	if (write(oo.sysrq_fd, "f", 1) != 1) {
 		nt_log(false, "full-oom: cannot ask for an OOM kill: %s",
@@ -112,21 +123,25 @@ static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us)
 	NT_COUNT(full_ooms);
 	nt_log(false,
 	       "full-oom: for %u s writes were refused (the pool is full), "
-	       "nothing was read or taken, and every task waited for memory "
-	       "%" PRId64 "%% of that time: asked the kernel's OOM killer to "
-	       "end a process",
-	       run, stalled_us * 100 / elapsed_us);
+	       "nothing was read, %" PRIu64
+	       " writes were taken against %" PRIu64
+	       " refused, and every task waited for memory %" PRId64
+	       "%% of that time: asked the kernel's OOM killer to end a "
+	       "process",
+	       run, taken, refused, stalled_us * 100 / elapsed_us);
 	return true;
 }
 
 /* A window is the samples since the last reset: its length is counted in
  * samples (run), its stall measured against the time it really took
  * (naps stretch on a stalled machine).  Any sample that breaks a
- * condition, a PSI file that cannot be read, a window whose stall fell
- * short and a request made start a new one. */
+ * condition (a read answered, no write refused since the last), a PSI
+ * file that cannot be read, and a window whose stall fell short or that
+ * took more writes than NT_OOM_TAKEN_PER allows start a new one. */
 static void *oom_main(void *arg)
 {
-	uint64_t refused, last_refused;
+	uint64_t refused, last_refused, refused_start = 0;
+	uint64_t taken, taken_start = 0;
 	int64_t psi, psi_start = -1, now, t_start = 0;
 	unsigned run = 0, hold = 0;
 	bool said_remote = false;
@@ -136,16 +151,18 @@ static void *oom_main(void *arg)
 	last_refused = refused_now();
 	while (!nt_nap(&oo.nap, SAMPLE_MS)) {
 		refused = refused_now();
+		taken = taken_now();
 		psi = psi_full_us();
 		now = (int64_t)(nt_now_ns() / 1000);
-		if (atomic_exchange_explicit(&nt_oom_moved_flag, false,
+		if (atomic_exchange_explicit(&nt_oom_read_flag, false,
 					     memory_order_relaxed) ||
 		    refused == last_refused || psi < 0 || psi_start < 0 ||
 		    hold > 0) {
 			run = 0;
 			psi_start = psi;
 			t_start = now;
-			last_refused = refused;
+			last_refused = refused_start = refused;
+			taken_start = taken;
 			hold -= hold > 0;
 			continue;
 		}
@@ -164,11 +181,16 @@ static void *oom_main(void *arg)
 		}
 		if ((psi - psi_start) * 100 >=
 			    (now - t_start) * NT_OOM_STALL_PCT &&
-		    ask(run, psi - psi_start, now - t_start))
+		    (taken - taken_start) * NT_OOM_TAKEN_PER <=
+			    refused - refused_start &&
+		    ask(run, psi - psi_start, now - t_start,
+			taken - taken_start, refused - refused_start))
 			hold = NT_OOM_HOLDOFF;
 		run = 0;
 		psi_start = psi;
 		t_start = now;
+		refused_start = refused;
+		taken_start = taken;
 	}
 	return NULL;
 }

@@ -520,7 +520,7 @@ int nt_pages_read(void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
-	nt_oom_moved();
+	nt_oom_read();
 	return 0;
 }
 
@@ -574,8 +574,8 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
-	if (p != buf) /* pages were taken: the swap moves */
-		nt_oom_moved();
+	if (p != buf) /* pages were taken: the swap moves, perhaps a little */
+		nt_oom_taken();
 	return r;
 }
 

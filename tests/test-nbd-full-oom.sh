@@ -2,13 +2,18 @@
 # [swap] full-oom: a server whose pool is full asks the kernel's OOM
 # killer to act (appends "f" to /proc/sysrq-trigger, here to a file of the
 # test's own, TMEM_SYSRQ_TRIGGER) only when, for full-oom seconds in a
-# row, writes were refused because the device is full, nothing was read
-# or taken, and the "full" total of memory pressure (PSI, here a file the
-# test writes in the kernel's format, TMEM_PSI_MEMORY) grew by at least
-# a quarter of those seconds:
+# row, writes were refused because the device is full, nothing was read,
+# few writes were taken (at most one for four refused), and the "full"
+# total of memory pressure (PSI, here a file the test writes in the
+# kernel's format, TMEM_PSI_MEMORY) grew by at least a quarter of those
+# seconds:
 #   - refusals only, every task stalled 80% of the time: asked, once per
 #     hold-off, and the log says why;
+#   - refusals with a zero page taken for every five refused (what a
+#     full pool still takes: pages that need no room): asked;
 #   - refusals with a read every 100 ms: not asked (the swap still moves);
+#   - refusals with a zero page taken for every one refused: not asked
+#     (the swap still moves, slowly);
 #   - refusals only, stalled 10% of the time: not asked;
 #   - full-oom=0: not asked;
 #   - asked once in 8 s of refusals (the hold-off);
@@ -25,18 +30,23 @@ h = nbd.NBD()
 h.connect_uri(sys.argv[1])
 mode, seconds, trigger = sys.argv[2], float(sys.argv[3]), sys.argv[4]
 size = h.get_size()
-assert nbd_fill.fill(h) < size, "the pool never filled"
+# Page 0 zero: rewriting it is a write a full pool still takes (a zero
+# page needs no room, and it frees none).
+assert nbd_fill.fill(h, data=bytes(4096) + os.urandom(size - 4096)) < size, \
+    "the pool never filled"
 refused = 0
 end = time.monotonic() + seconds
 # Until the deadline, or (when asked for one) the first kill asked for.
 while time.monotonic() < end:
-    if mode == "until" and os.path.getsize(trigger) > 0:
+    if mode in ("until", "trickle") and os.path.getsize(trigger) > 0:
         break
     if not nbd_fill.refused(h, os.urandom(4096), size - 4096):
         sys.exit("a new page was taken with the pool full")
     refused += 1
     if mode == "read":
         h.pread(4096, 0)
+    if mode == "taking" or (mode == "trickle" and refused % 5 == 0):
+        h.pwrite(bytes(4096), 0)
     time.sleep(0.1)
 print(refused)
 PY
@@ -85,10 +95,14 @@ run ()
 # request (2 s needed), the others run 4 s (two windows of 2 s each).
 run stalled until 20 80 2
 grep -q '^f' "$tmp/sysrq-stalled" || fail "stalled: no OOM kill asked for: $(cat "$tmp/log-stalled")"
-grep -q 'full-oom: for [0-9]* s writes were refused (the pool is full), nothing was read or taken, and every task waited for memory [0-9]*% of that time: asked the kernel' "$tmp/log-stalled" ||
+grep -q 'full-oom: for [0-9]* s writes were refused (the pool is full), nothing was read, 0 writes were taken against [0-9]* refused, and every task waited for memory [0-9]*% of that time: asked the kernel' "$tmp/log-stalled" ||
     fail "stalled: the log does not say why: $(cat "$tmp/log-stalled")"
+run trickle trickle 20 80 2
+grep -q '^f' "$tmp/sysrq-trickle" || fail "trickle: no OOM kill asked for with one zero page taken for five refused: $(cat "$tmp/log-trickle")"
 run reading read 4 80 2
 [ ! -s "$tmp/sysrq-reading" ] || fail "reading: asked for an OOM kill while reads were answered"
+run taking taking 4 80 2
+[ ! -s "$tmp/sysrq-taking" ] || fail "taking: asked for an OOM kill while a write was taken for every one refused"
 run calm refuse 4 10 2
 [ ! -s "$tmp/sysrq-calm" ] || fail "calm: asked for an OOM kill with tasks stalled 10% of the time"
 run off refuse 3 80 0
