@@ -304,8 +304,9 @@ size_t nt_ballast_held(void);
 
 /* ---- nbd-oom.c ------------------------------------------------------ */
 
-/* When for seconds in a row (rounded up) writes were refused because the
- * device is full, nothing was read or taken, and the kernel's memory
+/* When for seconds in a row (rounded up, by the clock) writes were refused
+ * because the device is full, nothing was read, at most one write was
+ * taken for four refused, and the kernel's memory
  * pressure had every task waiting, ask the kernel's OOM killer to act
  * (sysrq "f").  0: never.  Files it cannot use: a warning, and no thread
  * (0).  -errno when the thread cannot start. */

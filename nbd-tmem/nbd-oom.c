@@ -64,7 +64,7 @@
 
 #define SAMPLE_MS	 1000
 #define NT_OOM_STALL_PCT 25 /* of the window, every task waiting */
-#define NT_OOM_HOLDOFF	 10 /* seconds after a kill */
+#define NT_OOM_HOLDOFF	 10 /* seconds after a kill, by the clock */
 #define NT_OOM_TAKEN_PER 4  /* at most one write taken per this many refused */
 
 _Atomic bool nt_oom_read_flag;
@@ -75,6 +75,7 @@ static struct {
 	struct nt_napper nap;
 	bool on;
 	unsigned seconds;
+	unsigned long sample_ms;
 	int psi_fd, sysrq_fd;
 	const char *psi_path;
 	_Atomic bool local_peer, remote_peer;
@@ -110,9 +111,10 @@ static uint64_t taken_now(void)
 	return atomic_load_explicit(&nt_oom_taken_count, memory_order_relaxed);
 }
 
-/* Ask for the kill; whether it was asked.  stalled_us of elapsed_us every
- * task waited; taken writes were taken and refused refused meanwhile. */
-static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us,
+/* Ask for the kill; whether it was asked.  For secs seconds (elapsed_us)
+ * writes were refused, stalled_us of them every task waited, and taken
+ * writes were taken and refused refused meanwhile. */
+static bool ask(unsigned secs, int64_t stalled_us, int64_t elapsed_us,
 		uint64_t taken, uint64_t refused)
 {
 	if (write(oo.sysrq_fd, "f", 1) != 1) {
@@ -128,28 +130,31 @@ static bool ask(unsigned run, int64_t stalled_us, int64_t elapsed_us,
 	       " refused, and every task waited for memory %" PRId64
 	       "%% of that time: asked the kernel's OOM killer to end a "
 	       "process",
-	       run, taken, refused, stalled_us * 100 / elapsed_us);
+	       secs, taken, refused, stalled_us * 100 / elapsed_us);
 	return true;
 }
 
-/* A window is the samples since the last reset: its length is counted in
- * samples (run), its stall measured against the time it really took
- * (naps stretch on a stalled machine).  Any sample that breaks a
- * condition (a read answered, no write refused since the last), a PSI
- * file that cannot be read, and a window whose stall fell short or that
- * took more writes than NT_OOM_TAKEN_PER allows start a new one. */
+/* A window is the samples since the last reset.  It is long enough when
+ * full-oom seconds have passed by the clock, over at least two samples
+ * (or one, for full-oom=1): naps stretch on a stalled machine (a 1 s nap
+ * took 2 s and more in the guest's full case), and a window counted in
+ * samples stretched with them, while every task waited.  Its stall is
+ * measured against the same time.  Any sample that breaks a condition (a
+ * read answered, no write refused since the last), a PSI file that cannot
+ * be read, and a window whose stall fell short or that took more writes
+ * than NT_OOM_TAKEN_PER allows start a new one. */
 static void *oom_main(void *arg)
 {
 	uint64_t refused, last_refused, refused_start = 0;
 	uint64_t taken, taken_start = 0;
-	int64_t psi, psi_start = -1, now, t_start = 0;
-	unsigned run = 0, hold = 0;
+	int64_t psi, psi_start = -1, now, t_start = 0, hold_until = 0;
+	unsigned run = 0;
 	bool said_remote = false;
 
 	(void)arg;
 	nt_stack_touch();
 	last_refused = refused_now();
-	while (!nt_nap(&oo.nap, SAMPLE_MS)) {
+	while (!nt_nap(&oo.nap, oo.sample_ms)) {
 		refused = refused_now();
 		taken = taken_now();
 		psi = psi_full_us();
@@ -157,17 +162,18 @@ static void *oom_main(void *arg)
 		if (atomic_exchange_explicit(&nt_oom_read_flag, false,
 					     memory_order_relaxed) ||
 		    refused == last_refused || psi < 0 || psi_start < 0 ||
-		    hold > 0) {
+		    now < hold_until) {
 			run = 0;
 			psi_start = psi;
 			t_start = now;
 			last_refused = refused_start = refused;
 			taken_start = taken;
-			hold -= hold > 0;
 			continue;
 		}
 		last_refused = refused;
-		if (++run < oo.seconds)
+		++run;
+		if (run < (oo.seconds < 2 ? oo.seconds : 2) ||
+		    now - t_start < (int64_t)oo.seconds * 1000000 - 50000)
 			continue;
 		if (atomic_load(&oo.remote_peer)) {
 			if (!said_remote)
@@ -183,9 +189,10 @@ static void *oom_main(void *arg)
 			    (now - t_start) * NT_OOM_STALL_PCT &&
 		    (taken - taken_start) * NT_OOM_TAKEN_PER <=
 			    refused - refused_start &&
-		    ask(run, psi - psi_start, now - t_start,
-			taken - taken_start, refused - refused_start))
-			hold = NT_OOM_HOLDOFF;
+		    ask((unsigned)((now - t_start + 500000) / 1000000),
+			psi - psi_start, now - t_start, taken - taken_start,
+			refused - refused_start))
+			hold_until = now + NT_OOM_HOLDOFF * 1000000;
 		run = 0;
 		psi_start = psi;
 		t_start = now;
@@ -262,6 +269,13 @@ int nt_oom_start(double seconds)
 		return 0;
 	}
 	oo.seconds = s < seconds ? s + 1 : s; /* whole seconds, rounded up */
+	oo.sample_ms = SAMPLE_MS;
+#ifdef TMEM_TEST_HOOKS
+	/* A machine whose naps stretch, for tests. */
+	if (getenv("TMEM_TEST_OOM_SAMPLE_MS"))
+		oo.sample_ms =
+			strtoul(getenv("TMEM_TEST_OOM_SAMPLE_MS"), NULL, 10);
+#endif
 	nt_napper_init(&oo.nap);
 	r = pthread_create(&oo.thread, NULL, oom_main, NULL);
 	if (r) {
