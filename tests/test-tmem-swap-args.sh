@@ -112,8 +112,15 @@ else
     expect_msg 1 "needs root" "$ts" --config "$tmp/nosize.conf" start
 fi
 
-# status with nothing running says so, with its own exit status.
-expect_msg 3 "server: not running" "$ts" --config "$tmp/nosize.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
+# status with nothing running says so, with its own exit status; it
+# reads the settings once (a stand-in tmemctl counts its runs).
+mkdir -p "$tmp/count"
+printf '#!/bin/sh\necho "$*" >> %s/count/runs\nexec %s "$@"\n' "$tmp" "$TMEMCTL" > "$tmp/count/tmemctl"
+chmod +x "$tmp/count/tmemctl"
+TMEMCTL=$tmp/count/tmemctl \
+    expect_msg 3 "server: not running" "$ts" --config "$tmp/nosize.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
+n=$(grep -c '^--config .* config' "$tmp/count/runs" || true)
+[ "$n" -eq 1 ] || fail "status ran tmemctl config $n times: $(cat "$tmp/count/runs")"
 # A config file edited badly (or tmemctl gone) never keeps swap from being
 # turned off: stop reads no setting, and status says what it can.
 printf '[swap]\ncolour = blue\n' > "$tmp/bad.conf"
