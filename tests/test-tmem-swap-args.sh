@@ -128,5 +128,22 @@ if [ "$(id -u)" -eq 0 ]; then
     TMEMCTL=/nonexistent "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" \
         --device /dev/nbd15 stop || fail "stop with a refused config file failed"
 fi
+# A pidfile whose server died may name a pid the system has given to
+# another process since: stop-server neither signals it nor says the
+# server runs.
+if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$tmp/run"
+    sleep 300 &
+    other=$!
+    cleanup_fn "kill $other 2>/dev/null"
+    echo "$other" > "$tmp/run/nbdkit-nbd15.pid"
+    expect_msg 3 "server: not running (stale pidfile $tmp/run/nbdkit-nbd15.pid" \
+        "$ts" --config "$tmp/nosize.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
+    expect_msg 0 "pidfile $tmp/run/nbdkit-nbd15.pid names pid $other, which is not this device's nbdkit" \
+        "$ts" --config "$tmp/nosize.conf" --run-dir "$tmp/run" --device /dev/nbd15 stop-server
+    case $(ps -o stat= -p "$other") in ''|Z*) fail "stop-server killed pid $other, another process its stale pidfile named" ;; esac
+    [ -e "$tmp/run/nbdkit-nbd15.pid" ] && fail "stop-server left the stale pidfile"
+    kill "$other"
+fi
 expect_msg 3 "the settings cannot be read" "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" --device /dev/nbd15 status
 expect_msg 1 "colour: unknown key" "$ts" --config "$tmp/bad.conf" --run-dir "$tmp/run" start-server

@@ -240,6 +240,22 @@ grep -qE "^[0-9]+ +g1 +persistent +8.0 MiB +32.0 MiB" "$tmp/list" || fail "list 
 "$TMEMCTL" stats "$pool" | grep -qE '^ +segment +(g1 +g2|g2 +g1)( +\.shared)?$' ||
     fail "tmemctl stats does not show g1 and g2: $("$TMEMCTL" stats "$pool")"
 
+# A pidfile whose server died may name a pid the system has given to
+# another process since: that one is neither taken for the server nor
+# signalled.
+"$tv" "${opts[@]}" add g7 --size 1M --user "$me" > /dev/null 2> "$tmp/err" || fail "add g7: $(cat "$tmp/err")"
+p=$(cat "$tmp/run/g7.pid")
+kill "$p"
+for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+sleep 300 &
+other=$!
+cleanup_fn "kill $other 2>/dev/null"
+echo "$other" > "$tmp/run/g7.pid"
+expect_msg 3 "^g7 .*not running (stale pidfile)" "$tv" "${opts[@]}" list
+expect_msg 0 "pidfile $tmp/run/g7.pid names pid $other, which is not guest 'g7's nbdkit" "$tv" "${opts[@]}" remove g7
+case $(ps -o stat= -p "$other") in ''|Z*) fail "remove g7 killed pid $other, another process its stale pidfile named" ;; esac
+kill "$other"
+
 # A connected guest is not removed: its pages live only in its server.
 python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
