@@ -196,6 +196,27 @@ for g in g3 g4; do "$tv" "${opts[@]}" remove $g > /dev/null || fail "remove $g f
 ovdir=$(block_backed_dir)
 if [ -n "$ovdir" ]; then
     cleanup_fn "rm -rf '$ovdir'"
+    # A server that dies right after its start (a stand-in nbdkit runs
+    # the real one, then kills it): add fails, and leaves nothing of its
+    # own behind (its settings, the server's sub-pool, slot map, lock
+    # file and overflow file), so that the same add works afterwards.
+    mkdir "$tmp/dying"
+    cat > "$tmp/dying/nbdkit" <<EOF
+#!/bin/bash
+$(command -v nbdkit) "\$@" || exit
+while [ "\$1" != --pidfile ]; do shift; done
+for _ in \$(seq 100); do [ -s "\$2" ] && break; sleep 0.1; done
+pid=\$(cat "\$2")
+kill -KILL "\$pid"
+while [ -n "\$(tr -d '\\0' < /proc/\$pid/cmdline 2>/dev/null)" ]; do sleep 0.1; done
+EOF
+    chmod +x "$tmp/dying/nbdkit"
+    PATH=$tmp/dying:$PATH expect_msg 1 "nbdkit of guest 'g5' exited after its start" \
+        "$tv" "${opts[@]}" add g5 --size 32M --share :4M --overflow "$ovdir/g5" --overflow-size 16M --user "$me"
+    [ -e "$ovdir/g5" ] && fail "a failed add left the overflow file its server made"
+    [ -e "$tmp/guests/g5.conf" ] && fail "a failed add left its settings"
+    "$TMEMCTL" pools "$pool" | grep -qw g5 && fail "a failed add left sub-pool g5: $("$TMEMCTL" pools "$pool")"
+    ls /dev/shm/"$pool".nbd-g5.* 2>/dev/null && fail "a failed add left export g5's files beside the segment"
     "$tv" "${opts[@]}" add g5 --size 32M --share :4M --overflow "$ovdir/g5" --overflow-size 16M --user "$me" \
         > "$tmp/add5" 2> "$tmp/err" || fail "add g5: $(cat "$tmp/err")"
     grep -qx "overflow = $ovdir/g5" "$tmp/guests/g5.conf" || fail "add did not record --overflow: $(cat "$tmp/guests/g5.conf")"

@@ -36,6 +36,7 @@ TESTS += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
 	test-tmem-vm-args.sh \
+	test-tmem-vm-systemd.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	$(NULL)
@@ -44,6 +45,7 @@ EXTRA_DIST += \
 	test-swap-workload.sh \
 	test-tmem-swap-args.sh \
 	test-tmem-vm-args.sh \
+	test-tmem-vm-systemd.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	vm/fetch-kernel \
