@@ -254,12 +254,43 @@ else
 fi
 
 "$tv" "${opts[@]}" list > "$tmp/list" || fail "list: exit status $? with both servers up: $(cat "$tmp/list")"
-grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"
-grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
+grep -qE "^g1 +16M +8M +32M +$me +pid [0-9]+ +0 +$pool$" "$tmp/list" || fail "list lacks g1: $(cat "$tmp/list")"
+grep -qE "^g2 +16M +- +- +$me +pid [0-9]+ +0 +$pool$" "$tmp/list" || fail "list lacks g2: $(cat "$tmp/list")"
 # tmemctl shows each guest's sub-pool with its share.
 grep -qE "^[0-9]+ +g1 +persistent +8.0 MiB +32.0 MiB" "$tmp/list" || fail "list has no sub-pool g1 with 8M:32M: $(cat "$tmp/list")"
 "$TMEMCTL" stats "$pool" | grep -qE '^ +segment +(g1 +g2|g2 +g1)( +\.shared)?$' ||
     fail "tmemctl stats does not show g1 and g2: $("$TMEMCTL" stats "$pool")"
+
+# A guest of another pool (add -c FILE): list shows it with its pool, and
+# that pool's sub-pools after the first's; list -c FILE only the guests
+# of FILE's pool.
+pool2=$pool-b
+cleanup_fn "rm -f /dev/shm/$pool2 /dev/shm/$pool2.*"
+printf '[pool]\nname = %s\nsize = 32M\n[swap]\nthreads = 2\n' "$pool2" > "$tmp/t2.conf"
+# pool_block 'NAME (config FILE)': the lines under "pool NAME (config FILE):" in the list.
+pool_block () { awk -v h="pool $1:" '$0 == h { on = 1; next } /^$/ { on = 0 } on' "$tmp/list"; }
+"$tv" -c "$tmp/t2.conf" "${opts[@]:2}" add g8 --size 1M --share :2M --user "$me" > /dev/null 2> "$tmp/err" ||
+    fail "add g8: $(cat "$tmp/err")"
+"$tv" "${opts[@]:2}" list > "$tmp/list" || fail "list: exit status $?: $(cat "$tmp/list")"
+grep -qE "^g1 +16M .* $pool$" "$tmp/list" || fail "list lacks g1 on pool $pool: $(cat "$tmp/list")"
+grep -qE "^g8 +1M +- +2M +$me +pid [0-9]+ +0 +$pool2$" "$tmp/list" || fail "list lacks g8 on pool $pool2: $(cat "$tmp/list")"
+pool_block "$pool2 (config $tmp/t2.conf)" | grep -qE "^[0-9]+ +g8 +persistent +- +2.0 MiB" ||
+    fail "list does not show pool $pool2's sub-pool g8: $(cat "$tmp/list")"
+pool_block "$pool (config $tmp/t.conf)" | grep -qE "^[0-9]+ +g1 +persistent" ||
+    fail "list does not show pool $pool's sub-pool g1: $(cat "$tmp/list")"
+"$tv" "${opts[@]}" list > "$tmp/list" || fail "list -c: exit status $?: $(cat "$tmp/list")"
+grep -q "^g8 " "$tmp/list" && fail "list -c $tmp/t.conf shows g8 of pool $pool2: $(cat "$tmp/list")"
+grep -q "^pool $pool2" "$tmp/list" && fail "list -c $tmp/t.conf shows pool $pool2: $(cat "$tmp/list")"
+grep -qE "^g1 +16M .* $pool$" "$tmp/list" || fail "list -c lacks g1: $(cat "$tmp/list")"
+# remove drops the guest's sub-pool from its own pool, not from the one
+# a wrong -c names (where a sub-pool of that name may be someone else's).
+"$TMEMCTL" create "$pool2" --subpool g1:persistent > /dev/null || fail "cannot make sub-pool g1 in $pool2"
+expect_msg 1 "guest 'g1' is on the pool of $tmp/t.conf (as added), not of $tmp/t2.conf: leave -c out" \
+    "$tv" -c "$tmp/t2.conf" "${opts[@]:2}" remove g1
+"$TMEMCTL" pools "$pool2" | grep -qw g1 || fail "remove -c $tmp/t2.conf g1 dropped $pool2's sub-pool g1"
+[ -e "$tmp/guests/g1.conf" ] || fail "remove -c $tmp/t2.conf g1 removed guest g1"
+"$TMEMCTL" destroy "$pool2" --subpool g1 > /dev/null || fail "cannot drop $pool2's sub-pool g1"
+"$tv" -c "$tmp/t2.conf" "${opts[@]:2}" remove g8 > /dev/null || fail "remove g8 failed"
 
 # A pidfile whose server died may name a pid the system has given to
 # another process since: that one is neither taken for the server nor
