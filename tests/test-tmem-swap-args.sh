@@ -14,6 +14,9 @@ expect_msg 2 "unknown option '--bogus'" "$ts" --bogus start
 expect_msg 1 "does not exist" "$ts" --config "$tmp/none.conf" start
 expect_msg 1 "not an NBD device" "$ts" --device /dev/sda start
 expect_msg 1 "--log: 'loud' is not syslog, stderr or null" "$ts" --log loud start
+for o in -c -d -p -r; do
+    expect_msg 1 "$o: an empty value" "$ts" "$o" "" status
+done
 
 # Settings the script checks itself, before anything is started.
 printf '[pool]\nname = t\n[swap]\nthreads = 4\n' > "$tmp/nosize.conf"

@@ -25,6 +25,11 @@ expect_msg 2 "go with add" "$tv" remove a --size 1G
 expect_msg 2 "force goes with remove" "$tv" add a --force
 expect_msg 2 "need --no-systemd" "$tv" -g "$tmp/guests" add a
 expect_msg 2 "need --no-systemd" "$tv" -r "$tmp/run" remove a
+# An empty value (an unset variable in a caller's script) is named, not
+# taken for the current directory or a missing file.
+for o in -c -p -g -r --user; do
+    expect_msg 1 "$o: an empty value" "$tv" "${opts[@]}" "$o" "" list
+done
 expect_msg 1 "guest name '.hidden'" "$tv" "${opts[@]}" add .hidden
 expect_msg 1 "guest name 'a/b'" "$tv" "${opts[@]}" add a/b
 expect_msg 1 "guest name 'a b'" "$tv" "${opts[@]}" add "a b"
