@@ -290,7 +290,7 @@ grep -qE "^g1 +16M .* $pool$" "$tmp/list" || fail "list -c lacks g1: $(cat "$tmp
 # remove drops the guest's sub-pool from its own pool, not from the one
 # a wrong -c names (where a sub-pool of that name may be someone else's).
 "$TMEMCTL" create "$pool2" --subpool g1:persistent > /dev/null || fail "cannot make sub-pool g1 in $pool2"
-expect_msg 1 "guest 'g1' is on the pool of $tmp/t.conf (as added), not of $tmp/t2.conf: leave -c out" \
+expect_msg 1 "guest 'g1' is on the pool of $tmp/t.conf (as added), not of $tmp/t2.conf: leave -c and TMEM_CONFIG out" \
     "$tv" -c "$tmp/t2.conf" "${opts[@]:2}" remove g1
 "$TMEMCTL" pools "$pool2" | grep -qw g1 || fail "remove -c $tmp/t2.conf g1 dropped $pool2's sub-pool g1"
 [ -e "$tmp/guests/g1.conf" ] || fail "remove -c $tmp/t2.conf g1 removed guest g1"
