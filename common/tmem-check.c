@@ -1053,28 +1053,27 @@ static long long ms_now(void)
 }
 
 /* Whether the dead process of slot s left anything in half k that only a
- * repair of that half puts right: a pending reference to one of its blobs,
- * a chunk of its sub-pools in its hands (open, being evicted or
- * compacted), or one of its sub-pools half destroyed; and, for either
- * half, a free chunk in its hands (either half's repair files it).  A
- * lock it held raised the half's needs_repair bit instead.  No lock: a
- * dead process's intents and chunks change only by a repair. */
+ * repair of that half puts right: a pending reference to one of its blobs
+ * or a chunk of its sub-pools in its hands (open, being evicted or
+ * compacted); and, for either half, a free chunk in its hands (either
+ * half's repair files it).  A lock it held raised the half's needs_repair
+ * bit instead: so did a destroy it died in, which holds pool_lock from
+ * the record's DESTROYING to its drop.  A record DESTROYING with no such
+ * death is a destroy handed over to the swap server (tmem_pool_destroy),
+ * whoever its destroyer was: its grower finishes it, no repair.  No lock:
+ * a dead process's intents and chunks change only by a repair. */
 static bool dead_left_in(struct tmem *t, unsigned s, unsigned k)
 {
 	struct tmem_slot *sl = seg_slot(t, s);
 	uint32_t c, id;
 	uint32_t end = __atomic_load_n(&t->hdr->hole_bump, __ATOMIC_RELAXED);
-	unsigned x, p;
+	unsigned x;
 
 	for (x = 0; x < TMEM_MAX_CTX; x++) {
 		id = __atomic_load_n(&sl->intent_blob[x], __ATOMIC_RELAXED);
 		if (id && (id >= t->geo->nr_blobs / 2) == (k == TMEM_EPHEMERAL))
 			return true;
 	}
-	for (p = 0; p < TMEM_MAX_POOLS; p++)
-		if (atomic_load(&seg_pool(t, p)->state) == POOL_DESTROYING &&
-		    pool_half(t, p) == TMEM_HALF_BIT(k))
-			return true;
 	if (end > t->geo->nr_chunks)
 		end = (uint32_t)t->geo->nr_chunks;
 	for (c = 1; c < end; c++) {

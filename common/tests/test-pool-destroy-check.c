@@ -24,55 +24,26 @@
 
 static const char *name;
 
-/* One byte over pipe fd. */
-static void say(int fd)
-{
-	CHECK(write(fd, "x", 1) == 1);
-}
-
-static void hear(int fd)
-{
-	char c;
-
-	CHECK(read(fd, &c, 1) == 1);
-}
-
-/* The swap server: says when it serves, then serves until killed. */
-static void server(int out)
-{
-	uint32_t p;
-
-	test_swap_server(name, 32 << 20, NPAGES, &p);
-	say(out);
-	for (;;)
-		pause();
-}
-
 /* The tool: fill "old", say so, wait to be told (the server stopped),
  * destroy it (the server's grower times out), say so, and check.  Exits
  * 0 when the destroy timed out and the check was sound. */
 static void tool(int out, int in)
 {
-	unsigned char page[4096];
 	struct tmem *t = test_attach(name);
 	uint32_t old;
-	uint64_t i;
 	int r;
 
 	CHECK_RC(tmem_pool_open(t, "old", TMEM_PERSISTENT, 0, 0, &old), 0);
-	for (i = 0; i < NOLD; i++) {
-		page_text(page, 100000 + i);
-		CHECK_RC(tmem_put(t, old, 7, i, page), 0);
-	}
-	say(out);
-	hear(in);
+	test_tool_pages(t, old, NOLD);
+	test_say(out);
+	test_hear(in);
 	tmem_served_wait_ms = 300;
 	r = tmem_pool_destroy(t, old);
 	tmem_served_wait_ms = TMEM_SERVED_WAIT_MS;
 	if (r != -ETIMEDOUT)
 		fprintf(stderr, "the tool's destroy: %s, not timed out\n",
 			tmem_strerror(r));
-	say(out);
+	test_say(out);
 	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	_exit(r == -ETIMEDOUT ? 0 : 1);
@@ -92,25 +63,23 @@ int main(void)
 	srv = fork();
 	CHECK(srv >= 0);
 	if (srv == 0)
-		server(up[1]);
-	hear(up[0]);
+		test_swap_child(name, NPAGES, up[1]);
+	test_hear(up[0]);
 	t = test_attach(name);
 
 	tl = fork();
 	CHECK(tl >= 0);
 	if (tl == 0)
 		tool(up[1], down[0]);
-	hear(up[0]);
-	CHECK(kill(srv, SIGSTOP) == 0);
-	CHECK(waitpid(srv, &status, WUNTRACED) == srv && WIFSTOPPED(status));
-	say(down[1]);
+	test_hear(up[0]);
+	test_stop_child(srv);
+	test_say(down[1]);
 	/* The destroy timed out, handed over; the tool asks for a check. */
-	hear(up[0]);
+	test_hear(up[0]);
 	CHECK_RC(tmem_pool_find(t, "old", &id), -ENOENT);
 	nanosleep(&pause_ms, NULL);
 	CHECK(kill(srv, SIGCONT) == 0);
-	CHECK(waitpid(tl, &status, 0) == tl);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	test_wait_ok(tl);
 	/* The server's grower finishes the destroy. */
 	for (i = 0; i < 100; i++) {
 		unsigned p, left = 0;

@@ -7,6 +7,7 @@
 #define TEST_POOL_H
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -167,6 +168,62 @@ static inline struct tmem *test_swap_server(const char *name, uint64_t size,
 		CHECK_RC(tmem_put(t, *p, 1, i, page), 0);
 	}
 	return t;
+}
+
+/* Processes that take turns: one byte over pipe fd. */
+static inline void test_say(int fd)
+{
+	CHECK(write(fd, "x", 1) == 1);
+}
+
+static inline void test_hear(int fd)
+{
+	char c;
+
+	CHECK(read(fd, &c, 1) == 1);
+}
+
+/* A swap server child (test_swap_server, npages pages): says so over
+ * fd out once it serves, then serves until killed. */
+static inline void test_swap_child(const char *name, uint64_t npages, int out)
+{
+	uint32_t p;
+
+	test_swap_server(name, 32 << 20, npages, &p);
+	test_say(out);
+	for (;;)
+		pause();
+}
+
+/* Wait for child pid, which must exit 0. */
+static inline void test_wait_ok(pid_t pid)
+{
+	int status;
+
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Stop child pid (SIGSTOP) and wait until it is stopped. */
+static inline void test_stop_child(pid_t pid)
+{
+	int status;
+
+	CHECK(kill(pid, SIGSTOP) == 0);
+	CHECK(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
+}
+
+/* Store n text pages (seeds 100000 on) under object 7 of sub-pool pool:
+ * a tool's pages, apart from a swap server's (test_swap_server). */
+static inline void test_tool_pages(struct tmem *t, uint32_t pool, uint64_t n)
+{
+	unsigned char page[4096];
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		page_text(page, 100000 + i);
+		CHECK_RC(tmem_put(t, pool, 7, i, page), 0);
+	}
 }
 
 /* Wait (20 s at most, else fail) until child pid stops (true: stopped at
