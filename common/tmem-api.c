@@ -1057,22 +1057,40 @@ out:
 	return r;
 }
 
-int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id)
+/* The first sub-pool record in state called name, or -1 (no lock). */
+static int pool_named(struct tmem *t, const char *name, enum pool_state state)
 {
 	unsigned p;
 
-	if (!pool_name_valid(name))
-		return -EINVAL;
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
 		struct tmem_pool_rec *pr = seg_pool(t, p);
 
-		if (atomic_load(&pr->state) == POOL_ACTIVE &&
-		    strncmp(pr->name, name, sizeof pr->name) == 0) {
-			*pool_id = pool_id_make(p, pr->gen);
-			return 0;
-		}
+		if (atomic_load(&pr->state) == state &&
+		    strncmp(pr->name, name, sizeof pr->name) == 0)
+			return (int)p;
 	}
-	return -ENOENT;
+	return -1;
+}
+
+static void pool_finish_unserved(struct tmem *t, const char *name);
+
+int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id)
+{
+	int p;
+
+	if (!pool_name_valid(name))
+		return -EINVAL;
+	p = pool_named(t, name, POOL_ACTIVE);
+	if (p >= 0) {
+		*pool_id = pool_id_make((unsigned)p, seg_pool(t, p)->gen);
+		return 0;
+	}
+	/* Its pages are still there: not "no such sub-pool". */
+	if (pool_named(t, name, POOL_DESTROYING) < 0)
+		return -ENOENT;
+	pool_finish_unserved(t, name);
+	return pool_named(t, name, POOL_DESTROYING) < 0 ? -ENOENT
+							: -EINPROGRESS;
 }
 
 int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
@@ -1201,9 +1219,11 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	 * one with a swap sub-pool open, a cache daemon) may be stopped or
 	 * stall on a fault while it holds one, and a swap server's request
 	 * for a key there would wait as long: while a swap server lives,
-	 * its grower drops them (tmem_destroy_serve), and this process
-	 * waits holding no lock.  The record stays DESTROYING meanwhile, so
-	 * no sub-pool is opened in its slot. */
+	 * its grower drops them (tmem_destroy_serve, also as it stops), and
+	 * this process waits holding no lock.  The record stays DESTROYING
+	 * meanwhile, so no sub-pool is opened in its slot, and a lookup of
+	 * its name says it is being destroyed (tmem_pool_find), finishing
+	 * it once no swap server is left. */
 	if (pr->kind == TMEM_PERSISTENT &&
 	    !(__atomic_load_n(&t->grower_running, __ATOMIC_RELAXED) &&
 	      atomic_load(&t->own_persistent)) &&
@@ -1225,6 +1245,32 @@ int tmem_pool_destroy(struct tmem *t, uint32_t pool_id)
 	(void)pool_drop_destroyed(t, pool);
 	tmem_unlock(&t->hdr->pool_lock);
 	return 0;
+}
+
+/* A destroy of a persistent sub-pool called name that was handed over
+ * (tmem_pool_destroy) to a swap server that is gone, its destroyer no
+ * longer waiting (it timed out, or was killed): with no other swap
+ * server alive, nobody would finish it until one starts (or a repair
+ * runs), its pages held meanwhile.  Finish it here, as its destroyer
+ * would have, with no swap server to wait on this process; pool_lock is
+ * waited for 50 ms at most (busy, it stays pending).  A record found
+ * DESTROYING under pool_lock is a handed-over one, or one whose
+ * destroyer died in it, left to the repair (due then). */
+static void pool_finish_unserved(struct tmem *t, const char *name)
+{
+	unsigned p;
+
+	if (t->readonly || tmem_swap_server(t) ||
+	    !tmem_timedlock(t, &t->hdr->pool_lock, 50))
+		return;
+	for (p = 0; p < TMEM_MAX_POOLS; p++)
+		if (!tmem_repair_pending_in(t,
+					    TMEM_HALF_BIT(TMEM_PERSISTENT)) &&
+		    pool_destroying_persistent(t, p) &&
+		    strncmp(seg_pool(t, p)->name, name,
+			    sizeof seg_pool(t, p)->name) == 0)
+			(void)pool_drop_destroyed(t, p);
+	tmem_unlock(&t->hdr->pool_lock);
 }
 
 bool tmem_destroy_serve(struct tmem *t)

@@ -51,8 +51,9 @@ int tmem_swap_server(struct tmem *t);
  * drops the entries itself); -ETIMEDOUT, logged, when the server did not
  * within the served wait (it finishes later). */
 int tmem_destroy_wait(struct tmem *t, unsigned pool);
-/* Grower thread of a swap server: finish the destroys of persistent
- * sub-pools handed to it (tmem_pool_destroy); false if there were none. */
+/* Grower thread of a swap server, each round and once more as it stops:
+ * finish the destroys of persistent sub-pools handed to it
+ * (tmem_pool_destroy); false if there were none. */
 bool tmem_destroy_serve(struct tmem *t);
 /* Grower thread: the quick tmem_verify of the persistent sub-pools' index
  * stripes, which a process without a grower leaves to the server. */

@@ -946,7 +946,9 @@ static int fsck_run(struct tmem *t, bool repair, unsigned halves,
 				"sub-pool record %u: its seal does not match "
 				"(a changed state, kind, dedup scope or name)",
 				s);
-		/* The destroyer died: its pool's entries go below. */
+		/* Its destroyer died in it, or it was handed over to the
+		 * swap server and is not finished yet: its pool's entries
+		 * go below. */
 		if (atomic_load(&pr->state) == POOL_DESTROYING && repair &&
 		    (pool_half(t, s) & halves)) {
 			atomic_store(&pr->state, POOL_FREE);

@@ -726,6 +726,12 @@ static void *grower_main(void *arg)
 			syscall(SYS_futex, &t->hdr->grow_futex, FUTEX_WAIT,
 				seen, &ts, NULL, 0);
 	}
+	/* A destroy handed to this server since its last round (its
+	 * destroyer may have stopped waiting) would hold its pages until
+	 * another swap server came, or a repair: finished on the way out.
+	 * One handed over after this is the destroyer's again (no swap
+	 * server alive once the slot says so). */
+	tmem_destroy_serve(t);
 	return NULL;
 }
 

@@ -25,7 +25,9 @@
  * they take only their own kind's stripes, and the swap path takes an
  * ephemeral stripe only with trylock.  A destroy of a persistent
  * sub-pool by a process that is no swap server (no grower serving one)
- * is left to a swap server's grower while one lives (tmem_destroy_serve).
+ * is left to a swap server's grower while one lives (tmem_destroy_serve,
+ * also as that grower stops; one left pending by a server that died is
+ * finished by the next lookup of its name, tmem_pool_find).
  * Compaction keeps it too: a process moves persistent blobs only of the
  * sub-pools it serves (tmem-compact.c).  Repair and check (tmem-check.c) work
  * one half at a time: each stops that half's world (the header locks and the

@@ -55,6 +55,10 @@ const char *tmem_strerror(int err)
 		return "the pool's repair or check did not come in time (its "
 		       "server is stopped, or a stopped process holds a lock "
 		       "it needs)";
+	case EINPROGRESS:
+		return "that sub-pool is being destroyed (the swap server "
+		       "drops "
+		       "its pages)";
 	case EUSERS:
 		return "too many processes attached to the segment";
 	case ENOMEM:

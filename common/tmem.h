@@ -214,11 +214,22 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			enum tmem_dedup_scope scope);
 
-/* Look up a sub-pool by name without creating it: -ENOENT if absent. */
+/* Look up a sub-pool by name without creating it: -ENOENT if absent.
+ * -EINPROGRESS while a destroy of a sub-pool of that name still holds its
+ * pages: a destroy of a swap sub-pool handed to the swap server's grower
+ * (see tmem_pool_destroy), or one a repair finishes.  With no swap server
+ * alive any more, this call finishes such a destroy itself (then
+ * -ENOENT). */
 int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
 
 /* Drop every page of the pool and free its id.  Later calls with the old
  * id return -ENOENT (ids are generation-tagged, never silently reused).
+ * A persistent sub-pool's pages lie on the swap stripes: while a swap
+ * server (a process whose grower serves a persistent sub-pool) lives, a
+ * process that is none leaves them to that server's grower and waits for
+ * it, holding no lock, at most 10 s; then -ETIMEDOUT, and the server
+ * finishes the destroy later (the id is gone at once; the name is found
+ * as being destroyed until then: tmem_pool_find).
  * -EBUSY, and nothing dropped, while another live process holds it (has
  * it open: see tmem_pool_open); the log callback names that process.
  * -ENOTEMPTY for TMEM_SHARED_POOL while it holds pages; -EBUSY for it in

@@ -495,6 +495,11 @@ static int destroy_subpool(struct ctl *c)
 				  "stop the process that serves or mounts it "
 				  "first; nothing destroyed",
 				  c->subpool, c->segment);
+	} else if (r == -EINPROGRESS) {
+		ctl_error("sub-pool '%s' of segment '%s' is being destroyed: "
+			  "the swap server drops its pages (a destroy that "
+			  "timed out waiting for it); nothing more to do",
+			  c->subpool, c->segment);
 	} else if (r == -ENOTEMPTY) {
 		ctl_error(
 			"sub-pool '%s' of segment '%s' holds the pages of the "

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,11 +185,13 @@ static inline void test_hear(int fd)
 }
 
 /* A swap server child (test_swap_server, npages pages): says so over
- * fd out once it serves, then serves until killed. */
+ * fd out once it serves, then serves until killed (at the latest when the
+ * test exits: a failed CHECK leaves it no other way). */
 static inline void test_swap_child(const char *name, uint64_t npages, int out)
 {
 	uint32_t p;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	test_swap_server(name, 32 << 20, npages, &p);
 	test_say(out);
 	for (;;)
