@@ -41,6 +41,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "deadline.h"
 #include "tmem-codec-internal.h"
 #include "tmem-dict-internal.h"
 #include "tmem-segment-internal.h"
@@ -284,8 +285,7 @@ static bool wait_for_samples(struct tmem *t)
 			break;
 		}
 		/* Wake now and then: another process may publish first. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		deadline_after_ms(CLOCK_MONOTONIC, 1000, &ts);
 		pthread_cond_timedwait(&t->dict_cv, &t->dict_mu, &ts);
 	}
 	pthread_mutex_unlock(&t->dict_mu);

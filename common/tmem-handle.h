@@ -52,8 +52,8 @@ struct tmem {
 
 	/* The segment's dictionary as this process uses it (tmem-dict.c).
 	 * Workspaces are made at open, so loading it never allocates. */
-	pthread_mutex_t dict_mu; /* a leaf: taken under any lock */
-	pthread_cond_t dict_cv;
+	pthread_mutex_t dict_mu;       /* a leaf: taken under any lock */
+	pthread_cond_t dict_cv;	       /* CLOCK_MONOTONIC */
 	_Atomic bool dict_loaded;      /* cdict, ddict and dict_id usable */
 	bool dict_bad;		       /* the segment's copy failed its check */
 	_Atomic bool dict_page_logged; /* a page it made unreadable */

@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -680,6 +681,7 @@ static int segment_attach(struct tmem *t, const struct tmem_options *opts)
 
 int tmem_open(const struct tmem_options *opts, struct tmem **out)
 {
+	pthread_condattr_t cattr;
 	struct tmem *t;
 	int r;
 
@@ -697,7 +699,12 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	t->slot = -1;
 	pthread_mutex_init(&t->compact_mu, NULL);
 	pthread_mutex_init(&t->dict_mu, NULL);
-	pthread_cond_init(&t->dict_cv, NULL);
+	pthread_condattr_init(&cattr);
+	/* The trainer's timed waits count elapsed time, not the wall
+	 * clock's (which may be set back), as every wait of the pool. */
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->dict_cv, &cattr);
+	pthread_condattr_destroy(&cattr);
 	t->compact_ctx.id = TMEM_COMPACT_CTX;
 	t->log = opts->log;
 	t->log_opaque = opts->log_opaque;

@@ -8,12 +8,16 @@
  * back; one that does not pay on the samples it was not trained on is
  * not kept; a segment made with dictionary = no never trains; a damaged
  * dictionary makes the pages that need it fail with -EIO and a message,
- * never garbage, while every other page stays readable. */
+ * never garbage, while every other page stays readable.  The trainer's
+ * timed waits count by the monotonic clock. */
 #include <config.h>
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -468,6 +472,46 @@ static void test_off(const char *name)
 	tmem_close(t);
 }
 
+/* The trainer's waits: a timed wait whose end is a time of the wall
+ * clock lasts however long the clock is set back meanwhile.  Its calls
+ * to clock_gettime reach this one, which counts them by clock. */
+static _Atomic unsigned trainer_realtime, trainer_monotonic;
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	char comm[16] = "";
+
+	if (prctl(PR_GET_NAME, comm) == 0 && strcmp(comm, "tmem-dict") == 0) {
+		if (clk == CLOCK_REALTIME)
+			atomic_fetch_add(&trainer_realtime, 1);
+		if (clk == CLOCK_MONOTONIC)
+			atomic_fetch_add(&trainer_monotonic, 1);
+	}
+	return (int)syscall(SYS_clock_gettime, clk, ts);
+}
+
+static void test_clock(const char *name)
+{
+	struct tmem *t = open_seg(name, true);
+	uint32_t p;
+
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* Sampling: the trainer waits for the samples, waking once a
+	 * second (and not in a loop: a deadline by one clock on a wait by
+	 * the other would end at once, or never). */
+	put_range(t, p, 0, 100);
+	atomic_store(&trainer_realtime, 0);
+	atomic_store(&trainer_monotonic, 0);
+	sleep_ms(2500);
+	printf("test-pool-dict: trainer's clock reads in 2.5 s: %u by the "
+	       "wall clock, %u monotonic\n",
+	       atomic_load(&trainer_realtime), atomic_load(&trainer_monotonic));
+	CHECK(atomic_load(&trainer_realtime) == 0);
+	CHECK(atomic_load(&trainer_monotonic) >= 1 &&
+	      atomic_load(&trainer_monotonic) <= 4);
+	tmem_close(t);
+}
+
 int main(void)
 {
 	char name[64];
@@ -483,6 +527,8 @@ int main(void)
 	test_no_gain(name, TMEM_LOG_WARNING);
 	tmem_unlink(name);
 	test_off(name);
+	tmem_unlink(name);
+	test_clock(name);
 	tmem_unlink(name);
 	test_isolation(name);
 	printf("test-pool-dict: ok\n");
