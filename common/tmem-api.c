@@ -353,8 +353,6 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	if (r)
 		return reject(c, pool, TMEM_REJECT_COMPRESS_FAIL, -EIO);
 	data = len == TMEM_PAGE_SIZE ? page : c->cbuf;
-	if (data != page)
-		tmem_dict_sample(t, page, group);
 	for (attempt = 0;; attempt++) {
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)

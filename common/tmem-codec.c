@@ -217,21 +217,23 @@ uint64_t tmem_page_hash(const void *page)
 	return XXH3_64bits(page, TMEM_PAGE_SIZE);
 }
 
-/* Point the context at the dictionary or at none.  A frame that ended in
- * dstSize_tooSmall (a raw page) leaves it mid-stream, where it takes no
+/* Point the context at dictionary e or at none (NULL).  A frame that ended
+ * in dstSize_tooSmall (a raw page) leaves it mid-stream, where it takes no
  * dictionary: reset the session first. */
-static int ctx_use_dict(struct tmem *t, struct tmem_ctx *c, bool on)
+static int ctx_use_dict(struct tmem *t, struct tmem_ctx *c,
+			struct tmem_dict_enc *e)
 {
+	int on = e ? (int)(e - t->dict_enc) + 1 : 0;
 	size_t r;
 
 	if (c->dict_on == on)
 		return 0;
 	ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_only);
-	r = ZSTD_CCtx_refCDict(c->cctx, on ? t->cdict : NULL);
+	r = ZSTD_CCtx_refCDict(c->cctx, e ? e->cdict : NULL);
 	if (ZSTD_isError(r)) {
 		tmem_log(t, TMEM_LOG_ERROR,
 			 "zstd: cannot %s the dictionary: %s",
-			 on ? "use" : "drop", ZSTD_getErrorName(r));
+			 e ? "use" : "drop", ZSTD_getErrorName(r));
 		return -EIO;
 	}
 	c->dict_on = on;
@@ -255,7 +257,7 @@ static long compress_once(struct tmem *t, struct tmem_ctx *c, void *out,
 	return -EIO;
 }
 
-/* Is the dictionary paying?  One page in DICT_PROBE_EVERY is compressed
+/* Is dictionary e paying?  One page in DICT_PROBE_EVERY is compressed
  * the other way too (into dbuf, free on the put path), and every
  * DICT_PROBE_WINDOW probes (2048 pages) the process decides from their
  * sums whether new pages use it.  A dictionary trained on the first pages
@@ -265,31 +267,32 @@ static long compress_once(struct tmem *t, struct tmem_ctx *c, void *out,
 #define DICT_PROBE_EVERY  64
 #define DICT_PROBE_WINDOW 32
 
-static void dict_probe(struct tmem *t, struct tmem_ctx *c, const void *page,
-		       long n)
+static void dict_probe(struct tmem *t, struct tmem_ctx *c,
+		       struct tmem_dict_enc *e, const void *page, long n)
 {
+	bool used = c->dict_on != 0;
 	uint64_t with, without;
 	uint32_t k;
 	long m;
 
-	if (ctx_use_dict(t, c, !c->dict_on))
+	if (ctx_use_dict(t, c, used ? NULL : e))
 		return;
 	m = compress_once(t, c, c->dbuf, page);
-	if (ctx_use_dict(t, c, !c->dict_on) || m < 0)
+	if (ctx_use_dict(t, c, used ? e : NULL) || m < 0)
 		return;
-	atomic_fetch_add(&t->dict_with, (uint64_t)(c->dict_on ? n : m));
-	atomic_fetch_add(&t->dict_without, (uint64_t)(c->dict_on ? m : n));
-	k = atomic_fetch_add(&t->dict_probes, 1) + 1;
+	atomic_fetch_add(&e->with, (uint64_t)(used ? n : m));
+	atomic_fetch_add(&e->without, (uint64_t)(used ? m : n));
+	k = atomic_fetch_add(&e->probes, 1) + 1;
 	if (k % DICT_PROBE_WINDOW)
 		return;
-	with = atomic_exchange(&t->dict_with, 0);
-	without = atomic_exchange(&t->dict_without, 0);
-	if ((with > without) != atomic_load(&t->dict_paused)) {
-		atomic_store(&t->dict_paused, with > without);
+	with = atomic_exchange(&e->with, 0);
+	without = atomic_exchange(&e->without, 0);
+	if ((with > without) != atomic_load(&e->paused)) {
+		atomic_store(&e->paused, with > without);
 		tmem_log(t, TMEM_LOG_INFO,
-			 "%s: the dictionary %s: %llu bytes with it, %llu "
+			 "%s: dictionary %u %s: %llu bytes with it, %llu "
 			 "without, on the last %u pages probed",
-			 t->path,
+			 t->path, e->slot,
 			 with > without ? "does not pay: pages go without it"
 					: "pays again: pages use it",
 			 (unsigned long long)with, (unsigned long long)without,
@@ -303,18 +306,15 @@ static void dict_probe(struct tmem *t, struct tmem_ctx *c, const void *page,
 int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 		       uint64_t group, uint32_t *len)
 {
-	bool mine = false, dict = false;
+	struct tmem_dict_enc *e;
+	bool claimable, dict = false;
 	long n;
 
-	/* The segment's dictionary, once there is one, for its own group's
-	 * pages, while it pays.  Acquire (tmem_dict_usable): dict_serves
-	 * was written before dict_loaded was set. */
-	if (group && t->cdict_work && tmem_dict_usable(t, false))
-		mine = t->dict_serves == group;
-	if (mine)
-		dict = !atomic_load_explicit(&t->dict_paused,
-					     memory_order_relaxed);
-	if (ctx_use_dict(t, c, dict))
+	/* The group's own dictionary, once it has one, while it pays. */
+	e = tmem_dict_for(t, group, false, &claimable);
+	if (e)
+		dict = !atomic_load_explicit(&e->paused, memory_order_relaxed);
+	if (ctx_use_dict(t, c, dict ? e : NULL))
 		return -EIO;
 	n = compress_once(t, c, c->cbuf, page);
 	if (n < 0)
@@ -322,8 +322,13 @@ int tmem_page_compress(struct tmem *t, struct tmem_ctx *c, const void *page,
 	/* Counted per context (one caller at a time owns it): a counter
 	 * shared by every put would bounce its cache line between threads.
 	 * Only the group's pages are probed: the others never use it. */
-	if (mine && c->probe_tick++ % DICT_PROBE_EVERY == 0)
-		dict_probe(t, c, page, n);
+	if (e && c->probe_tick++ % DICT_PROBE_EVERY == 0)
+		dict_probe(t, c, e, page, n);
+	/* A group without a slot yet, while one is free: a sample, perhaps
+	 * (only pages that compress: a dictionary of random bytes helps no
+	 * one). */
+	if (claimable && n < TMEM_PAGE_SIZE)
+		tmem_dict_sample(t, page, group);
 	*len = (uint32_t)n;
 	return 0;
 }
@@ -343,10 +348,12 @@ int tmem_page_decompress(struct tmem *t, struct tmem_ctx *c, const void *src,
 					 ZSTD_f_zstd1_magicless) != 0)
 		return -EIO;
 	if (fh.dictID) {
-		if (!tmem_dict_usable(t, true) || fh.dictID != t->dict_id)
+		const ZSTD_DDict *dd = tmem_dict_ddict(t, fh.dictID);
+
+		if (!dd)
 			return -ENOKEY;
 		n = ZSTD_decompress_usingDDict(c->dctx, page, TMEM_PAGE_SIZE,
-					       src, len, t->ddict);
+					       src, len, dd);
 	} else {
 		n = ZSTD_decompressDCtx(c->dctx, page, TMEM_PAGE_SIZE, src,
 					len);

@@ -1,12 +1,12 @@
 /* tmem: tmem-dict.c's functions for the other pool files: the trained zstd
- * dictionary. */
+ * dictionaries. */
 #ifndef TMEM_DICT_INTERNAL_H
 #define TMEM_DICT_INTERNAL_H
 
 #include "tmem-handle.h"
 
-/* At open: workspaces (and, in a process that may train, the sample
- * buffer); at tmem_start: the trainer thread; at close: both go. */
+/* At open: workspaces; at tmem_start: the trainer thread (which maps the
+ * sample buffer for each round); at close: all of it goes. */
 int tmem_dict_init(struct tmem *t);
 int tmem_dict_start(struct tmem *t);
 void tmem_dict_fini(struct tmem *t);
@@ -17,22 +17,26 @@ void tmem_dict_fini(struct tmem *t);
  * So its group is the sub-pool its samples came from (DICT_GROUP_SUBPOOL |
  * the sub-pool's id) or, for sub-pools that opted into sharing pages
  * (TMEM_DEDUP_POOL), all of them (DICT_GROUP_SHARED); a sub-pool that
- * shares with no one (TMEM_DEDUP_NONE) is group 0: no dictionary. */
+ * shares with no one (TMEM_DEDUP_NONE) is group 0: no dictionary.  Each
+ * group has its own slot, while there is one free (TMEM_DICT_SLOTS). */
 #define DICT_GROUP_SUBPOOL (1ULL << 32)
 #define DICT_GROUP_SHARED  (2ULL << 32)
 
-/* A page of group (not 0) that compressed, offered as a training sample:
- * taken only if this process's samples so far are of the same group. */
+/* The CDict that compresses group's pages in this process (loading the
+ * slot's dictionary if it is ready and not loaded yet), or NULL: none
+ * ready for it, or none that this process can use.  *claimable: group
+ * has no slot of its own and one is free, so it may train one.  Without
+ * wait, NULL when another thread is loading (a put then goes without). */
+struct tmem_dict_enc *tmem_dict_for(struct tmem *t, uint64_t group, bool wait,
+				    bool *claimable);
+/* The DDict that reads frames naming dictionary id, or NULL (-ENOKEY):
+ * no such dictionary in the segment, or its bytes fail their check. */
+void *tmem_dict_ddict(struct tmem *t, uint32_t id);
+/* A page of group (not 0) that compressed and has no slot yet, offered
+ * as a training sample: taken only into a round of the same group. */
 void tmem_dict_sample(struct tmem *t, const void *page, uint64_t group);
-/* Load the segment's dictionary if it is ready and not loaded yet; true
- * when this process can use it.  Without wait, false when another thread
- * is loading it (a put then compresses without). */
-bool tmem_dict_load(struct tmem *t, bool wait);
-static inline bool tmem_dict_usable(struct tmem *t, bool wait)
-{
-	return atomic_load_explicit(&t->dict_loaded, memory_order_acquire) ||
-	       tmem_dict_load(t, wait);
-}
+/* The dictionaries' part of tmem_segment_info. */
+void tmem_dict_info(struct tmem *t, struct tmem_segment_info *info);
 static inline unsigned dict_state_of(uint64_t v)
 {
 	return (unsigned)(v & 0xff);

@@ -1,4 +1,4 @@
-/* tmem: a zstd dictionary trained on the pool's own pages.
+/* tmem: zstd dictionaries trained on the pool's own pages.
  *
  * zstd compresses a lone 4 KiB page without history: every page pays to
  * describe its words and its entropy tables anew.  A dictionary trained on
@@ -6,25 +6,38 @@
  * shrink by 40%), and compressing through a prepared CDict is also faster
  * than starting each page from scratch.
  *
- * One dictionary per segment, trained once: a process that runs
- * tmem_start copies one in every TMEM_DICT_EVERY pages that compress into a
- * sample buffer, all of one group (the first page's: its sub-pool, or the
- * sub-pools that share pages; none from a sub-pool that shares with no
- * one), and the dictionary then compresses that group's pages only: how
- * small a page compresses with it tells about the pages it was trained
- * on.  When TMEM_DICT_SAMPLES are in, its trainer thread claims
- * the training in the header (one compare-and-swap; a claim by a process
- * that died is taken back), trains with ZDICT's fastCover, keeps the
- * dictionary only if it makes the samples it was not trained on at least 2%
- * smaller, and publishes it: bytes
- * in the segment, size and XXH64 in the header, then DICT_READY.  Nothing
- * of this runs on the put path but the copy of a sample.
+ * A dictionary belongs to a group (tmem-dict-internal.h): a sub-pool, or
+ * the sub-pools that share pages; a sub-pool that shares with no one has
+ * none.  It is trained on that group's pages only and compresses that
+ * group's pages only: how small a page compresses with it tells about the
+ * pages it was trained on.  A segment has TMEM_DICT_SLOTS slots, each
+ * trained once for one group; a group that finds none free goes without.
  *
- * Every process loads a ready dictionary into a static CDict and DDict made
- * in workspaces sized at open, by reference to the segment's bytes, so that
- * loading it (on the first call that sees it ready) never allocates.
- * Pages compressed with it carry its id in their frame header (one byte);
- * pages stored before it carry none, and decompress as they always did.
+ * A process that runs tmem_start samples one group at a time (a round):
+ * when a put compresses a page of a group that has no slot while a slot is
+ * free, the trainer thread maps a sample buffer and opens a round for that
+ * group, and puts of the group copy one in every TMEM_DICT_EVERY pages that
+ * compress into it.  When TMEM_DICT_SAMPLES are in, the trainer claims a
+ * slot for the group in the header (under hdr->dict_claim, so that one
+ * group never gets two; a claim by a process that died is taken back),
+ * trains with ZDICT's fastCover, keeps the dictionary only if it makes the
+ * samples it was not trained on at least 2% smaller, and publishes it:
+ * bytes in the slot's region of the segment, size, id and XXH64 in its
+ * record, then DICT_READY; or DICT_FAILED, the group's verdict, until
+ * another group claims the slot (no frame names a slot that never was
+ * ready).  Then the buffer goes back to the kernel.  A round whose group
+ * got a slot meanwhile (another process trained it), or that finds no
+ * free slot, is given up.  Nothing of this runs on the put path but the
+ * copy of a sample.
+ *
+ * A ready slot never changes: every process uses its bytes by reference.
+ * It loads a slot's DDict (one workspace per slot, made at open) when a
+ * frame names the slot's id, and a CDict when it compresses a page of the
+ * slot's group, into a workspace given to the first group that finds its
+ * dictionary ready: one made at open, and up to TMEM_DICT_CDICTS in a
+ * process that trains for more groups (made by its trainer), so that
+ * loading never allocates.  Pages compressed with one carry its id in their
+ * frame header (one byte); pages stored without carry none.
  */
 #include <config.h>
 
@@ -46,14 +59,45 @@
 #include "tmem-dict-internal.h"
 #include "tmem-segment-internal.h"
 
-/* The one dictionary of a segment is id 1: frames name it in one byte. */
-#define DICT_ID 1
+/* Every slot's generation, as long as slots are not given to a new group
+ * once ready (layout.h, DICT_ID_MAKE). */
+#define DICT_GEN 1
 
 #define SAMPLES_BYTES ((size_t)TMEM_DICT_SAMPLES * TMEM_PAGE_SIZE)
 
-static unsigned char *seg_dict(struct tmem *t)
+/* t->dict_round: group | round | samples claimed (tmem-handle.h). */
+#define DICT_CLOSED	 0xffffU
+#define ROUND_CLAIMED(w) ((uint32_t)((w)&0xffff))
+#define ROUND_NUMBER(w)	 ((uint32_t)(((w) >> 16) & 0xffff))
+#define ROUND_GROUP(w)	 ((uint32_t)((w) >> 32))
+#define ROUND_MAKE(g, n, k) \
+	(((uint64_t)(g) << 32) | (((n)&0xffffU) << 16) | (k))
+
+/* A group in 32 bits, for the round word: a sub-pool's id (never 0:
+ * generations start at 1), or all ones for the shared group. */
+static uint32_t group32(uint64_t group)
 {
-	return t->base + t->geo->off_dict;
+	return group == DICT_GROUP_SHARED ? UINT32_MAX : (uint32_t)group;
+}
+
+static uint64_t group64(uint32_t g)
+{
+	return g == UINT32_MAX ? DICT_GROUP_SHARED : DICT_GROUP_SUBPOOL | g;
+}
+
+static unsigned char *seg_dict(struct tmem *t, unsigned slot)
+{
+	return t->base + t->geo->off_dict + (uint64_t)slot * TMEM_DICT_MAX;
+}
+
+static struct tmem_dict_rec *seg_drec(struct tmem *t, unsigned slot)
+{
+	return &t->hdr->dict[slot];
+}
+
+static uint64_t rec_state(struct tmem_dict_rec *r)
+{
+	return atomic_load_explicit(&r->state, memory_order_acquire);
 }
 
 /* Parameters for the CDict, the same for every size of dictionary so that
@@ -65,107 +109,249 @@ static ZSTD_compressionParameters dict_cparams(struct tmem *t)
 
 int tmem_dict_init(struct tmem *t)
 {
+	unsigned i;
+
+	atomic_store(&t->dict_round, ROUND_MAKE(0, 0, DICT_CLOSED));
 	if (t->readonly || !t->hdr->dictionary)
 		return 0;
 	t->cdict_size = ZSTD_estimateCDictSize_advanced(
 		TMEM_DICT_MAX, dict_cparams(t), ZSTD_dlm_byRef);
 	t->ddict_size = ZSTD_estimateDDictSize(TMEM_DICT_MAX, ZSTD_dlm_byRef);
-	t->cdict_work = tmem_alloc_touched(t->cdict_size);
-	t->ddict_work = tmem_alloc_touched(t->ddict_size);
-	if (!t->cdict_work || !t->ddict_work)
+	/* One CDict: a server puts into one group.  A process that trains
+	 * for another group makes one more for it then (enc_add). */
+	t->dict_enc[0].work = tmem_alloc_touched(t->cdict_size);
+	if (!t->dict_enc[0].work)
 		return -ENOMEM;
+	for (i = 0; i < TMEM_DICT_SLOTS; i++) {
+		t->dict_dec[i].work = tmem_alloc_touched(t->ddict_size);
+		if (!t->dict_dec[i].work)
+			return -ENOMEM;
+	}
+	t->dict_on = true;
 	return 0;
 }
 
-static uint64_t state_now(struct tmem *t)
+/* Caller holds dict_mu.  Whether ready slot s's bytes are those its
+ * record was published with; said once when not. */
+static bool slot_sound(struct tmem *t, unsigned s)
 {
-	return atomic_load_explicit(&t->hdr->dict_state, memory_order_acquire);
+	struct tmem_dict_rec *r = seg_drec(t, s);
+
+	if (t->dict_dec[s].bad)
+		return false;
+	if (r->size < 8 || r->size > TMEM_DICT_MAX ||
+	    XXH64(seg_dict(t, s), r->size, 0) != r->hash) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "%s: trained dictionary %u fails its checksum: "
+			 "pages compressed with it cannot be read",
+			 t->path, s);
+		t->dict_dec[s].bad = true;
+		return false;
+	}
+	return true;
 }
 
-bool tmem_dict_load(struct tmem *t, bool wait)
+static void slot_unloadable(struct tmem *t, unsigned s)
 {
-	const unsigned char *dict = seg_dict(t);
-	uint32_t size;
-	bool ok = false;
+	tmem_log(t, TMEM_LOG_ERROR,
+		 "%s: trained dictionary %u cannot be loaded", t->path, s);
+	t->dict_dec[s].bad = true;
+}
 
-	if (!t->cdict_work || dict_state_of(state_now(t)) != DICT_READY)
+/* Caller holds dict_mu.  Load slot s's DDict if the slot is ready with
+ * dictionary id; whether it is loaded with that id. */
+static bool ddict_load_locked(struct tmem *t, unsigned s, uint32_t id)
+{
+	struct tmem_dict_rec *r = seg_drec(t, s);
+	struct tmem_dict_dec *d = &t->dict_dec[s];
+
+	if (atomic_load_explicit(&d->loaded, memory_order_relaxed))
+		return d->id == id;
+	if (dict_state_of(rec_state(r)) != DICT_READY || r->id != id ||
+	    !slot_sound(t, s))
 		return false;
+	d->ddict = (void *)ZSTD_initStaticDDict(
+		d->work, t->ddict_size, seg_dict(t, s), r->size, ZSTD_dlm_byRef,
+		ZSTD_dct_fullDict);
+	if (!d->ddict || ZSTD_getDictID_fromDDict(d->ddict) != id) {
+		slot_unloadable(t, s);
+		return false;
+	}
+	d->id = id;
+	atomic_store_explicit(&d->loaded, true, memory_order_release);
+	return true;
+}
+
+void *tmem_dict_ddict(struct tmem *t, uint32_t id)
+{
+	struct tmem_dict_dec *d = &t->dict_dec[DICT_ID_SLOT(id)];
+	bool ok;
+
+	if (!t->dict_on)
+		return NULL;
+	if (atomic_load_explicit(&d->loaded, memory_order_acquire))
+		return d->id == id ? d->ddict : NULL;
+	pthread_mutex_lock(&t->dict_mu);
+	ok = ddict_load_locked(t, DICT_ID_SLOT(id), id);
+	pthread_mutex_unlock(&t->dict_mu);
+	return ok ? d->ddict : NULL;
+}
+
+/* The slot of group in the segment (ready, being trained or failed), or
+ * -1; *claimable: -1 and a slot is free for it. */
+static int group_slot(struct tmem *t, uint64_t group, bool *claimable)
+{
+	bool free_slot = false;
+	unsigned s, st;
+
+	for (s = 0; s < TMEM_DICT_SLOTS; s++) {
+		struct tmem_dict_rec *r = seg_drec(t, s);
+
+		st = dict_state_of(rec_state(r));
+		if (st != DICT_NONE &&
+		    atomic_load_explicit(&r->group, memory_order_relaxed) ==
+			    group) {
+			*claimable = false;
+			return (int)s;
+		}
+		if (st == DICT_NONE || st == DICT_FAILED)
+			free_slot = true;
+	}
+	*claimable = free_slot;
+	return -1;
+}
+
+/* Load ready slot s's dictionary into a CDict for group; NULL when every
+ * CDict of this process serves another group, or the slot cannot be used. */
+static struct tmem_dict_enc *enc_load(struct tmem *t, unsigned s,
+				      uint64_t group, bool wait)
+{
+	struct tmem_dict_rec *r = seg_drec(t, s);
+	struct tmem_dict_enc *e = NULL;
+	unsigned i;
+
 	if (wait)
 		pthread_mutex_lock(&t->dict_mu);
 	else if (pthread_mutex_trylock(&t->dict_mu) != 0)
-		return false;
-	if (atomic_load_explicit(&t->dict_loaded, memory_order_relaxed)) {
-		ok = true;
+		return NULL;
+	for (i = 0; i < TMEM_DICT_CDICTS; i++) {
+		e = &t->dict_enc[i];
+		if (e->work &&
+		    (!atomic_load_explicit(&e->loaded, memory_order_relaxed) ||
+		     e->group == group))
+			break;
+	}
+	if (i == TMEM_DICT_CDICTS) {
+		e = NULL;
 		goto out;
 	}
-	if (t->dict_bad)
+	if (atomic_load_explicit(&e->loaded, memory_order_relaxed))
 		goto out;
-	size = t->hdr->dict_size;
-	if (size < 8 || size > TMEM_DICT_MAX ||
-	    XXH64(dict, size, 0) != t->hdr->dict_hash) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "%s: the trained dictionary fails its checksum: "
-			 "pages compressed with it cannot be read",
-			 t->path);
-		t->dict_bad = true;
+	/* Its DDict first: the pages it makes must be readable here. */
+	if (!ddict_load_locked(t, s, r->id)) {
+		e = NULL;
 		goto out;
 	}
-	t->cdict = (void *)ZSTD_initStaticCDict(
-		t->cdict_work, t->cdict_size, dict, size, ZSTD_dlm_byRef,
+	e->cdict = (void *)ZSTD_initStaticCDict(
+		e->work, t->cdict_size, seg_dict(t, s), r->size, ZSTD_dlm_byRef,
 		ZSTD_dct_fullDict, dict_cparams(t));
-	t->ddict = (void *)ZSTD_initStaticDDict(t->ddict_work, t->ddict_size,
-						dict, size, ZSTD_dlm_byRef,
-						ZSTD_dct_fullDict);
-	if (!t->cdict || !t->ddict ||
-	    ZSTD_getDictID_fromDDict(t->ddict) != t->hdr->dict_id) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "%s: the trained dictionary cannot be loaded",
-			 t->path);
-		t->dict_bad = true;
+	if (!e->cdict) {
+		slot_unloadable(t, s);
+		e = NULL;
 		goto out;
 	}
-	t->dict_id = t->hdr->dict_id;
-	t->dict_serves = t->hdr->dict_group;
-	atomic_store_explicit(&t->dict_loaded, true, memory_order_release);
-	ok = true;
+	e->slot = s;
+	e->id = r->id;
+	e->group = group;
+	atomic_store_explicit(&e->loaded, true, memory_order_release);
 out:
 	pthread_mutex_unlock(&t->dict_mu);
-	return ok;
+	return e;
+}
+
+struct tmem_dict_enc *tmem_dict_for(struct tmem *t, uint64_t group, bool wait,
+				    bool *claimable)
+{
+	struct tmem_dict_enc *e;
+	unsigned i;
+	int s;
+
+	*claimable = false;
+	if (!t->dict_on || !group)
+		return NULL;
+	/* Acquire: the fields were written before loaded was set. */
+	for (i = 0; i < TMEM_DICT_CDICTS; i++) {
+		e = &t->dict_enc[i];
+		if (atomic_load_explicit(&e->loaded, memory_order_acquire) &&
+		    e->group == group)
+			return e;
+	}
+	s = group_slot(t, group, claimable);
+	if (s < 0 ||
+	    dict_state_of(rec_state(seg_drec(t, (unsigned)s))) != DICT_READY)
+		return NULL;
+	return enc_load(t, (unsigned)s, group, wait);
+}
+
+/* Whether this process trained for group, or gave up on it. */
+static bool tried(struct tmem *t, uint64_t group)
+{
+	unsigned i;
+
+	for (i = 0; i < 2 * TMEM_DICT_SLOTS; i++) {
+		if (atomic_load_explicit(&t->dict_tried[i],
+					 memory_order_relaxed) == group)
+			return true;
+	}
+	return false;
+}
+
+static void wake_trainer(struct tmem *t)
+{
+	pthread_mutex_lock(&t->dict_mu);
+	pthread_cond_signal(&t->dict_cv);
+	pthread_mutex_unlock(&t->dict_mu);
 }
 
 void tmem_dict_sample(struct tmem *t, const void *page, uint64_t group)
 {
-	uint64_t g;
-	uint32_t i;
+	uint32_t g = group32(group);
+	uint64_t w, nw, none = 0;
 
-	/* Read-only checks first: once sampling is over, puts write nothing
-	 * shared here. */
-	if (!group || !t->trainer_running ||
-	    atomic_load_explicit(&t->dict_claimed, memory_order_relaxed) >=
-		    TMEM_DICT_SAMPLES ||
-	    atomic_load_explicit(&t->dict_loaded, memory_order_relaxed))
+	/* Read-only checks first: between rounds, puts write nothing shared
+	 * here but the first one's wish. */
+	if (!g || !t->trainer_running)
 		return;
-	/* One group's pages only: the first sampled sets it. */
-	g = atomic_load_explicit(&t->dict_group, memory_order_relaxed);
-	if (g != group && (g != 0 || !atomic_compare_exchange_strong(
-					     &t->dict_group, &g, group)))
+	w = atomic_load_explicit(&t->dict_round, memory_order_acquire);
+	if (ROUND_CLAIMED(w) == DICT_CLOSED) {
+		if (atomic_load_explicit(&t->dict_want, memory_order_relaxed) ==
+			    0 &&
+		    !tried(t, group) &&
+		    atomic_compare_exchange_strong(&t->dict_want, &none, group))
+			wake_trainer(t);
 		return;
-	if (atomic_fetch_add_explicit(&t->dict_seen, 1, memory_order_relaxed) %
-	    TMEM_DICT_EVERY)
+	}
+	if (ROUND_GROUP(w) != g || ROUND_CLAIMED(w) >= TMEM_DICT_SAMPLES ||
+	    atomic_fetch_add_explicit(&t->dict_seen, 1, memory_order_relaxed) %
+		    TMEM_DICT_EVERY)
 		return;
-	i = atomic_fetch_add_explicit(&t->dict_claimed, 1,
-				      memory_order_relaxed);
-	if (i >= TMEM_DICT_SAMPLES)
-		return;
-	memcpy(t->samples + (size_t)i * TMEM_PAGE_SIZE, page, TMEM_PAGE_SIZE);
+	/* One compare-and-swap: a sample of this round and of its group. */
+	do {
+		if (ROUND_GROUP(w) != g ||
+		    ROUND_CLAIMED(w) >= TMEM_DICT_SAMPLES)
+			return;
+		nw = w + 1;
+	} while (!atomic_compare_exchange_weak_explicit(&t->dict_round, &w, nw,
+							memory_order_acq_rel,
+							memory_order_acquire));
+	/* The round's buffer: mapped before the round opened (acquire). */
+	memcpy(t->samples + (size_t)ROUND_CLAIMED(w) * TMEM_PAGE_SIZE, page,
+	       TMEM_PAGE_SIZE);
 	if (atomic_fetch_add_explicit(&t->dict_filled, 1,
 				      memory_order_acq_rel) +
 		    1 ==
-	    TMEM_DICT_SAMPLES) {
-		pthread_mutex_lock(&t->dict_mu);
-		pthread_cond_signal(&t->dict_cv);
-		pthread_mutex_unlock(&t->dict_mu);
-	}
+	    TMEM_DICT_SAMPLES)
+		wake_trainer(t);
 }
 
 /* A claim whose process is gone is taken back, so that another trains. */
@@ -177,6 +363,84 @@ static bool claim_is_stale(struct tmem *t, uint64_t v)
 	if (slot >= TMEM_MAX_SLOTS)
 		return true;
 	return !tmem_slot_alive(t, slot) || seg_slot(t, slot)->pid != pid;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Whether slot s may be given to a group with nothing there: free, failed
+ * (no frame names a slot that was never ready), or claimed by a trainer
+ * that died before it published. */
+static bool slot_claimable(struct tmem *t, uint64_t v)
+{
+	unsigned st = dict_state_of(v);
+
+	return st == DICT_NONE || st == DICT_FAILED ||
+	       (st == DICT_TRAINING && claim_is_stale(t, v));
+}
+
+/* Claim a slot for group with mine (DICT_TRAINING, our process slot and
+ * pid): the slot, or -1 when the group has one already (ready, failed,
+ * or being trained by a live process: its result will do), none is free,
+ * or hdr->dict_claim stays taken for a second (a stopped holder). */
+static int slot_claim(struct tmem *t, uint64_t group, uint64_t mine)
+{
+	struct tmem_header *h = t->hdr;
+	int pick = -1, s, ms;
+	uint64_t v;
+
+	for (ms = 0;; ms++) {
+		v = 0;
+		if (atomic_compare_exchange_strong(&h->dict_claim, &v, mine))
+			break;
+		if (claim_is_stale(t, v))
+			atomic_compare_exchange_strong(&h->dict_claim, &v, 0);
+		else if (ms >= 1000)
+			return -1;
+		else
+			sleep_ms(1);
+	}
+	for (s = 0; s < TMEM_DICT_SLOTS; s++) {
+		struct tmem_dict_rec *r = seg_drec(t, (unsigned)s);
+
+		v = rec_state(r);
+		if (dict_state_of(v) != DICT_NONE &&
+		    atomic_load(&r->group) == group) {
+			/* Its own slot, left by a dead trainer: taken back;
+			 * any other: it has one. */
+			pick = slot_claimable(t, v) &&
+					       dict_state_of(v) == DICT_TRAINING
+				       ? s
+				       : -1;
+			goto out;
+		}
+	}
+	/* A free slot first, so that a failed group keeps its verdict
+	 * while there are. */
+	for (s = 0; s < TMEM_DICT_SLOTS && pick < 0; s++) {
+		if (dict_state_of(rec_state(seg_drec(t, (unsigned)s))) ==
+		    DICT_NONE)
+			pick = s;
+	}
+	for (s = 0; s < TMEM_DICT_SLOTS && pick < 0; s++) {
+		if (slot_claimable(t, rec_state(seg_drec(t, (unsigned)s))))
+			pick = s;
+	}
+out:
+	if (pick >= 0) {
+		struct tmem_dict_rec *r = seg_drec(t, (unsigned)pick);
+
+		/* Only dict_claim's holder changes a slot that is not its
+		 * own claim: group, then state (release) for readers. */
+		atomic_store(&r->group, group);
+		atomic_store_explicit(&r->state, mine, memory_order_release);
+	}
+	atomic_store(&h->dict_claim, 0);
+	return pick;
 }
 
 /* Trained on the first three quarters of the samples, judged on the last
@@ -214,7 +478,8 @@ static size_t samples_cost(struct tmem *t, ZSTD_CCtx *cc, const ZSTD_CDict *cd,
 
 /* Train on the samples into buf; the dictionary's size, or 0 with *why
  * set when there is none worth having. */
-static size_t train(struct tmem *t, unsigned char *buf, const char **why)
+static size_t train(struct tmem *t, uint32_t id, unsigned char *buf,
+		    const char **why)
 {
 	size_t sizes[TMEM_DICT_SAMPLES], n, with, without;
 	ZDICT_fastCover_params_t p;
@@ -235,7 +500,7 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 	p.f = 16;
 	p.accel = 1;
 	p.zParams.compressionLevel = t->level;
-	p.zParams.dictID = DICT_ID;
+	p.zParams.dictID = id;
 	n = ZDICT_optimizeTrainFromBuffer_fastCover(
 		buf, TMEM_DICT_MAX, t->samples, sizes, DICT_TRAIN, &p);
 	if (ZDICT_isError(n)) {
@@ -265,77 +530,219 @@ static size_t train(struct tmem *t, unsigned char *buf, const char **why)
 	return n;
 }
 
-/* Wait until the samples are in (true), or until there is nothing left
- * to do here: stop asked, or the segment has a dictionary (false). */
-static bool wait_for_samples(struct tmem *t)
+/* What the trainer does next. */
+enum trainer_step {
+	STEP_STOP,
+	STEP_OPEN,  /* a put asked for a round of its group */
+	STEP_TRAIN, /* the round's samples are in */
+	STEP_CHECK, /* a second passed: claims of the dead, and is the open
+		     * round still worth it? */
+};
+
+static enum trainer_step trainer_wait(struct tmem *t)
 {
-	bool go = false;
+	enum trainer_step step = STEP_STOP;
+	struct timespec end;
+	uint64_t w;
 
 	pthread_mutex_lock(&t->dict_mu);
 	while (!t->trainer_stop) {
-		struct timespec ts;
-
-		if (dict_state_of(state_now(t)) == DICT_READY ||
-		    dict_state_of(state_now(t)) == DICT_FAILED)
-			break;
-		if (atomic_load_explicit(&t->dict_filled,
+		w = atomic_load_explicit(&t->dict_round, memory_order_acquire);
+		if (ROUND_CLAIMED(w) != DICT_CLOSED &&
+		    atomic_load_explicit(&t->dict_filled,
 					 memory_order_acquire) ==
-		    TMEM_DICT_SAMPLES) {
-			go = true;
+			    TMEM_DICT_SAMPLES) {
+			step = STEP_TRAIN;
+			break;
+		}
+		if (ROUND_CLAIMED(w) == DICT_CLOSED &&
+		    atomic_load(&t->dict_want)) {
+			step = STEP_OPEN;
 			break;
 		}
 		/* Wake now and then: another process may publish first. */
-		deadline_after_ms(CLOCK_MONOTONIC, 1000, &ts);
-		pthread_cond_timedwait(&t->dict_cv, &t->dict_mu, &ts);
+		deadline_after_ms(CLOCK_MONOTONIC, 1000, &end);
+		if (pthread_cond_timedwait(&t->dict_cv, &t->dict_mu, &end) ==
+		    ETIMEDOUT) {
+			step = STEP_CHECK;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&t->dict_mu);
-	return go;
+	return step;
 }
 
-static void *trainer_main(void *arg)
+static void tried_add(struct tmem *t, uint64_t group)
 {
-	struct tmem *t = arg;
-	struct tmem_header *h = t->hdr;
-	unsigned char *buf = NULL;
-	const char *why = NULL;
-	uint64_t v, mine;
-	bool failed;
-	size_t n;
+	atomic_store_explicit(
+		&t->dict_tried[t->dict_tried_next++ % (2 * TMEM_DICT_SLOTS)],
+		group, memory_order_relaxed);
+}
 
-	if (!wait_for_samples(t))
-		return NULL;
+/* Open a round for the group a put asked for, if it still has no slot and
+ * one is free. */
+static void round_open(struct tmem *t)
+{
+	uint64_t group = atomic_exchange(&t->dict_want, 0), w;
+	bool claimable;
+
+	if (!group || tried(t, group) ||
+	    group_slot(t, group, &claimable) >= 0 || !claimable)
+		return;
+	if (!t->samples) {
+		/* Touched now: puts copy samples into it.  Mapped on its
+		 * own: after the round, its 4 MiB go back to the kernel. */
+		__atomic_store_n(&t->samples, tmem_map_touched(SAMPLES_BYTES),
+				 __ATOMIC_RELEASE);
+		if (!t->samples)
+			return; /* a later put asks again */
+	}
+	atomic_store(&t->samples_freed, false);
+	atomic_store(&t->dict_filled, 0);
+	atomic_store(&t->dict_seen, 0);
+	w = atomic_load(&t->dict_round);
+	atomic_store_explicit(
+		&t->dict_round,
+		ROUND_MAKE(group32(group), ROUND_NUMBER(w) + 1, 0),
+		memory_order_release);
+}
+
+/* Close the round to new samples, wait for the copies of those claimed,
+ * and tell its group. */
+static uint64_t round_close(struct tmem *t)
+{
+	uint64_t w = atomic_load(&t->dict_round);
+	uint32_t k;
+
+	while (!atomic_compare_exchange_weak(&t->dict_round, &w,
+					     (w & ~0xffffULL) | DICT_CLOSED))
+		;
+	k = ROUND_CLAIMED(w);
+	if (k == DICT_CLOSED)
+		return 0;
+	/* Each is a put's memcpy under way. */
+	while (atomic_load_explicit(&t->dict_filled, memory_order_acquire) < k)
+		sleep_ms(1);
+	tried_add(t, group64(ROUND_GROUP(w)));
+	return group64(ROUND_GROUP(w));
+}
+
+static void round_free(struct tmem *t)
+{
+	tmem_unmap_touched(t->samples, SAMPLES_BYTES);
+	__atomic_store_n(&t->samples, NULL, __ATOMIC_RELEASE);
+	atomic_store_explicit(&t->samples_freed, true, memory_order_release);
+}
+
+/* A slot claimed by a trainer that died is free again: puts look for
+ * their group's slot without asking whether its trainer lives (a system
+ * call), and so would wait for that slot for ever. */
+static void reap_dead_claims(struct tmem *t)
+{
+	unsigned s;
+	uint64_t v;
+
+	for (s = 0; s < TMEM_DICT_SLOTS; s++) {
+		v = rec_state(seg_drec(t, s));
+		if (dict_state_of(v) == DICT_TRAINING && claim_is_stale(t, v))
+			atomic_compare_exchange_strong(&seg_drec(t, s)->state,
+						       &v, DICT_NONE);
+	}
+}
+
+/* Whether group's sub-pool still is (the shared group always is). */
+static bool group_alive(struct tmem *t, uint64_t group)
+{
+	uint32_t id = (uint32_t)group;
+	unsigned p = id & 0xff;
+	struct tmem_pool_rec *pr;
+
+	if (group == DICT_GROUP_SHARED)
+		return true;
+	if (p >= TMEM_MAX_POOLS)
+		return false;
+	pr = seg_pool(t, p);
+	return atomic_load(&pr->state) == POOL_ACTIVE &&
+	       pool_id_make(p, __atomic_load_n(&pr->gen, __ATOMIC_RELAXED)) ==
+		       id;
+}
+
+/* A round whose group has a slot now (another process trained or trains
+ * for it), that finds no slot free, or whose sub-pool is gone (its pages
+ * will not come) is given up. */
+static void round_check(struct tmem *t)
+{
+	uint64_t w = atomic_load(&t->dict_round);
+	uint64_t group = group64(ROUND_GROUP(w));
+	bool claimable;
+
+	reap_dead_claims(t);
+	if (ROUND_CLAIMED(w) == DICT_CLOSED ||
+	    (group_slot(t, group, &claimable) < 0 && claimable &&
+	     group_alive(t, group)))
+		return;
+	if (round_close(t))
+		round_free(t);
+}
+
+/* This process trained a dictionary for a group: it puts into it.  If
+ * every CDict it has serves another group, one more (while there are
+ * fewer than TMEM_DICT_CDICTS), made here, off the put path. */
+static void enc_add(struct tmem *t)
+{
+	unsigned i, spare = TMEM_DICT_CDICTS;
+	void *work;
+
+	for (i = 0; i < TMEM_DICT_CDICTS; i++) {
+		if (!t->dict_enc[i].work)
+			spare = i < spare ? i : spare;
+		else if (!atomic_load(&t->dict_enc[i].loaded))
+			return;
+	}
+	if (spare == TMEM_DICT_CDICTS)
+		return;
+	work = tmem_alloc_touched(t->cdict_size);
+	pthread_mutex_lock(&t->dict_mu);
+	t->dict_enc[spare].work = work;
+	pthread_mutex_unlock(&t->dict_mu);
+}
+
+static void round_train(struct tmem *t)
+{
+	uint64_t group = round_close(t), mine;
+	unsigned char *buf = NULL;
+	struct tmem_dict_rec *r;
+	const char *why = NULL;
+	bool failed;
+	uint32_t id;
+	size_t n;
+	int s;
+
 	mine = DICT_TRAINING | ((uint64_t)t->slot << 8) |
 	       ((uint64_t)(uint32_t)getpid() << 32);
-	for (;;) {
-		v = DICT_NONE;
-		if (atomic_compare_exchange_strong(&h->dict_state, &v, mine))
-			break;
-		if (dict_state_of(v) != DICT_TRAINING)
-			goto out; /* ready or failed meanwhile */
-		if (claim_is_stale(t, v)) {
-			atomic_compare_exchange_strong(&h->dict_state, &v,
-						       DICT_NONE);
-			continue;
-		}
-		/* Another process trains: its result will do. */
+	s = slot_claim(t, group, mine);
+	if (s < 0)
 		goto out;
-	}
+	r = seg_drec(t, (unsigned)s);
+	id = DICT_ID_MAKE((unsigned)s, DICT_GEN);
 	buf = malloc(TMEM_DICT_MAX);
-	n = buf ? train(t, buf, &why) : 0;
+	n = buf ? train(t, id, buf, &why) : 0;
 	if (!buf)
 		why = "out of memory";
 	failed = why != dict_no_gain;
 	if (n) {
-		memcpy(seg_dict(t), buf, n);
-		h->dict_size = (uint32_t)n;
-		h->dict_id = DICT_ID;
-		h->dict_hash = XXH64(seg_dict(t), n, 0);
-		/* Every sample is of this group (tmem_dict_sample), set
-		 * before its first claim: the wait's acquire saw it. */
-		h->dict_group = atomic_load(&t->dict_group);
-		atomic_store_explicit(&h->dict_state, DICT_READY,
+		/* Before it is ready: a put that finds it so finds room
+		 * for it. */
+		enc_add(t);
+		memcpy(seg_dict(t, (unsigned)s), buf, n);
+		r->size = (uint32_t)n;
+		r->id = id;
+		r->hash = XXH64(seg_dict(t, (unsigned)s), n, 0);
+		atomic_store_explicit(&r->state, DICT_READY,
 				      memory_order_release);
-		tmem_dict_load(t, true);
+		tmem_log(t, TMEM_LOG_INFO,
+			 "%s: dictionary %d (id %u) of %zu bytes is ready",
+			 t->path, s, id, n);
 	} else {
 		/* A dictionary that does not pay is normal (real process
 		 * memory often does not fit one); a failure to train is not. */
@@ -343,35 +750,43 @@ static void *trainer_main(void *arg)
 			 "%s: no dictionary: %s; pages are compressed "
 			 "without one",
 			 t->path, why);
-		atomic_store_explicit(&h->dict_state, DICT_FAILED,
+		atomic_store_explicit(&r->state, DICT_FAILED,
 				      memory_order_release);
 	}
 out:
 	free(buf);
-	/* Every claim below TMEM_DICT_SAMPLES has been filled (the wait saw
-	 * them all), and later claims never touch the buffer. */
-	if (atomic_load(&t->dict_filled) == TMEM_DICT_SAMPLES) {
-		tmem_unmap_touched(t->samples, SAMPLES_BYTES);
-		__atomic_store_n(&t->samples_freed, true, __ATOMIC_RELEASE);
+	round_free(t);
+}
+
+static void *trainer_main(void *arg)
+{
+	struct tmem *t = arg;
+
+	for (;;) {
+		switch (trainer_wait(t)) {
+		case STEP_STOP:
+			if (round_close(t))
+				round_free(t);
+			return NULL;
+		case STEP_OPEN:
+			round_open(t);
+			break;
+		case STEP_TRAIN:
+			round_train(t);
+			break;
+		case STEP_CHECK:
+			round_check(t);
+			break;
+		}
 	}
-	return NULL;
 }
 
 int tmem_dict_start(struct tmem *t)
 {
 	int r;
 
-	if (!t->cdict_work || t->trainer_running ||
-	    dict_state_of(state_now(t)) == DICT_READY ||
-	    dict_state_of(state_now(t)) == DICT_FAILED)
+	if (!t->dict_on || t->trainer_running)
 		return 0;
-	if (!t->samples) {
-		/* Touched now: puts copy samples into it.  Mapped on its
-		 * own: once trained, its 4 MiB go back to the kernel. */
-		t->samples = tmem_map_touched(SAMPLES_BYTES);
-		if (!t->samples)
-			return -ENOMEM;
-	}
 	t->trainer_stop = false;
 	r = pthread_create(&t->trainer, NULL, trainer_main, t);
 	if (r)
@@ -383,6 +798,8 @@ int tmem_dict_start(struct tmem *t)
 
 void tmem_dict_fini(struct tmem *t)
 {
+	unsigned i;
+
 	if (t->trainer_running) {
 		pthread_mutex_lock(&t->dict_mu);
 		t->trainer_stop = true;
@@ -391,10 +808,39 @@ void tmem_dict_fini(struct tmem *t)
 		pthread_join(t->trainer, NULL);
 		t->trainer_running = false;
 	}
-	if (!t->samples_freed)
-		tmem_unmap_touched(t->samples, SAMPLES_BYTES);
-	t->samples = NULL;
-	free(t->cdict_work);
-	free(t->ddict_work);
-	t->cdict_work = t->ddict_work = NULL;
+	for (i = 0; i < TMEM_DICT_CDICTS; i++) {
+		free(t->dict_enc[i].work);
+		t->dict_enc[i].work = NULL;
+	}
+	for (i = 0; i < TMEM_DICT_SLOTS; i++) {
+		free(t->dict_dec[i].work);
+		t->dict_dec[i].work = NULL;
+	}
+}
+
+void tmem_dict_info(struct tmem *t, struct tmem_segment_info *info)
+{
+	unsigned s, st, seen = 0;
+
+	info->dict_slots = TMEM_DICT_SLOTS;
+	for (s = 0; s < TMEM_DICT_SLOTS; s++) {
+		struct tmem_dict_rec *r = seg_drec(t, s);
+
+		st = dict_state_of(rec_state(r));
+		seen |= 1U << st;
+		if (st == DICT_READY) {
+			info->dicts++;
+			info->dict_bytes += r->size;
+		}
+	}
+	if (!t->hdr->dictionary)
+		info->dict_state = TMEM_DICT_OFF;
+	else if (seen & (1U << DICT_READY))
+		info->dict_state = TMEM_DICT_READY;
+	else if (seen & (1U << DICT_TRAINING))
+		info->dict_state = TMEM_DICT_TRAINING;
+	else if (seen & (1U << DICT_FAILED))
+		info->dict_state = TMEM_DICT_FAILED;
+	else
+		info->dict_state = TMEM_DICT_SAMPLING;
 }

@@ -20,7 +20,8 @@ struct tmem_ctx {
 	unsigned char *cbuf; /* compressed output */
 	unsigned char *dbuf; /* decompressed page */
 	size_t cbuf_size;
-	bool dict_on;	     /* cctx references t->cdict */
+	int dict_on;	     /* cctx references t->dict_enc[dict_on - 1]'s
+			      * CDict (0: none) */
 	uint32_t probe_tick; /* compressions, for the dictionary's probes */
 	uint32_t open[TMEM_OPEN][TMEM_MAX_POOLS]; /* open chunks per pool */
 	uint32_t open_raw[TMEM_MAX_POOLS];	  /* and for raw pages */
@@ -50,32 +51,58 @@ struct tmem {
 	void *log_opaque;
 	enum tmem_log_level log_level;
 
-	/* The segment's dictionary as this process uses it (tmem-dict.c).
-	 * Workspaces are made at open, so loading it never allocates. */
+	/* The segment's dictionaries as this process uses them (tmem-dict.c).
+	 * Workspaces are made at open, so loading one never allocates. */
 	pthread_mutex_t dict_mu;       /* a leaf: taken under any lock */
 	pthread_cond_t dict_cv;	       /* CLOCK_MONOTONIC */
-	_Atomic bool dict_loaded;      /* cdict, ddict and dict_id usable */
-	bool dict_bad;		       /* the segment's copy failed its check */
 	_Atomic bool dict_page_logged; /* a page it made unreadable */
 	_Atomic bool chain_logged;     /* a broken index chain (tmem_get) */
-	void *cdict, *ddict;	       /* ZSTD_CDict / ZSTD_DDict, static */
-	void *cdict_work, *ddict_work;
-	size_t cdict_size, ddict_size;
-	uint32_t dict_id;
-	uint64_t dict_serves; /* the loaded dictionary's dict_group */
-	/* Whether it pays (tmem-codec.c: probes compress some pages both
-	 * ways): new pages go without it while dict_paused. */
-	_Atomic uint32_t dict_probes;
-	_Atomic uint64_t dict_with, dict_without;
-	_Atomic bool dict_paused;
-	/* Sampling, in a process that trains (tmem_start): pages are
-	 * claimed, copied, then counted filled; the trainer waits for all.
-	 * dict_group: the group of the first page sampled (0 before it);
-	 * pages of other groups are not. */
-	_Atomic uint64_t dict_group;
+	/* Per segment slot: its DDict, to read the pages it compressed. */
+	struct tmem_dict_dec {
+		_Atomic bool loaded; /* ddict and id usable */
+		bool bad;	     /* the slot's bytes failed their check:
+				      * dict_mu */
+		uint32_t id;
+		void *ddict, *work; /* ZSTD_DDict, static */
+	} dict_dec[TMEM_DICT_SLOTS];
+	size_t ddict_size;
+	/* CDicts (400 KiB and more each from level 3): one made at open, and
+	 * one more each time the trainer publishes a dictionary for a group
+	 * while every one serves another (work: set under dict_mu, up to
+	 * TMEM_DICT_CDICTS).  Each is given to the first group that finds
+	 * its dictionary ready, for the life of the process. */
+	struct tmem_dict_enc {
+		_Atomic bool loaded; /* cdict, slot, id and group usable */
+		unsigned slot;
+		uint32_t id;
+		uint64_t group;
+		void *cdict, *work; /* ZSTD_CDict, static */
+		/* Whether it pays (tmem-codec.c: probes compress some pages
+		 * both ways): new pages go without it while paused. */
+		_Atomic uint32_t probes;
+		_Atomic uint64_t with, without;
+		_Atomic bool paused;
+	} dict_enc[TMEM_DICT_CDICTS];
+	size_t cdict_size;
+	bool dict_on; /* workspaces made: the segment trains dictionaries */
+	/* Sampling, in a process that trains (tmem_start), one group at a
+	 * time (a round): dict_round is the round's group (dict_group32) in
+	 * bits 32..63, the round's number in 16..31, and the samples claimed
+	 * in 0..15 (DICT_CLOSED between rounds), so that one compare-and-swap
+	 * claims a sample of the round's group and no other.  A put copies
+	 * its claimed page into samples, then counts it in dict_filled; the
+	 * trainer waits for all.  Between rounds, a put of a group that has
+	 * no dictionary slot leaves it in dict_want for the trainer, which
+	 * starts a round for it (the sample buffer is mapped only for a
+	 * round).  dict_tried: groups this process trained for or gave up
+	 * on (trainer only, read by puts), not sampled again. */
+	_Atomic uint64_t dict_round;
+	_Atomic uint64_t dict_want;
 	unsigned char *samples;
-	bool samples_freed;
-	_Atomic uint32_t dict_seen, dict_claimed, dict_filled;
+	_Atomic bool samples_freed; /* the last round's buffer went back */
+	_Atomic uint32_t dict_seen, dict_filled;
+	_Atomic uint64_t dict_tried[2 * TMEM_DICT_SLOTS];
+	unsigned dict_tried_next;	    /* trainer only */
 	bool trainer_running, trainer_stop; /* trainer_stop: dict_mu */
 	pthread_t trainer;
 

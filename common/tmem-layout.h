@@ -74,7 +74,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 10
+#define TMEM_LAYOUT_VERSION 11
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */
@@ -101,12 +101,22 @@
 #define TMEM_OPEN	     4	  /* open chunks per context and sub-pool */
 #define TMEM_LOAD	     4ULL /* records per bucket before buckets double */
 #define TMEM_LOCK_WAIT_MS    100  /* longest wait for chunk_lock */
-/* The trained dictionary (tmem-dict.c): its largest size, the pages it is
- * trained on, and how they are picked (one in every DICT_EVERY pages that
- * compress, so that the samples span more than the first few MiB). */
+/* The trained dictionaries (tmem-dict.c): the largest size of one, the
+ * pages it is trained on, and how they are picked (one in every DICT_EVERY
+ * pages that compress, so that the samples span more than the first few
+ * MiB).  A segment has TMEM_DICT_SLOTS of them, one per group (a sub-pool,
+ * or the sub-pools sharing pages): a slot costs TMEM_DICT_MAX bytes of
+ * segment (touched only once trained) and, in every process, a DDict
+ * workspace (27 KiB at any level), made at open so that a get that needs
+ * it never allocates. */
 #define TMEM_DICT_MAX	  (32 * 1024)
 #define TMEM_DICT_SAMPLES 1024
 #define TMEM_DICT_EVERY	  4
+#define TMEM_DICT_SLOTS	  8
+/* CDicts a process can hold (process memory, not segment: 400 KiB each at
+ * level 3, 1 MiB from level 5): one made at open, as a server puts into one
+ * group; more only in a process that trains for more (tmem-dict.c). */
+#define TMEM_DICT_CDICTS 4
 
 /* ---- records in the segment --------------------------------------- */
 
@@ -422,8 +432,26 @@ struct tmem_geometry {
 	uint64_t off_slots, off_pools, off_istripes, off_dstripes;
 	uint64_t off_ibuckets, off_dbuckets, off_entries, off_blobs;
 	uint64_t off_chunks, off_counters, off_data, meta_end;
-	uint64_t off_rawids, off_dict;
+	uint64_t off_rawids, off_dict; /* TMEM_DICT_SLOTS * TMEM_DICT_MAX */
+	uint32_t dict_slots, dict_max;
 };
+
+/* A dictionary slot.  state is DICT_* in the low byte, and while training
+ * the trainer's process slot (bits 8..15) and pid (32..63), so that one
+ * compare-and-swap claims or takes back the slot.  A slot is claimed
+ * (NONE, or FAILED: a failed slot has no frames naming it, see
+ * DICT_ID_MAKE) under hdr->dict_claim, group written before state.
+ * Once DICT_READY, group, size, id, hash (XXH64) and the slot's bytes at
+ * off_dict + slot * TMEM_DICT_MAX never change: processes use them by
+ * reference.  group: whose pages it was trained on, and so the only pages
+ * it may compress (tmem-dict-internal.h, DICT_GROUP_*). */
+struct tmem_dict_rec {
+	_Atomic uint64_t state;
+	_Atomic uint64_t group;
+	uint64_t hash;
+	uint32_t size;
+	uint32_t id;
+} __attribute__((aligned(64)));
 
 struct tmem_header {
 	_Atomic uint64_t magic; /* written last when formatting */
@@ -488,26 +516,31 @@ struct tmem_header {
 	 * as they go (tmem_blob_unref_locked), recounted by repair; no
 	 * lock.  Read on every lock taken: a line of its own. */
 	_Atomic uint64_t ghosts __attribute__((aligned(64)));
-	/* The dictionary: dict_state is DICT_* in the low byte, and while
-	 * training the trainer's slot (bits 8..15) and pid (32..63), so that
-	 * one compare-and-swap claims it.  Once DICT_READY, dict_size,
-	 * dict_hash (XXH64), dict_group and the bytes at off_dict never
-	 * change.  dict_group: whose pages it was trained on, and so the only
-	 * pages it may compress (tmem-dict-internal.h, DICT_GROUP_*). */
-	_Atomic uint64_t dict_state __attribute__((aligned(64)));
-	uint32_t dict_size;
-	uint32_t dict_id;
-	uint64_t dict_hash;
-	uint64_t dict_group;
+	/* The dictionaries: dict_claim is a trainer's lock on the choice of
+	 * a slot (0, or DICT_TRAINING with its holder's process slot and
+	 * pid as in a slot's state: taken back when its holder died), so
+	 * that two processes never claim two slots for one group. */
+	_Atomic uint64_t dict_claim __attribute__((aligned(64)));
+	struct tmem_dict_rec dict[TMEM_DICT_SLOTS];
 };
 
 #define CHECK_ANSWER_ERR 0x80000000U
 
 enum dict_state {
-	DICT_NONE = 0,	   /* not trained yet: processes sample pages */
-	DICT_TRAINING = 1, /* one process is training */
+	DICT_NONE = 0,	   /* free */
+	DICT_TRAINING = 1, /* one process is training for group */
 	DICT_READY = 2,	   /* in use */
-	DICT_FAILED = 3,   /* training failed or did not pay: none */
+	DICT_FAILED = 3,   /* training failed or did not pay: group goes
+			    * without; another group may claim the slot */
 };
+
+/* The id a frame carries (one byte: zstd writes an id below 256 in one):
+ * the slot in the low bits, a generation above, from 1 so that no id is
+ * 0 (no dictionary).  Every slot's generation is 1 for now; a slot given
+ * to a new group once no frame names its old id would take the next. */
+#define DICT_SLOT_BITS		3
+#define DICT_ID_MAKE(slot, gen) (((uint32_t)(gen) << DICT_SLOT_BITS) | (slot))
+#define DICT_ID_SLOT(id)	((id) & (TMEM_DICT_SLOTS - 1))
+_Static_assert(TMEM_DICT_SLOTS == 1 << DICT_SLOT_BITS, "dict id bits");
 
 #endif /* TMEM_LAYOUT_H */

@@ -163,7 +163,9 @@ int tmem_geometry_compute(uint64_t pool_size, struct tmem_geometry *g)
 				       sizeof(struct tmem_counters),
 		       P);
 	g->off_dict = off;
-	off = round_up(off + TMEM_DICT_MAX, P);
+	g->dict_slots = TMEM_DICT_SLOTS;
+	g->dict_max = TMEM_DICT_MAX;
+	off = round_up(off + (uint64_t)TMEM_DICT_SLOTS * TMEM_DICT_MAX, P);
 	g->meta_end = off;
 	g->off_data = round_up(off, TMEM_CHUNK_SIZE);
 	g->segment_bytes = g->off_data + (g->nr_chunks << TMEM_CHUNK_SHIFT);
@@ -305,8 +307,11 @@ static int validate_header(struct tmem *t, const struct tmem_header *h,
 	}
 	if (h->layout_version != TMEM_LAYOUT_VERSION) {
 		tmem_log(t, TMEM_LOG_ERROR,
-			 "%s: layout version %u, this build knows %u", t->path,
-			 h->layout_version, TMEM_LAYOUT_VERSION);
+			 "%s: layout version %u, this build knows %u (made by "
+			 "%s build)",
+			 t->path, h->layout_version, TMEM_LAYOUT_VERSION,
+			 h->layout_version < TMEM_LAYOUT_VERSION ? "an older"
+								 : "a newer");
 		return -EPROTO;
 	}
 	if (h->geo_hash != geometry_hash(&h->geo)) {
@@ -828,12 +833,7 @@ int tmem_segment_info(struct tmem *t, struct tmem_segment_info *info)
 	info->level = t->hdr->level;
 	info->dedup = t->hdr->dedup;
 	info->dictionary = t->hdr->dictionary;
-	info->dict_state = (enum tmem_dict_state)dict_state_of(
-		atomic_load(&t->hdr->dict_state));
-	if (!t->hdr->dictionary)
-		info->dict_state = TMEM_DICT_OFF;
-	if (info->dict_state == TMEM_DICT_READY)
-		info->dict_bytes = t->hdr->dict_size;
+	tmem_dict_info(t, info);
 	info->max_pools = TMEM_MAX_POOLS;
 	for (i = 0; i < TMEM_MAX_SLOTS; i++) {
 		if (slot_get(&seg_slot(t, i)->state) == SLOT_ATTACHED &&

@@ -50,9 +50,9 @@ enum tmem_kind {
  * whoever can put pages into a sub-pool can time whether a guessed page is
  * already among those it may share with (the KSM attacks): sharing is a
  * trust boundary.  Across sub-pools it never happens.  The trained
- * dictionary keeps to the same boundary: it compresses only the pages of
- * the sub-pool (or of the TMEM_DEDUP_POOL sub-pools) whose pages trained
- * it, and never a TMEM_DEDUP_NONE sub-pool's. */
+ * dictionaries keep to the same boundary: each compresses only the pages
+ * of the sub-pool (or of the TMEM_DEDUP_POOL sub-pools) whose pages
+ * trained it, and a TMEM_DEDUP_NONE sub-pool's pages never use one. */
 enum tmem_dedup_scope {
 	TMEM_DEDUP_SUBPOOL = 0, /* with the sub-pool's own pages (default):
 				 * for a sub-pool with one owner */
@@ -88,10 +88,11 @@ struct tmem_options {
 			     * the segment; ignored on attach */
 	int level;	    /* zstd level, negative levels allowed */
 	bool dedup;	    /* deduplicate identical pages (default true) */
-	bool dictionary;    /* train a zstd dictionary on the first pages
-			     * stored, by a process that runs tmem_start, and
-			     * compress with it from then on (default true;
-			     * when creating the segment) */
+	bool dictionary;    /* train zstd dictionaries, one per sub-pool
+			     * (TMEM_DEDUP_POOL ones share one), on the first
+			     * pages stored, by a process that runs
+			     * tmem_start, and compress with them from then on
+			     * (default true; when creating the segment) */
 	bool create;	    /* create the segment if missing (default true) */
 	bool readonly;	    /* attach read-only (tmemctl); implies !create */
 	bool prefault;	    /* reserve and fault in the whole segment now */
@@ -135,8 +136,9 @@ void tmem_options_init(struct tmem_options *opts);
 int tmem_open(const struct tmem_options *opts, struct tmem **out);
 
 /* Start the background grower thread (if opts->grower) and, while the
- * segment has no dictionary yet, the thread that trains one on sampled
- * pages (if the segment was made with opts->dictionary).  Call it in the
+ * segment was made with opts->dictionary, the thread that trains one for
+ * each sub-pool this process stores pages of that has none yet, on
+ * sampled pages, while a slot is free (TMEM_DICT_SLOTS).  Call it in the
  * process that serves, after any fork (threads do not survive fork).
  * With opts->grower a put never faults segment memory in: when the reserve
  * of pre-faulted chunks is empty it fails at once with -ENOSPC (reject
@@ -382,8 +384,10 @@ struct tmem_pool_info {
 	struct tmem_stats stats;
 };
 
+/* The segment's dictionaries at a glance, the most useful state any of
+ * its slots is in: one ready, else one training, else one failed. */
 enum tmem_dict_state {
-	TMEM_DICT_SAMPLING = 0, /* not trained yet */
+	TMEM_DICT_SAMPLING = 0, /* none trained yet */
 	TMEM_DICT_TRAINING = 1,
 	TMEM_DICT_READY = 2,  /* in use */
 	TMEM_DICT_FAILED = 3, /* training failed or did not pay */
@@ -399,7 +403,9 @@ struct tmem_segment_info {
 	bool dedup;
 	bool dictionary;
 	enum tmem_dict_state dict_state;
-	uint32_t dict_bytes; /* when ready */
+	uint32_t dict_bytes; /* of the ready ones */
+	unsigned dicts;	     /* dictionaries ready, one per group */
+	unsigned dict_slots; /* at most (TMEM_DICT_SLOTS) */
 	unsigned attached;   /* processes attached now (best effort) */
 	unsigned max_pools;
 };
