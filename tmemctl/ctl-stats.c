@@ -217,14 +217,16 @@ static const char *dict_state_name(const struct tmem_segment_info *si)
 		       : "unknown";
 }
 
-/* "ready (32.0 KiB)", or the state alone. */
+/* "ready (2 of 8, 64.0 KiB)": dictionaries ready, slots, their bytes;
+ * or the state alone. */
 static const char *dict_text(const struct tmem_segment_info *si, char *buf,
 			     size_t len)
 {
 	char b[32];
 
 	if (si->dict_state == TMEM_DICT_READY)
-		snprintf(buf, len, "ready (%s)",
+		snprintf(buf, len, "ready (%u of %u, %s)", si->dicts,
+			 si->dict_slots,
 			 ctl_fmt_bytes(si->dict_bytes, b, sizeof b));
 	else
 		snprintf(buf, len, "%s", dict_state_name(si));
@@ -403,8 +405,9 @@ static void print_prometheus(FILE *fp, const struct snapshot *s)
 	prom_label(fp, "version", tmem_version());
 	fprintf(fp, ",layout=\"%u\",dictionary=\"%s\"} 1\n",
 		s->info.layout_version, dict_state_name(&s->info));
-	prom_family(fp, "tmem_dictionary_bytes", "gauge",
-		    "Size of the trained zstd dictionary, 0 until ready");
+	prom_family(
+		fp, "tmem_dictionary_bytes", "gauge",
+		"Size of the trained zstd dictionaries, 0 until one is ready");
 	prom_sample(fp, "tmem_dictionary_bytes", s, NULL, NULL, NULL,
 		    s->info.dict_bytes);
 	prom_family(fp, "tmem_pool_size_bytes", "gauge",
