@@ -743,6 +743,10 @@ static void round_train(struct tmem *t)
 		tmem_log(t, TMEM_LOG_INFO,
 			 "%s: dictionary %d (id %u) of %zu bytes is ready",
 			 t->path, s, id, n);
+		/* This process puts the group's pages: loaded here, off the
+		 * put path (a put that found it not loaded would load it, or
+		 * go without while another thread does). */
+		enc_load(t, (unsigned)s, group, true);
 	} else {
 		/* A dictionary that does not pay is normal (real process
 		 * memory often does not fit one); a failure to train is not. */

@@ -79,6 +79,19 @@ static struct tmem_dict_enc *enc_of(struct tmem *t, uint64_t group)
 	return tmem_dict_for(t, group, true, &claimable);
 }
 
+/* Whether this process has a CDict loaded for group. */
+static bool loaded_for(struct tmem *t, uint64_t group)
+{
+	unsigned i;
+
+	for (i = 0; i < TMEM_DICT_CDICTS; i++) {
+		if (atomic_load(&t->dict_enc[i].loaded) &&
+		    t->dict_enc[i].group == group)
+			return true;
+	}
+	return false;
+}
+
 /* Wait for group's dictionary to be trained (or found not to pay), and
  * load it here when it is ready. */
 static enum tmem_dict_state wait_group(struct tmem *t, uint64_t group)
@@ -237,6 +250,11 @@ static void test_train_and_share(const char *name)
 	CHECK(samples != NULL && mapped(samples));
 	put_range(t, p, 1, FIRST - 1);
 	first = compressed(t);
+	/* Loaded here by the trainer that published it, not by the next
+	 * put (which would pay for the load, or go without). */
+	for (i = 0; i < 1500 && !loaded_for(t, group_of(p)); i++)
+		sleep_ms(20);
+	CHECK(loaded_for(t, group_of(p)));
 	CHECK(wait_trained(t, p) == TMEM_DICT_READY);
 	/* The samples' 4 MiB went back to the kernel: under mlockall, heap
 	 * memory freed stays resident and locked. */
