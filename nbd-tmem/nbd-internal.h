@@ -326,8 +326,9 @@ static inline void nt_oom_read(void)
 				      memory_order_relaxed);
 }
 
-/* A write request of which pages were taken: counted, to be weighed
- * against the writes refused.  On the request path: one relaxed add. */
+/* A write request taken whole: counted, to be weighed against the writes
+ * refused (one refused after some of its pages were taken counts only as
+ * refused).  On the request path: one relaxed add. */
 extern _Atomic uint64_t nt_oom_taken_count;
 static inline void nt_oom_taken(void)
 {

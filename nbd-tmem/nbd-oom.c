@@ -18,7 +18,9 @@
  * answered, at most one write was taken for NT_OOM_TAKEN_PER refused (a
  * full pool still takes a write over a page it holds: a stale slot
  * rewritten, often with a zero page, each of which the kernel counts as
- * progress, so that its own OOM kill never comes), and every task of the
+ * progress, so that its own OOM kill never comes; a write refused after
+ * some of its pages were taken counts as refused only, the kernel writing
+ * them all again), and every task of the
  * machine waited for memory at least NT_OOM_STALL_PCT of that time (PSI:
  * the growth of the "full" total of /proc/pressure/memory over those
  * seconds), it asks the kernel's own OOM killer to act, as the kernel

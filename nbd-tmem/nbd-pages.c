@@ -574,7 +574,10 @@ int nt_pages_write(const void *buf, uint32_t count, uint64_t offset)
 		offset += n;
 		count -= n;
 	}
-	if (p != buf) /* pages were taken: the swap moves, perhaps a little */
+	/* Taken whole: the swap moves, perhaps a little.  Not a write refused
+	 * after some of its pages were taken: the kernel gets the error for
+	 * all of them and writes them all again. */
+	if (r == 0 && p != buf)
 		nt_oom_taken();
 	return r;
 }

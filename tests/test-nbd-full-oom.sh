@@ -11,6 +11,9 @@
 #     hold-off, and the log says why;
 #   - refusals with a zero page taken for every five refused (what a
 #     full pool still takes: pages that need no room): asked;
+#   - refusals of two-page writes whose first page (a zero page) a full
+#     pool takes: asked (a write refused in part is refused whole: the
+#     kernel gets the error for all its pages, and none moved);
 #   - refusals with a read every 100 ms: not asked (the swap still moves);
 #   - refusals with a zero page taken for every one refused: not asked
 #     (the swap still moves, slowly);
@@ -33,7 +36,9 @@ h.connect_uri(sys.argv[1])
 mode, seconds, trigger = sys.argv[2], float(sys.argv[3]), sys.argv[4]
 size = h.get_size()
 # Page 0 zero: rewriting it is a write a full pool still takes (a zero
-# page needs no room, and it frees none).
+# page needs no room, and it frees none).  So is the last page but one,
+# held as a zero page before the pool filled, for 'partial'.
+h.pwrite(bytes(4096), size - 8192)
 assert nbd_fill.fill(h, data=bytes(4096) + os.urandom(size - 4096)) < size, \
     "the pool never filled"
 refused = 0
@@ -41,9 +46,14 @@ start = time.monotonic()
 end = start + seconds
 # Until the deadline, or (when asked for one) the first kill asked for.
 while time.monotonic() < end:
-    if mode in ("until", "trickle") and os.path.getsize(trigger) > 0:
+    if mode in ("until", "trickle", "partial") and \
+            os.path.getsize(trigger) > 0:
         break
-    if not nbd_fill.refused(h, os.urandom(4096), size - 4096):
+    if mode == "partial":
+        write = (bytes(4096) + os.urandom(4096), size - 8192)
+    else:
+        write = (os.urandom(4096), size - 4096)
+    if not nbd_fill.refused(h, *write):
         sys.exit("a new page was taken with the pool full")
     refused += 1
     if mode == "read":
@@ -117,6 +127,8 @@ else
 fi
 run trickle trickle 20 80 2
 grep -q '^f' "$tmp/sysrq-trickle" || fail "trickle: no OOM kill asked for with one zero page taken for five refused: $(cat "$tmp/log-trickle")"
+run partial partial 20 80 2
+grep -q '^f' "$tmp/sysrq-partial" || fail "partial: no OOM kill asked for with every write refused, if in part taken: $(cat "$tmp/log-partial")"
 run reading read 4 80 2
 [ ! -s "$tmp/sysrq-reading" ] || fail "reading: asked for an OOM kill while reads were answered"
 run taking taking 4 80 2
