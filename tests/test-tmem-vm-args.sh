@@ -287,6 +287,16 @@ pool_block "$pool (config $tmp/t.conf)" | grep -qE "^[0-9]+ +g1 +persistent" ||
 grep -q "^g8 " "$tmp/list" && fail "list -c $tmp/t.conf shows g8 of pool $pool2: $(cat "$tmp/list")"
 grep -q "^pool $pool2" "$tmp/list" && fail "list -c $tmp/t.conf shows pool $pool2: $(cat "$tmp/list")"
 grep -qE "^g1 +16M .* $pool$" "$tmp/list" || fail "list -c lacks g1: $(cat "$tmp/list")"
+# An add that fails leaves alone what was there before it: a guest of
+# the same name served from another guest directory (another pool) with
+# the same run directory, whose server the add cannot start beside it.
+p=$(cat "$tmp/run/g1.pid")
+expect_msg 1 "guest 'g1' is already being served" \
+    "$tv" -c "$tmp/t2.conf" "${opts[@]:2:2}" -g "$tmp/guests2" "${opts[@]:6}" add g1 --size 1M --user "$me"
+kill -0 "$p" 2>/dev/null || fail "a failed add of g1 (another guest directory) stopped the g1 already served (pid $p)"
+[ "$(cat "$tmp/run/g1.pid" 2>/dev/null)" = "$p" ] || fail "a failed add of g1 (another guest directory) removed g1's pidfile"
+[ -S "$tmp/run/g1.sock" ] || fail "a failed add of g1 (another guest directory) removed g1's socket"
+[ -e "$tmp/guests2/g1.conf" ] && fail "a failed add recorded guest g1 in $tmp/guests2"
 # remove drops the guest's sub-pool from its own pool, not from the one
 # a wrong -c names (where a sub-pool of that name may be someone else's).
 "$TMEMCTL" create "$pool2" --subpool g1:persistent > /dev/null || fail "cannot make sub-pool g1 in $pool2"
