@@ -56,6 +56,15 @@ if [ "$(id -u)" -eq 0 ]; then
         fail "nbdkit started with vm.min_free_kbytes=$mf vm.watermark_scale_factor=$sf, not at least 16384 and $want_scale"
     [ "$(vm_now)" = "$vm_before" ] ||
         fail "a failed start left the watermarks at $(vm_now), not $vm_before"
+    # So is a server that exits once in the background (nbdkit's first
+    # process exits 0, no pidfile names a server).
+    mkdir -p "$tmp/bin-exit"
+    printf '#!/bin/sh\nexit 0\n' > "$tmp/bin-exit/nbdkit"
+    chmod +x "$tmp/bin-exit/nbdkit"
+    PATH=$tmp/bin-exit:$tmp/bin:$PATH TMEMCTL=$abs_top_builddir/tmemctl/tmemctl \
+        expect_msg 1 "nbdkit exited after its start" "$ts" --config "$tmp/auto.conf" --run-dir "$tmp/run" start-server
+    [ "$(vm_now)" = "$vm_before" ] ||
+        fail "a server that exited after its start left the watermarks at $(vm_now), not $vm_before"
     # [swap] watermark-gap sets the gap asked for (256M: more than any
     # machine has by default).
     printf '[pool]\nname = t\nsize = 160M\n[swap]\nwatermark-gap = 256M\nsocket = %s/s.sock\n' "$tmp" > "$tmp/gap.conf"
