@@ -323,6 +323,30 @@ expect_msg 0 "pidfile $tmp/run/g7.pid names pid $other, which is not guest 'g7's
 case $(ps -o stat= -p "$other") in ''|Z*) fail "remove g7 killed pid $other, another process its stale pidfile named" ;; esac
 kill "$other"
 
+# A server whose parent does not reap it (a container whose first
+# process reaps nothing) is a zombie once it exits: remove does not wait
+# 30 s for it, nor fail.  The parent here: a subreaper that reaps only at
+# its end.
+python3 -c 'import ctypes, os, subprocess, sys, time
+assert ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+vm, out = sys.argv[1:-2], sys.argv[-1]
+subprocess.run(vm + ["add", "gz", "--size", "1M", "--user", sys.argv[-2]], check=True, stdout=subprocess.DEVNULL)
+t = time.monotonic()
+r = subprocess.run(vm + ["remove", "gz"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+with open(out, "w") as f:
+    print(r.returncode, round(time.monotonic() - t, 1), r.stderr.decode().replace("\n", " "), file=f)
+# Reap what exited; a server still up (remove failed) is left to the
+# cleanup.
+while True:
+    try:
+        if os.waitpid(-1, os.WNOHANG)[0] == 0:
+            break
+    except ChildProcessError:
+        break' "$tv" "${opts[@]}" "$me" "$tmp/zombie" > "$tmp/err" 2>&1 || fail "add gz under a subreaper: $(cat "$tmp/err")"
+read -r rc secs msg < "$tmp/zombie"
+[ "$rc" = 0 ] || fail "remove gz, whose exited server was a zombie: exit status $rc after $secs s: $msg"
+awk -v s="$secs" 'BEGIN { exit !(s < 10) }' || fail "remove gz, whose exited server was a zombie, took $secs s"
+
 # A connected guest is not removed: its pages live only in its server.
 python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
