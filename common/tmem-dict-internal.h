@@ -29,6 +29,11 @@ void tmem_dict_fini(struct tmem *t);
  * wait, NULL when another thread is loading (a put then goes without). */
 struct tmem_dict_enc *tmem_dict_for(struct tmem *t, uint64_t group, bool wait,
 				    bool *claimable);
+#ifdef TMEM_TEST_HOOKS
+/* Tests: called by tmem_dict_for between finding the group's slot and
+ * loading it, so that a test can change the slot there. */
+extern void (*tmem_dict_test_found)(struct tmem *t, unsigned slot);
+#endif
 /* The DDict that reads frames naming dictionary id, or NULL (-ENOKEY):
  * no such dictionary in the segment, or its bytes fail their check. */
 void *tmem_dict_ddict(struct tmem *t, uint32_t id);

@@ -65,6 +65,10 @@
 
 #define SAMPLES_BYTES ((size_t)TMEM_DICT_SAMPLES * TMEM_PAGE_SIZE)
 
+#ifdef TMEM_TEST_HOOKS
+void (*tmem_dict_test_found)(struct tmem *t, unsigned slot);
+#endif
+
 /* t->dict_round: group | round | samples claimed (tmem-handle.h). */
 #define DICT_CLOSED	 0xffffU
 #define ROUND_CLAIMED(w) ((uint32_t)((w)&0xffff))
@@ -222,7 +226,8 @@ static int group_slot(struct tmem *t, uint64_t group, bool *claimable)
 }
 
 /* Load ready slot s's dictionary into a CDict for group; NULL when every
- * CDict of this process serves another group, or the slot cannot be used. */
+ * CDict of this process serves another group, or the slot cannot be used
+ * (no longer group's, or not ready). */
 static struct tmem_dict_enc *enc_load(struct tmem *t, unsigned s,
 				      uint64_t group, bool wait)
 {
@@ -247,6 +252,14 @@ static struct tmem_dict_enc *enc_load(struct tmem *t, unsigned s,
 	}
 	if (atomic_load_explicit(&e->loaded, memory_order_relaxed))
 		goto out;
+	/* Still group's: the slot the caller found may have failed since,
+	 * and been claimed and published by another group.  A ready slot's
+	 * group was written before it was ready, and never changes. */
+	if (dict_state_of(rec_state(r)) != DICT_READY ||
+	    atomic_load_explicit(&r->group, memory_order_relaxed) != group) {
+		e = NULL;
+		goto out;
+	}
 	/* Its DDict first: the pages it makes must be readable here. */
 	if (!ddict_load_locked(t, s, r->id)) {
 		e = NULL;
@@ -287,6 +300,10 @@ struct tmem_dict_enc *tmem_dict_for(struct tmem *t, uint64_t group, bool wait,
 			return e;
 	}
 	s = group_slot(t, group, claimable);
+#ifdef TMEM_TEST_HOOKS
+	if (s >= 0 && tmem_dict_test_found)
+		tmem_dict_test_found(t, (unsigned)s);
+#endif
 	if (s < 0 ||
 	    dict_state_of(rec_state(seg_drec(t, (unsigned)s))) != DICT_READY)
 		return NULL;

@@ -784,6 +784,60 @@ static void test_off(const char *name)
 	tmem_close(t);
 }
 
+#ifdef TMEM_TEST_HOOKS
+/* Slot of sub-pool b's dictionary, made READY again (as published) by
+ * the hook below after the test showed it failed, for sub-pool a. */
+static unsigned changed_slot;
+static uint64_t changed_group, changed_state;
+
+static void slot_given_to_b(struct tmem *t, unsigned s)
+{
+	if (s != changed_slot)
+		return;
+	atomic_store(&t->hdr->dict[s].group, changed_group);
+	atomic_store(&t->hdr->dict[s].state, changed_state);
+}
+
+/* A put of a's finds a slot of a's that failed; before it loads it,
+ * another group claims the slot and publishes its dictionary there
+ * (a put thread preempted, or its process stopped, for that long).  The
+ * put must not compress a's pages with b's dictionary. */
+static void test_slot_changes(const char *name)
+{
+	struct tmem_dict_enc *e;
+	struct tmem *t, *u;
+	uint32_t a, b;
+	bool claimable;
+	unsigned s;
+
+	t = open_seg(name, true);
+	CHECK_RC(tmem_pool_open(t, "a", TMEM_PERSISTENT, 0, 0, &a), 0);
+	CHECK_RC(tmem_pool_open(t, "b", TMEM_PERSISTENT, 0, 0, &b), 0);
+	open_round(t, b);
+	put_range(t, b, 0, FIRST);
+	CHECK(wait_trained(t, b) == TMEM_DICT_READY);
+	for (s = 0; s < TMEM_DICT_SLOTS; s++)
+		if (atomic_load(&t->hdr->dict[s].group) == group_of(b))
+			break;
+	CHECK(s < TMEM_DICT_SLOTS);
+	changed_slot = s;
+	changed_group = group_of(b);
+	changed_state = atomic_load(&t->hdr->dict[s].state);
+	/* What a's put saw: the slot failed for a. */
+	atomic_store(&t->hdr->dict[s].state, DICT_FAILED);
+	atomic_store(&t->hdr->dict[s].group, group_of(a));
+	/* Another process, with a CDict free for a. */
+	u = open_seg(name, false);
+	tmem_dict_test_found = slot_given_to_b;
+	e = tmem_dict_for(u, group_of(a), true, &claimable);
+	tmem_dict_test_found = NULL;
+	CHECK(e == NULL);
+	CHECK(!loaded_for(u, group_of(a)));
+	tmem_close(u);
+	tmem_close(t);
+}
+#endif
+
 int main(void)
 {
 	char name[64];
@@ -806,6 +860,10 @@ int main(void)
 	tmem_unlink(name);
 	test_full(name);
 	tmem_unlink(name);
+#ifdef TMEM_TEST_HOOKS
+	test_slot_changes(name);
+	tmem_unlink(name);
+#endif
 	test_old_layout(name);
 	printf("test-pool-dict: ok\n");
 	return 0;
