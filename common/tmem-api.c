@@ -432,8 +432,19 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		entry_publish(en, entry_make(type, pool, (uint32_t)pattern),
 			      bhash);
 	} else {
-		if (tmem_index_alloc(t, s, &e) != ALLOC_OK) {
-			r = reject(c, pool, TMEM_REJECT_INDEX_FULL, -ENOSPC);
+		enum alloc_outcome why = tmem_index_alloc(t, s, &e);
+
+		if (why != ALLOC_OK) {
+			/* ALLOC_LATER: the grower has not mapped the next
+			 * records yet; the caller retries, as for a
+			 * chunk. */
+			if (why == ALLOC_LATER)
+				tmem_grower_wake(t);
+			r = reject(c, pool,
+				   why == ALLOC_LATER
+					   ? TMEM_REJECT_RESERVE_EMPTY
+					   : TMEM_REJECT_INDEX_FULL,
+				   -ENOSPC);
 			goto err_unlock;
 		}
 		en = seg_entry(t, e);

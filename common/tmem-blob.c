@@ -144,13 +144,15 @@ int tmem_blob_find(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	return -ENOENT;
 }
 
-static uint32_t record_alloc(struct tmem *t, unsigned d)
+/* Caller holds blob stripe d.  A free blob record, or 0 (*later: none
+ * mapped in this process yet). */
+static uint32_t record_alloc(struct tmem *t, unsigned d, bool *later)
 {
 	struct tmem_stripe *ds = seg_dstripe(t, d);
-	uint32_t id = tmem_free_pop(t, true, d);
+	uint32_t id = tmem_free_pop(t, true, d, later);
 
 	if (!id)
-		id = tmem_record_new(t, true, d);
+		id = tmem_record_new(t, true, d, later);
 	if (!id)
 		return 0;
 	ds->used++;
@@ -173,19 +175,21 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
- * one reference: ALLOC_NO_RECORD when no blob record is left, otherwise
- * what tmem_alloc_space says. */
+ * one reference: ALLOC_NO_RECORD when no blob record is left, ALLOC_LATER
+ * when none is mapped in this process yet, otherwise what
+ * tmem_alloc_space says. */
 enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
 				    unsigned pool, unsigned d, uint32_t hash,
 				    const void *data, uint32_t len,
 				    uint32_t *out)
 {
-	uint32_t id = record_alloc(t, d), loc, *head;
+	bool later = false;
+	uint32_t id = record_alloc(t, d, &later), loc, *head;
 	enum alloc_outcome r;
 	struct tmem_blob *b;
 
 	if (!id)
-		return ALLOC_NO_RECORD;
+		return later ? ALLOC_LATER : ALLOC_NO_RECORD;
 	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
 	if (r) {
 		record_free(t, d, id);

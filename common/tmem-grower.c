@@ -220,9 +220,16 @@ static void populate(struct tmem *t, uint64_t off, uint64_t len)
  * blob tables: keep this many ahead of each bump faulted in, so that a
  * put never waits in the page allocator for a page of the index (the
  * swap device's writes must not need memory to make memory).  64 KiB or
- * more of each table: tens of milliseconds of puts at full speed. */
+ * more of each table: tens of milliseconds of puts at full speed.  A put
+ * that gets to the end of them while the grower is held up (the kernel's
+ * reclaim, or a guest's one vCPU busy with the request threads) is
+ * refused for now (ALLOC_LATER) and retried, as for a chunk. */
 #define TMEM_AHEAD_RECORDS 4096
 
+/* Map every record below each bump and TMEM_AHEAD_RECORDS past it into
+ * this process, then publish how far (t->ahead).  From 0: records below
+ * the bump that another process took (a server started on a segment in
+ * use, or a second one serving) come back through the free lists. */
 static bool fault_ahead(struct tmem *t)
 {
 	const struct tmem_geometry *g = t->geo;
@@ -240,18 +247,23 @@ static bool fault_ahead(struct tmem *t)
 				table ? &t->hdr->bbump[kind]
 				      : &t->hdr->ebump[kind],
 				memory_order_relaxed);
-			uint64_t *done = &t->ahead[table][kind];
+			_Atomic uint64_t *ahead = &t->ahead[table][kind];
+			uint64_t done = atomic_load_explicit(
+				ahead, memory_order_relaxed);
 			uint64_t want = n + TMEM_AHEAD_RECORDS;
 
 			if (want > half)
 				want = half;
-			if (*done < n)
-				*done = n;
-			if (*done + TMEM_AHEAD_RECORDS / 2 > want)
+			/* Topped up once half the lead is gone, and to
+			 * the end of the half at the end. */
+			if (done >= want ||
+			    (done + TMEM_AHEAD_RECORDS / 2 > want &&
+			     want < half))
 				continue;
-			populate(t, base + (kind * half + *done) * size,
-				 (want - *done) * size);
-			*done = want;
+			populate(t, base + (kind * half + done) * size,
+				 (want - done) * size);
+			atomic_store_explicit(ahead, want,
+					      memory_order_release);
 			work = true;
 		}
 	}

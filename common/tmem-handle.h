@@ -146,8 +146,11 @@ struct tmem {
 			       * when packing last found nothing to take */
 	uint64_t sparse_seen; /* (chunks, payload) when idle compaction
 			       * last found nothing to take */
-	uint64_t ahead[2][2]; /* [entries, blobs][kind]: records faulted in
-			       * by this process ahead of the bump (grower) */
+	/* [entries, blobs][kind]: records [0, ahead) of the kind's half of
+	 * the table are mapped in this process (the grower faults them in,
+	 * tmem-grower.c fault_ahead); while the grower runs, a request
+	 * takes no record past it (tmem-index.c record_ready). */
+	_Atomic uint64_t ahead[2][2];
 	/* A locking server (opts.lock with a grower): every chunk stamped
 	 * up to mapped_gen is mapped, so locked, in this process (see
 	 * tmem_header.fault_gen). */

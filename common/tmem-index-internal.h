@@ -22,8 +22,8 @@ void tmem_index_sweep_ghosts(struct tmem *t);
 void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e);
 void tmem_index_resize(struct tmem *t, unsigned s, unsigned bits);
 unsigned tmem_bits_for(uint64_t used, uint64_t max_buckets);
-uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s);
-uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s);
+uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s, bool *later);
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s, bool *later);
 
 /* The check an entry with this key and value carries; bhash is the blob's
  * content hash for ENTRY_BLOB, else 0. */

@@ -280,16 +280,29 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
+/* Whether record n of a kind's half of a table (blobs, or the index's
+ * entries) is mapped in this process, so that a request may take it:
+ * while a grower runs, it faults them in ahead of use (tmem-grower.c
+ * fault_ahead) and a request must not fault.  Without one, a put may. */
+static bool record_ready(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
+{
+	return !t->grower_running ||
+	       n < atomic_load_explicit(&t->ahead[blobs][kind],
+					memory_order_acquire);
+}
+
 /* Caller holds stripe s of the blob table (blobs) or the index.  Take the
- * head of its free list: 0 when it is empty.  The head is checked first:
- * a record of s's half, free (a blob without location, an entry without
- * value).  A damaged one (a changed link, or a record in use) ends the
- * list: the list is dropped, its records lost to allocation until the
- * repair (asked for) files them again. */
-uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s)
+ * head of its free list: 0 when it is empty, or (*later) when its record
+ * is not mapped in this process yet.  The head is checked first: a record
+ * of s's half, free (a blob without location, an entry without value).  A
+ * damaged one (a changed link, or a record in use) ends the list: the
+ * list is dropped, its records lost to allocation until the repair (asked
+ * for) files them again. */
+uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s, bool *later)
 {
 	struct tmem_stripe *st = blobs ? seg_dstripe(t, s) : seg_istripe(t, s);
 	enum tmem_kind kind = (enum tmem_kind)(s / TMEM_HALF);
+	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
 	uint32_t id = st->free_head;
 	bool free;
 
@@ -310,13 +323,18 @@ uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s)
 		tmem_repair_ask(t, kind);
 		return 0;
 	}
+	if (!record_ready(t, blobs, kind, id - kind * half)) {
+		*later = true;
+		return 0;
+	}
 	st->free_head = blobs ? seg_blob(t, id)->next : seg_entry(t, id)->next;
 	return id;
 }
 
 /* Caller holds stripe s.  A new record of s's kind from the shared count,
- * or, when none is left, one another stripe has free (only tried). */
-uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
+ * or, when none is left (or none mapped here yet: *later), one another
+ * stripe has free (only tried). */
+uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s, bool *later)
 {
 	unsigned kind = s / TMEM_HALF, i;
 	uint64_t half = (blobs ? t->geo->nr_blobs : t->geo->nr_entries) / 2;
@@ -325,6 +343,10 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
 	uint32_t n = atomic_load(bump), id = 0;
 
 	while (n < half) {
+		if (!record_ready(t, blobs, kind, n)) {
+			*later = true;
+			break;
+		}
 		if (atomic_compare_exchange_weak(bump, &n, n + 1))
 			return (uint32_t)(kind * half) + n;
 	}
@@ -335,22 +357,24 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s)
 
 		if (!tmem_trylock(t, &os->lock))
 			continue;
-		id = tmem_free_pop(t, blobs, o);
+		id = tmem_free_pop(t, blobs, o, later);
 		tmem_unlock(&os->lock);
 	}
 	return id;
 }
 
-/* Caller holds index stripe s.  ALLOC_OK and *out, or ALLOC_NO_RECORD. */
+/* Caller holds index stripe s.  ALLOC_OK and *out; ALLOC_LATER when the
+ * records left are not mapped in this process yet; or ALLOC_NO_RECORD. */
 enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
-	uint32_t e = tmem_free_pop(t, false, s);
+	bool later = false;
+	uint32_t e = tmem_free_pop(t, false, s, &later);
 
 	if (!e)
-		e = tmem_record_new(t, false, s);
+		e = tmem_record_new(t, false, s, &later);
 	if (!e)
-		return ALLOC_NO_RECORD;
+		return later ? ALLOC_LATER : ALLOC_NO_RECORD;
 	seg_entry(t, e)->next = 0;
 	is->used++;
 	*out = e;

@@ -9,7 +9,12 @@
  * handed) dies holding a lock of the server's sub-pool (crash point 6: it
  * was storing one of the server's pages with dedup off), and the server's
  * requests are counted again, after the page cache has dropped what it may
- * of the program's files.  Each count must be 0.  Before any of it, the
+ * of the program's files.  Last, in a process of its own, a server whose
+ * grower is held up before it faults the index's next records in (the
+ * test hook, as the kernel's reclaim holds it up, or a guest's one vCPU
+ * busy with the request threads) stores more zero pages than the grower
+ * keeps faulted in ahead: they wait for it (refused, retried), and none
+ * faults.  Each count must be 0.  Before any of it, the
  * code its requests run (the pool's, zstd's, the C library's) must be
  * locked in, every page: a path a request runs for the first time would
  * fault otherwise (and did: 1 to 3 faults in the warm-up's requests).
@@ -391,6 +396,45 @@ static void peer(const char *name)
 	_exit(0);
 }
 
+/* ---- puts past a stalled grower ------------------------------------- */
+
+/* Zero pages take an index record each and nothing else: 20,000 of them
+ * go through the records the grower faulted in ahead (4,096) in a few
+ * milliseconds, while the grower is held up for a second before it faults
+ * in more.  Run in a process of its own: the hook is read at start. */
+static int records_past_stalled_grower(void)
+{
+	static unsigned char zero[4096], page[4096];
+	struct tmem_options o;
+	struct tally ty;
+	struct tmem *t;
+	uint32_t p;
+	uint64_t i;
+
+	setenv("TMEM_GROWER_STALL_MS", "1000", 1);
+	setenv("TMEM_GROWER_STALL_IN", "records", 1);
+	test_options(&o, test_segment_name("nofault-records"), 64 << 20);
+	o.grower = true;
+	o.lock = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* A chunk taken: the grower's next pass is held up (stall_due). */
+	page_random(page, 1);
+	memset(&ty, 0, sizeof ty);
+	put_retrying(&ty, t, p, 1, 0, page);
+	memset(&ty, 0, sizeof ty);
+	stack_touch();
+	for (i = 0; i < 20000; i++)
+		put_retrying(&ty, t, p, 2, i, zero);
+	for (i = 0; i < 20000; i += 997) {
+		CHECK_RC(tmem_get(t, p, 2, i, page), 0);
+		CHECK(memcmp(page, zero, sizeof zero) == 0);
+	}
+	tmem_close(t);
+	return report("zero pages past a stalled grower", &ty) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct tmem_options o;
@@ -408,6 +452,8 @@ int main(int argc, char **argv)
 #endif
 	if (argc == 3 && strcmp(argv[1], "--peer") == 0)
 		peer(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "--records") == 0)
+		return records_past_stalled_grower();
 	name = test_segment_name("nofault");
 	test_options(&o, name, 64 << 20);
 	o.grower = true;
@@ -458,5 +504,13 @@ int main(int argc, char **argv)
 	run(&after, t, p, 1, 3000);
 	ok &= report("serving after a peer died", &after);
 	tmem_close(t);
+	{
+		char *args[] = {argv[0], "--records", NULL};
+
+		CHECK(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args,
+				  environ) == 0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	return ok ? 0 : 1;
 }
