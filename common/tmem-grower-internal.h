@@ -6,6 +6,16 @@
 #include "tmem-handle.h"
 
 void tmem_grower_wake(struct tmem *t);
+
+/* Records a put takes from the bump of its kind's half of the entry and
+ * blob tables: a process's grower keeps this many ahead of each bump
+ * mapped in (t->ahead), so that a put never waits in the page allocator
+ * for a page of the index (the swap device's writes must not need memory
+ * to make memory).  A put that leaves fewer than half of them wakes the
+ * growers; one that gets to the end while the grower is held up (the
+ * kernel's reclaim, or a guest's one vCPU busy with the request threads)
+ * is refused for now (ALLOC_LATER) and retried, as for a chunk. */
+#define TMEM_AHEAD_RECORDS 4096
 /* This process serves persistent sub-pool pool (own_persistent): with a
  * grower running, its slot says so (SLOT_GROWER_PERSISTENT). */
 void tmem_serve_persistent(struct tmem *t, unsigned pool);

@@ -216,16 +216,6 @@ static void populate(struct tmem *t, uint64_t off, uint64_t len)
 		__atomic_fetch_add(t->base + i, 0, __ATOMIC_RELAXED);
 }
 
-/* Records a put takes from the bump of its kind's half of the entry and
- * blob tables: keep this many ahead of each bump faulted in, so that a
- * put never waits in the page allocator for a page of the index (the
- * swap device's writes must not need memory to make memory).  64 KiB or
- * more of each table: tens of milliseconds of puts at full speed.  A put
- * that gets to the end of them while the grower is held up (the kernel's
- * reclaim, or a guest's one vCPU busy with the request threads) is
- * refused for now (ALLOC_LATER) and retried, as for a chunk. */
-#define TMEM_AHEAD_RECORDS 4096
-
 /* Map every record below each bump and TMEM_AHEAD_RECORDS past it into
  * this process, then publish how far (t->ahead).  From 0: records below
  * the bump that another process took (a server started on a segment in
@@ -652,11 +642,15 @@ static void *grower_main(void *arg)
 		step(t, STEP_GROWING);
 		due = stall_due(t);
 		test_stall(t, STALL_TOP, due);
-		work |= grow_one(t, true);
-		work |= map_new_chunks(t);
+		/* Records before chunks: a few pages, where faulting chunks
+		 * in may take half a second under the kernel's reclaim,
+		 * and puts that need a record wait for them. */
 		step(t, STEP_RECORDS);
 		test_stall(t, STALL_RECORDS, due);
 		work |= fault_ahead(t);
+		step(t, STEP_GROWING);
+		work |= grow_one(t, true);
+		work |= map_new_chunks(t);
 		step(t, STEP_PUNCHING);
 		work |= punch_one(t);
 		step(t, STEP_TRIMMING);

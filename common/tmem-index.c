@@ -16,6 +16,7 @@
 
 #include "tmem-blob-internal.h"
 #include "tmem-check-internal.h"
+#include "tmem-grower-internal.h"
 #include "tmem-index-internal.h"
 #include "tmem-lock-internal.h"
 #include "tmem-stats-internal.h"
@@ -291,6 +292,19 @@ static bool record_ready(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
 					memory_order_acquire);
 }
 
+/* Record n was just taken from the bump: in the last half of the records
+ * mapped ahead, wake the growers (every 256 records, not each time) so
+ * that they map more before puts get to the end (a grower's period is 50
+ * ms; fast puts of zero pages take 4,096 records in a few). */
+static void record_taken(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
+{
+	if (t->grower_running && n % 256 == 0 &&
+	    n + TMEM_AHEAD_RECORDS / 2 >=
+		    atomic_load_explicit(&t->ahead[blobs][kind],
+					 memory_order_relaxed))
+		tmem_grower_wake(t);
+}
+
 /* Caller holds stripe s of the blob table (blobs) or the index.  Take the
  * head of its free list: 0 when it is empty, or (*later) when its record
  * is not mapped in this process yet.  The head is checked first: a record
@@ -347,8 +361,10 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s, bool *later)
 			*later = true;
 			break;
 		}
-		if (atomic_compare_exchange_weak(bump, &n, n + 1))
+		if (atomic_compare_exchange_weak(bump, &n, n + 1)) {
+			record_taken(t, blobs, kind, n);
 			return (uint32_t)(kind * half) + n;
+		}
 	}
 	for (i = 1; i < TMEM_HALF && !id; i++) {
 		unsigned o = kind * TMEM_HALF + (s % TMEM_HALF + i) % TMEM_HALF;
