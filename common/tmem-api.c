@@ -1102,6 +1102,13 @@ int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id)
 							: -EINPROGRESS;
 }
 
+int tmem_pool_destroying(struct tmem *t, const char *name)
+{
+	if (!pool_name_valid(name))
+		return -EINVAL;
+	return pool_named(t, name, POOL_DESTROYING) >= 0;
+}
+
 int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
 			enum tmem_dedup_scope scope)
 {

@@ -224,6 +224,15 @@ int tmem_pool_set_dedup(struct tmem *t, uint32_t pool_id,
  * -ENOENT). */
 int tmem_pool_find(struct tmem *t, const char *name, uint32_t *pool_id);
 
+/* Whether a destroy of a sub-pool called name is pending, its pages still
+ * held (tmem_pool_find answers -EINPROGRESS for the name, or finishes
+ * it): 1 or 0; -EINVAL for a bad name.  Changes nothing and takes no lock,
+ * so it works on a read-only handle, whose attach repairs nothing: asked
+ * there before a read-write attach and its lookup, it tells a destroy
+ * that they finished (the attach's repair of a dead swap server's half,
+ * or tmem_pool_find) from a name that was never there. */
+int tmem_pool_destroying(struct tmem *t, const char *name);
+
 /* Drop every page of the pool and free its id.  Later calls with the old
  * id return -ENOENT (ids are generation-tagged, never silently reused).
  * A persistent sub-pool's pages lie on the swap stripes: while a swap

@@ -9,6 +9,7 @@ CTL_TESTS = \
 	test-ctl-verify.sh \
 	test-ctl-ovmap.sh \
 	test-ctl-served.sh \
+	test-ctl-destroy-pending.sh \
 	$(NULL)
 TESTS += $(CTL_TESTS)
 EXTRA_DIST += $(CTL_TESTS)

@@ -464,18 +464,33 @@ static void destroy_side_files(struct ctl *c, uid_t owner, const char *export)
 	closedir(dir);
 }
 
+/* destroy --subpool.  A destroy of the name left pending (one that timed
+ * out waiting for a swap server, killed since) is finished by the
+ * read-write attach's repair or by the lookup: then the name is found
+ * absent, and only a read-only look first, which repairs nothing, says
+ * that it was there, so that this destroy reports it destroyed and takes
+ * its side files as any other. */
 static int destroy_subpool(struct ctl *c)
 {
 	struct tmem *t;
 	char who[128];
 	uint32_t id;
 	int pids[4], n, r;
+	bool pending, finished;
 
+	r = ctl_attach(c, true, &t);
+	if (r < 0)
+		return EXIT_FAILURE;
+	pending = tmem_pool_destroying(t, c->subpool) == 1;
+	tmem_close(t);
 	r = ctl_attach(c, false, &t);
 	if (r < 0)
 		return EXIT_FAILURE;
 	r = tmem_pool_find(t, c->subpool, &id);
-	if (r == 0) {
+	finished = r == -ENOENT && pending;
+	if (finished) {
+		r = 0;
+	} else if (r == 0) {
 		log_capture = true;
 		r = tmem_pool_destroy(t, id);
 		log_capture = false;
@@ -515,7 +530,10 @@ static int destroy_subpool(struct ctl *c)
 		char path[128];
 		struct stat st;
 
-		printf("sub-pool %s: destroyed\n", c->subpool);
+		printf("sub-pool %s: destroyed%s\n", c->subpool,
+		       finished ? " (finished the destroy that a swap server, "
+				  "gone since, left pending)"
+				: "");
 		snprintf(path, sizeof path, "/dev/shm/%s", c->segment);
 		if (stat(path, &st) == 0)
 			destroy_side_files(c, st.st_uid, c->subpool);

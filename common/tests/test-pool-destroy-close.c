@@ -14,7 +14,8 @@
  * - "old2": a lookup of the name while the server is stopped must not
  *   say it does not exist (-EINPROGRESS: its pages are still there); the
  *   server is then killed, and the next lookup, with no swap server left,
- *   finishes the destroy itself. */
+ *   finishes the destroy itself.  tmem_pool_destroying says it is pending
+ *   until then, on a read-only handle too, which finishes nothing. */
 #include <config.h>
 
 #include <signal.h>
@@ -117,7 +118,8 @@ static pid_t start_server(int up[2], int down[2], unsigned stall_ms)
 int main(void)
 {
 	int up[2], down[2], status;
-	struct tmem *t;
+	struct tmem_options o;
+	struct tmem *t, *ro;
 	uint32_t id;
 	pid_t srv;
 
@@ -143,10 +145,23 @@ int main(void)
 	CHECK(record_state(t, "old2") == POOL_DESTROYING);
 	CHECK_RC(tmem_pool_find(t, "old2", &id), -EINPROGRESS);
 	CHECK(record_state(t, "old2") == POOL_DESTROYING);
+	CHECK_RC(tmem_pool_destroying(t, "old2"), 1);
+	CHECK_RC(tmem_pool_destroying(t, "old"), 0);
+	CHECK_RC(tmem_pool_destroying(t, "swap"), 0);
+	CHECK_RC(tmem_pool_destroying(t, ""), -EINVAL);
 	CHECK(kill(srv, SIGKILL) == 0);
 	CHECK(waitpid(srv, &status, 0) == srv);
+	/* A read-only handle sees it pending and finishes nothing. */
+	test_options(&o, name, 0);
+	o.create = false;
+	o.readonly = true;
+	CHECK_RC(tmem_open(&o, &ro), 0);
+	CHECK_RC(tmem_pool_destroying(ro, "old2"), 1);
+	tmem_close(ro);
+	CHECK(record_state(t, "old2") == POOL_DESTROYING);
 	CHECK_RC(tmem_pool_find(t, "old2", &id), -ENOENT);
 	CHECK(record_state(t, "old2") == POOL_FREE);
+	CHECK_RC(tmem_pool_destroying(t, "old2"), 0);
 	tmem_close(t);
 	tmem_unlink(name);
 	printf("destroy close: ok\n");
