@@ -23,6 +23,19 @@ row () { awk -v k="$1" '$1 == k { $1 = ""; print substr($0, 2) }' "$tmp/text"; }
 grep -q '^rejects\.' "$tmp/text" || fail "no rejects rows"
 grep -q '^ratio' "$tmp/text" || fail "no ratio row"
 
+# docs/ctl.md's examples are of this build: its stats table's layout and
+# rows, and the layout its "another version" message says this build knows.
+layout=$(sed -n "s/^segment $seg: layout \([0-9]*\),.*/\1/p" "$tmp/text")
+sed -n '/^### Reading `stats`/,/^### Messages/p' "$abs_top_srcdir/docs/ctl.md" \
+    > "$tmp/doc"
+grep -q "^segment tmem: layout $layout," "$tmp/doc" ||
+    fail "docs/ctl.md's stats example is not of layout $layout: $(grep '^segment' "$tmp/doc")"
+for r in $(awk '/^[a-z_.]+  +[0-9]/ { print $1 }' "$tmp/doc"); do
+    grep -q "^$r " "$tmp/text" || fail "docs/ctl.md's stats example has a row $r that stats lacks"
+done
+grep -q "layout version [0-9]*, this build knows $layout " "$abs_top_srcdir/docs/ctl.md" ||
+    fail "docs/ctl.md's another-version message does not know layout $layout"
+
 # ---- JSON, parsed and checked
 "$TMEMCTL" stats --pool "$seg" --json > "$tmp/json" || fail "stats --json"
 python3 - "$tmp/json" "$seg" <<'PY' || fail "JSON check"
