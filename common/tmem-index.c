@@ -307,11 +307,12 @@ static void record_taken(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
 
 /* Caller holds stripe s of the blob table (blobs) or the index.  Take the
  * head of its free list: 0 when it is empty, or (*later) when its record
- * is not mapped in this process yet.  The head is checked first: a record
- * of s's half, free (a blob without location, an entry without value).  A
- * damaged one (a changed link, or a record in use) ends the list: the
- * list is dropped, its records lost to allocation until the repair (asked
- * for) files them again. */
+ * is not mapped in this process yet (another process took it past this
+ * one's mark), which is known before the record is read.  The head is
+ * checked first: a record of s's half, free (a blob without location, an
+ * entry without value).  A damaged one (a changed link, or a record in
+ * use) ends the list: the list is dropped, its records lost to allocation
+ * until the repair (asked for) files them again. */
 uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s, bool *later)
 {
 	struct tmem_stripe *st = blobs ? seg_dstripe(t, s) : seg_istripe(t, s);
@@ -322,23 +323,22 @@ uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s, bool *later)
 
 	if (!id)
 		return 0;
-	if (blobs)
-		free = blob_id_valid(t, id, kind) &&
-		       __atomic_load_n(&seg_blob(t, id)->loc,
+	free = blobs ? blob_id_valid(t, id, kind)
+		     : entry_id_valid(t, id) &&
+			       (id >= half) == (kind == TMEM_EPHEMERAL);
+	if (free && !record_ready(t, blobs, kind, id - kind * half)) {
+		*later = true;
+		return 0;
+	}
+	if (free && blobs)
+		free = __atomic_load_n(&seg_blob(t, id)->loc,
 				       __ATOMIC_RELAXED) == BLOB_LOC_FREE;
-	else
-		free = entry_id_valid(t, id) &&
-		       (id >= t->geo->nr_entries / 2) ==
-			       (kind == TMEM_EPHEMERAL) &&
-		       __atomic_load_n(&seg_entry(t, id)->value,
+	else if (free)
+		free = __atomic_load_n(&seg_entry(t, id)->value,
 				       __ATOMIC_RELAXED) == 0;
 	if (!free) {
 		st->free_head = 0;
 		tmem_repair_ask(t, kind);
-		return 0;
-	}
-	if (!record_ready(t, blobs, kind, id - kind * half)) {
-		*later = true;
 		return 0;
 	}
 	st->free_head = blobs ? seg_blob(t, id)->next : seg_entry(t, id)->next;

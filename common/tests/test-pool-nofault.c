@@ -14,7 +14,9 @@
  * test hook, as the kernel's reclaim holds it up, or a guest's one vCPU
  * busy with the request threads) stores more zero pages than the grower
  * keeps faulted in ahead: they wait for it (refused, retried), and none
- * faults.  Each count must be 0.  Before any of it, the
+ * faults; and the same server's puts while another process has freed
+ * records it took past the server's mark (they head the free lists).
+ * Each count must be 0.  Before any of it, the
  * code its requests run (the pool's, zstd's, the C library's) must be
  * locked in, every page: a path a request runs for the first time would
  * fault otherwise (and did: 1 to 3 faults in the warm-up's requests).
@@ -396,33 +398,61 @@ static void peer(const char *name)
 	_exit(0);
 }
 
+/* This program again in mode (with arg, or NULL), a new process (not a
+ * fork: see main): whether it exited with 0. */
+static bool run_self(char *self, char *mode, char *arg)
+{
+	char *args[] = {self, mode, arg, NULL};
+	int status;
+	pid_t pid;
+
+	CHECK(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ) ==
+	      0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* ---- puts past a stalled grower ------------------------------------- */
 
 /* Zero pages take an index record each and nothing else: 20,000 of them
  * go through the records the grower faulted in ahead (4,096) in a few
  * milliseconds, while the grower is held up for a second before it faults
  * in more.  Run in a process of its own: the hook is read at start. */
+/* A server (grower, lock) on a new segment, with sub-pool "swap" (*p),
+ * whose grower's next pass is held up for stall_ms before it faults records
+ * in (the hook is read at start: a process of its own). */
+static struct tmem *server_stalled(const char *what, const char *stall_ms,
+				   uint32_t *p)
+{
+	unsigned char page[4096];
+	struct tmem_options o;
+	struct tally ty;
+	struct tmem *t;
+
+	setenv("TMEM_GROWER_STALL_MS", stall_ms, 1);
+	setenv("TMEM_GROWER_STALL_IN", "records", 1);
+	test_options(&o, test_segment_name(what), 64 << 20);
+	o.grower = true;
+	o.lock = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, p), 0);
+	/* A chunk taken: the grower's next pass is held up (stall_due). */
+	page_random(page, 1);
+	memset(&ty, 0, sizeof ty);
+	put_retrying(&ty, t, *p, 1, 0, page);
+	return t;
+}
+
 static int records_past_stalled_grower(void)
 {
 	static unsigned char zero[4096], page[4096];
-	struct tmem_options o;
 	struct tally ty;
 	struct tmem *t;
 	uint32_t p;
 	uint64_t i;
 
-	setenv("TMEM_GROWER_STALL_MS", "1000", 1);
-	setenv("TMEM_GROWER_STALL_IN", "records", 1);
-	test_options(&o, test_segment_name("nofault-records"), 64 << 20);
-	o.grower = true;
-	o.lock = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
-	/* A chunk taken: the grower's next pass is held up (stall_due). */
-	page_random(page, 1);
-	memset(&ty, 0, sizeof ty);
-	put_retrying(&ty, t, p, 1, 0, page);
+	t = server_stalled("nofault-records", "1000", &p);
 	memset(&ty, 0, sizeof ty);
 	stack_touch();
 	for (i = 0; i < 20000; i++)
@@ -433,6 +463,67 @@ static int records_past_stalled_grower(void)
 	}
 	tmem_close(t);
 	return report("zero pages past a stalled grower", &ty) ? 0 : 1;
+}
+
+/* ---- records another process freed --------------------------------- */
+
+/* The peer of freed_past_stalled_grower: takes records past the server's
+ * mark (zero pages), then gives them back to the free lists. */
+static void freer(const char *name)
+{
+	static unsigned char zero[4096];
+	struct tmem_options o;
+	struct tmem *t;
+	uint32_t p;
+	uint64_t i;
+
+	test_options(&o, name, 0);
+	o.create = false;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
+	for (i = 0; i < 12000; i++)
+		CHECK_RC(tmem_put(t, p, 3, i, zero), 0);
+	for (i = 0; i < 12000; i++)
+		CHECK_RC(tmem_flush_page(t, p, 3, i), 0);
+	tmem_close(t);
+	_exit(0);
+}
+
+/* Records another process took past this one's mark and freed head the
+ * free lists while the grower is held up: a put must not read them (they
+ * are not mapped here) before it knows that it may take them. */
+static int freed_past_stalled_grower(char *self)
+{
+	static unsigned char zero[4096], page[4096];
+	struct tmem_grower_info gi;
+	struct tally ty;
+	struct tmem *t;
+	uint32_t p;
+	int i;
+
+	t = server_stalled("nofault-freed", "1500", &p);
+	for (i = 0; i < 2000; i++) {
+		CHECK_RC(tmem_grower_info(t, &gi), 0);
+		if (strcmp(gi.step, "faulting in records") == 0 &&
+		    gi.step_ms >= 10)
+			break;
+		usleep(1000);
+	}
+	CHECK(run_self(self, "--freer", test_segment));
+	CHECK_RC(tmem_grower_info(t, &gi), 0);
+	printf("grower: %s for %llu ms\n", gi.step,
+	       (unsigned long long)gi.step_ms);
+	memset(&ty, 0, sizeof ty);
+	stack_touch();
+	for (i = 0; i < 2000; i++)
+		put_retrying(&ty, t, p, 2, (uint64_t)i, zero);
+	for (i = 0; i < 2000; i += 97) {
+		CHECK_RC(tmem_get(t, p, 2, (uint64_t)i, page), 0);
+		CHECK(memcmp(page, zero, sizeof zero) == 0);
+	}
+	tmem_close(t);
+	return report("zero pages into records another process freed", &ty) ? 0
+									    : 1;
 }
 
 int main(int argc, char **argv)
@@ -454,6 +545,10 @@ int main(int argc, char **argv)
 		peer(argv[2]);
 	if (argc == 2 && strcmp(argv[1], "--records") == 0)
 		return records_past_stalled_grower();
+	if (argc == 3 && strcmp(argv[1], "--freer") == 0)
+		freer(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "--freed") == 0)
+		return freed_past_stalled_grower(argv[0]);
 	name = test_segment_name("nofault");
 	test_options(&o, name, 64 << 20);
 	o.grower = true;
@@ -504,13 +599,7 @@ int main(int argc, char **argv)
 	run(&after, t, p, 1, 3000);
 	ok &= report("serving after a peer died", &after);
 	tmem_close(t);
-	{
-		char *args[] = {argv[0], "--records", NULL};
-
-		CHECK(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args,
-				  environ) == 0);
-	}
-	CHECK(waitpid(pid, &status, 0) == pid);
-	ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	ok &= run_self(argv[0], "--records", NULL);
+	ok &= run_self(argv[0], "--freed", NULL);
 	return ok ? 0 : 1;
 }
