@@ -281,13 +281,14 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 		tmem_index_resize(t, s, is->bits + 1);
 }
 
-/* Whether record n of a kind's half of a table (blobs, or the index's
- * entries) is mapped in this process, so that a request may take it:
- * while a grower runs, it faults them in ahead of use (tmem-grower.c
- * fault_ahead) and a request must not fault.  Without one, a put may. */
+/* Whether a request may take record n of a kind's half of a table (blobs,
+ * or the index's entries): one mapped in this process.  While a grower
+ * runs, it faults them in ahead of use (tmem-grower.c fault_ahead) and a
+ * request must not fault.  Without one, or with put_may_grow (a put may
+ * fault a chunk in, as well a record), a put may. */
 static bool record_ready(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
 {
-	return !t->grower_running ||
+	return !t->grower_running || t->may_grow ||
 	       n < atomic_load_explicit(&t->ahead[blobs][kind],
 					memory_order_acquire);
 }

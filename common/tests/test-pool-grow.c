@@ -569,6 +569,47 @@ static void test_may_grow(const char *name, bool may_grow)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* put_may_grow lets a put fault in the index records the grower has not
+ * faulted in yet, too: while the grower is held up before it faults
+ * records in (the test hook), more new keys than it keeps faulted in ahead
+ * are stored, none refused. */
+static void test_may_grow_records(const char *name)
+{
+	static unsigned char zero[4096];
+	struct tmem_grower_info gi;
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	uint64_t i;
+	uint32_t p;
+
+	setenv("TMEM_GROWER_STALL_MS", "1000", 1);
+	setenv("TMEM_GROWER_STALL_IN", "records", 1);
+	test_options(&o, name, 16 << 20);
+	o.grower = true;
+	o.put_may_grow = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	unsetenv("TMEM_GROWER_STALL_MS");
+	unsetenv("TMEM_GROWER_STALL_IN");
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* A chunk taken: the grower's next pass is held up. */
+	page_random(page, 1);
+	CHECK_RC(tmem_put(t, p, 1, 0, page), 0);
+	for (i = 0; i < 2000; i++) {
+		CHECK_RC(tmem_grower_info(t, &gi), 0);
+		if (strcmp(gi.step, "faulting in records") == 0)
+			break;
+		sleep_ms(1);
+	}
+	for (i = 0; i < 20000; i++)
+		CHECK_RC(tmem_put(t, p, 2, i, zero), 0);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
 /* About 3:1 under zstd, like anonymous memory. */
 static void page_mixed(void *p, uint64_t seed)
 {
@@ -745,6 +786,7 @@ int main(void)
 	test_no_faults(name);
 	test_may_grow(name, false);
 	test_may_grow(name, true);
+	test_may_grow_records(name);
 	test_pace(name, false);
 	test_pace(name, true);
 	test_prefault(name);
