@@ -100,7 +100,8 @@ struct tmem_options {
 	bool grower;	    /* run the background thread that keeps a reserve
 			     * of pre-faulted chunks (see tmem_start) */
 	bool put_may_grow;  /* with the grower: a put that finds the reserve
-			     * empty may fault one chunk in itself instead of
+			     * empty may fault one chunk in itself (and an
+			     * index record the grower has not) instead of
 			     * failing (default false; never on a swap path,
 			     * where a put must not fault memory in) */
 	unsigned contexts;  /* compression contexts = concurrent put/get
@@ -141,9 +142,10 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out);
  * sampled pages, while a slot is free (TMEM_DICT_SLOTS).  Call it in the
  * process that serves, after any fork (threads do not survive fork).
  * With opts->grower a put never faults segment memory in: when the reserve
- * of pre-faulted chunks is empty it fails at once with -ENOSPC (reject
- * RESERVE_EMPTY) and the grower refills it; retry.  With put_may_grow too,
- * such a put faults one chunk in itself instead.  Without a grower, puts
+ * of pre-faulted chunks is empty, or the index records faulted in ahead
+ * are used up, it fails at once with -ENOSPC (reject RESERVE_EMPTY) and
+ * the grower refills them; retry.  With put_may_grow too, such a put
+ * faults what it needs in itself instead.  Without a grower, puts
  * fault chunks in themselves (tests, tools).  The reserve grows with the
  * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
@@ -332,7 +334,8 @@ int tmem_flush_range(struct tmem *t, uint32_t pool, uint64_t object,
 
 enum tmem_reject {
 	TMEM_REJECT_NOSPACE = 0,   /* segment full, nothing evictable */
-	TMEM_REJECT_RESERVE_EMPTY, /* no pre-faulted chunk ready */
+	TMEM_REJECT_RESERVE_EMPTY, /* no pre-faulted chunk or index record
+				    * ready */
 	TMEM_REJECT_POOL_MAX,	   /* the sub-pool's max share reached */
 	TMEM_REJECT_INDEX_FULL,	   /* no free index entry */
 	TMEM_REJECT_LOCK_BUSY,	   /* ephemeral put skipped: lock busy */

@@ -179,11 +179,11 @@ static bool pool_can_grow(uint64_t min_room)
 }
 
 /* Whether the put this thread just saw refused after its whole wait was
- * refused for want of a ready chunk (the pool says why: reserve_empty)
- * while the pool had room: more than its last few chunks left that hold
- * no data (compaction keeps one, which alone does not make a pool that
- * can take pages).  Any other refusal (the sub-pool's max-share, a full
- * index) is a limit. */
+ * refused for want of a ready chunk or index record (the pool says why:
+ * reserve_empty) while the pool had room: more than its last few chunks
+ * left that hold no data (compaction keeps one, which alone does not make
+ * a pool that can take pages).  Any other refusal (the sub-pool's
+ * max-share, a full index) is a limit. */
 static bool grower_late(void)
 {
 	return tmem_last_reject() == TMEM_REJECT_RESERVE_EMPTY &&
