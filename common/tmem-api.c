@@ -318,22 +318,26 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 		    enum tmem_kind kind, const void *page, uint32_t *blob,
 		    uint32_t *bhash)
 {
-	uint32_t hash = (uint32_t)tmem_page_hash(page), scope;
-	unsigned d = kind_stripe(kind, hash), store = pool;
+	uint32_t hash, scope;
+	unsigned d, store = pool;
 	uint64_t group;
-	struct tmem_stripe *ds = seg_dstripe(t, d);
+	struct tmem_stripe *ds;
 	const void *data;
 	uint32_t len;
 	enum alloc_outcome why;
 	int r, attempt;
 
-	*bhash = hash;
 	scope = __atomic_load_n(&seg_pool(t, pool)->dedup, __ATOMIC_RELAXED);
 	/* Not opened here, or nothing to share: the sub-pool's own chunks. */
 	if (scope == TMEM_DEDUP_POOL &&
 	    (!t->dedup ||
 	     pool_resolve(t, atomic_load(&t->shared_id), &store) != 0))
 		store = pool;
+	/* Filed under the stripes of store's group. */
+	hash = blob_hash_make(kind, store, (uint32_t)tmem_page_hash(page));
+	d = kind_stripe(kind, hash);
+	ds = seg_dstripe(t, d);
+	*bhash = hash;
 	if (t->dedup && scope != TMEM_DEDUP_NONE) {
 		r = blob_stripe_take(t, c, pool, kind, ds);
 		if (r)
@@ -673,7 +677,8 @@ int tmem_get(struct tmem *t, uint32_t pool_id, uint64_t object, uint64_t index,
 		known = get_known_bad(t, bad);
 	tmem_unlock(&is->lock);
 	if (res == GET_BLOB && !known && !err &&
-	    (uint32_t)tmem_page_hash(c->dbuf) == hash) {
+	    blob_hash_matches((enum tmem_kind)seg_pool(t, pool)->kind, hash,
+			      (uint32_t)tmem_page_hash(c->dbuf))) {
 		memcpy(page, c->dbuf, TMEM_PAGE_SIZE);
 		tmem_count(c, pool, CNT_HITS, 1);
 		r = 0;

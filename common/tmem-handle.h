@@ -279,6 +279,42 @@ static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
 	unsigned half = TMEM_NR_STRIPES / 2;
 	return (kind == TMEM_EPHEMERAL ? half : 0) + (unsigned)(h % half);
 }
+/* The persistent half's stripes fall in TMEM_GROUPS groups, and a
+ * persistent sub-pool's keys and blobs live under the stripes of its
+ * slot's group alone: the swap servers of sub-pools in different groups
+ * (one per guest on a host pool) never take each other's stripes, so one
+ * stopped while it holds a stripe (SIGSTOP, a debugger, a frozen cgroup)
+ * holds up no other.  A persistent blob's hash carries its group in the
+ * bits that pick the stripe within the half (blob_hash_make), so that the
+ * blob's stripe still follows from its record alone (blob_stripe). */
+#define TMEM_GROUPS	   8
+#define TMEM_GROUP_STRIPES (TMEM_HALF / TMEM_GROUPS)
+#define TMEM_GROUP_BITS	   ((uint32_t)(TMEM_GROUPS - 1) * TMEM_GROUP_STRIPES)
+static inline unsigned pool_group(unsigned pool)
+{
+	return pool % TMEM_GROUPS;
+}
+/* The hash a blob of sub-pool store (the sub-pool whose chunks hold it)
+ * is filed under, from its page's hash: a persistent one's group bits
+ * say store's group. */
+static inline uint32_t blob_hash_make(enum tmem_kind kind, unsigned store,
+				      uint32_t page_hash)
+{
+	if (kind != TMEM_PERSISTENT)
+		return page_hash;
+	return (page_hash & ~TMEM_GROUP_BITS) |
+	       pool_group(store) * TMEM_GROUP_STRIPES;
+}
+/* Whether page_hash, a page's hash, matches a blob of kind filed under
+ * hash: all 32 bits for an ephemeral blob, all but the group's for a
+ * persistent one. */
+static inline bool blob_hash_matches(enum tmem_kind kind, uint32_t hash,
+				     uint32_t page_hash)
+{
+	uint32_t care = kind == TMEM_PERSISTENT ? ~TMEM_GROUP_BITS : ~0U;
+
+	return ((hash ^ page_hash) & care) == 0;
+}
 /* The stripe that owns a blob follows from its kind (which half of the
  * table it is in) and its hash, stable while anyone holds a reference.
  * Walkers that hold none must check under the lock that the blob is still

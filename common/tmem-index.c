@@ -28,6 +28,9 @@ unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
 	uint64_t h = XXH3_64bits(key, sizeof key);
 
 	*bucket = h >> 32;
+	if (kind == TMEM_PERSISTENT)
+		return pool_group(pool) * TMEM_GROUP_STRIPES +
+		       (unsigned)(h % TMEM_GROUP_STRIPES);
 	return kind_stripe(kind, h);
 }
 

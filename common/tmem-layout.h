@@ -74,7 +74,7 @@
 #include "tmem.h"
 
 #define TMEM_MAGIC	    0x314d454d54504d54ULL /* "TMPTMEM1" */
-#define TMEM_LAYOUT_VERSION 11
+#define TMEM_LAYOUT_VERSION 12
 #define TMEM_CHUNK_SIZE	    (64 * 1024)
 #define TMEM_CHUNK_SHIFT    16
 #define TMEM_UNIT	    4 /* allocation unit inside chunks */

@@ -98,7 +98,10 @@ static void verify_entry(struct verify *v, struct tmem_entry *en)
 		report(v, en,
 		       "the stored page needs the dictionary, which "
 		       "fails its checksum");
-	else if (r || (uint32_t)tmem_page_hash(v->c->dbuf) != hash)
+	else if (r ||
+		 !blob_hash_matches(id < t->geo->nr_blobs / 2 ? TMEM_PERSISTENT
+							      : TMEM_EPHEMERAL,
+				    hash, (uint32_t)tmem_page_hash(v->c->dbuf)))
 		report(v, en, "the stored page fails its checksum");
 }
 
