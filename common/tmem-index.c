@@ -598,18 +598,29 @@ static bool stripe_drop(struct tmem *t, unsigned s, enum drop_what what,
 
 /* Drop every entry of a pool (all_objects) or of one object of it: true,
  * or false when damage may have hidden some (stripe_drop), and the
- * repair of the pool's half is asked for. */
+ * repair of the pool's half is asked for.  A persistent sub-pool's
+ * entries are all on its group's stripes (tmem_key_stripe, and the
+ * repair links them there): only those are waited for, so that a
+ * server of another group stopped holding one of its own stripes holds
+ * up no drop here.  Blob stripes are only tried. */
 bool tmem_index_drop_where(struct tmem *t, unsigned pool, bool all_objects,
 			   uint64_t object)
 {
-	unsigned half = TMEM_NR_STRIPES / 2, s;
-	unsigned first = seg_pool(t, pool)->kind == TMEM_EPHEMERAL ? half : 0;
+	unsigned half = TMEM_NR_STRIPES / 2, s, first, n;
 	bool whole = true;
 
-	for (s = first; s < first + half; s++)
+	if (seg_pool(t, pool)->kind == TMEM_EPHEMERAL) {
+		first = half;
+		n = half;
+	} else {
+		first = pool_group(pool) * TMEM_GROUP_STRIPES;
+		n = TMEM_GROUP_STRIPES;
+	}
+	for (s = first; s < first + n; s++)
 		whole &=
 			stripe_drop(t, s, all_objects ? DROP_POOL : DROP_OBJECT,
 				    pool, object);
+	first = seg_pool(t, pool)->kind == TMEM_EPHEMERAL ? half : 0;
 	for (s = first; s < first + half; s++)
 		tmem_blob_stripe_fit(t, s);
 	return whole;

@@ -317,8 +317,10 @@ int tmem_read_back(struct tmem *t, uint32_t pool, uint64_t object,
  * damaged segment a flush may wait for the repair of its half, as any
  * stripe's taker does, and answers -EIO when the damage may still hide
  * a page of the key after it (the page must not come back).
- * tmem_flush_object walks the index of every stripe of the pool's kind:
- * its cost grows with what the pool holds, not with the object.  A caller
+ * tmem_flush_object walks the index of every stripe of the pool's kind
+ * (of a persistent sub-pool, its group's: docs/pool.md, "Concurrency and
+ * crashes"): its cost grows with what the pool holds, not with the
+ * object.  A caller
  * that knows where an object's pages are should use tmem_flush_range,
  * whose cost is count lookups whatever the pool holds. */
 int tmem_flush_page(struct tmem *t, uint32_t pool, uint64_t object,

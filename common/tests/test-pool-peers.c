@@ -11,8 +11,9 @@
  * A peer server opens sub-pool "b", stores pages, and stops itself (crash
  * point 4: in a put, its index stripe held; crash point 6: storing a page,
  * its blob stripe held).  This process, the server of sub-pool "a",
- * then stores, reads and drops 3,000 pages; a watchdog fails the test if
- * one request waits more than a second.  The peer is killed afterwards,
+ * then stores, reads and drops 3,000 pages, flushes an object of "a" and
+ * destroys a sub-pool "c" of its own; a watchdog fails the test if one
+ * request waits more than a second.  The peer is killed afterwards,
  * and every page of "a" must read back once the pool is repaired. */
 #include <config.h>
 
@@ -81,6 +82,7 @@ static void serve_beside(struct tmem *t, uint32_t p, const char *argv0, int at,
 	static char situation[128];
 	uint64_t i, object = (uint64_t)at;
 	int status, r;
+	uint32_t c;
 	pid_t pid;
 
 	snprintf(atv, sizeof atv, "%d", at);
@@ -107,6 +109,27 @@ static void serve_beside(struct tmem *t, uint32_t p, const char *argv0, int at,
 	}
 	printf("%s: %d pages stored, read and half dropped\n", situation,
 	       NPAGES);
+	/* A sub-pool's bulk drops walk its own stripes alone: a flush of
+	 * one of its objects, and a destroy (a server's reset of its
+	 * device, or a destroy its grower serves). */
+	for (i = 0; i < 64; i++) {
+		page_text(page, (object + 1000) * 100000 + i);
+		put_retrying(t, p, object + 1000, i, page);
+	}
+	TIMED("flush_object", r = tmem_flush_object(t, p, object + 1000));
+	CHECK_RC(r, 0);
+	for (i = 0; i < 64; i++) {
+		TIMED("get", r = tmem_get(t, p, object + 1000, i, back));
+		CHECK_RC(r, -ENOENT);
+	}
+	CHECK_RC(tmem_pool_open(t, "c", TMEM_PERSISTENT, 0, 0, &c), 0);
+	for (i = 0; i < 64; i++) {
+		page_text(page, 900000 + i);
+		put_retrying(t, c, 1, i, page);
+	}
+	TIMED("destroy", r = tmem_pool_destroy(t, c));
+	CHECK_RC(r, 0);
+	printf("%s: an object flushed, a sub-pool destroyed\n", situation);
 	test_watchdog_victim(0);
 	kill(pid, SIGKILL);
 	CHECK(waitpid(pid, &status, 0) == pid);
