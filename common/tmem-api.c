@@ -988,8 +988,8 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 {
 	struct tmem_pool_rec *pr;
 	uint64_t reserved = min_bytes;
+	unsigned in_group[TMEM_GROUPS] = {0}, p;
 	int free_slot = -1;
-	unsigned p;
 	int r = 0;
 
 	if (t->readonly)
@@ -1007,6 +1007,8 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 				free_slot = (int)p;
 			continue;
 		}
+		if (pr->kind == TMEM_PERSISTENT)
+			in_group[pool_group(p)]++;
 		if (atomic_load(&pr->state) == POOL_ACTIVE)
 			reserved += __atomic_load_n(&pr->min_bytes,
 						    __ATOMIC_RELAXED);
@@ -1032,6 +1034,16 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		r = -ENOSPC;
 		goto out;
 	}
+	/* A persistent sub-pool's keys and pages live under its slot's
+	 * group of stripes (pool_group): it takes a free slot of the group
+	 * with the fewest persistent sub-pools, so that up to TMEM_GROUPS
+	 * of them never share one, whatever slots the others hold. */
+	if (kind == TMEM_PERSISTENT)
+		for (p = (unsigned)free_slot + 1; p < TMEM_MAX_POOLS; p++)
+			if (atomic_load(&seg_pool(t, p)->state) == POOL_FREE &&
+			    in_group[pool_group(p)] <
+				    in_group[pool_group((unsigned)free_slot)])
+				free_slot = (int)p;
 	/* A new minimum is a promise: made only while every one made can
 	 * still be kept (chunks_owed leaves the rest to the others). */
 	if (min_bytes && reserved > TMEM_RESERVABLE(t->geo->pool_size)) {

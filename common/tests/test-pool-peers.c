@@ -143,6 +143,40 @@ static void serve_beside(struct tmem *t, uint32_t p, const char *argv0, int at,
 	}
 }
 
+/* Guests' sub-pools opened in turn with cache sub-pools, which take
+ * slots too: each guest's still falls in a group of its own, up to
+ * TMEM_GROUPS of them. */
+static void test_groups(void)
+{
+	struct tmem_options o;
+	struct tmem *t;
+	unsigned i, used = 0, g;
+	uint32_t p, e;
+	char name[16];
+
+	test_options(&o, test_segment_name("groups"), 16 << 20);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	for (i = 0; i < TMEM_GROUPS; i++) {
+		snprintf(name, sizeof name, "guest%u", i);
+		CHECK_RC(tmem_pool_open(t, name, TMEM_PERSISTENT, 0, 0, &p), 0);
+		g = pool_group(p & 0xff);
+		if (used & 1U << g) {
+			fprintf(stderr,
+				"FAIL: sub-pool %s (slot %u) falls in group "
+				"%u, another guest's\n",
+				name, p & 0xff, g);
+			exit(1);
+		}
+		used |= 1U << g;
+		snprintf(name, sizeof name, "cache%u", i);
+		CHECK_RC(tmem_pool_open(t, name, TMEM_EPHEMERAL, 0, 0, &e), 0);
+	}
+	printf("%d guests' sub-pools beside as many caches: a group each\n",
+	       TMEM_GROUPS);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(test_segment), 0);
+}
+
 int main(int argc, char **argv)
 {
 	struct tmem_options o;
@@ -152,6 +186,7 @@ int main(int argc, char **argv)
 	test_require_hooks();
 	if (argc == 4 && strcmp(argv[1], "--peer") == 0)
 		return peer(argv[2], atoi(argv[3]));
+	test_groups();
 	test_options(&o, test_segment_name("peers"), 64 << 20);
 	o.grower = true;
 	CHECK_RC(tmem_open(&o, &t), 0);
