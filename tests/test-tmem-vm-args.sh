@@ -6,14 +6,7 @@
 # own sub-pool and share.  (A real guest swaps on it in check-vm.)
 . ./functions.sh
 
-tv=$abs_top_srcdir/scripts/tmem-vm
-tmp=$(mktemp_dir)
-pool=$(unique_segment)
-cleanup_fn "rm -f /dev/shm/$pool /dev/shm/$pool.*"
-me=$(id -un)
-printf '[pool]\nname = %s\nsize = 64M\n[swap]\nthreads = 2\n' "$pool" > "$tmp/t.conf"
-export TMEMCTL
-opts=(-c "$tmp/t.conf" -p "$TMEM_PLUGIN" -g "$tmp/guests" -r "$tmp/run" --no-systemd)
+. "$srcdir/vm-functions.sh"
 
 expect_msg 2 usage "$tv"
 expect_msg 2 "unknown action 'go'" "$tv" go

@@ -37,6 +37,8 @@ TESTS += \
 	test-tmem-swap-args.sh \
 	test-tmem-vm-args.sh \
 	test-tmem-vm-systemd.sh \
+	test-tmem-vm-lock.sh \
+	vm-functions.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	$(NULL)
@@ -46,6 +48,8 @@ EXTRA_DIST += \
 	test-tmem-swap-args.sh \
 	test-tmem-vm-args.sh \
 	test-tmem-vm-systemd.sh \
+	test-tmem-vm-lock.sh \
+	vm-functions.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	vm/fetch-kernel \
