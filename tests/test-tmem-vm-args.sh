@@ -228,6 +228,24 @@ EOF
         "$TMEMCTL" pools "$pool" | grep -qw g5 && fail "a failed add ($how server) left sub-pool g5: $("$TMEMCTL" pools "$pool")"
         ls /dev/shm/"$pool".nbd-g5.* 2>/dev/null && fail "a failed add ($how server) left export g5's files beside the segment"
     done
+    # A rollback that cannot drop the sub-pool (a stand-in tmemctl
+    # refuses) keeps the settings that name it and the overflow file, and
+    # says so: remove drops them once the cause is gone.  A remove that
+    # cannot drop it keeps them too.
+    printf '#!/bin/bash\ncase " $* " in *" destroy --subpool "*) echo "tmemctl: destroy: busy (stand-in)" >&2; exit 1 ;; esac\nexec %s "$@"\n' \
+        "$TMEMCTL" > "$tmp/busy-tmemctl"
+    chmod +x "$tmp/busy-tmemctl"
+    kept="guest 'g5' is kept in $tmp/guests/g5.conf with its sub-pool and overflow file $ovdir/g5: 'tmem-vm -g $tmp/guests -r $tmp/run --no-systemd remove g5' drops what is left once the cause is gone"
+    PATH=$tmp/dying:$PATH TMEMCTL=$tmp/busy-tmemctl expect_msg 1 "$kept" \
+        "$tv" "${opts[@]}" add g5 --size 32M --share :4M --overflow "$ovdir/g5" --overflow-size 16M --user "$me"
+    [ -e "$ovdir/g5" ] && [ ! -e "$tmp/guests/g5.conf" ] &&
+        fail "a rollback that could not drop sub-pool g5 left its overflow file $ovdir/g5 without the settings that name it"
+    TMEMCTL=$tmp/busy-tmemctl expect_msg 1 "$kept" "$tv" "${opts[@]}" remove g5
+    [ -e "$ovdir/g5" ] && [ ! -e "$tmp/guests/g5.conf" ] &&
+        fail "a remove that could not drop sub-pool g5 left its overflow file $ovdir/g5 without the settings that name it"
+    "$tv" "${opts[@]}" remove g5 > "$tmp/out" 2>&1 || fail "remove g5 after a rollback that could not drop its sub-pool: $(cat "$tmp/out")"
+    [ -e "$ovdir/g5" ] && fail "remove g5 after a half rollback left the overflow file"
+    "$TMEMCTL" pools "$pool" | grep -qw g5 && fail "remove g5 after a half rollback left sub-pool g5"
     "$tv" "${opts[@]}" add g5 --size 32M --share :4M --overflow "$ovdir/g5" --overflow-size 16M --user "$me" \
         > "$tmp/add5" 2> "$tmp/err" || fail "add g5: $(cat "$tmp/err")"
     grep -qx "overflow = $ovdir/g5" "$tmp/guests/g5.conf" || fail "add did not record --overflow: $(cat "$tmp/guests/g5.conf")"
