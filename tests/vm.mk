@@ -38,7 +38,6 @@ TESTS += \
 	test-tmem-vm-args.sh \
 	test-tmem-vm-systemd.sh \
 	test-tmem-vm-lock.sh \
-	vm-functions.sh \
 	test-tmem-cache-args.sh \
 	test-swap-units.sh \
 	$(NULL)
