@@ -334,7 +334,7 @@ static int put_blob(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	     pool_resolve(t, atomic_load(&t->shared_id), &store) != 0))
 		store = pool;
 	/* Filed under the stripes of store's group. */
-	hash = blob_hash_make(kind, store, (uint32_t)tmem_page_hash(page));
+	hash = group_hash(kind, store, (uint32_t)tmem_page_hash(page));
 	d = kind_stripe(kind, hash);
 	ds = seg_dstripe(t, d);
 	*bhash = hash;

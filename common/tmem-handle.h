@@ -284,9 +284,10 @@ static inline unsigned kind_stripe(enum tmem_kind kind, uint32_t h)
  * slot's group alone: the swap servers of sub-pools in different groups
  * (one per guest on a host pool) never take each other's stripes, so one
  * stopped while it holds a stripe (SIGSTOP, a debugger, a frozen cgroup)
- * holds up no other.  A persistent blob's hash carries its group in the
- * bits that pick the stripe within the half (blob_hash_make), so that the
- * blob's stripe still follows from its record alone (blob_stripe). */
+ * holds up no other.  Keys and blobs alike are placed by group_hash: a
+ * persistent blob's stored hash carries its group in the bits that pick
+ * the stripe within the half, so that the blob's stripe still follows
+ * from its record alone (blob_stripe). */
 #define TMEM_GROUPS	   8
 #define TMEM_GROUP_STRIPES (TMEM_HALF / TMEM_GROUPS)
 #define TMEM_GROUP_BITS	   ((uint32_t)(TMEM_GROUPS - 1) * TMEM_GROUP_STRIPES)
@@ -294,16 +295,16 @@ static inline unsigned pool_group(unsigned pool)
 {
 	return pool % TMEM_GROUPS;
 }
-/* The hash a blob of sub-pool store (the sub-pool whose chunks hold it)
- * is filed under, from its page's hash: a persistent one's group bits
- * say store's group. */
-static inline uint32_t blob_hash_make(enum tmem_kind kind, unsigned store,
-				      uint32_t page_hash)
+/* h with the bits that pick a stripe within the half (kind_stripe) set to
+ * pool's group when kind is persistent: the hash a key of pool is striped
+ * by (from its key's hash), and the one a blob is filed under (from its
+ * page's hash; pool is the sub-pool whose chunks hold it). */
+static inline uint32_t group_hash(enum tmem_kind kind, unsigned pool,
+				  uint32_t h)
 {
 	if (kind != TMEM_PERSISTENT)
-		return page_hash;
-	return (page_hash & ~TMEM_GROUP_BITS) |
-	       pool_group(store) * TMEM_GROUP_STRIPES;
+		return h;
+	return (h & ~TMEM_GROUP_BITS) | pool_group(pool) * TMEM_GROUP_STRIPES;
 }
 /* Whether page_hash, a page's hash, matches a blob of kind filed under
  * hash: all 32 bits for an ephemeral blob, all but the group's for a
@@ -315,6 +316,11 @@ static inline bool blob_hash_matches(enum tmem_kind kind, uint32_t hash,
 
 	return ((hash ^ page_hash) & care) == 0;
 }
+/* A blob record's kind: the half of the table it is in. */
+static inline enum tmem_kind blob_kind(struct tmem *t, uint32_t id)
+{
+	return id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL : TMEM_PERSISTENT;
+}
 /* The stripe that owns a blob follows from its kind (which half of the
  * table it is in) and its hash, stable while anyone holds a reference.
  * Walkers that hold none must check under the lock that the blob is still
@@ -323,9 +329,7 @@ static inline unsigned blob_stripe(struct tmem *t, uint32_t id)
 {
 	uint32_t h = __atomic_load_n(&seg_blob(t, id)->hash, __ATOMIC_RELAXED);
 
-	return kind_stripe(id >= t->geo->nr_blobs / 2 ? TMEM_EPHEMERAL
-						      : TMEM_PERSISTENT,
-			   h);
+	return kind_stripe(blob_kind(t, id), h);
 }
 
 /* Pool ids given out: generation << 8 | slot. */

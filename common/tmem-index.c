@@ -28,10 +28,7 @@ unsigned tmem_key_stripe(enum tmem_kind kind, unsigned pool, uint64_t object,
 	uint64_t h = XXH3_64bits(key, sizeof key);
 
 	*bucket = h >> 32;
-	if (kind == TMEM_PERSISTENT)
-		return pool_group(pool) * TMEM_GROUP_STRIPES +
-		       (unsigned)(h % TMEM_GROUP_STRIPES);
-	return kind_stripe(kind, h);
+	return kind_stripe(kind, group_hash(kind, pool, (uint32_t)h));
 }
 
 uint32_t tmem_entry_check(uint64_t object, uint64_t index, uint32_t value,

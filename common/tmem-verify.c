@@ -98,10 +98,8 @@ static void verify_entry(struct verify *v, struct tmem_entry *en)
 		report(v, en,
 		       "the stored page needs the dictionary, which "
 		       "fails its checksum");
-	else if (r ||
-		 !blob_hash_matches(id < t->geo->nr_blobs / 2 ? TMEM_PERSISTENT
-							      : TMEM_EPHEMERAL,
-				    hash, (uint32_t)tmem_page_hash(v->c->dbuf)))
+	else if (r || !blob_hash_matches(blob_kind(t, id), hash,
+					 (uint32_t)tmem_page_hash(v->c->dbuf)))
 		report(v, en, "the stored page fails its checksum");
 }
 
