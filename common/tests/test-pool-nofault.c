@@ -414,10 +414,6 @@ static bool run_self(char *self, char *mode, char *arg)
 
 /* ---- puts past a stalled grower ------------------------------------- */
 
-/* Zero pages take an index record each and nothing else: 20,000 of them
- * go through the records the grower faulted in ahead (4,096) in a few
- * milliseconds, while the grower is held up for a second before it faults
- * in more.  Run in a process of its own: the hook is read at start. */
 /* A server (grower, lock) on a new segment, with sub-pool "swap" (*p),
  * whose grower's next pass is held up for stall_ms before it faults records
  * in (the hook is read at start: a process of its own). */
@@ -444,6 +440,10 @@ static struct tmem *server_stalled(const char *what, const char *stall_ms,
 	return t;
 }
 
+/* Zero pages take an index record each and nothing else: 20,000 of them
+ * go through the records the grower faulted in ahead (4,096) in a few
+ * milliseconds, while the grower is held up for a second before it faults
+ * in more. */
 static int records_past_stalled_grower(void)
 {
 	static unsigned char zero[4096], page[4096];
@@ -472,14 +472,10 @@ static int records_past_stalled_grower(void)
 static void freer(const char *name)
 {
 	static unsigned char zero[4096];
-	struct tmem_options o;
-	struct tmem *t;
+	struct tmem *t = test_attach(name);
 	uint32_t p;
 	uint64_t i;
 
-	test_options(&o, name, 0);
-	o.create = false;
-	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_pool_find(t, "swap", &p), 0);
 	for (i = 0; i < 12000; i++)
 		CHECK_RC(tmem_put(t, p, 3, i, zero), 0);
