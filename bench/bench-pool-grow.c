@@ -3,15 +3,16 @@
  * One thread puts MB megabytes of compressible pages (about 3:1) into a
  * persistent sub-pool of a segment that grows on demand (grower running,
  * no prefault), as a swap device's writer would, and counts the puts the
- * pool refused because its reserve of ready chunks was empty.  A refused
+ * pool refused because its reserve of ready chunks was empty, or the index
+ * records it faults in ahead were used up.  A refused
  * put is retried after a yield, as callers do.  Run it next to busy
  * processes (e.g. one `yes >/dev/null` per core) to see a loaded machine.
  *
  *   bench-pool-grow [MB] [may-grow]
  *
- * The last line is key=value pairs: puts, reserve_empty rejects, their
- * share of the puts in percent, nospace rejects, MB of segment used,
- * seconds, MB/s.
+ * The last line is key=value pairs: puts, reserve_empty and records_later
+ * rejects, their share of the puts in percent, nospace rejects, MB of segment
+ * used, seconds, MB/s.
  */
 #include <config.h>
 
@@ -75,11 +76,15 @@ int main(int argc, char **argv)
 	}
 	t1 = now();
 	CHECK_RC(tmem_stats_get(t, &st), 0);
-	printf("puts=%llu reserve_empty=%llu reject_pct=%.3f nospace=%llu "
-	       "used_mb=%llu secs=%.2f mb_s=%.0f may_grow=%d\n",
+	printf("puts=%llu reserve_empty=%llu records_later=%llu "
+	       "reject_pct=%.3f nospace=%llu used_mb=%llu secs=%.2f mb_s=%.0f "
+	       "may_grow=%d\n",
 	       (unsigned long long)n,
 	       (unsigned long long)st.rejects[TMEM_REJECT_RESERVE_EMPTY],
-	       100.0 * (double)st.rejects[TMEM_REJECT_RESERVE_EMPTY] /
+	       (unsigned long long)st.rejects[TMEM_REJECT_RECORDS_LATER],
+	       100.0 *
+		       (double)(st.rejects[TMEM_REJECT_RESERVE_EMPTY] +
+				st.rejects[TMEM_REJECT_RECORDS_LATER]) /
 		       (double)n,
 	       (unsigned long long)st.rejects[TMEM_REJECT_NOSPACE],
 	       (unsigned long long)(st.bytes_used >> 20), t1 - t0,

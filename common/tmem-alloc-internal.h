@@ -9,13 +9,17 @@
  * turns each into its reject reason and -ENOSPC (make_room). */
 enum alloc_outcome {
 	ALLOC_OK = 0,
-	ALLOC_LATER,	 /* no chunk ready now, but one will be: the grower
-			  * refills the reserve, or a chunk in someone's
-			  * hand comes back (RESERVE_EMPTY) */
-	ALLOC_FULL,	 /* nothing free this pool may take: free chunks are
-			  * owed to other pools' minimums or kept for
-			  * compaction (NOSPACE) */
-	ALLOC_CAPPED,	 /* the pool is at its max-share (POOL_MAX) */
+	ALLOC_LATER,	    /* no chunk ready now, but one will be: the grower
+			     * refills the reserve, or a chunk in someone's
+			     * hand comes back (RESERVE_EMPTY) */
+	ALLOC_RECORD_LATER, /* the index entry or blob record it would take
+			     * is not mapped in this process yet: the grower
+			     * maps it (RECORDS_LATER), whatever room the
+			     * chunks have */
+	ALLOC_FULL,	    /* nothing free this pool may take: free chunks are
+			     * owed to other pools' minimums or kept for
+			     * compaction (NOSPACE) */
+	ALLOC_CAPPED,	    /* the pool is at its max-share (POOL_MAX) */
 	ALLOC_NO_RECORD, /* no index entry or blob record left (INDEX_FULL) */
 };
 

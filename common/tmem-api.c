@@ -251,6 +251,9 @@ static int make_room(struct tmem *t, struct tmem_ctx *c, unsigned pool,
 	case ALLOC_LATER:
 		tmem_grower_wake(t);
 		return reject(c, pool, TMEM_REJECT_RESERVE_EMPTY, -ENOSPC);
+	case ALLOC_RECORD_LATER:
+		tmem_grower_wake(t);
+		return reject(c, pool, TMEM_REJECT_RECORDS_LATER, -ENOSPC);
 	case ALLOC_CAPPED:
 		n = kind == TMEM_EPHEMERAL && attempt < 8
 			    ? tmem_evict_chunk(t, pool, true)
@@ -439,14 +442,13 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 		enum alloc_outcome why = tmem_index_alloc(t, s, &e);
 
 		if (why != ALLOC_OK) {
-			/* ALLOC_LATER: the grower has not mapped the next
-			 * records yet; the caller retries, as for a
-			 * chunk. */
-			if (why == ALLOC_LATER)
+			/* ALLOC_RECORD_LATER: the grower has not mapped the
+			 * next records yet; the caller retries. */
+			if (why == ALLOC_RECORD_LATER)
 				tmem_grower_wake(t);
 			r = reject(c, pool,
-				   why == ALLOC_LATER
-					   ? TMEM_REJECT_RESERVE_EMPTY
+				   why == ALLOC_RECORD_LATER
+					   ? TMEM_REJECT_RECORDS_LATER
 					   : TMEM_REJECT_INDEX_FULL,
 				   -ENOSPC);
 			goto err_unlock;

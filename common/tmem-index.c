@@ -380,8 +380,9 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s, bool *later)
 	return id;
 }
 
-/* Caller holds index stripe s.  ALLOC_OK and *out; ALLOC_LATER when the
- * records left are not mapped in this process yet; or ALLOC_NO_RECORD. */
+/* Caller holds index stripe s.  ALLOC_OK and *out; ALLOC_RECORD_LATER when
+ * the records left are not mapped in this process yet; or
+ * ALLOC_NO_RECORD. */
 enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 {
 	struct tmem_stripe *is = seg_istripe(t, s);
@@ -391,7 +392,7 @@ enum alloc_outcome tmem_index_alloc(struct tmem *t, unsigned s, uint32_t *out)
 	if (!e)
 		e = tmem_record_new(t, false, s, &later);
 	if (!e)
-		return later ? ALLOC_LATER : ALLOC_NO_RECORD;
+		return later ? ALLOC_RECORD_LATER : ALLOC_NO_RECORD;
 	seg_entry(t, e)->next = 0;
 	is->used++;
 	*out = e;

@@ -24,6 +24,7 @@ const char *const tmem_reject_names[TMEM_REJECT_NR] = {
 	[TMEM_REJECT_LOCK_BUSY] = "lock_busy",
 	[TMEM_REJECT_COMPRESS_FAIL] = "compress_fail",
 	[TMEM_REJECT_DAMAGED] = "damaged",
+	[TMEM_REJECT_RECORDS_LATER] = "records_later",
 };
 
 const char *tmem_strerror(int err)

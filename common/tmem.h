@@ -143,9 +143,9 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out);
  * process that serves, after any fork (threads do not survive fork).
  * With opts->grower a put never faults segment memory in: when the reserve
  * of pre-faulted chunks is empty, or the index records faulted in ahead
- * are used up, it fails at once with -ENOSPC (reject RESERVE_EMPTY) and
- * the grower refills them; retry.  With put_may_grow too, such a put
- * faults what it needs in itself instead.  Without a grower, puts
+ * are used up, it fails at once with -ENOSPC (reject RESERVE_EMPTY, or
+ * RECORDS_LATER) and the grower refills them; retry.  With put_may_grow too,
+ * such a put faults what it needs in itself instead.  Without a grower, puts
  * fault chunks in themselves (tests, tools).  The reserve grows with the
  * rate chunks are taken (see docs/pool.md). */
 int tmem_start(struct tmem *t);
@@ -334,23 +334,31 @@ int tmem_flush_range(struct tmem *t, uint32_t pool, uint64_t object,
 
 /* ---- statistics --------------------------------------------------- */
 
+/* Each reason has a counter in the segment, in the order below: a new one
+ * goes last. */
 enum tmem_reject {
 	TMEM_REJECT_NOSPACE = 0,   /* segment full, nothing evictable */
-	TMEM_REJECT_RESERVE_EMPTY, /* no pre-faulted chunk or index record
-				    * ready */
+	TMEM_REJECT_RESERVE_EMPTY, /* no pre-faulted chunk ready (or
+				    * chunk_lock busy) */
 	TMEM_REJECT_POOL_MAX,	   /* the sub-pool's max share reached */
 	TMEM_REJECT_INDEX_FULL,	   /* no free index entry */
 	TMEM_REJECT_LOCK_BUSY,	   /* ephemeral put skipped: lock busy */
 	TMEM_REJECT_COMPRESS_FAIL, /* zstd returned an error */
 	TMEM_REJECT_DAMAGED,	   /* a stripe it needs stayed damaged after
 				    * the repair asked for (-EIO) */
+	TMEM_REJECT_RECORDS_LATER, /* the index entry or blob record it
+				    * needs is not faulted in ahead yet;
+				    * says nothing of the chunks' room */
 	TMEM_REJECT_NR
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];
 
 /* Why the calling thread's last refused put was refused (TMEM_REJECT_NR
  * before any): a caller that retries tells a grower that is late
- * (TMEM_REJECT_RESERVE_EMPTY) from a limit no wait lifts.  Thread-local,
+ * (TMEM_REJECT_RESERVE_EMPTY, TMEM_REJECT_RECORDS_LATER) from a limit no
+ * wait lifts.  An empty reserve in a pool whose free chunks are all but
+ * gone may be the pool filling up; records not yet faulted in are the
+ * grower's lateness alone, even in a pool at its ceiling.  Thread-local,
  * no lock. */
 enum tmem_reject tmem_last_reject(void);
 

@@ -53,7 +53,8 @@ struct nt_counters {
 				    * file (nbd-demote.c) */
 	uint64_t ov_full;	   /* writes refused: overflow file full */
 	uint64_t nospace;	   /* writes refused: pool full, no overflow */
-	uint64_t nospace_retries;  /* ENOSPC retried (reserve being refilled) */
+	uint64_t nospace_retries;  /* ENOSPC retried (a chunk or records being
+				    * readied) */
 	uint64_t nospace_waited;   /* of those refused: after the whole wait,
 				    * the pool not full (the grower late) */
 	uint64_t fault_waits;	   /* puts that waited past the budget for

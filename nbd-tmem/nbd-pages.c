@@ -178,16 +178,38 @@ static bool pool_can_grow(uint64_t min_room)
 	return tmem_room(dev->pool) > min_room;
 }
 
+/* Whether the put this thread just saw refused was refused for something
+ * the pool's grower readies: a chunk (reserve_empty) or an index or blob
+ * record (records_later). */
+static bool refused_for_grower(void)
+{
+	enum tmem_reject why = tmem_last_reject();
+
+	return why == TMEM_REJECT_RESERVE_EMPTY ||
+	       why == TMEM_REJECT_RECORDS_LATER;
+}
+
+/* Whether the refusal this thread just saw is one a wait for the grower
+ * may lift: records not faulted in yet (whatever room the chunks have:
+ * those a full pool holds may have room for the page, and a zero or
+ * same-filled page needs none), or no ready chunk while the pool has more
+ * than min_room bytes left that hold no data.  Any other refusal (the
+ * sub-pool's max-share, a full index, a full pool) is a limit. */
+static bool grower_may_lift(uint64_t min_room)
+{
+	return tmem_last_reject() == TMEM_REJECT_RECORDS_LATER ||
+	       (tmem_last_reject() == TMEM_REJECT_RESERVE_EMPTY &&
+		pool_can_grow(min_room));
+}
+
 /* Whether the put this thread just saw refused after its whole wait was
- * refused for want of a ready chunk or index record (the pool says why:
- * reserve_empty) while the pool had room: more than its last few chunks
- * left that hold no data (compaction keeps one, which alone does not make
- * a pool that can take pages).  Any other refusal (the sub-pool's
- * max-share, a full index) is a limit. */
+ * refused because the grower fell behind, not because the pool is full:
+ * for want of records, or of a ready chunk while the pool had more than
+ * its last few chunks left that hold no data (compaction keeps one, which
+ * alone does not make a pool that can take pages). */
 static bool grower_late(void)
 {
-	return tmem_last_reject() == TMEM_REJECT_RESERVE_EMPTY &&
-	       pool_can_grow(NT_SPILL_ROOM);
+	return grower_may_lift(NT_SPILL_ROOM);
 }
 
 /* A put that waited its whole budget for the grower, with room left in
@@ -227,19 +249,23 @@ static bool grower_allocating(void)
 }
 
 /* A put refused for want of room may only be waiting for the pool's grower
- * to refill its reserve of ready chunks: without an overflow file to take
- * the page, give it time while the refusal says so (reserve_empty) and the
- * pool can still grow, and none when it is full (a swap device's writes
- * then fail at once and the kernel keeps those pages in RAM; a full pool's
- * spare chunk, kept for compaction, counts as room, so the refusal's reason
- * is what tells).  Sleeping allocates nothing.  With late (no overflow
- * file): past the budget, a put whose reserve is empty while the grower is
- * in the kernel's allocator waits on, up to NT_FAULT_WAIT_MS from its first
- * refusal (reclaim holds up that allocation, measured at 350-560 ms in the
- * guest).  Once it waits on, it goes on waiting while the reserve is empty,
- * whatever the grower's step: the chunk it waited for may have gone to
- * another waiting put, and the grower pass between two faults (compacting,
- * trimming) is no reason to fail.  A refusal after the whole wait that the
+ * to refill its reserve of ready chunks, or to fault in the index records
+ * it faults in ahead: give it up to budget_ms while the refusal says so
+ * and a wait may lift it (grower_may_lift: for a chunk, while the pool has
+ * more than min_room left; for records, whatever room the chunks have),
+ * and none when the pool is full (a swap device's writes then fail at
+ * once and the kernel keeps those pages in RAM; a full pool's spare chunk,
+ * kept for compaction, counts as room, so the refusal's reason is what
+ * tells).  Sleeping allocates nothing.  With late (no overflow file): past
+ * the budget, a put refused for the grower (refused_for_grower) while the
+ * grower is in the kernel's allocator waits on, up to NT_FAULT_WAIT_MS
+ * from its first refusal (reclaim holds up that allocation, measured at
+ * 350-560 ms in the guest).  Once it waits on, it goes on waiting while
+ * the refusal is the grower's, whatever the grower's step: the chunk it
+ * waited for may have gone to another waiting put, and the grower pass
+ * between two faults (compacting, trimming) is no reason to fail.  The
+ * wait ends there (budget_ms, or NT_FAULT_WAIT_MS waiting on) whatever the
+ * grower does, stopped too.  A refusal after the whole wait that the
  * grower caused (grower_late) sets *late and is said (say_late). */
 static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		       uint64_t min_room, bool *late)
@@ -262,8 +288,7 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		if (start)
 			waited = (nt_now_ns() - start) / 1000000;
 		if (r == -ENOSPC && waited >= budget_ms && budget_ms && late) {
-			more = tmem_last_reject() ==
-				       TMEM_REJECT_RESERVE_EMPTY &&
+			more = refused_for_grower() &&
 			       (extended || grower_allocating()) &&
 			       nt_now_ns() - start <
 				       (uint64_t)NT_FAULT_WAIT_MS * 1000000;
@@ -278,8 +303,8 @@ static int put_waiting(uint64_t page, const void *data, unsigned budget_ms,
 		}
 		if (r != -ENOSPC || (waited >= budget_ms && !more))
 			return pool_gone(r);
-		if (tmem_last_reject() != TMEM_REJECT_RESERVE_EMPTY ||
-		    (tries % 10 == 0 && !pool_can_grow(min_room)))
+		if (!refused_for_grower() ||
+		    (tries % 10 == 0 && !grower_may_lift(min_room)))
 			return r;
 		if (!start)
 			start = nt_now_ns();

@@ -19,6 +19,7 @@ TESTS += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-late.sh \
+	test-nbd-late-records.sh \
 	test-nbd-log-file.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \
@@ -54,6 +55,7 @@ EXTRA_DIST += \
 	test-nbd-integrity.sh \
 	test-nbd-full.sh \
 	test-nbd-late.sh \
+	test-nbd-late-records.sh \
 	test-nbd-log-file.sh \
 	test-nbd-tls.sh \
 	test-nbd-gone.sh \

@@ -84,7 +84,9 @@ static void test_grower(const char *name)
 		CHECK_RC(r, 0);
 	}
 	CHECK_RC(tmem_stats_get(t, &st), 0);
-	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == retries);
+	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] +
+		      st.rejects[TMEM_REJECT_RECORDS_LATER] ==
+	      retries);
 	CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 0);
 	for (i = 0; i < PAGES; i++) {
 		page_random(page, i);
@@ -569,6 +571,37 @@ static void test_may_grow(const char *name, bool may_grow)
 	CHECK_RC(tmem_unlink(name), 0);
 }
 
+/* Open o and start its grower, whose next pass once puts have taken chunks
+ * is held up for a second before it faults records in (the test hook,
+ * read at start). */
+static struct tmem *open_records_stalled(struct tmem_options *o)
+{
+	struct tmem *t;
+
+	setenv("TMEM_GROWER_STALL_MS", "1000", 1);
+	setenv("TMEM_GROWER_STALL_IN", "records", 1);
+	o->grower = true;
+	CHECK_RC(tmem_open(o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	unsetenv("TMEM_GROWER_STALL_MS");
+	unsetenv("TMEM_GROWER_STALL_IN");
+	return t;
+}
+
+/* Wait (up to 2 s) until t's grower is held up faulting in records. */
+static void wait_records_stalled(struct tmem *t)
+{
+	struct tmem_grower_info gi;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		CHECK_RC(tmem_grower_info(t, &gi), 0);
+		if (strcmp(gi.step, "faulting in records") == 0)
+			return;
+		sleep_ms(1);
+	}
+}
+
 /* put_may_grow lets a put fault in the index records the grower has not
  * faulted in yet, too: while the grower is held up before it faults
  * records in (the test hook), more new keys than it keeps faulted in ahead
@@ -576,36 +609,95 @@ static void test_may_grow(const char *name, bool may_grow)
 static void test_may_grow_records(const char *name)
 {
 	static unsigned char zero[4096];
-	struct tmem_grower_info gi;
 	struct tmem_options o;
 	struct tmem_stats st;
 	struct tmem *t;
 	uint64_t i;
 	uint32_t p;
 
-	setenv("TMEM_GROWER_STALL_MS", "1000", 1);
-	setenv("TMEM_GROWER_STALL_IN", "records", 1);
 	test_options(&o, name, 16 << 20);
-	o.grower = true;
 	o.put_may_grow = true;
-	CHECK_RC(tmem_open(&o, &t), 0);
-	CHECK_RC(tmem_start(t), 0);
-	unsetenv("TMEM_GROWER_STALL_MS");
-	unsetenv("TMEM_GROWER_STALL_IN");
+	t = open_records_stalled(&o);
 	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
 	/* A chunk taken: the grower's next pass is held up. */
 	page_random(page, 1);
 	CHECK_RC(tmem_put(t, p, 1, 0, page), 0);
-	for (i = 0; i < 2000; i++) {
-		CHECK_RC(tmem_grower_info(t, &gi), 0);
-		if (strcmp(gi.step, "faulting in records") == 0)
-			break;
-		sleep_ms(1);
-	}
+	wait_records_stalled(t);
 	for (i = 0; i < 20000; i++)
 		CHECK_RC(tmem_put(t, p, 2, i, zero), 0);
 	CHECK_RC(tmem_stats_get(t, &st), 0);
+	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0 &&
+	      st.rejects[TMEM_REJECT_RECORDS_LATER] == 0);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
+/* A put refused because the index records it needs are not mapped in yet
+ * says so, apart from an empty reserve of chunks: a caller that waits for
+ * the grower while the pool has chunks to give (nbd-tmem) must also wait
+ * for records when it has none, since the chunks a full pool holds may
+ * have room (here zero pages need none at all).  The pool is filled
+ * without a grower, then served by one held up before it faults records
+ * in: past the records it mapped at start, new keys are refused
+ * (records_later, not reserve_empty) while tmem_room() is at the
+ * plugin's threshold or below, and taken once the grower goes on. */
+static void test_records_at_ceiling(const char *name)
+{
+	static unsigned char zero[4096];
+	struct tmem_options o;
+	struct tmem_stats st;
+	struct tmem *t;
+	long long start;
+	uint64_t i;
+	uint32_t p;
+	int r;
+
+	test_options(&o, name, 8 << 20);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	i = 0;
+	do {
+		page_random(page, i);
+		r = tmem_put(t, p, 1, i++, page);
+	} while (r == 0);
+	CHECK_RC(r, -ENOSPC);
+	CHECK(tmem_last_reject() == TMEM_REJECT_NOSPACE);
+	tmem_close(t);
+
+	/* Chunks were taken: the grower's first pass is held up. */
+	test_options(&o, name, 0);
+	o.create = false;
+	t = open_records_stalled(&o);
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	wait_records_stalled(t);
+	/* Full: a page that needs a chunk is refused as such (once the
+	 * chunks this process opens are full too). */
+	do {
+		page_random(page, i);
+		r = tmem_put(t, p, 1, i++, page);
+	} while (r == 0);
+	CHECK_RC(r, -ENOSPC);
+	CHECK(tmem_last_reject() == TMEM_REJECT_NOSPACE);
+	for (i = 0; (r = tmem_put(t, p, 2, i, zero)) == 0; i++)
+		;
+	CHECK_RC(r, -ENOSPC);
+	fprintf(stderr,
+		"records at the ceiling: %llu zero pages taken, then refused "
+		"(%s) with %llu KiB of chunks left\n",
+		(unsigned long long)i, tmem_reject_names[tmem_last_reject()],
+		(unsigned long long)(tmem_room(t) >> 10));
+	CHECK(tmem_room(t) <= 4 << 20);
+	CHECK(tmem_last_reject() == TMEM_REJECT_RECORDS_LATER);
+	/* Taken once the grower maps the records in. */
+	start = now_ms();
+	while ((r = tmem_put(t, p, 2, i, zero)) == -ENOSPC &&
+	       now_ms() - start < 5000)
+		sleep_ms(1);
+	CHECK_RC(r, 0);
+	CHECK_RC(tmem_stats_get(t, &st), 0);
 	CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0);
+	CHECK(st.rejects[TMEM_REJECT_RECORDS_LATER] > 0);
+	CHECK_RC(tmem_check(t), 0);
 	tmem_close(t);
 	CHECK_RC(tmem_unlink(name), 0);
 }
@@ -660,14 +752,17 @@ static void test_pace(const char *name, bool may_grow)
 	CHECK_RC(tmem_stats_get(t, &st), 0);
 	fprintf(stderr,
 		"pace%s: %llu puts, %llu waited, %llu refused "
-		"(reserve_empty), reserve up to %u chunks\n",
+		"(reserve_empty), %llu (records_later), reserve up to %u "
+		"chunks\n",
 		may_grow ? " (put_may_grow)" : "", (unsigned long long)n,
 		(unsigned long long)waited,
 		(unsigned long long)st.rejects[TMEM_REJECT_RESERVE_EMPTY],
+		(unsigned long long)st.rejects[TMEM_REJECT_RECORDS_LATER],
 		high);
 	CHECK(st.rejects[TMEM_REJECT_NOSPACE] == 0);
 	if (may_grow)
-		CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0);
+		CHECK(st.rejects[TMEM_REJECT_RESERVE_EMPTY] == 0 &&
+		      st.rejects[TMEM_REJECT_RECORDS_LATER] == 0);
 	/* Deeper than the floor of 8 and 1/32 of what is in use. */
 	CHECK(high > 8 && high > st.bytes_used / 65536 / 32);
 	tmem_close(t);
@@ -787,6 +882,7 @@ int main(void)
 	test_may_grow(name, false);
 	test_may_grow(name, true);
 	test_may_grow_records(name);
+	test_records_at_ceiling(name);
 	test_pace(name, false);
 	test_pace(name, true);
 	test_prefault(name);
