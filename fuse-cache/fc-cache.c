@@ -441,17 +441,20 @@ static _Atomic uint64_t fc_nospace_until;
  * reserve is counted in). */
 #define FC_ROOM_SLACK (1u << 20)
 
-/* Whether a put the pool refused found the segment short of room.
- * Otherwise the refusal means that the grower has not yet refilled the
- * reserve of ready chunks (a busy machine, a burst of reads), or that
- * this sub-pool is at its max share, which fc_under_pressure sees by
+/* Whether a put this thread just saw refused found the segment short of
+ * room.  Otherwise the refusal means that the grower has not yet refilled
+ * the reserve of ready chunks (a busy machine, a burst of reads) or
+ * faulted in the index records the put needed (records_later, which says
+ * nothing of room: a pool at its ceiling may have room in its chunks), or
+ * that this sub-pool is at its max share, which fc_under_pressure sees by
  * itself; taking a lagging grower for pressure would turn the admission
  * filter on for a second and keep out every chunk read once meanwhile.
  * (Room owed to other sub-pools' minimum shares is not told apart: a
  * refusal there is not taken for pressure.) */
 static bool fc_short_of_room(void)
 {
-	return tmem_room(fc.tmem) <= FC_ROOM_SLACK;
+	return tmem_last_reject() != TMEM_REJECT_RECORDS_LATER &&
+	       tmem_room(fc.tmem) <= FC_ROOM_SLACK;
 }
 
 /* One put, retried a little where waiting can help.  An ephemeral put
