@@ -60,6 +60,13 @@ uint32_t tmem_hole_pop(struct tmem *t);
 void tmem_hole_push(struct tmem *t, uint32_t c);
 bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
+/* Fault the pages of [off, off + len) of the segment in for writing, as a
+ * write would, but where a write to a full /dev/shm gets SIGBUS, say so:
+ * 0, or -errno (-ENOMEM: no memory; -EFAULT or -ENOSPC: no room in
+ * /dev/shm; -EINTR or -EAGAIN still after TMEM_FAULT_TRIES tries), with
+ * some of the pages perhaps faulted in. */
+#define TMEM_FAULT_TRIES 4
+int tmem_fault_in(struct tmem *t, uint64_t off, uint64_t len);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);
 int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n);
 void tmem_chunk_stamp(struct tmem *t, uint32_t c, uint32_t n);

@@ -68,19 +68,74 @@ void tmem_chunk_stamp(struct tmem *t, uint32_t c, uint32_t n)
 		tmem_grower_wake(t);
 }
 
+/* TMEM_POPULATE_FAIL (test hooks): whether the grower's madvise that
+ * faults [off, ...) of the index's records in fails now (errno set), as
+ * the kernel's does without memory or room in /dev/shm.  Never without
+ * test hooks. */
+static bool test_fault_fails(struct tmem *t, uint64_t off)
+{
+#ifdef TMEM_TEST_HOOKS
+	if (__atomic_load_n(&t->populate_fails, __ATOMIC_RELAXED) &&
+	    off < t->geo->off_data && tmem_on_grower_thread(t) &&
+	    __atomic_load_n(&t->hdr->acquires, __ATOMIC_RELAXED) != 0) {
+		__atomic_fetch_sub(&t->populate_fails, 1, __ATOMIC_RELAXED);
+		errno = t->populate_errno;
+		return true;
+	}
+#else
+	(void)t;
+	(void)off;
+#endif
+	return false;
+}
+
+/* Kernels before 5.14 lack MADV_POPULATE_WRITE: allocate the file's pages
+ * first (where a write to a full /dev/shm gets SIGBUS, fallocate answers
+ * ENOSPC), then an atomic add of zero to a byte of each page maps it,
+ * which changes nothing another process may be writing. */
+static int fault_in_touching(struct tmem *t, uint64_t off, uint64_t len)
+{
+	uint64_t i;
+
+	if (fallocate(t->fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == -1)
+		return -errno;
+	for (i = 0; i < len; i += 4096)
+		__atomic_fetch_add(t->base + off + i, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int tmem_fault_in(struct tmem *t, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len;
+	unsigned tries;
+	int r;
+
+	off &= ~(uint64_t)4095;
+	if (end <= off)
+		return 0;
+	len = end - off;
+	for (tries = 1;; tries++) {
+		if (test_fault_fails(t, off) ||
+		    madvise(t->base + off, len, MADV_POPULATE_WRITE) == -1)
+			r = -errno;
+		else
+			r = 0;
+		if (r == -EINVAL)
+			r = fault_in_touching(t, off, len);
+		if ((r != -EINTR && r != -EAGAIN) || tries == TMEM_FAULT_TRIES)
+			return r;
+	}
+}
+
 /* Fault n neighbouring chunks in ahead of need. */
 int tmem_chunk_fault_range(struct tmem *t, uint32_t c, uint32_t n)
 {
-	unsigned char *p = seg_chunk_data(t, c);
-	size_t i, len = (size_t)n << TMEM_CHUNK_SHIFT;
+	int r = tmem_fault_in(
+		t, t->geo->off_data + ((uint64_t)c << TMEM_CHUNK_SHIFT),
+		(uint64_t)n << TMEM_CHUNK_SHIFT);
 
-	if (madvise(p, len, MADV_POPULATE_WRITE) != 0) {
-		if (errno != EINVAL)
-			return -errno;
-		/* Kernels before 5.14: touch every page. */
-		for (i = 0; i < len; i += 4096)
-			((volatile unsigned char *)p)[i] = 0;
-	}
+	if (r)
+		return r;
 	tmem_chunk_stamp(t, c, n);
 	return 0;
 }

@@ -14,8 +14,9 @@ void tmem_grower_wake(struct tmem *t);
  * to make memory).  A put that leaves fewer than half of them wakes the
  * growers; one that gets to the end while the grower is held up (the
  * kernel's reclaim, or a guest's one vCPU busy with the request threads)
- * is refused for now (ALLOC_RECORD_LATER, reject RECORDS_LATER) and
- * retried, as for a chunk. */
+ * or cannot fault them in (memory short, /dev/shm full) is refused for
+ * now (ALLOC_RECORD_LATER, reject RECORDS_LATER) and retried, as for a
+ * chunk. */
 #define TMEM_AHEAD_RECORDS 4096
 /* This process serves persistent sub-pool pool (own_persistent): with a
  * grower running, its slot says so (SLOT_GROWER_PERSISTENT). */

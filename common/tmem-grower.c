@@ -198,39 +198,24 @@ static bool trim_one(struct tmem *t)
 	return true;
 }
 
-/* Fault [off, off + len) of the segment's metadata in, as the data path
- * would when it first touches it.  Kernels before 5.14 lack
- * MADV_POPULATE_WRITE: then an atomic add of zero to a byte of each
- * page, which changes nothing another process may be writing. */
-static void populate(struct tmem *t, uint64_t off, uint64_t len)
-{
-	uint64_t end = off + len, i;
-
-	off &= ~(uint64_t)4095;
-	if (end <= off)
-		return;
-	if (madvise(t->base + off, end - off, MADV_POPULATE_WRITE) == 0 ||
-	    errno != EINVAL)
-		return;
-	for (i = off; i < end; i += 4096)
-		__atomic_fetch_add(t->base + i, 0, __ATOMIC_RELAXED);
-}
-
 /* Map every record below each bump and TMEM_AHEAD_RECORDS past it into
- * this process, then publish how far (t->ahead).  From 0: records below
- * the bump that another process took (a server started on a segment in
- * use, or a second one serving) come back through the free lists. */
+ * this process, a run of up to TMEM_AHEAD_RECORDS at a time, and publish
+ * after each run how far (t->ahead): a mark moves only past records that
+ * are mapped.  From 0: records below the bump that another process took
+ * (a server started on a segment in use, or a second one serving) come
+ * back through the free lists.  A run that cannot be faulted in (memory
+ * short, /dev/shm full) leaves its mark where it is: puts past it are
+ * refused (reserve_empty, retried) until a later pass maps it.  Said once
+ * when that starts and once when it ends.  false: nothing mapped. */
 static bool fault_ahead(struct tmem *t)
 {
 	const struct tmem_geometry *g = t->geo;
 	bool work = false;
 	unsigned table, kind;
+	int err = 0;
 
 	for (table = 0; table < 2; table++) {
 		uint64_t half = (table ? g->nr_blobs : g->nr_entries) / 2;
-		uint64_t size = table ? sizeof(struct tmem_blob)
-				      : sizeof(struct tmem_entry);
-		uint64_t base = table ? g->off_blobs : g->off_entries;
 
 		for (kind = 0; kind < 2; kind++) {
 			uint64_t n = atomic_load_explicit(
@@ -240,7 +225,7 @@ static bool fault_ahead(struct tmem *t)
 			_Atomic uint64_t *ahead = &t->ahead[table][kind];
 			uint64_t done = atomic_load_explicit(
 				ahead, memory_order_relaxed);
-			uint64_t want = n + TMEM_AHEAD_RECORDS;
+			uint64_t want = n + TMEM_AHEAD_RECORDS, to;
 
 			if (want > half)
 				want = half;
@@ -250,13 +235,37 @@ static bool fault_ahead(struct tmem *t)
 			    (done + TMEM_AHEAD_RECORDS / 2 > want &&
 			     want < half))
 				continue;
-			populate(t, base + (kind * half + done) * size,
-				 (want - done) * size);
-			atomic_store_explicit(ahead, want,
-					      memory_order_release);
-			work = true;
+			for (; done < want; done = to) {
+				uint64_t from =
+					seg_record_off(t, table, kind, done);
+				int r;
+
+				to = want - done > TMEM_AHEAD_RECORDS
+					     ? done + TMEM_AHEAD_RECORDS
+					     : want;
+				r = tmem_fault_in(
+					t, from,
+					seg_record_off(t, table, kind, to) -
+						from);
+				if (r) {
+					err = r;
+					break;
+				}
+				atomic_store_explicit(ahead, to,
+						      memory_order_release);
+				work = true;
+			}
 		}
 	}
+	if (err && !t->ahead_failing)
+		tmem_log(t, TMEM_LOG_WARNING,
+			 "cannot fault index records in (%s): puts that need "
+			 "one are refused until they are; is /dev/shm full "
+			 "or memory short?",
+			 strerror(-err));
+	else if (!err && t->ahead_failing)
+		tmem_log(t, TMEM_LOG_INFO, "index records faulted in again");
+	t->ahead_failing = err != 0;
 	return work;
 }
 
@@ -270,8 +279,9 @@ static void populate_index(struct tmem *t)
 {
 	const struct tmem_geometry *g = t->geo;
 
-	populate(t, g->off_istripes, g->off_entries - g->off_istripes);
-	populate(t, g->off_rawids, g->off_counters - g->off_rawids);
+	(void)tmem_fault_in(t, g->off_istripes,
+			    g->off_entries - g->off_istripes);
+	(void)tmem_fault_in(t, g->off_rawids, g->off_counters - g->off_rawids);
 	fault_ahead(t);
 }
 
@@ -821,6 +831,37 @@ int tmem_start(struct tmem *t)
 					 w);
 			else
 				t->grower_stall_in |= places[i].bit;
+		}
+	}
+	/* TMEM_POPULATE_FAIL=ERRNO:N (tests): once puts have taken chunks,
+	 * the grower's next N madvise calls that fault the index's records
+	 * in (tmem_fault_in) fail with ERRNO (ENOMEM, EFAULT, EINTR, EAGAIN,
+	 * or EINVAL: the fallback of kernels before 5.14). */
+	if (getenv("TMEM_POPULATE_FAIL")) {
+		static const struct {
+			const char *name;
+			int err;
+		} errs[] = {{"ENOMEM", ENOMEM},
+			    {"EFAULT", EFAULT},
+			    {"EINTR", EINTR},
+			    {"EAGAIN", EAGAIN},
+			    {"EINVAL", EINVAL}};
+		const char *v = getenv("TMEM_POPULATE_FAIL");
+		char name[16] = "";
+		unsigned n = 0;
+		size_t i;
+
+		if (sscanf(v, "%15[A-Z]:%u", name, &n) != 2)
+			name[0] = '\0';
+		for (i = 0; i < sizeof errs / sizeof errs[0]; i++)
+			if (strcmp(name, errs[i].name) == 0)
+				break;
+		if (i == sizeof errs / sizeof errs[0]) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "TMEM_POPULATE_FAIL: '%s' is not ERRNO:N", v);
+		} else {
+			t->populate_errno = errs[i].err;
+			t->populate_fails = n;
 		}
 	}
 #endif

@@ -136,8 +136,12 @@ struct tmem {
 	unsigned grow_boost; /* the reserve covers 8 << boost periods: one
 			      * more each period the grower fell behind */
 	bool grow_behind;    /* it found the reserve empty this period */
-	unsigned grower_stall_ms;     /* TMEM_GROWER_STALL_MS (test hooks) */
-	unsigned grower_stall_in;     /* TMEM_GROWER_STALL_IN: STALL_* left */
+	unsigned grower_stall_ms; /* TMEM_GROWER_STALL_MS (test hooks) */
+	unsigned grower_stall_in; /* TMEM_GROWER_STALL_IN: STALL_* left */
+	int populate_errno;	  /* TMEM_POPULATE_FAIL (test hooks): */
+	unsigned populate_fails;  /* its next madvise calls on records fail */
+	bool ahead_failing;	  /* the grower's last fault_ahead could not map
+				   * a run of records (said once) */
 	_Atomic uint64_t grower_step; /* what the grower does now and since
 				       * when: CLOCK_MONOTONIC ms << 8 | step
 				       * (tmem-grower.c), one word so that
@@ -148,8 +152,9 @@ struct tmem {
 			       * last found nothing to take */
 	/* [entries, blobs][kind]: records [0, ahead) of the kind's half of
 	 * the table are mapped in this process (the grower faults them in,
-	 * tmem-grower.c fault_ahead); while the grower runs, a request
-	 * takes no record past it (tmem-index.c record_ready). */
+	 * tmem-grower.c fault_ahead, and moves the mark only past records
+	 * it did map: one it cannot map holds it); while the grower runs, a
+	 * request takes no record past it (tmem-index.c record_ready). */
 	_Atomic uint64_t ahead[2][2];
 	/* A locking server (opts.lock with a grower): every chunk stamped
 	 * up to mapped_gen is mapped, so locked, in this process (see
@@ -205,6 +210,19 @@ static inline struct tmem_entry *seg_entry(struct tmem *t, uint32_t e)
 static inline struct tmem_blob *seg_blob(struct tmem *t, uint32_t b)
 {
 	return SEG_AT(t, t->geo->off_blobs, struct tmem_blob) + b;
+}
+/* The segment offset of record n of kind's half of a table (blobs, or the
+ * index's entries), as t->ahead counts them. */
+static inline uint64_t seg_record_off(const struct tmem *t, bool blobs,
+				      unsigned kind, uint64_t n)
+{
+	const struct tmem_geometry *g = t->geo;
+
+	if (blobs)
+		return g->off_blobs + (kind * (g->nr_blobs / 2) + n) *
+					      sizeof(struct tmem_blob);
+	return g->off_entries +
+	       (kind * (g->nr_entries / 2) + n) * sizeof(struct tmem_entry);
 }
 static inline struct tmem_chunk *seg_chunk(struct tmem *t, uint32_t c)
 {

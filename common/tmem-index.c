@@ -283,9 +283,11 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
 
 /* Whether a request may take record n of a kind's half of a table (blobs,
  * or the index's entries): one mapped in this process.  While a grower
- * runs, it faults them in ahead of use (tmem-grower.c fault_ahead) and a
- * request must not fault.  Without one, or with put_may_grow (a put may
- * fault a chunk in, as well a record), a put may. */
+ * runs, it faults them in ahead of use (tmem-grower.c fault_ahead; its
+ * mark never passes a record it could not map, for want of memory or of
+ * room in /dev/shm) and a request must not fault.  Without one, or with
+ * put_may_grow (a put may fault a chunk in, as well a record), a put
+ * may. */
 static bool record_ready(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
 {
 	return !t->grower_running || t->may_grow ||

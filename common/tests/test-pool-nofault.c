@@ -16,10 +16,15 @@
  * keeps faulted in ahead: they wait for it (refused, retried), and none
  * faults; and the same server's puts while another process has freed
  * records it took past the server's mark (they head the free lists).
- * Each count must be 0.  Before any of it, the
- * code its requests run (the pool's, zstd's, the C library's) must be
- * locked in, every page: a path a request runs for the first time would
- * fault otherwise (and did: 1 to 3 faults in the warm-up's requests).
+ * And in processes of their own, servers whose grower cannot fault the
+ * next records in (the test hook: madvise fails as without memory or
+ * room in /dev/shm, asks to be tried again, or is missing): their marks
+ * must not pass what the grower mapped, and puts past them wait
+ * (refused, retried) until it maps them.  Each count must be 0.  Before
+ * any of it, the code its requests run (the pool's, zstd's, the C
+ * library's) must be locked in, every page: a path a request runs for the
+ * first time would fault otherwise (and did: 1 to 3 faults in the
+ * warm-up's requests).
  *
  * Faults are counted whether or not the segment could be locked (a lock
  * on fault needs RLIMIT_MEMLOCK): locking keeps pages in, it does not map
@@ -415,29 +420,35 @@ static bool run_self(char *self, char *mode, char *arg)
 /* ---- puts past a stalled grower ------------------------------------- */
 
 /* A server (grower, lock) on a new segment, with sub-pool "swap" (*p),
- * whose grower's next pass is held up for stall_ms before it faults records
- * in (the hook is read at start: a process of its own). */
-static struct tmem *server_stalled(const char *what, const char *stall_ms,
-				   uint32_t *p)
+ * that has taken a chunk (the test hooks read at start are due once puts
+ * have taken chunks: a process of its own). */
+static struct tmem *server_serving(const char *what, uint32_t *p)
 {
 	unsigned char page[4096];
 	struct tmem_options o;
 	struct tally ty;
 	struct tmem *t;
 
-	setenv("TMEM_GROWER_STALL_MS", stall_ms, 1);
-	setenv("TMEM_GROWER_STALL_IN", "records", 1);
 	test_options(&o, test_segment_name(what), 64 << 20);
 	o.grower = true;
 	o.lock = true;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_start(t), 0);
 	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, p), 0);
-	/* A chunk taken: the grower's next pass is held up (stall_due). */
 	page_random(page, 1);
 	memset(&ty, 0, sizeof ty);
 	put_retrying(&ty, t, *p, 1, 0, page);
 	return t;
+}
+
+/* A server whose grower's next pass is held up for stall_ms before it
+ * faults records in. */
+static struct tmem *server_stalled(const char *what, const char *stall_ms,
+				   uint32_t *p)
+{
+	setenv("TMEM_GROWER_STALL_MS", stall_ms, 1);
+	setenv("TMEM_GROWER_STALL_IN", "records", 1);
+	return server_serving(what, p);
 }
 
 /* Zero pages take an index record each and nothing else: 20,000 of them
@@ -463,6 +474,92 @@ static int records_past_stalled_grower(void)
 	}
 	tmem_close(t);
 	return report("zero pages past a stalled grower", &ty) ? 0 : 1;
+}
+
+/* ---- records the grower could not fault in ------------------------- */
+
+/* Pages of the records below each mark (t->ahead) not mapped in this
+ * process (/proc/self/pagemap bit 63): a request takes any record below
+ * its mark without a fault, so there must be none. */
+static unsigned records_unmapped(struct tmem *t)
+{
+	unsigned blobs, kind, missing = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t n, pg, end, e;
+
+	CHECK(fd >= 0);
+	for (blobs = 0; blobs < 2; blobs++)
+		for (kind = 0; kind < 2; kind++) {
+			n = atomic_load_explicit(&t->ahead[blobs][kind],
+						 memory_order_acquire);
+			pg = ((uintptr_t)t->base +
+			      seg_record_off(t, blobs, kind, 0)) /
+			     4096;
+			end = (uintptr_t)t->base +
+			      seg_record_off(t, blobs, kind, n);
+			for (; pg < (end + 4095) / 4096; pg++) {
+				CHECK(pread(fd, &e, sizeof e,
+					    (off_t)(pg * 8)) == sizeof e);
+				missing += !(e >> 63 & 1);
+			}
+		}
+	close(fd);
+	return missing;
+}
+
+/* The grower's madvise that faults records in fails (the test hook, as
+ * the kernel's does without memory or with /dev/shm full: fail is
+ * ERRNO:N, its next N calls).  Zero pages take records until the grower
+ * is woken to map more, and it fails: its marks must still not pass what
+ * is mapped.  Then zero pages past them are refused (retried) until a
+ * later pass maps them, and none faults. */
+static int puts_past_failing_populate(const char *fail)
+{
+	static unsigned char zero[4096], page[4096];
+	unsigned fails, tries, missing;
+	struct tally ty;
+	struct tmem *t;
+	uint32_t p;
+	uint64_t i;
+	bool ok;
+
+	setenv("TMEM_POPULATE_FAIL", fail, 1);
+	t = server_serving("nofault-populate", &p);
+	fails = __atomic_load_n(&t->populate_fails, __ATOMIC_RELAXED);
+	CHECK(fails > 0);
+	memset(&ty, 0, sizeof ty);
+	stack_touch();
+	/* Below the records mapped at start, past the half of them at
+	 * which the grower is woken to map more. */
+	for (i = 0; i < TMEM_AHEAD_RECORDS * 3 / 4; i++)
+		put_retrying(&ty, t, p, 2, i, zero);
+	for (tries = 0;
+	     tries < 200 &&
+	     __atomic_load_n(&t->populate_fails, __ATOMIC_RELAXED) == fails;
+	     tries++)
+		usleep(10000);
+	CHECK(__atomic_load_n(&t->populate_fails, __ATOMIC_RELAXED) < fails);
+	/* A mark is stored right after its madvise returns. */
+	usleep(20000);
+	missing = records_unmapped(t);
+	printf("%s: record pages below the marks not mapped: %u\n", fail,
+	       missing);
+	ok = missing == 0;
+	for (; i < 20000; i++)
+		put_retrying(&ty, t, p, 2, i, zero);
+	for (i = 0; i < 20000; i += 997) {
+		CHECK_RC(tmem_get(t, p, 2, i, page), 0);
+		CHECK(memcmp(page, zero, sizeof zero) == 0);
+	}
+	missing = records_unmapped(t);
+	fails = __atomic_load_n(&t->populate_fails, __ATOMIC_RELAXED);
+	printf("%s: failures left %u, record pages below the marks not "
+	       "mapped: %u\n",
+	       fail, fails, missing);
+	ok &= missing == 0 && fails == 0;
+	tmem_close(t);
+	ok &= report("zero pages while faulting records in fails", &ty);
+	return ok ? 0 : 1;
 }
 
 /* ---- records another process freed --------------------------------- */
@@ -545,6 +642,8 @@ int main(int argc, char **argv)
 		freer(argv[2]);
 	if (argc == 2 && strcmp(argv[1], "--freed") == 0)
 		return freed_past_stalled_grower(argv[0]);
+	if (argc == 3 && strcmp(argv[1], "--populate-fail") == 0)
+		return puts_past_failing_populate(argv[2]);
 	name = test_segment_name("nofault");
 	test_options(&o, name, 64 << 20);
 	o.grower = true;
@@ -597,5 +696,9 @@ int main(int argc, char **argv)
 	tmem_close(t);
 	ok &= run_self(argv[0], "--records", NULL);
 	ok &= run_self(argv[0], "--freed", NULL);
+	ok &= run_self(argv[0], "--populate-fail", "ENOMEM:50");
+	ok &= run_self(argv[0], "--populate-fail", "EFAULT:1");
+	ok &= run_self(argv[0], "--populate-fail", "EAGAIN:2");
+	ok &= run_self(argv[0], "--populate-fail", "EINVAL:1");
 	return ok ? 0 : 1;
 }
