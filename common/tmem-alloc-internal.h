@@ -62,9 +62,9 @@ bool tmem_chunk_lock(struct tmem *t, long wait_ms);
 void tmem_chunk_close(struct tmem *t, uint32_t c);
 /* Fault the pages of [off, off + len) of the segment in for writing, as a
  * write would, but where a write to a full /dev/shm gets SIGBUS, say so:
- * 0, or -errno (-ENOMEM: no memory; -EFAULT or -ENOSPC: no room in
- * /dev/shm; -EINTR or -EAGAIN still after TMEM_FAULT_TRIES tries), with
- * some of the pages perhaps faulted in. */
+ * 0, or -errno (-ENOMEM: no memory; -ENOSPC: no room in /dev/shm, where
+ * madvise says EFAULT; -EINTR or -EAGAIN still after TMEM_FAULT_TRIES
+ * tries), with some of the pages perhaps faulted in. */
 #define TMEM_FAULT_TRIES 4
 int tmem_fault_in(struct tmem *t, uint64_t off, uint64_t len);
 int tmem_chunk_fault(struct tmem *t, uint32_t c);

@@ -123,7 +123,7 @@ int tmem_fault_in(struct tmem *t, uint64_t off, uint64_t len)
 		if (r == -EINVAL)
 			r = fault_in_touching(t, off, len);
 		if ((r != -EINTR && r != -EAGAIN) || tries == TMEM_FAULT_TRIES)
-			return r;
+			return r == -EFAULT ? -ENOSPC : r;
 	}
 }
 

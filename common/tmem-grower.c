@@ -274,15 +274,28 @@ static bool fault_ahead(struct tmem *t)
  * of any chunk: fault all of them in before it serves, and the first
  * records of each table.  For a 160M pool that is about 4 MiB (3 of it
  * the bucket arrays), in use whatever the pool holds (zram, too,
- * allocates its slot table when its size is set). */
-static void populate_index(struct tmem *t)
+ * allocates its slot table when its size is set).  0, or -errno: the
+ * stripes, buckets or slots could not be (no grower maps them later, and
+ * a request would fault on them); records that could not be are the
+ * grower's to map (fault_ahead). */
+static int populate_index(struct tmem *t)
 {
 	const struct tmem_geometry *g = t->geo;
+	int r;
 
-	(void)tmem_fault_in(t, g->off_istripes,
-			    g->off_entries - g->off_istripes);
-	(void)tmem_fault_in(t, g->off_rawids, g->off_counters - g->off_rawids);
+	r = tmem_fault_in(t, g->off_istripes, g->off_entries - g->off_istripes);
+	if (r == 0)
+		r = tmem_fault_in(t, g->off_rawids,
+				  g->off_counters - g->off_rawids);
+	if (r) {
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "cannot fault the index of %s in (%s): is /dev/shm "
+			 "full or memory short?",
+			 t->name, strerror(-r));
+		return r;
+	}
 	fault_ahead(t);
+	return 0;
 }
 
 /* Where the test hook stops the grower (TMEM_GROWER_STALL_IN). */
@@ -1017,7 +1030,9 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 	 * puts cannot fault chunks in themselves.  And the index, which puts
 	 * would fault in. */
 	if (opts->grower) {
-		populate_index(t);
+		r = populate_index(t);
+		if (r)
+			return r;
 		grow_reserve(t);
 	}
 	return 0;
