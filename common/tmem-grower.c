@@ -205,7 +205,7 @@ static bool trim_one(struct tmem *t)
  * (a server started on a segment in use, or a second one serving) come
  * back through the free lists.  A run that cannot be faulted in (memory
  * short, /dev/shm full) leaves its mark where it is: puts past it are
- * refused (reserve_empty, retried) until a later pass maps it.  Said once
+ * refused (records_later, retried) until a later pass maps it.  Said once
  * when that starts and once when it ends.  false: nothing mapped. */
 static bool fault_ahead(struct tmem *t)
 {
