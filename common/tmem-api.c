@@ -985,6 +985,27 @@ int tmem_pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 	return pool_open(t, name, kind, min_bytes, max_bytes, pool_id);
 }
 
+/* A sub-pool's counter blocks (every process slot's, pool-major: one run)
+ * are touched only once it is used, so they may not be in the segment's
+ * file yet; a first touch on a full /dev/shm would be SIGBUS: faulted in
+ * before the sub-pool is made or served.  0, or -errno (-ENOSPC: /dev/shm
+ * is full), said. */
+static int pool_counters_fault(struct tmem *t, unsigned pool, const char *name)
+{
+	uint64_t off = (uint64_t)((unsigned char *)seg_counters(t, 0, 0, pool) -
+				  t->base);
+	int r = tmem_fault_in(t, off,
+			      (uint64_t)TMEM_MAX_SLOTS * TMEM_STAT_CTX *
+				      sizeof(struct tmem_counters));
+
+	if (r)
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "sub-pool %s: cannot fault its counters in (%s): is "
+			 "/dev/shm full or memory short?",
+			 name, strerror(-r));
+	return r;
+}
+
 static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		     uint64_t min_bytes, uint64_t max_bytes, uint32_t *pool_id)
 {
@@ -1022,7 +1043,7 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 				 "sub-pool %s exists with the other kind",
 				 name);
 			r = -EEXIST;
-		} else {
+		} else if ((r = pool_counters_fault(t, p, name)) == 0) {
 			*pool_id = pool_id_make(p, pr->gen);
 			pool_hold(t, p, true);
 			if (kind == TMEM_PERSISTENT)
@@ -1061,6 +1082,9 @@ static int pool_open(struct tmem *t, const char *name, enum tmem_kind kind,
 		r = -ENOSPC;
 		goto out;
 	}
+	r = pool_counters_fault(t, (unsigned)free_slot, name);
+	if (r)
+		goto out;
 	pr = seg_pool(t, (unsigned)free_slot);
 	snprintf(pr->name, sizeof pr->name, "%s", name);
 	/* Read without pool_lock by the allocator and the evictor. */

@@ -55,6 +55,7 @@
 #include <xxhash.h>
 
 #include "deadline.h"
+#include "tmem-alloc-internal.h"
 #include "tmem-codec-internal.h"
 #include "tmem-dict-internal.h"
 #include "tmem-segment-internal.h"
@@ -746,6 +747,15 @@ static void round_train(struct tmem *t)
 	n = buf ? train(t, id, buf, &why) : 0;
 	if (!buf)
 		why = "out of memory";
+	/* The slot's bytes are not in the segment's file before its first
+	 * dictionary: a copy into them on a full /dev/shm would be SIGBUS. */
+	if (n &&
+	    tmem_fault_in(t, (uint64_t)(seg_dict(t, (unsigned)s) - t->base),
+			  n) != 0) {
+		n = 0;
+		why = "no room for it in the segment: is /dev/shm full or "
+		      "memory short?";
+	}
 	failed = why != dict_no_gain;
 	if (n) {
 		/* Before it is ready: a put that finds it so finds room

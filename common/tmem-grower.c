@@ -269,35 +269,6 @@ static bool fault_ahead(struct tmem *t)
 	return work;
 }
 
-/* The serving process's data path touches the stripes and the bucket
- * arrays at random (a key's hash picks the bucket) and the raw page slots
- * of any chunk: fault all of them in before it serves, and the first
- * records of each table.  For a 160M pool that is about 4 MiB (3 of it
- * the bucket arrays), in use whatever the pool holds (zram, too,
- * allocates its slot table when its size is set).  0, or -errno: the
- * stripes, buckets or slots could not be (no grower maps them later, and
- * a request would fault on them); records that could not be are the
- * grower's to map (fault_ahead). */
-static int populate_index(struct tmem *t)
-{
-	const struct tmem_geometry *g = t->geo;
-	int r;
-
-	r = tmem_fault_in(t, g->off_istripes, g->off_entries - g->off_istripes);
-	if (r == 0)
-		r = tmem_fault_in(t, g->off_rawids,
-				  g->off_counters - g->off_rawids);
-	if (r) {
-		tmem_log(t, TMEM_LOG_ERROR,
-			 "cannot fault the index of %s in (%s): is /dev/shm "
-			 "full or memory short?",
-			 t->name, strerror(-r));
-		return r;
-	}
-	fault_ahead(t);
-	return 0;
-}
-
 /* Where the test hook stops the grower (TMEM_GROWER_STALL_IN). */
 enum {
 	STALL_TOP = 1,	    /* the top of its loop (the default) */
@@ -346,6 +317,7 @@ static bool grow_one(struct tmem *t, bool grower)
 {
 	struct tmem_header *h = t->hdr;
 	uint32_t got[TMEM_GROW_BATCH], n = 0, want, i, j;
+	int r = 0;
 
 	tmem_chunk_lock(t, -1);
 	/* Writers ran it dry: this machine does not give the grower the CPU
@@ -383,7 +355,8 @@ static bool grow_one(struct tmem *t, bool grower)
 		/* A run of neighbours in one call. */
 		for (j = i + 1; j < n && got[j] == got[j - 1] + 1; j++)
 			;
-		if (tmem_chunk_fault_range(t, got[i], j - i) != 0)
+		r = tmem_chunk_fault_range(t, got[i], j - i);
+		if (r)
 			break;
 	}
 	if (grower) {
@@ -404,7 +377,7 @@ static bool grow_one(struct tmem *t, bool grower)
 		chunk_count_set(&h->reserve_count, h->reserve_count + 1);
 	}
 	tmem_unlock(&h->chunk_lock);
-	if (i < n) {
+	if (r) {
 		tmem_log(t, TMEM_LOG_WARNING,
 			 "cannot fault chunk %u in: is /dev/shm full?", got[i]);
 		return false;
@@ -1027,12 +1000,12 @@ int tmem_segment_prepare(struct tmem *t, const struct tmem_options *opts)
 			return r;
 	}
 	/* With a grower to come, start with a full reserve: until it runs,
-	 * puts cannot fault chunks in themselves.  And the index, which puts
-	 * would fault in. */
+	 * puts cannot fault chunks in themselves.  And the first records of
+	 * each table, which puts would fault in (the rest of the index is in
+	 * already: tmem-segment.c, segment_fault_meta); those that cannot be
+	 * faulted in now are the grower's to map. */
 	if (opts->grower) {
-		r = populate_index(t);
-		if (r)
-			return r;
+		fault_ahead(t);
 		grow_reserve(t);
 	}
 	return 0;

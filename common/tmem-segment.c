@@ -187,6 +187,75 @@ static bool name_valid(const char *name)
 	return strchr(name, '/') == NULL;
 }
 
+/* The records at fixed places that requests, the grower and tools write
+ * or read anywhere, whatever the pool holds: the header, process slots,
+ * sub-pool records and stripes, the bucket arrays (a key's hash picks the
+ * bucket), the chunk table (a chunk's record is written when the chunk is
+ * first taken, and scans read them all) and the raw page slots.  A page of
+ * a file on /dev/shm (tmpfs) that the file does not hold yet is allocated
+ * when it is first touched, read or written, and when /dev/shm is full
+ * that touch is SIGBUS: so every one of these pages is in the file from
+ * the start.  For a 16 GiB pool that is 102 MiB (80 of it the bucket
+ * arrays, 16 the raw page slots, 6 the chunk table); for a 160 MiB pool
+ * 3.3 MiB.  Not here: the entry and blob records, which the grower maps
+ * ahead of use (fault_ahead), a sub-pool's counters (faulted in when the
+ * sub-pool is opened) and a dictionary's bytes (when it is trained).
+ * Two ranges: [off[i], off[i] + len[i]). */
+static void meta_ranges(const struct tmem_geometry *g, uint64_t off[2],
+			uint64_t len[2])
+{
+	off[0] = 0;
+	len[0] = g->off_entries;
+	off[1] = g->off_chunks;
+	len[1] = g->off_counters - g->off_chunks;
+}
+
+/* The fixed records into the file being formatted (fd; nothing maps it
+ * yet): 0, or -errno (-ENOSPC: /dev/shm is full), said. */
+static int format_allocate(struct tmem *t, int fd,
+			   const struct tmem_geometry *g, const char *name)
+{
+	uint64_t off[2], len[2];
+	unsigned i;
+	int e;
+
+	meta_ranges(g, off, len);
+	for (i = 0; i < 2; i++) {
+		e = posix_fallocate(fd, (off_t)off[i], (off_t)len[i]);
+		if (e) {
+			tmem_log(t, TMEM_LOG_ERROR,
+				 "cannot make segment %s: no room for its "
+				 "%llu KiB of index (%s): is /dev/shm full?",
+				 name,
+				 (unsigned long long)(len[0] + len[1]) >> 10,
+				 strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
+
+/* A read-write attacher faults the fixed records in (meta_ranges): in the
+ * file if a segment formatted before they were allocated there lacks
+ * them, and mapped in this process, so that a serving process's requests
+ * do not fault on them.  0, or -errno (-ENOSPC: /dev/shm is full), said. */
+static int segment_fault_meta(struct tmem *t)
+{
+	uint64_t off[2], len[2];
+	unsigned i;
+	int r = 0;
+
+	meta_ranges(t->geo, off, len);
+	for (i = 0; i < 2 && !r; i++)
+		r = tmem_fault_in(t, off[i], len[i]);
+	if (r)
+		tmem_log(t, TMEM_LOG_ERROR,
+			 "cannot fault the index of %s in (%s): is /dev/shm "
+			 "full or memory short?",
+			 t->name, strerror(-r));
+	return r;
+}
+
 static int format_segment(struct tmem *t, int fd,
 			  const struct tmem_options *opts)
 {
@@ -221,6 +290,9 @@ static int format_segment(struct tmem *t, int fd,
 		return errno ? -errno : -EIO;
 	if (ftruncate(fd, g.segment_bytes) == -1)
 		return -errno;
+	r = format_allocate(t, fd, &g, opts->name);
+	if (r)
+		return r;
 	base = mmap(NULL, g.off_data, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		    0);
 	if (base == MAP_FAILED)
@@ -738,6 +810,9 @@ int tmem_open(const struct tmem_options *opts, struct tmem **out)
 	if (r)
 		goto err;
 	if (!t->readonly) {
+		r = segment_fault_meta(t);
+		if (r)
+			goto err;
 		r = tmem_ctx_init_all(t);
 		if (r)
 			goto err;
