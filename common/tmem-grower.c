@@ -377,12 +377,18 @@ static bool grow_one(struct tmem *t, bool grower)
 		chunk_count_set(&h->reserve_count, h->reserve_count + 1);
 	}
 	tmem_unlock(&h->chunk_lock);
-	if (r) {
+	/* Said once when it starts failing and once when it works again,
+	 * not on every pass. */
+	if (r && !t->chunks_failing)
 		tmem_log(t, TMEM_LOG_WARNING,
-			 "cannot fault chunk %u in: is /dev/shm full?", got[i]);
-		return false;
-	}
-	return true;
+			 "cannot fault chunk %u in (%s): the pool does not "
+			 "grow until chunks can be, puts that need one are "
+			 "refused; is /dev/shm full or memory short?",
+			 got[i], strerror(-r));
+	else if (!r && t->chunks_failing)
+		tmem_log(t, TMEM_LOG_INFO, "chunks faulted in again");
+	t->chunks_failing = r != 0;
+	return r == 0;
 }
 
 /* Punch one chunk from the punch list. */

@@ -142,6 +142,8 @@ struct tmem {
 	unsigned populate_fails;  /* its next madvise calls on records fail */
 	bool ahead_failing;	  /* the grower's last fault_ahead could not map
 				   * a run of records (said once) */
+	bool chunks_failing;	  /* the last grow_one could not fault a chunk
+				   * in (said once) */
 	_Atomic uint64_t grower_step; /* what the grower does now and since
 				       * when: CLOCK_MONOTONIC ms << 8 | step
 				       * (tmem-grower.c), one word so that

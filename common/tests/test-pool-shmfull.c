@@ -19,7 +19,8 @@
  *   the table's later pages (a read of a page the file lacks is SIGBUS
  *   on a full tmpfs too, so the whole table is in the file from the
  *   start);
- * - grower: the same with a server's grower taking the chunks;
+ * - grower: the same with a server's grower taking the chunks, which
+ *   says once, not on every pass, that it cannot fault chunks in;
  * - pool: once /dev/shm is full, a second sub-pool is made and written:
  *   its counters are on pages not yet touched.
  *
@@ -185,6 +186,15 @@ static void case_open(off_t leave)
 	tmem_close(t);
 }
 
+static unsigned chunk_warnings;
+
+static void count_log(void *opaque, enum tmem_log_level level, const char *msg)
+{
+	if (strstr(msg, "cannot fault chunk"))
+		chunk_warnings++;
+	test_log(opaque, level, msg);
+}
+
 /* Puts of a process with a grower (or without: its puts take chunks
  * themselves) until chunks up to the last on the chunk table's first page
  * are taken but the next, then /dev/shm is full: puts go on until
@@ -199,6 +209,7 @@ static void case_table(bool grower)
 	small_shm();
 	test_options(&o, test_segment_name("shmfull"), POOL_SIZE);
 	o.grower = grower;
+	o.log = count_log;
 	CHECK_RC(tmem_open(&o, &t), 0);
 	CHECK_RC(tmem_start(t), 0);
 	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
@@ -214,6 +225,15 @@ static void case_table(bool grower)
 	put_until_refused(t, p, &i, i + 4096);
 	printf("%s: %llu pages stored, then refused\n",
 	       grower ? "grower" : "sync", (unsigned long long)i);
+	if (grower) {
+		struct timespec st = {0, 500000000};
+
+		/* Ten grower periods at least, each failing again. */
+		nanosleep(&st, NULL);
+		printf("grower: said %u times that it cannot fault chunks in\n",
+		       chunk_warnings);
+		CHECK(chunk_warnings == 1);
+	}
 	free_shm();
 	put_after_room(t, p, i + 1);
 	tmem_close(t);
