@@ -15,7 +15,8 @@ enum alloc_outcome {
 	ALLOC_RECORD_LATER, /* the index entry or blob record it would take
 			     * is not mapped in this process yet: the grower
 			     * maps it (RECORDS_LATER), whatever room the
-			     * chunks have */
+			     * chunks have; or, with no grower's mark, its
+			     * page could not be faulted in (record_backed) */
 	ALLOC_FULL,	    /* nothing free this pool may take: free chunks are
 			     * owed to other pools' minimums or kept for
 			     * compaction (NOSPACE) */

@@ -443,7 +443,8 @@ static int do_put(struct tmem *t, struct tmem_ctx *c, uint32_t id,
 
 		if (why != ALLOC_OK) {
 			/* ALLOC_RECORD_LATER: the grower has not mapped the
-			 * next records yet; the caller retries. */
+			 * next records yet (or, without its mark, their page
+			 * could not be faulted in); the caller retries. */
 			if (why == ALLOC_RECORD_LATER)
 				tmem_grower_wake(t);
 			r = reject(c, pool,

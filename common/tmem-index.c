@@ -14,6 +14,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "tmem-alloc-internal.h"
 #include "tmem-blob-internal.h"
 #include "tmem-check-internal.h"
 #include "tmem-grower-internal.h"
@@ -287,7 +288,7 @@ void tmem_index_link(struct tmem *t, unsigned s, uint64_t bucket, uint32_t e)
  * mark never passes a record it could not map, for want of memory or of
  * room in /dev/shm) and a request must not fault.  Without one, or with
  * put_may_grow (a put may fault a chunk in, as well a record), a put
- * may. */
+ * may (record_backed). */
 static bool record_ready(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
 {
 	return !t->grower_running || t->may_grow ||
@@ -348,6 +349,26 @@ uint32_t tmem_free_pop(struct tmem *t, bool blobs, unsigned s, bool *later)
 	return id;
 }
 
+/* Whether record n of a kind's half may be taken by a process whose
+ * records no grower maps ahead (record_ready lets it take any): its page
+ * may not be in the segment's file yet, and a first touch on a full
+ * /dev/shm would be SIGBUS.  So the first record on a page (or of the
+ * half) is taken only once its page is faulted in, before the bump
+ * passes it: a record after it on the page is taken only then.  With a
+ * grower's mark, record_ready decides alone. */
+static bool record_backed(struct tmem *t, bool blobs, unsigned kind, uint64_t n)
+{
+	uint64_t off = seg_record_off(t, blobs, kind, n);
+	size_t size =
+		blobs ? sizeof(struct tmem_blob) : sizeof(struct tmem_entry);
+
+	if (t->grower_running && !t->may_grow)
+		return true;
+	if (n > 1 && off % 4096 >= size)
+		return true;
+	return tmem_fault_in(t, off, size) == 0;
+}
+
 /* Caller holds stripe s.  A new record of s's kind from the shared count,
  * or, when none is left (or none mapped here yet: *later), one another
  * stripe has free (only tried). */
@@ -360,7 +381,8 @@ uint32_t tmem_record_new(struct tmem *t, bool blobs, unsigned s, bool *later)
 	uint32_t n = atomic_load(bump), id = 0;
 
 	while (n < half) {
-		if (!record_ready(t, blobs, kind, n)) {
+		if (!record_ready(t, blobs, kind, n) ||
+		    !record_backed(t, blobs, kind, n)) {
 			*later = true;
 			break;
 		}

@@ -347,8 +347,10 @@ enum tmem_reject {
 	TMEM_REJECT_DAMAGED,	   /* a stripe it needs stayed damaged after
 				    * the repair asked for (-EIO) */
 	TMEM_REJECT_RECORDS_LATER, /* the index entry or blob record it
-				    * needs is not faulted in ahead yet;
-				    * says nothing of the chunks' room */
+				    * needs is not faulted in ahead yet
+				    * (or could not be: /dev/shm full,
+				    * memory short); says nothing of the
+				    * chunks' room */
 	TMEM_REJECT_NR
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];
@@ -358,7 +360,8 @@ extern const char *const tmem_reject_names[TMEM_REJECT_NR];
  * (TMEM_REJECT_RESERVE_EMPTY, TMEM_REJECT_RECORDS_LATER) from a limit no
  * wait lifts.  An empty reserve in a pool whose free chunks are all but
  * gone may be the pool filling up; records not yet faulted in are the
- * grower's lateness alone, even in a pool at its ceiling.  Thread-local,
+ * grower's lateness (or a full /dev/shm, or memory short), never the
+ * pool's, even in a pool at its ceiling.  Thread-local,
  * no lock. */
 enum tmem_reject tmem_last_reject(void);
 

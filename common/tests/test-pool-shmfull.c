@@ -21,6 +21,9 @@
  *   start);
  * - grower: the same with a server's grower taking the chunks, which
  *   says once, not on every pass, that it cannot fault chunks in;
+ * - records: a process without a grower stores zero pages (index entries
+ *   only, no chunk) once /dev/shm is full: its puts take entries from
+ *   pages of the index the file does not hold yet;
  * - pool: once /dev/shm is full, a second sub-pool is made and written:
  *   its counters are on pages not yet touched.
  *
@@ -239,6 +242,34 @@ static void case_table(bool grower)
 	tmem_close(t);
 }
 
+static void case_records(void)
+{
+	unsigned char zero[4096] = {0};
+	struct tmem_options o;
+	struct tmem *t;
+	uint64_t i;
+	uint32_t p;
+	int r = 0;
+
+	small_shm();
+	test_options(&o, test_segment_name("shmfull"), POOL_SIZE);
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_pool_open(t, "swap", TMEM_PERSISTENT, 0, 0, &p), 0);
+	CHECK_RC(tmem_put(t, p, 2, 0, zero), 0);
+	fill_shm(0);
+	for (i = 1; i < 20000 && !r; i++)
+		r = tmem_put(t, p, 2, i, zero);
+	printf("records: %llu zero pages stored with /dev/shm full, then "
+	       "%s\n",
+	       (unsigned long long)i - 1 - (r != 0),
+	       r ? tmem_strerror(r) : "no refusal");
+	CHECK(r == 0 || r == -ENOSPC);
+	free_shm();
+	for (; i < 20000; i++)
+		CHECK_RC(tmem_put(t, p, 2, i, zero), 0);
+	tmem_close(t);
+}
+
 static void case_pool(void)
 {
 	struct tmem_options o;
@@ -304,6 +335,12 @@ static void run_table(long grower)
 	case_table(grower != 0);
 }
 
+static void run_records(long unused)
+{
+	(void)unused;
+	case_records();
+}
+
 static void run_pool(long unused)
 {
 	(void)unused;
@@ -326,6 +363,7 @@ int main(void)
 		ok &= run("open", run_open, leave_kib[k] << 10);
 	ok &= run("sync", run_table, 0);
 	ok &= run("grower", run_table, 1);
+	ok &= run("records", run_records, 0);
 	ok &= run("pool", run_pool, 0);
 	return ok ? 0 : 1;
 }
