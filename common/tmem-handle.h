@@ -237,7 +237,8 @@ static inline unsigned char *seg_chunk_data(struct tmem *t, uint32_t c)
 static inline struct tmem_counters *seg_counters(struct tmem *t, unsigned slot,
 						 unsigned sctx, unsigned pool)
 {
-	/* Pool-major: a pool's blocks are together, touched as used. */
+	/* Pool-major: a pool's blocks are together, faulted in when it is
+	 * opened (pool_counters_fault). */
 	return SEG_AT(t, t->geo->off_counters, struct tmem_counters) +
 	       ((uint64_t)pool * TMEM_MAX_SLOTS + slot) * TMEM_STAT_CTX + sctx;
 }
