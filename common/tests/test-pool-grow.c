@@ -710,6 +710,67 @@ static void page_mixed(void *p, uint64_t seed)
 	memcpy(p, back, 1300);
 }
 
+/* A put into a full pool is refused as such (nospace) at once, whatever
+ * the records: the one that needs a blob record past its grower's mark
+ * is not told to wait for the grower (records_later), which a swap
+ * server would retry for its whole budget, every write, on a pool with
+ * no room.  Two processes share the segment's record counts: this one's
+ * grower cannot fault records in (the test hook, as without memory or
+ * with /dev/shm full), while another (here a second handle with no
+ * grower) takes records past its mark and fills the pool. */
+static void test_full_past_records(const char *name)
+{
+	struct tmem_options o;
+	struct tmem *t, *other;
+	uint64_t i;
+	uint32_t p, q;
+	int r;
+
+	setenv("TMEM_POPULATE_FAIL", "ENOMEM:1000000", 1);
+	test_options(&o, name, 8 << 20);
+	o.grower = true;
+	CHECK_RC(tmem_open(&o, &t), 0);
+	CHECK_RC(tmem_start(t), 0);
+	unsetenv("TMEM_POPULATE_FAIL");
+	CHECK_RC(tmem_pool_open(t, "p", TMEM_PERSISTENT, 0, 0, &p), 0);
+	/* Its chunk of raw pages full: no room for one more here. */
+	for (i = 0; i < TMEM_CHUNK_SIZE / 4096; i++) {
+		page_random(page, i);
+		CHECK_RC(tmem_put(t, p, 1, i, page), 0);
+	}
+
+	test_options(&o, name, 0);
+	o.create = false;
+	CHECK_RC(tmem_open(&o, &other), 0);
+	CHECK_RC(tmem_pool_open(other, "q", TMEM_PERSISTENT, 0, 0, &q), 0);
+	/* Small blobs, each its own record: past t's mark. */
+	memset(page, 0, sizeof page);
+	for (i = 0; i < TMEM_AHEAD_RECORDS * 2; i++) {
+		memcpy(page, &i, sizeof i);
+		CHECK_RC(tmem_put(other, q, 1, i, page), 0);
+	}
+	do {
+		page_random(page, i);
+		r = tmem_put(other, q, 2, i++, page);
+	} while (r == 0);
+	CHECK_RC(r, -ENOSPC);
+	CHECK(tmem_last_reject() == TMEM_REJECT_NOSPACE);
+
+	page_random(page, i);
+	r = tmem_put(t, p, 1, TMEM_CHUNK_SIZE / 4096, page);
+	fprintf(stderr,
+		"full pool, records past the mark: a page refused (%s), %llu "
+		"KiB of chunks left\n",
+		r == -ENOSPC ? tmem_reject_names[tmem_last_reject()] : "taken",
+		(unsigned long long)(tmem_room(t) >> 10));
+	CHECK_RC(r, -ENOSPC);
+	CHECK(tmem_last_reject() == TMEM_REJECT_NOSPACE);
+	CHECK_RC(tmem_check(t), 0);
+	tmem_close(other);
+	tmem_close(t);
+	CHECK_RC(tmem_unlink(name), 0);
+}
+
 /* A writer that puts as fast as it can, retrying a refused put after a
  * millisecond as the swap device does.  How often the grower falls behind
  * depends on the CPU it gets (bench-pool-grow measures that), so this
@@ -883,6 +944,7 @@ int main(void)
 	test_may_grow(name, true);
 	test_may_grow_records(name);
 	test_records_at_ceiling(name);
+	test_full_past_records(name);
 	test_pace(name, false);
 	test_pace(name, true);
 	test_prefault(name);
