@@ -14,9 +14,12 @@ enum alloc_outcome {
 			     * hand comes back (RESERVE_EMPTY) */
 	ALLOC_RECORD_LATER, /* the index entry or blob record it would take
 			     * is not mapped in this process yet: the grower
-			     * maps it (RECORDS_LATER), whatever room the
-			     * chunks have; or, with no grower's mark, its
-			     * page could not be faulted in (record_backed) */
+			     * maps it (RECORDS_LATER); or, with no grower's
+			     * mark, its page could not be faulted in
+			     * (record_backed).  A blob's only while there is
+			     * room for it (else what room says); an entry's
+			     * whatever room (its page is stored, or needs
+			     * none) */
 	ALLOC_FULL,	    /* nothing free this pool may take: free chunks are
 			     * owed to other pools' minimums or kept for
 			     * compaction (NOSPACE) */
@@ -55,6 +58,13 @@ static inline void chunk_count_set(uint32_t *count, uint32_t v)
 enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,
 				    unsigned pool, uint32_t size,
 				    uint32_t *loc);
+/* What tmem_alloc_space would say now, taking nothing: ALLOC_OK when one
+ * of c's open chunks of pool has room for size bytes or a free chunk is
+ * left that pool may take, otherwise ALLOC_CAPPED, ALLOC_LATER or
+ * ALLOC_FULL.  Read without chunk_lock: a hint, that a put retried on
+ * its answer corrects. */
+enum alloc_outcome tmem_alloc_outlook(struct tmem *t, struct tmem_ctx *c,
+				      unsigned pool, uint32_t size);
 void tmem_alloc_release(struct tmem *t, uint32_t loc, uint32_t size);
 void tmem_chunk_free(struct tmem *t, uint32_t c);
 uint32_t tmem_hole_pop(struct tmem *t);

@@ -367,7 +367,7 @@ void tmem_ctx_close_chunks(struct tmem *t, struct tmem_ctx *c)
 }
 
 /* Free chunks other pools may not take: what pools below their minimum
- * are still owed.  Caller holds chunk_lock. */
+ * are still owed.  Caller holds chunk_lock (or takes it as a hint). */
 static uint64_t chunks_owed(struct tmem *t, unsigned except)
 {
 	uint64_t owed = 0;
@@ -393,7 +393,8 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 /* Free chunks someone has in hand: the grower faulting one in or trimming
  * the reserve, anyone punching one.  They are on no list for a moment and
  * come back free, so they do not make the segment full.  Caller holds
- * chunk_lock, under which every change of a pool's G_CHUNKS is made. */
+ * chunk_lock, under which every change of a pool's G_CHUNKS is made (or
+ * takes the count as a hint). */
 static uint64_t chunks_in_hand(struct tmem *t)
 {
 	struct tmem_header *h = t->hdr;
@@ -411,6 +412,35 @@ static uint64_t chunks_in_hand(struct tmem *t)
 	return t->geo->nr_chunks - 1 > listed + held
 		       ? t->geo->nr_chunks - 1 - listed - held
 		       : 0;
+}
+
+/* Whether pool is at its max-share: one chunk more would pass it. */
+static bool pool_capped(struct tmem *t, unsigned pool)
+{
+	struct tmem_pool_rec *pr = seg_pool(t, pool);
+	uint64_t max = __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED);
+
+	return max &&
+	       ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
+		       max;
+}
+
+/* Whether a free chunk is left that pool may take: ALLOC_OK; otherwise
+ * ALLOC_LATER when one someone has in hand will be, or ALLOC_FULL.  Puts
+ * (not compact) leave one free chunk to compaction (it needs somewhere to
+ * move blobs to); holes count as free, the grower fills them.  Caller
+ * holds chunk_lock, or takes the answer as a hint. */
+static enum alloc_outcome chunks_left(struct tmem *t, unsigned pool,
+				      bool compact)
+{
+	struct tmem_header *h = t->hdr;
+	uint64_t need = chunks_owed(t, pool) + (compact ? 0 : 1);
+	uint64_t listed =
+		(uint64_t)h->reserve_count + h->hole_count + h->punch_count;
+
+	if (listed > need)
+		return ALLOC_OK;
+	return listed + chunks_in_hand(t) > need ? ALLOC_LATER : ALLOC_FULL;
 }
 
 /* Make chunk ch, just taken, the open chunk of context me. */
@@ -438,8 +468,6 @@ static enum alloc_outcome chunk_acquire(struct tmem *t, unsigned pool,
 					uint32_t *out)
 {
 	struct tmem_header *h = t->hdr;
-	struct tmem_pool_rec *pr = seg_pool(t, pool);
-	uint64_t need, listed;
 	uint32_t c = 0;
 	unsigned waits = 0;
 	bool low;
@@ -447,20 +475,13 @@ static enum alloc_outcome chunk_acquire(struct tmem *t, unsigned pool,
 
 	/* Compaction may overshoot a maximum by the chunk it fills, and may
 	 * take the last free chunk, which puts leave to it. */
-	if (!compact && __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED) &&
-	    ((uint64_t)atomic_load(&pr->g[G_CHUNKS]) + 1) * TMEM_CHUNK_SIZE >
-		    __atomic_load_n(&pr->max_bytes, __ATOMIC_RELAXED))
+	if (!compact && pool_capped(t, pool))
 		return ALLOC_CAPPED;
 again:
 	if (!tmem_chunk_lock(t, TMEM_LOCK_WAIT_MS))
 		return ALLOC_LATER;
-	/* Puts leave one free chunk to compaction (it needs somewhere to
-	 * move blobs to); holes count as free, the grower fills them. */
-	need = chunks_owed(t, pool) + (compact ? 0 : 1);
-	listed = (uint64_t)h->reserve_count + h->hole_count + h->punch_count;
-	if (listed <= need) {
-		r = listed + chunks_in_hand(t) > need ? ALLOC_LATER
-						      : ALLOC_FULL;
+	r = chunks_left(t, pool, compact);
+	if (r) {
 		/* Without a grower nobody holds a chunk for long (a
 		 * punch): wait for it rather than refuse. */
 		if (r == ALLOC_LATER && t->sync_grow && ++waits < 1000) {
@@ -516,6 +537,18 @@ again:
 	return ALLOC_OK;
 }
 
+/* Whether ch, its state sl, is open for context me, pool and raw, with
+ * room for size bytes at its end. */
+static bool chunk_fits(struct tmem *t, uint32_t ch, uint64_t sl, unsigned me,
+		       unsigned pool, bool raw, uint32_t size)
+{
+	struct tmem_chunk *k = seg_chunk(t, ch);
+
+	return SL_STATE(sl) == CHUNK_OPEN && SL_OWNER(sl) == me &&
+	       chunk_get(k, pool) == pool && chunk_get(k, raw) == raw &&
+	       chunk_get(k, fill) + size <= TMEM_CHUNK_SIZE;
+}
+
 /* Take size bytes at the end of ch if it is still ours and has room. */
 static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 		       bool raw, uint32_t size, uint32_t *loc)
@@ -525,9 +558,7 @@ static bool chunk_take(struct tmem *t, uint32_t ch, unsigned me, unsigned pool,
 	uint32_t off;
 
 	/* Counts as live at once: nobody frees it under us. */
-	if (SL_STATE(sl) != CHUNK_OPEN || SL_OWNER(sl) != me ||
-	    chunk_get(k, pool) != pool || chunk_get(k, raw) != raw ||
-	    chunk_get(k, fill) + size > TMEM_CHUNK_SIZE ||
+	if (!chunk_fits(t, ch, sl, me, pool, raw, size) ||
 	    !atomic_compare_exchange_strong(&k->sl, &sl, sl + size))
 		return false;
 	off = chunk_get(k, fill);
@@ -560,6 +591,24 @@ static enum alloc_outcome alloc_raw(struct tmem *t, struct tmem_ctx *c,
 			return r;
 		c->open_raw[pool] = ch;
 	}
+}
+
+enum alloc_outcome tmem_alloc_outlook(struct tmem *t, struct tmem_ctx *c,
+				      unsigned pool, uint32_t size)
+{
+	unsigned me = ctx_owner(t, c), i;
+	bool raw = size == TMEM_PAGE_SIZE;
+
+	for (i = 0; i < (raw ? 1 : TMEM_OPEN); i++) {
+		uint32_t ch = raw ? c->open_raw[pool] : c->open[i][pool];
+
+		if (ch && chunk_fits(t, ch, atomic_load(&seg_chunk(t, ch)->sl),
+				     me, pool, raw, size))
+			return ALLOC_OK;
+	}
+	if (pool_capped(t, pool))
+		return ALLOC_CAPPED;
+	return chunks_left(t, pool, false);
 }
 
 enum alloc_outcome tmem_alloc_space(struct tmem *t, struct tmem_ctx *c,

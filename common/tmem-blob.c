@@ -175,9 +175,11 @@ static void record_free(struct tmem *t, unsigned d, uint32_t id)
 }
 
 /* Caller holds blob stripe d.  Store len bytes of data as a new blob with
- * one reference: ALLOC_NO_RECORD when no blob record is left,
- * ALLOC_RECORD_LATER when none is mapped in this process yet, otherwise
- * what tmem_alloc_space says. */
+ * one reference: ALLOC_NO_RECORD when no blob record is left; when none
+ * is mapped in this process yet, what tmem_alloc_space would say for want
+ * of room (a pool without room is full, whatever its records: the put is
+ * not told to wait for them), or else ALLOC_RECORD_LATER; otherwise what
+ * tmem_alloc_space says. */
 enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
 				    unsigned pool, unsigned d, uint32_t hash,
 				    const void *data, uint32_t len,
@@ -188,8 +190,12 @@ enum alloc_outcome tmem_blob_create(struct tmem *t, struct tmem_ctx *c,
 	enum alloc_outcome r;
 	struct tmem_blob *b;
 
+	if (!id && later) {
+		r = tmem_alloc_outlook(t, c, pool, alloc_size(len));
+		return r ? r : ALLOC_RECORD_LATER;
+	}
 	if (!id)
-		return later ? ALLOC_RECORD_LATER : ALLOC_NO_RECORD;
+		return ALLOC_NO_RECORD;
 	r = tmem_alloc_space(t, c, pool, alloc_size(len), &loc);
 	if (r) {
 		record_free(t, d, id);

@@ -349,8 +349,8 @@ enum tmem_reject {
 	TMEM_REJECT_RECORDS_LATER, /* the index entry or blob record it
 				    * needs is not faulted in ahead yet
 				    * (or could not be: /dev/shm full,
-				    * memory short); says nothing of the
-				    * chunks' room */
+				    * memory short); a page with no room
+				    * is refused for that instead */
 	TMEM_REJECT_NR
 };
 extern const char *const tmem_reject_names[TMEM_REJECT_NR];
