@@ -444,8 +444,8 @@ static _Atomic uint64_t fc_nospace_until;
 /* Whether a put this thread just saw refused found the segment short of
  * room.  Otherwise the refusal means that the grower has not yet refilled
  * the reserve of ready chunks (a busy machine, a burst of reads) or
- * faulted in the index records the put needed (records_later, which says
- * nothing of room: a pool at its ceiling may have room in its chunks), or
+ * faulted in the index records the put needed (records_later, which the
+ * pool says only for a page it has room for, or one that needs none), or
  * that this sub-pool is at its max share, which fc_under_pressure sees by
  * itself; taking a lagging grower for pressure would turn the admission
  * filter on for a second and keep out every chunk read once meanwhile.

@@ -191,10 +191,11 @@ static bool refused_for_grower(void)
 
 /* Whether the refusal this thread just saw is one a wait for the grower
  * may lift: records not faulted in yet (whatever room the chunks have:
- * those a full pool holds may have room for the page, and a zero or
- * same-filled page needs none), or no ready chunk while the pool has more
- * than min_room bytes left that hold no data.  Any other refusal (the
- * sub-pool's max-share, a full index, a full pool) is a limit. */
+ * the pool says so only for a page it has room for, or one that needs
+ * none, a zero or same-filled page; one it has no room for is refused as
+ * such), or no ready chunk while the pool has more than min_room bytes
+ * left that hold no data.  Any other refusal (the sub-pool's max-share, a
+ * full index, a full pool) is a limit. */
 static bool grower_may_lift(uint64_t min_room)
 {
 	return tmem_last_reject() == TMEM_REJECT_RECORDS_LATER ||
