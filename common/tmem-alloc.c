@@ -390,6 +390,15 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
 	return owed;
 }
 
+/* The free chunks on the lists: the reserve, the holes, those to punch.
+ * Relaxed loads: a reader without chunk_lock gets a hint. */
+static uint64_t chunks_listed(const struct tmem_header *h)
+{
+	return (uint64_t)__atomic_load_n(&h->reserve_count, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&h->hole_count, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&h->punch_count, __ATOMIC_RELAXED);
+}
+
 /* Free chunks someone has in hand: the grower faulting one in or trimming
  * the reserve, anyone punching one.  They are on no list for a moment and
  * come back free, so they do not make the segment full.  Caller holds
@@ -397,10 +406,7 @@ static uint64_t chunks_owed(struct tmem *t, unsigned except)
  * takes the count as a hint). */
 static uint64_t chunks_in_hand(struct tmem *t)
 {
-	struct tmem_header *h = t->hdr;
-	uint64_t listed = (uint64_t)h->reserve_count + h->hole_count +
-			  h->punch_count,
-		 held = 0;
+	uint64_t listed = chunks_listed(t->hdr), held = 0;
 	unsigned p;
 
 	for (p = 0; p < TMEM_MAX_POOLS; p++) {
@@ -433,10 +439,8 @@ static bool pool_capped(struct tmem *t, unsigned pool)
 static enum alloc_outcome chunks_left(struct tmem *t, unsigned pool,
 				      bool compact)
 {
-	struct tmem_header *h = t->hdr;
 	uint64_t need = chunks_owed(t, pool) + (compact ? 0 : 1);
-	uint64_t listed =
-		(uint64_t)h->reserve_count + h->hole_count + h->punch_count;
+	uint64_t listed = chunks_listed(t->hdr);
 
 	if (listed > need)
 		return ALLOC_OK;
